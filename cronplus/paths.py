@@ -1,0 +1,93 @@
+"""The state directory: where it is, what it holds, and that only its owner can read it.
+
+Job output can hold secrets, so the directory is 0700 and every file in it 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_ENV = "CRONPLUS_STATE"
+CONFIG_ENV = "CRONPLUS_CONFIG"
+DEFAULT_STATE_DIRNAME = ".cronplus"
+
+
+@dataclass(frozen=True, slots=True)
+class StatePaths:
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "daemon.lock"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "daemon.pid"
+
+    def attempt_log(self, job: str, run_id: int, attempt: int) -> Path:
+        return self.logs / job / f"{run_id}-{attempt}.log"
+
+    def create(self) -> None:
+        """Make the directory tree owner-only; tightening modes a user loosened by mistake."""
+        for d in (self.root, self.logs):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if d.stat().st_mode & 0o077:
+                d.chmod(0o700)
+
+    def job_log_dir(self, job: str) -> Path:
+        d = self.logs / job
+        if not d.is_dir():
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return d
+
+
+def resolve_state_dir(option: str | None, config_state: str | None, config_dir: Path) -> StatePaths:
+    """Option, then environment, then `[defaults].state`, then `.cronplus/` beside the jobs file."""
+    chosen = option or os.environ.get(STATE_ENV) or config_state
+    if chosen:
+        return StatePaths(Path(chosen).expanduser().absolute())
+    return StatePaths((config_dir / DEFAULT_STATE_DIRNAME).absolute())
+
+
+def owner_only_file(path: Path) -> None:
+    """Create `path` (if missing) readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def read_daemon_pid(paths: StatePaths) -> int | None:
+    """The pid of the daemon holding the state (0 if it cannot be read), or None.
+
+    Probes the lock with fcntl directly (filelock costs ~45 ms of import, and
+    `status` must stay quick): a lock someone holds means a live daemon.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(paths.lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                return int(paths.pidfile.read_text().strip())
+            except (OSError, ValueError):
+                return 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

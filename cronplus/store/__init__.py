@@ -1,0 +1,27 @@
+"""Where runs are kept. All SQL lives in this package; callers speak the domain.
+
+The contract (implemented by `SqliteStore`; PostgreSQL comes later):
+- `claim_run(job, scheduled_for, trigger, status=, reason=)` -> Run | None: records the
+  run for a logical time, or returns None when one exists. At most once, whoever asks.
+- `begin_attempt`, `set_attempt_pid`, `finish_attempt`, `finish_run`, `set_waiting`:
+  the life of a claimed run, each one transaction, written before and after the process.
+- `get_run`, `find_run`, `latest_run`, `runs_between`, `history`, `succeeded_jobs`,
+  `unfinished_runs`: reads that return model objects.
+"""
+
+from __future__ import annotations
+
+from cronplus.paths import StatePaths
+from cronplus.store.sqlite import SqliteStore
+
+Store = SqliteStore
+
+
+def open_store(paths: StatePaths, *, create: bool = True) -> Store:
+    """Open the state; with create=False a missing state reads as an empty one
+    and nothing is written to disk (read-only commands on a fresh machine)."""
+    if not paths.db.exists():
+        if not create:
+            return SqliteStore(":memory:")
+        paths.create()
+    return SqliteStore(paths.db)

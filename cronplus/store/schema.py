@@ -1,0 +1,74 @@
+"""Numbered migrations and the schema_version check.
+
+Each migration runs in one transaction with the version bump, so a state is
+never left half-migrated. A state written by a newer cronplus is refused rather
+than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cronplus.errors import StateError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs keyed by (job, logical time); attempts per run.
+    """
+    CREATE TABLE runs (
+        id            INTEGER PRIMARY KEY,
+        job           TEXT    NOT NULL,
+        scheduled_for TEXT    NOT NULL,  -- UTC, fixed width, so text order is time order
+        trigger       TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        reason        TEXT,
+        created_at    TEXT    NOT NULL,
+        started_at    TEXT,
+        finished_at   TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        owner_pid     INTEGER,            -- the cronplus process executing the run
+        UNIQUE (job, scheduled_for)       -- at most one run per logical time, whoever asks
+    );
+    -- status reads a job's latest runs and a date's runs, history reads newest first.
+    CREATE INDEX runs_job_status_time ON runs (job, status, scheduled_for);
+    CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
+    CREATE TABLE attempts (
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        number      INTEGER NOT NULL,
+        started_at  TEXT    NOT NULL,
+        finished_at TEXT,
+        exit_code   INTEGER,
+        signal      TEXT,
+        log         TEXT,
+        pid         INTEGER,
+        PRIMARY KEY (run_id, number)
+    ) WITHOUT ROWID;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> None:
+    """Bring the schema to SCHEMA_VERSION, or refuse a newer one."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state at {where} was written by a newer cronplus (schema {version}; "
+            f"this one knows {SCHEMA_VERSION}): upgrade cronplus"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            # Statements are split on ";" so no comment in MIGRATIONS may contain one.
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

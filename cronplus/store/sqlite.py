@@ -1,0 +1,296 @@
+"""The SQLite store: connection, PRAGMAs and every query.
+
+One connection per store, shared by the daemon's threads under a lock; other
+processes (`status`, `trigger`) open their own and meet it through WAL.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cronplus.errors import StateError
+from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
+from cronplus.store.schema import migrate
+
+_RUN_COLUMNS = (
+    "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
+)
+
+
+def to_db(t: datetime) -> str:
+    """UTC with fixed width, so that text order in SQL is time order."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_db(s: str | None) -> datetime | None:
+    if s is None:
+        return None
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _pragmas(conn: sqlite3.Connection) -> None:
+    # WAL: the daemon writes while `status`, `trigger` and `backfill` read and write.
+    conn.execute("PRAGMA journal_mode = WAL")
+    # Another process holding the write lock makes us wait, not fail (writes are tiny).
+    conn.execute("PRAGMA busy_timeout = 10000")
+    # NORMAL in WAL mode: a commit survives the crash of any process (the daemon being
+    # SIGKILLed included); only a power loss can drop the last commits, never corrupt.
+    # FULL would fsync before every job start and cost milliseconds of start lateness.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+class SqliteStore:
+    """Runs and attempts in one SQLite file. Each public method is one transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.where = str(path)
+        if path != ":memory:":
+            # Owner-only before SQLite creates it: job output and reasons may hold secrets.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            _pragmas(self._conn)
+            migrate(self._conn, self.where)
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"cannot use the state database {self.where}: {e}") from e
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- writes -------------------------------------------------------------------------
+
+    def claim_run(
+        self,
+        job: str,
+        scheduled_for: datetime,
+        trigger: Trigger,
+        *,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Run | None:
+        """Record the run for (job, scheduled_for), or return None if one exists already.
+
+        The unique key makes the database the arbiter: of a daemon and a concurrent
+        `trigger` or `backfill`, exactly one gets the run. A final `status`
+        (skipped, upstream_failed) records a run that will not execute.
+        """
+        now = now or datetime.now(UTC)
+        finished = to_db(now) if status.is_final else None
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
+                " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job, scheduled_for) DO NOTHING",
+                (
+                    job,
+                    to_db(scheduled_for),
+                    str(trigger),
+                    str(status),
+                    reason,
+                    to_db(now),
+                    finished,
+                    None if status.is_final else os.getpid(),
+                ),
+            )
+            if cur.rowcount != 1:
+                return None
+            run_id = cur.lastrowid
+        return Run(
+            id=run_id,
+            job=job,
+            scheduled_for=scheduled_for.astimezone(UTC),
+            trigger=trigger,
+            status=status,
+            reason=reason,
+            created_at=now,
+            finished_at=now if status.is_final else None,
+        )
+
+    def begin_attempt(self, run_id: int, number: int, started_at: datetime, log: str) -> None:
+        """Written before the process starts, so a crash leaves a trace of the attempt."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO attempts (run_id, number, started_at, log) VALUES (?, ?, ?, ?)",
+                (run_id, number, to_db(started_at), log),
+            )
+            c.execute(
+                "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
+                " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
+                (number, to_db(started_at), os.getpid(), run_id),
+            )
+
+    def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE attempts SET pid = ? WHERE run_id = ? AND number = ?",
+                (pid, run_id, number),
+            )
+
+    def finish_attempt(self, run_id: int, number: int, result: AttemptResult) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?"
+                " WHERE run_id = ? AND number = ?",
+                (
+                    to_db(result.started_at),
+                    to_db(result.finished_at),
+                    result.exit_code,
+                    result.signal,
+                    run_id,
+                    number,
+                ),
+            )
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, reason: str | None, finished_at: datetime
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
+                " WHERE id = ?",
+                (
+                    str(status),
+                    None if status is RunStatus.SUCCEEDED else reason,
+                    to_db(finished_at),
+                    run_id,
+                ),
+            )
+
+    def set_waiting(self, run_id: int, reason: str | None) -> None:
+        """Keep a run `running` with a reason while it waits for a retry."""
+        with self._tx() as c:
+            c.execute("UPDATE runs SET reason = ? WHERE id = ?", (reason, run_id))
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Run | None:
+        runs = self._runs(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return runs[0] if runs else None
+
+    def find_run(self, job: str, scheduled_for: datetime) -> Run | None:
+        runs = self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for = ?",
+            (job, to_db(scheduled_for)),
+        )
+        return runs[0] if runs else None
+
+    def succeeded_jobs(self, jobs: Iterable[str], scheduled_for: datetime) -> set[str]:
+        """Which of `jobs` have succeeded for this logical time."""
+        names = list(jobs)
+        if not names:
+            return set()
+        marks = ",".join("?" * len(names))
+        rows = self._read(
+            f"SELECT job FROM runs WHERE scheduled_for = ? AND status = 'succeeded'"
+            f" AND job IN ({marks})",
+            (to_db(scheduled_for), *names),
+        )
+        return {r[0] for r in rows}
+
+    def latest_run(self, job: str, *, finished_only: bool = False) -> Run | None:
+        """The run with the latest logical time; with finished_only, the latest final one
+        other than skipped (a skipped fire time must not hide the failure before it)."""
+        if finished_only:
+            where = "status IN ('succeeded','failed','timed_out','upstream_failed','interrupted')"
+        else:
+            where = "1"
+        runs = self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ? AND {where}"
+            " ORDER BY scheduled_for DESC LIMIT 1",
+            (job,),
+        )
+        return runs[0] if runs else None
+
+    def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
+        """Runs of `job` with start <= scheduled_for < end, oldest first."""
+        return self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for >= ?"
+            " AND scheduled_for < ? ORDER BY scheduled_for",
+            (job, to_db(start), to_db(end)),
+        )
+
+    def history(self, job: str, limit: int | None = None) -> list[Run]:
+        return self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ?"
+            " ORDER BY scheduled_for DESC, id DESC LIMIT ?",
+            (job, -1 if limit is None else limit),
+        )
+
+    def unfinished_runs(self) -> list[Run]:
+        return self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+        )
+
+    def owner_of(self, run_id: int) -> int | None:
+        rows = self._read("SELECT owner_pid FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def _runs(self, sql: str, args: Sequence[object] = ()) -> list[Run]:
+        rows = self._read(sql, args)
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        attempts: dict[int, list[Attempt]] = {i: [] for i in ids}
+        # Chunked IN lists keep under SQLite's variable limit for long histories.
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for a in self._read(
+                "SELECT run_id, number, started_at, finished_at, exit_code, signal, log, pid"
+                f" FROM attempts WHERE run_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY run_id, number",
+                chunk,
+            ):
+                attempts[a[0]].append(
+                    Attempt(
+                        number=a[1],
+                        started_at=from_db(a[2]),
+                        finished_at=from_db(a[3]),
+                        exit_code=a[4],
+                        signal=a[5],
+                        log=a[6],
+                        pid=a[7],
+                    )
+                )
+        return [
+            Run(
+                id=r[0],
+                job=r[1],
+                scheduled_for=from_db(r[2]),
+                trigger=Trigger(r[3]),
+                status=RunStatus(r[4]),
+                reason=r[5],
+                created_at=from_db(r[6]),
+                started_at=from_db(r[7]),
+                finished_at=from_db(r[8]),
+                attempts=tuple(attempts[r[0]]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,147 @@
+"""The store contract, against a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cronplus.errors import StateError
+from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.paths import StatePaths
+from cronplus.store import open_store
+from cronplus.store.schema import SCHEMA_VERSION
+
+T = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return StatePaths(tmp_path / "state")
+
+
+@pytest.fixture
+def store(paths):
+    s = open_store(paths)
+    yield s
+    s.close()
+
+
+def test_claim_is_at_most_once(store):
+    first = store.claim_run("load", T, Trigger.SCHEDULE)
+    assert first is not None and first.status is RunStatus.QUEUED
+    assert store.claim_run("load", T, Trigger.MANUAL) is None
+    assert store.claim_run("load", T + timedelta(seconds=1), Trigger.SCHEDULE) is not None
+
+
+def test_concurrent_claims_from_two_connections_yield_one_run(paths, store):
+    other = open_store(paths)
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def claim(s):
+        barrier.wait()
+        winners.append(s.claim_run("load", T, Trigger.SCHEDULE))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in [store, other] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(w is not None for w in winners) == 1
+    other.close()
+
+
+def test_attempt_lifecycle_is_recorded(store):
+    run = store.claim_run("load", T, Trigger.SCHEDULE)
+    started = T + timedelta(seconds=1)
+    store.begin_attempt(run.id, 1, started, "/x/1.log")
+    store.set_attempt_pid(run.id, 1, 4242)
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+    result = AttemptResult(
+        RunStatus.FAILED,
+        started,
+        started + timedelta(seconds=2),
+        exit_code=None,
+        signal="SIGKILL",
+        reason="killed by SIGKILL",
+    )
+    store.finish_attempt(run.id, 1, result)
+    store.finish_run(run.id, RunStatus.FAILED, "killed by SIGKILL", started + timedelta(seconds=2))
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.FAILED
+    assert got.reason == "killed by SIGKILL"
+    assert got.duration_s == 2.0
+    (a,) = got.attempts
+    assert (a.number, a.signal, a.exit_code, a.pid, a.log) == (1, "SIGKILL", None, 4242, "/x/1.log")
+
+
+def test_final_status_claim_records_a_finished_run(store):
+    run = store.claim_run(
+        "load",
+        T,
+        Trigger.SCHEDULE,
+        status=RunStatus.SKIPPED,
+        reason="previous run 3 of the job was still running",
+    )
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.SKIPPED and got.finished_at is not None
+    assert store.unfinished_runs() == []
+
+
+def test_latest_finished_run_ignores_skipped_and_running(store):
+    a = store.claim_run("load", T, Trigger.SCHEDULE)
+    store.finish_run(a.id, RunStatus.FAILED, "exit code 1", T)
+    store.claim_run(
+        "load", T + timedelta(minutes=1), Trigger.SCHEDULE, status=RunStatus.SKIPPED, reason="x"
+    )
+    store.claim_run("load", T + timedelta(minutes=2), Trigger.SCHEDULE)
+    assert store.latest_run("load").scheduled_for == T + timedelta(minutes=2)
+    assert store.latest_run("load", finished_only=True).id == a.id
+
+
+def test_runs_between_and_history_order(store):
+    for i in range(5):
+        store.claim_run("load", T + timedelta(hours=i), Trigger.SCHEDULE)
+    store.claim_run("other", T, Trigger.SCHEDULE)
+    between = store.runs_between("load", T + timedelta(hours=1), T + timedelta(hours=3))
+    assert [r.scheduled_for.hour for r in between] == [4, 5]
+    assert [r.scheduled_for.hour for r in store.history("load", 2)] == [7, 6]
+
+
+def test_succeeded_jobs_for_a_logical_time(store):
+    for job, status in [("a", RunStatus.SUCCEEDED), ("b", RunStatus.FAILED)]:
+        r = store.claim_run(job, T, Trigger.SCHEDULE)
+        store.finish_run(r.id, status, None, T)
+    assert store.succeeded_jobs(["a", "b", "c"], T) == {"a"}
+
+
+def test_state_is_owner_only(paths, store):
+    assert stat.S_IMODE(paths.root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(paths.db.stat().st_mode) == 0o600
+
+
+def test_wal_mode_and_schema_version(paths, store):
+    conn = sqlite3.connect(paths.db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_newer_schema_is_refused(paths, store):
+    store.close()
+    conn = sqlite3.connect(paths.db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StateError, match="newer cronplus .*upgrade cronplus"):
+        open_store(paths)
+
+
+def test_missing_state_reads_as_empty_without_creating_it(tmp_path):
+    paths = StatePaths(tmp_path / "nowhere")
+    s = open_store(paths, create=False)
+    assert s.latest_run("load") is None and s.history("load") == []
+    assert not paths.root.exists()
