@@ -75,6 +75,8 @@ class Job:
     enabled: bool = True
     description: str | None = None
     line: int | None = None  # line of the [jobs.NAME] header, for messages
+    alerts: AlertsConfig | None = None  # the job's own alerts table, over [alerts]
+    alerts_enabled: bool = True  # false for `alerts = false`
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class AlertsConfig:
     urls: tuple[str, ...] = ()
     on: tuple[str, ...] = ("failure", "timeout", "missed")
     repeat_after: timedelta = timedelta(hours=1)
+    heartbeat: str | None = None  # a URL the daemon requests every heartbeat_every
+    heartbeat_every: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,121 @@
+"""Where in a TOML file a table or key was written, for `FILE:LINE:` messages.
+
+tomllib returns plain dicts with no positions, so config.py keeps the source
+text and asks this scanner instead. It is deliberately small: it recognises
+`[table]` / `[[table]]` headers and `key = ...` lines (bare, quoted and dotted
+keys), and skips the inside of strings and multi-line arrays, so a line
+`foo = 1` inside a multi-line `command` string is not mistaken for a key.
+Keys written inside inline tables are not located; lookups then fall back to
+the nearest enclosing key or header, which is on the right line or above it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+_BARE = r"[A-Za-z0-9_-]+"
+_BASIC = r'"(?:[^"\\\n]|\\.)*"'
+_LITERAL = r"'[^'\n]*'"
+_PART = rf"(?:{_BARE}|{_BASIC}|{_LITERAL})"
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER_RE = re.compile(rf"\s*(\[\[?)\s*({_DOTTED})\s*\]\]?")
+_KEY_RE = re.compile(rf"\s*({_DOTTED})\s*=")
+_PART_RE = re.compile(_PART)
+
+KeyPath = tuple[str, ...]
+
+
+def _split_key(dotted: str) -> KeyPath:
+    """`jobs."my job".env` -> ("jobs", "my job", "env"), decoding quoted parts."""
+    parts = []
+    for raw in _PART_RE.findall(dotted):
+        if raw.startswith('"'):
+            # Escapes (\u00e9, \") are rare in keys; let tomllib decode them exactly.
+            parts.append(raw[1:-1] if "\\" not in raw else next(iter(tomllib.loads(f"{raw}=0"))))
+        elif raw.startswith("'"):
+            parts.append(raw[1:-1])
+        else:
+            parts.append(raw)
+    return tuple(parts)
+
+
+class KeyLines:
+    """Maps table and key paths of one TOML document to the line they first appear on."""
+
+    def __init__(self, text: str) -> None:
+        self._first: dict[KeyPath, int] = {}
+        self._scan(text)
+
+    def line_of(self, *path: str) -> int | None:
+        """Line of the deepest written prefix of `path` (the key, else its table)."""
+        for end in range(len(path), 0, -1):
+            line = self._first.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def _note(self, path: KeyPath, line: int) -> None:
+        for end in range(1, len(path) + 1):
+            self._first.setdefault(path[:end], line)
+
+    def _scan(self, text: str) -> None:
+        table: KeyPath = ()
+        open_string: str | None = None  # '"""' or "'''" while inside a multi-line string
+        depth = 0  # brackets and braces open across lines (multi-line arrays)
+        for number, line in enumerate(text.splitlines(), start=1):
+            pos = 0
+            if open_string is None and depth == 0:
+                header = _HEADER_RE.match(line)
+                key = _KEY_RE.match(line)
+                if header and not key:
+                    table = _split_key(header.group(2))
+                    self._note(table, number)
+                    continue
+                if key:
+                    self._note(table + _split_key(key.group(1)), number)
+                    pos = key.end()
+            open_string, depth = _skip_values(line, pos, open_string, depth)
+
+
+def _skip_values(
+    line: str, pos: int, open_string: str | None, depth: int
+) -> tuple[str | None, int]:
+    """Walk a line's value text; return the string/bracket state at its end."""
+    n = len(line)
+    while pos < n:
+        if open_string is not None:
+            end = _find_close(line, pos, open_string)
+            if end < 0:
+                return open_string, depth
+            pos, open_string = end, None
+            continue
+        ch = line[pos]
+        if ch == "#":
+            break
+        if line.startswith('"""', pos) or line.startswith("'''", pos):
+            open_string = line[pos : pos + 3]
+            pos += 3
+        elif ch in "\"'":
+            end = _find_close(line, pos + 1, ch)
+            pos = n if end < 0 else end
+        else:
+            if ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+            pos += 1
+    return open_string, depth
+
+
+def _find_close(line: str, pos: int, quote: str) -> int:
+    """Index just past the closing `quote` (honouring backslashes in basic strings), or -1."""
+    escapes = quote[0] == '"'
+    while pos < len(line):
+        if escapes and line[pos] == "\\":
+            pos += 2
+            continue
+        if line.startswith(quote, pos):
+            return pos + len(quote)
+        pos += 1
+    return -1

@@ -1,0 +1,186 @@
+"""jobs.toml -> a validated `Config`, with every problem found reported at once.
+
+A user fixing a jobs file should see all its mistakes in one `validate`, each
+located as `FILE:LINE:`, so nothing here raises on the first problem: checks
+append to a list and `load_config` raises one `ConfigError` at the end.
+tomllib gives no positions; `_toml_lines.KeyLines` finds them in the source.
+
+The CLI imports this module for every command, so it imports only stdlib at
+the top; cronplus.schedule is imported when a schedule is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from datetime import date, time, timedelta
+from pathlib import Path
+
+from cronplus import graph
+from cronplus._toml_lines import KeyLines
+from cronplus.errors import ConfigError, Problem, UnknownJobError
+from cronplus.model import Config
+
+_DURATION_RE = re.compile(
+    r"(?:(?P<d>\d+(?:\.\d+)?)\s*d)?\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*m)?\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s)?"
+)
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_TOML_ERROR_RE = re.compile(
+    r"(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)"
+)
+_DURATION_HINT = '(write it like "90s", "15m", "1h30m", "2d", or a number of seconds)'
+
+
+def parse_duration(value: object) -> timedelta:
+    """A duration from jobs.toml: "90s", "15m", "1h30m", "1h 30m", "1.5h", "2d", "90" or 90.
+
+    Units are d, h, m, s, each at most once and largest first, so "30m1h" and
+    "1m30m" are rejected as the typos they likely are. Raises ValueError with a
+    message that starts with the value as written, for config.py to prefix.
+    """
+    shown = show_value(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{shown} is not a duration {_DURATION_HINT}")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("-"):
+            raise ValueError(f"{shown} is negative (durations are 0 or more)")
+        if _NUMBER_RE.fullmatch(text):
+            value = float(text)
+        else:
+            match = _DURATION_RE.fullmatch(text)
+            if not text or match is None or not any(match.groupdict().values()):
+                raise ValueError(f"{shown} is not a duration {_DURATION_HINT}")
+            parts = {unit: float(n) for unit, n in match.groupdict().items() if n}
+            value = (
+                parts.get("d", 0) * 86400
+                + parts.get("h", 0) * 3600
+                + parts.get("m", 0) * 60
+                + parts.get("s", 0)
+            )
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{shown} is not a duration {_DURATION_HINT}")
+    if value < 0:
+        raise ValueError(f"{shown} is negative (durations are 0 or more)")
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise ValueError(f"{shown} is too long (durations stop at 999999999 days)") from None
+
+
+def system_timezone(
+    environ: Mapping[str, str] | None = None, localtime: Path = Path("/etc/localtime")
+) -> str:
+    """The machine's IANA zone, the default for jobs that name none.
+
+    Order: $TZ if it names a zone (a leading ":" as in POSIX is allowed), else
+    the zone that /etc/localtime links to, else "UTC". A POSIX rule string such
+    as "CET-1CEST" is not a name, so it is skipped rather than guessed at.
+    """
+    tz = (os.environ if environ is None else environ).get("TZ", "").strip().removeprefix(":")
+    name = _zone_from_path(tz) if tz.startswith("/") else tz
+    if name and is_zone(name):
+        return name
+    name = _zone_from_path(os.path.realpath(localtime))
+    if name and is_zone(name):
+        return name
+    return "UTC"
+
+
+def _zone_from_path(path: str) -> str | None:
+    _, sep, name = path.rpartition("/zoneinfo/")
+    if not sep:
+        return None
+    for prefix in ("posix/", "right/"):
+        name = name.removeprefix(prefix)
+    return name
+
+
+def is_zone(name: str) -> bool:
+    """Whether zoneinfo can load `name`; far cheaper than listing every zone."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def load_config(path: Path | str, *, display_path: str | None = None) -> Config:
+    """Read and validate a jobs file; raise ConfigError listing every problem.
+
+    `display_path` is how messages name the file (the path as the user typed
+    it, e.g. "jobs.toml"); it defaults to `path` as given.
+    """
+    display = display_path if display_path is not None else os.fspath(path)
+    text = _read(Path(path), display)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(exc, text, display)], display) from None
+    absolute = Path(os.path.abspath(path))
+    # Imported here because _config_check imports this module's helpers.
+    from cronplus._config_check import Loader
+
+    return Loader(display, absolute, KeyLines(text)).load(data)
+
+
+def pipeline_schedule(config: Config, name: str) -> tuple[str | None, str]:
+    """(schedule, timezone) that drive `name`: its own for a root, else its pipeline roots'."""
+    if name not in config.jobs:
+        raise UnknownJobError(name, config.jobs)
+    deps = {n: job.after for n, job in config.jobs.items()}
+    root = config.jobs[graph.pipeline_roots(deps, name)[0]]
+    return root.schedule, root.timezone
+
+
+def _read(path: Path, display: str) -> str:
+    def fail(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError([Problem(display, line, None, message)], display)
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise fail("file not found (create it or pass -c/--config PATH)") from None
+    except IsADirectoryError:
+        raise fail("is a directory (pass -c/--config PATH of a TOML file)") from None
+    except PermissionError:
+        raise fail("cannot be read: permission denied (check its permissions)") from None
+    except OSError as exc:
+        raise fail(f"cannot be read: {exc.strerror or exc} (check the path)") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise fail("is not UTF-8 text (save it as UTF-8)", line) from None
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, display: str) -> Problem:
+    match = _TOML_ERROR_RE.fullmatch(str(exc))
+    if match is None:
+        return Problem(display, None, None, str(exc))
+    if match["line"]:
+        return Problem(display, int(match["line"]), None, match["msg"], column=int(match["col"]))
+    return Problem(display, max(1, len(text.splitlines())), None, match["msg"])
+
+
+def show_value(value: object, *, secret: bool = False) -> str:
+    """A value as TOML would spell it, short; `secret` values (URLs) show only their type."""
+    if isinstance(value, str):
+        if secret:
+            return "a string"
+        return f'"{value}"' if len(value) <= 40 else f'"{value[:37]}..."'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, date | time):
+        return "a date or time"
+    return type(value).__name__
