@@ -1,0 +1,586 @@
+"""The `cronplus` command: parse options, call the library, render, map errors to exit codes.
+
+Only click and light stdlib modules are imported here at start-up; every command
+imports what it needs in its body, so a piped `status` never pays for rich,
+croniter, apprise or filelock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cronplus.errors import (
+    ConfigError,
+    CronplusError,
+    ExitCode,
+    UnknownJobError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from cronplus.model import Config, Job, Run
+    from cronplus.paths import StatePaths
+    from cronplus.store import Store
+
+
+class CronplusGroup(click.Group):
+    """Turns every CronplusError into its message on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            click.echo(str(e), err=True)
+            ctx.exit(e.exit_code)
+        except CronplusError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except BrokenPipeError:
+            # `cronplus logs JOB | head`: the reader left; that is not an error.
+            sys.stderr.close()
+            ctx.exit(ExitCode.OK)
+
+
+class Context:
+    """The global options, and the jobs file and state loaded once on demand."""
+
+    def __init__(self, config_path: str, state: str | None) -> None:
+        self.config_path = config_path
+        self.state_option = state
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from cronplus.config import load_config
+
+            self._config = load_config(Path(self.config_path), display_path=self.config_path)
+        return self._config
+
+    @property
+    def paths(self) -> StatePaths:
+        from cronplus.paths import resolve_state_dir
+
+        return resolve_state_dir(self.state_option, self.config.state, self.config.folder)
+
+    def store(self, *, create: bool = False) -> Store:
+        from cronplus.store import open_store
+
+        return open_store(self.paths, create=create)
+
+    def job(self, name: str) -> Job:
+        if name not in self.config.jobs:
+            raise UnknownJobError(name, self.config.jobs)
+        return self.config.jobs[name]
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=CronplusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="jobs.toml",
+    envvar="CRONPLUS_CONFIG",
+    show_default=True,
+    metavar="PATH",
+    help="The jobs file (env CRONPLUS_CONFIG).",
+)
+@click.option(
+    "--state",
+    metavar="DIR",
+    help="State directory (env CRONPLUS_STATE; default [defaults].state, else .cronplus/ "
+    "beside the jobs file).",
+)
+@click.version_option(package_name="cronplus", message="cronplus %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, state: str | None) -> None:
+    """cronplus: cron with history, dependencies, retries and an answer to "did it run?".
+
+    \b
+    Example:
+      cronplus -c examples/jobs.toml run      # the daemon
+      cronplus -c examples/jobs.toml status   # did it run?
+    """
+    ctx.obj = Context(config_path, state)
+
+
+def main() -> None:
+    cli(prog_name="cronplus")
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_ctx
+def run(obj: Context) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C.
+
+    \b
+    Example:
+      cronplus -c jobs.toml run
+    """
+    from cronplus.engine import run_daemon
+
+    config = obj.config
+    _log_to_stderr()
+    run_daemon(config, obj.paths)
+
+
+def _log_to_stderr() -> None:
+    """One line per event on stderr, starting with the UTC time in ISO 8601."""
+    import logging
+
+    class Formatter(logging.Formatter):
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+            return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("cronplus")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_ctx
+def validate(obj: Context) -> None:
+    """Check the jobs file and print every problem, one per line (exit 2 if any).
+
+    \b
+    Example:
+      cronplus -c jobs.toml validate
+    """
+    config = obj.config
+    n = len(config.jobs)
+    click.echo(f"{obj.config_path}: {n} job{'s' if n != 1 else ''}, no problems")
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--on", "on_date", metavar="DATE", help="Every fire time of DATE (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def status(obj: Context, jobs: tuple[str, ...], on_date: str | None, as_json: bool) -> None:
+    """Did it run? Each job's last run and next fire time; with --on, every fire time of
+    that date beside its run, and the ones that never ran.
+
+    Exits 1 when a job's latest finished run (or, with --on, a run of that date) ended
+    failed, timed_out, upstream_failed or interrupted.
+
+    \b
+    Examples:
+      cronplus status
+      cronplus status load --on 2026-11-17
+    """
+    from cronplus import render, report
+    from cronplus.paths import read_daemon_pid
+
+    names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
+    store = obj.store()
+    now = datetime.now(UTC)
+    if on_date is not None:
+        day = _parse_date(on_date, "--on")
+        reports = [
+            report.day_report(obj.config, store, obj.config.jobs[n], day, now) for n in names
+        ]
+        _print_day(reports, as_json)
+        bad = any(report.exit_is_bad(r.runs) for r in reports)
+    else:
+        rows = report.job_statuses(obj.config, store, names, now)
+        if as_json:
+            render.print_json([_status_json(r) for r in rows])
+        else:
+            _print_status(rows, read_daemon_pid(obj.paths), obj.paths.root)
+        bad = any(
+            r.job.enabled and r.last_finished is not None and r.last_finished.status.is_bad
+            for r in rows
+        )
+    sys.exit(ExitCode.NOT_SUCCEEDED if bad else ExitCode.OK)
+
+
+def _status_json(row: Any) -> dict[str, Any]:
+    from cronplus import render
+
+    tz = row.job.timezone
+    return {
+        "job": row.job.name,
+        "schedule": row.schedule,
+        "timezone": tz,
+        "enabled": row.job.enabled,
+        "last_run": render.run_json(row.last_run, tz) if row.last_run else None,
+        "next_run": render.iso(row.next_run, tz),
+    }
+
+
+def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
+    from cronplus import render
+
+    table = []
+    for r in rows:
+        tz = r.job.timezone
+        last = r.last_run
+        schedule = r.schedule or "(triggered only)"
+        if r.job.after:
+            schedule = f"after {', '.join(r.job.after)}"
+        table.append(
+            [
+                r.job.name + ("" if r.job.enabled else " (disabled)"),
+                schedule,
+                tz,
+                render.human_time(last.scheduled_for, tz) if last else "-",
+                str(last.status) if last else "never run",
+                str(len(last.attempts)) if last else "-",
+                render.duration(last.duration_s) if last else "-",
+                render.human_time(last.finished_at, tz) if last else "-",
+                render.human_time(r.next_run, tz),
+            ]
+        )
+    render.print_table(
+        [
+            "JOB",
+            "SCHEDULE",
+            "TIMEZONE",
+            "LAST RUN",
+            "STATUS",
+            "ATTEMPTS",
+            "DURATION",
+            "FINISHED",
+            "NEXT",
+        ],
+        table,
+        status_column=4,
+    )
+    if daemon_pid is None:
+        render.print_line(f"daemon: not running (state {state})")
+    else:
+        pid = f"pid {daemon_pid}" if daemon_pid else "pid unknown"
+        render.print_line(f"daemon: running, {pid} (state {state})")
+
+
+def _print_day(reports: list[Any], as_json: bool) -> None:
+    from cronplus import render
+
+    if as_json:
+        render.print_json(
+            [
+                {
+                    "job": r.job.name,
+                    "date": r.day.isoformat(),
+                    "fire_times": [render.iso(s.fire_time, r.job.timezone) for s in r.slots],
+                    "runs": [render.run_json(run, r.job.timezone) for run in r.runs],
+                    "no_run": [render.iso(t, r.job.timezone) for t in r.no_run],
+                }
+                for r in reports
+            ]
+        )
+        return
+    rows = []
+    for r in reports:
+        tz = r.job.timezone
+        lines: list[tuple[datetime, list[str]]] = []
+        for s in r.slots:
+            if s.run is None:
+                word = "no run" if s.due else "not yet due"
+                lines.append(
+                    (
+                        s.fire_time,
+                        [r.job.name, render.human_time(s.fire_time, tz), word, "-", "-", "-", "-"],
+                    )
+                )
+            else:
+                lines.append((s.fire_time, _day_row(r.job.name, s.run, tz)))
+        for run in r.other_runs:
+            lines.append((run.scheduled_for, _day_row(r.job.name, run, tz)))
+        rows.extend(row for _, row in sorted(lines, key=lambda x: x[0]))
+        if not lines:
+            rows.append([r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"])
+    render.print_table(
+        ["JOB", "TIME", "STATUS", "TRIGGER", "RUN", "ATTEMPTS", "REASON"], rows, status_column=2
+    )
+
+
+def _day_row(job: str, run: Run, tz: str) -> list[str]:
+    from cronplus import render
+
+    return [
+        job,
+        render.human_time(run.scheduled_for, tz),
+        str(run.status),
+        str(run.trigger),
+        str(run.id),
+        str(len(run.attempts)),
+        run.reason or "",
+    ]
+
+
+def _parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f'{option} "{text}" is not a date (use YYYY-MM-DD)') from None
+
+
+# -- history, logs ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
+    """A job's runs, newest first (a job removed from the file keeps its history).
+
+    \b
+    Example:
+      cronplus history load --limit 5
+    """
+    from cronplus import render
+
+    runs, tz = _job_runs(obj, job, limit)
+    if as_json:
+        render.print_json([render.run_json(r, tz) for r in runs])
+        return
+    render.print_table(
+        ["RUN", "LOGICAL TIME", "TRIGGER", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON"],
+        [
+            [
+                str(r.id),
+                render.human_time(r.scheduled_for, tz),
+                str(r.trigger),
+                str(r.status),
+                str(len(r.attempts)),
+                render.duration(r.duration_s),
+                _exit_text(r),
+                r.reason or "",
+            ]
+            for r in runs
+        ],
+        status_column=3,
+    )
+
+
+def _exit_text(run: Run) -> str:
+    last = run.last_attempt
+    if last is None or (last.exit_code is None and last.signal is None):
+        return "-"
+    return last.signal or str(last.exit_code)
+
+
+def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str]:
+    """Runs of a configured job, or of one removed from the file that still has history."""
+    store = obj.store()
+    runs = store.history(job, limit)
+    if job in obj.config.jobs:
+        return runs, obj.config.jobs[job].timezone
+    if not runs:
+        raise UnknownJobError(job, obj.config.jobs)
+    return runs, "UTC"
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--run", "run_id", type=int, metavar="ID", help="A run id (default: latest).")
+@click.option("--attempt", type=click.IntRange(min=1), metavar="N", help="Default: the last.")
+@pass_ctx
+def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> None:
+    """Print the output a run's attempt captured (latest run and attempt by default).
+
+    \b
+    Example:
+      cronplus logs load --run 41 --attempt 2
+    """
+    import codecs
+
+    runs, _ = _job_runs(obj, job, None)
+    if run_id is not None:
+        chosen = next((r for r in runs if r.id == run_id), None)
+        if chosen is None:
+            raise UsageError(f'job "{job}" has no run {run_id} (see: cronplus history {job})')
+    else:
+        chosen = next((r for r in runs if r.attempts), None)
+        if chosen is None:
+            raise CronplusError(f'job "{job}" has no run with output yet')
+    if not chosen.attempts:
+        raise CronplusError(
+            f"run {chosen.id} of {job} never started ({chosen.status}: {chosen.reason})"
+        )
+    number = attempt or len(chosen.attempts)
+    if number > len(chosen.attempts):
+        raise UsageError(f"run {chosen.id} has {len(chosen.attempts)} attempt(s), not {number}")
+    path = chosen.attempts[number - 1].log
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = sys.stdout
+    try:
+        with open(path or "", "rb") as f:
+            while chunk := f.read(1 << 16):
+                out.write(decoder.decode(chunk))
+            out.write(decoder.decode(b"", final=True))
+        out.flush()
+    except FileNotFoundError:
+        raise CronplusError(
+            f"the log of run {chosen.id} attempt {number} is gone ({path})"
+        ) from None
+
+
+# -- trigger ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--wait", is_flag=True, help="Run in the foreground; exit 1 unless all succeeded.")
+@click.option("--detached-child", is_flag=True, hidden=True)
+@pass_ctx
+def trigger(obj: Context, job: str, wait: bool, detached_child: bool) -> None:
+    """Run a job now (and then its downstream jobs), with or without a daemon.
+
+    Without --wait it runs in a detached process and prints the run id.
+
+    \b
+    Examples:
+      cronplus trigger load --wait
+      cronplus trigger report
+    """
+    obj.job(job)
+    if not wait:
+        _trigger_detached(obj, job)
+        return
+    import signal
+
+    from cronplus.dispatch import run_now
+
+    _log_to_stderr()
+
+    def claimed(run: Run) -> None:
+        if detached_child:
+            # Tell the parent the run id, then let go of its pipe and terminal.
+            sys.stdout.write(f"{run.id}\n")
+            sys.stdout.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+
+    runs = run_now(
+        obj.config,
+        obj.store(create=True),
+        obj.paths,
+        job,
+        on_claimed=claimed,
+        install_signals=(signal.SIGTERM, signal.SIGINT),
+    )
+    from cronplus import render
+
+    if not detached_child:
+        for r in runs:
+            tz = obj.config.jobs[r.job].timezone if r.job in obj.config.jobs else "UTC"
+            render.print_line(
+                f"{r.job}  run {r.id}  {r.status}  "
+                f"{render.human_time(r.scheduled_for, tz)}" + (f"  {r.reason}" if r.reason else "")
+            )
+    ok = bool(runs) and all(str(r.status) == "succeeded" for r in runs)
+    sys.exit(ExitCode.OK if ok else ExitCode.NOT_SUCCEEDED)
+
+
+def _trigger_detached(obj: Context, job: str) -> None:
+    """Start `trigger --wait` in its own session; print the run id it claimed."""
+    import subprocess
+
+    argv = [
+        sys.executable,
+        "-m",
+        "cronplus",
+        "-c",
+        obj.config_path,
+        "--state",
+        str(obj.paths.root),
+        "trigger",
+        job,
+        "--wait",
+        "--detached-child",
+    ]
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    line = child.stdout.readline().decode().strip()
+    if line:
+        click.echo(line)
+        return
+    err = child.stderr.read().decode()
+    code = child.wait()
+    click.echo(err.rstrip() or f"Error: the trigger process exited with {code}", err=True)
+    sys.exit(code or ExitCode.NOT_SUCCEEDED)
+
+
+# -- next ---------------------------------------------------------------------------------------
+
+
+@cli.command(name="next")
+@click.argument("job", required=False)
+@click.option("-n", "count", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--after",
+    "after",
+    metavar="ISO_DATETIME",
+    help="List fire times strictly after this (default: now).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def next_(obj: Context, job: str | None, count: int, after: str | None, as_json: bool) -> None:
+    """Upcoming fire times, in each job's time zone.
+
+    \b
+    Examples:
+      cronplus next
+      cronplus next load -n 3 --after 2026-03-29T00:00
+    """
+    from cronplus import render, report
+
+    jobs = [obj.job(job)] if job else list(obj.config.jobs.values())
+    result = []
+    for j in jobs:
+        start = _parse_after(after, j.timezone) if after else datetime.now(UTC)
+        result.append((j, report.upcoming(obj.config, j, start, count)))
+    if as_json:
+        render.print_json(
+            [
+                {"job": j.name, "fire_times": [render.iso(t, j.timezone) for t in times]}
+                for j, times in result
+            ]
+        )
+        return
+    rows = [[j.name, render.human_time(t, j.timezone)] for j, times in result for t in times]
+    render.print_table(["JOB", "FIRE TIME"], rows)
+
+
+def _parse_after(text: str, tz: str) -> datetime:
+    from cronplus.render import zone
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f'--after "{text}" is not an ISO date-time '
+            "(use e.g. 2026-03-29T02:00 or 2026-03-29T02:00+01:00)"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=zone(tz))

@@ -1,0 +1,324 @@
+"""One logical run: attempts through the executor, retry delays, and what it releases.
+
+The daemon and `trigger` (later `backfill`) share this, so retries and
+dependency release behave the same whoever executes the run. Each run executes
+in its own thread: a run waiting for a retry must not hold up other jobs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from cronplus import executor
+from cronplus.clock import Clock, SystemClock
+from cronplus.errors import CronplusError
+from cronplus.graph import downstream
+from cronplus.model import AttemptResult, Config, Job, Run, RunStatus, Trigger
+from cronplus.paths import StatePaths
+from cronplus.store import Store
+
+log = logging.getLogger("cronplus")
+
+STOPPED_REASON = "interrupted: cronplus stopped while the run was going"
+
+
+def log_event(run: Run, event: str, attempt: int | None = None, detail: str | None = None) -> None:
+    """One line per event, `key=value` so it greps and parses."""
+    parts = [f"job={run.job}", f"run={run.id}"]
+    if attempt is not None:
+        parts.append(f"attempt={attempt}")
+    parts.append(f"event={event}")
+    if detail:
+        parts.append(f"detail={detail!r}")
+    log.info(" ".join(parts))
+
+
+class SlotPool:
+    """At most `size` attempts at once; waiting runs get a slot oldest logical time first."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[datetime, int]] = []
+        self._cond = threading.Condition()
+
+    def acquire(self, key: tuple[datetime, int], stop: threading.Event) -> bool:
+        with self._cond:
+            heapq.heappush(self._waiting, key)
+            while not (self._free > 0 and self._waiting[0] == key):
+                if stop.is_set():
+                    self._waiting.remove(key)
+                    heapq.heapify(self._waiting)
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._cond.notify_all()
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+class Dispatcher:
+    """Executes claimed runs in worker threads and releases their dependents."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        paths: StatePaths,
+        *,
+        max_parallel: int,
+        clock: Clock | None = None,
+        on_finished: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.paths = paths
+        self.clock = clock or SystemClock()
+        self.stop = threading.Event()
+        self._slots = SlotPool(max_parallel)
+        self._lock = threading.Lock()
+        self._active: dict[str, int] = {}  # job -> id of its run in this process
+        self._handles: dict[int, executor.AttemptHandle] = {}
+        self._threads: set[threading.Thread] = set()
+        self._on_finished = on_finished
+        self.finished: list[Run] = []
+
+    # -- what the engine and trigger call --------------------------------------------------
+
+    def active_run(self, job: str) -> int | None:
+        with self._lock:
+            return self._active.get(job)
+
+    def submit(self, run: Run) -> None:
+        """Execute a claimed run in a new thread, then release its dependents."""
+        with self._lock:
+            self._active[run.job] = run.id
+            t = threading.Thread(target=self._run_thread, args=(run,), name=f"run-{run.id}")
+            self._threads.add(t)
+        t.start()
+
+    def shutdown(self) -> None:
+        """Start nothing more, interrupt running attempts (TERM, KILL after kill_grace)."""
+        self.stop.set()
+        self._slots.wake()
+        with self._lock:
+            handles = list(self._handles.values())
+        for h in handles:
+            h.interrupt(STOPPED_REASON)
+
+    def wait_all(self, timeout: float | None = None) -> None:
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return
+            for t in threads:
+                t.join(timeout)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._threads)
+
+    # -- one run ---------------------------------------------------------------------------
+
+    def _run_thread(self, run: Run) -> None:
+        try:
+            final = self.execute(run)
+            self._release(run, final)
+        except Exception:
+            # A bug, or the state vanished: record it on the run and keep the daemon alive.
+            log.exception("job=%s run=%s event=error", run.job, run.id)
+            try:
+                self.store.finish_run(
+                    run.id,
+                    RunStatus.INTERRUPTED,
+                    "cronplus failed while running it",
+                    self.clock.now(),
+                )
+            except Exception:
+                log.exception("job=%s run=%s event=error-recording", run.job, run.id)
+        finally:
+            with self._lock:
+                if self._active.get(run.job) == run.id:
+                    del self._active[run.job]
+                self._threads.discard(threading.current_thread())
+            if self._on_finished is not None:
+                self._on_finished(run)
+
+    def execute(self, run: Run) -> RunStatus:
+        """Attempts with retries; returns the final status, recorded in the store."""
+        job = self.config.jobs[run.job]
+        first = len(run.attempts) + 1
+        budget = job.retry.retries
+        status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
+        for n in range(budget + 1):
+            number = first + n
+            if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
+                break
+            try:
+                result = self._attempt(job, run, number)
+            finally:
+                self._slots.release()
+            status, reason = result.status, result.reason
+            if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED):
+                break
+            if n == budget:
+                break
+            delay = job.retry.delay_before_retry(n + 1)
+            why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
+            self.store.set_waiting(run.id, why)
+            log_event(run, "retry", number, why)
+            if self.stop.wait(delay.total_seconds()):
+                status = RunStatus.INTERRUPTED
+                reason = "interrupted: cronplus stopped while the run waited for a retry"
+                break
+        if status is not RunStatus.SUCCEEDED and budget and reason and number > 1:
+            reason = f"{reason} (after {number - first + 1} attempts)"
+        finished = self.clock.now()
+        self.store.finish_run(run.id, status, reason, finished)
+        log_event(run, str(status), None, reason)
+        done = replace(run, status=status, reason=reason, finished_at=finished)
+        with self._lock:
+            self.finished.append(done)
+        return status
+
+    def _attempt(self, job: Job, run: Run, number: int) -> AttemptResult:
+        log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
+        started = self.clock.now()
+        self.store.begin_attempt(run.id, number, started, str(log_path))
+        env = executor.build_env(
+            job,
+            run_id=run.id,
+            attempt=number,
+            trigger=str(run.trigger),
+            scheduled_for=run.scheduled_for,
+        )
+        handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        if isinstance(handle, AttemptResult):
+            result = handle
+        else:
+            log_event(run, "start", number)
+            with self._lock:
+                self._handles[run.id] = handle
+            if self.stop.is_set():
+                handle.interrupt(STOPPED_REASON)
+            try:
+                self.store.set_attempt_pid(run.id, number, handle.pid)
+                result = handle.wait()
+            finally:
+                with self._lock:
+                    self._handles.pop(run.id, None)
+        self.store.finish_attempt(run.id, number, result)
+        log_event(
+            run,
+            "end" if result.status is RunStatus.SUCCEEDED else str(result.status),
+            number,
+            result.reason,
+        )
+        return result
+
+    # -- dependents -----------------------------------------------------------------------
+
+    def _release(self, run: Run, status: RunStatus) -> None:
+        """Start the dependents that are now ready, or block everything downstream."""
+        jobs = self.config.jobs
+        deps = {name: j.after for name, j in jobs.items()}
+        if status is not RunStatus.SUCCEEDED:
+            why = f'upstream job "{run.job}" run {run.id} ended {status}'
+            for name in downstream(deps, run.job):
+                self._record(name, run, RunStatus.UPSTREAM_FAILED, why)
+            return
+        for j in jobs.values():
+            if run.job not in j.after:
+                continue
+            if self.stop.is_set():
+                return
+            if self.store.succeeded_jobs(j.after, run.scheduled_for) != set(j.after):
+                continue  # fan-in: the last upstream to succeed releases it
+            if not j.enabled:
+                self._record(j.name, run, RunStatus.SKIPPED, f'job "{j.name}" is disabled')
+                continue
+            self._start_dependent(j, run)
+
+    def _record(self, job: str, upstream: Run, status: RunStatus, reason: str) -> None:
+        """Record a run for upstream's logical time that will not execute."""
+        run = self.store.claim_run(
+            job,
+            upstream.scheduled_for,
+            upstream.trigger,
+            status=status,
+            reason=reason,
+            now=self.clock.now(),
+        )
+        if run is not None:
+            log_event(run, str(status), None, reason)
+            with self._lock:
+                self.finished.append(run)
+
+    def _start_dependent(self, job: Job, upstream: Run) -> None:
+        active = self.active_run(job.name)
+        if active is not None:
+            why = f"previous run {active} of the job was still running"
+            self._record(job.name, upstream, RunStatus.SKIPPED, why)
+            return
+        claimed = self.store.claim_run(
+            job.name, upstream.scheduled_for, upstream.trigger, now=self.clock.now()
+        )
+        if claimed is not None:
+            self.submit(claimed)
+
+
+def default_max_parallel() -> int:
+    return (os.cpu_count() or 1) * 4
+
+
+def run_now(
+    config: Config,
+    store: Store,
+    paths: StatePaths,
+    job: str,
+    *,
+    on_claimed: Callable[[Run], None] | None = None,
+    install_signals: Iterable[int] = (),
+    clock: Clock | None = None,
+) -> list[Run]:
+    """`trigger`: a manual run of `job` at this instant, then its downstream jobs.
+
+    Returns every run it recorded (executed or blocked), oldest first. With or
+    without a daemon: the run is claimed in the store like any other.
+    """
+    clock = clock or SystemClock()
+    dispatcher = Dispatcher(
+        config,
+        store,
+        paths,
+        clock=clock,
+        max_parallel=config.max_parallel or default_max_parallel(),
+    )
+    now = clock.now()
+    run = store.claim_run(job, now, Trigger.MANUAL, now=now)
+    if run is None:
+        raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
+    if on_claimed is not None:
+        on_claimed(run)
+    for signum in install_signals:
+        signal.signal(signum, lambda *_: dispatcher.shutdown())
+    dispatcher.submit(run)
+    dispatcher.wait_all()
+    return sorted(dispatcher.finished, key=lambda r: r.id)

@@ -1,0 +1,205 @@
+"""The daemon: when is the next fire time, sleep until then, hand due runs to dispatch.
+
+`Engine.step(now)` holds all scheduling decisions and is tested with chosen
+instants; `Engine.run()` is the only code that waits, on an Event, for at most
+30 s at a time, so signals wake it and a stepped wall clock is noticed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from cronplus import executor
+from cronplus.clock import Clock, SystemClock
+from cronplus.dispatch import Dispatcher, default_max_parallel, log_event
+from cronplus.errors import DaemonRunningError
+from cronplus.model import Config, RunStatus, Trigger
+from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
+from cronplus.schedule import fire_times, parse_schedule
+from cronplus.store import Store, open_store
+
+log = logging.getLogger("cronplus")
+
+MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
+START_GRACE = timedelta(seconds=60)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        clock: Clock | None = None,
+        start_grace: timedelta = START_GRACE,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.dispatcher = dispatcher
+        self.clock = clock or SystemClock()
+        self.start_grace = start_grace
+        self._iters: dict[str, Iterator[datetime]] = {}
+        self._next: dict[str, datetime] = {}
+        self._wake = threading.Event()
+        self._stopping = False
+
+    def start(self, now: datetime) -> None:
+        """Fire times that passed while no daemon ran are neither run nor recorded."""
+        for job in self.config.jobs.values():
+            if job.schedule is None or job.after or not job.enabled:
+                continue
+            it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
+            self._iters[job.name] = it
+            first = next(it, None)
+            if first is not None:
+                self._next[job.name] = first
+
+    def next_due(self) -> datetime | None:
+        return min(self._next.values(), default=None)
+
+    def step(self, now: datetime) -> datetime | None:
+        """Start every run due at `now`; return the next instant anything is due."""
+        for name in sorted(self._next, key=self._next.__getitem__):
+            t = self._next[name]
+            while t is not None and t <= now:
+                self._fire(name, t, now)
+                t = next(self._iters[name], None)
+            if t is None:
+                del self._next[name]
+            else:
+                self._next[name] = t
+        return self.next_due()
+
+    def _fire(self, name: str, t: datetime, now: datetime) -> None:
+        if now - t > self.start_grace:
+            why = f"cronplus could not start it within {self.start_grace.total_seconds():g}s"
+            self._record(name, t, RunStatus.SKIPPED, f"{why} of its fire time")
+            return
+        active = self.dispatcher.active_run(name)
+        if active is not None:
+            why = f"previous run {active} of the job was still running"
+            self._record(name, t, RunStatus.SKIPPED, why)
+            return
+        run = self.store.claim_run(name, t, Trigger.SCHEDULE, now=now)
+        if run is None:
+            log.info("job=%s event=exists detail='a run for %s exists'", name, t.isoformat())
+            return
+        self.dispatcher.submit(run)
+
+    def _record(self, name: str, t: datetime, status: RunStatus, reason: str) -> None:
+        run = self.store.claim_run(
+            name, t, Trigger.SCHEDULE, status=status, reason=reason, now=self.clock.now()
+        )
+        if run is not None:
+            log_event(run, str(status), None, reason)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def run(self) -> None:
+        self.start(self.clock.now())
+        while not self._stopping:
+            now = self.clock.now()
+            nxt = self.step(now)
+            timeout = MAX_SLEEP_S
+            if nxt is not None:
+                timeout = min(max((nxt - now).total_seconds(), 0.0), MAX_SLEEP_S)
+            self._wake.wait(timeout)
+            self._wake.clear()
+        self.dispatcher.shutdown()
+        self.dispatcher.wait_all()
+
+
+def recover_unfinished(store: Store, clock: Clock) -> None:
+    """Settle runs left `queued`/`running` by a cronplus process that is gone.
+
+    The attempt's wrapper shell writes the job's exit status beside its log even
+    when the process that started it died, so the outcome is often still known.
+    """
+    for run in store.unfinished_runs():
+        owner = store.owner_of(run.id)
+        if owner is not None and owner != os.getpid() and _alive(owner):
+            continue  # a live `trigger` or `backfill` process is still executing it
+        attempt = run.last_attempt
+        now = clock.now()
+        if attempt is not None and attempt.log:
+            status = executor.read_status_file(executor.status_path_for(Path(attempt.log)))
+            if status is None and attempt.pid is not None and _alive(attempt.pid):
+                continue  # the job outlived its daemon; its outcome is recorded later
+            if status is not None:
+                code, sig = status
+                ok = code == 0
+                reason = None
+                if not ok:
+                    reason = f"exit code {code}" if sig is None else f"killed by {sig}"
+                store.finish_run(
+                    run.id, RunStatus.SUCCEEDED if ok else RunStatus.FAILED, reason, now
+                )
+                log_event(run, "recovered", attempt.number, reason or "succeeded")
+                continue
+        owner_txt = f" (pid {owner})" if owner else ""
+        why = f"the cronplus process running it{owner_txt} stopped before it finished"
+        store.finish_run(run.id, RunStatus.INTERRUPTED, why, now)
+        log_event(run, "interrupted", None, why)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) -> None:
+    """`cronplus run`: one daemon per state directory, in the foreground, until signalled."""
+    from filelock import FileLock, Timeout
+
+    clock = clock or SystemClock()
+    paths.create()
+    owner_only_file(paths.lock)
+    lock = FileLock(str(paths.lock), timeout=1)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise DaemonRunningError(str(paths.root), read_daemon_pid(paths)) from None
+    try:
+        owner_only_file(paths.pidfile)
+        paths.pidfile.write_text(f"{os.getpid()}\n")
+        store = open_store(paths)
+        recover_unfinished(store, clock)
+        dispatcher = Dispatcher(
+            config,
+            store,
+            paths,
+            clock=clock,
+            max_parallel=config.max_parallel or default_max_parallel(),
+        )
+        engine = Engine(config, store, dispatcher, clock=clock)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            log.info("event=stopping detail='%s'", signal.Signals(signum).name)
+            engine.request_stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
+        engine.run()
+        store.close()
+        log.info("event=stopped")
+    finally:
+        paths.pidfile.unlink(missing_ok=True)
+        lock.release()

@@ -1,0 +1,149 @@
+"""What the commands print: rich tables on a terminal, plain aligned text when piped,
+and every --json shape, defined once.
+
+rich costs ~45 ms to import, so it is imported only when stdout is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cronplus.model import Attempt, Run
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "bold red",
+    "timed_out": "bold red",
+    "upstream_failed": "red",
+    "interrupted": "yellow",
+    "skipped": "dim",
+    "queued": "cyan",
+    "running": "cyan",
+    "no run": "bold magenta",
+    "not yet due": "dim",
+}
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def iso(t: datetime | None, tz: str) -> str | None:
+    """ISO 8601 with the offset of the job's zone at that instant."""
+    return None if t is None else t.astimezone(zone(tz)).isoformat()
+
+
+def human_time(t: datetime | None, tz: str) -> str:
+    if t is None:
+        return "-"
+    return t.astimezone(zone(tz)).isoformat(sep=" ", timespec="seconds")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+# -- JSON shapes ------------------------------------------------------------------------------
+
+
+def attempt_json(a: Attempt, tz: str) -> dict[str, Any]:
+    return {
+        "attempt": a.number,
+        "started_at": iso(a.started_at, tz),
+        "finished_at": iso(a.finished_at, tz),
+        "exit_code": a.exit_code,
+        "signal": a.signal,
+        "log": a.log,
+    }
+
+
+def run_json(run: Run, tz: str) -> dict[str, Any]:
+    last = run.last_attempt
+    return {
+        "id": run.id,
+        "job": run.job,
+        "scheduled_for": iso(run.scheduled_for, tz),
+        "trigger": str(run.trigger),
+        "status": str(run.status),
+        "attempts": len(run.attempts),
+        "started_at": iso(run.started_at, tz),
+        "finished_at": iso(run.finished_at, tz),
+        "duration_s": run.duration_s,
+        "exit_code": last.exit_code if last else None,
+        "signal": last.signal if last else None,
+        "reason": run.reason,
+        "attempt_details": [attempt_json(a, tz) for a in run.attempts],
+    }
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    status_column: int | None = None,
+    title: str | None = None,
+) -> None:
+    """A rich table on a terminal; plain columns separated by two spaces when piped."""
+    if is_terminal():
+        _rich_table(headers, rows, status_column, title)
+        return
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    out = sys.stdout
+    if title:
+        out.write(title + "\n")
+    for row in [list(headers), *rows]:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])] + [row[-1]]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+def _rich_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    status_column: int | None,
+    title: str | None,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        cells: list[Any] = list(row)
+        if status_column is not None:
+            word = row[status_column]
+            cells[status_column] = Text(word, style=STATUS_STYLE.get(word, ""))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def print_line(text: str) -> None:
+    sys.stdout.write(text + "\n")

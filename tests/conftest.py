@@ -1,0 +1,176 @@
+"""Shared fixtures: a project folder, the CLI, a real daemon subprocess, a fake clock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cronplus.cli import cli as cli_group
+
+
+class FakeClock:
+    """A clock tests move by hand; monotonic follows wall time."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start.astimezone(UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+    def set(self, t: datetime) -> None:
+        self.advance((t - self._now).total_seconds())
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
+    """Poll until predicate() is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class Project:
+    root: Path
+    state: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = self.root / "state"
+
+    @property
+    def jobs_file(self) -> Path:
+        return self.root / "jobs.toml"
+
+    def write(self, text: str, name: str = "jobs.toml") -> Path:
+        path = self.root / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    def store(self):
+        from cronplus.paths import StatePaths
+        from cronplus.store import open_store
+
+        return open_store(StatePaths(self.state))
+
+    def config(self):
+        from cronplus.config import load_config
+
+        return load_config(self.jobs_file, display_path="jobs.toml")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRONPLUS_STATE", raising=False)
+    monkeypatch.delenv("CRONPLUS_CONFIG", raising=False)
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def cli(project: Project) -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(
+            cli_group,
+            ["-c", "jobs.toml", "--state", str(project.state), *args],
+            catch_exceptions=False,
+            prog_name="cronplus",
+        )
+
+    return invoke
+
+
+class Daemon:
+    def __init__(self, project: Project, *extra: str) -> None:
+        self.project = project
+        self.stderr_path = project.root / "daemon.stderr"
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cronplus",
+                "-c",
+                str(project.jobs_file),
+                "--state",
+                str(project.state),
+                *extra,
+                "run",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            start_new_session=True,
+            cwd=project.root,
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_started(self, timeout: float = 15.0) -> None:
+        wait_until(lambda: "event=started" in self.stderr or self.proc.poll() is not None, timeout)
+        assert self.proc.poll() is None, f"daemon exited:\n{self.stderr}"
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._stderr.close()
+
+
+@pytest.fixture
+def daemon(project: Project, request: pytest.FixtureRequest) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*extra: str) -> Daemon:
+        d = Daemon(project, *extra)
+        started.append(d)
+        return d
+
+    yield start
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for d in started:
+        d.terminate() if d.proc.poll() is None else d.kill()
+        if failed:
+            print(f"--- daemon stderr ---\n{d.stderr}")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

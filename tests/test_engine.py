@@ -1,0 +1,227 @@
+"""Scheduling decisions through Engine.step(now) with a fake clock, and what dispatch
+does with a run: retries with backoff, dependencies, upstream_failed. Jobs are real
+processes; only the engine's sense of "now" is injected."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import FakeClock
+
+from cronplus.dispatch import Dispatcher, run_now
+from cronplus.engine import Engine
+from cronplus.model import RunStatus, Trigger
+from cronplus.paths import StatePaths
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+
+def make_engine(project, clock, **kw):
+    config = project.config()
+    store = project.store()
+    dispatcher = Dispatcher(
+        config,
+        store,
+        StatePaths(project.state),
+        clock=clock,
+        max_parallel=kw.pop("max_parallel", 8),
+    )
+    engine = Engine(config, store, dispatcher, clock=clock, **kw)
+    engine.start(clock.now())
+    return engine, store, dispatcher
+
+
+def test_step_starts_a_run_at_its_fire_time_and_not_before(project):
+    project.write("""
+        [jobs.tick]
+        schedule = "0 * * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)
+    clock = FakeClock(T0 + timedelta(seconds=1))
+    engine, store, dispatcher = make_engine(project, clock)
+    fire = T0 + timedelta(minutes=1)
+    assert engine.next_due() == fire
+    assert engine.step(fire - timedelta(microseconds=1)) == fire
+    assert store.history("tick") == []
+    clock.set(fire)
+    assert engine.step(fire) == fire + timedelta(minutes=1)
+    dispatcher.wait_all()
+    (run,) = store.history("tick")
+    assert (run.scheduled_for, run.trigger, run.status) == (
+        fire,
+        Trigger.SCHEDULE,
+        RunStatus.SUCCEEDED,
+    )
+
+
+def test_fire_time_while_previous_run_still_runs_is_skipped_with_reason(project):
+    project.write("""
+        [jobs.slow]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = "sleep 30"
+        kill_grace = 1
+    """)
+    clock = FakeClock(T0)
+    engine, store, dispatcher = make_engine(project, clock)
+    engine.step(T0 + timedelta(seconds=1))
+    first = store.find_run("slow", T0 + timedelta(seconds=1))
+    engine.step(T0 + timedelta(seconds=2))
+    second = store.find_run("slow", T0 + timedelta(seconds=2))
+    assert second.status is RunStatus.SKIPPED
+    assert second.reason == f"previous run {first.id} of the job was still running"
+    dispatcher.shutdown()
+    dispatcher.wait_all()
+    assert store.get_run(first.id).status is RunStatus.INTERRUPTED
+
+
+def test_fire_time_past_start_grace_is_recorded_skipped(project):
+    project.write("""
+        [jobs.tick]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)
+    clock = FakeClock(T0 - timedelta(seconds=1))
+    engine, store, dispatcher = make_engine(project, clock)
+    engine.step(T0 + timedelta(seconds=61))
+    run = store.find_run("tick", T0)
+    assert run.status is RunStatus.SKIPPED
+    assert "could not start it within 60s" in run.reason
+
+
+def test_disabled_jobs_and_triggered_only_jobs_are_not_scheduled(project):
+    project.write("""
+        [jobs.off]
+        schedule = "* * * * * *"
+        command = "true"
+        enabled = false
+
+        [jobs.manual]
+        command = "true"
+    """)
+    engine, _, _ = make_engine(project, FakeClock(T0))
+    assert engine.next_due() is None
+
+
+def test_retries_follow_delay_times_backoff(project):
+    project.write("""
+        [jobs.flaky]
+        command = "exit 4"
+        retries = 2
+        retry_delay = 0.3
+        retry_backoff = 2.0
+    """)
+    (run,) = run_now(project.config(), project.store(), StatePaths(project.state), "flaky")
+    assert run.status is RunStatus.FAILED
+    got = project.store().get_run(run.id)
+    a1, a2, a3 = got.attempts
+    assert [a.exit_code for a in got.attempts] == [4, 4, 4]
+    gap1 = (a2.started_at - a1.finished_at).total_seconds()
+    gap2 = (a3.started_at - a2.finished_at).total_seconds()
+    assert 0.3 <= gap1 < 0.3 + 0.5
+    assert 0.6 <= gap2 < 0.6 + 0.5
+    assert "exit code 4" in got.reason
+
+
+def test_retry_max_delay_caps_the_backoff(project):
+    project.write("""
+        [jobs.flaky]
+        command = "exit 1"
+        retries = 2
+        retry_delay = 0.2
+        retry_backoff = 10
+        retry_max_delay = 0.3
+    """)
+    (run,) = run_now(project.config(), project.store(), StatePaths(project.state), "flaky")
+    a1, a2, a3 = project.store().get_run(run.id).attempts
+    assert 0.3 <= (a3.started_at - a2.finished_at).total_seconds() < 0.3 + 0.5
+
+
+def test_retry_that_succeeds_ends_succeeded_with_attempt_env(project):
+    project.write("""
+        [jobs.second_time_lucky]
+        command = 'echo "$CRONPLUS_ATTEMPT" >> attempts.txt; [ "$CRONPLUS_ATTEMPT" = 2 ]'
+        retries = 3
+        retry_delay = 0
+    """)
+    (run,) = run_now(
+        project.config(), project.store(), StatePaths(project.state), "second_time_lucky"
+    )
+    assert run.status is RunStatus.SUCCEEDED
+    assert (project.root / "attempts.txt").read_text().split() == ["1", "2"]
+
+
+def test_fan_in_runs_once_after_both_upstreams(project):
+    project.write("""
+        [jobs.extract_a]
+        command = "echo a >> order.txt"
+        [jobs.extract_b]
+        command = "echo b >> order.txt"
+        [jobs.load]
+        after = ["extract_a", "extract_b"]
+        command = "echo load >> order.txt"
+    """)
+    config, store, paths = project.config(), project.store(), StatePaths(project.state)
+    d = Dispatcher(config, store, paths, max_parallel=4)
+    t = T0
+    runs = [store.claim_run(j, t, Trigger.MANUAL) for j in ("extract_a", "extract_b")]
+    for r in runs:
+        d.submit(r)
+    d.wait_all()
+    load = store.find_run("load", t)
+    assert load is not None and load.status is RunStatus.SUCCEEDED
+    lines = (project.root / "order.txt").read_text().split()
+    assert sorted(lines[:2]) == ["a", "b"] and lines[2:] == ["load"]
+
+
+def test_failure_marks_every_downstream_job_upstream_failed(project):
+    project.write("""
+        [jobs.extract]
+        command = "exit 2"
+        [jobs.transform]
+        after = ["extract"]
+        command = "true"
+        [jobs.load]
+        after = ["transform"]
+        command = "true"
+        [jobs.report]
+        after = ["load", "extract"]
+        command = "true"
+    """)
+    runs = run_now(project.config(), project.store(), StatePaths(project.state), "extract")
+    by_job = {r.job: r for r in runs}
+    assert by_job["extract"].status is RunStatus.FAILED
+    extract_id = by_job["extract"].id
+    for job in ("transform", "load", "report"):
+        r = project.store().find_run(job, by_job["extract"].scheduled_for)
+        assert r.status is RunStatus.UPSTREAM_FAILED
+        assert r.attempts == () and r.reason == (
+            f'upstream job "extract" run {extract_id} ended failed'
+        )
+
+
+@pytest.mark.parametrize("max_parallel", [1])
+def test_max_parallel_queues_due_runs_oldest_first(project, max_parallel):
+    project.write("""
+        [jobs.a]
+        command = 'echo "a $CRONPLUS_SCHEDULED_FOR" >> order.txt; sleep 0.3'
+        [jobs.b]
+        command = 'echo "b $CRONPLUS_SCHEDULED_FOR" >> order.txt'
+    """)
+    config, store, paths = project.config(), project.store(), StatePaths(project.state)
+    d = Dispatcher(config, store, paths, max_parallel=max_parallel)
+    ra = store.claim_run("a", T0, Trigger.MANUAL)
+    rb_new = store.claim_run("b", T0 + timedelta(seconds=2), Trigger.MANUAL)
+    d.submit(ra)
+    rb_old = store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL)
+    d.submit(rb_new)
+    d.submit(rb_old)
+    d.wait_all()
+    jobs = [
+        line.split()[0] + line.split()[1][17:19]
+        for line in (project.root / "order.txt").read_text().splitlines()
+    ]
+    assert jobs == ["a00", "b01", "b02"]
