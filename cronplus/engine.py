@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from cronplus import executor
 from cronplus.clock import Clock, SystemClock
 from cronplus.dispatch import Dispatcher, default_max_parallel, log_event
 from cronplus.errors import DaemonRunningError
-from cronplus.model import Config, RunStatus, Trigger
+from cronplus.model import AttemptResult, Config, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store, open_store
@@ -134,18 +134,24 @@ def recover_unfinished(store: Store, clock: Clock) -> None:
         attempt = run.last_attempt
         now = clock.now()
         if attempt is not None and attempt.log:
-            status = executor.read_status_file(executor.status_path_for(Path(attempt.log)))
+            status_file = executor.status_path_for(Path(attempt.log))
+            status = executor.read_status_file(status_file)
             if status is None and attempt.pid is not None and _alive(attempt.pid):
                 continue  # the job outlived its daemon; its outcome is recorded later
             if status is not None:
                 code, sig = status
-                ok = code == 0
+                ok = code == 0 and sig is None
                 reason = None
                 if not ok:
                     reason = f"exit code {code}" if sig is None else f"killed by {sig}"
-                store.finish_run(
-                    run.id, RunStatus.SUCCEEDED if ok else RunStatus.FAILED, reason, now
+                ended = datetime.fromtimestamp(status_file.stat().st_mtime, UTC)
+                final = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
+                store.finish_attempt(
+                    run.id,
+                    attempt.number,
+                    AttemptResult(final, attempt.started_at, ended, code, sig, reason),
                 )
+                store.finish_run(run.id, final, reason, ended)
                 log_event(run, "recovered", attempt.number, reason or "succeeded")
                 continue
         owner_txt = f" (pid {owner})" if owner else ""

@@ -108,7 +108,8 @@ def cli(project: Project) -> Callable[..., Result]:
 class Daemon:
     def __init__(self, project: Project, *extra: str) -> None:
         self.project = project
-        self.stderr_path = project.root / "daemon.stderr"
+        n = len(list(project.root.glob("daemon-*.stderr")))
+        self.stderr_path = project.root / f"daemon-{n + 1}.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             [

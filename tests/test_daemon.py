@@ -1,0 +1,186 @@
+"""The real daemon as a subprocess, in real time: per-second schedules, one daemon
+per state, SIGTERM, and refusing an invalid jobs file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+
+from cronplus.model import RunStatus, Trigger
+
+pytestmark = pytest.mark.slow
+
+
+def finished_runs(project, job):
+    return [r for r in project.store().history(job) if r.status.is_final]
+
+
+def test_per_second_job_runs_every_second_never_early(project, daemon):
+    project.write("""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> ticks.txt'
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(finished_runs(project, "tick")) >= 4, timeout=20)
+    assert d.terminate() == 0
+    runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
+    assert all(r.trigger is Trigger.SCHEDULE for r in runs)
+    assert all(r.scheduled_for.microsecond == 0 for r in runs)
+    done = [r for r in runs if r.status is RunStatus.SUCCEEDED]
+    assert len(done) >= 4
+    for r in done:
+        assert r.attempts[0].started_at >= r.scheduled_for  # never before the fire time
+    seconds = [int(r.scheduled_for.timestamp()) for r in runs]
+    assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # none missed
+    lines = (project.root / "ticks.txt").read_text().split()
+    assert len(lines) == len(set(lines)) == len(done)
+
+
+def test_pipeline_runs_in_order_for_the_same_logical_time(project, daemon):
+    project.write("""
+        [jobs.extract]
+        schedule = "*/2 * * * * *"
+        timezone = "UTC"
+        command = 'echo "extract $CRONPLUS_SCHEDULED_FOR" >> order.txt'
+        [jobs.load]
+        after = ["extract"]
+        command = 'echo "load $CRONPLUS_SCHEDULED_FOR" >> order.txt'
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(finished_runs(project, "load")) >= 2, timeout=20)
+    d.terminate()
+    lines = (project.root / "order.txt").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("load"):
+            assert f"extract {line.split()[1]}" in lines[:i]
+    for r in finished_runs(project, "load"):
+        extract = project.store().find_run("extract", r.scheduled_for)
+        assert extract.status is RunStatus.SUCCEEDED
+        assert r.attempts[0].started_at >= extract.finished_at
+
+
+def test_second_daemon_on_the_same_state_is_refused(project, daemon):
+    project.write("""
+        [jobs.idle]
+        schedule = "0 0 1 1 *"
+        command = "true"
+    """)
+    first = daemon()
+    first.wait_started()
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cronplus",
+            "-c",
+            str(project.jobs_file),
+            "--state",
+            str(project.state),
+            "run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 1
+    expected = f"a cronplus daemon is already running on {project.state} (pid {first.proc.pid})"
+    assert expected in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.proc.poll() is None
+
+
+def test_sigterm_interrupts_running_jobs_and_exits_zero(project, daemon):
+    project.write("""
+        [jobs.long]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'sleep 300 & echo $! > child.pid; wait'
+        kill_grace = "1s"
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(
+        lambda: (
+            (project.root / "child.pid").exists()
+            and (project.root / "child.pid").read_text().strip()
+        ),
+        timeout=15,
+    )
+    child = int((project.root / "child.pid").read_text())
+    assert d.terminate(timeout=20) == 0
+    runs = project.store().history("long")
+    started = [r for r in runs if r.attempts]
+    assert started and all(r.status is RunStatus.INTERRUPTED for r in started)
+    assert "cronplus stopped" in started[0].reason
+    assert project.store().unfinished_runs() == []
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie awaiting its reaper is gone too.
+        with open(f"/proc/{child}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+
+    wait_until(gone, timeout=10)
+
+
+def test_daemon_refuses_an_invalid_jobs_file_with_every_problem(project):
+    project.write("""
+        [jobs.load]
+        schedule = "0 61 * * *"
+        comand = "true"
+    """)
+    result = subprocess.run(
+        [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", str(project.state), "run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=project.root,
+    )
+    assert result.returncode == 2
+    assert 'jobs.toml:2: job "load": schedule "0 61 * * *"' in result.stderr
+    assert 'jobs.toml:3: job "load": unknown key "comand" (did you mean "command"?)' in (
+        result.stderr
+    )
+    assert "nothing was started" in result.stderr
+    assert not project.state.exists()
+
+
+def test_restart_records_the_outcome_of_a_job_that_outlived_its_daemon(project, daemon):
+    project.write("""
+        [jobs.quick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'sleep 1; exit 3'
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: any(r.attempts for r in project.store().history("quick")), timeout=15)
+    d.proc.kill()  # SIGKILL: the daemon records nothing more
+    d.proc.wait()
+    orphans = project.store().unfinished_runs()
+    assert orphans and all(r.status is RunStatus.RUNNING for r in orphans)
+    logs = [Path(r.last_attempt.log) for r in orphans if r.attempts]
+    # The jobs live on in their own sessions; their wrappers write the exit status.
+    wait_until(lambda: all(Path(f"{log}.status").exists() for log in logs), timeout=15)
+    d2 = daemon()
+    d2.wait_started()
+    d2.terminate()
+    for r in orphans:
+        got = project.store().get_run(r.id)
+        if got.attempts:
+            assert got.status is RunStatus.FAILED and got.reason == "exit code 3"
+            assert got.last_attempt.exit_code == 3 and got.last_attempt.finished_at
+        else:
+            assert got.status is RunStatus.INTERRUPTED and "stopped before" in got.reason
