@@ -1,0 +1,54 @@
+"""Every command has help with an example and is documented in the README; the README
+opens with the two quickstart commands and .ci/run runs the second one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cronplus.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+COMMANDS = sorted(cli.commands)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert cli.commands[name].get_short_help_str().strip()
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_is_in_the_readme(name):
+    assert f"cronplus {name}" in README
+
+
+def quickstart_commands() -> list[str]:
+    section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section)
+
+
+def test_readme_opens_with_exactly_two_quickstart_commands():
+    assert README.index("## Quickstart") < README.index("## A tour")
+    run_cmd, test_cmd = quickstart_commands()
+    assert "pip install ." in run_cmd and "examples/jobs.toml run" in run_cmd
+    assert "[test]" in test_cmd and "pytest" in test_cmd
+
+
+def test_ci_runs_the_readme_test_command():
+    _, test_cmd = quickstart_commands()
+    assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_example_jobs_file_is_valid():
+    from cronplus.config import load_config
+
+    config = load_config(ROOT / "examples" / "jobs.toml")
+    assert any(j.after for j in config.jobs.values())
+    assert any(j.python for j in config.jobs.values())
