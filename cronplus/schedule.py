@@ -1,0 +1,362 @@
+"""Cron expressions: reading them, and the one function that says when a job fires.
+
+cronplus evaluates cron itself rather than through croniter: a piped `status` must
+compute next fire times without croniter's ~50 ms import, and the daemon, `next`,
+`status` and `backfill` must all agree, so they all call `fire_times` (issue 3).
+The rules are cronie's, as written down in CRON-SEMANTICS.md; croniter is only the
+tests' oracle. Standard library only.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+_WEEKDAYS = {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAY = timedelta(days=1)
+_SECOND = timedelta(seconds=1)
+# Leaves room for the day arithmetic below without overflowing datetime.max.
+_END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
+
+
+class ScheduleError(ValueError):
+    """A cron expression cronplus cannot read; the message names the field and the fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class CronSchedule:
+    """A parsed expression. Hashable, so parses are cached and shared."""
+
+    expr: str  # as written
+    fixed_time: bool  # neither minute nor hour field starts with "*" (DST rules 3-5)
+    seconds: tuple[int, ...]  # sorted; (0,) for five fields
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    months: frozenset[int]
+    days: frozenset[int]  # plain day-of-month numbers
+    last_day: bool  # L
+    last_weekday: bool  # LW: the last day, moved back to Friday from a weekend
+    weekdays: frozenset[int]  # 0 is Sunday
+    last_weekdays: frozenset[int]  # nL: the last weekday n of the month
+    nth_weekdays: frozenset[tuple[int, int]]  # DAY#k as (weekday, k)
+    day_or: bool  # neither day field starts with "*": a day may match either (rule 2)
+
+
+class _Field:
+    """A field's name for messages, its range and its names (a plain class: cheap to import)."""
+
+    __slots__ = ("name", "lo", "hi", "names", "name_hint")
+
+    def __init__(
+        self, name: str, lo: int, hi: int, names: dict[str, int] | None = None, hint: str = ""
+    ) -> None:
+        self.name, self.lo, self.hi, self.names, self.name_hint = name, lo, hi, names, hint
+
+
+_SEC = _Field("second", 0, 59)
+_MIN = _Field("minute", 0, 59)
+_HOUR = _Field("hour", 0, 23)
+_DOM = _Field("day-of-month", 1, 31)
+_MON = _Field("month", 1, 12, _MONTHS, " or a month name (JAN-DEC)")
+_DOW = _Field("day-of-week", 0, 7, _WEEKDAYS, " or a weekday name (SUN-SAT)")
+
+
+def _error(f: _Field, text: str, item: str, what: str) -> ScheduleError:
+    """Quote the whole field, and the faulty part of it when that is not the whole."""
+    if item == text:
+        return ScheduleError(f'{f.name} field "{text}" {what}')
+    shown = item if item.isdigit() else f'"{item}"'
+    return ScheduleError(f'{f.name} field "{text}": {shown} {what}')
+
+
+def _value(f: _Field, text: str, token: str) -> int:
+    if token.isascii() and token.isdigit():
+        n = int(token)
+        if not f.lo <= n <= f.hi:
+            raise _error(f, text, token, f"is out of range {f.lo}-{f.hi}")
+        return n
+    if f.names and token.lower() in f.names:
+        return f.names[token.lower()]
+    raise _error(f, text, token, f"is not a number{f.name_hint}")
+
+
+def _plain(f: _Field, text: str, item: str) -> range:
+    """`*`, `a`, `a-b`, each optionally `/step`; a step counts from the range's start."""
+    body, slash, step_text = item.partition("/")
+    if body == "*" or (body == "?" and (f is _DOM or f is _DOW)):
+        start, end = f.lo, f.hi
+    elif "-" in body:
+        a, _, b = body.partition("-")
+        start, end = _value(f, text, a), _value(f, text, b)
+        if f is _DOW and end == 0 and start > 0:
+            end = 7  # FRI-SUN: a weekday range ending at Sunday ends at 7
+        if start > end:
+            raise _error(f, text, body, "runs backwards")
+    else:
+        start = _value(f, text, body)
+        # a/s means a-max/s, as croniter and Quartz read it (cronie rejects it)
+        end = (6 if f is _DOW else f.hi) if slash else start
+    step = 1
+    if slash:
+        if not (step_text.isascii() and step_text.isdigit()):
+            raise _error(f, text, item, f'has a step "{step_text}" that is not a number')
+        step = int(step_text)
+        if not 1 <= step <= f.hi:
+            raise _error(f, text, item, f"has a step {step} out of range 1-{f.hi}")
+    return range(start, end + 1, step)
+
+
+def _weekday(text: str, token: str) -> int:
+    return _value(_DOW, text, token) % 7
+
+
+def _parse_field(f: _Field, text: str) -> tuple[set[int], set[str | tuple[int, ...]]]:
+    """Return the field's plain values and its L/LW/nL/# terms."""
+    values: set[int] = set()
+    special: set[str | tuple[int, ...]] = set()
+    for item in text.split(","):
+        upper = item.upper()
+        if not item:
+            raise ScheduleError(f'{f.name} field "{text}" has an empty list item')
+        if f is _DOM and upper in ("L", "LW"):
+            special.add(upper)
+        elif f is _DOM and upper.endswith("W"):
+            raise _error(f, text, item, "uses W (nearest weekday), supported only as LW")
+        elif f is _DOW and "#" in item:
+            day, _, k = item.partition("#")
+            if not (k.isascii() and k.isdigit() and 1 <= int(k) <= 5):
+                raise _error(f, text, item, f'has "#{k}"; expected #1 to #5')
+            special.add((_weekday(text, day), int(k)))
+        elif f is _DOW and upper == "L":
+            raise _error(f, text, item, "needs a weekday before L (5L is the last Friday)")
+        elif f is _DOW and upper.endswith("L"):
+            special.add((_weekday(text, item[:-1]),))
+        else:
+            values.update(_plain(f, text, item))
+    return values, special
+
+
+@lru_cache(maxsize=512)
+def parse_schedule(expr: str) -> CronSchedule:
+    """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
+    fields = expr.split()
+    if len(fields) == 1 and fields[0].startswith("@"):
+        alias = fields[0].lower()
+        if alias not in _ALIASES:
+            known = ", ".join(_ALIASES)
+            raise ScheduleError(f'unknown alias "{fields[0]}" (expected one of {known})')
+        fields = _ALIASES[alias].split()
+    if len(fields) not in (5, 6):
+        raise ScheduleError(f"expected 5 or 6 fields, got {len(fields)}")
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    sec, minute, hour, dom, month, dow = fields
+    days, dom_special = _parse_field(_DOM, dom)
+    weekdays, dow_special = _parse_field(_DOW, dow)
+    return CronSchedule(
+        expr=expr,
+        fixed_time=not (minute.startswith("*") or hour.startswith("*")),
+        seconds=tuple(sorted(_parse_field(_SEC, sec)[0])),
+        minutes=tuple(sorted(_parse_field(_MIN, minute)[0])),
+        hours=tuple(sorted(_parse_field(_HOUR, hour)[0])),
+        months=frozenset(_parse_field(_MON, month)[0]),
+        days=frozenset(days),
+        last_day="L" in dom_special,
+        last_weekday="LW" in dom_special,
+        weekdays=frozenset(d % 7 for d in weekdays),
+        last_weekdays=frozenset(t[0] for t in dow_special if isinstance(t, tuple) and len(t) == 1),
+        nth_weekdays=frozenset(t for t in dow_special if isinstance(t, tuple) and len(t) == 2),
+        day_or=not (dom.startswith(("*", "?")) or dow.startswith(("*", "?"))),
+    )
+
+
+def _month_days(s: CronSchedule, year: int, month: int) -> list[int]:
+    """The days of one month that pass the day rule, in order."""
+    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    n = _DAYS_IN_MONTH[month] + leap
+    first = (date(year, month, 1).weekday() + 1) % 7  # cron weekday of the 1st
+    last = (first + n - 1) % 7
+    by_date = {d for d in s.days if d <= n}
+    if s.last_day:
+        by_date.add(n)
+    if s.last_weekday:
+        by_date.add(n - {6: 1, 0: 2}.get(last, 0))  # from Saturday or Sunday back to Friday
+    by_weekday: set[int] = set()
+    for wd in s.weekdays:
+        by_weekday.update(range(1 + (wd - first) % 7, n + 1, 7))
+    for wd in s.last_weekdays:
+        by_weekday.add(n - (last - wd) % 7)
+    for wd, k in s.nth_weekdays:
+        if (d := 1 + (wd - first) % 7 + 7 * (k - 1)) <= n:
+            by_weekday.add(d)
+    return sorted(by_date | by_weekday if s.day_or else by_date & by_weekday)
+
+
+@lru_cache(maxsize=512)
+def _fires_ever(s: CronSchedule) -> bool:
+    """Whether any date passes the day rule: "0 0 30 2 *" must end, not search forever.
+
+    The Gregorian calendar repeats every 400 years (146,097 days, a whole number of
+    weeks), so four centuries hold every date the rule can ever match.
+    """
+    return any(_month_days(s, year, m) for year in range(2000, 2400) for m in s.months)
+
+
+def _dates(s: CronSchedule, first: date, last: date) -> Iterator[date]:
+    """Matching dates from `first` to `last`, month by month, so rare rules are found fast."""
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        if month in s.months:
+            for d in _month_days(s, year, month):
+                if first <= (day := date(year, month, d)) <= last:
+                    yield day
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _day_seconds(s: CronSchedule, start: int) -> Iterator[int]:
+    """Matching seconds of the day from `start` on, in order."""
+    for h in s.hours:
+        if h * 3600 + 3599 < start:
+            continue
+        for m in s.minutes:
+            base = h * 3600 + m * 60
+            if base >= start:
+                for sec in s.seconds:
+                    yield base + sec
+            elif base + 59 >= start:
+                yield from (base + sec for sec in s.seconds if base + sec >= start)
+
+
+def _wall_offset(wall: datetime) -> timedelta:
+    offset = wall.utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return offset
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> timedelta:
+    return _wall_offset(instant.astimezone(tz))
+
+
+def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
+    """The first instant after `lo`, up to `hi`, that has `hi`'s offset.
+
+    zoneinfo has no public list of transitions, so bisect; they fall on whole seconds.
+    """
+    target = _offset(tz, hi)
+    lo_s, hi_s = 0, int((hi - lo).total_seconds())
+    while hi_s - lo_s > 1:
+        mid = (lo_s + hi_s) // 2
+        if _offset(tz, lo + mid * _SECOND) == target:
+            hi_s = mid
+        else:
+            lo_s = mid
+    return lo + hi_s * _SECOND
+
+
+def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Iterator[datetime]:
+    """Instants of the wall times from `first` (naive) on, non-decreasing, maybe repeated.
+
+    A day whose offset is the same at both ends takes the fast path: one offset, no
+    zoneinfo call per time. On a transition day, each wall time is placed against the
+    transition (before it, after it, both: a repeated hour, or neither: a gap) and held
+    in a heap until no later wall time can land before it, because a second-pass instant
+    comes after later first-pass ones, and a repeated hour may even span midnight
+    (America/St_Johns, until 2011). Since 1900 no zone has changed its offset twice
+    within four days, so a day and its edges see at most one transition.
+    """
+    pending: list[datetime] = []
+    for day in _dates(s, first.date(), last):
+        start = first.hour * 3600 + first.minute * 60 + first.second if day == first.date() else 0
+        d0 = datetime(day.year, day.month, day.day, tzinfo=tz)
+        d1 = d0 + _DAY
+        offs = [_wall_offset(d.replace(fold=f)) for d in (d0, d1) for f in (0, 1)]
+        base = d0.replace(tzinfo=UTC)
+        if offs.count(offs[0]) == 4:
+            while pending:
+                yield heapq.heappop(pending)
+            base -= offs[0]
+            for sod in _day_seconds(s, start):
+                yield base + timedelta(seconds=sod)
+            continue
+        lo, hi = base - max(offs), base + _DAY - min(offs)
+        before, after = _offset(tz, lo), _offset(tz, hi)
+        change = _transition(tz, lo, hi)
+        for sod in _day_seconds(s, start):
+            wall = base + timedelta(seconds=sod)  # wall-clock numerals, labelled UTC
+            first_pass = wall < change + before
+            second_pass = wall >= change + after
+            # Every later wall time lands at or after this bound, so what is below it is final.
+            bound = wall - (before if first_pass else after)
+            while pending and pending[0] < bound:
+                yield heapq.heappop(pending)
+            if first_pass:
+                heapq.heappush(pending, wall - before)
+            if second_pass and not (first_pass and s.fixed_time):
+                heapq.heappush(pending, wall - after)  # a wildcard job runs in both passes
+            if not first_pass and not second_pass and s.fixed_time:
+                heapq.heappush(pending, change)  # in the gap: run once, right after it
+    while pending:
+        yield heapq.heappop(pending)
+
+
+def fire_times(
+    schedule: CronSchedule, tz: ZoneInfo, after: datetime, until: datetime | None = None
+) -> Iterator[datetime]:
+    """Fire times strictly after `after` and up to `until` (inclusive), as UTC instants.
+
+    Times are computed on wall time in `tz` under CRON-SEMANTICS.md rules 3-5. The
+    iterator ends at `until`, at once when no date can ever match, or near the year 9999.
+    """
+    for bound in (after, until):
+        if bound is not None and bound.utcoffset() is None:
+            raise ValueError(f"fire_times needs aware datetimes, got {bound!r}")
+    start = after.astimezone(UTC)
+    stop = _END_OF_TIME if until is None else min(until.astimezone(UTC), _END_OF_TIME)
+    return _fire_times(schedule, tz, start, stop)
+
+
+def _fire_times(
+    s: CronSchedule, tz: ZoneInfo, after: datetime, stop: datetime
+) -> Iterator[datetime]:
+    if after >= stop or not _fires_ever(s):
+        return
+    # A fall-back within the next day repeats wall times earlier than after's own,
+    # and their second pass is still to come; start from the earliest such wall time.
+    first = after + min(_offset(tz, after), _offset(tz, after + _DAY))
+    latest = after
+    for instant in _instants(s, tz, first.replace(tzinfo=None), (stop + _DAY).date()):
+        if instant > latest:  # drops what is not after `after`, and gap-end duplicates
+            if instant > stop:
+                return
+            latest = instant
+            yield instant
+
+
+def fire_times_between(
+    schedule: CronSchedule, tz: ZoneInfo, start: datetime, end: datetime
+) -> list[datetime]:
+    """Fire times t with start <= t <= end, e.g. every slot of one day for `status --on`."""
+    return list(fire_times(schedule, tz, start - timedelta(microseconds=1), end))
