@@ -239,6 +239,10 @@ class Dispatcher:
         """Start the dependents that are now ready, or block everything downstream."""
         jobs = self.config.jobs
         deps = {name: j.after for name, j in jobs.items()}
+        if status is RunStatus.INTERRUPTED and self.stop.is_set():
+            # Cut short by a stop, not failed: its dependents get their runs once it is
+            # run again, instead of being blocked for good.
+            return
         if status is not RunStatus.SUCCEEDED:
             why = f'upstream job "{run.job}" run {run.id} ended {status}'
             for name in downstream(deps, run.job):

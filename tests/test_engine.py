@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FakeClock
+from conftest import FakeClock, wait_until
 
 from cronplus.dispatch import Dispatcher, run_now
 from cronplus.engine import Engine
@@ -225,3 +225,23 @@ def test_max_parallel_queues_due_runs_oldest_first(project, max_parallel):
         for line in (project.root / "order.txt").read_text().splitlines()
     ]
     assert jobs == ["a00", "b01", "b02"]
+
+
+def test_a_run_cut_short_by_a_stop_does_not_block_its_dependents(project):
+    project.write("""
+        [jobs.extract]
+        command = "sleep 30"
+        kill_grace = 1
+        [jobs.load]
+        after = ["extract"]
+        command = "true"
+    """)
+    config, store, paths = project.config(), project.store(), StatePaths(project.state)
+    d = Dispatcher(config, store, paths, max_parallel=2)
+    run = store.claim_run("extract", T0, Trigger.MANUAL)
+    d.submit(run)
+    wait_until(lambda: store.get_run(run.id).attempts)
+    d.shutdown()
+    d.wait_all()
+    assert store.get_run(run.id).status is RunStatus.INTERRUPTED
+    assert store.find_run("load", T0) is None
