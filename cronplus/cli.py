@@ -137,17 +137,33 @@ def run(obj: Context) -> None:
 
 
 def _log_to_stderr() -> None:
-    """One line per event on stderr, starting with the UTC time in ISO 8601."""
+    """One line per event on stderr, starting with the UTC time in ISO 8601.
+
+    Idempotent, and always writes to the current sys.stderr: `trigger` can run more
+    than once in one process (tests, CliRunner), which must not stack handlers or
+    keep writing to a stream swapped out since.
+    """
     import logging
 
     class Formatter(logging.Formatter):
         def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
             return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Formatter("%(asctime)s %(message)s"))
+    class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        @property  # type: ignore[override]
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _: Any) -> None:
+            pass
+
     logger = logging.getLogger("cronplus")
-    logger.addHandler(handler)
+    if not any(h.get_name() == "cronplus-stderr" for h in logger.handlers):
+        handler = StderrHandler()
+        handler.set_name("cronplus-stderr")
+        handler.setFormatter(Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
 
@@ -426,12 +442,15 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> Non
         raise UsageError(f"run {chosen.id} has {len(chosen.attempts)} attempt(s), not {number}")
     path = chosen.attempts[number - 1].log
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    out = sys.stdout
+    # UTF-8 bytes whatever the locale's encoding: a U+FFFD (or any non-ASCII output)
+    # must not fail on an ASCII or Latin-1 stdout.
+    sys.stdout.flush()
+    out = sys.stdout.buffer
     try:
         with open(path or "", "rb") as f:
             while chunk := f.read(1 << 16):
-                out.write(decoder.decode(chunk))
-            out.write(decoder.decode(b"", final=True))
+                out.write(decoder.decode(chunk).encode())
+            out.write(decoder.decode(b"", final=True).encode())
         out.flush()
     except FileNotFoundError:
         raise CronplusError(
@@ -493,7 +512,9 @@ def trigger(obj: Context, job: str, wait: bool, detached_child: bool) -> None:
                 f"{r.job}  run {r.id}  {r.status}  "
                 f"{render.human_time(r.scheduled_for, tz)}" + (f"  {r.reason}" if r.reason else "")
             )
-    ok = bool(runs) and all(str(r.status) == "succeeded" for r in runs)
+    # As for `status`: a downstream run skipped (disabled, or its previous run still
+    # going) did not fail; only failed, timed_out, upstream_failed, interrupted do.
+    ok = bool(runs) and not any(r.status.is_bad for r in runs)
     sys.exit(ExitCode.OK if ok else ExitCode.NOT_SUCCEEDED)
 
 
@@ -522,11 +543,12 @@ def _trigger_detached(obj: Context, job: str) -> None:
         start_new_session=True,
     )
     assert child.stdout is not None and child.stderr is not None
-    line = child.stdout.readline().decode().strip()
-    if line:
-        click.echo(line)
-        return
-    err = child.stderr.read().decode()
+    with child.stdout, child.stderr:
+        line = child.stdout.readline().decode().strip()
+        if line:
+            click.echo(line)
+            return
+        err = child.stderr.read().decode()
     code = child.wait()
     click.echo(err.rstrip() or f"Error: the trigger process exited with {code}", err=True)
     sys.exit(code or ExitCode.NOT_SUCCEEDED)

@@ -321,8 +321,14 @@ def run_now(
         raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
     if on_claimed is not None:
         on_claimed(run)
-    for signum in install_signals:
+    # Stop signals interrupt the runs while they go; the caller's handlers come back after.
+    previous = {signum: signal.getsignal(signum) for signum in install_signals}
+    for signum in previous:
         signal.signal(signum, lambda *_: dispatcher.shutdown())
-    dispatcher.submit(run)
-    dispatcher.wait_all()
+    try:
+        dispatcher.submit(run)
+        dispatcher.wait_all()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return sorted(dispatcher.finished, key=lambda r: r.id)

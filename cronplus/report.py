@@ -8,9 +8,11 @@ the store's indexed reads, so a piped `status` stays within a CLI's budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 
+from cronplus.config import pipeline_schedule
+from cronplus.graph import upstream
 from cronplus.model import Config, Job, Run
 from cronplus.render import zone
 from cronplus.schedule import fire_times, parse_schedule
@@ -52,25 +54,16 @@ class DayReport:
         return [s.fire_time for s in self.slots if s.run is None and s.due]
 
 
-def pipeline_schedule(config: Config, job: Job) -> str | None:
-    """The schedule a job runs on: its own, or its pipeline roots' for an `after` job."""
-    seen: set[str] = set()
-    todo = [job.name]
-    while todo:
-        j = config.jobs[todo.pop()]
-        if j.name in seen:
-            continue
-        seen.add(j.name)
-        if not j.after:
-            if j.schedule:
-                return j.schedule
-        else:
-            todo.extend(a for a in j.after if a in config.jobs)
-    return None
+def runs_on_schedule(config: Config, job: Job) -> bool:
+    """Whether the schedule will run `job`: it and every job it is after, transitively,
+    are enabled (the daemon never fires a disabled root, and a disabled job in the
+    middle of a pipeline is skipped, so nothing below it runs)."""
+    deps = {name: j.after for name, j in config.jobs.items()}
+    return job.enabled and all(config.jobs[n].enabled for n in upstream(deps, job.name))
 
 
 def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[datetime]:
-    expr = pipeline_schedule(config, job)
+    expr, _ = pipeline_schedule(config, job.name)
     if expr is None:
         return []
     return list(islice(fire_times(parse_schedule(expr), zone(job.timezone), after=after), count))
@@ -80,11 +73,11 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     out = []
     for name in names:
         job = config.jobs[name]
-        nxt = upcoming(config, job, now, 1) if job.enabled else []
+        nxt = upcoming(config, job, now, 1) if runs_on_schedule(config, job) else []
         out.append(
             JobStatus(
                 job=job,
-                schedule=pipeline_schedule(config, job),
+                schedule=pipeline_schedule(config, name)[0],
                 last_run=store.latest_run(name),
                 last_finished=store.latest_run(name, finished_only=True),
                 next_run=nxt[0] if nxt else None,
@@ -105,7 +98,7 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
 def day_report(config: Config, store: Store, job: Job, day: date, now: datetime) -> DayReport:
     start, end = day_bounds(day, job.timezone)
     times: list[datetime] = []
-    expr = pipeline_schedule(config, job)
+    expr, _ = pipeline_schedule(config, job.name)
     if expr is not None:
         # fire_times is strictly after its start, so begin a microsecond early.
         for t in fire_times(
@@ -115,8 +108,10 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
                 break
             times.append(t)
     runs = store.runs_between(job.name, start, end)
-    by_time = {r.scheduled_for: r for r in runs}
-    slots = tuple(Slot(t, by_time.pop(t, None), t <= now) for t in times)
+    # Keyed in UTC: an aware datetime with fold=1 (the second pass of a fall-back) hashes
+    # like its first pass, so a zone-local key would miss the run recorded for it.
+    by_time = {r.scheduled_for.astimezone(UTC): r for r in runs}
+    slots = tuple(Slot(t, by_time.pop(t.astimezone(UTC), None), t <= now) for t in times)
     return DayReport(job=job, day=day, slots=slots, other_runs=tuple(by_time.values()))
 
 
