@@ -12,18 +12,34 @@ PKG = Path(__file__).resolve().parent.parent / "cronplus"
 # Lower number = lower layer. A module may import its own layer or lower ones.
 LAYERS = {
     "cli": 1,
-    "engine": 2, "backfill": 2, "render": 2, "report": 2,
-    "dispatch": 3, "alerts": 3,
-    "executor": 4, "_pyjob": 4, "store": 4, "schedule": 4, "config": 4, "_config_check": 4,
-    "_toml_lines": 4, "graph": 4, "paths": 4, "clock": 4,
-    "model": 5, "errors": 5,
+    "engine": 2,
+    "backfill": 2,
+    "render": 2,
+    "report": 2,
+    "dispatch": 3,
+    "alerts": 3,
+    "executor": 4,
+    "_pyjob": 4,
+    "store": 4,
+    "schedule": 4,
+    "config": 4,
+    "_config_check": 4,
+    "_toml_lines": 4,
+    "graph": 4,
+    "paths": 4,
+    "clock": 4,
+    "model": 5,
+    "errors": 5,
 }
 HEAVY = {"rich", "croniter", "apprise", "filelock", "psycopg"}
 
 
 def modules() -> list[Path]:
-    return sorted(p for p in PKG.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")
-                  or p.parent.name == "store")
+    return sorted(
+        p
+        for p in PKG.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") or p.parent.name == "store"
+    )
 
 
 def name_of(path: Path) -> str:
@@ -45,8 +61,9 @@ def imports(path: Path) -> list[tuple[str, bool]]:
 
 
 def cronplus_imports(path: Path) -> set[str]:
-    return {m.split(".")[1] for m, _ in imports(path)
-            if m.startswith("cronplus.") and m.count(".") >= 1}
+    return {
+        m.split(".")[1] for m, _ in imports(path) if m.startswith("cronplus.") and m.count(".") >= 1
+    }
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))
