@@ -1,0 +1,373 @@
+"""`cronplus status`, piped, over 2,000 runs of 20 jobs, against `python -c pass`.
+
+Issue 3, "Performance": a piped `status` answers in at most 6 x the time of
+`python -c pass` and at most 150 ms, and never imports rich, croniter, apprise or
+filelock. Also times `cronplus --help` against the same floor and prints the ten
+most expensive imports of `status` (`python -X importtime`).
+
+    python bench/status.py [--repeat 15]
+
+Every timed command runs with stdout to a pipe (not a terminal), in a fresh
+temporary folder, interleaved with its floor so machine noise hits both alike.
+Bytecode is cached in that folder (PYTHONPYCACHEPREFIX), as it is for a
+pip-installed cronplus; the same figure without any .pyc files is printed for
+information. Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# Measure this checkout's cronplus, in this process and in every child, whatever copy
+# (editable, regular or none) pip has installed.
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cronplus.model import AttemptResult, RunStatus, Trigger  # noqa: E402
+from cronplus.paths import StatePaths  # noqa: E402
+from cronplus.store import open_store  # noqa: E402
+
+MAX_RATIO = 6.0
+MAX_STATUS_MS = 150.0
+FORBIDDEN = ("rich", "croniter", "apprise", "filelock", "psycopg")
+RUNS_PER_JOB = 100
+
+# 20 jobs: 5- and 6-field expressions, @aliases, L and #, three time zones,
+# two `after` pipelines (one with fan-in) and one triggered-only job.
+JOBS_TOML = """
+[defaults]
+timezone = "UTC"
+
+[jobs.heartbeat]
+schedule = "*/10 * * * * *"
+command = "true"
+
+[jobs.ticker]
+schedule = "30 */5 * * * *"
+command = "true"
+
+[jobs.minutely]
+schedule = "* * * * *"
+command = "true"
+
+[jobs.quarter]
+schedule = "*/15 * * * *"
+command = "true"
+
+[jobs.hourly]
+schedule = "@hourly"
+command = "true"
+
+[jobs.nightly]
+schedule = "0 2 * * *"
+timezone = "Europe/Berlin"
+command = "true"
+
+[jobs.weekdays]
+schedule = "30 6 * * MON-FRI"
+timezone = "America/New_York"
+command = "true"
+
+[jobs.monthly]
+schedule = "0 0 1 * *"
+command = "true"
+
+[jobs.month_end]
+schedule = "0 23 L * *"
+command = "true"
+
+[jobs.second_tuesday]
+schedule = "0 9 * * TUE#2"
+timezone = "Europe/Berlin"
+command = "true"
+
+[jobs.weekly]
+schedule = "@weekly"
+command = "true"
+
+[jobs.extract_a]
+schedule = "0 3 * * *"
+command = "true"
+
+[jobs.extract_b]
+schedule = "0 3 * * *"
+command = "true"
+
+[jobs.load]
+after = ["extract_a", "extract_b"]
+command = "true"
+
+[jobs.report]
+after = ["load"]
+command = "true"
+
+[jobs.publish]
+after = ["report"]
+command = "true"
+
+[jobs.ingest]
+schedule = "0,20,40 * * * * *"
+command = "true"
+
+[jobs.clean]
+after = ["ingest"]
+command = "true"
+
+[jobs.index]
+after = ["clean"]
+command = "true"
+
+[jobs.adhoc]
+description = "triggered only"
+command = "true"
+"""
+
+# (status, weight): mostly successes, every other status represented.
+STATUS_MIX = (
+    (RunStatus.SUCCEEDED, 80),
+    (RunStatus.FAILED, 6),
+    (RunStatus.TIMED_OUT, 3),
+    (RunStatus.SKIPPED, 4),
+    (RunStatus.UPSTREAM_FAILED, 3),
+    (RunStatus.INTERRUPTED, 4),
+)
+
+
+def job_names() -> list[str]:
+    return [
+        line[len("[jobs.") : -1] for line in JOBS_TOML.splitlines() if line.startswith("[jobs.")
+    ]
+
+
+def fill_history(state: Path, now: datetime) -> int:
+    """100 runs per job through the real store API, newest an hour before `now`."""
+    rng = random.Random(3)
+    statuses = [s for s, _ in STATUS_MIX]
+    weights = [w for _, w in STATUS_MIX]
+    store = open_store(StatePaths(state))
+    count = 0
+    try:
+        for name in job_names():
+            trigger = Trigger.MANUAL if name == "adhoc" else Trigger.SCHEDULE
+            for k in range(RUNS_PER_JOB, 0, -1):
+                t = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=k)
+                status = rng.choices(statuses, weights)[0]
+                if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
+                    run = store.claim_run(
+                        name, t, trigger, status=status, reason="bench: not run", now=t
+                    )
+                    assert run is not None
+                    count += 1
+                    continue
+                run = store.claim_run(name, t, trigger, now=t)
+                assert run is not None
+                tries = 2 if status is not RunStatus.SUCCEEDED and rng.random() < 0.5 else 1
+                start = t + timedelta(milliseconds=3)
+                for n in range(1, tries + 1):
+                    end = start + timedelta(seconds=rng.uniform(0.1, 30))
+                    ok = n == tries and status is RunStatus.SUCCEEDED
+                    store.begin_attempt(run.id, n, start, str(state / f"{run.id}-{n}.log"))
+                    store.finish_attempt(
+                        run.id,
+                        n,
+                        AttemptResult(
+                            status=status if n == tries else RunStatus.FAILED,
+                            started_at=start,
+                            finished_at=end,
+                            exit_code=0 if ok else (None if status.name == "TIMED_OUT" else 3),
+                            signal="SIGTERM" if status.name == "TIMED_OUT" else None,
+                        ),
+                    )
+                    start = end + timedelta(seconds=2)
+                reason = None if status is RunStatus.SUCCEEDED else f"bench: {status}"
+                store.finish_run(run.id, status, reason, end)
+                count += 1
+    finally:
+        store.close()
+    return count
+
+
+def clean_env(pycache: Path | None) -> dict[str, str]:
+    """No inherited CRONPLUS_* settings. With `pycache`, bytecode is cached there, as
+    for a pip-installed cronplus (pip compiles .pyc files); without, every module is
+    compiled from source on every run (PYTHONDONTWRITEBYTECODE on an editable install).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRONPLUS_")
+        and k not in ("PYTHONSTARTUP", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    if pycache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...]) -> float:
+    """Wall time of one run, stdout to a pipe; fails loudly on an unexpected exit."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60
+    )
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in ok:
+        sys.exit(
+            f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}"
+        )
+    return elapsed
+
+
+def import_report(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list[str], list]:
+    """Forbidden top-level packages the command imported, and its import log rows."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv[1:]],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+    rows = []
+    for line in proc.stderr.decode(errors="replace").splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:") :].split("|")
+        rows.append((int(self_us), int(cumulative_us), name.rstrip()))
+    imported = {name.strip().split(".")[0] for _, _, name in rows}
+    return [m for m in FORBIDDEN if m in imported], rows
+
+
+def modules_after_status(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list[str], str]:
+    """Runs the status command path in-process; lists the forbidden modules left in
+    sys.modules, and says which cronplus/cli.py ran."""
+    driver = textwrap.dedent(
+        """
+        import runpy, sys
+        forbidden, sys.argv = sys.argv[1].split(","), ["cronplus", *sys.argv[2:]]
+        import cronplus.cli
+        try:
+            runpy.run_module("cronplus", run_name="__main__", alter_sys=True)
+        except SystemExit:
+            pass
+        found = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
+        sys.stderr.write("FROM:" + cronplus.cli.__file__ + "\\n")
+        sys.stderr.write("FOUND:" + ",".join(found) + "\\n")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", driver, ",".join(FORBIDDEN), *argv[3:]],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+    err = proc.stderr.decode(errors="replace").splitlines()
+    found = [x[len("FOUND:") :] for x in err if x.startswith("FOUND:")]
+    where = [x[len("FROM:") :] for x in err if x.startswith("FROM:")]
+    if not found or not where:
+        sys.exit("the sys.modules check did not finish:\n" + "\n".join(err))
+    return [m for m in found[-1].split(",") if m], where[-1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=15, help="timed runs of each command")
+    args = parser.parse_args()
+    repeat = max(3, min(args.repeat, 200))
+
+    with tempfile.TemporaryDirectory(prefix="cronplus-bench-status-") as tmp:
+        root = Path(tmp)
+        jobs = root / "jobs.toml"
+        jobs.write_text(JOBS_TOML.lstrip())
+        state = root / "state"
+        n_runs = fill_history(state, datetime.now(UTC))
+        env = clean_env(root / "pycache")
+        env_nopyc = clean_env(None)
+
+        py = sys.executable
+        floor_argv = [py, "-c", "pass"]
+        status_argv = [py, "-m", "cronplus", "-c", str(jobs), "--state", str(state), "status"]
+        help_argv = [py, "-m", "cronplus", "--help"]
+
+        # The output must be the real thing: one row per job, plain text (piped).
+        out = subprocess.run(
+            status_argv, cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True
+        )
+        text = out.stdout.decode()
+        if out.returncode not in (0, 1) or len(text.splitlines()) < len(job_names()) + 1:
+            sys.exit(f"status failed ({out.returncode}):\n{text}{out.stderr.decode()}")
+
+        for argv in (floor_argv, status_argv, help_argv):  # warm the page cache and .pyc files
+            timed(argv, root, env, (0, 1))
+        floor, status, help_, floor_nopyc, status_nopyc = [], [], [], [], []
+        for _ in range(repeat):
+            floor.append(timed(floor_argv, root, env, (0,)))
+            status.append(timed(status_argv, root, env, (0, 1)))
+            help_.append(timed(help_argv, root, env, (0,)))
+            floor_nopyc.append(timed(floor_argv, root, env_nopyc, (0,)))
+            status_nopyc.append(timed(status_argv, root, env_nopyc, (0, 1)))
+
+        forbidden_log, rows = import_report(status_argv, root, env)
+        forbidden_mods, cli_file = modules_after_status(status_argv, root, env)
+
+    f, s, h = (statistics.median(x) for x in (floor, status, help_))
+    print(f"cronplus measured: {Path(cli_file).parent}")
+    print(f"history: {n_runs} runs of {len(job_names())} jobs; {repeat} timed runs each (median)")
+    print(f"floor   python -c pass             {ms(f)}   (min {ms(min(floor))})")
+    print(
+        f"status  cronplus status | cat      {ms(s)}   = {s / f:4.1f} x floor"
+        f"   (min {ms(min(status))}; target <= {MAX_RATIO:g} x and <= {MAX_STATUS_MS:g} ms)"
+    )
+    print(f"help    cronplus --help | cat      {ms(h)}   = {h / f:4.1f} x floor")
+    fn, sn = statistics.median(floor_nopyc), statistics.median(status_nopyc)
+    print(
+        f"status without .pyc files          {ms(sn)}   = {sn / fn:4.1f} x floor {ms(fn)}"
+        "   (information: PYTHONDONTWRITEBYTECODE=1, every module compiled from source)"
+    )
+    print()
+    print("status: top 10 imports by self time (python -X importtime)")
+    print(f"  {'self ms':>8} {'cumul ms':>9}  module")
+    for self_us, cum_us, name in sorted(rows, reverse=True)[:10]:
+        print(f"  {self_us / 1000:8.1f} {cum_us / 1000:9.1f}  {name.strip()}")
+    total = sum(r[0] for r in rows) / 1000
+    print(f"  total self time of {len(rows)} imports: {total:.1f} ms")
+    print()
+    print(f"status imports none of {', '.join(FORBIDDEN)}:")
+    print(f"  importtime log: {', '.join(forbidden_log) or 'none found'}")
+    print(f"  sys.modules after the status path: {', '.join(forbidden_mods) or 'none found'}")
+
+    failures = []
+    if s > MAX_RATIO * f:
+        failures.append(f"status median {s / f:.1f} x floor > {MAX_RATIO:g} x")
+    if s * 1000 > MAX_STATUS_MS:
+        failures.append(f"status median {s * 1000:.1f} ms > {MAX_STATUS_MS:g} ms")
+    if forbidden_log or forbidden_mods:
+        failures.append(f"status imported {', '.join(forbidden_log or forbidden_mods)}")
+    print()
+    if failures:
+        print("MISSED: " + "; ".join(failures))
+        return 1
+    print("OK: all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
