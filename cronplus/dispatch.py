@@ -82,7 +82,7 @@ class Dispatcher:
         store: Store,
         paths: StatePaths,
         *,
-        max_parallel: int,
+        max_parallel: int | None = None,
         clock: Clock | None = None,
         on_finished: Callable[[Run], None] | None = None,
     ) -> None:
@@ -91,7 +91,8 @@ class Dispatcher:
         self.paths = paths
         self.clock = clock or SystemClock()
         self.stop = threading.Event()
-        self._slots = SlotPool(max_parallel)
+        # Attempts at once: the argument, else [defaults].max_parallel, else CPUs x 4.
+        self._slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}  # job -> id of its run in this process
         self._handles: dict[int, executor.AttemptHandle] = {}
@@ -308,13 +309,7 @@ def run_now(
     without a daemon: the run is claimed in the store like any other.
     """
     clock = clock or SystemClock()
-    dispatcher = Dispatcher(
-        config,
-        store,
-        paths,
-        clock=clock,
-        max_parallel=config.max_parallel or default_max_parallel(),
-    )
+    dispatcher = Dispatcher(config, store, paths, clock=clock)
     now = clock.now()
     run = store.claim_run(job, now, Trigger.MANUAL, now=now)
     if run is None:

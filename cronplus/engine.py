@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from cronplus import executor
 from cronplus.clock import Clock, SystemClock
-from cronplus.dispatch import Dispatcher, default_max_parallel, log_event
+from cronplus.dispatch import Dispatcher, log_event
 from cronplus.errors import DaemonRunningError
 from cronplus.model import AttemptResult, Config, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
@@ -190,13 +190,7 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         paths.pidfile.write_text(f"{os.getpid()}\n")
         store = open_store(paths)
         recover_unfinished(store, clock)
-        dispatcher = Dispatcher(
-            config,
-            store,
-            paths,
-            clock=clock,
-            max_parallel=config.max_parallel or default_max_parallel(),
-        )
+        dispatcher = Dispatcher(config, store, paths, clock=clock)
         engine = Engine(config, store, dispatcher, clock=clock)
 
         def on_signal(signum: int, _frame: object) -> None:
