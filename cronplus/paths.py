@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cronplus.errors import StateError
+
 STATE_ENV = "CRONPLUS_STATE"
 CONFIG_ENV = "CRONPLUS_CONFIG"
 DEFAULT_STATE_DIRNAME = ".cronplus"
@@ -40,9 +42,15 @@ class StatePaths:
     def create(self) -> None:
         """Make the directory tree owner-only; tightening modes a user loosened by mistake."""
         for d in (self.root, self.logs):
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if d.stat().st_mode & 0o077:
-                d.chmod(0o700)
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if d.stat().st_mode & 0o077:
+                    d.chmod(0o700)
+            except OSError as e:
+                raise StateError(
+                    f"cannot use {d} as a state directory: {e.strerror}"
+                    " (choose another with --state or CRONPLUS_STATE)"
+                ) from None
 
     def job_log_dir(self, job: str) -> Path:
         d = self.logs / job

@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from conftest import wait_until
 
 from cronplus.cli import cli as cli_group
@@ -1137,3 +1138,20 @@ def test_status_subprocess_runs_in_the_jobs_file_folder_by_default(project):
     assert result.returncode == 0, result.stderr
     assert [r["job"] for r in json.loads(result.stdout)] == ["load"]
     assert not Path(project.root, ".cronplus").exists()
+
+
+@pytest.mark.parametrize("command", [["trigger", "ok", "--wait"], ["run"]])
+def test_a_state_path_that_is_a_file_is_a_clear_error(project, command):
+    project.write("""
+        [jobs.ok]
+        command = "true"
+    """)
+    (project.root / "afile").write_text("")
+    result = CliRunner().invoke(
+        cli_group,
+        ["-c", "jobs.toml", "--state", str(project.root / "afile"), *command],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    assert f"cannot use {project.root / 'afile'} as a state directory" in result.stderr
+    assert "Traceback" not in result.stderr
