@@ -132,10 +132,6 @@ class Dispatcher:
             for t in threads:
                 t.join(timeout)
 
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._threads)
-
     # -- one run ---------------------------------------------------------------------------
 
     def _run_thread(self, run: Run) -> None:
