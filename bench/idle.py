@@ -19,10 +19,8 @@ would be. Exits 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,14 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _daemon import START_TIMEOUT_S, start_daemon, stop_daemon  # noqa: E402
+
 from cronplus.engine import MAX_SLEEP_S  # noqa: E402
 
 MAX_RSS_MIB = 30.0
 AIM_RSS_MIB = 25.0
 JOBS = 20
 SETTLE_S = 3.0  # after `event=started`, before RSS is read and the window opens
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
 
 
 def jobs_toml(now: datetime, seconds: float) -> str:
@@ -90,51 +88,6 @@ def wakeups(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]
     return {tid: v - before.get(tid, (0, 0))[0] for tid, (v, _) in after.items()}
 
 
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, a bounded wait, then SIGKILL to the whole group whatever happened."""
-    code = proc.poll()
-    try:
-        if code is None:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(STOP_TIMEOUT_S)
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return code
-
-
-def start_daemon(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`cronplus run` on root/jobs.toml, returned once it logged `event=started`."""
-    err_path = root / "daemon.stderr"
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cronplus",
-                "-c",
-                str(root / "jobs.toml"),
-                "--state",
-                str(root / "state"),
-                "run",
-            ],
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while b"event=started" not in err_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            sys.exit(f"the daemon did not start:\n{err_path.read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=65.0, help="wake-up window (default 65)")
@@ -150,7 +103,7 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         # A first start writes the .pyc files, as pip does on install, so that the
         # measured daemon does not carry the compiler's leftovers in its RSS.
-        stop(start_daemon(root, env))
+        stop_daemon(start_daemon(root, env))
         procs: list[subprocess.Popen[bytes]] = []
         try:
             procs.append(start_daemon(root, env))
@@ -172,7 +125,7 @@ def main() -> int:
             d_after, f_after = switches(daemon.pid), switches(floor.pid)
             d_rss_end, _ = rss_mib(daemon.pid)
         finally:
-            codes = [stop(p) for p in procs]
+            codes = [stop_daemon(p) for p in procs]
         stderr = (root / "daemon.stderr").read_text(errors="replace")
 
     if codes[0] != 0:

@@ -17,10 +17,8 @@ a target is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,14 +31,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _daemon import start_daemon, stop_daemon  # noqa: E402
+
 from cronplus.paths import StatePaths  # noqa: E402
 from cronplus.store import open_store  # noqa: E402
 
 MAX_MEDIAN_DIFF_MS = 10.0
 MAX_P90_DIFF_MS = 30.0
 AIM_DIFF_MS = 2.0
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
 
 JOBS_TOML = """\
 [jobs.tick]
@@ -77,43 +75,15 @@ def floor_loop(folder: Path, seconds: int) -> None:
                 c.wait()
 
 
-def daemon_run(folder: Path, seconds: int, env: dict[str, str]) -> tuple[str, int]:
+def daemon_run(folder: Path, seconds: int, env: dict[str, str]) -> tuple[str, int | None]:
     """Run the daemon for `seconds` after it logged `event=started`; return its stderr
     and exit code."""
-    err_path = folder / "daemon.stderr"
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cronplus",
-                "-c",
-                str(folder / "jobs.toml"),
-                "--state",
-                str(folder / "state"),
-                "run",
-            ],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while b"event=started" not in err_path.read_bytes():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the daemon did not start:\n{err_path.read_text()}")
-                time.sleep(0.05)
-            time.sleep(seconds)
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(STOP_TIMEOUT_S)
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return err_path.read_text(errors="replace"), code
+    proc = start_daemon(folder, env)
+    try:
+        time.sleep(seconds)
+    finally:
+        code = stop_daemon(proc)
+    return (folder / "daemon.stderr").read_text(errors="replace"), code
 
 
 def lateness_ms(path: Path) -> list[float]:
