@@ -12,16 +12,15 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronplus import executor
 from cronplus.clock import Clock, SystemClock
 from cronplus.dispatch import Dispatcher, log_event
 from cronplus.errors import DaemonRunningError
-from cronplus.model import AttemptResult, Config, RunStatus, Trigger
+from cronplus.model import Config, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
+from cronplus.recovery import recover_unfinished
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store, open_store
 
@@ -122,55 +121,6 @@ class Engine:
             self._wake.clear()
         self.dispatcher.shutdown()
         self.dispatcher.wait_all()
-
-
-def recover_unfinished(store: Store, clock: Clock) -> None:
-    """Settle runs left `queued`/`running` by a cronplus process that is gone.
-
-    The attempt's wrapper shell writes the job's exit status beside its log even
-    when the process that started it died, so the outcome is often still known.
-    """
-    for run in store.unfinished_runs():
-        owner = store.owner_of(run.id)
-        if owner is not None and owner != os.getpid() and _alive(owner):
-            continue  # a live `trigger` or `backfill` process is still executing it
-        attempt = run.last_attempt
-        now = clock.now()
-        if attempt is not None and attempt.log:
-            status_file = executor.status_path_for(Path(attempt.log))
-            status = executor.read_status_file(status_file)
-            if status is None and attempt.pid is not None and _alive(attempt.pid):
-                continue  # the job outlived its daemon; its outcome is recorded later
-            if status is not None:
-                code, sig = status
-                ok = code == 0 and sig is None
-                reason = None
-                if not ok:
-                    reason = f"exit code {code}" if sig is None else f"killed by {sig}"
-                ended = datetime.fromtimestamp(status_file.stat().st_mtime, UTC)
-                final = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
-                store.finish_attempt(
-                    run.id,
-                    attempt.number,
-                    AttemptResult(final, attempt.started_at, ended, code, sig, reason),
-                )
-                store.finish_run(run.id, final, reason, ended)
-                log_event(run, "recovered", attempt.number, reason or "succeeded")
-                continue
-        owner_txt = f" (pid {owner})" if owner else ""
-        why = f"the cronplus process running it{owner_txt} stopped before it finished"
-        store.finish_run(run.id, RunStatus.INTERRUPTED, why, now)
-        log_event(run, "interrupted", None, why)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) -> None:

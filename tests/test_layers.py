@@ -17,6 +17,7 @@ LAYERS = {
     "render": 2,
     "report": 2,
     "dispatch": 3,
+    "recovery": 3,
     "alerts": 3,
     "executor": 4,
     "_pyjob": 4,
