@@ -158,8 +158,13 @@ class Dispatcher:
             if self._on_finished is not None:
                 self._on_finished(run)
 
-    def execute(self, run: Run) -> RunStatus:
-        """Attempts with retries; returns the final status, recorded in the store."""
+    def execute(self, run: Run, trigger: Trigger | None = None) -> RunStatus:
+        """Attempts with retries; returns the final status, recorded in the store.
+
+        A run that has attempts already (a backfill running it again) numbers on from
+        them with a fresh retry budget; `trigger` names who executes these attempts
+        when that is not the run's own trigger.
+        """
         job = self.config.jobs[run.job]
         first = len(run.attempts) + 1
         budget = job.retry.retries
@@ -169,7 +174,7 @@ class Dispatcher:
             if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
                 break
             try:
-                result = self._attempt(job, run, number)
+                result = self._attempt(job, run, number, trigger or run.trigger)
             finally:
                 self._slots.release()
             status, reason = result.status, result.reason
@@ -195,15 +200,15 @@ class Dispatcher:
             self.finished.append(done)
         return status
 
-    def _attempt(self, job: Job, run: Run, number: int) -> AttemptResult:
+    def _attempt(self, job: Job, run: Run, number: int, trigger: Trigger) -> AttemptResult:
         log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
         started = self.clock.now()
-        self.store.begin_attempt(run.id, number, started, str(log_path))
+        self.store.begin_attempt(run.id, number, started, str(log_path), trigger)
         env = executor.build_env(
             job,
             run_id=run.id,
             attempt=number,
-            trigger=str(run.trigger),
+            trigger=str(trigger),
             scheduled_for=run.scheduled_for,
         )
         handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)

@@ -110,6 +110,7 @@ class Attempt:
     signal: str | None = None  # e.g. "SIGKILL"
     log: str | None = None  # path of the attempt's output
     pid: int | None = None  # process group leader, so a later daemon can find it
+    trigger: Trigger | None = None  # who executed it: the run's trigger, or `backfill`
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ def duration(seconds: float | None) -> str:
 def attempt_json(a: Attempt, tz: str) -> dict[str, Any]:
     return {
         "attempt": a.number,
+        "trigger": None if a.trigger is None else str(a.trigger),
         "started_at": iso(a.started_at, tz),
         "finished_at": iso(a.finished_at, tz),
         "exit_code": a.exit_code,

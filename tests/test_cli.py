@@ -44,7 +44,7 @@ RUN_KEYS = {
     "reason",
     "attempt_details",
 }
-ATTEMPT_KEYS = {"attempt", "started_at", "finished_at", "exit_code", "signal", "log"}
+ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]
 
 

@@ -145,3 +145,74 @@ def test_missing_state_reads_as_empty_without_creating_it(tmp_path):
     s = open_store(paths, create=False)
     assert s.latest_run("load") is None and s.history("load") == []
     assert not paths.root.exists()
+
+
+def _failed_run(store, job="load", t=T):
+    run = store.claim_run(job, t, Trigger.SCHEDULE)
+    store.begin_attempt(run.id, 1, t, "/x/1.log")
+    store.finish_run(run.id, RunStatus.FAILED, "exit code 1", t + timedelta(seconds=1))
+    return run
+
+
+def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(paths, store):
+    run = _failed_run(store)
+    other = open_store(paths)
+    bad = [RunStatus.FAILED, RunStatus.INTERRUPTED]
+    taken = [s.reopen_run(run.id, bad) for s in (store, other)]
+    other.close()
+    assert taken[1] is None  # the first one took it
+    got = taken[0]
+    assert (got.status, got.reason, got.finished_at) == (RunStatus.QUEUED, None, None)
+    assert [a.number for a in got.attempts] == [1]
+    assert store.owner_of(run.id) is not None
+
+
+def test_reopen_refuses_a_status_not_allowed(store):
+    run = _failed_run(store)
+    assert store.reopen_run(run.id, [RunStatus.SKIPPED]) is None
+    assert store.get_run(run.id).status is RunStatus.FAILED
+
+
+def test_reopen_to_a_final_status_settles_it(store):
+    run = _failed_run(store)
+    got = store.reopen_run(
+        run.id, [RunStatus.FAILED], status=RunStatus.UPSTREAM_FAILED, reason="x", now=T
+    )
+    assert (got.status, got.reason, got.finished_at) == (RunStatus.UPSTREAM_FAILED, "x", T)
+    assert store.owner_of(run.id) is None
+
+
+def test_an_attempt_records_who_executed_it(store):
+    run = _failed_run(store)
+    store.reopen_run(run.id, [RunStatus.FAILED])
+    store.begin_attempt(run.id, 2, T, "/x/2.log", Trigger.BACKFILL)
+    got = store.get_run(run.id)
+    assert [a.trigger for a in got.attempts] == [Trigger.SCHEDULE, Trigger.BACKFILL]
+    assert got.trigger is Trigger.SCHEDULE
+
+
+def test_a_version_1_state_is_migrated_in_place(paths):
+    from cronplus.store.schema import MIGRATIONS
+
+    paths.create()
+    conn = sqlite3.connect(paths.db)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs (job, scheduled_for, trigger, status, created_at)"
+        " VALUES ('load', '2026-11-02T03:00:00.000000Z', 'manual', 'succeeded',"
+        " '2026-11-02T03:00:00.000000Z')"
+    )
+    conn.execute(
+        "INSERT INTO attempts (run_id, number, started_at) VALUES (1, 1,"
+        " '2026-11-02T03:00:00.000000Z')"
+    )
+    conn.commit()
+    conn.close()
+    store = open_store(paths)
+    (run,) = store.history("load")
+    assert run.attempts[0].trigger is Trigger.MANUAL  # only the run's own could make it
+    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 2
+    store.close()

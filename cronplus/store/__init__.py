@@ -3,6 +3,8 @@
 The contract (implemented by `SqliteStore`; PostgreSQL comes later):
 - `claim_run(job, scheduled_for, trigger, status=, reason=)` -> Run | None: records the
   run for a logical time, or returns None when one exists. At most once, whoever asks.
+- `reopen_run(run_id, allowed, status=)` -> Run | None: takes a recorded run back to run
+  it again (backfill), or None when someone else took it first.
 - `begin_attempt`, `set_attempt_pid`, `finish_attempt`, `finish_run`, `set_waiting`:
   the life of a claimed run, each one transaction, written before and after the process.
 - `get_run`, `find_run`, `latest_run`, `runs_between`, `history`, `succeeded_jobs`,

@@ -43,6 +43,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, number)
     ) WITHOUT ROWID;
     """,
+    # 2: who executed each attempt. A backfill re-running a scheduled run adds
+    # attempts to it, and history must show which ones the backfill made.
+    """
+    ALTER TABLE attempts ADD COLUMN trigger TEXT
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

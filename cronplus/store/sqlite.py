@@ -134,12 +134,23 @@ class SqliteStore:
             finished_at=now if status.is_final else None,
         )
 
-    def begin_attempt(self, run_id: int, number: int, started_at: datetime, log: str) -> None:
-        """Written before the process starts, so a crash leaves a trace of the attempt."""
+    def begin_attempt(
+        self,
+        run_id: int,
+        number: int,
+        started_at: datetime,
+        log: str,
+        trigger: Trigger | None = None,
+    ) -> None:
+        """Written before the process starts, so a crash leaves a trace of the attempt.
+
+        `trigger` is who executes this attempt, when not the run's own trigger (a
+        backfill re-running a scheduled run)."""
         with self._tx() as c:
             c.execute(
-                "INSERT INTO attempts (run_id, number, started_at, log) VALUES (?, ?, ?, ?)",
-                (run_id, number, to_db(started_at), log),
+                "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
+                " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
+                (run_id, number, to_db(started_at), log, trigger and str(trigger), run_id),
             )
             c.execute(
                 "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
@@ -183,6 +194,40 @@ class SqliteStore:
                     run_id,
                 ),
             )
+
+    def reopen_run(
+        self,
+        run_id: int,
+        allowed: Iterable[RunStatus],
+        *,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Run | None:
+        """Take a recorded run in one of the `allowed` statuses to run it again (queued,
+        owned by this process) or to give it a final `status`; None if it is not in one
+        of them any more (someone else took it first). Its attempts are kept."""
+        now = now or datetime.now(UTC)
+        names = [str(s) for s in allowed]
+        if not names:
+            return None
+        final = status.is_final
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = ?"
+                f" WHERE id = ? AND status IN ({','.join('?' * len(names))})",
+                (
+                    str(status),
+                    reason,
+                    to_db(now) if final else None,
+                    None if final else os.getpid(),
+                    run_id,
+                    *names,
+                ),
+            )
+            if cur.rowcount != 1:
+                return None
+        return self.get_run(run_id)
 
     def set_waiting(self, run_id: int, reason: str | None) -> None:
         """Keep a run `running` with a reason while it waits for a retry."""
@@ -258,12 +303,15 @@ class SqliteStore:
         if not rows:
             return []
         ids = [r[0] for r in rows]
+        # Attempts made before schema 2 have no trigger; only the run's could make them.
+        run_trigger = {r[0]: r[3] for r in rows}
         attempts: dict[int, list[Attempt]] = {i: [] for i in ids}
         # Chunked IN lists keep under SQLite's variable limit for long histories.
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             for a in self._read(
-                "SELECT run_id, number, started_at, finished_at, exit_code, signal, log, pid"
+                "SELECT run_id, number, started_at, finished_at, exit_code, signal, log, pid,"
+                " trigger"
                 f" FROM attempts WHERE run_id IN ({','.join('?' * len(chunk))})"
                 " ORDER BY run_id, number",
                 chunk,
@@ -277,6 +325,7 @@ class SqliteStore:
                         signal=a[5],
                         log=a[6],
                         pid=a[7],
+                        trigger=Trigger(a[8] or run_trigger[a[0]]),
                     )
                 )
         return [
