@@ -554,6 +554,234 @@ def _trigger_detached(obj: Context, job: str) -> None:
     sys.exit(code or ExitCode.NOT_SUCCEEDED)
 
 
+# -- backfill -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--from", "from_", required=True, metavar="DATE", help="First day, or ISO date-time.")
+@click.option("--to", "to", required=True, metavar="DATE", help="Last day, inclusive.")
+@click.option("--only", is_flag=True, help="JOB alone, not the jobs after it.")
+@click.option("--with-upstream", is_flag=True, help="Also run the jobs JOB is after.")
+@click.option("--rerun", is_flag=True, help="Run already-succeeded runs again too.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Logical times at once, oldest first.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; execute and record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON at the end.")
+@click.option("--yes", is_flag=True, help="Allow more than 100,000 planned runs.")
+@pass_ctx
+def backfill(
+    obj: Context,
+    job: str,
+    from_: str,
+    to: str,
+    only: bool,
+    with_upstream: bool,
+    rerun: bool,
+    parallel: int,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+) -> None:
+    """Run every fire time of JOB from --from to --to again, then the jobs after it.
+
+    A date is that whole day in the job's time zone. A (job, logical time) that
+    succeeded already is not run again (unless --rerun); any other recorded run is
+    run again as new attempts of the same run. Interrupted, the same command
+    finishes only what is missing.
+
+    \b
+    Examples:
+      cronplus backfill extract --from 2026-11-01 --to 2026-11-14
+      cronplus backfill extract --from 2026-11-01 --to 2026-11-14 --dry-run
+      cronplus backfill load --from 2026-11-01T00:00 --to 2026-11-01T12:00 --only
+    """
+    from cronplus.backfill import plan_backfill
+
+    obj.job(job)
+    # Planning writes nothing, so bad input or a dry run leave no state behind.
+    existed = obj.paths.db.exists()
+    store = obj.store(create=False)
+    plan = plan_backfill(
+        obj.config,
+        store,
+        job,
+        from_,
+        to,
+        now=datetime.now(UTC),
+        only=only,
+        with_upstream=with_upstream,
+        rerun=rerun,
+        yes=yes,
+    )
+    if dry_run:
+        _print_plan(plan, as_json)
+        return
+    if not existed:
+        store.close()
+        store = obj.store(create=True)
+    _run_backfill(obj, store, plan, parallel, as_json)
+
+
+def _print_plan(plan: Any, as_json: bool) -> None:
+    from cronplus import render
+    from cronplus.backfill import Action
+
+    tz = plan.timezone
+    counts = {a: sum(i.action is a for i in plan.items) for a in Action}
+    if as_json:
+        render.print_json(
+            {
+                "planned": len(plan.items),
+                "would_run": counts[Action.RUN],
+                "already_succeeded": counts[Action.DONE],
+                "blocked": counts[Action.BLOCKED],
+                "left_out": plan.left_out,
+                "plan": [
+                    {
+                        "job": i.job,
+                        "scheduled_for": render.iso(i.scheduled_for, tz),
+                        "plan": str(i.action),
+                        "run_id": i.run.id if i.run else None,
+                        "detail": i.detail,
+                    }
+                    for i in plan.items
+                ],
+            }
+        )
+    else:
+        width = max(len(j) for j in plan.jobs)
+        out = sys.stdout
+        for i in plan.items:
+            line = f"{render.human_time(i.scheduled_for, tz)}  {i.job:<{width}}  {i.action}"
+            out.write(line + (f"  {i.detail}" if i.detail else "") + "\n")
+    summary = (
+        f"plan: {_n(len(plan.items), 'run')} ({_n(len(plan.times), 'fire time')} x "
+        f"{_n(len(plan.jobs), 'job')}): {counts[Action.RUN]} would-run, "
+        f"{counts[Action.DONE]} already-succeeded, {counts[Action.BLOCKED]} blocked; "
+        "nothing was run"
+    )
+    click.echo(summary, err=True)
+    for note in _plan_notes(plan):
+        click.echo(note, err=True)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'s' * (count != 1)}"
+
+
+def _plan_notes(plan: Any) -> list[str]:
+    from cronplus.backfill import left_out_text
+
+    notes = []
+    if plan.disabled:
+        notes.append(f"left out, disabled or after a disabled job: {', '.join(plan.disabled)}")
+    left = left_out_text(plan)
+    if left:
+        notes.append(left)
+    return notes
+
+
+def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json: bool) -> None:
+    import signal
+
+    from cronplus import render
+    from cronplus.backfill import Outcome, Settled, run_backfill
+
+    tz = plan.timezone
+    jobs = ", ".join(plan.jobs)
+    progress = render.Progress(len(plan.items), f"backfill {jobs}")
+    kinds = {
+        Outcome.SUCCEEDED: "ok",
+        Outcome.FAILED: "failed",
+        Outcome.UPSTREAM_FAILED: "failed",
+        Outcome.SKIPPED: "skipped",
+    }
+
+    def settled(s: Settled) -> None:
+        when = render.human_time(s.scheduled_for, tz)
+        run = s.run
+        if s.outcome is Outcome.SKIPPED:
+            what = f"already succeeded (run {run.id})"
+        elif s.outcome is Outcome.SUCCEEDED:
+            what = f"succeeded (run {run.id}, attempt {len(run.attempts)})"
+        else:
+            what = f"{run.status} (run {run.id})" + (f": {run.reason}" if run.reason else "")
+            if run.attempts:
+                what += f" - see: cronplus logs {s.job} --run {run.id}"
+        kind = kinds[s.outcome]
+        progress.advance(kind, f"{s.job} {when} {what}", show=kind == "failed")
+
+    try:
+        result = run_backfill(
+            plan,
+            obj.config,
+            store,
+            obj.paths,
+            parallel=parallel,
+            on_settled=settled,
+            install_signals=(signal.SIGTERM, signal.SIGINT),
+        )
+    finally:
+        progress.close()
+    counts = {o: result.count(o) for o in Outcome}
+    if as_json:
+        render.print_json(
+            {
+                "planned": len(plan.items),
+                **{str(o): counts[o] for o in Outcome},
+                "not_run": result.not_run,
+                "interrupted": result.interrupted,
+                "left_out": plan.left_out,
+                "runs": [render.run_json(s.run, tz) for s in result.settled],
+            }
+        )
+    else:
+        render.print_line(
+            f"backfill {jobs}: {_n(len(plan.times), 'fire time')} from "
+            f"{render.human_time(plan.times[0], tz)} to {render.human_time(plan.times[-1], tz)}"
+        )
+        render.print_line(
+            f"planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
+            f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} skipped "
+            f"(already succeeded), {counts[Outcome.UPSTREAM_FAILED]} upstream_failed"
+            + (f", {result.not_run} not run" if result.not_run else "")
+        )
+        bad = [s for s in result.settled if s.outcome in (Outcome.FAILED, Outcome.UPSTREAM_FAILED)]
+        if bad:
+            render.print_table(
+                ["JOB", "LOGICAL TIME", "RUN", "STATUS", "REASON"],
+                [
+                    [
+                        s.job,
+                        render.human_time(s.scheduled_for, tz),
+                        str(s.run.id),
+                        str(s.run.status),
+                        s.run.reason or "",
+                    ]
+                    for s in bad[:20]
+                ],
+                status_column=3,
+            )
+            if len(bad) > 20:
+                render.print_line(f"and {len(bad) - 20} more (see: cronplus history {plan.job})")
+        for note in _plan_notes(plan):
+            render.print_line(note)
+    if result.interrupted:
+        click.echo(
+            f"backfill interrupted: {len(result.settled)} of {len(plan.items)} planned runs "
+            "came to an end; run the same command again to do the rest",
+            err=True,
+        )
+    sys.exit(ExitCode.OK if result.ok else ExitCode.NOT_SUCCEEDED)
+
+
 # -- next ---------------------------------------------------------------------------------------
 
 

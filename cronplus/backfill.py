@@ -1,0 +1,483 @@
+"""`cronplus backfill`: plan the logical runs of a date range, then execute them.
+
+The plan is every fire time of the job's schedule (its pipeline's, for a job with
+`after`) in the range and not later than now, for every job in the plan: JOB and
+what runs after it, JOB alone with `only`, plus what it runs after with
+`with_upstream`. Each (job, logical time) is classified against the runs already
+recorded, so the same command run twice does the missing work only.
+
+Execution takes up to `parallel` logical times at once, oldest first; inside one
+logical time the jobs run one after another in dependency order. A new run is
+claimed and a recorded one that did not succeed is reopened, both through the
+store's guarded writes, so a logical run is executed once whoever asks (the
+daemon, a `trigger`, another backfill).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from itertools import islice
+
+from cronplus.clock import Clock, SystemClock
+from cronplus.config import pipeline_schedule
+from cronplus.dispatch import Dispatcher
+from cronplus.errors import UnknownJobError, UsageError
+from cronplus.graph import downstream, topological_order, upstream
+from cronplus.model import Config, Run, RunStatus, Trigger
+from cronplus.paths import StatePaths
+from cronplus.recovery import settle_orphan
+from cronplus.render import zone
+from cronplus.schedule import fire_times, parse_schedule
+from cronplus.store import Store
+
+MAX_PLANNED = 100_000  # more needs --yes
+_COUNT_LEFT_OUT = 1_000_000  # the future part of a range is counted up to this many
+_WAIT_S = 0.2  # how often a run in progress elsewhere is looked at again
+_US = timedelta(microseconds=1)
+
+
+class Action(StrEnum):
+    RUN = "would-run"
+    DONE = "already-succeeded"
+    BLOCKED = "blocked"
+
+
+class Outcome(StrEnum):
+    """What became of one planned (job, logical time): the --json counts."""
+
+    SUCCEEDED = "succeeded"  # executed by this backfill and succeeded
+    FAILED = "failed"  # executed and ended failed, timed_out or interrupted
+    SKIPPED = "skipped"  # had already succeeded, not run again
+    UPSTREAM_FAILED = "upstream_failed"  # a job it is after has no success for the time
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    job: str
+    scheduled_for: datetime  # UTC
+    action: Action
+    run: Run | None  # the run recorded for it when planned
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    job: str
+    jobs: tuple[str, ...]  # in dependency order
+    timezone: str
+    start: datetime
+    end: datetime  # inclusive
+    times: tuple[datetime, ...]  # UTC, oldest first
+    left_out: int  # fire times in the range later than now
+    left_out_capped: bool  # counting stopped at _COUNT_LEFT_OUT
+    disabled: tuple[str, ...]  # jobs left out because they (or a job they are after) are off
+    items: tuple[PlanItem, ...]  # by logical time, then dependency order
+    rerun: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One planned (job, logical time) that came to an end in this backfill."""
+
+    job: str
+    scheduled_for: datetime
+    outcome: Outcome
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillResult:
+    plan: Plan
+    settled: tuple[Settled, ...]  # in plan order
+    interrupted: bool
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(s.outcome is outcome for s in self.settled)
+
+    @property
+    def not_run(self) -> int:
+        return len(self.plan.items) - len(self.settled)
+
+    @property
+    def ok(self) -> bool:
+        good = (Outcome.SUCCEEDED, Outcome.SKIPPED)
+        return (
+            not self.interrupted
+            and not self.not_run
+            and all(s.outcome in good for s in self.settled)
+        )
+
+
+# -- the range ---------------------------------------------------------------------------------
+
+
+def parse_bound(text: str, tz: str, option: str, *, end: bool) -> datetime:
+    """A date is the whole day in `tz` (its start for --from, its end for --to); a
+    date-time without offset is read in `tz`; one with an offset is that instant."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        if end:
+            return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone(tz)) - _US
+        return datetime.combine(day, time(), tzinfo=zone(tz))
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f'{option} "{text}" is not a date or an ISO date-time '
+            "(use e.g. 2026-11-01, 2026-11-01T02:00 or 2026-11-01T02:00+01:00)"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=zone(tz))
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def plan_backfill(
+    config: Config,
+    store: Store,
+    job: str,
+    start_text: str,
+    end_text: str,
+    *,
+    now: datetime,
+    only: bool = False,
+    with_upstream: bool = False,
+    rerun: bool = False,
+    yes: bool = False,
+) -> Plan:
+    """Work out what a backfill would do, reading the store and writing nothing."""
+    if job not in config.jobs:
+        raise UnknownJobError(job, config.jobs)
+    expr, tz = pipeline_schedule(config, job)
+    if expr is None:
+        raise UsageError(
+            f'job "{job}" has no schedule, so it has no fire times to backfill '
+            f"(run it with: cronplus trigger {job} --wait)"
+        )
+    start = parse_bound(start_text, tz, "--from", end=False)
+    end = parse_bound(end_text, tz, "--to", end=True)
+    if start > end:
+        raise UsageError(f'--from "{start_text}" is after --to "{end_text}"')
+
+    jobs, disabled = _plan_jobs(config, job, only=only, with_upstream=with_upstream)
+    schedule, z = parse_schedule(expr), zone(tz)
+    past_end = min(end, now)
+    times: list[datetime] = []
+    if start <= past_end:
+        limit = MAX_PLANNED // len(jobs) + 1
+        for t in fire_times(schedule, z, after=start - _US, until=past_end):
+            times.append(t)
+            if not yes and len(times) >= limit:
+                raise UsageError(
+                    f"the range holds more than {MAX_PLANNED:,} runs of {', '.join(jobs)}; "
+                    "narrow it, or pass --yes to plan them all"
+                )
+    future = fire_times(schedule, z, after=max(now, start - _US), until=end)
+    left_out = sum(1 for _ in islice(future, _COUNT_LEFT_OUT + 1))
+    capped = left_out > _COUNT_LEFT_OUT
+    left_out = min(left_out, _COUNT_LEFT_OUT)
+    if not times:
+        shown = f"{_local(start, tz)} and {_local(end, tz)}"
+        if left_out:
+            raise UsageError(
+                f'no fire time of "{job}" ({expr}, {tz}) between {shown} has come yet '
+                f"({_left_out_text(left_out, capped)}); nothing to backfill"
+            )
+        raise UsageError(
+            f'no fire time of "{job}" ({expr}, {tz}) falls between {shown}; nothing to backfill'
+        )
+    items = _classify(config, store, jobs, times, tz, start, end, rerun=rerun)
+    return Plan(
+        job=job,
+        jobs=tuple(jobs),
+        timezone=tz,
+        start=start,
+        end=end,
+        times=tuple(times),
+        left_out=left_out,
+        left_out_capped=capped,
+        disabled=tuple(disabled),
+        items=tuple(items),
+        rerun=rerun,
+    )
+
+
+def _plan_jobs(
+    config: Config, job: str, *, only: bool, with_upstream: bool
+) -> tuple[list[str], list[str]]:
+    """The jobs to plan in dependency order, and the disabled ones left out.
+
+    A disabled job other than JOB (named on purpose, as with `trigger`) is left out
+    with everything after it, as the daemon would never run them.
+    """
+    deps = {name: j.after for name, j in config.jobs.items()}
+    names = {job}
+    if not only:
+        names.update(downstream(deps, job))
+    if with_upstream:
+        names.update(upstream(deps, job))
+    off = {n for n in names if n != job and not config.jobs[n].enabled}
+    for n in list(off):
+        off.update(d for d in downstream(deps, n) if d in names)
+    order = topological_order(deps)
+    return [n for n in order if n in names - off], [n for n in order if n in off]
+
+
+def _classify(
+    config: Config,
+    store: Store,
+    jobs: list[str],
+    times: list[datetime],
+    tz: str,
+    start: datetime,
+    end: datetime,
+    *,
+    rerun: bool,
+) -> list[PlanItem]:
+    planned = set(jobs)
+    outside = {u for n in jobs for u in config.jobs[n].after if u not in planned}
+    recorded: dict[str, dict[datetime, Run]] = {}
+    for name in [*jobs, *sorted(outside)]:
+        runs = store.runs_between(name, start, end + _US)
+        recorded[name] = {r.scheduled_for.astimezone(UTC): r for r in runs}
+    items: list[PlanItem] = []
+    for t in times:
+        blocked: set[str] = set()
+        for name in jobs:
+            run = recorded[name].get(t)
+            if run is not None and run.status is RunStatus.SUCCEEDED and not rerun:
+                items.append(PlanItem(name, t, Action.DONE, run, f"run {run.id}"))
+                continue
+            why = None
+            for u in config.jobs[name].after:
+                if u in blocked:
+                    why = f'upstream job "{u}" is blocked'
+                elif u in outside:
+                    up = recorded[u].get(t)
+                    if up is None or up.status is not RunStatus.SUCCEEDED:
+                        why = _no_success(u, t, tz)
+                if why:
+                    break
+            if why:
+                blocked.add(name)
+                items.append(PlanItem(name, t, Action.BLOCKED, run, why))
+                continue
+            detail = None
+            if run is not None:
+                if run.status.is_final:
+                    n = len(run.attempts)
+                    detail = f"run {run.id} again ({run.status}, {n} attempt{'s' * (n != 1)})"
+                else:
+                    detail = f"run {run.id} is {run.status} in another cronplus process; wait"
+            items.append(PlanItem(name, t, Action.RUN, run, detail))
+    return items
+
+
+def _no_success(job: str, t: datetime, tz: str) -> str:
+    return f'upstream job "{job}" has no successful run for {_local(t, tz)}'
+
+
+def _local(t: datetime, tz: str) -> str:
+    return t.astimezone(zone(tz)).isoformat(sep=" ", timespec="seconds")
+
+
+def _left_out_text(n: int, capped: bool) -> str:
+    if capped:
+        return f"more than {n:,} fire times later than now were left out"
+    if n == 1:
+        return "1 fire time later than now was left out"
+    return f"{n:,} fire times later than now were left out"
+
+
+def left_out_text(plan: Plan) -> str | None:
+    return _left_out_text(plan.left_out, plan.left_out_capped) if plan.left_out else None
+
+
+# -- execution ---------------------------------------------------------------------------------
+
+_RERUNNABLE = (
+    RunStatus.FAILED,
+    RunStatus.TIMED_OUT,
+    RunStatus.SKIPPED,
+    RunStatus.UPSTREAM_FAILED,
+    RunStatus.INTERRUPTED,
+)
+
+
+class _Backfill:
+    def __init__(
+        self,
+        plan: Plan,
+        config: Config,
+        store: Store,
+        paths: StatePaths,
+        parallel: int,
+        clock: Clock,
+        on_settled: Callable[[Settled], None] | None,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.dispatcher = Dispatcher(config, store, paths, max_parallel=parallel, clock=clock)
+        self.stop = self.dispatcher.stop
+        self.parallel = parallel
+        self.on_settled = on_settled
+        self.planned = set(plan.jobs)
+        self.settled: dict[tuple[str, datetime], Settled] = {}
+        self.interrupted = False
+        self._lock = threading.Lock()
+        self._times = deque(plan.times)
+        self._error: BaseException | None = None
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.dispatcher.shutdown()
+
+    def run(self) -> None:
+        workers = [
+            threading.Thread(target=self._worker, name=f"backfill-{i}")
+            for i in range(min(self.parallel, len(self._times)))
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            while w.is_alive():
+                w.join(0.5)
+        if self._error is not None:
+            raise self._error
+
+    def _worker(self) -> None:
+        try:
+            while not self.stop.is_set():
+                with self._lock:
+                    if not self._times:
+                        return
+                    t = self._times.popleft()
+                self._one_time(t)
+        except BaseException as e:  # a broken state database: stop everything, report it
+            with self._lock:
+                self._error = self._error or e
+            self.dispatcher.shutdown()
+
+    def _one_time(self, t: datetime) -> None:
+        """Every planned job for logical time `t`, each after the ones it is after."""
+        ended: dict[str, Settled] = {}  # planned job -> how its run for t came to an end
+        for name in self.plan.jobs:
+            if self.stop.is_set():
+                return
+            settled = self._one(name, t, ended)
+            if settled is None:
+                return
+            ended[name] = settled
+
+    def _one(self, name: str, t: datetime, ended: dict[str, Settled]) -> Settled | None:
+        """Run, skip or block one (job, logical time); None when stopped before its end."""
+        blocker = self._blocker(name, t, ended)
+        while not self.stop.is_set():
+            now = self.clock.now()
+            existing = self.store.find_run(name, t)
+            if existing is not None and not existing.status.is_final:
+                self._wait_for(existing)
+                continue
+            if existing is not None and existing.status is RunStatus.SUCCEEDED:
+                if not self.plan.rerun:
+                    return self._settle(name, t, Outcome.SKIPPED, existing)
+                if blocker:
+                    # --rerun, but what it is after failed now: its earlier success stays.
+                    return self._settle(name, t, Outcome.UPSTREAM_FAILED, existing)
+            allowed = (*_RERUNNABLE, RunStatus.SUCCEEDED) if self.plan.rerun else _RERUNNABLE
+            if blocker:
+                status, reason = RunStatus.UPSTREAM_FAILED, blocker
+                if existing is None:
+                    run = self.store.claim_run(
+                        name, t, Trigger.BACKFILL, status=status, reason=reason, now=now
+                    )
+                else:
+                    run = self.store.reopen_run(
+                        existing.id, allowed, status=status, reason=reason, now=now
+                    )
+                if run is not None:
+                    return self._settle(name, t, Outcome.UPSTREAM_FAILED, run)
+                continue  # someone else got there first: look again
+            if existing is None:
+                run = self.store.claim_run(name, t, Trigger.BACKFILL, now=now)
+            else:
+                run = self.store.reopen_run(existing.id, allowed, now=now)
+            if run is None:
+                continue
+            final = self.dispatcher.execute(run, Trigger.BACKFILL)
+            got = self.store.get_run(run.id) or run
+            if final is RunStatus.INTERRUPTED and self.stop.is_set():
+                self._settle(name, t, Outcome.FAILED, got)
+                return None
+            outcome = Outcome.SUCCEEDED if final is RunStatus.SUCCEEDED else Outcome.FAILED
+            return self._settle(name, t, outcome, got)
+        return None
+
+    def _blocker(self, name: str, t: datetime, ended: dict[str, Settled]) -> str | None:
+        """Why `name` cannot run for `t`: a job it is after has no success for `t`."""
+        for u in self.config.jobs[name].after:
+            if u in self.planned:
+                up = ended[u]
+                if up.outcome is Outcome.FAILED:
+                    return f'upstream job "{u}" run {up.run.id} ended {up.run.status}'
+                if up.outcome is Outcome.UPSTREAM_FAILED:
+                    return f'upstream job "{u}" run {up.run.id} is upstream_failed'
+            elif not self.store.succeeded_jobs([u], t):
+                return _no_success(u, t, self.plan.timezone)
+        return None
+
+    def _wait_for(self, run: Run) -> None:
+        """A run some other process is executing (or left behind): wait until it ends."""
+        while not self.stop.is_set():
+            current = self.store.get_run(run.id)
+            if current is None or current.status.is_final:
+                return
+            if settle_orphan(self.store, current, self.clock):
+                return
+            self.stop.wait(_WAIT_S)
+
+    def _settle(self, name: str, t: datetime, outcome: Outcome, run: Run) -> Settled:
+        s = Settled(name, t, outcome, run)
+        with self._lock:
+            self.settled[(name, t)] = s
+        if self.on_settled is not None:
+            self.on_settled(s)
+        return s
+
+
+def run_backfill(
+    plan: Plan,
+    config: Config,
+    store: Store,
+    paths: StatePaths,
+    *,
+    parallel: int = 1,
+    clock: Clock | None = None,
+    on_settled: Callable[[Settled], None] | None = None,
+    install_signals: Iterable[int] = (),
+) -> BackfillResult:
+    """Execute `plan`. Stop signals cut running attempts short (`interrupted`) and start
+    nothing more; what did not finish is picked up by the same command run again."""
+    backfill = _Backfill(plan, config, store, paths, parallel, clock or SystemClock(), on_settled)
+    previous = {signum: signal.getsignal(signum) for signum in install_signals}
+    for signum in previous:
+        signal.signal(signum, lambda *_: backfill.interrupt())
+    try:
+        backfill.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    order = [(i.job, i.scheduled_for) for i in plan.items]
+    settled = tuple(backfill.settled[k] for k in order if k in backfill.settled)
+    return BackfillResult(plan=plan, settled=settled, interrupted=backfill.interrupted)
