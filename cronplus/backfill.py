@@ -337,6 +337,7 @@ class _Backfill:
         self.interrupted = False
         self._lock = threading.Lock()
         self._times = deque(plan.times)
+        self._recorded = {(i.job, i.scheduled_for) for i in plan.items if i.run is not None}
         self._error: BaseException | None = None
 
     def interrupt(self) -> None:
@@ -383,9 +384,13 @@ class _Backfill:
     def _one(self, name: str, t: datetime, ended: dict[str, Settled]) -> Settled | None:
         """Run, skip or block one (job, logical time); None when stopped before its end."""
         blocker = self._blocker(name, t, ended)
+        # Nothing was recorded when planned: try to claim first, and look only if that
+        # fails (a read less per run in the common case of a fresh range).
+        look = (name, t) in self._recorded
         while not self.stop.is_set():
             now = self.clock.now()
-            existing = self.store.find_run(name, t)
+            existing = self.store.find_run(name, t) if look else None
+            look = True
             if existing is not None and not existing.status.is_final:
                 self._wait_for(existing)
                 continue
@@ -415,13 +420,12 @@ class _Backfill:
                 run = self.store.reopen_run(existing.id, allowed, now=now)
             if run is None:
                 continue
-            final = self.dispatcher.execute(run, Trigger.BACKFILL)
-            got = self.store.get_run(run.id) or run
-            if final is RunStatus.INTERRUPTED and self.stop.is_set():
+            got = self.dispatcher.execute(run, Trigger.BACKFILL)
+            if got.status is RunStatus.INTERRUPTED and self.stop.is_set():
                 self._settle(name, t, Outcome.FAILED, got)
                 return None
-            outcome = Outcome.SUCCEEDED if final is RunStatus.SUCCEEDED else Outcome.FAILED
-            return self._settle(name, t, outcome, got)
+            ok = got.status is RunStatus.SUCCEEDED
+            return self._settle(name, t, Outcome.SUCCEEDED if ok else Outcome.FAILED, got)
         return None
 
     def _blocker(self, name: str, t: datetime, ended: dict[str, Settled]) -> str | None:

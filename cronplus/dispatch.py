@@ -20,7 +20,7 @@ from cronplus import executor
 from cronplus.clock import Clock, SystemClock
 from cronplus.errors import CronplusError
 from cronplus.graph import downstream
-from cronplus.model import AttemptResult, Config, Job, Run, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.store import Store
 
@@ -137,7 +137,7 @@ class Dispatcher:
     def _run_thread(self, run: Run) -> None:
         try:
             final = self.execute(run)
-            self._release(run, final)
+            self._release(run, final.status)
         except Exception:
             # A bug, or the state vanished: record it on the run and keep the daemon alive.
             log.exception("job=%s run=%s event=error", run.job, run.id)
@@ -158,33 +158,38 @@ class Dispatcher:
             if self._on_finished is not None:
                 self._on_finished(run)
 
-    def execute(self, run: Run, trigger: Trigger | None = None) -> RunStatus:
-        """Attempts with retries; returns the final status, recorded in the store.
+    def execute(self, run: Run, trigger: Trigger | None = None) -> Run:
+        """Attempts with retries; returns the run as recorded at its end.
 
         A run that has attempts already (a backfill running it again) numbers on from
         them with a fresh retry budget; `trigger` names who executes these attempts
         when that is not the run's own trigger.
         """
         job = self.config.jobs[run.job]
-        first = len(run.attempts) + 1
+        trigger = trigger or run.trigger
+        attempts = list(run.attempts)
+        first = len(attempts) + 1
         budget = job.retry.retries
         status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
+        pending: tuple[int, AttemptResult] | None = None  # recorded with the run's end
+        started_at = run.started_at  # as the store keeps it: when the first attempt began
         for n in range(budget + 1):
             number = first + n
             if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
                 break
             try:
-                result = self._attempt(job, run, number, trigger or run.trigger)
+                result, attempt, begun = self._attempt(job, run, number, trigger)
             finally:
                 self._slots.release()
+            attempts.append(attempt)
+            started_at = started_at or begun
             status, reason = result.status, result.reason
-            if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED):
-                break
-            if n == budget:
+            if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) or n == budget:
+                pending = (number, result)
                 break
             delay = job.retry.delay_before_retry(n + 1)
             why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
-            self.store.set_waiting(run.id, why)
+            self.store.finish_attempt(run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
             if self.stop.wait(delay.total_seconds()):
                 status = RunStatus.INTERRUPTED
@@ -193,14 +198,27 @@ class Dispatcher:
         if status is not RunStatus.SUCCEEDED and budget and reason and number > 1:
             reason = f"{reason} (after {number - first + 1} attempts)"
         finished = self.clock.now()
-        self.store.finish_run(run.id, status, reason, finished)
+        # One transaction for the last attempt and the run's end: a run is a handful of
+        # writes, and a backfill of a thousand quick runs feels each one.
+        self.store.finish_run(run.id, status, reason, finished, last_attempt=pending)
         log_event(run, str(status), None, reason)
-        done = replace(run, status=status, reason=reason, finished_at=finished)
+        done = replace(
+            run,
+            status=status,
+            reason=None if status is RunStatus.SUCCEEDED else reason,
+            started_at=started_at,
+            finished_at=finished,
+            attempts=tuple(attempts),
+        )
         with self._lock:
             self.finished.append(done)
-        return status
+        return done
 
-    def _attempt(self, job: Job, run: Run, number: int, trigger: Trigger) -> AttemptResult:
+    def _attempt(
+        self, job: Job, run: Run, number: int, trigger: Trigger
+    ) -> tuple[AttemptResult, Attempt, datetime]:
+        """Start one attempt and wait for it; its end is recorded by the caller.
+        Returns the result, the attempt as recorded, and when it was begun."""
         log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
         started = self.clock.now()
         self.store.begin_attempt(run.id, number, started, str(log_path), trigger)
@@ -212,10 +230,12 @@ class Dispatcher:
             scheduled_for=run.scheduled_for,
         )
         handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        pid = None
         if isinstance(handle, AttemptResult):
             result = handle
         else:
             log_event(run, "start", number)
+            pid = handle.pid
             with self._lock:
                 self._handles[run.id] = handle
             if self.stop.is_set():
@@ -226,14 +246,23 @@ class Dispatcher:
             finally:
                 with self._lock:
                     self._handles.pop(run.id, None)
-        self.store.finish_attempt(run.id, number, result)
         log_event(
             run,
             "end" if result.status is RunStatus.SUCCEEDED else str(result.status),
             number,
             result.reason,
         )
-        return result
+        attempt = Attempt(
+            number=number,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            log=str(log_path),
+            pid=pid,
+            trigger=trigger,
+        )
+        return result, attempt, started
 
     # -- dependents -----------------------------------------------------------------------
 

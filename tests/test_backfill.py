@@ -533,3 +533,26 @@ def test_more_than_100000_runs_need_yes(project, cli):
     allowed = cli("backfill", *args, "--yes")
     assert allowed.exit_code == ExitCode.OK
     assert json.loads(allowed.stdout)["planned"] == 70 * 1440
+
+
+def test_json_runs_are_the_runs_as_recorded(project, cli):
+    # load fails its first attempt and succeeds on its retry.
+    project.write(
+        CHAIN
+        + """
+[jobs.report]
+after = ["load"]
+retries = 2
+retry_delay = "0s"
+command = 'test $CRONPLUS_ATTEMPT -ge 2 || exit 5'
+"""
+    )
+    result = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-02", "--json")
+    assert result.exit_code == ExitCode.OK, result.output
+    printed = {r["id"]: r for r in json.loads(result.stdout)["runs"]}
+    recorded = {}
+    for job in ("extract", "transform", "load", "report"):
+        recorded.update({r["id"]: r for r in json.loads(cli("history", job, "--json").stdout)})
+    assert printed == recorded
+    reports = [r for r in printed.values() if r["job"] == "report"]
+    assert [r["attempts"] for r in reports] == [2, 2]

@@ -5,7 +5,7 @@ The contract (implemented by `SqliteStore`; PostgreSQL comes later):
   run for a logical time, or returns None when one exists. At most once, whoever asks.
 - `reopen_run(run_id, allowed, status=)` -> Run | None: takes a recorded run back to run
   it again (backfill), or None when someone else took it first.
-- `begin_attempt`, `set_attempt_pid`, `finish_attempt`, `finish_run`, `set_waiting`:
+- `begin_attempt`, `set_attempt_pid`, `finish_attempt(waiting=)`, `finish_run(last_attempt=)`:
   the life of a claimed run, each one transaction, written before and after the process.
 - `get_run`, `find_run`, `latest_run`, `runs_between`, `history`, `succeeded_jobs`,
   `unfinished_runs`: reads that return model objects.

@@ -31,7 +31,8 @@ def to_db(t: datetime) -> str:
 def from_db(s: str | None) -> datetime | None:
     if s is None:
         return None
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat reads the trailing Z (3.11+) and is ~30x quicker than strptime.
+    return datetime.fromisoformat(s)
 
 
 def _pragmas(conn: sqlite3.Connection) -> None:
@@ -165,25 +166,46 @@ class SqliteStore:
                 (pid, run_id, number),
             )
 
-    def finish_attempt(self, run_id: int, number: int, result: AttemptResult) -> None:
+    def finish_attempt(
+        self, run_id: int, number: int, result: AttemptResult, *, waiting: str | None = None
+    ) -> None:
+        """Record an attempt's end; `waiting` keeps the run `running` with that reason
+        while it waits for its next retry."""
         with self._tx() as c:
-            c.execute(
-                "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?"
-                " WHERE run_id = ? AND number = ?",
-                (
-                    to_db(result.started_at),
-                    to_db(result.finished_at),
-                    result.exit_code,
-                    result.signal,
-                    run_id,
-                    number,
-                ),
-            )
+            self._finish_attempt(c, run_id, number, result)
+            if waiting is not None:
+                c.execute("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
+
+    @staticmethod
+    def _finish_attempt(
+        c: sqlite3.Connection, run_id: int, number: int, result: AttemptResult
+    ) -> None:
+        c.execute(
+            "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?"
+            " WHERE run_id = ? AND number = ?",
+            (
+                to_db(result.started_at),
+                to_db(result.finished_at),
+                result.exit_code,
+                result.signal,
+                run_id,
+                number,
+            ),
+        )
 
     def finish_run(
-        self, run_id: int, status: RunStatus, reason: str | None, finished_at: datetime
+        self,
+        run_id: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        *,
+        last_attempt: tuple[int, AttemptResult] | None = None,
     ) -> None:
+        """Record a run's end, with its `last_attempt`'s end in the same transaction."""
         with self._tx() as c:
+            if last_attempt is not None:
+                self._finish_attempt(c, run_id, *last_attempt)
             c.execute(
                 "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
                 " WHERE id = ?",
@@ -228,11 +250,6 @@ class SqliteStore:
             if cur.rowcount != 1:
                 return None
         return self.get_run(run_id)
-
-    def set_waiting(self, run_id: int, reason: str | None) -> None:
-        """Keep a run `running` with a reason while it waits for a retry."""
-        with self._tx() as c:
-            c.execute("UPDATE runs SET reason = ? WHERE id = ?", (reason, run_id))
 
     # -- reads --------------------------------------------------------------------------
 
