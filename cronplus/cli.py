@@ -696,7 +696,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
 
     tz = plan.timezone
     jobs = ", ".join(plan.jobs)
-    progress = render.Progress(len(plan.items), f"backfill {jobs}")
+    progress = render.Progress(len(plan.items), "backfill")
     kinds = {
         Outcome.SUCCEEDED: "ok",
         Outcome.FAILED: "failed",

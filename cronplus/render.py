@@ -209,7 +209,7 @@ def _rich_progress(title: str) -> Any:
 
     return RichProgress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TextColumn(
             "[green]{task.fields[ok]} done[/] [red]{task.fields[failed]} failed[/] "

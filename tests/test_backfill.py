@@ -556,3 +556,42 @@ command = 'test $CRONPLUS_ATTEMPT -ge 2 || exit 5'
     assert printed == recorded
     reports = [r for r in printed.values() if r["job"] == "report"]
     assert [r["attempts"] for r in reports] == [2, 2]
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_when_piped(project):
+    import os
+    import pty
+
+    project.write(CHAIN)
+    args = ("extract", "--from", "2026-10-01", "--to", "2026-10-02")
+    piped = backfill_process(project, *args)
+    _, err = piped.communicate(timeout=60)
+    assert err.splitlines()[:2] == [
+        "[1/6] extract 2026-10-01 03:00:00+00:00 succeeded (run 1, attempt 1)",
+        "[2/6] transform 2026-10-01 03:00:00+00:00 succeeded (run 2, attempt 1)",
+    ]
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", str(project.state)]
+        + ["backfill", *args, "--rerun"],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(primary)
+    proc.communicate(timeout=60)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0
+    assert "6/6" in text and "6 done" in text and "0 failed" in text and "/s" in text
+    assert "[1/6]" not in text
