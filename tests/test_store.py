@@ -163,6 +163,7 @@ def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(paths, store):
     assert taken[1] is None  # the first one took it
     got = taken[0]
     assert (got.status, got.reason, got.finished_at) == (RunStatus.QUEUED, None, None)
+    assert got.started_at is None  # set again by its next attempt
     assert [a.number for a in got.attempts] == [1]
     assert store.owner_of(run.id) is not None
 

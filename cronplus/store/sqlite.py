@@ -236,8 +236,10 @@ class SqliteStore:
         final = status.is_final
         with self._tx() as c:
             cur = c.execute(
-                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = ?"
-                f" WHERE id = ? AND status IN ({','.join('?' * len(names))})",
+                # started_at restarts with the next attempt: a run's duration is that of
+                # its latest execution, not the week since its first one.
+                "UPDATE runs SET status = ?, reason = ?, started_at = NULL, finished_at = ?,"
+                f" owner_pid = ? WHERE id = ? AND status IN ({','.join('?' * len(names))})",
                 (
                     str(status),
                     reason,
