@@ -31,6 +31,7 @@ from cronplus.errors import UnknownJobError, UsageError
 from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
+from cronplus.recovery import Settled as SettleResult
 from cronplus.recovery import settle_orphan
 from cronplus.render import zone
 from cronplus.schedule import fire_times, parse_schedule
@@ -124,18 +125,31 @@ def parse_bound(text: str, tz: str, option: str, *, end: bool) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         day = None
-    if day is not None:
-        if end:
-            return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone(tz)) - _US
-        return datetime.combine(day, time(), tzinfo=zone(tz))
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f'{option} "{text}" is not a date or an ISO date-time '
-            "(use e.g. 2026-11-01, 2026-11-01T02:00 or 2026-11-01T02:00+01:00)"
-        ) from None
-    return t if t.tzinfo else t.replace(tzinfo=zone(tz))
+        if day is not None:
+            # In UTC: where a zone falls back at midnight, the day's last hour comes
+            # twice, and both passes belong to it.
+            t = _day_start(day + timedelta(days=1), tz) - _US if end else _day_start(day, tz)
+        else:
+            try:
+                t = datetime.fromisoformat(text)
+            except ValueError:
+                raise UsageError(
+                    f'{option} "{text}" is not a date or an ISO date-time '
+                    "(use e.g. 2026-11-01, 2026-11-01T02:00 or 2026-11-01T02:00+01:00)"
+                ) from None
+            t = t if t.tzinfo else t.replace(tzinfo=zone(tz))
+        # Planning looks a little before and after; keep clear of the calendar's ends.
+        t.astimezone(UTC) - timedelta(days=2)
+        t.astimezone(UTC) + timedelta(days=2)
+        return t
+    except OverflowError:
+        raise UsageError(f'{option} "{text}" is out of range (years 2 to 9998)') from None
+
+
+def _day_start(day: date, tz: str) -> datetime:
+    """The first instant of `day` in `tz`, as UTC."""
+    return datetime.combine(day, time(), tzinfo=zone(tz)).astimezone(UTC)
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -217,17 +231,23 @@ def _plan_jobs(
     """The jobs to plan in dependency order, and the disabled ones left out.
 
     A disabled job other than JOB (named on purpose, as with `trigger`) is left out
-    with everything after it, as the daemon would never run them.
+    with what runs after it, as the daemon would never run them. JOB itself always
+    stays: after a disabled upstream job it is blocked, time by time, with a reason.
     """
     deps = {name: j.after for name, j in config.jobs.items()}
-    names = {job}
-    if not only:
-        names.update(downstream(deps, job))
-    if with_upstream:
-        names.update(upstream(deps, job))
-    off = {n for n in names if n != job and not config.jobs[n].enabled}
-    for n in list(off):
-        off.update(d for d in downstream(deps, n) if d in names)
+    up = set(upstream(deps, job)) if with_upstream else set()
+    down = set() if only else set(downstream(deps, job))
+    names = {job} | up | down
+    off: set[str] = set()
+    for n in names - {job}:
+        if config.jobs[n].enabled:
+            continue
+        off.add(n)
+        after_it = set(downstream(deps, n)) & names
+        # Below a disabled upstream job only the other upstream jobs go: JOB and what
+        # runs after it stay, and are blocked at run time.
+        off |= after_it & up if n in up else after_it
+    off.discard(job)
     order = topological_order(deps)
     return [n for n in order if n in names - off], [n for n in order if n in off]
 
@@ -337,7 +357,9 @@ class _Backfill:
         self.interrupted = False
         self._lock = threading.Lock()
         self._times = deque(plan.times)
-        self._recorded = {(i.job, i.scheduled_for) for i in plan.items if i.run is not None}
+        self._snapshots = {
+            (i.job, i.scheduled_for): _snapshot(i.run) for i in plan.items if i.run is not None
+        }
         self._error: BaseException | None = None
 
     def interrupt(self) -> None:
@@ -382,18 +404,28 @@ class _Backfill:
             ended[name] = settled
 
     def _one(self, name: str, t: datetime, ended: dict[str, Settled]) -> Settled | None:
-        """Run, skip or block one (job, logical time); None when stopped before its end."""
+        """Run, skip or block one (job, logical time); None when stopped before its end.
+
+        The run is executed here only while it is as the plan found it (or as this
+        process settled it). Once another process has claimed, run or recorded it,
+        its outcome is used instead: a logical run is executed once, whoever asks.
+        """
         blocker = self._blocker(name, t, ended)
+        seen = self._snapshots.get((name, t))  # the run as planned; None: no run
         # Nothing was recorded when planned: try to claim first, and look only if that
         # fails (a read less per run in the common case of a fresh range).
-        look = (name, t) in self._recorded
+        look = seen is not None
         while not self.stop.is_set():
             now = self.clock.now()
             existing = self.store.find_run(name, t) if look else None
             look = True
             if existing is not None and not existing.status.is_final:
-                self._wait_for(existing)
+                if not self._wait_for(existing):
+                    # An orphan this process settled: it is ours to run again.
+                    seen = _snapshot(self.store.get_run(existing.id))
                 continue
+            if existing is not None and _snapshot(existing) != seen:
+                return self._settle(name, t, _their_outcome(existing), existing)
             if existing is not None and existing.status is RunStatus.SUCCEEDED:
                 if not self.plan.rerun:
                     return self._settle(name, t, Outcome.SKIPPED, existing)
@@ -413,7 +445,7 @@ class _Backfill:
                     )
                 if run is not None:
                     return self._settle(name, t, Outcome.UPSTREAM_FAILED, run)
-                continue  # someone else got there first: look again
+                continue  # someone else got there first: use what they did
             if existing is None:
                 run = self.store.claim_run(name, t, Trigger.BACKFILL, now=now)
             else:
@@ -429,7 +461,10 @@ class _Backfill:
         return None
 
     def _blocker(self, name: str, t: datetime, ended: dict[str, Settled]) -> str | None:
-        """Why `name` cannot run for `t`: a job it is after has no success for `t`."""
+        """Why `name` cannot run for `t`: a job it is after has no success for `t`.
+
+        A job outside the plan whose run for `t` is still going is waited for: the
+        process running it will start `name`'s run if this one does not."""
         for u in self.config.jobs[name].after:
             if u in self.planned:
                 up = ended[u]
@@ -437,19 +472,28 @@ class _Backfill:
                     return f'upstream job "{u}" run {up.run.id} ended {up.run.status}'
                 if up.outcome is Outcome.UPSTREAM_FAILED:
                     return f'upstream job "{u}" run {up.run.id} is upstream_failed'
-            elif not self.store.succeeded_jobs([u], t):
+                continue
+            run = self.store.find_run(u, t)
+            while run is not None and not run.status.is_final and not self.stop.is_set():
+                self._wait_for(run)
+                run = self.store.get_run(run.id)
+            if run is None or run.status is not RunStatus.SUCCEEDED:
                 return _no_success(u, t, self.plan.timezone)
         return None
 
-    def _wait_for(self, run: Run) -> None:
-        """A run some other process is executing (or left behind): wait until it ends."""
+    def _wait_for(self, run: Run) -> bool:
+        """Wait until a run some other process is executing ends. False if it was an
+        orphan (its process is gone) that this process settled instead."""
         while not self.stop.is_set():
             current = self.store.get_run(run.id)
             if current is None or current.status.is_final:
-                return
-            if settle_orphan(self.store, current, self.clock):
-                return
-            self.stop.wait(_WAIT_S)
+                return True
+            settled = settle_orphan(self.store, current, self.clock)
+            if settled is SettleResult.SETTLED:
+                return False
+            if settled is SettleResult.LIVE:
+                self.stop.wait(_WAIT_S)
+        return True
 
     def _settle(self, name: str, t: datetime, outcome: Outcome, run: Run) -> Settled:
         s = Settled(name, t, outcome, run)
@@ -458,6 +502,20 @@ class _Backfill:
         if self.on_settled is not None:
             self.on_settled(s)
         return s
+
+
+def _snapshot(run: Run | None) -> tuple[int, RunStatus, int] | None:
+    """What tells whether someone else touched a run: its status and attempt count."""
+    return None if run is None else (run.id, run.status, len(run.attempts))
+
+
+def _their_outcome(run: Run) -> Outcome:
+    """A run another process executed or recorded, counted like ours."""
+    if run.status is RunStatus.SUCCEEDED:
+        return Outcome.SKIPPED
+    if run.status is RunStatus.UPSTREAM_FAILED:
+        return Outcome.UPSTREAM_FAILED
+    return Outcome.FAILED
 
 
 def run_backfill(

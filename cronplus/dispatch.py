@@ -195,8 +195,9 @@ class Dispatcher:
                 status = RunStatus.INTERRUPTED
                 reason = "interrupted: cronplus stopped while the run waited for a retry"
                 break
-        if status is not RunStatus.SUCCEEDED and budget and reason and number > 1:
-            reason = f"{reason} (after {number - first + 1} attempts)"
+        made = len(attempts) - first + 1  # attempts this call made
+        if status is not RunStatus.SUCCEEDED and reason and made > 1:
+            reason = f"{reason} (after {made} attempts)"
         finished = self.clock.now()
         # One transaction for the last attempt and the run's end: a run is a handful of
         # writes, and a backfill of a thousand quick runs feels each one.

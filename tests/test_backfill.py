@@ -506,6 +506,14 @@ def test_a_run_in_progress_elsewhere_is_waited_for_not_run_again(project, cli):
             'no fire time of "extract" (0 3 * * *, UTC) falls between',
         ),
         (("manual", "--from", "2026-10-01", "--to", "2026-10-02"), 'job "manual" has no schedule'),
+        (
+            ("extract", "--from", "0001-01-01", "--to", "2026-10-02"),
+            '--from "0001-01-01" is out of range',
+        ),
+        (
+            ("extract", "--from", "2026-10-01", "--to", "9999-12-31"),
+            '--to "9999-12-31" is out of range',
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error_with_exit_2(project, cli, args, message):
@@ -595,3 +603,75 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_when_piped(project):
     assert proc.returncode == 0
     assert "6/6" in text and "6 done" in text and "0 failed" in text and "/s" in text
     assert "[1/6]" not in text
+
+
+def test_a_failing_run_another_backfill_is_executing_is_not_run_again(project):
+    project.write(
+        """
+        [jobs.broken]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR $CRONPLUS_ATTEMPT" >> ran.txt; sleep 1; exit 3'
+        """
+    )
+    args = ("broken", "--from", "2026-10-01T00:00", "--to", "2026-10-01T03:00", "--parallel", "4")
+    first = backfill_process(project, *args)
+    wait_until(lambda: [r.status for r in runs(project, "broken")] == [RunStatus.RUNNING] * 4)
+    # Planned while the first one executes all four: it waits and takes their outcome.
+    second = backfill_process(project, *args, "--json")
+    out, _ = second.communicate(timeout=60)
+    first.communicate(timeout=60)
+    assert (first.returncode, second.returncode) == (1, 1)
+    assert json.loads(out)["failed"] == 4
+    lines = (project.root / "ran.txt").read_text().splitlines()
+    assert sorted(lines) == [f"2026-10-01T0{h}:00:00+00:00 1" for h in range(4)]
+    assert [len(r.attempts) for r in runs(project, "broken")] == [1, 1, 1, 1]
+
+
+def test_an_upstream_run_still_going_elsewhere_is_waited_for(project, cli):
+    project.write(CHAIN.replace("command = '", "command = 'sleep 1; ", 1))
+    upstream = backfill_process(
+        project, "extract", "--from", "2026-10-01", "--to", "2026-10-01", "--only"
+    )
+    wait_until(lambda: any(r.status is RunStatus.RUNNING for r in runs(project, "extract")))
+    result = cli("backfill", "transform", "--from", "2026-10-01", "--to", "2026-10-01", "--only")
+    assert result.exit_code == ExitCode.OK, result.output
+    upstream.communicate(timeout=30)
+    assert [r.status for r in runs(project, "transform")] == [RunStatus.SUCCEEDED]
+
+
+def test_with_upstream_and_a_disabled_upstream_job_blocks_the_job(project, cli):
+    project.write(CHAIN.replace("[jobs.extract]\n", "[jobs.extract]\nenabled = false\n"))
+    args = ("transform", "--from", "2026-10-01", "--to", "2026-10-01", "--with-upstream")
+    plan = cli("backfill", *args, "--dry-run")
+    assert plan.exit_code == ExitCode.OK, plan.output
+    assert 'transform  blocked  upstream job "extract" has no successful run' in plan.stdout
+    assert "left out, disabled or after a disabled job: extract" in plan.stderr
+    result = cli("backfill", *args)
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    assert [r.status for r in runs(project, "load")] == [RunStatus.UPSTREAM_FAILED]
+    assert runs(project, "extract") == []
+
+
+def test_a_day_in_a_zone_that_falls_back_at_midnight_keeps_both_passes_of_its_last_hour(
+    project, cli
+):
+    project.write(
+        """
+        [jobs.half]
+        schedule = "30 * * * *"
+        timezone = "America/Santiago"
+        command = "true"
+        """
+    )
+    # Clocks go back from 00:00 on 5 April to 23:00 on the 4th, and an hourly job runs in
+    # both passes of that hour: both belong to the 4th, none to the 5th.
+    day = cli("backfill", "half", "--from", "2026-04-04", "--to", "2026-04-04", "--dry-run")
+    lines = day.stdout.splitlines()
+    assert len(lines) == 25
+    assert lines[-2:] == [
+        "2026-04-04 23:30:00-03:00  half  would-run",
+        "2026-04-04 23:30:00-04:00  half  would-run",
+    ]
+    after = cli("backfill", "half", "--from", "2026-04-05", "--to", "2026-04-05", "--dry-run")
+    assert after.stdout.splitlines()[0] == "2026-04-05 00:30:00-04:00  half  would-run"

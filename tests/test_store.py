@@ -217,3 +217,28 @@ def test_a_version_1_state_is_migrated_in_place(paths):
     assert run.attempts[0].trigger is Trigger.MANUAL  # only the run's own could make it
     assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 2
     store.close()
+
+
+def test_settle_run_writes_only_over_the_run_as_the_caller_saw_it(store):
+    run = store.claim_run("load", T, Trigger.SCHEDULE)
+    store.begin_attempt(run.id, 1, T, "/x/1.log")
+    owner = store.owner_of(run.id)
+    stale = {"owner": owner, "attempts": 0, "status": RunStatus.INTERRUPTED}
+    assert not store.settle_run(run.id, **stale, reason="gone", finished_at=T)
+    seen = {"owner": owner, "attempts": 1, "status": RunStatus.INTERRUPTED}
+    assert store.settle_run(run.id, **seen, reason="gone", finished_at=T)
+    assert store.get_run(run.id).status is RunStatus.INTERRUPTED
+    assert not store.settle_run(run.id, **seen, reason="again", finished_at=T)
+    assert store.get_run(run.id).reason == "gone"
+
+
+def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):
+    blocker = sqlite3.connect(paths.db, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    impatient = open_store(paths)
+    impatient._conn.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(StateError, match="cannot use the state database .*locked"):
+        impatient.claim_run("load", T, Trigger.SCHEDULE)
+    blocker.rollback()
+    blocker.close()
+    impatient.close()

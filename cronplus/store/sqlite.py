@@ -72,18 +72,28 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._unusable_is_a_state_error():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._unusable_is_a_state_error():
             return self._conn.execute(sql, args).fetchall()
+
+    @contextmanager
+    def _unusable_is_a_state_error(self) -> Iterator[None]:
+        """A database locked past busy_timeout, a full disk or a read-only file is the
+        environment's fault: say so in one line instead of a traceback."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            raise StateError(f"cannot use the state database {self.where}: {e}") from e
 
     # -- writes -------------------------------------------------------------------------
 
@@ -216,6 +226,40 @@ class SqliteStore:
                     run_id,
                 ),
             )
+
+    def settle_run(
+        self,
+        run_id: int,
+        *,
+        owner: int | None,
+        attempts: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        last_attempt: tuple[int, AttemptResult] | None = None,
+    ) -> bool:
+        """Give an orphaned run its final status, only if it is still as the caller saw
+        it: unfinished, owned by `owner`, with `attempts` attempts. False if another
+        process settled, reopened or ran it meanwhile."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
+                " WHERE id = ? AND status IN ('queued', 'running') AND owner_pid IS ?"
+                " AND attempts = ?",
+                (
+                    str(status),
+                    None if status is RunStatus.SUCCEEDED else reason,
+                    to_db(finished_at),
+                    run_id,
+                    owner,
+                    attempts,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            if last_attempt is not None:
+                self._finish_attempt(c, run_id, *last_attempt)
+        return True
 
     def reopen_run(
         self,
