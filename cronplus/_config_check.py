@@ -23,8 +23,8 @@ from cronplus.model import AlertsConfig, Config, Job, RetryPolicy
 # Keys in the order they are listed in messages.
 JOB_KEYS = (
     "schedule", "command", "python", "shell", "after", "timezone", "retries", "retry_delay",
-    "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "env", "cwd", "enabled",
-    "description", "alerts",
+    "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
+    "start_grace", "env", "cwd", "enabled", "description", "alerts",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -33,7 +33,7 @@ NOT_DEFAULTS = {
     "after": "set it on each job that needs it",
     "alerts": "use the [alerts] table",
 }
-DEFAULTS_ONLY = ("state", "max_parallel")
+DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
 ALERTS_KEYS = ("urls", "on", "repeat_after", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
@@ -84,6 +84,9 @@ class Loader:
             "retry_max_delay": self._duration,
             "timeout": lambda w, k, v: self._duration(w, k, v, positive=True),
             "kill_grace": self._duration,
+            "expected_duration": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "start_grace": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "env_file": self._path,
             "env": self._env,
             "cwd": self._cwd,
             "enabled": self._bool,
@@ -334,6 +337,8 @@ class Loader:
                 ),
                 timeout=get("timeout", _JOB.timeout),
                 kill_grace=get("kill_grace", _JOB.kill_grace),
+                expected_duration=get("expected_duration", _JOB.expected_duration),
+                start_grace=get("start_grace", _JOB.start_grace),
                 env={**defaults.get("env", {}), **job.get("env", {})},
                 cwd=get("cwd", self.folder),
                 enabled=get("enabled", _JOB.enabled),
@@ -351,6 +356,7 @@ class Loader:
             state=defaults.get("state"),
             max_parallel=defaults.get("max_parallel"),
             alerts=alerts,
+            env_file=defaults.get("env_file"),
         )
 
     # -- values ----------------------------------------------------------------------
@@ -465,6 +471,10 @@ class Loader:
         if value is BAD or "://" in value:  # a database URL, used as written
             return value
         return str(self._resolve(value))
+
+    def _path(self, where: _Where, key: str, value: Any) -> Any:
+        value = self._text(where, key, value)
+        return value if value is BAD else str(self._resolve(value))
 
     def _resolve(self, value: str) -> Path:
         """Relative to the jobs file's folder, not the caller's cwd, so the daemon and CLI agree."""

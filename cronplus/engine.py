@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cronplus.clock import Clock, SystemClock
@@ -27,7 +27,6 @@ from cronplus.store import Store, open_store
 log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
-START_GRACE = timedelta(seconds=60)
 
 
 class Engine:
@@ -38,13 +37,11 @@ class Engine:
         dispatcher: Dispatcher,
         *,
         clock: Clock | None = None,
-        start_grace: timedelta = START_GRACE,
     ) -> None:
         self.config = config
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock or SystemClock()
-        self.start_grace = start_grace
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
         self._wake = threading.Event()
@@ -78,8 +75,9 @@ class Engine:
         return self.next_due()
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
-        if now - t > self.start_grace:
-            why = f"cronplus could not start it within {self.start_grace.total_seconds():g}s"
+        grace = self.config.jobs[name].start_grace
+        if now - t > grace:
+            why = f"cronplus could not start it within {grace.total_seconds():g}s"
             self._record(name, t, RunStatus.SKIPPED, f"{why} of its fire time")
             return
         active = self.dispatcher.active_run(name)

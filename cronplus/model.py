@@ -70,6 +70,8 @@ class Job:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: timedelta | None = None
     kill_grace: timedelta = timedelta(seconds=10)
+    expected_duration: timedelta | None = None  # running longer alerts as `late`
+    start_grace: timedelta = timedelta(seconds=60)  # started later than this: skipped, missed
     env: dict[str, str] = field(default_factory=dict)  # [defaults].env merged under the job's
     cwd: Path = Path(".")  # absolute once loaded
     enabled: bool = True
@@ -95,6 +97,7 @@ class Config:
     state: str | None = None  # [defaults].state, resolved against the file's folder
     max_parallel: int | None = None
     alerts: AlertsConfig | None = None
+    env_file: str | None = None  # [defaults].env_file, absolute: variables for ${NAME} in URLs
 
     @property
     def folder(self) -> Path:
@@ -147,3 +150,17 @@ class AttemptResult:
     exit_code: int | None = None
     signal: str | None = None
     reason: str | None = None  # e.g. 'cwd "/x" does not exist', "timed out after 5s"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One alert through one channel, as recorded: was anyone told?"""
+
+    id: int
+    time: datetime
+    event: str  # failure, timeout, retry, recovery, missed, late, success, config, test
+    job: str | None
+    run_id: int | None
+    channel: str  # redacted: scheme://host
+    sent: bool
+    error: str | None

@@ -215,7 +215,7 @@ def test_a_version_1_state_is_migrated_in_place(paths):
     store = open_store(paths)
     (run,) = store.history("load")
     assert run.attempts[0].trigger is Trigger.MANUAL  # only the run's own could make it
-    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.close()
 
 

@@ -48,6 +48,29 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE attempts ADD COLUMN trigger TEXT
     """,
+    # 3: alerts. One row per alert and channel, with its final delivery outcome, so
+    # "was anyone told?" has an answer. The channel is stored redacted (scheme and
+    # host): URLs carry tokens. alert_holds counts what repeat_after held back.
+    """
+    CREATE TABLE alerts (
+        id       INTEGER PRIMARY KEY,
+        time     TEXT    NOT NULL,
+        event    TEXT    NOT NULL,
+        job      TEXT,
+        run_id   INTEGER,
+        channel  TEXT    NOT NULL,
+        sent     INTEGER NOT NULL,
+        error    TEXT
+    );
+    CREATE TABLE alert_holds (
+        job        TEXT NOT NULL,
+        kind       TEXT NOT NULL,   -- what repeats: failing, missed
+        last_sent  TEXT,
+        held       INTEGER NOT NULL DEFAULT 0,
+        held_since TEXT,
+        PRIMARY KEY (job, kind)
+    ) WITHOUT ROWID
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,11 +11,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cronplus.errors import StateError
-from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
+from cronplus.model import AlertRecord, Attempt, AttemptResult, Run, RunStatus, Trigger
 from cronplus.store.schema import migrate
 
 _RUN_COLUMNS = (
@@ -296,6 +296,96 @@ class SqliteStore:
             if cur.rowcount != 1:
                 return None
         return self.get_run(run_id)
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def hold_or_send(
+        self, job: str, kind: str, now: datetime, repeat_after: timedelta
+    ) -> tuple[int, datetime | None] | None:
+        """Decide, in one transaction, whether `job` alerts now for a `kind` of trouble.
+
+        None: an alert went out less than `repeat_after` ago, so this one is held and
+        counted. Otherwise (held count, held since) to fold into the message, and the
+        count starts again.
+        """
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT last_sent, held, held_since FROM alert_holds WHERE job = ? AND kind = ?",
+                (job, kind),
+            ).fetchone()
+            last = from_db(row[0]) if row else None
+            if last is not None and now - last < repeat_after:
+                c.execute(
+                    "UPDATE alert_holds SET held = held + 1,"
+                    " held_since = COALESCE(held_since, ?) WHERE job = ? AND kind = ?",
+                    (to_db(now), job, kind),
+                )
+                return None
+            c.execute(
+                "INSERT INTO alert_holds (job, kind, last_sent, held, held_since)"
+                " VALUES (?, ?, ?, 0, NULL) ON CONFLICT (job, kind) DO UPDATE SET"
+                " last_sent = excluded.last_sent, held = 0, held_since = NULL",
+                (job, kind, to_db(now)),
+            )
+            return (row[1], from_db(row[2])) if row else (0, None)
+
+    def clear_holds(self, job: str, kind: str) -> tuple[int, datetime | None]:
+        """The job is well again: forget its held count; return what was held."""
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT held, held_since FROM alert_holds WHERE job = ? AND kind = ?", (job, kind)
+            ).fetchone()
+            c.execute("DELETE FROM alert_holds WHERE job = ? AND kind = ?", (job, kind))
+        return (row[0], from_db(row[1])) if row else (0, None)
+
+    def record_alert(
+        self,
+        time: datetime,
+        event: str,
+        job: str | None,
+        run_id: int | None,
+        channel: str,
+        sent: bool,
+        error: str | None,
+    ) -> int:
+        """`channel` and `error` must already be redacted."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO alerts (time, event, job, run_id, channel, sent, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (to_db(time), event, job, run_id, channel, int(sent), error),
+            )
+            return int(cur.lastrowid or 0)
+
+    def recent_alerts(self, limit: int) -> list[AlertRecord]:
+        rows = self._read(
+            "SELECT id, time, event, job, run_id, channel, sent, error FROM alerts"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AlertRecord(r[0], from_db(r[1]), r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows
+        ]
+
+    def previous_final(self, job: str, run_id: int) -> Run | None:
+        """The job's final run (other than skipped) before `run_id`, by logical time."""
+        runs = self._runs(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ? AND id != ?"
+            " AND status IN ('succeeded','failed','timed_out','upstream_failed','interrupted')"
+            " AND scheduled_for <= (SELECT scheduled_for FROM runs WHERE id = ?)"
+            " ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+            (job, run_id, run_id),
+        )
+        return runs[0] if runs else None
+
+    def latest_scheduled(self, job: str) -> datetime | None:
+        """The logical time of the job's latest run the schedule (or catch-up) made."""
+        rows = self._read(
+            "SELECT MAX(scheduled_for) FROM runs"
+            " WHERE job = ? AND trigger IN ('schedule', 'catchup')",
+            (job,),
+        )
+        return from_db(rows[0][0]) if rows and rows[0][0] else None
 
     # -- reads --------------------------------------------------------------------------
 
