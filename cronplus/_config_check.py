@@ -35,7 +35,7 @@ NOT_DEFAULTS = {
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
-ALERTS_KEYS = ("urls", "on", "repeat_after", "heartbeat", "heartbeat_every")
+ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
 ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
@@ -178,7 +178,7 @@ class Loader:
                 continue
             if key == "heartbeat":
                 parsed = self._text(where, key, value, secret=True)
-            elif key == "heartbeat_every":
+            elif key in ("heartbeat_every", "timeout"):
                 parsed = self._duration(where, key, value, positive=True)
             elif key == "repeat_after":
                 parsed = self._duration(where, key, value)

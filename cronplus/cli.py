@@ -24,6 +24,7 @@ from cronplus.errors import (
 )
 
 if TYPE_CHECKING:
+    from cronplus.alerts import Alerter
     from cronplus.model import Config, Job, Run
     from cronplus.paths import StatePaths
     from cronplus.store import Store
@@ -73,6 +74,27 @@ class Context:
         from cronplus.store import open_store
 
         return open_store(self.paths, create=create)
+
+    def alerter(self, store: Store, *, strict: bool) -> Alerter:
+        """Alerts as the jobs file sets them. A `${NAME}` nobody set is an error when
+        `strict` (run, validate, alert-test); elsewhere that URL is skipped with a warning."""
+        from cronplus.alerts import Alerter
+
+        env = self.alert_env(strict=strict)
+        return Alerter(self.config, store, env=env, warn_missing=False)
+
+    def alert_env(self, *, strict: bool) -> dict[str, str]:
+        from dataclasses import replace
+
+        from cronplus.alerts import alert_env, missing_variables
+
+        env = alert_env(self.config)
+        problems = [replace(p, file=self.config_path) for p in missing_variables(self.config, env)]
+        if problems and strict:
+            raise ConfigError(problems, self.config_path)
+        for problem in problems:
+            click.echo(f"Warning: {problem}; alerts skip that URL", err=True)
+        return env
 
     def job(self, name: str) -> Job:
         if name not in self.config.jobs:
@@ -132,6 +154,7 @@ def run(obj: Context) -> None:
     from cronplus.engine import run_daemon
 
     config = obj.config
+    obj.alert_env(strict=True)
     _log_to_stderr()
     run_daemon(config, obj.paths)
 
@@ -180,6 +203,7 @@ def validate(obj: Context) -> None:
       cronplus -c jobs.toml validate
     """
     config = obj.config
+    obj.alert_env(strict=True)
     n = len(config.jobs)
     click.echo(f"{obj.config_path}: {n} job{'s' if n != 1 else ''}, no problems")
 
@@ -495,14 +519,18 @@ def trigger(obj: Context, job: str, wait: bool, detached_child: bool) -> None:
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
 
+    store = obj.store(create=True)
+    alerter = obj.alerter(store, strict=False)
     runs = run_now(
         obj.config,
-        obj.store(create=True),
+        store,
         obj.paths,
         job,
         on_claimed=claimed,
         install_signals=(signal.SIGTERM, signal.SIGINT),
+        alerter=alerter,
     )
+    alerter.flush()
     from cronplus import render
 
     if not detached_child:
@@ -629,6 +657,46 @@ def backfill(
     _run_backfill(obj, store, plan, parallel, as_json)
 
 
+def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> None:
+    """One alert for the whole backfill, not one per failed run; sent before exiting."""
+    import socket
+
+    from cronplus.backfill import Outcome
+
+    plan = result.plan
+    bad = [s for s in result.settled if s.outcome in (Outcome.FAILED, Outcome.UPSTREAM_FAILED)]
+    failed = bool(bad) or result.interrupted
+    word = "interrupted" if result.interrupted else ("failed" if bad else "succeeded")
+    title = f"cronplus: backfill of {plan.job} {word}"
+    zone = plan.timezone
+    lines = [
+        f"Backfill of {', '.join(plan.jobs)} for {len(plan.times)} fire times, "
+        f"{_local(plan.times[0], zone)} to {_local(plan.times[-1], zone)}",
+        f"Planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
+        f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} already succeeded, "
+        f"{counts[Outcome.UPSTREAM_FAILED]} upstream_failed, {result.not_run} not run",
+        f"Host: {socket.gethostname()}",
+    ]
+    if bad:
+        lines += ["", "Runs that did not succeed:"]
+        for s in bad[:10]:
+            lines.append(
+                f"- {s.job} {_local(s.scheduled_for, zone)}: run {s.run.id} {s.run.status}"
+                + (f" ({s.run.reason})" if s.run.reason else "")
+            )
+        if len(bad) > 10:
+            lines.append(f"- and {len(bad) - 10} more")
+        lines += ["", f"See more: cronplus history {plan.job}"]
+    alerter.summary(plan.job, title, "\n".join(lines), failed=failed)
+    alerter.flush()
+
+
+def _local(t: datetime, zone: str) -> str:
+    from cronplus import render
+
+    return render.human_time(t, zone)
+
+
 def _print_plan(plan: Any, as_json: bool) -> None:
     from cronplus import render
     from cronplus.backfill import Action
@@ -718,6 +786,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
         kind = kinds[s.outcome]
         progress.advance(kind, f"{s.job} {when} {what}", show=kind == "failed")
 
+    alerter = obj.alerter(store, strict=False)
     try:
         result = run_backfill(
             plan,
@@ -731,6 +800,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
     finally:
         progress.close()
     counts = {o: result.count(o) for o in Outcome}
+    _backfill_alert(alerter, result, counts)
     if as_json:
         render.print_json(
             {
@@ -780,6 +850,83 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
             err=True,
         )
     sys.exit(ExitCode.OK if result.ok else ExitCode.NOT_SUCCEEDED)
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def alerts(obj: Context, limit: int, as_json: bool) -> None:
+    """Recent alerts and whether each channel took them: was anyone told?
+
+    \b
+    Example:
+      cronplus alerts --limit 5
+    """
+    from cronplus import render
+
+    records = obj.store().recent_alerts(limit)
+    zone = "UTC"
+    if as_json:
+        render.print_json(
+            [
+                {
+                    "id": a.id,
+                    "time": render.iso(a.time, zone),
+                    "event": a.event,
+                    "job": a.job,
+                    "run_id": a.run_id,
+                    "channel": a.channel,
+                    "sent": a.sent,
+                    "error": a.error,
+                }
+                for a in records
+            ]
+        )
+        return
+    render.print_table(
+        ["ID", "TIME", "EVENT", "JOB", "RUN", "CHANNEL", "SENT", "ERROR"],
+        [
+            [
+                str(a.id),
+                render.human_time(a.time, zone),
+                a.event,
+                a.job or "-",
+                str(a.run_id) if a.run_id is not None else "-",
+                a.channel,
+                "yes" if a.sent else "no",
+                a.error or "",
+            ]
+            for a in records
+        ],
+    )
+
+
+@cli.command(name="alert-test")
+@click.argument("job", required=False)
+@pass_ctx
+def alert_test(obj: Context, job: str | None) -> None:
+    """Send a test message through the alert channels (JOB's, or [alerts]').
+
+    Prints each channel (scheme and host only) and whether it took the message;
+    exits 1 if any did not.
+
+    \b
+    Example:
+      cronplus alert-test load
+    """
+    target = obj.job(job) if job else None
+    store = obj.store(create=True)
+    results = obj.alerter(store, strict=True).test(target)
+    if not results:
+        who = f'job "{job}"' if job else "[alerts]"
+        raise UsageError(f"{who} has no alert URLs to test (set urls in [alerts])")
+    for channel, error in results:
+        click.echo(f"{channel.shown}  " + ("delivered" if error is None else f"failed: {error}"))
+    sys.exit(ExitCode.OK if all(e is None for _, e in results) else ExitCode.NOT_SUCCEEDED)
 
 
 # -- next ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from cronplus import executor
+from cronplus.alerts import Alerter
 from cronplus.clock import Clock, SystemClock
 from cronplus.errors import CronplusError
 from cronplus.graph import downstream
@@ -85,8 +86,10 @@ class Dispatcher:
         max_parallel: int | None = None,
         clock: Clock | None = None,
         on_finished: Callable[[Run], None] | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self.config = config
+        self.alerter = alerter
         self.store = store
         self.paths = paths
         self.clock = clock or SystemClock()
@@ -172,6 +175,11 @@ class Dispatcher:
         budget = job.retry.retries
         status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
         pending: tuple[int, AttemptResult] | None = None  # recorded with the run's end
+        late = None
+        if self.alerter is not None and job.expected_duration is not None:
+            late = threading.Timer(job.expected_duration.total_seconds(), self.alerter.late, (run,))
+            late.daemon = True
+            late.start()
         started_at = run.started_at  # as the store keeps it: when the first attempt began
         for n in range(budget + 1):
             number = first + n
@@ -191,6 +199,8 @@ class Dispatcher:
             why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
             self.store.finish_attempt(run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
+            if self.alerter is not None:
+                self.alerter.retrying(run, why)
             if self.stop.wait(delay.total_seconds()):
                 status = RunStatus.INTERRUPTED
                 reason = "interrupted: cronplus stopped while the run waited for a retry"
@@ -213,6 +223,12 @@ class Dispatcher:
         )
         with self._lock:
             self.finished.append(done)
+        if late is not None:
+            late.cancel()
+        if self.alerter is not None and not (
+            status is RunStatus.INTERRUPTED and self.stop.is_set()
+        ):
+            self.alerter.run_ended(done)
         return done
 
     def _attempt(
@@ -312,6 +328,8 @@ class Dispatcher:
         if active is not None:
             why = f"previous run {active} of the job was still running"
             self._record(job.name, upstream, RunStatus.SKIPPED, why)
+            if self.alerter is not None:
+                self.alerter.missed(job.name, [upstream.scheduled_for], why)
             return
         claimed = self.store.claim_run(
             job.name, upstream.scheduled_for, upstream.trigger, now=self.clock.now()
@@ -333,6 +351,7 @@ def run_now(
     on_claimed: Callable[[Run], None] | None = None,
     install_signals: Iterable[int] = (),
     clock: Clock | None = None,
+    alerter: Alerter | None = None,
 ) -> list[Run]:
     """`trigger`: a manual run of `job` at this instant, then its downstream jobs.
 
@@ -340,7 +359,7 @@ def run_now(
     without a daemon: the run is claimed in the store like any other.
     """
     clock = clock or SystemClock()
-    dispatcher = Dispatcher(config, store, paths, clock=clock)
+    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
     now = clock.now()
     run = store.claim_run(job, now, Trigger.MANUAL, now=now)
     if run is None:

@@ -13,11 +13,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 from zoneinfo import ZoneInfo
 
+from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, SystemClock
 from cronplus.dispatch import Dispatcher, log_event
-from cronplus.errors import DaemonRunningError
+from cronplus.errors import ConfigError, DaemonRunningError
 from cronplus.model import Config, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import recover_unfinished
@@ -37,10 +39,12 @@ class Engine:
         dispatcher: Dispatcher,
         *,
         clock: Clock | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.dispatcher = dispatcher
+        self.alerter = alerter
         self.clock = clock or SystemClock()
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
@@ -48,15 +52,31 @@ class Engine:
         self._stopping = False
 
     def start(self, now: datetime) -> None:
-        """Fire times that passed while no daemon ran are neither run nor recorded."""
+        """Fire times that passed while no daemon ran are neither run nor recorded; they
+        alert as missed."""
         for job in self.config.jobs.values():
             if job.schedule is None or job.after or not job.enabled:
                 continue
+            if self.alerter is not None:
+                self._missed_while_down(job.name, job.schedule, job.timezone, now)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
             first = next(it, None)
             if first is not None:
                 self._next[job.name] = first
+
+    def _missed_while_down(self, name: str, expr: str, tz: str, now: datetime) -> None:
+        """Fire times since the job's last scheduled run that have no run (a state with
+        no scheduled run yet has missed nothing)."""
+        assert self.alerter is not None
+        last = self.store.latest_scheduled(name)
+        if last is None:
+            return
+        times = list(islice(fire_times(parse_schedule(expr), ZoneInfo(tz), last, now), 10_000))
+        recorded = {r.scheduled_for for r in self.store.runs_between(name, last, now)}
+        missed = [t for t in times if t not in recorded]
+        if missed:
+            self.alerter.missed(name, missed, "no cronplus daemon was running")
 
     def next_due(self) -> datetime | None:
         return min(self._next.values(), default=None)
@@ -97,6 +117,8 @@ class Engine:
         )
         if run is not None:
             log_event(run, str(status), None, reason)
+            if self.alerter is not None:
+                self.alerter.missed(name, [t], reason)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -126,6 +148,12 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
     from filelock import FileLock, Timeout
 
     clock = clock or SystemClock()
+    # A variable an alert URL needs and nobody set: refuse to start rather than run
+    # for days with alerts nobody receives.
+    env = alert_env(config)
+    missing = missing_variables(config, env)
+    if missing:
+        raise ConfigError(missing, config.path.name)
     paths.create()
     owner_only_file(paths.lock)
     lock = FileLock(str(paths.lock), timeout=1)
@@ -138,8 +166,15 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         paths.pidfile.write_text(f"{os.getpid()}\n")
         store = open_store(paths)
         recover_unfinished(store, clock)
-        dispatcher = Dispatcher(config, store, paths, clock=clock)
-        engine = Engine(config, store, dispatcher, clock=clock)
+        alerter = Alerter(config, store, clock=clock, env=env)
+        dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
+        engine = Engine(config, store, dispatcher, clock=clock, alerter=alerter)
+        heartbeat = None
+        if config.alerts is not None and config.alerts.heartbeat:
+            url = expand(config.alerts.heartbeat, env)
+            assert url is not None  # checked above
+            heartbeat = Heartbeat(url, config.alerts.heartbeat_every)
+            heartbeat.start()
 
         def on_signal(signum: int, _frame: object) -> None:
             log.info("event=stopping detail='%s'", signal.Signals(signum).name)
@@ -149,6 +184,9 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         signal.signal(signal.SIGINT, on_signal)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
+        if heartbeat is not None:
+            heartbeat.stop()
+        alerter.flush(timeout=5.0)
         store.close()
         log.info("event=stopped")
     finally:

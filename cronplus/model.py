@@ -86,6 +86,7 @@ class AlertsConfig:
     urls: tuple[str, ...] = ()
     on: tuple[str, ...] = ("failure", "timeout", "missed")
     repeat_after: timedelta = timedelta(hours=1)
+    timeout: timedelta = timedelta(seconds=10)  # one delivery try through one channel
     heartbeat: str | None = None  # a URL the daemon requests every heartbeat_every
     heartbeat_every: timedelta = timedelta(minutes=1)
 

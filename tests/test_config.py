@@ -673,7 +673,7 @@ def test_alerts_problems_never_show_a_url(project):
         'jobs.toml:4: [alerts] repeat_after "often" is not a duration'
         ' (write it like "90s", "15m", "1h30m", "2d", or a number of seconds)',
         'jobs.toml:5: [alerts] unknown key "every"'
-        " (valid keys: heartbeat, heartbeat_every, on, repeat_after, urls)",
+        " (valid keys: heartbeat, heartbeat_every, on, repeat_after, timeout, urls)",
         'jobs.toml:11: job "a": alerts.repeat_after can only be set in [alerts] (move it there)',
         'jobs.toml:12: job "a": unknown key "alerts.url" (did you mean "urls"?)',
     ]

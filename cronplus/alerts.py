@@ -1,0 +1,632 @@
+"""Alerts: what happened to a job, said once, through apprise, off the scheduling path.
+
+The engine and the dispatcher report events (`run_ended`, `retrying`, `missed`,
+`late`); this module decides whether they alert (the job's `on` list, dedupe
+within `repeat_after`), writes the message, and delivers it through each channel
+in a thread of its own. Every try is bounded (`TRY_TIMEOUT_S`, enforced by a join,
+so a channel that accepts a connection and never answers cannot stall anything),
+a failing channel is tried again with backoff, and the outcome is recorded in the
+state (`cronplus alerts`).
+
+URLs hold secrets (webhook tokens, SMTP passwords). They are expanded from
+`${NAME}` only here, shown only as `redact(url)`, and scrubbed from any error
+text before it is logged or stored. apprise is imported only to deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+from cronplus.clock import Clock, SystemClock
+from cronplus.errors import ConfigError, Problem
+from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
+from cronplus.store import Store
+
+log = logging.getLogger("cronplus")
+
+TRY_TIMEOUT_S = 10.0  # one delivery try through one channel ([alerts] timeout)
+RETRIES = 3  # tries after the first, each after a longer pause
+# Pauses of timeout/5 x 1, 2, 4 (2, 4 and 8 s by default): with the tries, a dead channel
+# is recorded as not delivered within about a minute of the event.
+TAIL_LINES = 20
+
+WORDS = {
+    "failure": "failed",
+    "timeout": "timed out",
+    "retry": "retrying",
+    "recovery": "recovered",
+    "missed": "missed a run",
+    "late": "is late",
+    "success": "succeeded",
+    "config": "configuration rejected",
+    "test": "test message",
+}
+# What repeats and is held within repeat_after, by event.
+_KIND = {"failure": "failing", "timeout": "failing", "missed": "missed"}
+_NOTIFY = {
+    "failure": "failure",
+    "timeout": "failure",
+    "missed": "failure",
+    "retry": "warning",
+    "late": "warning",
+    "config": "warning",
+    "recovery": "success",
+    "success": "success",
+    "test": "info",
+}
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+# -- URLs and their secrets -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    url: str  # expanded: a secret, never shown
+    shown: str  # redact(url)
+
+    def __repr__(self) -> str:  # a stray print or traceback must not leak it either
+        return f"Channel({self.shown})"
+
+
+def redact(url: str) -> str:
+    """Scheme and host only; where the scheme keeps a token in the host part (slack://,
+    discord://, ...), the scheme alone."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "(unreadable URL)"
+    scheme = parts.scheme or "?"
+    if host and ("." in host or ":" in host or host == "localhost"):
+        return f"{scheme}://{host}"
+    return f"{scheme}://…"
+
+
+def secrets_of(url: str) -> list[str]:
+    """The pieces of a URL that may be secret, longest first, for scrubbing text."""
+    found = {url}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    for piece in (parts.username, parts.password, parts.netloc, parts.path, parts.query):
+        if piece:
+            found.add(piece)
+    found.update(p for p in parts.path.split("/") if len(p) >= 4)
+    found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 4)
+    host = parts.hostname or ""
+    if "." in host or host == "localhost":
+        found.discard(host)  # a host name is shown anyway
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, channels: Iterable[Channel]) -> str:
+    for channel in channels:
+        for secret in secrets_of(channel.url):
+            text = text.replace(secret, "***")
+    return text
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments, blank lines and a leading `export ` are allowed,
+    and one pair of surrounding quotes is removed."""
+    values = {}
+    for raw in Path(path).read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def alert_env(config: Config) -> dict[str, str]:
+    """The variables `${NAME}` may use: the environment, over the env_file's."""
+    env = {}
+    if config.env_file:
+        try:
+            env.update(read_env_file(config.env_file))
+        except OSError as e:
+            raise ConfigError(
+                [
+                    Problem(
+                        _display(config), None, None, f"env_file {config.env_file}: {e.strerror}"
+                    )
+                ],
+                _display(config),
+            ) from None
+    env.update(os.environ)
+    return env
+
+
+def _display(config: Config) -> str:
+    return config.path.name
+
+
+def effective(config: Config, job: Job | None) -> AlertsConfig | None:
+    """The alerts settings that apply to `job` (its own table over [alerts]); None when
+    it sends none."""
+    if job is None:
+        return config.alerts
+    if not job.alerts_enabled:
+        return None
+    return job.alerts or config.alerts
+
+
+def missing_variables(config: Config, env: Mapping[str, str]) -> list[Problem]:
+    """Every `${NAME}` in an alert or heartbeat URL that `env` does not set."""
+    where = _display(config)
+    problems = []
+    tables: list[tuple[str, str | None, AlertsConfig]] = []
+    if config.alerts is not None:
+        tables.append(("[alerts]", None, config.alerts))
+    tables += [
+        (f"[jobs.{j.name}.alerts]", j.name, j.alerts) for j in config.jobs.values() if j.alerts
+    ]
+    seen = set()
+    for label, job, table in tables:
+        urls = [("urls", u) for u in table.urls]
+        if table.heartbeat and job is None:
+            urls.append(("heartbeat", table.heartbeat))
+        for key, url in urls:
+            for name in _VAR_RE.findall(url):
+                if name not in env and (label, key, name) not in seen:
+                    seen.add((label, key, name))
+                    problems.append(
+                        Problem(
+                            where,
+                            None,
+                            job,
+                            f'{label} {key}: variable "{name}" is not set '
+                            "(export it, or set it in [defaults] env_file)",
+                        )
+                    )
+    return problems
+
+
+def expand(url: str, env: Mapping[str, str]) -> str | None:
+    """The URL with `${NAME}` filled in, or None if a variable is not set."""
+    try:
+        return _VAR_RE.sub(lambda m: env[m.group(1)], url)
+    except KeyError:
+        return None
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    event: str
+    job: str | None
+    run_id: int | None
+    title: str
+    body: str
+
+    @property
+    def notify_type(self) -> str:
+        return _NOTIFY.get(self.event, "info")
+
+
+def _tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    return text.splitlines()[-lines:]
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local(t: datetime | None, tz: str) -> str:
+    if t is None:
+        return "-"
+    return t.astimezone(_zone(tz)).isoformat(sep=" ", timespec="seconds")
+
+
+def run_message(event: str, run: Run, tz: str, *, fold: str | None = None) -> Message:
+    last = run.last_attempt
+    lines = [
+        f"Job: {run.job}",
+        f"Logical time: {_local(run.scheduled_for, tz)}",
+        f"Trigger: {run.trigger}",
+        f"Status: {run.status}" + (f": {run.reason}" if run.reason else ""),
+        f"Attempts: {len(run.attempts)}",
+    ]
+    if run.duration_s is not None:
+        lines.append(f"Duration: {run.duration_s:.1f}s")
+    if last is not None and last.signal:
+        lines.append(f"Signal: {last.signal}")
+    elif last is not None and last.exit_code is not None:
+        lines.append(f"Exit code: {last.exit_code}")
+    lines.append(f"Host: {socket.gethostname()}")
+    if fold:
+        lines.append(fold)
+    tail = _tail(last.log if last else None)
+    if tail:
+        lines += ["", f"Last {len(tail)} lines of attempt {last.number if last else '?'}:", *tail]
+    lines += ["", f"See more: cronplus logs {run.job} --run {run.id}"]
+    title = f"cronplus: {run.job} {WORDS[event]}"
+    return Message(event, run.job, run.id, title, "\n".join(lines))
+
+
+def _fold_text(event: str, held: int, since: datetime | None, tz: str) -> str | None:
+    if not held:
+        return None
+    noun = {"missed": "missed fire time"}.get(event, "failure")
+    when = f" since {_local(since, tz)}" if since else ""
+    return f"And {held} more {noun}{'s' if held != 1 else ''}{when}, held back by repeat_after."
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+class _Captured(logging.Handler):
+    """apprise's own warnings, which say why a try failed. apprise may log them from
+    threads of its own, so they are kept with their time and matched to a try by
+    time and host (the messages name the host)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[tuple[float, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((time.monotonic(), record.getMessage()))
+        del self.records[:-200]
+
+    def since(self, start: float, host: str) -> list[str]:
+        said = [m for t, m in list(self.records) if t >= start]
+        return [m for m in said if host and host in m] or said[-1:]
+
+
+_captured = _Captured()
+
+
+def _quiet_apprise() -> None:
+    """apprise logs whole URLs at DEBUG and some at WARNING: keep its records to the
+    capture above (scrubbed before use), never on stderr."""
+    logger = logging.getLogger("apprise")
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    if _captured not in logger.handlers:
+        logger.addHandler(_captured)
+
+
+def _with_timeouts(url: str, seconds: float) -> str:
+    """apprise's socket timeouts (cto, rto) unless the URL sets its own."""
+    query = urlsplit(url).query
+    keys = {k for k, _ in parse_qsl(query)}
+    extra = [f"{k}={seconds:g}" for k in ("cto", "rto") if k not in keys]
+    if not extra:
+        return url
+    return url + ("&" if "?" in url else "?") + "&".join(extra)
+
+
+def send_once(message: Message, channel: Channel, timeout: float) -> str | None:
+    """One try through one channel, bounded by `timeout`; None if delivered, else why
+    not (scrubbed)."""
+    outcome: dict[str, str | None] = {}
+
+    def call() -> None:
+        start = time.monotonic()
+        try:
+            import apprise
+
+            _quiet_apprise()
+            sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
+            if not sender.add(_with_timeouts(channel.url, timeout)):
+                outcome["error"] = "apprise does not accept this URL (check its scheme and form)"
+                return
+            ok = sender.notify(
+                body=message.body,
+                title=message.title,
+                notify_type=message.notify_type,
+                body_format=apprise.NotifyFormat.TEXT,
+            )
+            if ok:
+                outcome["error"] = None
+            else:
+                said = _captured.since(start, urlsplit(channel.url).hostname or "")
+                outcome["error"] = "; ".join(said[-2:]) or "the channel did not accept it"
+        except Exception as e:  # a plugin's bug must not take the daemon down
+            outcome["error"] = f"{type(e).__name__}: {e}"
+
+    t = threading.Thread(target=call, name=f"alert-{channel.shown}", daemon=True)
+    t.start()
+    t.join(timeout + 1.0)
+    if t.is_alive() or "error" not in outcome:
+        return f"no answer within {timeout:g}s"
+    error = outcome["error"]
+    return None if error is None else scrub(error, [channel])[:500]
+
+
+class Alerter:
+    """Turns run events into messages and delivers them; one per process."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        retries: int = RETRIES,
+        warn_missing: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.env = dict(os.environ) if env is None else dict(env)
+        settings = config.alerts or AlertsConfig()
+        self.try_timeout = settings.timeout.total_seconds()
+        self.retries = retries
+        self.backoff = self.try_timeout / 5
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._warn_missing_vars = warn_missing  # False: the caller warned already
+        self._warned: set[str] = set()
+
+    # -- who gets told --------------------------------------------------------------------
+
+    def channels(self, job: Job | None) -> list[Channel]:
+        settings = effective(self.config, job)
+        if settings is None:
+            return []
+        out = []
+        for template in settings.urls:
+            url = expand(template, self.env)
+            if url is None:
+                self._warn_missing(template)
+                continue
+            out.append(Channel(url, redact(url)))
+        return out
+
+    def _warn_missing(self, template: str) -> None:
+        names = [n for n in _VAR_RE.findall(template) if n not in self.env]
+        key = ",".join(names)
+        if self._warn_missing_vars and key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "event=alert-skipped detail='variable %s not set; alerts skip that URL'", key
+            )
+
+    def wants(self, job: Job | None, event: str) -> bool:
+        settings = effective(self.config, job)
+        return settings is not None and event in settings.on and bool(settings.urls)
+
+    @property
+    def repeat_after(self) -> timedelta:
+        return (self.config.alerts or AlertsConfig()).repeat_after
+
+    # -- events ---------------------------------------------------------------------------
+
+    def run_ended(self, run: Run) -> None:
+        job = self.config.jobs.get(run.job)
+        if job is None:
+            return
+        if run.status is RunStatus.SUCCEEDED:
+            settings = effective(self.config, job)
+            if settings is None or not settings.urls:
+                return  # no reads or writes per run for jobs that send no alerts
+            before = self.store.previous_final(run.job, run.id)
+            held, since = self.store.clear_holds(run.job, "failing")
+            recovered = before is not None and before.status is not RunStatus.SUCCEEDED
+            if recovered and self.wants(job, "recovery"):
+                fold = _fold_text("failure", held, since, job.timezone)
+                self._emit(run_message("recovery", run, job.timezone, fold=fold), job)
+            if self.wants(job, "success"):
+                self._emit(run_message("success", run, job.timezone), job)
+            return
+        event = {RunStatus.FAILED: "failure", RunStatus.TIMED_OUT: "timeout"}.get(run.status)
+        if event is None or not self.wants(job, event):
+            return  # upstream_failed: the root cause alerts; interrupted: a stop
+        held = self.store.hold_or_send(run.job, _KIND[event], self.clock.now(), self.repeat_after)
+        if held is None:
+            log.info("job=%s run=%s event=alert-held detail='%s'", run.job, run.id, event)
+            return
+        fold = _fold_text(event, *held, job.timezone)
+        self._emit(run_message(event, run, job.timezone, fold=fold), job)
+
+    def retrying(self, run: Run, why: str) -> None:
+        job = self.config.jobs.get(run.job)
+        if job is None or not self.wants(job, "retry"):
+            return
+        current = self.store.get_run(run.id) or run
+        message = run_message("retry", current, job.timezone)
+        body = message.body.replace(f"Status: {current.status}", f"Status: retrying ({why})", 1)
+        self._emit(Message("retry", run.job, run.id, message.title, body), job)
+
+    def late(self, run: Run) -> None:
+        job = self.config.jobs.get(run.job)
+        if job is None or not self.wants(job, "late") or job.expected_duration is None:
+            return
+        current = self.store.get_run(run.id) or run
+        if current.status.is_final:
+            return
+        expected = job.expected_duration.total_seconds()
+        message = run_message("late", current, job.timezone)
+        body = f"Still running after its expected_duration of {expected:g}s.\n\n" + message.body
+        self._emit(Message("late", run.job, run.id, message.title, body), job)
+
+    def missed(self, name: str, times: list[datetime], why: str) -> None:
+        job = self.config.jobs.get(name)
+        if job is None or not times or not self.wants(job, "missed"):
+            return
+        held = self.store.hold_or_send(name, "missed", self.clock.now(), self.repeat_after)
+        if held is None:
+            log.info("job=%s event=alert-held detail='missed'", name)
+            return
+        tz = job.timezone
+        if len(times) == 1:
+            what = f"Fire time {_local(times[0], tz)} passed without a run: {why}."
+        else:
+            what = (
+                f"{len(times)} fire times passed without a run, from {_local(times[0], tz)} "
+                f"to {_local(times[-1], tz)}: {why}."
+            )
+        lines = [f"Job: {name}", what, f"Host: {socket.gethostname()}"]
+        fold = _fold_text("missed", *held, tz)
+        if fold:
+            lines.append(fold)
+        lines += ["", f"See: cronplus status --on {times[-1].astimezone(_zone(tz)).date()} {name}"]
+        self._emit(
+            Message("missed", name, None, f"cronplus: {name} {WORDS['missed']}", "\n".join(lines)),
+            job,
+        )
+
+    def summary(self, job_name: str, title: str, body: str, *, failed: bool) -> None:
+        """One message for a whole backfill."""
+        job = self.config.jobs.get(job_name)
+        event = "failure" if failed else "success"
+        if job is None or not self.wants(job, event):
+            return
+        self._emit(Message(event, job_name, None, title, body), job)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _emit(self, message: Message, job: Job | None) -> None:
+        for channel in self.channels(job):
+            t = threading.Thread(
+                target=self._deliver, args=(message, channel), name="alert", daemon=True
+            )
+            with self._lock:
+                self._threads.add(t)
+            t.start()
+
+    def _deliver(self, message: Message, channel: Channel) -> None:
+        try:
+            error = None
+            tries = 1 + self.retries
+            for n in range(tries):
+                error = send_once(message, channel, self.try_timeout)
+                if error is None:
+                    break
+                if n + 1 < tries:
+                    time.sleep(self.backoff * 2**n)
+            if error is not None and tries > 1:
+                error = f"{error} (after {tries} tries)"
+            self.record(message, channel, error)
+        except Exception:
+            log.exception("event=alert-error channel=%s", channel.shown)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def record(self, message: Message, channel: Channel, error: str | None) -> None:
+        self.store.record_alert(
+            self.clock.now(),
+            message.event,
+            message.job,
+            message.run_id,
+            channel.shown,
+            error is None,
+            error,
+        )
+        log.log(
+            logging.INFO if error is None else logging.WARNING,
+            "job=%s event=alert alert=%s channel=%s sent=%s%s",
+            message.job or "-",
+            message.event,
+            channel.shown,
+            "yes" if error is None else "no",
+            f" detail={error!r}" if error else "",
+        )
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for deliveries in flight (trigger and backfill, before they exit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._threads)
+            if not pending:
+                return
+            for t in pending:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                t.join(left)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+    # -- alert-test -----------------------------------------------------------------------
+
+    def test(self, job: Job | None) -> list[tuple[Channel, str | None]]:
+        """Send a test message through each channel now; (channel, error or None)."""
+        name = job.name if job else None
+        body = "\n".join(
+            [
+                "This is a test alert from cronplus.",
+                f"Job: {name or '(all jobs: [alerts])'}",
+                f"Host: {socket.gethostname()}",
+                f"Sent at: {datetime.now(UTC).isoformat(timespec='seconds')}",
+            ]
+        )
+        message = Message("test", name, None, f"cronplus: {WORDS['test']}", body)
+        results = []
+        for channel in self.channels(job):
+            error = send_once(message, channel, self.try_timeout)
+            self.record(message, channel, error)
+            results.append((channel, error))
+        return results
+
+
+# -- heartbeat ------------------------------------------------------------------------------
+
+
+class Heartbeat:
+    """Requests a URL every `every` while the daemon runs, so an outside monitor
+    (healthchecks.io and the like) notices when the daemon is gone."""
+
+    def __init__(self, url: str, every: timedelta, timeout: float = TRY_TIMEOUT_S) -> None:
+        self.channel = Channel(url, redact(url))
+        self.every = every.total_seconds()
+        self.timeout = timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.ping()
+            self._stop.wait(self.every)
+
+    def ping(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.channel.url, timeout=self.timeout) as response:
+                response.read(1024)
+            return True
+        except Exception as e:
+            why = scrub(f"{type(e).__name__}: {e}", [self.channel])
+            log.warning("event=heartbeat-failed channel=%s detail=%r", self.channel.shown, why)
+            return False
