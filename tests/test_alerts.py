@@ -463,3 +463,19 @@ def test_record_time_is_utc_iso(project, cli, http):
     t = datetime.fromisoformat(row["time"])
     assert t.utcoffset().total_seconds() == 0
     assert abs((datetime.now(UTC) - t).total_seconds()) < 60
+
+
+def test_retry_alerts_say_what_failed_and_when_the_next_try_is(project, cli, http):
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            FLAKY,
+            'on = ["retry", "failure"]',
+        )
+    )
+    cli("trigger", "flaky", "--wait")
+    by_title = {p["title"]: p for p in http.posts("/hook")}  # delivered concurrently
+    assert sorted(by_title) == ["cronplus: flaky failed", "cronplus: flaky retrying"]
+    retry = by_title["cronplus: flaky retrying"]
+    assert retry["type"] == "warning"
+    assert "Status: retrying (attempt 1 exit code 3; retry in 0s)" in retry["message"]
