@@ -41,6 +41,7 @@ RETRIES = 3  # tries after the first, each after a longer pause
 # Pauses of timeout/5 x 1, 2, 4 (2, 4 and 8 s by default): with the tries, a dead channel
 # is recorded as not delivered within about a minute of the event.
 TAIL_LINES = 20
+MAX_IN_FLIGHT = 64  # deliveries at once; beyond it an alert is recorded as not sent
 
 WORDS = {
     "failure": "failed",
@@ -81,18 +82,36 @@ class Channel:
         return f"Channel({self.shown})"
 
 
-def redact(url: str) -> str:
-    """Scheme and host only; where the scheme keeps a token in the host part (slack://,
-    discord://, ...), the scheme alone."""
+# Schemes whose host part is a server's name. Many others keep a token there (slack://,
+# discord://, pbul://o.TOKEN, tgram://BOT_TOKEN), so they show the scheme alone.
+_HOST_SCHEMES = frozenset(
+    f"{base}{s}"
+    for base in (
+        "mailto", "json", "xml", "form", "http", "mmost", "ntfy", "gotify",
+        "matrix", "rocket", "apprise", "nctalk", "ncloud", "mqtt",
+    )
+    for s in ("", "s")
+)  # fmt: skip
+
+
+def _shows_host(url: str) -> str | None:
+    """The host `redact` shows for `url`, or None."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError:
+        return None
+    return host if host and parts.scheme.lower() in _HOST_SCHEMES else None
+
+
+def redact(url: str) -> str:
+    """Scheme and host only, and the scheme alone where the host part may be a token."""
+    try:
+        scheme = urlsplit(url).scheme or "?"
+    except ValueError:
         return "(unreadable URL)"
-    scheme = parts.scheme or "?"
-    if host and ("." in host or ":" in host or host == "localhost"):
-        return f"{scheme}://{host}"
-    return f"{scheme}://…"
+    host = _shows_host(url)
+    return f"{scheme}://{host}" if host else f"{scheme}://…"
 
 
 def secrets_of(url: str) -> list[str]:
@@ -107,9 +126,11 @@ def secrets_of(url: str) -> list[str]:
             found.add(piece)
     found.update(p for p in parts.path.split("/") if len(p) >= 4)
     found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 4)
-    host = parts.hostname or ""
-    if "." in host or host == "localhost":
-        found.discard(host)  # a host name is shown anyway
+    if parts.hostname:
+        found.add(parts.hostname)
+    shown = _shows_host(url)
+    if shown:
+        found.discard(shown)  # shown anyway: a server's name, not a secret
     return sorted(found, key=len, reverse=True)
 
 
@@ -123,8 +144,14 @@ def scrub(text: str, channels: Iterable[Channel]) -> str:
 def read_env_file(path: str | Path) -> dict[str, str]:
     """KEY=VALUE lines; `#` comments, blank lines and a leading `export ` are allowed,
     and one pair of surrounding quotes is removed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
+        problem = Problem(Path(path).name, None, None, f"[defaults] env_file {path}: {why}")
+        raise ConfigError([problem], Path(path).name) from None
     values = {}
-    for raw in Path(path).read_text().splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -140,17 +167,7 @@ def alert_env(config: Config) -> dict[str, str]:
     """The variables `${NAME}` may use: the environment, over the env_file's."""
     env = {}
     if config.env_file:
-        try:
-            env.update(read_env_file(config.env_file))
-        except OSError as e:
-            raise ConfigError(
-                [
-                    Problem(
-                        _display(config), None, None, f"env_file {config.env_file}: {e.strerror}"
-                    )
-                ],
-                _display(config),
-            ) from None
+        env.update(read_env_file(config.env_file))  # ConfigError if it cannot be read
     env.update(os.environ)
     return env
 
@@ -301,8 +318,9 @@ class _Captured(logging.Handler):
         del self.records[:-200]
 
     def since(self, start: float, host: str) -> list[str]:
-        said = [m for t, m in list(self.records) if t >= start]
-        return [m for m in said if host and host in m] or said[-1:]
+        """What apprise said since `start` about `host`; nothing else, since another
+        channel's words could carry that channel's token."""
+        return [m for t, m in list(self.records) if t >= start and host and host in m]
 
 
 _captured = _Captured()
@@ -389,6 +407,7 @@ class Alerter:
         self.backoff = self.try_timeout / 5
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
+        self._closed = False
         self._warn_missing_vars = warn_missing  # False: the caller warned already
         self._warned: set[str] = set()
 
@@ -436,7 +455,12 @@ class Alerter:
                 return  # no reads or writes per run for jobs that send no alerts
             before = self.store.previous_final(run.job, run.id)
             held, since = self.store.clear_holds(run.job, "failing")
-            recovered = before is not None and before.status is not RunStatus.SUCCEEDED
+            self.store.clear_holds(run.job, "missed")
+            # Its own failure, not an upstream one or a daemon stop: those never alerted.
+            recovered = before is not None and before.status in (
+                RunStatus.FAILED,
+                RunStatus.TIMED_OUT,
+            )
             if recovered and self.wants(job, "recovery"):
                 fold = _fold_text("failure", held, since, job.timezone)
                 self._emit(run_message("recovery", run, job.timezone, fold=fold), job)
@@ -516,7 +540,12 @@ class Alerter:
                 target=self._deliver, args=(message, channel), name="alert", daemon=True
             )
             with self._lock:
-                self._threads.add(t)
+                crowded = len(self._threads) >= MAX_IN_FLIGHT
+                if not crowded:
+                    self._threads.add(t)
+            if crowded:
+                self.record(message, channel, f"not sent: {MAX_IN_FLIGHT} alerts in flight")
+                continue
             t.start()
 
     def _deliver(self, message: Message, channel: Channel) -> None:
@@ -539,15 +568,18 @@ class Alerter:
                 self._threads.discard(threading.current_thread())
 
     def record(self, message: Message, channel: Channel, error: str | None) -> None:
-        self.store.record_alert(
-            self.clock.now(),
-            message.event,
-            message.job,
-            message.run_id,
-            channel.shown,
-            error is None,
-            error,
-        )
+        with self._lock:
+            closed = self._closed
+        if not closed:
+            self.store.record_alert(
+                self.clock.now(),
+                message.event,
+                message.job,
+                message.run_id,
+                channel.shown,
+                error is None,
+                error,
+            )
         log.log(
             logging.INFO if error is None else logging.WARNING,
             "job=%s event=alert alert=%s channel=%s sent=%s%s",
@@ -557,6 +589,11 @@ class Alerter:
             "yes" if error is None else "no",
             f" detail={error!r}" if error else "",
         )
+
+    def close(self) -> None:
+        """The store is closing: outcomes of deliveries still going are logged only."""
+        with self._lock:
+            self._closed = True
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait for deliveries in flight (trigger and backfill, before they exit)."""
@@ -601,7 +638,7 @@ class Heartbeat:
     """Requests a URL every `every` while the daemon runs, so an outside monitor
     (healthchecks.io and the like) notices when the daemon is gone."""
 
-    def __init__(self, url: str, every: timedelta, timeout: float = TRY_TIMEOUT_S) -> None:
+    def __init__(self, url: str, every: timedelta, timeout: float) -> None:
         self.channel = Channel(url, redact(url))
         self.every = every.total_seconds()
         self.timeout = timeout

@@ -88,7 +88,13 @@ class Context:
 
         from cronplus.alerts import alert_env, missing_variables
 
-        env = alert_env(self.config)
+        try:
+            env = alert_env(self.config)
+        except ConfigError as e:  # an env_file that cannot be read
+            if strict:
+                raise
+            click.echo(f"Warning: {e.problems[0]}; alerts go without its variables", err=True)
+            env = dict(os.environ)
         problems = [replace(p, file=self.config_path) for p in missing_variables(self.config, env)]
         if problems and strict:
             raise ConfigError(problems, self.config_path)

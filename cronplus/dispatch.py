@@ -175,16 +175,19 @@ class Dispatcher:
         budget = job.retry.retries
         status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
         pending: tuple[int, AttemptResult] | None = None  # recorded with the run's end
-        late = None
-        if self.alerter is not None and job.expected_duration is not None:
-            late = threading.Timer(job.expected_duration.total_seconds(), self.alerter.late, (run,))
-            late.daemon = True
-            late.start()
+        late: threading.Timer | None = None
         started_at = run.started_at  # as the store keeps it: when the first attempt began
         for n in range(budget + 1):
             number = first + n
             if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
                 break
+            if late is None and self.alerter is not None and job.expected_duration is not None:
+                # From the first attempt's start: time queued for a slot is not "late".
+                late = threading.Timer(
+                    job.expected_duration.total_seconds(), self._alert, ("late", run)
+                )
+                late.daemon = True
+                late.start()
             try:
                 result, attempt, begun = self._attempt(job, run, number, trigger)
             finally:
@@ -199,8 +202,7 @@ class Dispatcher:
             why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
             self.store.finish_attempt(run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
-            if self.alerter is not None:
-                self.alerter.retrying(run, why)
+            self._alert("retrying", run, why)
             if self.stop.wait(delay.total_seconds()):
                 status = RunStatus.INTERRUPTED
                 reason = "interrupted: cronplus stopped while the run waited for a retry"
@@ -225,10 +227,8 @@ class Dispatcher:
             self.finished.append(done)
         if late is not None:
             late.cancel()
-        if self.alerter is not None and not (
-            status is RunStatus.INTERRUPTED and self.stop.is_set()
-        ):
-            self.alerter.run_ended(done)
+        if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
+            self._alert("run_ended", done)
         return done
 
     def _attempt(
@@ -281,6 +281,16 @@ class Dispatcher:
         )
         return result, attempt, started
 
+    def _alert(self, event: str, *args: object) -> None:
+        """Tell the alerter; its failure (a locked state, no thread to spare) is logged,
+        never allowed to change a run's outcome or stop its dependents."""
+        if self.alerter is None:
+            return
+        try:
+            getattr(self.alerter, event)(*args)
+        except Exception:
+            log.exception("event=alert-error detail='%s'", event)
+
     # -- dependents -----------------------------------------------------------------------
 
     def _release(self, run: Run, status: RunStatus) -> None:
@@ -328,8 +338,7 @@ class Dispatcher:
         if active is not None:
             why = f"previous run {active} of the job was still running"
             self._record(job.name, upstream, RunStatus.SKIPPED, why)
-            if self.alerter is not None:
-                self.alerter.missed(job.name, [upstream.scheduled_for], why)
+            self._alert("missed", job.name, [upstream.scheduled_for], why)
             return
         claimed = self.store.claim_run(
             job.name, upstream.scheduled_for, upstream.trigger, now=self.clock.now()

@@ -11,16 +11,16 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from datetime import datetime
-from itertools import islice
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, SystemClock
 from cronplus.dispatch import Dispatcher, log_event
 from cronplus.errors import ConfigError, DaemonRunningError
-from cronplus.model import Config, RunStatus, Trigger
+from cronplus.model import Config, Job, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import recover_unfinished
 from cronplus.schedule import fire_times, parse_schedule
@@ -29,6 +29,8 @@ from cronplus.store import Store, open_store
 log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
+ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
+_ALIVE = "daemon_alive"
 
 
 class Engine:
@@ -49,34 +51,54 @@ class Engine:
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
         self._wake = threading.Event()
+        self._alive_marked = datetime.min.replace(tzinfo=UTC)
         self._stopping = False
 
     def start(self, now: datetime) -> None:
         """Fire times that passed while no daemon ran are neither run nor recorded; they
         alert as missed."""
+        alive = self.store.get_meta(_ALIVE)
+        last_alive = datetime.fromisoformat(alive) if alive else None
+        self._mark_alive(now)
         for job in self.config.jobs.values():
             if job.schedule is None or job.after or not job.enabled:
                 continue
             if self.alerter is not None:
-                self._missed_while_down(job.name, job.schedule, job.timezone, now)
+                self._alert(self._missed_while_down, job, last_alive, now)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
             first = next(it, None)
             if first is not None:
                 self._next[job.name] = first
 
-    def _missed_while_down(self, name: str, expr: str, tz: str, now: datetime) -> None:
-        """Fire times since the job's last scheduled run that have no run (a state with
-        no scheduled run yet has missed nothing)."""
-        assert self.alerter is not None
-        last = self.store.latest_scheduled(name)
+    def _missed_while_down(self, job: Job, last_alive: datetime | None, now: datetime) -> None:
+        """Fire times with no run since the job's last scheduled run and since a daemon
+        was last alive (a daemon that ran with the job disabled missed nothing). A state
+        with no scheduled run yet has missed nothing."""
+        assert self.alerter is not None and job.schedule is not None
+        last = self.store.latest_scheduled(job.name)
         if last is None:
             return
-        times = list(islice(fire_times(parse_schedule(expr), ZoneInfo(tz), last, now), 10_000))
-        recorded = {r.scheduled_for for r in self.store.runs_between(name, last, now)}
-        missed = [t for t in times if t not in recorded]
+        since = max(last, last_alive) if last_alive else last
+        recorded = {r.scheduled_for for r in self.store.runs_between(job.name, since, now)}
+        schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
+        missed = deque(maxlen=10_000)  # the latest ones, if the daemon was down for long
+        for t in fire_times(schedule, zone, since, now):
+            if t not in recorded:
+                missed.append(t)
         if missed:
-            self.alerter.missed(name, missed, "no cronplus daemon was running")
+            self.alerter.missed(job.name, list(missed), "no cronplus daemon was running")
+
+    def _mark_alive(self, now: datetime) -> None:
+        self.store.set_meta(_ALIVE, now.isoformat())
+        self._alive_marked = now
+
+    def _alert(self, fn: Callable[..., None], *args: object) -> None:
+        """An alert's failure is logged; it never stops the scheduling loop."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("event=alert-error")
 
     def next_due(self) -> datetime | None:
         return min(self._next.values(), default=None)
@@ -118,7 +140,7 @@ class Engine:
         if run is not None:
             log_event(run, str(status), None, reason)
             if self.alerter is not None:
-                self.alerter.missed(name, [t], reason)
+                self._alert(self.alerter.missed, name, [t], reason)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -130,6 +152,8 @@ class Engine:
         self.start(self.clock.now())
         while not self._stopping:
             now = self.clock.now()
+            if now - self._alive_marked >= ALIVE_EVERY or now < self._alive_marked:
+                self._mark_alive(now)
             nxt = self.step(now)
             timeout = MAX_SLEEP_S
             if nxt is not None:
@@ -141,6 +165,7 @@ class Engine:
             self._wake.clear()
         self.dispatcher.shutdown()
         self.dispatcher.wait_all()
+        self._mark_alive(self.clock.now())
 
 
 def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) -> None:
@@ -173,7 +198,9 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         if config.alerts is not None and config.alerts.heartbeat:
             url = expand(config.alerts.heartbeat, env)
             assert url is not None  # checked above
-            heartbeat = Heartbeat(url, config.alerts.heartbeat_every)
+            heartbeat = Heartbeat(
+                url, config.alerts.heartbeat_every, config.alerts.timeout.total_seconds()
+            )
             heartbeat.start()
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -186,7 +213,9 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         engine.run()
         if heartbeat is not None:
             heartbeat.stop()
-        alerter.flush(timeout=5.0)
+        # Deliveries still going get a little time; their outcome is logged after that.
+        alerter.flush(timeout=15.0)
+        alerter.close()
         store.close()
         log.info("event=stopped")
     finally:

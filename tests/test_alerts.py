@@ -479,3 +479,112 @@ def test_retry_alerts_say_what_failed_and_when_the_next_try_is(project, cli, htt
     retry = by_title["cronplus: flaky retrying"]
     assert retry["type"] == "warning"
     assert "Status: retrying (attempt 1 exit code 3; retry in 0s)" in retry["message"]
+
+
+def test_redaction_hides_tokens_kept_where_a_host_would_be():
+    from cronplus.alerts import Channel, redact, scrub
+
+    token = "o.gn5kj6nfhv736i7jc3cj3qlriyhgl98b"
+    assert redact(f"pbul://{token}") == "pbul://…"
+    assert redact("slack://T000/B000/XXXX/#ops") == "slack://…"
+    assert redact("mailtos://cron:pw@smtp.example.com?to=a@b.c") == "mailtos://smtp.example.com"
+    channel = Channel(f"pbul://{token}", "pbul://…")
+    assert token not in scrub(f"An invalid token ({token}) was given", [channel])
+
+
+def test_an_unreadable_env_file_fails_validate_but_only_warns_in_trigger(project, cli):
+    (project.root / "alerts.env").write_bytes(b"HOOK=\xff\xfe\n")
+    project.write(
+        '[defaults]\nenv_file = "alerts.env"\n'
+        + jobs(["json://127.0.0.1:9/${HOOK}"], '[jobs.x]\ncommand = "true"\n')
+    )
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    assert "env_file" in result.stderr and "not UTF-8" in result.stderr
+    assert "Traceback" not in result.output
+    triggered = cli("trigger", "x", "--wait")
+    assert triggered.exit_code == ExitCode.OK
+    assert "Warning:" in triggered.stderr
+
+
+def test_a_failed_root_recovering_sends_one_recovery_not_one_per_job(project, cli, http):
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            """
+[jobs.extract]
+command = 'test ! -e down'
+[jobs.load]
+after = ["extract"]
+command = "true"
+""",
+            'on = ["failure", "recovery"]',
+        )
+    )
+    (project.root / "down").touch()
+    cli("trigger", "extract", "--wait")
+    (project.root / "down").unlink()
+    cli("trigger", "extract", "--wait")
+    assert [p["title"] for p in http.posts("/hook")] == [
+        "cronplus: extract failed",
+        "cronplus: extract recovered",
+    ]
+
+
+def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project):
+    from cronplus.dispatch import run_now
+    from cronplus.paths import StatePaths
+
+    project.write(
+        jobs(
+            ["json://127.0.0.1:9/x"],
+            '[jobs.a]\ncommand = "true"\n[jobs.b]\nafter = ["a"]\ncommand = "true"\n',
+            'on = ["success"]',
+        )
+    )
+
+    class Broken:
+        def __getattr__(self, name):
+            def fail(*args):
+                raise RuntimeError("alerts are broken")
+
+            return fail
+
+    store = project.store()
+    runs = run_now(project.config(), store, StatePaths(project.state), "a", alerter=Broken())
+    assert [(r.job, r.status) for r in runs] == [
+        ("a", RunStatus.SUCCEEDED),
+        ("b", RunStatus.SUCCEEDED),
+    ]
+    store.close()
+
+
+def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, http):
+    from datetime import timedelta
+
+    from cronplus.model import Trigger
+
+    toml = jobs(
+        [f"json://127.0.0.1:{http.port}/hook"],
+        '[jobs.tick]\nschedule = "*/10 * * * *"\ncommand = "true"\nenabled = ENABLED\n',
+    )
+    # Its last scheduled run was two fire times ago; since then a daemon ran with the
+    # job disabled, so nothing was missed while no daemon ran.
+    now = datetime.now(UTC)
+    slot = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
+    store = project.store()
+    store.claim_run(
+        "tick", slot - timedelta(minutes=20), Trigger.SCHEDULE, status=RunStatus.SUCCEEDED
+    )
+    store.close()
+    project.write(toml.replace("ENABLED", "false"))
+    d = daemon()
+    d.wait_started()
+    d.terminate()
+    project.write(toml.replace("ENABLED", "true"))
+    d = daemon()
+    d.wait_started()
+    time.sleep(1.5)  # a missed alert would be delivered on loopback by now
+    d.terminate()
+    assert http.posts("/hook") == []
+    assert "alert" not in d.stderr

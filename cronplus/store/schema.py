@@ -69,6 +69,12 @@ MIGRATIONS: tuple[str, ...] = (
         held       INTEGER NOT NULL DEFAULT 0,
         held_since TEXT,
         PRIMARY KEY (job, kind)
+    ) WITHOUT ROWID;
+    -- daemon_alive: when a daemon last looked at the clock, so its next start can tell
+    -- the fire times that passed while none ran from those a live daemon skipped.
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
     ) WITHOUT ROWID
     """,
 )

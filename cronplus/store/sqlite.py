@@ -368,10 +368,11 @@ class SqliteStore:
         ]
 
     def previous_final(self, job: str, run_id: int) -> Run | None:
-        """The job's final run (other than skipped) before `run_id`, by logical time."""
+        """The job's own last outcome before `run_id` (succeeded, failed or timed_out; not
+        what others did to it: skipped, upstream_failed, interrupted), by logical time."""
         runs = self._runs(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE job = ? AND id != ?"
-            " AND status IN ('succeeded','failed','timed_out','upstream_failed','interrupted')"
+            " AND status IN ('succeeded', 'failed', 'timed_out')"
             " AND scheduled_for <= (SELECT scheduled_for FROM runs WHERE id = ?)"
             " ORDER BY scheduled_for DESC, id DESC LIMIT 1",
             (job, run_id, run_id),
@@ -386,6 +387,18 @@ class SqliteStore:
             (job,),
         )
         return from_db(rows[0][0]) if rows and rows[0][0] else None
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- reads --------------------------------------------------------------------------
 
