@@ -31,8 +31,7 @@ from cronplus.errors import UnknownJobError, UsageError
 from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
-from cronplus.recovery import Settled as SettleResult
-from cronplus.recovery import settle_orphan
+from cronplus.recovery import SettleResult, settle_orphan
 from cronplus.render import zone
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store

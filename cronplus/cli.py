@@ -875,7 +875,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
     from cronplus import render
 
     records = obj.store().recent_alerts(limit)
-    zone = "UTC"
+    zone = "UTC"  # alerts span jobs and zones: one clock for the list
     if as_json:
         render.print_json(
             [

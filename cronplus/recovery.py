@@ -20,7 +20,7 @@ from cronplus.model import AttemptResult, Run, RunStatus
 from cronplus.store import Store
 
 
-class Settled(Enum):
+class SettleResult(Enum):
     LIVE = "live"  # somebody alive is executing it: leave it be
     SETTLED = "settled"  # its outcome is now recorded
     CHANGED = "changed"  # another process settled, reopened or ran it meanwhile
@@ -32,7 +32,7 @@ def recover_unfinished(store: Store, clock: Clock) -> None:
         settle_orphan(store, run, clock)
 
 
-def settle_orphan(store: Store, run: Run, clock: Clock) -> Settled:
+def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     """Record the outcome of `run` if nobody alive is executing it.
 
     Somebody is a live cronplus process (the daemon, `trigger`, `backfill`), or the
@@ -42,14 +42,14 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> Settled:
     """
     owner = store.owner_of(run.id)
     if owner is not None and owner != os.getpid() and alive(owner):
-        return Settled.LIVE
+        return SettleResult.LIVE
     attempt = run.last_attempt
     expected = {"owner": owner, "attempts": len(run.attempts)}
     if attempt is not None and attempt.log:
         status_file = executor.status_path_for(Path(attempt.log))
         status = executor.read_status_file(status_file)
         if status is None and attempt.pid is not None and alive(attempt.pid):
-            return Settled.LIVE
+            return SettleResult.LIVE
         if status is not None:
             code, sig = status
             ok = code == 0 and sig is None
@@ -67,17 +67,17 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> Settled:
                 finished_at=ended,
                 last_attempt=(attempt.number, result),
             ):
-                return Settled.CHANGED
+                return SettleResult.CHANGED
             log_event(run, "recovered", attempt.number, reason or "succeeded")
-            return Settled.SETTLED
+            return SettleResult.SETTLED
     owner_txt = f" (pid {owner})" if owner else ""
     why = f"the cronplus process running it{owner_txt} stopped before it finished"
     if not store.settle_run(
         run.id, **expected, status=RunStatus.INTERRUPTED, reason=why, finished_at=clock.now()
     ):
-        return Settled.CHANGED
+        return SettleResult.CHANGED
     log_event(run, "interrupted", None, why)
-    return Settled.SETTLED
+    return SettleResult.SETTLED
 
 
 def alive(pid: int) -> bool:
