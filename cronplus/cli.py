@@ -269,6 +269,7 @@ def _status_json(row: Any) -> dict[str, Any]:
         "schedule": row.schedule,
         "timezone": tz,
         "enabled": row.job.enabled,
+        "paused_since": render.iso(row.paused_since, tz),
         "last_run": render.run_json(row.last_run, tz) if row.last_run else None,
         "next_run": render.iso(row.next_run, tz),
     }
@@ -286,7 +287,9 @@ def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
             schedule = f"after {', '.join(r.job.after)}"
         table.append(
             [
-                r.job.name + ("" if r.job.enabled else " (disabled)"),
+                r.job.name
+                + ("" if r.job.enabled else " (disabled)")
+                + (" (paused)" if r.paused_since else ""),
                 schedule,
                 tz,
                 render.human_time(last.scheduled_for, tz) if last else "-",
@@ -294,7 +297,9 @@ def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
                 str(len(last.attempts)) if last else "-",
                 render.duration(last.duration_s) if last else "-",
                 render.human_time(last.finished_at, tz) if last else "-",
-                render.human_time(r.next_run, tz),
+                f"paused since {render.human_time(r.paused_since, tz)}"
+                if r.paused_since
+                else render.human_time(r.next_run, tz),
             ]
         )
     render.print_table(
@@ -933,6 +938,49 @@ def alert_test(obj: Context, job: str | None) -> None:
     for channel, error in results:
         click.echo(f"{channel.shown}  " + ("delivered" if error is None else f"failed: {error}"))
     sys.exit(ExitCode.OK if all(e is None for _, e in results) else ExitCode.NOT_SUCCEEDED)
+
+
+# -- pause, resume -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("jobs", nargs=-1, required=True)
+@pass_ctx
+def pause(obj: Context, jobs: tuple[str, ...]) -> None:
+    """Stop scheduling jobs until resumed; their fire times are recorded skipped.
+
+    A running daemon applies it from the next fire time on. A paused job does not
+    alert as missed, its skipped fire times are not caught up on resume, and it can
+    still be triggered or backfilled by hand.
+
+    \b
+    Example:
+      cronplus pause load
+    """
+    names = [obj.job(n).name for n in jobs]
+    store = obj.store(create=True)
+    now = datetime.now(UTC)
+    for name in names:
+        if store.pause(name, now):
+            click.echo(f"{name}: paused (until: cronplus resume {name})")
+        else:
+            click.echo(f"{name}: was paused already")
+
+
+@cli.command()
+@click.argument("jobs", nargs=-1, required=True)
+@pass_ctx
+def resume(obj: Context, jobs: tuple[str, ...]) -> None:
+    """Schedule paused jobs again, from their next fire time (nothing is caught up).
+
+    \b
+    Example:
+      cronplus resume load
+    """
+    names = [obj.job(n).name for n in jobs]
+    store = obj.store(create=True)
+    for name in names:
+        click.echo(f"{name}: resumed" if store.resume(name) else f"{name}: was not paused")
 
 
 # -- next ---------------------------------------------------------------------------------------

@@ -316,6 +316,9 @@ class Dispatcher:
             if not j.enabled:
                 self._record(j.name, run, RunStatus.SKIPPED, f'job "{j.name}" is disabled')
                 continue
+            if j.name in self.store.paused_jobs():
+                self._record(j.name, run, RunStatus.SKIPPED, "paused")
+                continue
             self._start_dependent(j, run)
 
     def _record(self, job: str, upstream: Run, status: RunStatus, reason: str) -> None:

@@ -29,6 +29,7 @@ from cronplus.store import Store, open_store
 log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
+PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 _ALIVE = "daemon_alive"
 
@@ -60,10 +61,11 @@ class Engine:
         alive = self.store.get_meta(_ALIVE)
         last_alive = datetime.fromisoformat(alive) if alive else None
         self._mark_alive(now)
+        paused = self.store.paused_jobs()
         for job in self.config.jobs.values():
             if job.schedule is None or job.after or not job.enabled:
                 continue
-            if self.alerter is not None:
+            if self.alerter is not None and job.name not in paused:
                 self._alert(self._missed_while_down, job, last_alive, now)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
@@ -105,10 +107,16 @@ class Engine:
 
     def step(self, now: datetime) -> datetime | None:
         """Start every run due at `now`; return the next instant anything is due."""
+        paused: dict[str, datetime] | None = None  # read once per step, only if due
         for name in sorted(self._next, key=self._next.__getitem__):
             t = self._next[name]
             while t is not None and t <= now:
-                self._fire(name, t, now)
+                if paused is None:
+                    paused = self.store.paused_jobs()
+                if name in paused:
+                    self._record(name, t, RunStatus.SKIPPED, PAUSED, alert=False)
+                else:
+                    self._fire(name, t, now)
                 t = next(self._iters[name], None)
             if t is None:
                 del self._next[name]
@@ -133,13 +141,15 @@ class Engine:
             return
         self.dispatcher.submit(run)
 
-    def _record(self, name: str, t: datetime, status: RunStatus, reason: str) -> None:
+    def _record(
+        self, name: str, t: datetime, status: RunStatus, reason: str, *, alert: bool = True
+    ) -> None:
         run = self.store.claim_run(
             name, t, Trigger.SCHEDULE, status=status, reason=reason, now=self.clock.now()
         )
         if run is not None:
             log_event(run, str(status), None, reason)
-            if self.alerter is not None:
+            if self.alerter is not None and alert:
                 self._alert(self.alerter.missed, name, [t], reason)
 
     # -- the loop ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class JobStatus:
     last_run: Run | None
     last_finished: Run | None  # decides the exit code
     next_run: datetime | None
+    paused_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[date
 
 
 def job_statuses(config: Config, store: Store, names: list[str], now: datetime) -> list[JobStatus]:
+    paused = store.paused_jobs()
     out = []
     for name in names:
         job = config.jobs[name]
@@ -81,6 +83,7 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
                 last_run=store.latest_run(name),
                 last_finished=store.latest_run(name, finished_only=True),
                 next_run=nxt[0] if nxt else None,
+                paused_since=paused.get(name),
             )
         )
     return out

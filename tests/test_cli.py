@@ -28,7 +28,7 @@ from cronplus.model import AttemptResult, RunStatus, Trigger
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
-STATUS_KEYS = {"job", "schedule", "timezone", "enabled", "last_run", "next_run"}
+STATUS_KEYS = {"job", "schedule", "timezone", "enabled", "paused_since", "last_run", "next_run"}
 RUN_KEYS = {
     "id",
     "job",

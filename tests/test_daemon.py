@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,61 @@ def test_restart_records_the_outcome_of_a_job_that_outlived_its_daemon(project, 
             assert got.last_attempt.exit_code == 3 and got.last_attempt.finished_at
         else:
             assert got.status is RunStatus.INTERRUPTED and "stopped before" in got.reason
+
+
+def test_pause_skips_fire_times_within_2_seconds_and_resume_does_not_catch_up(project, cli, daemon):
+    import json
+    from datetime import UTC, datetime
+
+    project.write(
+        """
+        [jobs.tick]
+        schedule = "* * * * * *"
+        command = "true"
+        """
+    )
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: any(r.status.is_final for r in project.store().history("tick")))
+    paused = cli("pause", "tick")
+    assert paused.exit_code == 0 and paused.stdout == "tick: paused (until: cronplus resume tick)\n"
+    at = datetime.now(UTC)
+    time.sleep(3.2)
+    row = json.loads(cli("status", "tick", "--json").stdout)[0]
+    assert row["paused_since"] is not None
+    assert "(paused)" in cli("status").stdout
+    assert cli("resume", "tick").stdout == "tick: resumed\n"
+    resumed = datetime.now(UTC)
+    time.sleep(1.5)
+    d.terminate()
+    runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
+    skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+    # Every fire time from 2 s after the pause until the resume was skipped as paused...
+    assert len(skipped) >= 2 and {r.reason for r in skipped} == {"paused"}
+    during = [
+        r for r in runs if (r.scheduled_for - at).total_seconds() >= 2 and r.scheduled_for < resumed
+    ]
+    assert during and all(r.status is RunStatus.SKIPPED for r in during)
+    # ...and after the resume the schedule runs again, with nothing caught up.
+    after = [r for r in runs if r.scheduled_for > resumed]
+    assert after and all(r.trigger is Trigger.SCHEDULE for r in runs)
+    assert all(r.status is not RunStatus.SKIPPED for r in after)
+    seconds = [int(r.scheduled_for.timestamp()) for r in runs]
+    assert len(seconds) == len(set(seconds))
+
+
+def test_pause_and_resume_name_bad_jobs_and_say_what_changed(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\n')
+    assert cli("pause", "b").exit_code == 2
+    assert cli("resume", "a").stdout == "a: was not paused\n"
+    cli("pause", "a")
+    assert cli("pause", "a").stdout == "a: was paused already\n"
+
+
+def test_a_paused_dependent_is_skipped_when_its_upstream_succeeds(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\n[jobs.b]\nafter = ["a"]\ncommand = "true"\n')
+    cli("pause", "b")
+    result = cli("trigger", "a", "--wait")
+    assert result.exit_code == 0
+    (b,) = project.store().history("b")
+    assert (b.status, b.reason, b.attempts) == (RunStatus.SKIPPED, "paused", ())

@@ -75,6 +75,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    -- cronplus pause JOB: its fire times are recorded skipped until resume.
+    CREATE TABLE paused (
+        job   TEXT PRIMARY KEY,
+        since TEXT NOT NULL
     ) WITHOUT ROWID
     """,
 )

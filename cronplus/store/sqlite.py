@@ -388,6 +388,24 @@ class SqliteStore:
         )
         return from_db(rows[0][0]) if rows and rows[0][0] else None
 
+    def pause(self, job: str, now: datetime) -> bool:
+        """False if the job was paused already."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO paused (job, since) VALUES (?, ?) ON CONFLICT (job) DO NOTHING",
+                (job, to_db(now)),
+            )
+            return cur.rowcount == 1
+
+    def resume(self, job: str) -> bool:
+        """False if the job was not paused."""
+        with self._tx() as c:
+            return c.execute("DELETE FROM paused WHERE job = ?", (job,)).rowcount == 1
+
+    def paused_jobs(self) -> dict[str, datetime]:
+        """Paused jobs and since when; one small read, done when something is due."""
+        return {r[0]: from_db(r[1]) for r in self._read("SELECT job, since FROM paused")}
+
     def get_meta(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
