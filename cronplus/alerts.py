@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from cronplus.clock import Clock, SystemClock
+from cronplus.config import distrust
 from cronplus.errors import ConfigError, Problem
 from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
 from cronplus.store import Store
@@ -144,10 +145,14 @@ def scrub(text: str, channels: Iterable[Channel]) -> str:
 def read_env_file(path: str | Path) -> dict[str, str]:
     """KEY=VALUE lines; `#` comments, blank lines and a leading `export ` are allowed,
     and one pair of surrounding quotes is removed."""
+    text: str | None = None
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            why = distrust(os.fstat(f.fileno()))
+            text = None if why else f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
+    if why or text is None:
         problem = Problem(Path(path).name, None, None, f"[defaults] env_file {path}: {why}")
         raise ConfigError([problem], Path(path).name) from None
     values = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -142,7 +143,11 @@ def _read(path: Path, display: str) -> str:
         return ConfigError([Problem(display, line, None, message)], display)
 
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            untrusted = distrust(os.fstat(f.fileno()))
+            if untrusted:
+                raise fail(untrusted)
+            data = f.read()
     except FileNotFoundError:
         raise fail("file not found (create it or pass -c/--config PATH)") from None
     except IsADirectoryError:
@@ -156,6 +161,27 @@ def _read(path: Path, display: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise fail("is not UTF-8 text (save it as UTF-8)", line) from None
+
+
+def distrust(st: os.stat_result) -> str | None:
+    """Why root must not run what a file says, as cron refuses such crontabs: anyone
+    who can write it (group or others, or another owner) could run commands as root.
+    None when not running as root, or when the file is root's own and not writable by
+    others."""
+    if os.geteuid() != 0:
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid != 0:
+        return (
+            f"refused: running as root, and the file is owned by uid {st.st_uid}, "
+            "not root (chown root it, or run cronplus as its owner)"
+        )
+    if mode & 0o022:
+        return (
+            f"refused: running as root, and the file is writable by other users "
+            f"(mode {mode:04o}; chmod go-w it)"
+        )
+    return None
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, display: str) -> Problem:

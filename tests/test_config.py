@@ -915,3 +915,37 @@ def test_graph_orders_and_closures():
     assert pipeline_roots(deps, "extract_a") == ["extract_a"]
     with pytest.raises(ValueError, match="dependency cycle: a -> b -> a"):
         topological_order({"a": ["b"], "b": ["a"]})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the trust rule applies to root only")
+@pytest.mark.parametrize(
+    ("mode", "owner", "message"),
+    [
+        (0o666, 0, "writable by other users (mode 0666; chmod go-w it)"),
+        (0o664, 0, "writable by other users (mode 0664; chmod go-w it)"),
+        (0o644, 1000, "owned by uid 1000, not root"),
+    ],
+)
+def test_root_refuses_a_jobs_file_others_can_write(project, cli, mode, owner, message):
+    path = project.write('[jobs.a]\nschedule = "* * * * *"\ncommand = "true"\n')
+    os.chmod(path, mode)
+    os.chown(path, owner, owner)
+    for args in (("validate",), ("run",), ("status",)):
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert f"jobs.toml: refused: running as root, and the file is {message}" in result.stderr
+    assert not project.state.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the trust rule applies to root only")
+def test_root_refuses_an_env_file_others_can_write(project, cli):
+    env = project.root / "alerts.env"
+    env.write_text("HOOK=x\n")
+    os.chmod(env, 0o666)
+    project.write(
+        '[defaults]\nenv_file = "alerts.env"\n[alerts]\nurls = ["json://127.0.0.1:9/${HOOK}"]\n'
+        '[jobs.a]\ncommand = "true"\n'
+    )
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert "env_file" in result.stderr and "writable by other users (mode 0666" in result.stderr
