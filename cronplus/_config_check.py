@@ -18,13 +18,13 @@ from cronplus import graph
 from cronplus._toml_lines import KeyLines
 from cronplus.config import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
-from cronplus.model import AlertsConfig, Config, Job, RetryPolicy
+from cronplus.model import OVERLAP_MODES, AlertsConfig, Config, Job, RetryPolicy
 
 # Keys in the order they are listed in messages.
 JOB_KEYS = (
     "schedule", "command", "python", "shell", "after", "timezone", "retries", "retry_delay",
     "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
-    "start_grace", "env", "cwd", "enabled", "description", "alerts",
+    "start_grace", "overlap", "env", "cwd", "enabled", "description", "alerts",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -90,6 +90,7 @@ class Loader:
             "env": self._env,
             "cwd": self._cwd,
             "enabled": self._bool,
+            "overlap": self._overlap,
             "description": self._string,
             "alerts": self._job_alerts,
             "state": self._state,
@@ -339,6 +340,7 @@ class Loader:
                 kill_grace=get("kill_grace", _JOB.kill_grace),
                 expected_duration=get("expected_duration", _JOB.expected_duration),
                 start_grace=get("start_grace", _JOB.start_grace),
+                overlap=get("overlap", _JOB.overlap),
                 env={**defaults.get("env", {}), **job.get("env", {})},
                 cwd=get("cwd", self.folder),
                 enabled=get("enabled", _JOB.enabled),
@@ -372,6 +374,12 @@ class Loader:
             self.report(where, key, f"{where.keys}{key} is empty (give it a value)")
             return BAD
         return value
+
+    def _overlap(self, where: _Where, key: str, value: Any) -> Any:
+        if value in OVERLAP_MODES:
+            return value
+        modes = ", ".join(f'"{m}"' for m in OVERLAP_MODES)
+        return self.wrong(where, key, f"one of {modes}", value)
 
     def _bool(self, where: _Where, key: str, value: Any) -> Any:
         return value if isinstance(value, bool) else self.wrong(where, key, "true or false", value)

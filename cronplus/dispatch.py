@@ -98,6 +98,8 @@ class Dispatcher:
         self._slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}  # job -> id of its run in this process
+        self._queued: dict[str, Run] = {}  # job -> the run waiting for its active run (queue)
+        self._cancel: dict[int, threading.Event] = {}  # run id -> set to cut it short
         self._handles: dict[int, executor.AttemptHandle] = {}
         self._threads: set[threading.Thread] = set()
         self._on_finished = on_finished
@@ -117,14 +119,72 @@ class Dispatcher:
             self._threads.add(t)
         t.start()
 
+    def start(self, job: Job, t: datetime, trigger: Trigger, now: datetime) -> None:
+        """Claim and start `job`'s run for logical time `t`, applying the job's `overlap`
+        rule when a run of it is still going in this process."""
+        active = self.active_run(job.name)
+        if active is not None and job.overlap == "skip":
+            why = f"previous run {active} of the job was still running"
+            self._skip(job.name, t, trigger, why, now)
+            return
+        if active is not None and job.overlap == "queue":
+            with self._lock:
+                waiting = self._queued.get(job.name)
+            if waiting is not None:
+                why = f"run {waiting.id} of the job was already queued behind run {active}"
+                self._skip(job.name, t, trigger, why, now)
+                return
+        run = self.store.claim_run(job.name, t, trigger, now=now)
+        if run is None:
+            log.info("job=%s event=exists detail='a run for %s exists'", job.name, t.isoformat())
+            return
+        if active is not None and job.overlap == "queue":
+            with self._lock:
+                if self._active.get(job.name) == active:
+                    self._queued[job.name] = run
+                    log_event(run, "queued", None, f"behind run {active}")
+                    return
+        if active is not None and job.overlap == "replace":
+            self._cut_short(active, f"interrupted: replaced by run {run.id} (overlap = replace)")
+        self.submit(run)
+
+    def _skip(self, name: str, t: datetime, trigger: Trigger, why: str, now: datetime) -> None:
+        run = self.store.claim_run(name, t, trigger, status=RunStatus.SKIPPED, reason=why, now=now)
+        if run is not None:
+            log_event(run, "skipped", None, why)
+            with self._lock:
+                self.finished.append(run)
+            self._alert("missed", name, [t], why)
+
+    def _cut_short(self, run_id: int, reason: str) -> None:
+        with self._lock:
+            handle = self._handles.get(run_id)
+            cancel = self._cancel.get(run_id)
+        if cancel is not None:
+            cancel.set()  # a run waiting for its next retry
+        if handle is not None:
+            handle.interrupt(reason)
+
     def shutdown(self) -> None:
         """Start nothing more, interrupt running attempts (TERM, KILL after kill_grace)."""
         self.stop.set()
         self._slots.wake()
         with self._lock:
             handles = list(self._handles.values())
+            cancels = list(self._cancel.values())
+            queued = list(self._queued.values())
+            self._queued.clear()
+        for c in cancels:
+            c.set()
         for h in handles:
             h.interrupt(STOPPED_REASON)
+        for run in queued:
+            self.store.finish_run(
+                run.id,
+                RunStatus.INTERRUPTED,
+                "interrupted: cronplus stopped while the run was queued behind another",
+                self.clock.now(),
+            )
 
     def wait_all(self, timeout: float | None = None) -> None:
         while True:
@@ -158,6 +218,10 @@ class Dispatcher:
                 if self._active.get(run.job) == run.id:
                     del self._active[run.job]
                 self._threads.discard(threading.current_thread())
+                self._cancel.pop(run.id, None)
+                waiting = None if self.stop.is_set() else self._queued.pop(run.job, None)
+            if waiting is not None:
+                self.submit(waiting)  # overlap = queue: its turn now
             if self._on_finished is not None:
                 self._on_finished(run)
 
@@ -176,6 +240,11 @@ class Dispatcher:
         status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
         pending: tuple[int, AttemptResult] | None = None  # recorded with the run's end
         late: threading.Timer | None = None
+        cancel = threading.Event()  # set by shutdown, or by overlap = replace
+        with self._lock:
+            self._cancel[run.id] = cancel
+        if self.stop.is_set():
+            cancel.set()
         started_at = run.started_at  # as the store keeps it: when the first attempt began
         for n in range(budget + 1):
             number = first + n
@@ -203,9 +272,13 @@ class Dispatcher:
             self.store.finish_attempt(run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
             self._alert("retrying", run, why)
-            if self.stop.wait(delay.total_seconds()):
+            if cancel.wait(delay.total_seconds()):
                 status = RunStatus.INTERRUPTED
-                reason = "interrupted: cronplus stopped while the run waited for a retry"
+                reason = (
+                    "interrupted: cronplus stopped while the run waited for a retry"
+                    if self.stop.is_set()
+                    else "interrupted: replaced by a newer run while it waited for a retry"
+                )
                 break
         made = len(attempts) - first + 1  # attempts this call made
         if status is not RunStatus.SUCCEEDED and reason and made > 1:
@@ -337,17 +410,7 @@ class Dispatcher:
                 self.finished.append(run)
 
     def _start_dependent(self, job: Job, upstream: Run) -> None:
-        active = self.active_run(job.name)
-        if active is not None:
-            why = f"previous run {active} of the job was still running"
-            self._record(job.name, upstream, RunStatus.SKIPPED, why)
-            self._alert("missed", job.name, [upstream.scheduled_for], why)
-            return
-        claimed = self.store.claim_run(
-            job.name, upstream.scheduled_for, upstream.trigger, now=self.clock.now()
-        )
-        if claimed is not None:
-            self.submit(claimed)
+        self.start(job, upstream.scheduled_for, upstream.trigger, self.clock.now())
 
 
 def default_max_parallel() -> int:

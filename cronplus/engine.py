@@ -130,16 +130,7 @@ class Engine:
             why = f"cronplus could not start it within {grace.total_seconds():g}s"
             self._record(name, t, RunStatus.SKIPPED, f"{why} of its fire time")
             return
-        active = self.dispatcher.active_run(name)
-        if active is not None:
-            why = f"previous run {active} of the job was still running"
-            self._record(name, t, RunStatus.SKIPPED, why)
-            return
-        run = self.store.claim_run(name, t, Trigger.SCHEDULE, now=now)
-        if run is None:
-            log.info("job=%s event=exists detail='a run for %s exists'", name, t.isoformat())
-            return
-        self.dispatcher.submit(run)
+        self.dispatcher.start(self.config.jobs[name], t, Trigger.SCHEDULE, now)
 
     def _record(
         self, name: str, t: datetime, status: RunStatus, reason: str, *, alert: bool = True

@@ -58,6 +58,11 @@ class RetryPolicy:
         return delay
 
 
+# skip: record the fire time skipped; queue: start it when the previous run ends (at
+# most one waits); replace: stop the previous run (interrupted) and start this one.
+OVERLAP_MODES = ("skip", "queue", "replace")
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     name: str
@@ -72,6 +77,7 @@ class Job:
     kill_grace: timedelta = timedelta(seconds=10)
     expected_duration: timedelta | None = None  # running longer alerts as `late`
     start_grace: timedelta = timedelta(seconds=60)  # started later than this: skipped, missed
+    overlap: str = "skip"  # a fire time due while the job's previous run still runs
     env: dict[str, str] = field(default_factory=dict)  # [defaults].env merged under the job's
     cwd: Path = Path(".")  # absolute once loaded
     enabled: bool = True

@@ -245,3 +245,63 @@ def test_a_run_cut_short_by_a_stop_does_not_block_its_dependents(project):
     d.wait_all()
     assert store.get_run(run.id).status is RunStatus.INTERRUPTED
     assert store.find_run("load", T0) is None
+
+
+def test_overlap_queue_starts_one_waiting_run_when_the_previous_ends(project):
+    # Each run waits for its go-file, so the test decides when a run ends.
+    project.write("""
+        [jobs.slow]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'while ! test -e "go-$CRONPLUS_RUN_ID"; do sleep 0.02; done'
+        overlap = "queue"
+    """)
+    clock = FakeClock(T0)
+    engine, store, dispatcher = make_engine(project, clock)
+    for s in (1, 2, 3):
+        engine.step(T0 + timedelta(seconds=s))
+    first, second, third = (store.find_run("slow", T0 + timedelta(seconds=s)) for s in (1, 2, 3))
+    assert (second.status, second.attempts) == (RunStatus.QUEUED, ())
+    assert third.status is RunStatus.SKIPPED
+    assert third.reason == f"run {second.id} of the job was already queued behind run {first.id}"
+    (project.root / f"go-{first.id}").touch()
+    wait_until(lambda: store.get_run(second.id).status is RunStatus.RUNNING)
+    assert store.get_run(first.id).status is RunStatus.SUCCEEDED
+    (project.root / f"go-{second.id}").touch()
+    wait_until(lambda: store.get_run(second.id).status is RunStatus.SUCCEEDED)
+    started = [store.get_run(r.id).started_at for r in (first, second)]
+    assert started[1] >= store.get_run(first.id).finished_at
+    dispatcher.wait_all()
+
+
+def test_overlap_replace_interrupts_the_running_one_and_starts_the_new(project):
+    project.write("""
+        [jobs.slow]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = "sleep 30"
+        kill_grace = 1
+        overlap = "replace"
+    """)
+    clock = FakeClock(T0)
+    engine, store, dispatcher = make_engine(project, clock)
+    engine.step(T0 + timedelta(seconds=1))
+    first = store.find_run("slow", T0 + timedelta(seconds=1))
+    wait_until(lambda: store.get_run(first.id).status is RunStatus.RUNNING)
+    engine.step(T0 + timedelta(seconds=2))
+    second = store.find_run("slow", T0 + timedelta(seconds=2))
+    wait_until(lambda: store.get_run(first.id).status.is_final)
+    old = store.get_run(first.id)
+    assert old.status is RunStatus.INTERRUPTED
+    assert old.reason == f"interrupted: replaced by run {second.id} (overlap = replace)"
+    wait_until(lambda: store.get_run(second.id).status is RunStatus.RUNNING)
+    dispatcher.shutdown()
+    dispatcher.wait_all()
+
+
+def test_overlap_must_be_one_of_the_modes(project):
+    from cronplus.errors import ConfigError
+
+    project.write('[jobs.a]\ncommand = "true"\noverlap = "parallel"\n')
+    with pytest.raises(ConfigError, match='overlap must be one of "skip", "queue", "replace"'):
+        project.config()
