@@ -1,8 +1,9 @@
 """One logical run: attempts through the executor, retry delays, and what it releases.
 
-The daemon and `trigger` (later `backfill`) share this, so retries and
-dependency release behave the same whoever executes the run. Each run executes
-in its own thread: a run waiting for a retry must not hold up other jobs.
+The daemon, `trigger` and `backfill` share this, so retries behave the same
+whoever executes the run; the daemon and `trigger` also release dependents and
+apply `overlap` here (`start`). Each run executes in its own thread: a run
+waiting for a retry must not hold up other jobs.
 """
 
 from __future__ import annotations
