@@ -242,3 +242,33 @@ def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):
     blocker.rollback()
     blocker.close()
     impatient.close()
+
+
+def _open_at_once(path, barrier, results):
+    from cronplus.store.sqlite import SqliteStore
+
+    barrier.wait()
+    try:
+        SqliteStore(path).recent_alerts(1)
+        results.put("ok")
+    except Exception as e:  # reported to the test
+        results.put(repr(e))
+
+
+def test_two_processes_creating_the_state_at_once_both_succeed(tmp_path):
+    # Switching a new file to WAL answered "database is locked" at once to the
+    # second process (it failed nearly every time before the wait was added).
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for i in range(20):
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        path = str(tmp_path / f"{i}.db")
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in "ab"]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        outcomes += [results.get(timeout=5) for _ in procs]
+    assert outcomes == ["ok"] * 40

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from pathlib import Path
 from cronplus.errors import StateError
 from cronplus.model import AlertRecord, Attempt, AttemptResult, Run, RunStatus, Trigger
 from cronplus.store.schema import migrate
+
+_BUSY_S = 10.0  # how long a process waits for another one's write lock
 
 _RUN_COLUMNS = (
     "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
@@ -37,7 +40,17 @@ def from_db(s: str | None) -> datetime | None:
 
 def _pragmas(conn: sqlite3.Connection) -> None:
     # WAL: the daemon writes while `status`, `trigger` and `backfill` read and write.
-    conn.execute("PRAGMA journal_mode = WAL")
+    # Switching a new file to WAL needs it alone, and SQLite answers "locked" at once
+    # (no busy handler) while another process is opening it too: wait for it here.
+    deadline = time.monotonic() + _BUSY_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
     # Another process holding the write lock makes us wait, not fail (writes are tiny).
     conn.execute("PRAGMA busy_timeout = 10000")
     # NORMAL in WAL mode: a commit survives the crash of any process (the daemon being
