@@ -18,13 +18,21 @@ from cronplus import graph
 from cronplus._toml_lines import KeyLines
 from cronplus.config import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
-from cronplus.model import OVERLAP_MODES, AlertsConfig, Config, Job, RetryPolicy
+from cronplus.model import (
+    CATCHUP_MODES,
+    OVERLAP_MODES,
+    AlertsConfig,
+    Config,
+    Job,
+    RetryPolicy,
+)
 
 # Keys in the order they are listed in messages.
 JOB_KEYS = (
     "schedule", "command", "python", "shell", "after", "timezone", "retries", "retry_delay",
     "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
-    "start_grace", "overlap", "env", "cwd", "enabled", "description", "alerts",
+    "start_grace", "overlap", "catchup", "catchup_limit", "env", "cwd", "enabled",
+    "description", "alerts",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -90,7 +98,9 @@ class Loader:
             "env": self._env,
             "cwd": self._cwd,
             "enabled": self._bool,
-            "overlap": self._overlap,
+            "overlap": lambda w, k, v: self._one_of(w, k, v, OVERLAP_MODES),
+            "catchup": lambda w, k, v: self._one_of(w, k, v, CATCHUP_MODES),
+            "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
             "alerts": self._job_alerts,
             "state": self._state,
@@ -341,6 +351,8 @@ class Loader:
                 expected_duration=get("expected_duration", _JOB.expected_duration),
                 start_grace=get("start_grace", _JOB.start_grace),
                 overlap=get("overlap", _JOB.overlap),
+                catchup=get("catchup", _JOB.catchup),
+                catchup_limit=get("catchup_limit", _JOB.catchup_limit),
                 env={**defaults.get("env", {}), **job.get("env", {})},
                 cwd=get("cwd", self.folder),
                 enabled=get("enabled", _JOB.enabled),
@@ -375,11 +387,11 @@ class Loader:
             return BAD
         return value
 
-    def _overlap(self, where: _Where, key: str, value: Any) -> Any:
-        if value in OVERLAP_MODES:
+    def _one_of(self, where: _Where, key: str, value: Any, modes: tuple[str, ...]) -> Any:
+        if value in modes:
             return value
-        modes = ", ".join(f'"{m}"' for m in OVERLAP_MODES)
-        return self.wrong(where, key, f"one of {modes}", value)
+        listed = ", ".join(f'"{m}"' for m in modes)
+        return self.wrong(where, key, f"one of {listed}", value)
 
     def _bool(self, where: _Where, key: str, value: Any) -> Any:
         return value if isinstance(value, bool) else self.wrong(where, key, "true or false", value)

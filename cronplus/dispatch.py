@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -99,7 +100,10 @@ class Dispatcher:
         self._slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}  # job -> id of its run in this process
-        self._queued: dict[str, Run] = {}  # job -> the run waiting for its active run (queue)
+        # job -> runs waiting for its active run, in order: one for overlap = "queue", or
+        # a catch-up backlog (and the fire times that come due behind it).
+        self._queued: dict[str, deque[Run]] = {}
+        self._catching_up: set[str] = set()  # jobs whose catch-up queue has not drained
         self._cancel: dict[int, threading.Event] = {}  # run id -> set to cut it short
         self._handles: dict[int, executor.AttemptHandle] = {}
         self._threads: set[threading.Thread] = set()
@@ -120,9 +124,32 @@ class Dispatcher:
             self._threads.add(t)
         t.start()
 
+    def catch_up(self, runs: list[Run]) -> None:
+        """Claimed catch-up runs of one job, oldest first: they run one after another,
+        whatever `overlap` says, and fire times due meanwhile queue behind them."""
+        if not runs:
+            return
+        name = runs[0].job
+        with self._lock:
+            self._catching_up.add(name)
+            self._queued.setdefault(name, deque()).extend(runs)
+            idle = name not in self._active
+            first = self._queued[name].popleft() if idle else None
+        if first is not None:
+            self.submit(first)
+
     def start(self, job: Job, t: datetime, trigger: Trigger, now: datetime) -> None:
         """Claim and start `job`'s run for logical time `t`, applying the job's `overlap`
         rule when a run of it is still going in this process."""
+        with self._lock:
+            catching_up = job.name in self._catching_up
+        if catching_up:
+            run = self.store.claim_run(job.name, t, trigger, now=now)
+            if run is not None:
+                with self._lock:
+                    self._queued.setdefault(job.name, deque()).append(run)
+                log_event(run, "queued", None, "behind the catch-up runs")
+            return
         active = self.active_run(job.name)
         if active is not None and job.overlap == "skip":
             why = f"previous run {active} of the job was still running"
@@ -131,8 +158,8 @@ class Dispatcher:
         if active is not None and job.overlap == "queue":
             with self._lock:
                 waiting = self._queued.get(job.name)
-            if waiting is not None:
-                why = f"run {waiting.id} of the job was already queued behind run {active}"
+            if waiting:
+                why = f"run {waiting[0].id} of the job was already queued behind run {active}"
                 self._skip(job.name, t, trigger, why, now)
                 return
         run = self.store.claim_run(job.name, t, trigger, now=now)
@@ -142,7 +169,7 @@ class Dispatcher:
         if active is not None and job.overlap == "queue":
             with self._lock:
                 if self._active.get(job.name) == active:
-                    self._queued[job.name] = run
+                    self._queued.setdefault(job.name, deque()).append(run)
                     log_event(run, "queued", None, f"behind run {active}")
                     return
         if active is not None and job.overlap == "replace":
@@ -173,7 +200,7 @@ class Dispatcher:
         with self._lock:
             handles = list(self._handles.values())
             cancels = list(self._cancel.values())
-            queued = list(self._queued.values())
+            queued = [run for runs in self._queued.values() for run in runs]
             self._queued.clear()
         for c in cancels:
             c.set()
@@ -220,9 +247,14 @@ class Dispatcher:
                     del self._active[run.job]
                 self._threads.discard(threading.current_thread())
                 self._cancel.pop(run.id, None)
-                waiting = None if self.stop.is_set() else self._queued.pop(run.job, None)
+                backlog = self._queued.get(run.job)
+                waiting = backlog.popleft() if backlog and not self.stop.is_set() else None
+                if not backlog:
+                    self._queued.pop(run.job, None)
+                    if waiting is None:
+                        self._catching_up.discard(run.job)  # drained: overlap applies again
             if waiting is not None:
-                self.submit(waiting)  # overlap = queue: its turn now
+                self.submit(waiting)  # its turn now
             if self._on_finished is not None:
                 self._on_finished(run)
 

@@ -30,6 +30,8 @@ log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
+DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
+MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 _ALIVE = "daemon_alive"
 
@@ -63,33 +65,53 @@ class Engine:
         self._mark_alive(now)
         paused = self.store.paused_jobs()
         for job in self.config.jobs.values():
-            if job.schedule is None or job.after or not job.enabled:
+            if job.schedule is None or job.after or not job.enabled or job.name in paused:
                 continue
-            if self.alerter is not None and job.name not in paused:
-                self._alert(self._missed_while_down, job, last_alive, now)
+            missed = self._missed_while_down(job, last_alive, now)
+            if missed and self.alerter is not None:
+                self._alert(self.alerter.missed, job.name, missed, DOWN)
+            self._catch_up(job, missed, now)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
             first = next(it, None)
             if first is not None:
                 self._next[job.name] = first
 
-    def _missed_while_down(self, job: Job, last_alive: datetime | None, now: datetime) -> None:
-        """Fire times with no run since the job's last scheduled run and since a daemon
-        was last alive (a daemon that ran with the job disabled missed nothing). A state
-        with no scheduled run yet has missed nothing."""
-        assert self.alerter is not None and job.schedule is not None
+    def _missed_while_down(
+        self, job: Job, last_alive: datetime | None, now: datetime
+    ) -> list[datetime]:
+        """Fire times up to now with no run since the job's last scheduled run and since
+        a daemon was last alive (a daemon that ran with the job disabled missed
+        nothing). A state with no scheduled run yet has missed nothing."""
+        assert job.schedule is not None
         last = self.store.latest_scheduled(job.name)
         if last is None:
-            return
+            return []
         since = max(last, last_alive) if last_alive else last
         recorded = {r.scheduled_for for r in self.store.runs_between(job.name, since, now)}
         schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
-        missed = deque(maxlen=10_000)  # the latest ones, if the daemon was down for long
+        missed: deque[datetime] = deque(maxlen=MAX_MISSED)  # the latest, after a long outage
         for t in fire_times(schedule, zone, since, now):
             if t not in recorded:
                 missed.append(t)
-        if missed:
-            self.alerter.missed(job.name, list(missed), "no cronplus daemon was running")
+        return list(missed)
+
+    def _catch_up(self, job: Job, missed: list[datetime], now: datetime) -> None:
+        """`catchup`: latest runs the newest missed fire time, all runs up to
+        catchup_limit of the newest, oldest first, none runs none; the rest are recorded
+        skipped. The runs queue one after another, whatever `overlap` says."""
+        keep = {"none": 0, "latest": 1, "all": job.catchup_limit}[job.catchup]
+        run_times = missed[len(missed) - keep :] if keep else []
+        runs = []
+        for t in missed:
+            if t in run_times:
+                run = self.store.claim_run(job.name, t, Trigger.CATCHUP, now=now)
+                if run is not None:
+                    log_event(run, "catchup", None, DOWN)
+                    runs.append(run)
+            else:
+                self._record(job.name, t, RunStatus.SKIPPED, DOWN, alert=False)
+        self.dispatcher.catch_up(runs)
 
     def _mark_alive(self, now: datetime) -> None:
         self.store.set_meta(_ALIVE, now.isoformat())

@@ -61,6 +61,7 @@ class RetryPolicy:
 # skip: record the fire time skipped; queue: start it when the previous run ends (at
 # most one waits); replace: stop the previous run (interrupted) and start this one.
 OVERLAP_MODES = ("skip", "queue", "replace")
+CATCHUP_MODES = ("latest", "all", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Job:
     expected_duration: timedelta | None = None  # running longer alerts as `late`
     start_grace: timedelta = timedelta(seconds=60)  # started later than this: skipped, missed
     overlap: str = "skip"  # a fire time due while the job's previous run still runs
+    catchup: str = "latest"  # fire times that passed while no daemon ran: latest, all, none
+    catchup_limit: int = 100  # catchup = "all" runs at most this many, the newest
     env: dict[str, str] = field(default_factory=dict)  # [defaults].env merged under the job's
     cwd: Path = Path(".")  # absolute once loaded
     enabled: bool = True

@@ -305,3 +305,70 @@ def test_overlap_must_be_one_of_the_modes(project):
     project.write('[jobs.a]\ncommand = "true"\noverlap = "parallel"\n')
     with pytest.raises(ConfigError, match='overlap must be one of "skip", "queue", "replace"'):
         project.config()
+
+
+def _down_for_five_minutes(project, catchup, extra=""):
+    """A per-minute job whose last scheduled run was at T0; the engine starts 5.5 min
+    later, so the fire times T0+1..T0+5 min passed while no daemon ran."""
+    project.write(f"""
+        [jobs.m]
+        schedule = "* * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR start" >> order.txt; sleep 0.2; echo "$CRONPLUS_SCHEDULED_FOR end" >> order.txt'
+        catchup = "{catchup}"
+        {extra}
+    """)  # noqa: E501
+    store = project.store()
+    store.claim_run("m", T0, Trigger.SCHEDULE, status=RunStatus.SUCCEEDED)
+    store.close()
+    clock = FakeClock(T0 + timedelta(minutes=5, seconds=30))
+    engine, store, dispatcher = make_engine(project, clock)
+    dispatcher.wait_all()
+    runs = {r.scheduled_for: r for r in store.history("m")}
+    return [runs.get(T0 + timedelta(minutes=i)) for i in range(1, 6)], engine, store, dispatcher
+
+
+def test_catchup_latest_runs_the_newest_missed_fire_time_and_skips_the_rest(project):
+    runs, *_ = _down_for_five_minutes(project, "latest")
+    assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SKIPPED, Trigger.SCHEDULE)] * 4 + [
+        (RunStatus.SUCCEEDED, Trigger.CATCHUP)
+    ]
+    assert {r.reason for r in runs[:4]} == {"daemon was down"}
+
+
+def test_catchup_all_runs_the_newest_up_to_the_limit_oldest_first_one_at_a_time(project):
+    runs, *_ = _down_for_five_minutes(project, "all", "catchup_limit = 3")
+    assert [r.status for r in runs] == [RunStatus.SKIPPED] * 2 + [RunStatus.SUCCEEDED] * 3
+    lines = (project.root / "order.txt").read_text().split("\n")[:-1]
+    times = [(T0 + timedelta(minutes=i)).isoformat() for i in (3, 4, 5)]
+    assert lines == [f"{t} {what}" for t in times for what in ("start", "end")]
+
+
+def test_catchup_none_records_every_missed_fire_time_skipped(project):
+    runs, *_ = _down_for_five_minutes(project, "none")
+    assert [(r.status, r.reason) for r in runs] == [(RunStatus.SKIPPED, "daemon was down")] * 5
+
+
+def test_fire_times_due_during_catch_up_queue_behind_it_instead_of_being_skipped(project):
+    project.write("""
+        [jobs.m]
+        schedule = "* * * * *"
+        timezone = "UTC"
+        command = 'while ! test -e go; do sleep 0.02; done'
+        catchup = "all"
+    """)
+    store = project.store()
+    store.claim_run("m", T0, Trigger.SCHEDULE, status=RunStatus.SUCCEEDED)
+    store.close()
+    clock = FakeClock(T0 + timedelta(minutes=2, seconds=30))
+    engine, store, dispatcher = make_engine(project, clock)
+    # The catch-up runs for T0+1 and T0+2 min are going or waiting; T0+3 min comes due.
+    engine.step(T0 + timedelta(minutes=3))
+    due = store.find_run("m", T0 + timedelta(minutes=3))
+    assert (due.status, due.trigger) == (RunStatus.QUEUED, Trigger.SCHEDULE)
+    (project.root / "go").touch()
+    dispatcher.wait_all()
+    statuses = [store.find_run("m", T0 + timedelta(minutes=i)).status for i in (1, 2, 3)]
+    assert statuses == [RunStatus.SUCCEEDED] * 3
+    # Drained: overlap applies again.
+    assert "m" not in dispatcher._catching_up
