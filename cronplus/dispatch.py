@@ -87,7 +87,7 @@ class Dispatcher:
         *,
         max_parallel: int | None = None,
         clock: Clock | None = None,
-        on_finished: Callable[[Run], None] | None = None,
+        keep_finished: bool = False,
         alerter: Alerter | None = None,
     ) -> None:
         self.config = config
@@ -107,7 +107,9 @@ class Dispatcher:
         self._cancel: dict[int, threading.Event] = {}  # run id -> set to cut it short
         self._handles: dict[int, executor.AttemptHandle] = {}
         self._threads: set[threading.Thread] = set()
-        self._on_finished = on_finished
+        # Every run recorded, for `trigger` to print; a daemon or a backfill would grow
+        # it without bound, so only who asks keeps it.
+        self.keep_finished = keep_finished
         self.finished: list[Run] = []
 
     # -- what the engine and trigger call --------------------------------------------------
@@ -153,14 +155,14 @@ class Dispatcher:
         active = self.active_run(job.name)
         if active is not None and job.overlap == "skip":
             why = f"previous run {active} of the job was still running"
-            self._skip(job.name, t, trigger, why, now)
+            self._skip(job.name, t, trigger, why)
             return
         if active is not None and job.overlap == "queue":
             with self._lock:
                 waiting = self._queued.get(job.name)
             if waiting:
                 why = f"run {waiting[0].id} of the job was already queued behind run {active}"
-                self._skip(job.name, t, trigger, why, now)
+                self._skip(job.name, t, trigger, why)
                 return
         run = self.store.claim_run(job.name, t, trigger, now=now)
         if run is None:
@@ -176,13 +178,30 @@ class Dispatcher:
             self._cut_short(active, f"interrupted: replaced by run {run.id} (overlap = replace)")
         self.submit(run)
 
-    def _skip(self, name: str, t: datetime, trigger: Trigger, why: str, now: datetime) -> None:
-        run = self.store.claim_run(name, t, trigger, status=RunStatus.SKIPPED, reason=why, now=now)
-        if run is not None:
-            log_event(run, "skipped", None, why)
-            with self._lock:
-                self.finished.append(run)
-            self._alert("missed", name, [t], why)
+    def record(
+        self,
+        name: str,
+        t: datetime,
+        trigger: Trigger,
+        status: RunStatus,
+        reason: str,
+        *,
+        missed: bool = False,
+    ) -> None:
+        """Record a run for (name, t) that will not execute (skipped, upstream_failed);
+        with `missed`, a fire time that passed without a run, which alerts."""
+        run = self.store.claim_run(
+            name, t, trigger, status=status, reason=reason, now=self.clock.now()
+        )
+        if run is None:
+            return
+        log_event(run, str(status), None, reason)
+        self._keep(run)
+        if missed:
+            self.alert("missed", name, [t], reason)
+
+    def _skip(self, name: str, t: datetime, trigger: Trigger, why: str) -> None:
+        self.record(name, t, trigger, RunStatus.SKIPPED, why, missed=True)
 
     def _cut_short(self, run_id: int, reason: str) -> None:
         with self._lock:
@@ -255,8 +274,6 @@ class Dispatcher:
                         self._catching_up.discard(run.job)  # drained: overlap applies again
             if waiting is not None:
                 self.submit(waiting)  # its turn now
-            if self._on_finished is not None:
-                self._on_finished(run)
 
     def execute(self, run: Run, trigger: Trigger | None = None) -> Run:
         """Attempts with retries; returns the run as recorded at its end.
@@ -286,7 +303,7 @@ class Dispatcher:
             if late is None and self.alerter is not None and job.expected_duration is not None:
                 # From the first attempt's start: time queued for a slot is not "late".
                 late = threading.Timer(
-                    job.expected_duration.total_seconds(), self._alert, ("late", run)
+                    job.expected_duration.total_seconds(), self.alert, ("late", run)
                 )
                 late.daemon = True
                 late.start()
@@ -304,7 +321,7 @@ class Dispatcher:
             why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
             self.store.finish_attempt(run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
-            self._alert("retrying", run, why)
+            self.alert("retrying", run, why)
             if cancel.wait(delay.total_seconds()):
                 status = RunStatus.INTERRUPTED
                 reason = (
@@ -329,12 +346,11 @@ class Dispatcher:
             finished_at=finished,
             attempts=tuple(attempts),
         )
-        with self._lock:
-            self.finished.append(done)
+        self._keep(done)
         if late is not None:
             late.cancel()
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
-            self._alert("run_ended", done)
+            self.alert("run_ended", done)
         return done
 
     def _attempt(
@@ -387,9 +403,14 @@ class Dispatcher:
         )
         return result, attempt, started
 
-    def _alert(self, event: str, *args: object) -> None:
+    def _keep(self, run: Run) -> None:
+        if self.keep_finished:
+            with self._lock:
+                self.finished.append(run)
+
+    def alert(self, event: str, *args: object) -> None:
         """Tell the alerter; its failure (a locked state, no thread to spare) is logged,
-        never allowed to change a run's outcome or stop its dependents."""
+        never allowed to change a run's outcome, stop its dependents or the engine."""
         if self.alerter is None:
             return
         try:
@@ -429,18 +450,7 @@ class Dispatcher:
 
     def _record(self, job: str, upstream: Run, status: RunStatus, reason: str) -> None:
         """Record a run for upstream's logical time that will not execute."""
-        run = self.store.claim_run(
-            job,
-            upstream.scheduled_for,
-            upstream.trigger,
-            status=status,
-            reason=reason,
-            now=self.clock.now(),
-        )
-        if run is not None:
-            log_event(run, str(status), None, reason)
-            with self._lock:
-                self.finished.append(run)
+        self.record(job, upstream.scheduled_for, upstream.trigger, status, reason)
 
     def _start_dependent(self, job: Job, upstream: Run) -> None:
         self.start(job, upstream.scheduled_for, upstream.trigger, self.clock.now())
@@ -467,7 +477,7 @@ def run_now(
     without a daemon: the run is claimed in the store like any other.
     """
     clock = clock or SystemClock()
-    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
+    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     now = clock.now()
     run = store.claim_run(job, now, Trigger.MANUAL, now=now)
     if run is None:

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,12 +44,10 @@ class Engine:
         dispatcher: Dispatcher,
         *,
         clock: Clock | None = None,
-        alerter: Alerter | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.dispatcher = dispatcher
-        self.alerter = alerter
         self.clock = clock or SystemClock()
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
@@ -68,8 +66,8 @@ class Engine:
             if job.schedule is None or job.after or not job.enabled or job.name in paused:
                 continue
             missed = self._missed_while_down(job, last_alive, now)
-            if missed and self.alerter is not None:
-                self._alert(self.alerter.missed, job.name, missed, DOWN)
+            if missed:
+                self.dispatcher.alert("missed", job.name, missed, DOWN)
             self._catch_up(job, missed, now)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
@@ -110,19 +108,12 @@ class Engine:
                     log_event(run, "catchup", None, DOWN)
                     runs.append(run)
             else:
-                self._record(job.name, t, RunStatus.SKIPPED, DOWN, alert=False)
+                self._record(job.name, t, DOWN)
         self.dispatcher.catch_up(runs)
 
     def _mark_alive(self, now: datetime) -> None:
         self.store.set_meta(_ALIVE, now.isoformat())
         self._alive_marked = now
-
-    def _alert(self, fn: Callable[..., None], *args: object) -> None:
-        """An alert's failure is logged; it never stops the scheduling loop."""
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("event=alert-error")
 
     def next_due(self) -> datetime | None:
         return min(self._next.values(), default=None)
@@ -136,7 +127,7 @@ class Engine:
                 if paused is None:
                     paused = self.store.paused_jobs()
                 if name in paused:
-                    self._record(name, t, RunStatus.SKIPPED, PAUSED, alert=False)
+                    self._record(name, t, PAUSED)
                 else:
                     self._fire(name, t, now)
                 t = next(self._iters[name], None)
@@ -150,20 +141,13 @@ class Engine:
         grace = self.config.jobs[name].start_grace
         if now - t > grace:
             why = f"cronplus could not start it within {grace.total_seconds():g}s"
-            self._record(name, t, RunStatus.SKIPPED, f"{why} of its fire time")
+            self._record(name, t, f"{why} of its fire time", missed=True)
             return
         self.dispatcher.start(self.config.jobs[name], t, Trigger.SCHEDULE, now)
 
-    def _record(
-        self, name: str, t: datetime, status: RunStatus, reason: str, *, alert: bool = True
-    ) -> None:
-        run = self.store.claim_run(
-            name, t, Trigger.SCHEDULE, status=status, reason=reason, now=self.clock.now()
-        )
-        if run is not None:
-            log_event(run, str(status), None, reason)
-            if self.alerter is not None and alert:
-                self._alert(self.alerter.missed, name, [t], reason)
+    def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> None:
+        """A fire time recorded skipped; `missed` alerts (paused and caught-up do not)."""
+        self.dispatcher.record(name, t, Trigger.SCHEDULE, RunStatus.SKIPPED, reason, missed=missed)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -216,7 +200,7 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         recover_unfinished(store, clock)
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
-        engine = Engine(config, store, dispatcher, clock=clock, alerter=alerter)
+        engine = Engine(config, store, dispatcher, clock=clock)
         heartbeat = None
         if config.alerts is not None and config.alerts.heartbeat:
             url = expand(config.alerts.heartbeat, env)

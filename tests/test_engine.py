@@ -372,3 +372,20 @@ def test_fire_times_due_during_catch_up_queue_behind_it_instead_of_being_skipped
     assert statuses == [RunStatus.SUCCEEDED] * 3
     # Drained: overlap applies again.
     assert "m" not in dispatcher._catching_up
+
+
+def test_the_daemons_dispatcher_keeps_no_list_of_finished_runs(project):
+    # A daemon runs for months: keeping every finished run in memory would grow forever.
+    project.write("""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)
+    clock = FakeClock(T0)
+    engine, store, dispatcher = make_engine(project, clock)
+    for s in range(1, 4):
+        engine.step(T0 + timedelta(seconds=s))
+        dispatcher.wait_all()
+    assert len(store.history("tick")) == 3
+    assert dispatcher.finished == []
