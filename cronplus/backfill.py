@@ -32,7 +32,7 @@ from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import SettleResult, settle_orphan
-from cronplus.render import zone
+from cronplus.render import human_time, zone
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store
 
@@ -199,7 +199,7 @@ def plan_backfill(
     capped = left_out > _COUNT_LEFT_OUT
     left_out = min(left_out, _COUNT_LEFT_OUT)
     if not times:
-        shown = f"{_local(start, tz)} and {_local(end, tz)}"
+        shown = f"{human_time(start, tz)} and {human_time(end, tz)}"
         if left_out:
             raise UsageError(
                 f'no fire time of "{job}" ({expr}, {tz}) between {shown} has come yet '
@@ -302,11 +302,7 @@ def _classify(
 
 
 def _no_success(job: str, t: datetime, tz: str) -> str:
-    return f'upstream job "{job}" has no successful run for {_local(t, tz)}'
-
-
-def _local(t: datetime, tz: str) -> str:
-    return t.astimezone(zone(tz)).isoformat(sep=" ", timespec="seconds")
+    return f'upstream job "{job}" has no successful run for {human_time(t, tz)}'
 
 
 def _left_out_text(n: int, capped: bool) -> str:

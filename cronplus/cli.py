@@ -672,6 +672,7 @@ def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> No
     """One alert for the whole backfill, not one per failed run; sent before exiting."""
     import socket
 
+    from cronplus import render
     from cronplus.backfill import Outcome
 
     plan = result.plan
@@ -682,7 +683,7 @@ def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> No
     zone = plan.timezone
     lines = [
         f"Backfill of {', '.join(plan.jobs)} for {len(plan.times)} fire times, "
-        f"{_local(plan.times[0], zone)} to {_local(plan.times[-1], zone)}",
+        f"{render.human_time(plan.times[0], zone)} to {render.human_time(plan.times[-1], zone)}",
         f"Planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
         f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} already succeeded, "
         f"{counts[Outcome.UPSTREAM_FAILED]} upstream_failed, {result.not_run} not run",
@@ -691,21 +692,14 @@ def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> No
     if bad:
         lines += ["", "Runs that did not succeed:"]
         for s in bad[:10]:
-            lines.append(
-                f"- {s.job} {_local(s.scheduled_for, zone)}: run {s.run.id} {s.run.status}"
-                + (f" ({s.run.reason})" if s.run.reason else "")
-            )
+            when = render.human_time(s.scheduled_for, zone)
+            why = f" ({s.run.reason})" if s.run.reason else ""
+            lines.append(f"- {s.job} {when}: run {s.run.id} {s.run.status}{why}")
         if len(bad) > 10:
             lines.append(f"- and {len(bad) - 10} more")
         lines += ["", f"See more: cronplus history {plan.job}"]
     alerter.summary(plan.job, title, "\n".join(lines), failed=failed)
     alerter.flush()
-
-
-def _local(t: datetime, zone: str) -> str:
-    from cronplus import render
-
-    return render.human_time(t, zone)
 
 
 def _print_plan(plan: Any, as_json: bool) -> None:
