@@ -66,6 +66,11 @@ class SlotPool:
             self._cond.notify_all()
             return True
 
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
     def release(self) -> None:
         with self._cond:
             self._free += 1

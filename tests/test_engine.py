@@ -203,22 +203,25 @@ def test_failure_marks_every_downstream_job_upstream_failed(project):
         )
 
 
-@pytest.mark.parametrize("max_parallel", [1])
-def test_max_parallel_queues_due_runs_oldest_first(project, max_parallel):
+def test_max_parallel_queues_due_runs_oldest_first(project):
     project.write("""
+        [jobs.gate]
+        command = 'touch started; while [ ! -f go ]; do sleep 0.02; done'
         [jobs.a]
-        command = 'echo "a $CRONPLUS_SCHEDULED_FOR" >> order.txt; sleep 0.3'
+        command = 'echo "a $CRONPLUS_SCHEDULED_FOR" >> order.txt'
         [jobs.b]
         command = 'echo "b $CRONPLUS_SCHEDULED_FOR" >> order.txt'
     """)
     config, store, paths = project.config(), project.store(), StatePaths(project.state)
-    d = Dispatcher(config, store, paths, max_parallel=max_parallel)
-    ra = store.claim_run("a", T0, Trigger.MANUAL)
-    rb_new = store.claim_run("b", T0 + timedelta(seconds=2), Trigger.MANUAL)
-    d.submit(ra)
-    rb_old = store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL)
-    d.submit(rb_new)
-    d.submit(rb_old)
+    d = Dispatcher(config, store, paths, max_parallel=1)
+    d.submit(store.claim_run("gate", T0 - timedelta(hours=1), Trigger.MANUAL))
+    wait_until(lambda: (project.root / "started").exists())
+    # The one slot is taken: the runs below all wait for it, submitted newest first.
+    d.submit(store.claim_run("b", T0 + timedelta(seconds=2), Trigger.MANUAL))
+    d.submit(store.claim_run("a", T0, Trigger.MANUAL))
+    d.submit(store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL))
+    wait_until(lambda: d._slots.waiting == 3)
+    (project.root / "go").touch()
     d.wait_all()
     jobs = [
         line.split()[0] + line.split()[1][17:19]
