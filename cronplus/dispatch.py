@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from cronplus import executor
 from cronplus.alerts import Alerter
@@ -116,6 +117,8 @@ class Dispatcher:
         # it without bound, so only who asks keeps it.
         self.keep_finished = keep_finished
         self.finished: list[Run] = []
+        # The daemon sets it: runs its stop cuts short are run again at its next start.
+        self.resume_after_stop = False
 
     # -- what the engine and trigger call --------------------------------------------------
 
@@ -123,11 +126,20 @@ class Dispatcher:
         with self._lock:
             return self._active.get(job)
 
-    def submit(self, run: Run) -> None:
-        """Execute a claimed run in a new thread, then release its dependents."""
+    def submit(
+        self,
+        run: Run,
+        *,
+        spent: int | None = None,
+        adopted: executor.AttemptHandle | AttemptResult | None = None,
+    ) -> None:
+        """Execute a claimed run in a new thread, then release its dependents.
+        `spent` and `adopted` are as for `execute`."""
         with self._lock:
             self._active[run.job] = run.id
-            t = threading.Thread(target=self._run_thread, args=(run,), name=f"run-{run.id}")
+            t = threading.Thread(
+                target=self._run_thread, args=(run, spent, adopted), name=f"run-{run.id}"
+            )
             self._threads.add(t)
         t.start()
 
@@ -236,6 +248,7 @@ class Dispatcher:
                 RunStatus.INTERRUPTED,
                 "interrupted: cronplus stopped while the run was queued behind another",
                 self.clock.now(),
+                resume_spent=0 if self.resume_after_stop else None,
             )
 
     def wait_all(self, timeout: float | None = None) -> None:
@@ -249,9 +262,14 @@ class Dispatcher:
 
     # -- one run ---------------------------------------------------------------------------
 
-    def _run_thread(self, run: Run) -> None:
+    def _run_thread(
+        self,
+        run: Run,
+        spent: int | None,
+        adopted: executor.AttemptHandle | AttemptResult | None,
+    ) -> None:
         try:
-            final = self.execute(run)
+            final = self.execute(run, spent=spent, adopted=adopted)
             self._release(run, final.status)
         except Exception:
             # A bug, or the state vanished: record it on the run and keep the daemon alive.
@@ -280,19 +298,34 @@ class Dispatcher:
             if waiting is not None:
                 self.submit(waiting)  # its turn now
 
-    def execute(self, run: Run, trigger: Trigger | None = None) -> Run:
+    def execute(
+        self,
+        run: Run,
+        trigger: Trigger | None = None,
+        *,
+        spent: int | None = None,
+        adopted: executor.AttemptHandle | AttemptResult | None = None,
+    ) -> Run:
         """Attempts with retries; returns the run as recorded at its end.
 
         A run that has attempts already (a backfill running it again) numbers on from
-        them with a fresh retry budget; `trigger` names who executes these attempts
-        when that is not the run's own trigger.
+        them with a fresh retry budget, unless `spent` says how many of them count
+        against it (a run resumed after a daemon's stop). `trigger` names who executes
+        these attempts when that is not the run's own trigger. `adopted`: the run's
+        last attempt, started by a cronplus process that died, is still going (a
+        handle) or ended unrecorded (its result); it is this call's first attempt.
         """
         job = self.config.jobs[run.job]
         trigger = trigger or run.trigger
         attempts = list(run.attempts)
+        if adopted is not None:
+            attempts.pop()  # re-added with its end
         first = len(attempts) + 1
-        budget = job.retry.retries
+        used = spent or 0  # attempts counted against the retries so far
+        allowed = max(job.retry.retries + 1 - used, 1)  # attempts this call may make
+        budget = allowed - 1
         status, reason = RunStatus.INTERRUPTED, "cronplus stopped before the run started"
+        resume: int | None = None  # attempts spent, when the daemon's stop cut it short
         pending: tuple[int, AttemptResult] | None = None  # recorded with the run's end
         late: threading.Timer | None = None
         cancel = threading.Event()  # set by shutdown, or by overlap = replace
@@ -303,22 +336,30 @@ class Dispatcher:
         started_at = run.started_at  # as the store keeps it: when the first attempt began
         for n in range(budget + 1):
             number = first + n
-            if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
-                break
-            if late is None and self.alerter is not None and job.expected_duration is not None:
-                # From the first attempt's start: time queued for a slot is not "late".
-                late = threading.Timer(
-                    job.expected_duration.total_seconds(), self.alert, ("late", run)
+            if n == 0 and adopted is not None:
+                # Already going: it needs no slot, and waiting for one could not stop it.
+                previous = run.attempts[-1]
+                late = self._late_timer(job, run, previous.started_at)
+                result, attempt = self._watch(
+                    job, run, number, adopted, Path(previous.log or ""), previous.trigger
                 )
-                late.daemon = True
-                late.start()
-            try:
-                result, attempt, begun = self._attempt(job, run, number, trigger)
-            finally:
-                self._slots.release()
+                begun = previous.started_at
+            else:
+                if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
+                    resume = used
+                    break
+                if late is None:
+                    late = self._late_timer(job, run, None)
+                try:
+                    result, attempt, begun = self._attempt(job, run, number, trigger)
+                finally:
+                    self._slots.release()
             attempts.append(attempt)
             started_at = started_at or begun
             status, reason = result.status, result.reason
+            if status is RunStatus.INTERRUPTED and self.stop.is_set():
+                resume = used  # cut short by the stop: that attempt does not count
+            used += 1
             if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) or n == budget:
                 pending = (number, result)
                 break
@@ -328,6 +369,8 @@ class Dispatcher:
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
             if cancel.wait(delay.total_seconds()):
+                if self.stop.is_set():
+                    resume = used
                 status = RunStatus.INTERRUPTED
                 reason = (
                     "interrupted: cronplus stopped while the run waited for a retry"
@@ -341,7 +384,11 @@ class Dispatcher:
         finished = self.clock.now()
         # One transaction for the last attempt and the run's end: a run is a handful of
         # writes, and a backfill of a thousand quick runs feels each one.
-        self.store.finish_run(run.id, status, reason, finished, last_attempt=pending)
+        if not self.resume_after_stop or status is not RunStatus.INTERRUPTED:
+            resume = None
+        self.store.finish_run(
+            run.id, status, reason, finished, last_attempt=pending, resume_spent=resume
+        )
         log_event(run, str(status), None, reason)
         done = replace(
             run,
@@ -357,6 +404,19 @@ class Dispatcher:
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
             self.alert("run_ended", done)
         return done
+
+    def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
+        """Alert `late` once the run has gone on past expected_duration, counted from its
+        first attempt's start (`since`, else now): time queued for a slot is not late."""
+        if self.alerter is None or job.expected_duration is None:
+            return None
+        left = job.expected_duration.total_seconds()
+        if since is not None:
+            left -= (self.clock.now() - since).total_seconds()
+        late = threading.Timer(max(left, 0.0), self.alert, ("late", run))
+        late.daemon = True
+        late.start()
+        return late
 
     def _attempt(
         self, job: Job, run: Run, number: int, trigger: Trigger
@@ -374,11 +434,26 @@ class Dispatcher:
             scheduled_for=run.scheduled_for,
         )
         handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        if not isinstance(handle, AttemptResult):
+            log_event(run, "start", number)
+        result, attempt = self._watch(job, run, number, handle, log_path, trigger)
+        return result, attempt, started
+
+    def _watch(
+        self,
+        job: Job,
+        run: Run,
+        number: int,
+        handle: executor.AttemptHandle | AttemptResult,
+        log_path: Path,
+        trigger: Trigger,
+    ) -> tuple[AttemptResult, Attempt]:
+        """Wait for a started attempt (or take the result of one that could not start
+        or already ended); its end is recorded by the caller."""
         pid = None
         if isinstance(handle, AttemptResult):
             result = handle
         else:
-            log_event(run, "start", number)
             pid = handle.pid
             with self._lock:
                 self._handles[run.id] = handle
@@ -406,7 +481,7 @@ class Dispatcher:
             pid=pid,
             trigger=trigger,
         )
-        return result, attempt, started
+        return result, attempt
 
     def _keep(self, run: Run) -> None:
         if self.keep_finished:

@@ -22,7 +22,7 @@ from cronplus.dispatch import Dispatcher, log_event
 from cronplus.errors import ConfigError, DaemonRunningError
 from cronplus.model import Config, Job, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
-from cronplus.recovery import recover_unfinished
+from cronplus.recovery import Adopted, take_over
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store, open_store
 
@@ -34,6 +34,7 @@ DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
 MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 _ALIVE = "daemon_alive"
+_PID = "daemon_pid"  # whose runs a starting daemon resumes after a crash
 
 
 class Engine:
@@ -44,8 +45,10 @@ class Engine:
         dispatcher: Dispatcher,
         *,
         clock: Clock | None = None,
+        adopted: list[Adopted] | None = None,
     ) -> None:
         self.config = config
+        self._adopted = adopted or []
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock or SystemClock()
@@ -62,6 +65,7 @@ class Engine:
         last_alive = datetime.fromisoformat(alive) if alive else None
         self._mark_alive(now)
         paused = self.store.paused_jobs()
+        self._resume(paused, now)
         for job in self.config.jobs.values():
             if job.schedule is None or job.after or not job.enabled or job.name in paused:
                 continue
@@ -74,6 +78,29 @@ class Engine:
             first = next(it, None)
             if first is not None:
                 self._next[job.name] = first
+
+    def _resume(self, paused: dict[str, datetime], now: datetime) -> None:
+        """Before anything new: the attempts adopted from a dead daemon, then the runs a
+        stop or crash cut short, while their job's retries last (an attempt cut short
+        does not count). A job paused, disabled or gone since is not resumed."""
+        for a in self._adopted:
+            self.dispatcher.submit(a.run, spent=a.spent, adopted=a.handle)
+        self._adopted = []
+        for run_id, spent in self.store.resumable():
+            run = self.store.get_run(run_id)
+            job = self.config.jobs.get(run.job) if run is not None else None
+            if run is None or job is None or not job.enabled or job.name in paused:
+                self.store.drop_resume(run_id)
+                continue
+            if spent > job.retry.retries or self.dispatcher.active_run(job.name) is not None:
+                self.store.drop_resume(run_id)
+                continue
+            again = self.store.reopen_run(run_id, [RunStatus.INTERRUPTED], now=now)
+            if again is None:
+                self.store.drop_resume(run_id)  # someone ran it meanwhile
+                continue
+            log_event(again, "resumed", None, f"{spent} attempts spent")
+            self.dispatcher.submit(again, spent=spent)
 
     def _missed_while_down(
         self, job: Job, last_alive: datetime | None, now: datetime
@@ -159,9 +186,11 @@ class Engine:
         self.start(self.clock.now())
         while not self._stopping:
             now = self.clock.now()
+            nxt = self.step(now)
+            # After the step: every fire time up to `now` is claimed or recorded, so a
+            # crash after this mark loses none of them (the next start looks from here).
             if now - self._alive_marked >= ALIVE_EVERY or now < self._alive_marked:
                 self._mark_alive(now)
-            nxt = self.step(now)
             timeout = MAX_SLEEP_S
             if nxt is not None:
                 # A fresh reading: starting runs in step() took time that must not
@@ -197,10 +226,13 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         owner_only_file(paths.pidfile)
         paths.pidfile.write_text(f"{os.getpid()}\n")
         store = open_store(paths)
-        recover_unfinished(store, clock)
+        before = store.get_meta(_PID)
+        store.set_meta(_PID, str(os.getpid()))
+        adopted = take_over(store, config, clock, int(before) if before else None)
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
-        engine = Engine(config, store, dispatcher, clock=clock)
+        dispatcher.resume_after_stop = True
+        engine = Engine(config, store, dispatcher, clock=clock, adopted=adopted)
         heartbeat = None
         if config.alerts is not None and config.alerts.heartbeat:
             url = expand(config.alerts.heartbeat, env)

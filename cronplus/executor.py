@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -38,8 +39,12 @@ from cronplus.model import AttemptResult, Job, RunStatus
 # the job reacted to them (a job that dies of SIGTERM is recorded as 143); exec
 # resets caught signals, so the job still gets the default actions. Only SIGKILL
 # kills the wrapper before it can write, and then the caller knows which signal it sent.
+#
+# Its first act is to create the status file empty: "the job was started". After a
+# crash, a missing file means the attempt never started (nothing ran), an empty one
+# that it started and its outcome is unknown unless its wrapper is still alive.
 _WRAPPER_SHELL = "/bin/sh"
-_WRAPPER_SCRIPT = 'trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; exit "$s"'
+_WRAPPER_SCRIPT = ': >"$0"; trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; exit "$s"'
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _EXIT_HINTS = {126: "command not executable", 127: "command not found"}
@@ -113,6 +118,115 @@ def read_status_file(path: Path) -> tuple[int | None, str | None] | None:
     except ValueError:
         return None
     return _decode_shell_status(status)
+
+
+class Trace(Enum):
+    """What an attempt left behind, read after the process that started it died."""
+
+    NEVER_STARTED = "never started"  # no status file: the wrapper never ran
+    STARTED = "started"  # an empty one: started, no status written (yet)
+    ENDED = "ended"  # a status: the job's outcome is known
+
+
+def trace_of(status_path: Path) -> Trace:
+    if read_status_file(status_path) is not None:
+        return Trace.ENDED
+    return Trace.STARTED if status_path.exists() else Trace.NEVER_STARTED
+
+
+def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
+    """The pid of the live wrapper running the attempt whose status file is
+    `status_path`, or None.
+
+    The wrapper's argv carries the status path, which names one attempt, so a pid
+    reused by an unrelated process is never taken for it. `pid` (recorded when the
+    attempt started) is tried first; without it, /proc is searched.
+    """
+    wanted = os.fsencode(status_path)
+    candidates: list[int] = [pid] if pid is not None else []
+    if not candidates:
+        with contextlib.suppress(OSError):
+            candidates = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    for candidate in candidates:
+        try:
+            with open(f"/proc/{candidate}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{candidate}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and len(argv) > 3 and argv[3] == wanted and argv[2] == _SCRIPT_B:
+            return candidate
+    return None
+
+
+_SCRIPT_B = _WRAPPER_SCRIPT.encode()
+
+
+class _Adopted:
+    """Stands in for the Popen of a wrapper another cronplus process started: it is
+    not our child, so it cannot be reaped and its exit status is not ours to read
+    (the status file has it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+
+def adopt_attempt(
+    job: Job,
+    pid: int,
+    log_path: Path,
+    started_at: datetime,
+    *,
+    clock: _Clock | None = None,
+) -> AttemptHandle | AttemptResult:
+    """Watch an attempt whose wrapper `pid` outlived the cronplus process that started
+    it, as if we had started it: `wait()` returns its outcome and enforces the job's
+    timeout from `started_at`; `interrupt()` stops its group. If it ended meanwhile,
+    its result is returned at once."""
+    now = clock.now if clock is not None else _utc_now
+    monotonic = clock.monotonic if clock is not None else time.monotonic
+    status_path = status_path_for(log_path)
+    elapsed = max(0.0, (now() - started_at).total_seconds())
+    proc = _Adopted(pid)
+    try:
+        handle = AttemptHandle(
+            proc,  # type: ignore[arg-type]
+            job,
+            log_path,
+            status_path,
+            started_at,
+            monotonic() - elapsed,
+            clock,
+        )
+    except ProcessLookupError:  # it ended between finding it and now
+        return ended_attempt(status_path, started_at, now())
+    return handle
+
+
+def ended_attempt(status_path: Path, started_at: datetime, at: datetime) -> AttemptResult:
+    """The result of an attempt that is over, from what its wrapper wrote: the job's
+    status, or `interrupted` when the wrapper died without writing one."""
+    recorded = read_status_file(status_path)
+    if recorded is None:
+        why = "its outcome is unknown: the job's wrapper ended without recording it"
+        return AttemptResult(RunStatus.INTERRUPTED, started_at, at, reason=why)
+    code, sig = recorded
+    ok = code == 0 and sig is None
+    with contextlib.suppress(OSError):
+        at = datetime.fromtimestamp(status_path.stat().st_mtime, UTC)
+    return AttemptResult(
+        status=RunStatus.SUCCEEDED if ok else RunStatus.FAILED,
+        started_at=started_at,
+        finished_at=at,
+        exit_code=code,
+        signal=sig,
+        reason=None if ok else _describe_exit(code, sig),
+    )
 
 
 class AttemptHandle:
@@ -265,11 +379,15 @@ class AttemptHandle:
         if recorded is not None:
             return recorded
         returncode = self._popen.returncode
+        if returncode is None:  # adopted: not our child, and it wrote no status
+            return None, None
         if returncode < 0:  # the wrapper itself was killed, so the job was too
             return None, _signal_name(-returncode)
         return _decode_shell_status(returncode)
 
     def _result_from_exit(self) -> AttemptResult:
+        if isinstance(self._popen, _Adopted):
+            return ended_attempt(self.status_path, self.started_at, self._now())
         exit_code, signal_name = self._outcome()
         succeeded = exit_code == 0 and signal_name is None
         return AttemptResult(

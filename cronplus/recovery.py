@@ -1,22 +1,26 @@
 """Settling runs left `queued`/`running` by a cronplus process that is gone.
 
 The attempt's wrapper shell writes the job's exit status beside its log even
-when the process that started it died, so the outcome is often still known.
-The daemon settles every such run when it starts; `backfill` settles one it
-meets in its range.
+when the process that started it died, so the outcome is often still known, and
+a job that outlived its daemon is still running and can be watched to its end.
+
+`take_over` is what the daemon does at start: it adopts the attempts still going
+and the ones that ended unrecorded, and marks the previous daemon's other
+unfinished runs to be resumed. `settle_orphan` is what `backfill` does to a run
+it meets in its range: record what can be known, never execute.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from cronplus import executor
 from cronplus.clock import Clock
 from cronplus.dispatch import log_event
-from cronplus.model import AttemptResult, Run, RunStatus
+from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus
 from cronplus.store import Store
 
 
@@ -24,6 +28,105 @@ class SettleResult(Enum):
     LIVE = "live"  # somebody alive is executing it: leave it be
     SETTLED = "settled"  # its outcome is now recorded
     CHANGED = "changed"  # another process settled, reopened or ran it meanwhile
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """An orphaned run this process now owns: its last attempt is still going
+    (`handle`) or ended unrecorded (its result); `spent` attempts count against the
+    job's retries before it."""
+
+    run: Run
+    handle: executor.AttemptHandle | AttemptResult
+    spent: int
+
+
+def take_over(
+    store: Store, config: Config, clock: Clock, previous_daemon: int | None
+) -> list[Adopted]:
+    """The daemon's start: every unfinished run whose cronplus process is gone.
+
+    An attempt whose job is still running, or ended while nobody watched, is
+    adopted: the daemon records its end, then retries or releases dependents as if
+    it had started it. The previous daemon's other runs (queued, waiting for a
+    retry, or cut short with an unknown outcome) are recorded `interrupted` and
+    marked to be resumed. Runs of a dead `trigger` or `backfill` are settled.
+    """
+    adopted: list[Adopted] = []
+    me = os.getpid()
+    for run in store.unfinished_runs():
+        owner = store.owner_of(run.id)
+        if owner is not None and owner != me and alive(owner):
+            continue  # a live trigger or backfill
+        ours = owner is None or owner in (me, previous_daemon)
+        job = config.jobs.get(run.job)
+        attempt = _unfinished_attempt(run)
+        if attempt is not None and job is not None:
+            status_path = executor.status_path_for(Path(attempt.log or ""))
+            pid = executor.find_wrapper(status_path, attempt.pid)
+            if pid is not None or executor.trace_of(status_path) is executor.Trace.ENDED:
+                if not store.take_run(run.id, owner=owner, attempts=len(run.attempts)):
+                    continue
+                handle: executor.AttemptHandle | AttemptResult
+                if pid is not None:
+                    handle = executor.adopt_attempt(
+                        job, pid, Path(attempt.log or ""), attempt.started_at, clock=clock
+                    )
+                else:
+                    handle = executor.ended_attempt(status_path, attempt.started_at, clock.now())
+                log_event(run, "adopted", attempt.number, f"pid {pid}" if pid else "ended")
+                # A trigger's or backfill's run is watched to its end, not retried.
+                spent = len(run.attempts) - 1 if ours else job.retry.retries
+                adopted.append(Adopted(run, handle, spent))
+                continue
+        if ours and job is not None:
+            _interrupt_to_resume(store, run, owner, attempt, clock)
+        else:
+            settle_orphan(store, run, clock)
+    return adopted
+
+
+def _unfinished_attempt(run: Run) -> Attempt | None:
+    attempt = run.last_attempt
+    if attempt is None or attempt.finished_at is not None or not attempt.log:
+        return None  # queued, or waiting for its next retry: nothing is running
+    return attempt
+
+
+def _interrupt_to_resume(
+    store: Store, run: Run, owner: int | None, attempt: Attempt | None, clock: Clock
+) -> None:
+    """Record a run of the dead daemon `interrupted` and mark it to be resumed. An
+    attempt it cut short does not count against the retries; one it recorded but
+    never started is dropped."""
+    now = clock.now()
+    spent = len(run.attempts)
+    last: tuple[int, AttemptResult] | None = None
+    never_started = False
+    why = "interrupted: the daemon stopped before the run started"
+    if attempt is not None:
+        status_path = executor.status_path_for(Path(attempt.log or ""))
+        spent -= 1
+        if executor.trace_of(status_path) is executor.Trace.NEVER_STARTED:
+            never_started = True
+            why = "interrupted: the daemon stopped before the attempt started"
+        else:
+            why = "interrupted: the job ended while no cronplus watched, its outcome unknown"
+            last = (attempt.number, AttemptResult(RunStatus.INTERRUPTED, attempt.started_at, now))
+    elif run.attempts:
+        why = "interrupted: the daemon stopped while the run waited for a retry"
+    if store.settle_run(
+        run.id,
+        owner=owner,
+        attempts=len(run.attempts),
+        status=RunStatus.INTERRUPTED,
+        reason=why,
+        finished_at=now,
+        last_attempt=last,
+        drop_last_attempt=never_started,
+        resume_spent=spent,
+    ):
+        log_event(run, "interrupted", None, why)
 
 
 def recover_unfinished(store: Store, clock: Clock) -> None:
@@ -36,39 +139,32 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     """Record the outcome of `run` if nobody alive is executing it.
 
     Somebody is a live cronplus process (the daemon, `trigger`, `backfill`), or the
-    job's own process, which outlived its daemon and is recorded when it ends. The
-    write is conditional on the run being as read here, so two processes settling
-    the same orphan (two backfills waiting on it) cannot overwrite each other.
+    job's own process, which outlived its cronplus and is recorded when it ends (by
+    the daemon, which adopts it at start). The write is conditional on the run being
+    as read here, so two processes settling the same orphan (two backfills waiting
+    on it) cannot overwrite each other.
     """
     owner = store.owner_of(run.id)
     if owner is not None and owner != os.getpid() and alive(owner):
         return SettleResult.LIVE
     attempt = run.last_attempt
     expected = {"owner": owner, "attempts": len(run.attempts)}
-    if attempt is not None and attempt.log:
+    if attempt is not None and attempt.log and attempt.finished_at is None:
         status_file = executor.status_path_for(Path(attempt.log))
-        status = executor.read_status_file(status_file)
-        if status is None and attempt.pid is not None and alive(attempt.pid):
+        if executor.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE
-        if status is not None:
-            code, sig = status
-            ok = code == 0 and sig is None
-            reason = None
-            if not ok:
-                reason = f"exit code {code}" if sig is None else f"killed by {sig}"
-            ended = datetime.fromtimestamp(status_file.stat().st_mtime, UTC)
-            final = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
-            result = AttemptResult(final, attempt.started_at, ended, code, sig, reason)
+        if executor.trace_of(status_file) is executor.Trace.ENDED:
+            result = executor.ended_attempt(status_file, attempt.started_at, clock.now())
             if not store.settle_run(
                 run.id,
                 **expected,
-                status=final,
-                reason=reason,
-                finished_at=ended,
+                status=result.status,
+                reason=result.reason,
+                finished_at=result.finished_at,
                 last_attempt=(attempt.number, result),
             ):
                 return SettleResult.CHANGED
-            log_event(run, "recovered", attempt.number, reason or "succeeded")
+            log_event(run, "recovered", attempt.number, result.reason or "succeeded")
             return SettleResult.SETTLED
     owner_txt = f" (pid {owner})" if owner else ""
     why = f"the cronplus process running it{owner_txt} stopped before it finished"
@@ -81,10 +177,16 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
 
 
 def alive(pid: int) -> bool:
+    """A process exists with this pid and is not a zombie (a killed daemon its parent
+    has not reaped yet is gone for our purposes)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
         return True
-    return True

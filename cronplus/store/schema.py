@@ -82,6 +82,15 @@ MIGRATIONS: tuple[str, ...] = (
         since TEXT NOT NULL
     ) WITHOUT ROWID
     """,
+    # 4: runs a daemon's stop or crash cut short, to run again at its next start.
+    # spent: the attempts that count against the job's retries (one cut short by the
+    # stop does not).
+    """
+    CREATE TABLE resume (
+        run_id INTEGER PRIMARY KEY REFERENCES runs (id),
+        spent  INTEGER NOT NULL
+    )
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

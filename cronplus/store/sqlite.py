@@ -224,11 +224,19 @@ class SqliteStore:
         finished_at: datetime,
         *,
         last_attempt: tuple[int, AttemptResult] | None = None,
+        resume_spent: int | None = None,
     ) -> None:
-        """Record a run's end, with its `last_attempt`'s end in the same transaction."""
+        """Record a run's end, with its `last_attempt`'s end in the same transaction.
+        `resume_spent`: a daemon's stop cut it short; its next start runs it again,
+        with that many attempts counted against the retries."""
         with self._tx() as c:
             if last_attempt is not None:
                 self._finish_attempt(c, run_id, *last_attempt)
+            if resume_spent is not None:
+                c.execute(
+                    "INSERT OR REPLACE INTO resume (run_id, spent) VALUES (?, ?)",
+                    (run_id, resume_spent),
+                )
             c.execute(
                 "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
                 " WHERE id = ?",
@@ -250,10 +258,16 @@ class SqliteStore:
         reason: str | None,
         finished_at: datetime,
         last_attempt: tuple[int, AttemptResult] | None = None,
+        drop_last_attempt: bool = False,
+        resume_spent: int | None = None,
     ) -> bool:
         """Give an orphaned run its final status, only if it is still as the caller saw
         it: unfinished, owned by `owner`, with `attempts` attempts. False if another
-        process settled, reopened or ran it meanwhile."""
+        process settled, reopened or ran it meanwhile.
+
+        `drop_last_attempt`: its last attempt was recorded but never started (the
+        process that was starting it died first), so it is not kept. `resume_spent`:
+        as for `finish_run`."""
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
@@ -272,7 +286,36 @@ class SqliteStore:
                 return False
             if last_attempt is not None:
                 self._finish_attempt(c, run_id, *last_attempt)
+            if drop_last_attempt:
+                c.execute(
+                    "DELETE FROM attempts WHERE run_id = ? AND number = ?", (run_id, attempts)
+                )
+                c.execute("UPDATE runs SET attempts = ? WHERE id = ?", (attempts - 1, run_id))
+            if resume_spent is not None:
+                c.execute(
+                    "INSERT OR REPLACE INTO resume (run_id, spent) VALUES (?, ?)",
+                    (run_id, resume_spent),
+                )
         return True
+
+    def take_run(self, run_id: int, *, owner: int | None, attempts: int) -> bool:
+        """Become the owner of an orphaned run whose attempt is still going (or ended
+        unrecorded), only if it is still as the caller saw it."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE runs SET owner_pid = ? WHERE id = ? AND status IN ('queued', 'running')"
+                " AND owner_pid IS ? AND attempts = ?",
+                (os.getpid(), run_id, owner, attempts),
+            )
+            return cur.rowcount == 1
+
+    def resumable(self) -> list[tuple[int, int]]:
+        """(run id, attempts spent) of the runs a daemon's stop or crash cut short."""
+        return [(r, s) for r, s in self._read("SELECT run_id, spent FROM resume ORDER BY run_id")]
+
+    def drop_resume(self, run_id: int) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM resume WHERE run_id = ?", (run_id,))
 
     def reopen_run(
         self,
@@ -308,6 +351,8 @@ class SqliteStore:
             )
             if cur.rowcount != 1:
                 return None
+            # Taken to run again (or settled): no longer waiting to be resumed.
+            c.execute("DELETE FROM resume WHERE run_id = ?", (run_id,))
         return self.get_run(run_id)
 
     # -- alerts -------------------------------------------------------------------------

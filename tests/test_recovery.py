@@ -1,0 +1,115 @@
+"""What a starting daemon does with the runs a dead cronplus process left unfinished:
+adopt the attempts still going or ended unrecorded, mark the dead daemon's other runs
+to be resumed, settle a dead trigger's. Real files and processes, no daemon."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cronplus.clock import SystemClock
+from cronplus.executor import status_path_for
+from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.recovery import take_over
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+JOBS = """
+    [jobs.j]
+    command = "true"
+    retries = 2
+"""
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def started_run(project, *, status_file: str | None):
+    """A run with one attempt recorded; `status_file` is what its wrapper left."""
+    store = project.store()
+    run = store.claim_run("j", T0, Trigger.SCHEDULE, now=T0)
+    log = project.root / "1-1.log"
+    store.begin_attempt(run.id, 1, T0, str(log))
+    if status_file is not None:
+        status_path_for(log).write_text(status_file)
+    return store, run
+
+
+def test_an_attempt_that_never_started_is_dropped_and_the_run_resumed(project):
+    project.write(JOBS)
+    store, run = started_run(project, status_file=None)
+    assert take_over(store, project.config(), SystemClock(), None) == []
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.INTERRUPTED and got.attempts == ()
+    assert "before the attempt started" in got.reason
+    assert store.resumable() == [(run.id, 0)]
+
+
+def test_an_attempt_cut_short_with_no_outcome_does_not_count_against_retries(project):
+    project.write(JOBS)
+    store, run = started_run(project, status_file="")
+    assert take_over(store, project.config(), SystemClock(), None) == []
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.INTERRUPTED and "outcome unknown" in got.reason
+    assert len(got.attempts) == 1 and got.attempts[0].finished_at is not None
+    assert store.resumable() == [(run.id, 0)]
+
+
+def test_an_attempt_that_ended_unwatched_is_adopted_with_its_outcome(project):
+    project.write(JOBS)
+    store, run = started_run(project, status_file="3\n")
+    [adopted] = take_over(store, project.config(), SystemClock(), None)
+    assert adopted.run.id == run.id and adopted.spent == 0
+    assert isinstance(adopted.handle, AttemptResult)
+    assert adopted.handle.status is RunStatus.FAILED and adopted.handle.exit_code == 3
+    assert store.resumable() == []
+
+
+def test_a_run_waiting_for_a_retry_keeps_its_spent_attempts(project):
+    project.write(JOBS)
+    store, run = started_run(project, status_file="1\n")
+    store.finish_attempt(
+        run.id, 1, AttemptResult(RunStatus.FAILED, T0, T0, exit_code=1), waiting="retry in 5s"
+    )
+    take_over(store, project.config(), SystemClock(), None)
+    assert store.get_run(run.id).status is RunStatus.INTERRUPTED
+    assert store.resumable() == [(run.id, 1)]
+
+
+def test_a_dead_triggers_run_is_settled_not_resumed(project):
+    project.write(JOBS)
+    store = project.store()
+    run = store.claim_run("j", T0, Trigger.MANUAL, now=T0)
+    pid = dead_pid()
+    with store._tx() as c:  # as a `cronplus trigger` that was SIGKILLed left it
+        c.execute("UPDATE runs SET owner_pid = ? WHERE id = ?", (pid, run.id))
+    take_over(store, project.config(), SystemClock(), previous_daemon=dead_pid())
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.INTERRUPTED and f"pid {pid}" in got.reason
+    assert store.resumable() == []
+
+
+def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(project, tmp_path: Path):
+    """The job outlived the process that started it: found even with no pid recorded."""
+    project.write(JOBS)
+    store, run = started_run(project, status_file=None)
+    log = Path(store.get_run(run.id).last_attempt.log)
+    from cronplus.executor import _WRAPPER_SCRIPT
+
+    wrapper = subprocess.Popen(
+        ["/bin/sh", "-c", _WRAPPER_SCRIPT, str(status_path_for(log)), "sh", "-c", "sleep 0.5"],
+        start_new_session=True,
+    )
+    try:
+        from conftest import wait_until
+
+        wait_until(lambda: status_path_for(log).exists())
+        [adopted] = take_over(store, project.config(), SystemClock(), None)
+        assert adopted.handle.pid == wrapper.pid
+        result = adopted.handle.wait()
+        assert result.status is RunStatus.SUCCEEDED and result.exit_code == 0
+    finally:
+        wrapper.wait()
