@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
-from cronplus.clock import Clock, SystemClock
+from cronplus.clock import Clock, system_clock
 from cronplus.config import distrust
 from cronplus.errors import ConfigError, Problem
 from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
@@ -404,7 +404,7 @@ class Alerter:
     ) -> None:
         self.config = config
         self.store = store
-        self.clock = clock or SystemClock()
+        self.clock = clock or system_clock()
         self.env = dict(os.environ) if env is None else dict(env)
         settings = config.alerts or AlertsConfig()
         self.try_timeout = settings.timeout.total_seconds()

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import islice
 
-from cronplus.clock import Clock, SystemClock
+from cronplus.clock import Clock, system_clock
 from cronplus.config import pipeline_schedule
 from cronplus.dispatch import Dispatcher
 from cronplus.errors import UnknownJobError, UsageError
@@ -526,7 +526,7 @@ def run_backfill(
 ) -> BackfillResult:
     """Execute `plan`. Stop signals cut running attempts short (`interrupted`) and start
     nothing more; what did not finish is picked up by the same command run again."""
-    backfill = _Backfill(plan, config, store, paths, parallel, clock or SystemClock(), on_settled)
+    backfill = _Backfill(plan, config, store, paths, parallel, clock or system_clock(), on_settled)
     previous = {signum: signal.getsignal(signum) for signum in install_signals}
     for signum in previous:
         signal.signal(signum, lambda *_: backfill.interrupt())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cronplus.clock import system_clock
 from cronplus.errors import (
     ConfigError,
     CronplusError,
@@ -239,7 +240,7 @@ def status(obj: Context, jobs: tuple[str, ...], on_date: str | None, as_json: bo
 
     names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
     store = obj.store()
-    now = datetime.now(UTC)
+    now = system_clock().now()
     if on_date is not None:
         day = _parse_date(on_date, "--on")
         reports = [
@@ -653,7 +654,7 @@ def backfill(
         job,
         from_,
         to,
-        now=datetime.now(UTC),
+        now=system_clock().now(),
         only=only,
         with_upstream=with_upstream,
         rerun=rerun,
@@ -953,7 +954,7 @@ def pause(obj: Context, jobs: tuple[str, ...]) -> None:
     """
     names = [obj.job(n).name for n in jobs]
     store = obj.store(create=True)
-    now = datetime.now(UTC)
+    now = system_clock().now()
     for name in names:
         if store.pause(name, now):
             click.echo(f"{name}: paused (until: cronplus resume {name})")
@@ -1004,7 +1005,7 @@ def next_(obj: Context, job: str | None, count: int, after: str | None, as_json:
     jobs = [obj.job(job)] if job else list(obj.config.jobs.values())
     result = []
     for j in jobs:
-        start = _parse_after(after, j.timezone) if after else datetime.now(UTC)
+        start = _parse_after(after, j.timezone) if after else system_clock().now()
         result.append((j, report.upcoming(obj.config, j, start, count)))
     if as_json:
         render.print_json(

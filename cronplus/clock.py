@@ -1,10 +1,21 @@
-"""The one place cronplus reads time, so scheduling logic is tested without sleeping."""
+"""The one place cronplus reads time, so scheduling logic is tested without sleeping.
+
+`system_clock()` is the clock every command uses. With `CRONPLUS_CLOCK_FILE` set
+(a fault-injection setting for tests, read only here) the wall clock is the
+system's plus the number of seconds written in that file, re-read whenever the
+file changes, so a test moves a running daemon's clock forward or backward as an
+NTP step or a resume from suspend would. The monotonic clock is never moved:
+that is what real clock steps do too.
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+CLOCK_FILE_ENV = "CRONPLUS_CLOCK_FILE"
 
 
 class Clock(Protocol):
@@ -23,3 +34,29 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+class OffsetClock(SystemClock):
+    """The system clock moved by the seconds in a file (see the module doc)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                with open(self.path) as f:
+                    self._offset = timedelta(seconds=float(f.read().strip() or 0))
+                self._stamp = stamp
+        except (OSError, ValueError):
+            pass  # keep the last offset: a test is rewriting the file
+        return datetime.now(UTC) + self._offset
+
+
+def system_clock() -> Clock:
+    path = os.environ.get(CLOCK_FILE_ENV)
+    return OffsetClock(path) if path else SystemClock()
