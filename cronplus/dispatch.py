@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cronplus import executor
 from cronplus.alerts import Alerter
-from cronplus.clock import Clock, SystemClock
+from cronplus.clock import Clock, system_clock
 from cronplus.errors import CronplusError
 from cronplus.graph import downstream
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
@@ -100,7 +100,7 @@ class Dispatcher:
         self.alerter = alerter
         self.store = store
         self.paths = paths
-        self.clock = clock or SystemClock()
+        self.clock = clock or system_clock()
         self.stop = threading.Event()
         # Attempts at once: the argument, else [defaults].max_parallel, else CPUs x 4.
         self._slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
@@ -387,7 +387,13 @@ class Dispatcher:
         if not self.resume_after_stop or status is not RunStatus.INTERRUPTED:
             resume = None
         self.store.finish_run(
-            run.id, status, reason, finished, last_attempt=pending, resume_spent=resume
+            run.id,
+            status,
+            reason,
+            finished,
+            last_attempt=pending,
+            resume_spent=resume,
+            release=self.resume_after_stop and resume is None and self._has_dependents(run.job),
         )
         log_event(run, str(status), None, reason)
         done = replace(
@@ -500,8 +506,21 @@ class Dispatcher:
 
     # -- dependents -----------------------------------------------------------------------
 
+    def _has_dependents(self, job: str) -> bool:
+        return any(job in j.after for j in self.config.jobs.values())
+
+    def release(self, run: Run) -> None:
+        """Start `run`'s dependents (or block them) if its process could not: the
+        daemon's start does this for the runs its previous life had not released."""
+        self._release(run, run.status)
+
     def _release(self, run: Run, status: RunStatus) -> None:
         """Start the dependents that are now ready, or block everything downstream."""
+        self.__release(run, status)
+        if self.resume_after_stop and not self.stop.is_set():
+            self.store.released(run.id)  # a stop may have cut the release short: kept
+
+    def __release(self, run: Run, status: RunStatus) -> None:
         jobs = self.config.jobs
         deps = {name: j.after for name, j in jobs.items()}
         if status is RunStatus.INTERRUPTED and self.stop.is_set():
@@ -556,7 +575,7 @@ def run_now(
     Returns every run it recorded (executed or blocked), oldest first. With or
     without a daemon: the run is claimed in the store like any other.
     """
-    clock = clock or SystemClock()
+    clock = clock or system_clock()
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     now = clock.now()
     run = store.claim_run(job, now, Trigger.MANUAL, now=now)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
-from cronplus.clock import Clock, SystemClock
+from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import Dispatcher, log_event
 from cronplus.errors import ConfigError, DaemonRunningError
 from cronplus.model import Config, Job, RunStatus, Trigger
@@ -51,7 +51,7 @@ class Engine:
         self._adopted = adopted or []
         self.store = store
         self.dispatcher = dispatcher
-        self.clock = clock or SystemClock()
+        self.clock = clock or system_clock()
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
         self._wake = threading.Event()
@@ -101,6 +101,12 @@ class Engine:
                 continue
             log_event(again, "resumed", None, f"{spent} attempts spent")
             self.dispatcher.submit(again, spent=spent)
+        for run_id in self.store.unreleased():
+            run = self.store.get_run(run_id)
+            if run is not None and run.status.is_final:
+                self.dispatcher.release(run)  # its dependents, once
+            else:
+                self.store.released(run_id)
 
     def _missed_while_down(
         self, job: Job, last_alive: datetime | None, now: datetime
@@ -208,7 +214,7 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
     """`cronplus run`: one daemon per state directory, in the foreground, until signalled."""
     from filelock import FileLock, Timeout
 
-    clock = clock or SystemClock()
+    clock = clock or system_clock()
     # A variable an alert URL needs and nobody set: refuse to start rather than run
     # for days with alerts nobody receives.
     env = alert_env(config)

@@ -82,13 +82,19 @@ MIGRATIONS: tuple[str, ...] = (
         since TEXT NOT NULL
     ) WITHOUT ROWID
     """,
-    # 4: runs a daemon's stop or crash cut short, to run again at its next start.
+    # 4: runs a daemon's stop or crash cut short, to run again at its next start,
+    # and runs whose dependents it had still to release.
     # spent: the attempts that count against the job's retries (one cut short by the
     # stop does not).
     """
     CREATE TABLE resume (
         run_id INTEGER PRIMARY KEY REFERENCES runs (id),
         spent  INTEGER NOT NULL
+    );
+    -- a daemon's run that ended and whose dependents may not have been started (or
+    -- recorded upstream_failed) yet: written with the run's end, deleted after.
+    CREATE TABLE release (
+        run_id INTEGER PRIMARY KEY REFERENCES runs (id)
     )
     """,
 )

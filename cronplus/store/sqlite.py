@@ -225,11 +225,15 @@ class SqliteStore:
         *,
         last_attempt: tuple[int, AttemptResult] | None = None,
         resume_spent: int | None = None,
+        release: bool = False,
     ) -> None:
         """Record a run's end, with its `last_attempt`'s end in the same transaction.
         `resume_spent`: a daemon's stop cut it short; its next start runs it again,
-        with that many attempts counted against the retries."""
+        with that many attempts counted against the retries. `release`: its
+        dependents are still to be released (see `released`)."""
         with self._tx() as c:
+            if release:
+                c.execute("INSERT OR IGNORE INTO release (run_id) VALUES (?)", (run_id,))
             if last_attempt is not None:
                 self._finish_attempt(c, run_id, *last_attempt)
             if resume_spent is not None:
@@ -312,6 +316,14 @@ class SqliteStore:
     def resumable(self) -> list[tuple[int, int]]:
         """(run id, attempts spent) of the runs a daemon's stop or crash cut short."""
         return [(r, s) for r, s in self._read("SELECT run_id, spent FROM resume ORDER BY run_id")]
+
+    def released(self, run_id: int) -> None:
+        """The run's dependents are started or recorded: a crash now loses none."""
+        with self._tx() as c:
+            c.execute("DELETE FROM release WHERE run_id = ?", (run_id,))
+
+    def unreleased(self) -> list[int]:
+        return [r for (r,) in self._read("SELECT run_id FROM release ORDER BY run_id")]
 
     def drop_resume(self, run_id: int) -> None:
         with self._tx() as c:
