@@ -29,6 +29,8 @@ from cronplus.store import Store, open_store
 log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
+JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is a jump
+JUMPED = "the clock jumped forward"  # the reason of a fire time a forward jump skipped
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
 MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
@@ -72,7 +74,7 @@ class Engine:
             missed = self._missed_while_down(job, last_alive, now)
             if missed:
                 self.dispatcher.alert("missed", job.name, missed, DOWN)
-            self._catch_up(job, missed, now)
+            self._catch_up(job, missed, now, DOWN)
             it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
             self._iters[job.name] = it
             first = next(it, None)
@@ -127,7 +129,7 @@ class Engine:
                 missed.append(t)
         return list(missed)
 
-    def _catch_up(self, job: Job, missed: list[datetime], now: datetime) -> None:
+    def _catch_up(self, job: Job, missed: list[datetime], now: datetime, reason: str) -> None:
         """`catchup`: latest runs the newest missed fire time, all runs up to
         catchup_limit of the newest, oldest first, none runs none; the rest are recorded
         skipped. The runs queue one after another, whatever `overlap` says."""
@@ -138,11 +140,44 @@ class Engine:
             if t in run_times:
                 run = self.store.claim_run(job.name, t, Trigger.CATCHUP, now=now)
                 if run is not None:
-                    log_event(run, "catchup", None, DOWN)
+                    log_event(run, "catchup", None, reason)
                     runs.append(run)
             else:
-                self._record(job.name, t, DOWN)
+                self._record(job.name, t, reason)
         self.dispatcher.catch_up(runs)
+
+    def jumped(self, before: datetime, now: datetime) -> None:
+        """The wall clock moved from `before` to `now` by a step, not by waiting.
+
+        Forward (an NTP step, a resume from suspend): the fire times it passed over
+        are handled like those of a downtime, through the job's catch-up policy and a
+        missed alert (a paused job's are dropped). Backward: nothing is due until the
+        clock is back where it was; the runs that exist are never run again, because
+        each job's next fire time stays where it was."""
+        log.info(
+            "event=clock-jump detail='%s by %ss'",
+            "forward" if now > before else "backward",
+            round(abs((now - before).total_seconds()), 3),
+        )
+        if now < before:
+            return
+        paused = self.store.paused_jobs()
+        for name in list(self._next):
+            job = self.config.jobs[name]
+            passed: deque[datetime] = deque(maxlen=MAX_MISSED)
+            t: datetime | None = self._next[name]
+            while t is not None and t <= now:
+                passed.append(t)
+                t = next(self._iters[name], None)
+            if t is None:
+                del self._next[name]
+            else:
+                self._next[name] = t
+            if not passed or name in paused:
+                continue
+            missed = list(passed)
+            self.dispatcher.alert("missed", name, missed, JUMPED)
+            self._catch_up(job, missed, now, JUMPED)
 
     def _mark_alive(self, now: datetime) -> None:
         self.store.set_meta(_ALIVE, now.isoformat())
@@ -190,8 +225,14 @@ class Engine:
 
     def run(self) -> None:
         self.start(self.clock.now())
+        last: tuple[datetime, float] | None = None  # wall and monotonic time of the last step
         while not self._stopping:
-            now = self.clock.now()
+            now, mono = self.clock.now(), self.clock.monotonic()
+            if last is not None:
+                drift = (now - last[0]).total_seconds() - (mono - last[1])
+                if abs(drift) > JUMP_S:
+                    self.jumped(last[0] + timedelta(seconds=mono - last[1]), now)
+            last = (now, mono)
             nxt = self.step(now)
             # After the step: every fire time up to `now` is claimed or recorded, so a
             # crash after this mark loses none of them (the next start looks from here).

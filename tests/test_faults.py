@@ -4,9 +4,15 @@ schedule, a moved clock, full and read-only state, reloads. Each test drives
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
+
+from cronplus.model import RunStatus, Trigger
 
 pytestmark = pytest.mark.slow
 
@@ -38,3 +44,138 @@ def test_sigkill_loop_loses_no_run_and_runs_none_twice(tmp_path, monkeypatch):
         conn.execute(f"DELETE FROM runs WHERE id = {last}")
     again = kill_loop.count(tmp_path)
     assert again["twice"] == 2 and again["lost"] == 1, again  # tock: in its file, no run
+
+
+# -- the clock ----------------------------------------------------------------------------
+
+
+def set_clock(path: Path, at: datetime | float) -> None:
+    """Move the daemon's wall clock: to instant `at`, or by `at` seconds from the real one."""
+    offset = at if isinstance(at, float) else (at - datetime.now(UTC)).total_seconds()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{offset}\n")
+    tmp.rename(path)
+
+
+def appended(project, name: str) -> Counter:
+    path = project.root / f"{name}.txt"
+    lines = path.read_text().split() if path.exists() else []
+    return Counter(datetime.fromisoformat(x).astimezone(UTC) for x in lines)
+
+
+def assert_each_second_once(runs) -> None:
+    times = sorted(r.scheduled_for for r in runs)
+    span = int((times[-1] - times[0]).total_seconds()) + 1
+    assert len(times) == span == len(set(times)), "a second with no run, or two"
+
+
+def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
+    project, daemon, monkeypatch
+):
+    clock = project.root / "clock"
+    set_clock(clock, 0.0)
+    monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
+    project.write("""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+    """)
+    store = project.store()
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    set_clock(clock, 600.0)  # an NTP step, or a resume from suspend
+    wait_until(lambda: "event=clock-jump detail='forward" in d.stderr)
+    caught = wait_until(
+        lambda: [r for r in store.history("tick") if r.trigger is Trigger.CATCHUP], timeout=20
+    )
+    wait_until(lambda: store.get_run(caught[0].id).status is RunStatus.SUCCEEDED)
+    wait_until(
+        lambda: (
+            len([r for r in store.history("tick") if r.scheduled_for > caught[0].scheduled_for])
+            >= 2
+        )
+    )
+    set_clock(clock, 0.0)  # and back: 600 s behind the fire times already run
+    wait_until(lambda: "event=clock-jump detail='backward" in d.stderr)
+    time.sleep(0.5)
+    before = len(store.history("tick"))
+    time.sleep(2.5)
+    assert len(store.history("tick")) == before, "a backward jump started runs"
+    d.terminate()
+    runs = store.history("tick")
+    assert_each_second_once(runs)
+    jumped = [r for r in runs if r.reason == "the clock jumped forward"]
+    assert len(caught) == 1 and 590 <= len(jumped) <= 605
+    assert all(r.status is RunStatus.SKIPPED and r.trigger is Trigger.SCHEDULE for r in jumped)
+    assert caught[0].scheduled_for > max(r.scheduled_for for r in jumped)
+    succeeded = {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    files = appended(project, "tick")
+    assert set(files) == succeeded and max(files.values()) == 1
+
+
+def test_dst_spring_forward_in_a_running_daemon(project, daemon, monkeypatch):
+    """Europe/Berlin, 2026-03-29: 02:00 CET becomes 03:00 CEST. The fixed-time job due
+    at 02:30 runs once at 03:00 CEST; the every-minute-at-:30 wildcard has no 02:xx."""
+    clock = project.root / "clock"
+    set_clock(clock, datetime(2026, 3, 29, 0, 59, 57, tzinfo=UTC))
+    monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
+    project.write("""
+        [defaults]
+        timezone = "Europe/Berlin"
+        [jobs.fixed]
+        schedule = "30 2 * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> fixed.txt'
+        [jobs.wild]
+        schedule = "30 * * * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> wild.txt'
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: appended(project, "fixed"), timeout=15)
+    d.terminate()
+    assert list(appended(project, "fixed")) == [datetime(2026, 3, 29, 1, 0, tzinfo=UTC)]
+    assert "+02:00" in (project.root / "fixed.txt").read_text()  # 03:00 CEST
+    assert not appended(project, "wild")  # no 02:xx:30 that day; 03:00:30 not reached
+
+
+def test_dst_fall_back_in_a_running_daemon(project, daemon, monkeypatch):
+    """Europe/Berlin, 2026-10-25: 03:00 CEST becomes 02:00 CET. A fixed-time 02:30 job
+    runs in the first pass only; a wildcard-hour job at :30 runs in both. The hour
+    between the passes is skipped by a forward clock jump."""
+    clock = project.root / "clock"
+    set_clock(clock, datetime(2026, 10, 25, 0, 29, 57, tzinfo=UTC))  # 02:29:57 CEST
+    monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
+    project.write("""
+        [defaults]
+        timezone = "Europe/Berlin"
+        [jobs.fixed]
+        schedule = "30 2 * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> fixed.txt'
+        [jobs.wild]
+        schedule = "30 * * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> wild.txt'
+        [jobs.sec]
+        schedule = "* * * * * *"
+        catchup = "none"
+        command = "true"
+    """)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: appended(project, "wild"), timeout=15)
+    set_clock(clock, datetime(2026, 10, 25, 1, 29, 57, tzinfo=UTC))  # 02:29:57 CET
+    wait_until(lambda: len(appended(project, "wild")) == 2, timeout=15)
+    time.sleep(1)
+    d.terminate()
+    first, second = (
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    )
+    assert list(appended(project, "fixed")) == [first]
+    assert sorted(appended(project, "wild")) == [first, second]
+    assert "02:30:00+02:00" in (project.root / "fixed.txt").read_text()
+    assert (project.root / "wild.txt").read_text().split() == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:30:00+01:00",
+    ]
