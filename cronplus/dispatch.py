@@ -111,6 +111,7 @@ class Dispatcher:
         self._queued: dict[str, deque[Run]] = {}
         self._catching_up: set[str] = set()  # jobs whose catch-up queue has not drained
         self._cancel: dict[int, threading.Event] = {}  # run id -> set to cut it short
+        self._cancel_reason: dict[int, str] = {}  # ... and why, for an attempt not yet begun
         self._handles: dict[int, executor.AttemptHandle] = {}
         self._threads: set[threading.Thread] = set()
         # Every run recorded, for `trigger` to print; a daemon or a backfill would grow
@@ -224,6 +225,7 @@ class Dispatcher:
         with self._lock:
             handle = self._handles.get(run_id)
             cancel = self._cancel.get(run_id)
+            self._cancel_reason[run_id] = reason
         if cancel is not None:
             cancel.set()  # a run waiting for its next retry
         if handle is not None:
@@ -289,6 +291,7 @@ class Dispatcher:
                     del self._active[run.job]
                 self._threads.discard(threading.current_thread())
                 self._cancel.pop(run.id, None)
+                self._cancel_reason.pop(run.id, None)
                 backlog = self._queued.get(run.job)
                 waiting = backlog.popleft() if backlog and not self.stop.is_set() else None
                 if not backlog:
@@ -463,8 +466,13 @@ class Dispatcher:
             pid = handle.pid
             with self._lock:
                 self._handles[run.id] = handle
+                cancel = self._cancel.get(run.id)
+                cut = self._cancel_reason.get(run.id)
+            # Cut short while it was being started, before there was a handle to stop.
             if self.stop.is_set():
                 handle.interrupt(STOPPED_REASON)
+            elif cancel is not None and cancel.is_set() and cut is not None:
+                handle.interrupt(cut)
             try:
                 self.store.set_attempt_pid(run.id, number, handle.pid)
                 result = handle.wait()
