@@ -616,6 +616,23 @@ class Alerter:
 
     # -- alert-test -----------------------------------------------------------------------
 
+    def config_rejected(self, where: str, problems: list[str]) -> None:
+        """A changed jobs file the daemon refused: told through [alerts] (whatever its
+        `on` says: nothing else would tell anyone the change did not take effect)."""
+        body = "\n".join(
+            [
+                f"The jobs file {where} changed and has problems; the daemon keeps",
+                "running the configuration it had. Fix the file: it is read again when",
+                "saved, or on SIGHUP.",
+                "",
+                *problems,
+                "",
+                f"Host: {socket.gethostname()}",
+            ]
+        )
+        message = Message("config", None, None, f"cronplus: {WORDS['config']}", body)
+        self._emit(message, None)
+
     def test(self, job: Job | None) -> list[tuple[Channel, str | None]]:
         """Send a test message through each channel now; (channel, error or None)."""
         name = job.name if job else None

@@ -163,7 +163,7 @@ def run(obj: Context) -> None:
     config = obj.config
     obj.alert_env(strict=True)
     _log_to_stderr()
-    run_daemon(config, obj.paths)
+    run_daemon(config, obj.paths, display_path=obj.config_path)
 
 
 def _log_to_stderr() -> None:

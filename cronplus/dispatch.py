@@ -318,7 +318,9 @@ class Dispatcher:
         last attempt, started by a cronplus process that died, is still going (a
         handle) or ended unrecorded (its result); it is this call's first attempt.
         """
-        job = self.config.jobs[run.job]
+        job = self.config.jobs.get(run.job)
+        if job is None:  # removed by a reload while the run waited
+            return self._gone(run)
         trigger = trigger or run.trigger
         attempts = list(run.attempts)
         if adopted is not None:
@@ -413,6 +415,13 @@ class Dispatcher:
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
             self.alert("run_ended", done)
         return done
+
+    def _gone(self, run: Run) -> Run:
+        why = f'job "{run.job}" was removed from the jobs file'
+        now = self.clock.now()
+        self.store.finish_run(run.id, RunStatus.SKIPPED, why, now)
+        log_event(run, "skipped", None, why)
+        return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 
     def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
         """Alert `late` once the run has gone on past expected_duration, counted from its
@@ -531,6 +540,8 @@ class Dispatcher:
     def __release(self, run: Run, status: RunStatus) -> None:
         jobs = self.config.jobs
         deps = {name: j.after for name, j in jobs.items()}
+        if run.job not in deps:
+            return  # removed by a reload: nothing runs after it any more
         if status is RunStatus.INTERRUPTED and self.stop.is_set():
             # Cut short by a stop, not failed: its dependents get their runs once it is
             # run again, instead of being blocked for good.

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,7 @@ class Engine:
         *,
         clock: Clock | None = None,
         adopted: list[Adopted] | None = None,
+        load: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
         self._adopted = adopted or []
@@ -59,6 +60,8 @@ class Engine:
         self._wake = threading.Event()
         self._alive_marked = datetime.min.replace(tzinfo=UTC)
         self._stopping = False
+        self._reload = False
+        self._load = load
 
     def start(self, now: datetime) -> None:
         """Fire times that passed while no daemon ran are neither run nor recorded; they
@@ -69,17 +72,87 @@ class Engine:
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
-            if job.schedule is None or job.after or not job.enabled or job.name in paused:
+            if not _scheduled(job):
                 continue
-            missed = self._missed_while_down(job, last_alive, now)
-            if missed:
-                self.dispatcher.alert("missed", job.name, missed, DOWN)
-            self._catch_up(job, missed, now, DOWN)
-            it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
-            self._iters[job.name] = it
-            first = next(it, None)
-            if first is not None:
-                self._next[job.name] = first
+            if job.name not in paused:  # a paused job's fire times are not caught up
+                missed = self._missed_while_down(job, last_alive, now)
+                if missed:
+                    self.dispatcher.alert("missed", job.name, missed, DOWN)
+                self._catch_up(job, missed, now, DOWN)
+            self._follow(job, now)
+
+    def _follow(self, job: Job, now: datetime) -> None:
+        """Fire `job` from its first fire time after `now` on."""
+        assert job.schedule is not None
+        it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
+        self._iters[job.name] = it
+        first = next(it, None)
+        if first is not None:
+            self._next[job.name] = first
+        else:
+            self._next.pop(job.name, None)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def request_reload(self) -> None:
+        """From SIGHUP or the file watcher: read the jobs file again at the next wake."""
+        self._reload = True
+        self._wake.set()
+
+    def reload(self, now: datetime) -> bool:
+        """Read the jobs file again. A valid one takes effect from `now` without touching
+        running jobs; an invalid one is logged with its FILE:LINE problems, alerted as
+        `config`, and the running configuration stays. True if it took effect."""
+        assert self._load is not None
+        try:
+            new = self._load()
+            env = alert_env(new)
+            missing = missing_variables(new, env)
+            if missing:
+                raise ConfigError(missing, new.path.name)
+        except ConfigError as e:
+            problems = [str(p) for p in e.problems]
+            for p in problems:
+                log.error("event=reload-rejected detail=%r", p)
+            self.dispatcher.alert("config_rejected", e.file, problems)
+            return False
+        self.apply(new, now, env)
+        return True
+
+    def apply(self, new: Config, now: datetime, env: dict[str, str] | None = None) -> None:
+        """Switch to `new`: jobs whose timing is unchanged keep their next fire time,
+        new or changed ones fire from their first fire time after `now`, removed ones
+        stop (their history stays). Runs going on finish as they were configured."""
+        old = self.config
+        self.config = new
+        self.dispatcher.config = new
+        alerter = self.dispatcher.alerter
+        if alerter is not None:
+            alerter.config = new
+            if env is not None:
+                alerter.env = env
+        added, changed, removed = [], [], []
+        for name in list(self._iters):
+            job = new.jobs.get(name)
+            if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
+                self._iters.pop(name)
+                self._next.pop(name, None)
+                (changed if job is not None else removed).append(name)
+        for job in new.jobs.values():
+            if _scheduled(job) and job.name not in self._iters:
+                self._follow(job, now)
+                if job.name not in old.jobs:
+                    added.append(job.name)
+                elif job.name not in changed:
+                    changed.append(job.name)
+        removed += [n for n in old.jobs if n not in new.jobs and n not in removed]
+        log.info(
+            "event=reloaded jobs=%d added=%s changed=%s removed=%s",
+            len(new.jobs),
+            ",".join(added) or "-",
+            ",".join(changed) or "-",
+            ",".join(removed) or "-",
+        )
 
     def _resume(self, paused: dict[str, datetime], now: datetime) -> None:
         """Before anything new: the attempts adopted from a dead daemon, then the runs a
@@ -233,6 +306,9 @@ class Engine:
                 if abs(drift) > JUMP_S:
                     self.jumped(last[0] + timedelta(seconds=mono - last[1]), now)
             last = (now, mono)
+            if self._reload and self._load is not None:
+                self._reload = False
+                self.reload(now)
             nxt = self.step(now)
             # After the step: every fire time up to `now` is claimed or recorded, so a
             # crash after this mark loses none of them (the next start looks from here).
@@ -251,9 +327,29 @@ class Engine:
         self._mark_alive(self.clock.now())
 
 
-def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) -> None:
-    """`cronplus run`: one daemon per state directory, in the foreground, until signalled."""
+def _scheduled(job: Job) -> bool:
+    """Fired by the engine itself (a job with `after` is started by its upstream)."""
+    return job.schedule is not None and not job.after and job.enabled
+
+
+def _timing(job: Job) -> tuple[object, ...]:
+    return (job.schedule, job.timezone, job.after, job.enabled)
+
+
+def run_daemon(
+    config: Config,
+    paths: StatePaths,
+    clock: Clock | None = None,
+    *,
+    display_path: str | None = None,
+) -> None:
+    """`cronplus run`: one daemon per state directory, in the foreground, until signalled.
+    It reads the jobs file again on SIGHUP and when the file changes; `display_path`
+    is how messages name it."""
     from filelock import FileLock, Timeout
+
+    from cronplus.config import load_config
+    from cronplus.watch import FileWatcher
 
     clock = clock or system_clock()
     # A variable an alert URL needs and nobody set: refuse to start rather than run
@@ -279,7 +375,14 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
         dispatcher.resume_after_stop = True
-        engine = Engine(config, store, dispatcher, clock=clock, adopted=adopted)
+        engine = Engine(
+            config,
+            store,
+            dispatcher,
+            clock=clock,
+            adopted=adopted,
+            load=lambda: load_config(config.path, display_path=display_path),
+        )
         heartbeat = None
         if config.alerts is not None and config.alerts.heartbeat:
             url = expand(config.alerts.heartbeat, env)
@@ -293,10 +396,18 @@ def run_daemon(config: Config, paths: StatePaths, clock: Clock | None = None) ->
             log.info("event=stopping detail='%s'", signal.Signals(signum).name)
             engine.request_stop()
 
+        def on_hangup(_signum: int, _frame: object) -> None:
+            log.info("event=reload detail='SIGHUP'")
+            engine.request_reload()
+
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_hangup)
+        watcher = FileWatcher(config.path, engine.request_reload)
+        watcher.start()
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
+        watcher.stop()
         if heartbeat is not None:
             heartbeat.stop()
         # Deliveries still going get a little time; their outcome is logged after that.

@@ -4,6 +4,7 @@ schedule, a moved clock, full and read-only state, reloads. Each test drives
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -179,3 +180,126 @@ def test_dst_fall_back_in_a_running_daemon(project, daemon, monkeypatch):
         "2026-10-25T02:30:00+02:00",
         "2026-10-25T02:30:00+01:00",
     ]
+
+
+# -- reload -------------------------------------------------------------------------------
+
+
+def save_by_rename(path: Path, text: str) -> None:
+    """As editors save: a new file renamed over the old one."""
+    tmp = path.with_name(path.name + ".swp")
+    tmp.write_text(textwrap.dedent(text))
+    tmp.rename(path)
+
+
+def test_a_broken_jobs_file_is_rejected_and_alerted_while_the_old_one_runs(project, daemon):
+    from test_alerts import Http
+
+    http = Http()
+    alerts = f"""
+        [alerts]
+        urls = ["json://127.0.0.1:{http.port}/hook"]
+    """
+    project.write(
+        alerts
+        + """
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+    """
+    )
+    d = daemon()
+    try:
+        d.wait_started()
+        wait_until(lambda: appended(project, "tick"))
+        broken = project.jobs_file.read_text().replace('"* * * * * *"', '"61 * * * *"')
+        project.jobs_file.write_text(broken)  # saved in place, not renamed
+        wait_until(lambda: "event=reload-rejected" in d.stderr)
+        line = next(i for i, s in enumerate(broken.splitlines(), 1) if "61 * * * *" in s)
+        rejected = [s for s in d.stderr.splitlines() if "reload-rejected" in s]
+        assert any(f"jobs.toml:{line}" in s and "tick" in s for s in rejected), rejected
+        message = wait_until(lambda: http.posts("/hook"))[0]
+        assert message["title"] == "cronplus: configuration rejected"
+        assert f"jobs.toml:{line}" in message["message"]
+        n = len(appended(project, "tick"))
+        wait_until(lambda: len(appended(project, "tick")) >= n + 2)  # still running
+        assert d.terminate() == 0
+    finally:
+        http.close()
+
+
+def test_a_valid_file_saved_by_rename_takes_effect_without_disturbing_running_jobs(project, daemon):
+    project.write("""
+        [defaults]
+        timezone = "UTC"
+        [jobs.tick]
+        schedule = "* * * * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+        [jobs.long]
+        schedule = "* * * * * *"
+        command = 'sleep 3; echo "$CRONPLUS_SCHEDULED_FOR" >> long.txt'
+    """)
+    store = project.store()
+    d = daemon()
+    d.wait_started()
+    long_run = wait_until(
+        lambda: next((r for r in store.unfinished_runs() if r.job == "long" and r.attempts), None)
+    )
+    save_by_rename(
+        project.jobs_file,
+        """
+        [defaults]
+        timezone = "UTC"
+        [jobs.long]
+        schedule = "* * * * * *"
+        command = 'sleep 3; echo "$CRONPLUS_SCHEDULED_FOR" >> long.txt'
+        [jobs.tock]
+        schedule = "* * * * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tock.txt'
+        """,
+    )
+    wait_until(lambda: "event=reloaded" in d.stderr)
+    reloaded_at = datetime.now(UTC)
+    wait_until(lambda: appended(project, "tock"))
+    wait_until(lambda: store.get_run(long_run.id).status.is_final, timeout=15)
+    time.sleep(1.5)
+    assert d.terminate() == 0
+    assert store.get_run(long_run.id).status is RunStatus.SUCCEEDED  # not disturbed
+    assert "added=tock" in d.stderr and "removed=tick" in d.stderr
+    ticks = store.history("tick")
+    assert ticks and all(r.created_at < reloaded_at for r in ticks)  # history kept
+
+
+def test_sighup_reloads(project, daemon):
+    import signal
+
+    project.write("""
+        [jobs.a]
+        command = "true"
+    """)
+    d = daemon()
+    d.wait_started()
+    project.jobs_file.write_text(
+        project.jobs_file.read_text() + '\n[jobs.b]\nschedule = "* * * * * *"\ncommand = "true"\n'
+    )
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "event=reload detail='SIGHUP'" in d.stderr)
+    wait_until(lambda: project.store().history("b"))
+    assert d.terminate() == 0
+
+
+def test_a_job_paused_when_the_daemon_starts_runs_after_resume(project, daemon, cli):
+    project.write("""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+    """)
+    assert cli("pause", "tick").exit_code == 0
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: project.store().history("tick"))  # recorded skipped, paused
+    assert not appended(project, "tick")
+    assert cli("resume", "tick").exit_code == 0
+    wait_until(lambda: appended(project, "tick"))
+    assert d.terminate() == 0

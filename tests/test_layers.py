@@ -29,6 +29,7 @@ LAYERS = {
     "graph": 4,
     "paths": 4,
     "clock": 4,
+    "watch": 4,
     "model": 5,
     "errors": 5,
 }

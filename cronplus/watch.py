@@ -1,0 +1,113 @@
+"""Tell the daemon when its jobs file changed, without waking it when nothing did.
+
+Linux inotify through ctypes (no dependency): a thread blocks on the watch of the
+file's folder, so an idle daemon still wakes only for its schedule. The folder,
+not the file, because editors save by writing a new file and renaming it over the
+old one, which would end a watch on the file itself. Changes are debounced: the
+callback runs once the file has been quiet for `quiet` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import select
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("cronplus")
+
+# <sys/inotify.h>
+_IN_MODIFY = 0x002
+_IN_ATTRIB = 0x004
+_IN_CLOSE_WRITE = 0x008
+_IN_MOVED_FROM = 0x040
+_IN_MOVED_TO = 0x080
+_IN_CREATE = 0x100
+_IN_DELETE = 0x200
+_MASK = (
+    _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
+    | _IN_DELETE
+)  # fmt: skip
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
+
+
+class FileWatcher:
+    def __init__(self, path: Path, on_change: Callable[[], None], quiet: float = 0.5) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.on_change = on_change
+        self.quiet = quiet
+        self._fd = -1
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start watching; False (and a log line) where inotify is not available, in
+        which case SIGHUP still reloads."""
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "inotify_init1")
+            if libc.inotify_add_watch(fd, os.fsencode(self.path.parent), _MASK) < 0:
+                err = ctypes.get_errno()
+                os.close(fd)
+                raise OSError(err, os.strerror(err))
+        except (OSError, AttributeError) as e:
+            log.warning("event=watch-unavailable detail='%s; reload with SIGHUP'", e)
+            return False
+        self._fd = fd
+        self._thread = threading.Thread(target=self._loop, name="watch", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        os.write(self._wake_w, b"\0")
+        if self._thread is not None:
+            self._thread.join(5)
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        name = os.fsencode(self.path.name)
+        pending_since: float | None = None
+        while True:
+            timeout = None
+            if pending_since is not None:
+                timeout = max(0, int((pending_since + self.quiet - time.monotonic()) * 1000))
+            ready = {fd for fd, _ in poller.poll(timeout)}
+            if self._wake_r in ready:
+                return
+            if self._fd in ready and name in self._names():
+                pending_since = time.monotonic()  # quiet time starts again
+                continue
+            if pending_since is not None and time.monotonic() >= pending_since + self.quiet:
+                pending_since = None
+                try:
+                    self.on_change()
+                except Exception:
+                    log.exception("event=reload-error")
+
+    def _names(self) -> set[bytes]:
+        names: set[bytes] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 64 * 1024)
+            except BlockingIOError:
+                return names
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size
+                names.add(data[offset : offset + length].rstrip(b"\0"))
+                offset += length
