@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from cronplus.clock import Clock, system_clock
 from cronplus.config import distrust
-from cronplus.errors import ConfigError, Problem
+from cronplus.errors import ConfigError, Problem, StateError
 from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
 from cronplus.store import Store
 
@@ -576,15 +576,18 @@ class Alerter:
         with self._lock:
             closed = self._closed
         if not closed:
-            self.store.record_alert(
-                self.clock.now(),
-                message.event,
-                message.job,
-                message.run_id,
-                channel.shown,
-                error is None,
-                error,
-            )
+            try:
+                self.store.record_alert(
+                    self.clock.now(),
+                    message.event,
+                    message.job,
+                    message.run_id,
+                    channel.shown,
+                    error is None,
+                    error,
+                )
+            except StateError as e:  # a full disk: the log line below is all there is
+                log.warning("event=alert-unrecorded detail=%r", str(e))
         log.log(
             logging.INFO if error is None else logging.WARNING,
             "job=%s event=alert alert=%s channel=%s sent=%s%s",

@@ -8,6 +8,7 @@ waiting for a retry must not hold up other jobs.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -18,11 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.errors import CronplusError
+from cronplus.errors import CronplusError, StateError
 from cronplus.graph import downstream
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
@@ -31,6 +33,8 @@ from cronplus.store import Store
 log = logging.getLogger("cronplus")
 
 STOPPED_REASON = "interrupted: cronplus stopped while the run was going"
+STATE_RETRY_S = 5.0  # how often a state write refused (disk full, read-only) is tried again
+T = TypeVar("T")
 
 
 def log_event(run: Run, event: str, attempt: int | None = None, detail: str | None = None) -> None:
@@ -370,7 +374,7 @@ class Dispatcher:
                 break
             delay = job.retry.delay_before_retry(n + 1)
             why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
-            self.store.finish_attempt(run.id, number, result, waiting=why)
+            self._write(self.store.finish_attempt, run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
             if cancel.wait(delay.total_seconds()):
@@ -391,7 +395,8 @@ class Dispatcher:
         # writes, and a backfill of a thousand quick runs feels each one.
         if not self.resume_after_stop or status is not RunStatus.INTERRUPTED:
             resume = None
-        self.store.finish_run(
+        self._write(
+            self.store.finish_run,
             run.id,
             status,
             reason,
@@ -416,10 +421,32 @@ class Dispatcher:
             self.alert("run_ended", done)
         return done
 
+    def _write(self, write: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A state write a run cannot go on without. While the state cannot be written
+        (a full disk, a read-only file system) it is retried every STATE_RETRY_S, and
+        the run waits; on a stop it gives up (StateError), and the next start settles
+        the run from what its attempt left beside its log."""
+        failing = False
+        while True:
+            try:
+                result = write(*args, **kwargs)
+            except StateError as e:
+                if not failing:
+                    log.error(
+                        "event=state-error detail=%r; retrying every %gs", str(e), STATE_RETRY_S
+                    )
+                    failing = True
+                if self.stop.wait(STATE_RETRY_S):
+                    raise
+                continue
+            if failing:
+                log.info("event=state-ok detail='the state can be written again'")
+            return result
+
     def _gone(self, run: Run) -> Run:
         why = f'job "{run.job}" was removed from the jobs file'
         now = self.clock.now()
-        self.store.finish_run(run.id, RunStatus.SKIPPED, why, now)
+        self._write(self.store.finish_run, run.id, RunStatus.SKIPPED, why, now)
         log_event(run, "skipped", None, why)
         return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 
@@ -443,7 +470,8 @@ class Dispatcher:
         Returns the result, the attempt as recorded, and when it was begun."""
         log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
         started = self.clock.now()
-        self.store.begin_attempt(run.id, number, started, str(log_path), trigger)
+        # Not started unless recorded: a full disk holds the run here until it can be.
+        self._write(self.store.begin_attempt, run.id, number, started, str(log_path), trigger)
         env = executor.build_env(
             job,
             run_id=run.id,
@@ -483,7 +511,9 @@ class Dispatcher:
             elif cancel is not None and cancel.is_set() and cut is not None:
                 handle.interrupt(cut)
             try:
-                self.store.set_attempt_pid(run.id, number, handle.pid)
+                # A help, not a need: a later daemon finds the job by its status path.
+                with contextlib.suppress(StateError):
+                    self.store.set_attempt_pid(run.id, number, handle.pid)
                 result = handle.wait()
             finally:
                 with self._lock:
@@ -533,7 +563,8 @@ class Dispatcher:
 
     def _release(self, run: Run, status: RunStatus) -> None:
         """Start the dependents that are now ready, or block everything downstream."""
-        self.__release(run, status)
+        # Claims are idempotent, so a release the state refused is simply done again.
+        self._write(self.__release, run, status)
         if self.resume_after_stop and not self.stop.is_set():
             self.store.released(run.id)  # a stop may have cut the release short: kept
 

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, system_clock
-from cronplus.dispatch import Dispatcher, log_event
-from cronplus.errors import ConfigError, DaemonRunningError
+from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event
+from cronplus.errors import ConfigError, DaemonRunningError, StateError
 from cronplus.model import Config, Job, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
@@ -62,6 +62,7 @@ class Engine:
         self._stopping = False
         self._reload = False
         self._load = load
+        self._state_failing = False
 
     def start(self, now: datetime) -> None:
         """Fire times that passed while no daemon ran are neither run nor recorded; they
@@ -253,17 +254,44 @@ class Engine:
             self._catch_up(job, missed, now, JUMPED)
 
     def _mark_alive(self, now: datetime) -> None:
-        self.store.set_meta(_ALIVE, now.isoformat())
+        try:
+            self.store.set_meta(_ALIVE, now.isoformat())
+        except StateError:
+            return  # tried again at the next wake; the step logs the state's trouble
         self._alive_marked = now
 
     def next_due(self) -> datetime | None:
         return min(self._next.values(), default=None)
 
     def step(self, now: datetime) -> datetime | None:
-        """Start every run due at `now`; return the next instant anything is due."""
+        """Start every run due at `now`; return the next instant anything is due.
+
+        A fire time is consumed only once its run is claimed or recorded. While the
+        state cannot be written (a full disk, a read-only file system) nothing is
+        started, the error is logged once, and the step is tried again every
+        STATE_RETRY_S; fire times that waited past start_grace are then recorded as
+        missed."""
+        try:
+            self._step(now)
+        except StateError as e:
+            if not self._state_failing:
+                log.error(
+                    "event=state-error detail=%r; nothing starts until it can be written,"
+                    " retrying every %gs",
+                    str(e),
+                    STATE_RETRY_S,
+                )
+                self._state_failing = True
+            return now + timedelta(seconds=STATE_RETRY_S)
+        if self._state_failing:
+            log.info("event=state-ok detail='the state can be written again'")
+            self._state_failing = False
+        return self.next_due()
+
+    def _step(self, now: datetime) -> None:
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         for name in sorted(self._next, key=self._next.__getitem__):
-            t = self._next[name]
+            t: datetime | None = self._next[name]
             while t is not None and t <= now:
                 if paused is None:
                     paused = self.store.paused_jobs()
@@ -272,11 +300,10 @@ class Engine:
                 else:
                     self._fire(name, t, now)
                 t = next(self._iters[name], None)
-            if t is None:
-                del self._next[name]
-            else:
-                self._next[name] = t
-        return self.next_due()
+                if t is None:
+                    del self._next[name]
+                else:
+                    self._next[name] = t
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace
@@ -358,16 +385,22 @@ def run_daemon(
     missing = missing_variables(config, env)
     if missing:
         raise ConfigError(missing, config.path.name)
-    paths.create()
-    owner_only_file(paths.lock)
-    lock = FileLock(str(paths.lock), timeout=1)
     try:
-        lock.acquire()
-    except Timeout:
-        raise DaemonRunningError(str(paths.root), read_daemon_pid(paths)) from None
+        paths.create()
+        owner_only_file(paths.lock)
+        lock = FileLock(str(paths.lock), timeout=1)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DaemonRunningError(str(paths.root), read_daemon_pid(paths)) from None
+    except OSError as e:  # a read-only or full state folder: one line, not a traceback
+        raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
     try:
-        owner_only_file(paths.pidfile)
-        paths.pidfile.write_text(f"{os.getpid()}\n")
+        try:
+            owner_only_file(paths.pidfile)
+            paths.pidfile.write_text(f"{os.getpid()}\n")
+        except OSError as e:
+            raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
         store = open_store(paths)
         before = store.get_meta(_PID)
         store.set_meta(_PID, str(os.getpid()))

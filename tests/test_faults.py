@@ -4,6 +4,9 @@ schedule, a moved clock, full and read-only state, reloads. Each test drives
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+import subprocess
 import textwrap
 import time
 from collections import Counter
@@ -303,3 +306,121 @@ def test_a_job_paused_when_the_daemon_starts_runs_after_resume(project, daemon, 
     assert cli("resume", "tick").exit_code == 0
     wait_until(lambda: appended(project, "tick"))
     assert d.terminate() == 0
+
+
+# -- resources ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 4 MiB tmpfs for the state, made by the test (needs root, as CI has)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(fs: Path) -> Path:
+    filler = fs / "filler"
+    chunk = b"\0" * 65536
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    return filler
+
+
+def state_on(project, fs: Path) -> None:
+    (fs / "state").mkdir(mode=0o700)
+    project.state.symlink_to(fs / "state")
+
+
+def integrity(project) -> str:
+    with sqlite3.connect(project.state / "state.db") as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+TICK = """
+    [jobs.tick]
+    schedule = "* * * * * *"
+    timezone = "UTC"
+    command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt; seq 1 2000'
+"""
+
+
+def test_a_full_disk_stops_nothing_for_good_and_corrupts_nothing(project, daemon, small_fs):
+    project.write(TICK)
+    state_on(project, small_fs)
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    filler = fill(small_fs)
+    wait_until(lambda: "event=state-error" in d.stderr, timeout=15)
+    assert "database or disk is full" in d.stderr
+    time.sleep(2)
+    assert d.proc.poll() is None, d.stderr
+    filler.unlink()
+    wait_until(lambda: "event=state-ok" in d.stderr, timeout=15)
+    n = len(appended(project, "tick"))
+    wait_until(lambda: len(appended(project, "tick")) >= n + 3, timeout=20)
+    assert d.terminate() == 0, d.stderr
+    assert integrity(project) == "ok"
+    runs = project.store().history("tick")
+    assert_each_second_once(runs)
+    assert all(r.status.is_final for r in runs)
+    succeeded = {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    assert set(appended(project, "tick")) <= {r.scheduled_for for r in runs}
+    assert max(appended(project, "tick").values()) == 1 and succeeded
+
+
+def test_a_state_folder_made_read_only_under_a_running_daemon(project, daemon, small_fs):
+    """Bind-mounted read-only over itself while the daemon runs: the database it has
+    open stays writable, new log files cannot be made. Those runs are recorded failed
+    with the reason, the daemon carries on, and runs succeed again once it is writable."""
+    project.write(TICK)
+    state_on(project, small_fs)
+    state = small_fs / "state"
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(state)], check=True)
+        # (Its log says so: this process cannot open the state to look.)
+        wait_until(lambda: "event=failed detail='cannot write log" in d.stderr)
+        assert "Read-only file system" in d.stderr
+        assert d.proc.poll() is None, d.stderr
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+    n = len(appended(project, "tick"))
+    wait_until(lambda: len(appended(project, "tick")) >= n + 2, timeout=15)
+    assert d.terminate() == 0, d.stderr
+    assert integrity(project) == "ok"
+    runs = project.store().history("tick")
+    assert_each_second_once(runs)
+    assert all(r.status.is_final for r in runs)
+    files = appended(project, "tick")
+    assert max(files.values()) == 1
+    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    failed = [r for r in runs if r.status is RunStatus.FAILED]
+    assert failed and all("Read-only file system" in r.reason for r in failed)
+
+
+def test_a_daemon_refuses_to_start_on_a_read_only_state(project, cli, small_fs):
+    project.write(TICK)
+    state_on(project, small_fs)
+    assert cli("trigger", "tick").exit_code == 0  # the state exists
+    state = small_fs / "state"
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(state)], check=True)
+        result = cli("run")
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stderr
+    assert "Read-only file system" in result.stderr and str(project.state) in result.stderr
