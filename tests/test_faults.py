@@ -10,7 +10,7 @@ import subprocess
 import textwrap
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -424,3 +424,81 @@ def test_a_daemon_refuses_to_start_on_a_read_only_state(project, cli, small_fs):
     assert result.exit_code != 0
     assert "Traceback" not in result.stderr
     assert "Read-only file system" in result.stderr and str(project.state) in result.stderr
+
+
+# -- policies, on the real daemon ------------------------------------------------------
+
+
+@pytest.mark.parametrize("catchup", ["latest", "all", "none"])
+def test_catchup_policies_after_a_downtime(project, daemon, catchup):
+    project.write(f"""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        catchup = "{catchup}"
+        catchup_limit = 2
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+    """)
+    store = project.store()
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    assert d.terminate() == 0
+    last = max(r.scheduled_for for r in store.history("tick"))
+    time.sleep(4)  # down: at least 3 fire times pass
+    d = daemon()
+    d.wait_started()
+    started = datetime.now(UTC)
+    wait_until(lambda: [r for r in store.history("tick") if r.scheduled_for > started])
+    wait_until(lambda: all(r.status.is_final for r in store.history("tick")))
+    assert d.terminate() == 0
+    runs = store.history("tick")
+    assert_each_second_once(runs)
+    down = sorted(
+        (r for r in runs if r.trigger is Trigger.CATCHUP or r.reason == "daemon was down"),
+        key=lambda r: r.scheduled_for,
+    )
+    # The fire times right after the last run before the stop, nothing else.
+    assert len(down) >= 3 and min(r.scheduled_for for r in down) == last + timedelta(seconds=1)
+    ran = [r for r in down if r.trigger is Trigger.CATCHUP]
+    want = {"latest": down[-1:], "all": down[-2:], "none": []}[catchup]
+    assert [r.id for r in ran] == [r.id for r in want]
+    assert all(r.status is RunStatus.SKIPPED for r in down if r not in ran)
+    assert all(r.status is RunStatus.SUCCEEDED for r in ran)
+    files = appended(project, "tick")
+    assert max(files.values()) == 1
+    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+
+
+@pytest.mark.parametrize("overlap", ["skip", "queue", "replace"])
+def test_overlap_policies_on_a_job_longer_than_its_period(project, daemon, overlap):
+    project.write(f"""
+        [jobs.long]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        overlap = "{overlap}"
+        kill_grace = "1s"
+        command = 'sleep 1.6; echo "$CRONPLUS_SCHEDULED_FOR" >> long.txt'
+    """)
+    store = project.store()
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(store.history("long")) >= 6, timeout=15)
+    assert d.terminate() == 0
+    runs = sorted(store.history("long"), key=lambda r: r.scheduled_for)
+    assert_each_second_once(runs)
+    by = Counter(r.status for r in runs)
+    files = appended(project, "long")
+    assert max(files.values(), default=1) == 1
+    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    if overlap == "skip":
+        assert by[RunStatus.SKIPPED] >= 2 and by[RunStatus.SUCCEEDED] >= 1
+        assert all("still running" in r.reason for r in runs if r.status is RunStatus.SKIPPED)
+    elif overlap == "queue":
+        assert by[RunStatus.SUCCEEDED] >= 2
+        skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+        assert all("already queued" in r.reason for r in skipped)
+    else:
+        replaced = [r for r in runs if r.reason and "replaced by run" in r.reason]
+        assert len(replaced) >= 3 and all(r.status is RunStatus.INTERRUPTED for r in replaced)
+        assert by[RunStatus.SUCCEEDED] == 0  # each is replaced before its 1.6 s are up
