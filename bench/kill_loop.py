@@ -86,7 +86,11 @@ def kill_loop(root: Path, kills: int, seed: int, log=print) -> dict[str, int]:
     _settle(root, until=datetime.now(UTC))
     stop_daemon(proc)
     _keep_stderr(root, kills)
-    return count(root)
+    figures = count(root)
+    logs = "".join(p.read_text(errors="replace") for p in root.glob("daemon-*.stderr"))
+    figures["adopted"] = logs.count("event=adopted")  # jobs that outlived a killed daemon
+    figures["resumed"] = logs.count("event=resumed")  # runs it had left unfinished
+    return figures
 
 
 def _keep_stderr(root: Path, n: int) -> None:
@@ -190,7 +194,8 @@ def main() -> int:
     print(
         f"runs scheduled {f['scheduled']}, lost {f['lost']}, executed twice {f['twice']}"
         f" (target 0 and 0); skipped by overlap {f['skipped_overlap']}, by pause"
-        f" {f['skipped_paused']}; {took:.0f} s"
+        f" {f['skipped_paused']}; adopted {f['adopted']} running or ended jobs, resumed"
+        f" {f['resumed']} runs; {took:.0f} s"
     )
     return 1 if f["lost"] or f["twice"] else 0
 

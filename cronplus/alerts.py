@@ -416,6 +416,15 @@ class Alerter:
         self._warn_missing_vars = warn_missing  # False: the caller warned already
         self._warned: set[str] = set()
 
+    def reconfigure(self, config: Config, env: Mapping[str, str] | None = None) -> None:
+        """A reloaded jobs file: its channels, events and timeouts from now on."""
+        self.config = config
+        if env is not None:
+            self.env = dict(env)
+        settings = config.alerts or AlertsConfig()
+        self.try_timeout = settings.timeout.total_seconds()
+        self.backoff = self.try_timeout / 5
+
     # -- who gets told --------------------------------------------------------------------
 
     def channels(self, job: Job | None) -> list[Channel]:

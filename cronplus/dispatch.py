@@ -116,6 +116,7 @@ class Dispatcher:
         self._catching_up: set[str] = set()  # jobs whose catch-up queue has not drained
         self._cancel: dict[int, threading.Event] = {}  # run id -> set to cut it short
         self._cancel_reason: dict[int, str] = {}  # ... and why, for an attempt not yet begun
+        self._spent: dict[int, int] = {}  # resumed runs waiting in _queued -> attempts spent
         self._handles: dict[int, executor.AttemptHandle] = {}
         self._threads: set[threading.Thread] = set()
         # Every run recorded, for `trigger` to print; a daemon or a backfill would grow
@@ -137,16 +138,28 @@ class Dispatcher:
         *,
         spent: int | None = None,
         adopted: executor.AttemptHandle | AttemptResult | None = None,
+        release: bool = True,
     ) -> None:
-        """Execute a claimed run in a new thread, then release its dependents.
+        """Execute a claimed run in a new thread, then (with `release`) its dependents.
         `spent` and `adopted` are as for `execute`."""
         with self._lock:
             self._active[run.job] = run.id
+            if spent is None:
+                spent = self._spent.pop(run.id, None)
             t = threading.Thread(
-                target=self._run_thread, args=(run, spent, adopted), name=f"run-{run.id}"
+                target=self._run_thread,
+                args=(run, spent, adopted, release),
+                name=f"run-{run.id}",
             )
             self._threads.add(t)
         t.start()
+
+    def resume(self, runs: list[tuple[Run, int]]) -> None:
+        """Runs of one job a stop or crash cut short, reopened, with the attempts each
+        has spent: they run one after another, like a catch-up."""
+        with self._lock:
+            self._spent.update((run.id, spent) for run, spent in runs)
+        self.catch_up([run for run, _ in runs])
 
     def catch_up(self, runs: list[Run]) -> None:
         """Claimed catch-up runs of one job, oldest first: they run one after another,
@@ -273,22 +286,32 @@ class Dispatcher:
         run: Run,
         spent: int | None,
         adopted: executor.AttemptHandle | AttemptResult | None,
+        release: bool,
     ) -> None:
         try:
-            final = self.execute(run, spent=spent, adopted=adopted)
-            self._release(run, final.status)
-        except Exception:
-            # A bug, or the state vanished: record it on the run and keep the daemon alive.
-            log.exception("job=%s run=%s event=error", run.job, run.id)
             try:
-                self.store.finish_run(
-                    run.id,
-                    RunStatus.INTERRUPTED,
-                    "cronplus failed while running it",
-                    self.clock.now(),
-                )
+                final = self.execute(run, spent=spent, adopted=adopted, release=release)
             except Exception:
-                log.exception("job=%s run=%s event=error-recording", run.job, run.id)
+                # A bug, or the state vanished: record it on the run (if its end is not
+                # recorded already) and keep the daemon alive.
+                log.exception("job=%s run=%s event=error", run.job, run.id)
+                try:
+                    now = self.store.get_run(run.id)
+                    if now is not None and not now.status.is_final:
+                        self.store.finish_run(
+                            run.id,
+                            RunStatus.INTERRUPTED,
+                            "cronplus failed while running it",
+                            self.clock.now(),
+                        )
+                except Exception:
+                    log.exception("job=%s run=%s event=error-recording", run.job, run.id)
+                return
+            if release:
+                try:
+                    self._release(run, final.status)
+                except Exception:  # the run's end is recorded; a restart releases it
+                    log.exception("job=%s run=%s event=error-releasing", run.job, run.id)
         finally:
             with self._lock:
                 if self._active.get(run.job) == run.id:
@@ -312,6 +335,7 @@ class Dispatcher:
         *,
         spent: int | None = None,
         adopted: executor.AttemptHandle | AttemptResult | None = None,
+        release: bool = True,
     ) -> Run:
         """Attempts with retries; returns the run as recorded at its end.
 
@@ -340,6 +364,8 @@ class Dispatcher:
         cancel = threading.Event()  # set by shutdown, or by overlap = replace
         with self._lock:
             self._cancel[run.id] = cancel
+            if run.id in self._cancel_reason:  # replaced before it got this far
+                cancel.set()
         if self.stop.is_set():
             cancel.set()
         started_at = run.started_at  # as the store keeps it: when the first attempt began
@@ -356,6 +382,12 @@ class Dispatcher:
             else:
                 if not self._slots.acquire((run.scheduled_for, run.id), self.stop):
                     resume = used
+                    break
+                if cancel.is_set() and not self.stop.is_set():  # replaced before it began
+                    self._slots.release()
+                    with self._lock:
+                        reason = self._cancel_reason.get(run.id, "interrupted: replaced")
+                    status = RunStatus.INTERRUPTED
                     break
                 if late is None:
                     late = self._late_timer(job, run, None)
@@ -403,7 +435,10 @@ class Dispatcher:
             finished,
             last_attempt=pending,
             resume_spent=resume,
-            release=self.resume_after_stop and resume is None and self._has_dependents(run.job),
+            release=release
+            and self.resume_after_stop
+            and resume is None
+            and self._has_dependents(run.job),
         )
         log_event(run, str(status), None, reason)
         done = replace(
@@ -566,7 +601,9 @@ class Dispatcher:
         # Claims are idempotent, so a release the state refused is simply done again.
         self._write(self.__release, run, status)
         if self.resume_after_stop and not self.stop.is_set():
-            self.store.released(run.id)  # a stop may have cut the release short: kept
+            # A stop may have cut the release short: then the row stays for the next start.
+            with contextlib.suppress(StateError):
+                self.store.released(run.id)
 
     def __release(self, run: Run, status: RunStatus) -> None:
         jobs = self.config.jobs

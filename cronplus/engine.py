@@ -20,7 +20,7 @@ from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_varia
 from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
-from cronplus.model import Config, Job, RunStatus, Trigger
+from cronplus.model import Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
 from cronplus.schedule import fire_times, parse_schedule
@@ -63,13 +63,14 @@ class Engine:
         self._reload = False
         self._load = load
         self._state_failing = False
+        self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
 
     def start(self, now: datetime) -> None:
-        """Fire times that passed while no daemon ran are neither run nor recorded; they
-        alert as missed."""
+        """Take up what the previous daemon left (adopted and resumed runs), then the
+        fire times that passed while no daemon ran: they alert as missed and go
+        through each job's catch-up policy."""
         alive = self.store.get_meta(_ALIVE)
         last_alive = datetime.fromisoformat(alive) if alive else None
-        self._mark_alive(now)
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
@@ -81,6 +82,7 @@ class Engine:
                     self.dispatcher.alert("missed", job.name, missed, DOWN)
                 self._catch_up(job, missed, now, DOWN)
             self._follow(job, now)
+        self._mark_alive(now)  # after: a crash before this finds the same fire times
 
     def _follow(self, job: Job, now: datetime) -> None:
         """Fire `job` from its first fire time after `now` on."""
@@ -129,9 +131,7 @@ class Engine:
         self.dispatcher.config = new
         alerter = self.dispatcher.alerter
         if alerter is not None:
-            alerter.config = new
-            if env is not None:
-                alerter.env = env
+            alerter.reconfigure(new, env)
         added, changed, removed = [], [], []
         for name in list(self._iters):
             job = new.jobs.get(name)
@@ -160,15 +160,16 @@ class Engine:
         stop or crash cut short, while their job's retries last (an attempt cut short
         does not count). A job paused, disabled or gone since is not resumed."""
         for a in self._adopted:
-            self.dispatcher.submit(a.run, spent=a.spent, adopted=a.handle)
+            self.dispatcher.submit(a.run, spent=a.spent, adopted=a.handle, release=a.ours)
         self._adopted = []
+        by_job: dict[str, list[tuple[Run, int]]] = {}
         for run_id, spent in self.store.resumable():
             run = self.store.get_run(run_id)
             job = self.config.jobs.get(run.job) if run is not None else None
             if run is None or job is None or not job.enabled or job.name in paused:
                 self.store.drop_resume(run_id)
                 continue
-            if spent > job.retry.retries or self.dispatcher.active_run(job.name) is not None:
+            if spent > job.retry.retries:
                 self.store.drop_resume(run_id)
                 continue
             again = self.store.reopen_run(run_id, [RunStatus.INTERRUPTED], now=now)
@@ -176,7 +177,11 @@ class Engine:
                 self.store.drop_resume(run_id)  # someone ran it meanwhile
                 continue
             log_event(again, "resumed", None, f"{spent} attempts spent")
-            self.dispatcher.submit(again, spent=spent)
+            by_job.setdefault(job.name, []).append((again, spent))
+        for runs in by_job.values():
+            # One after another, oldest first, behind an adopted run of the job.
+            runs.sort(key=lambda rs: rs[0].scheduled_for)
+            self.dispatcher.resume(runs)
         for run_id in self.store.unreleased():
             run = self.store.get_run(run_id)
             if run is not None and run.status.is_final:
@@ -210,15 +215,19 @@ class Engine:
         keep = {"none": 0, "latest": 1, "all": job.catchup_limit}[job.catchup]
         run_times = missed[len(missed) - keep :] if keep else []
         runs = []
-        for t in missed:
-            if t in run_times:
-                run = self.store.claim_run(job.name, t, Trigger.CATCHUP, now=now)
-                if run is not None:
-                    log_event(run, "catchup", None, reason)
-                    runs.append(run)
-            else:
-                self._record(job.name, t, reason)
-        self.dispatcher.catch_up(runs)
+        try:
+            for t in missed:
+                if t in run_times:
+                    run = self.store.claim_run(job.name, t, Trigger.CATCHUP, now=now)
+                    if run is not None:
+                        log_event(run, "catchup", None, reason)
+                        runs.append(run)
+                else:
+                    self._record(job.name, t, reason)
+        finally:
+            # What was claimed runs even if the state refused a later write; doing the
+            # whole list again (see _drain) claims and records only what is missing.
+            self.dispatcher.catch_up(runs)
 
     def jumped(self, before: datetime, now: datetime) -> None:
         """The wall clock moved from `before` to `now` by a step, not by waiting.
@@ -235,25 +244,38 @@ class Engine:
         )
         if now < before:
             return
-        paused = self.store.paused_jobs()
         for name in list(self._next):
             job = self.config.jobs[name]
+            # Fire times still within start_grace are merely late: step() starts them.
+            horizon = now - job.start_grace
             passed: deque[datetime] = deque(maxlen=MAX_MISSED)
             t: datetime | None = self._next[name]
-            while t is not None and t <= now:
+            while t is not None and t <= horizon:
                 passed.append(t)
                 t = next(self._iters[name], None)
             if t is None:
                 del self._next[name]
             else:
                 self._next[name] = t
-            if not passed or name in paused:
-                continue
-            missed = list(passed)
-            self.dispatcher.alert("missed", name, missed, JUMPED)
-            self._catch_up(job, missed, now, JUMPED)
+            if passed:
+                self._jumped_over.setdefault(name, []).extend(passed)
+
+    def _drain(self, now: datetime) -> None:
+        """Catch up the fire times a forward jump passed over (in step(), so a state
+        that cannot be written keeps them for the next try)."""
+        if not self._jumped_over:
+            return
+        paused = self.store.paused_jobs()
+        for name, missed in list(self._jumped_over.items()):
+            job = self.config.jobs.get(name)
+            if job is not None and name not in paused:
+                self._catch_up(job, missed, now, JUMPED)
+                self.dispatcher.alert("missed", name, missed, JUMPED)
+            del self._jumped_over[name]
 
     def _mark_alive(self, now: datetime) -> None:
+        if self._state_failing:
+            return  # fire times up to now may be unrecorded: the next start must see them
         try:
             self.store.set_meta(_ALIVE, now.isoformat())
         except StateError:
@@ -289,6 +311,7 @@ class Engine:
         return self.next_due()
 
     def _step(self, now: datetime) -> None:
+        self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         for name in sorted(self._next, key=self._next.__getitem__):
             t: datetime | None = self._next[name]
@@ -321,6 +344,7 @@ class Engine:
 
     def request_stop(self) -> None:
         self._stopping = True
+        self.dispatcher.stop.set()  # also ends a state write retried during start()
         self._wake.set()
 
     def run(self) -> None:
@@ -351,7 +375,10 @@ class Engine:
             self._wake.clear()
         self.dispatcher.shutdown()
         self.dispatcher.wait_all()
-        self._mark_alive(self.clock.now())
+        if last is not None:
+            # As of the last step: fire times after it were not started by anyone, so
+            # the next start must find them (a stop can take kill_grace seconds).
+            self._mark_alive(last[0])
 
 
 def _scheduled(job: Job) -> bool:
@@ -385,6 +412,8 @@ def run_daemon(
     missing = missing_variables(config, env)
     if missing:
         raise ConfigError(missing, config.path.name)
+    # Until the engine can reload, a SIGHUP (a reload asked for too early) must not kill it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         paths.create()
         owner_only_file(paths.lock)
@@ -403,8 +432,8 @@ def run_daemon(
             raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
         store = open_store(paths)
         before = store.get_meta(_PID)
-        store.set_meta(_PID, str(os.getpid()))
         adopted = take_over(store, config, clock, int(before) if before else None)
+        store.set_meta(_PID, str(os.getpid()))  # after: a crash in take_over keeps `before`
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
         dispatcher.resume_after_stop = True

@@ -20,7 +20,7 @@ from pathlib import Path
 from cronplus import executor
 from cronplus.clock import Clock
 from cronplus.dispatch import log_event
-from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus
+from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus, Trigger
 from cronplus.store import Store
 
 
@@ -39,6 +39,7 @@ class Adopted:
     run: Run
     handle: executor.AttemptHandle | AttemptResult
     spent: int
+    ours: bool  # the dead daemon's: retried and followed by its dependents; else only watched
 
 
 def take_over(
@@ -56,9 +57,11 @@ def take_over(
     me = os.getpid()
     for run in store.unfinished_runs():
         owner = store.owner_of(run.id)
-        if owner is not None and owner != me and alive(owner):
+        # The previous daemon is gone whatever its pid says now: this one holds the lock.
+        daemons = (me, previous_daemon)
+        if owner is not None and owner not in daemons and alive(owner):
             continue  # a live trigger or backfill
-        ours = owner is None or owner in (me, previous_daemon)
+        ours = owner is None or owner in daemons or _scheduled(run)
         job = config.jobs.get(run.job)
         attempt = _unfinished_attempt(run)
         if attempt is not None and job is not None:
@@ -76,14 +79,23 @@ def take_over(
                     handle = executor.ended_attempt(status_path, attempt.started_at, clock.now())
                 log_event(run, "adopted", attempt.number, f"pid {pid}" if pid else "ended")
                 # A trigger's or backfill's run is watched to its end, not retried.
-                spent = len(run.attempts) - 1 if ours else job.retry.retries
-                adopted.append(Adopted(run, handle, spent))
+                spent = store.spent_attempts(run.id) if ours else job.retry.retries
+                adopted.append(Adopted(run, handle, spent, ours))
                 continue
         if ours and job is not None:
             _interrupt_to_resume(store, run, owner, attempt, clock)
         else:
             settle_orphan(store, run, clock)
     return adopted
+
+
+def _scheduled(run: Run) -> bool:
+    """Only a daemon runs a run of these triggers (unless a backfill took it over)."""
+    daemon_triggers = (Trigger.SCHEDULE, Trigger.CATCHUP)
+    last = run.last_attempt
+    return run.trigger in daemon_triggers and (
+        last is None or last.trigger is None or last.trigger in daemon_triggers
+    )
 
 
 def _unfinished_attempt(run: Run) -> Attempt | None:
@@ -100,13 +112,12 @@ def _interrupt_to_resume(
     attempt it cut short does not count against the retries; one it recorded but
     never started is dropped."""
     now = clock.now()
-    spent = len(run.attempts)
+    spent = store.spent_attempts(run.id)  # ended ones; the one cut short does not count
     last: tuple[int, AttemptResult] | None = None
     never_started = False
     why = "interrupted: the daemon stopped before the run started"
     if attempt is not None:
         status_path = executor.status_path_for(Path(attempt.log or ""))
-        spent -= 1
         if executor.trace_of(status_path) is executor.Trace.NEVER_STARTED:
             never_started = True
             why = "interrupted: the daemon stopped before the attempt started"

@@ -30,6 +30,8 @@ _IN_MOVED_FROM = 0x040
 _IN_MOVED_TO = 0x080
 _IN_CREATE = 0x100
 _IN_DELETE = 0x200
+_IN_Q_OVERFLOW = 0x4000  # events were dropped: any of them may have been ours
+_ANY = b"/"  # no file name contains it
 _MASK = (
     _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
     | _IN_DELETE
@@ -88,7 +90,7 @@ class FileWatcher:
             ready = {fd for fd, _ in poller.poll(timeout)}
             if self._wake_r in ready:
                 return
-            if self._fd in ready and name in self._names():
+            if self._fd in ready and {name, _ANY} & self._names():
                 pending_since = time.monotonic()  # quiet time starts again
                 continue
             if pending_since is not None and time.monotonic() >= pending_since + self.quiet:
@@ -107,7 +109,9 @@ class FileWatcher:
                 return names
             offset = 0
             while offset + _EVENT.size <= len(data):
-                _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
                 offset += _EVENT.size
                 names.add(data[offset : offset + length].rstrip(b"\0"))
+                if mask & _IN_Q_OVERFLOW:
+                    names.add(_ANY)
                 offset += length

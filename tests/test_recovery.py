@@ -113,3 +113,17 @@ def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(project, tmp_pat
         assert result.status is RunStatus.SUCCEEDED and result.exit_code == 0
     finally:
         wrapper.wait()
+
+
+def test_attempts_cut_short_twice_still_do_not_count(project):
+    """Cut short by a crash, resumed, cut short again: still no retry used up."""
+    project.write(JOBS)
+    store, run = started_run(project, status_file="")
+    take_over(store, project.config(), SystemClock(), None)
+    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED]) is not None
+    log2 = project.root / "1-2.log"
+    store.begin_attempt(run.id, 2, T0, str(log2))
+    status_path_for(log2).write_text("")
+    take_over(store, project.config(), SystemClock(), None)
+    assert len(store.get_run(run.id).attempts) == 2
+    assert store.resumable() == [(run.id, 0)]

@@ -95,7 +95,9 @@ MIGRATIONS: tuple[str, ...] = (
     -- recorded upstream_failed) yet: written with the run's end, deleted after.
     CREATE TABLE release (
         run_id INTEGER PRIMARY KEY REFERENCES runs (id)
-    )
+    );
+    -- 0 for an attempt cronplus cut short (a stop, a crash): it does not use up a retry
+    ALTER TABLE attempts ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
     """,
 )
 

@@ -204,13 +204,14 @@ class SqliteStore:
         c: sqlite3.Connection, run_id: int, number: int, result: AttemptResult
     ) -> None:
         c.execute(
-            "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?"
-            " WHERE run_id = ? AND number = ?",
+            "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?,"
+            " counted = ? WHERE run_id = ? AND number = ?",
             (
                 to_db(result.started_at),
                 to_db(result.finished_at),
                 result.exit_code,
                 result.signal,
+                0 if result.status is RunStatus.INTERRUPTED else 1,
                 run_id,
                 number,
             ),
@@ -312,6 +313,16 @@ class SqliteStore:
                 (os.getpid(), run_id, owner, attempts),
             )
             return cur.rowcount == 1
+
+    def spent_attempts(self, run_id: int) -> int:
+        """A run's ended attempts that count against its job's retries: all but those
+        cronplus cut short by a stop or lost in a crash."""
+        rows = self._read(
+            "SELECT count(*) FROM attempts WHERE run_id = ? AND finished_at IS NOT NULL"
+            " AND counted = 1",
+            (run_id,),
+        )
+        return rows[0][0]
 
     def resumable(self) -> list[tuple[int, int]]:
         """(run id, attempts spent) of the runs a daemon's stop or crash cut short."""
