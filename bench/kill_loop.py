@@ -41,6 +41,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).parent))
 from _daemon import start_daemon, stop_daemon  # noqa: E402
 
@@ -68,7 +70,8 @@ def kill_loop(root: Path, kills: int, seed: int, log=print) -> dict[str, int]:
     """Run the loop in `root` (empty) and return the figures."""
     rng = random.Random(seed)
     (root / "jobs.toml").write_text(JOBS)
-    env = dict(os.environ)
+    env = dict(os.environ)  # this checkout's cronplus, whatever pip installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     for n in range(kills):
         proc = start_daemon(root, env)
         time.sleep(rng.uniform(0.2, 2.5))
@@ -81,7 +84,7 @@ def kill_loop(root: Path, kills: int, seed: int, log=print) -> dict[str, int]:
     _settle(root)
     cli = [sys.executable, "-m", "cronplus", "-c", str(root / "jobs.toml")]
     cli += ["--state", str(root / "state")]
-    subprocess.run([*cli, "pause", "tick", "slow"], check=True, capture_output=True)
+    subprocess.run([*cli, "pause", "tick", "slow"], check=True, capture_output=True, env=env)
     time.sleep(3)  # effective within 2 s
     _settle(root, until=datetime.now(UTC))
     stop_daemon(proc)

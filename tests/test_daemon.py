@@ -219,7 +219,9 @@ def test_a_restarted_daemon_adopts_a_job_still_running_and_records_its_end(proje
     d = daemon()
     d.wait_started()
     run = wait_until(lambda: next(iter(project.store().unfinished_runs()), None))
-    wait_until(lambda: project.store().get_run(run.id).attempts)
+    attempt = wait_until(lambda: project.store().get_run(run.id).last_attempt)
+    # Started, not only recorded: its wrapper made the status file.
+    wait_until(lambda: Path(f"{attempt.log}.status").exists())
     d.proc.kill()
     d.proc.wait()
     d2 = daemon()
