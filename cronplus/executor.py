@@ -149,13 +149,12 @@ def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
             candidates = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     for candidate in candidates:
         try:
+            # Empty for a zombie (exited, not yet reaped), which is gone for our purposes.
             with open(f"/proc/{candidate}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-            with open(f"/proc/{candidate}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and len(argv) > 3 and argv[3] == wanted and argv[2] == _SCRIPT_B:
+        if len(argv) > 3 and argv[3] == wanted and argv[2] == _SCRIPT_B:
             return candidate
     return None
 

@@ -140,12 +140,6 @@ def _interrupt_to_resume(
         log_event(run, "interrupted", None, why)
 
 
-def recover_unfinished(store: Store, clock: Clock) -> None:
-    """Settle every unfinished run whose cronplus process is gone."""
-    for run in store.unfinished_runs():
-        settle_orphan(store, run, clock)
-
-
 def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     """Record the outcome of `run` if nobody alive is executing it.
 
