@@ -73,6 +73,14 @@ def assert_each_second_once(runs) -> None:
     assert len(times) == span == len(set(times)), "a second with no run, or two"
 
 
+def assert_each_succeeded_time_appended_once(project, name: str, runs) -> None:
+    """The job's file has the logical time of each succeeded run exactly once, and no
+    other: nothing ran twice, nothing ran unrecorded, nothing recorded did not run."""
+    files = appended(project, name)
+    assert max(files.values()) == 1
+    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+
+
 def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
     project, daemon, monkeypatch
 ):
@@ -115,9 +123,7 @@ def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
     assert len(caught) == 1 and 530 <= len(jumped) <= 545
     assert all(r.status is RunStatus.SKIPPED and r.trigger is Trigger.SCHEDULE for r in jumped)
     assert caught[0].scheduled_for > max(r.scheduled_for for r in jumped)
-    succeeded = {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
-    files = appended(project, "tick")
-    assert set(files) == succeeded and max(files.values()) == 1
+    assert_each_succeeded_time_appended_once(project, "tick", runs)
 
 
 def test_dst_spring_forward_in_a_running_daemon(project, daemon, monkeypatch):
@@ -404,9 +410,7 @@ def test_a_state_folder_made_read_only_under_a_running_daemon(project, daemon, s
     runs = project.store().history("tick")
     assert_each_second_once(runs)
     assert all(r.status.is_final for r in runs)
-    files = appended(project, "tick")
-    assert max(files.values()) == 1
-    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    assert_each_succeeded_time_appended_once(project, "tick", runs)
     failed = [r for r in runs if r.status is RunStatus.FAILED]
     assert failed and all("Read-only file system" in r.reason for r in failed)
 
@@ -466,9 +470,7 @@ def test_catchup_policies_after_a_downtime(project, daemon, catchup):
     assert [r.id for r in ran] == [r.id for r in want]
     assert all(r.status is RunStatus.SKIPPED for r in down if r not in ran)
     assert all(r.status is RunStatus.SUCCEEDED for r in ran)
-    files = appended(project, "tick")
-    assert max(files.values()) == 1
-    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    assert_each_succeeded_time_appended_once(project, "tick", runs)
 
 
 @pytest.mark.parametrize("overlap", ["skip", "queue", "replace"])
@@ -533,6 +535,4 @@ def test_a_stop_during_a_catch_up_backlog_resumes_every_queued_run(project, daem
     assert d.terminate() == 0
     runs = store.history("tick")
     assert_each_second_once(runs)
-    files = appended(project, "tick")
-    assert max(files.values()) == 1
-    assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
+    assert_each_succeeded_time_appended_once(project, "tick", runs)
