@@ -221,90 +221,164 @@ def validate(obj: Context) -> None:
 @cli.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--on", "on_date", metavar="DATE", help="Every fire time of DATE (YYYY-MM-DD).")
+@click.option(
+    "--problems", is_flag=True, help="With --on: only the fire times that did not succeed."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def status(obj: Context, jobs: tuple[str, ...], on_date: str | None, as_json: bool) -> None:
-    """Did it run? Each job's last run and next fire time; with --on, every fire time of
-    that date beside its run, and the ones that never ran.
+def status(
+    obj: Context, jobs: tuple[str, ...], on_date: str | None, problems: bool, as_json: bool
+) -> None:
+    """Did it run? Each job's last run, what is running, what is overdue, and the next
+    fire time; with --on, every fire time of that date beside its run.
 
     Exits 1 when a job's latest finished run (or, with --on, a run of that date) ended
-    failed, timed_out, upstream_failed or interrupted.
+    failed, timed_out, upstream_failed or interrupted, when a fire time is overdue
+    (passed more than start_grace ago with no run), or when a job's newest run is
+    going with its process gone.
 
     \b
     Examples:
       cronplus status
-      cronplus status load --on 2026-11-17
+      cronplus status load --on 2026-11-17 --problems
     """
-    from cronplus import render, report
+    from cronplus import report
     from cronplus.paths import read_daemon_pid
 
     names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
+    if problems and on_date is None:
+        raise UsageError("--problems goes with --on DATE (e.g. status --on 2026-11-17 --problems)")
+    day = _parse_date(on_date, "--on") if on_date is not None else None
     store = obj.store()
     now = system_clock().now()
-    if on_date is not None:
-        day = _parse_date(on_date, "--on")
+    if day is not None:
         reports = [
             report.day_report(obj.config, store, obj.config.jobs[n], day, now) for n in names
         ]
-        _print_day(reports, as_json)
-        bad = any(report.exit_is_bad(r.runs) for r in reports)
+        bad = any(r.is_bad for r in reports)
+        if problems:
+            reports = [r.problems_only() for r in reports]
+        _print_day(reports, as_json, problems)
     else:
         rows = report.job_statuses(obj.config, store, names, now)
         if as_json:
+            from cronplus import render
+
             render.print_json([_status_json(r) for r in rows])
         else:
-            _print_status(rows, read_daemon_pid(obj.paths), obj.paths.root)
-        bad = any(
-            r.job.enabled and r.last_finished is not None and r.last_finished.status.is_bad
-            for r in rows
-        )
+            _print_status(rows, read_daemon_pid(obj.paths), obj.paths.root, now, bool(jobs))
+        bad = any(r.is_bad for r in rows)
     sys.exit(ExitCode.NOT_SUCCEEDED if bad else ExitCode.OK)
+
+
+def _run_json(run: Run, tz: str, state: Any) -> dict[str, Any]:
+    from cronplus import render
+
+    return render.run_json(run, tz, orphaned=state.orphaned, late=state.late)
 
 
 def _status_json(row: Any) -> dict[str, Any]:
     from cronplus import render
 
     tz = row.job.timezone
+    last = row.last_run
     return {
         "job": row.job.name,
+        "description": row.job.description,
         "schedule": row.schedule,
         "timezone": tz,
         "enabled": row.job.enabled,
         "paused_since": render.iso(row.paused_since, tz),
-        "last_run": render.run_json(row.last_run, tz) if row.last_run else None,
+        "last_run": _run_json(last, tz, row.state_of(last)) if last else None,
+        "running": [_run_json(r, tz, g) for r, g in row.going],
+        "overdue": render.iso(row.overdue, tz),
         "next_run": render.iso(row.next_run, tz),
     }
 
 
-def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
+def _going_word(run: Run, state: Any) -> str:
     from cronplus import render
 
+    return render.run_word(run, orphaned=state.orphaned, late=state.late, elapsed_s=state.elapsed_s)
+
+
+def _print_status(
+    rows: list[Any], daemon_pid: int | None, state: Path, now: datetime, chosen: bool
+) -> None:
+    """One row per job. Piped: full ISO times with offsets, every column. On a
+    terminal: local times (no date when today's), the zone under the schedule, and no
+    ATTEMPTS or FINISHED column, so that a 100-column terminal shows it without
+    cutting a status word or a time in two (else it falls back to plain columns)."""
+    from cronplus import render
+
+    terminal = render.is_terminal()
+
+    def when(t: datetime | None, tz: str) -> str:
+        return render.short_time(t, tz, now) if terminal else render.human_time(t, tz)
+
     table = []
+    notes = []
     for r in rows:
         tz = r.job.timezone
         last = r.last_run
         schedule = r.schedule or "(triggered only)"
         if r.job.after:
             schedule = f"after {', '.join(r.job.after)}"
-        table.append(
-            [
-                r.job.name
-                + ("" if r.job.enabled else " (disabled)")
-                + (" (paused)" if r.paused_since else ""),
-                schedule,
-                tz,
-                render.human_time(last.scheduled_for, tz) if last else "-",
-                str(last.status) if last else "never run",
-                str(len(last.attempts)) if last else "-",
-                render.duration(last.duration_s) if last else "-",
-                render.human_time(last.finished_at, tz) if last else "-",
-                f"paused since {render.human_time(r.paused_since, tz)}"
-                if r.paused_since
-                else render.human_time(r.next_run, tz),
-            ]
+        word = _going_word(last, r.state_of(last)) if last else "never run"
+        name = (
+            r.job.name
+            + ("" if r.job.enabled else " (disabled)")
+            + (" (paused)" if r.paused_since else "")
         )
-    render.print_table(
-        [
+        nxt = when(r.next_run, tz)
+        if r.paused_since:
+            nxt = f"paused since{chr(10) if terminal else ' '}{when(r.paused_since, tz)}"
+        if terminal:
+            # The zone under the schedule, and what follows a status word on a line of
+            # its own: nothing a reader scans for is ever cut in two.
+            word = word.replace(" (", "\n(", 1).replace(" for ", "\nfor ", 1)
+            duration = render.duration(last.duration_s) if last else "-"
+            table.append(
+                [
+                    name,
+                    f"{schedule}\n{tz}",
+                    when(last and last.scheduled_for, tz),
+                    word,
+                    duration,
+                    nxt,
+                ]
+            )
+        else:
+            table.append(
+                [
+                    name,
+                    schedule,
+                    tz,
+                    when(last.scheduled_for, tz) if last else "-",
+                    word,
+                    str(len(last.attempts)) if last else "-",
+                    render.duration(last.duration_s) if last else "-",
+                    when(last.finished_at, tz) if last else "-",
+                    nxt,
+                ]
+            )
+        name = r.job.name
+        if chosen and r.job.description:
+            notes.append(f"{name}: {r.job.description}")
+        if r.overdue is not None:
+            notes.append(f"{name}: overdue: {render.human_time(r.overdue, tz)} has no run")
+        for run, g in r.going:
+            if last is not None and run.id == last.id:
+                continue
+            notes.append(
+                f"{name}: {_going_word(run, g)}: run {run.id} ({run.trigger}), logical time "
+                f"{render.human_time(run.scheduled_for, tz)}"
+            )
+    if terminal:
+        headers = ["JOB", "SCHEDULE, ZONE", "LAST RUN", "STATUS", "TOOK", "NEXT"]
+        render.print_table(headers, table, status_column=3, whole=[2, 3, 5])
+    else:
+        headers = [
             "JOB",
             "SCHEDULE",
             "TIMEZONE",
@@ -314,10 +388,10 @@ def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
             "DURATION",
             "FINISHED",
             "NEXT",
-        ],
-        table,
-        status_column=4,
-    )
+        ]
+        render.print_table(headers, table, status_column=4)
+    for note in notes:
+        render.print_line(note)
     if daemon_pid is None:
         render.print_line(f"daemon: not running (state {state})")
     else:
@@ -325,7 +399,7 @@ def _print_status(rows: list[Any], daemon_pid: int | None, state: Path) -> None:
         render.print_line(f"daemon: running, {pid} (state {state})")
 
 
-def _print_day(reports: list[Any], as_json: bool) -> None:
+def _print_day(reports: list[Any], as_json: bool, problems: bool = False) -> None:
     from cronplus import render
 
     if as_json:
@@ -335,7 +409,7 @@ def _print_day(reports: list[Any], as_json: bool) -> None:
                     "job": r.job.name,
                     "date": r.day.isoformat(),
                     "fire_times": [render.iso(s.fire_time, r.job.timezone) for s in r.slots],
-                    "runs": [render.run_json(run, r.job.timezone) for run in r.runs],
+                    "runs": [_run_json(run, r.job.timezone, r.state_of(run)) for run in r.runs],
                     "no_run": [render.iso(t, r.job.timezone) for t in r.no_run],
                 }
                 for r in reports
@@ -356,24 +430,27 @@ def _print_day(reports: list[Any], as_json: bool) -> None:
                     )
                 )
             else:
-                lines.append((s.fire_time, _day_row(r.job.name, s.run, tz)))
+                lines.append((s.fire_time, _day_row(r, s.run)))
         for run in r.other_runs:
-            lines.append((run.scheduled_for, _day_row(r.job.name, run, tz)))
+            lines.append((run.scheduled_for, _day_row(r, run)))
         rows.extend(row for _, row in sorted(lines, key=lambda x: x[0]))
-        if not lines:
+        if not lines and not problems:
             rows.append([r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"])
     render.print_table(
-        ["JOB", "TIME", "STATUS", "TRIGGER", "RUN", "ATTEMPTS", "REASON"], rows, status_column=2
+        ["JOB", "TIME", "STATUS", "TRIGGER", "RUN", "ATTEMPTS", "REASON"],
+        rows,
+        status_column=2,
+        whole=[1],
     )
 
 
-def _day_row(job: str, run: Run, tz: str) -> list[str]:
+def _day_row(r: Any, run: Run) -> list[str]:
     from cronplus import render
 
     return [
-        job,
-        render.human_time(run.scheduled_for, tz),
-        str(run.status),
+        r.job.name,
+        render.human_time(run.scheduled_for, r.job.timezone),
+        _going_word(run, r.state_of(run)),
         str(run.trigger),
         str(run.id),
         str(len(run.attempts)),
@@ -383,17 +460,34 @@ def _day_row(job: str, run: Run, tz: str) -> list[str]:
 
 def _parse_date(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f'{option} "{text}" is not a date (use YYYY-MM-DD)') from None
+    _check_year(day.year, text, option)
+    return day
+
+
+def _check_year(year: int, text: str, option: str) -> None:
+    """Times near the calendar's ends cannot be shifted into every zone: the commands
+    take the years backfill takes."""
+    if not 2 <= year <= 9998:
+        raise UsageError(f'{option} "{text}" is out of range (years 2 to 9998)')
 
 
 # -- history, logs ----------------------------------------------------------------------------
 
+_MAX_LIMIT = 2**62  # SQLite's integers are 64-bit; a larger --limit means "all" anyway
+
 
 @cli.command()
 @click.argument("job")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=_MAX_LIMIT, clamp=True),
+    default=20,
+    show_default=True,
+    help="How many runs at most, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
@@ -403,11 +497,14 @@ def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
     Example:
       cronplus history load --limit 5
     """
-    from cronplus import render
+    from cronplus import render, report
 
-    runs, tz = _job_runs(obj, job, limit)
+    runs, tz, store = _job_runs(obj, job, limit)
+    now = system_clock().now()
+    spec = obj.config.jobs.get(job)
+    states = [report.going_state(store, r, spec, now) for r in runs]
     if as_json:
-        render.print_json([render.run_json(r, tz) for r in runs])
+        render.print_json([_run_json(r, tz, g) for r, g in zip(runs, states, strict=True)])
         return
     render.print_table(
         ["RUN", "LOGICAL TIME", "TRIGGER", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON"],
@@ -416,15 +513,16 @@ def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
                 str(r.id),
                 render.human_time(r.scheduled_for, tz),
                 str(r.trigger),
-                str(r.status),
+                _going_word(r, g),
                 str(len(r.attempts)),
                 render.duration(r.duration_s),
                 _exit_text(r),
                 r.reason or "",
             ]
-            for r in runs
+            for r, g in zip(runs, states, strict=True)
         ],
         status_column=3,
+        whole=[1, 3],
     )
 
 
@@ -435,15 +533,15 @@ def _exit_text(run: Run) -> str:
     return last.signal or str(last.exit_code)
 
 
-def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str]:
+def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str, Store]:
     """Runs of a configured job, or of one removed from the file that still has history."""
     store = obj.store()
     runs = store.history(job, limit)
     if job in obj.config.jobs:
-        return runs, obj.config.jobs[job].timezone
+        return runs, obj.config.jobs[job].timezone, store
     if not runs:
         raise UnknownJobError(job, obj.config.jobs)
-    return runs, "UTC"
+    return runs, "UTC", store
 
 
 @cli.command()
@@ -460,7 +558,7 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> Non
     """
     import codecs
 
-    runs, _ = _job_runs(obj, job, None)
+    runs, _, _ = _job_runs(obj, job, None)
     if run_id is not None:
         chosen = next((r for r in runs if r.id == run_id), None)
         if chosen is None:
@@ -647,7 +745,7 @@ def backfill(
     obj.job(job)
     # Planning writes nothing, so bad input or a dry run leave no state behind.
     existed = obj.paths.db.exists()
-    store = obj.store(create=False)
+    store = obj.store(create=existed and not dry_run)
     plan = plan_backfill(
         obj.config,
         store,
@@ -981,9 +1079,19 @@ def resume(obj: Context, jobs: tuple[str, ...]) -> None:
 # -- next ---------------------------------------------------------------------------------------
 
 
+_MAX_NEXT = 10_000  # fire times per job: a bound on memory, not a guess at what is wanted
+
+
 @cli.command(name="next")
 @click.argument("job", required=False)
-@click.option("-n", "count", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help=f"How many fire times per job (at most {_MAX_NEXT:,}).",
+)
 @click.option(
     "--after",
     "after",
@@ -1002,6 +1110,9 @@ def next_(obj: Context, job: str | None, count: int, after: str | None, as_json:
     """
     from cronplus import render, report
 
+    if count > _MAX_NEXT:
+        click.echo(f"Note: -n {count} is more than {_MAX_NEXT:,}; listing {_MAX_NEXT:,}", err=True)
+        count = _MAX_NEXT
     jobs = [obj.job(job)] if job else list(obj.config.jobs.values())
     result = []
     for j in jobs:
@@ -1029,4 +1140,5 @@ def _parse_after(text: str, tz: str) -> datetime:
             f'--after "{text}" is not an ISO date-time '
             "(use e.g. 2026-03-29T02:00 or 2026-03-29T02:00+01:00)"
         ) from None
+    _check_year(t.year, text, "--after")
     return t if t.tzinfo else t.replace(tzinfo=zone(tz))

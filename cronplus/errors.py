@@ -74,6 +74,12 @@ class StateError(CronplusError):
     """The state directory or database cannot be used (newer schema, permissions)."""
 
 
+class StateUsageError(StateError):
+    """The options name something that cannot be a state (a file as the folder)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class DaemonRunningError(CronplusError):
     def __init__(self, state: str, pid: int | None) -> None:
         who = f" (pid {pid})" if pid else ""

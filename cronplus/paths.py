@@ -6,10 +6,11 @@ Job output can hold secrets, so the directory is 0700 and every file in it 0600.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cronplus.errors import StateError
+from cronplus.errors import StateError, StateUsageError
 
 STATE_ENV = "CRONPLUS_STATE"
 CONFIG_ENV = "CRONPLUS_CONFIG"
@@ -39,8 +40,33 @@ class StatePaths:
     def attempt_log(self, job: str, run_id: int, attempt: int) -> Path:
         return self.logs / job / f"{run_id}-{attempt}.log"
 
+    def check_kinds(self) -> None:
+        """A state directory that is a file, or a state.db that is not one, is a mistake
+        in the options or the folder: say which, before SQLite or mkdir fail on it."""
+        try:
+            root = os.stat(self.root)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StateError(f"cannot use {self.root} as a state directory: {e.strerror}") from None
+        if not stat.S_ISDIR(root.st_mode):
+            raise StateUsageError(
+                f"the state directory {self.root} is not a directory "
+                "(--state, CRONPLUS_STATE and [defaults].state name a folder, not a file)"
+            )
+        try:
+            db = os.stat(self.db)
+        except OSError:
+            return
+        if not stat.S_ISREG(db.st_mode):
+            raise StateUsageError(
+                f"{self.db} is not a regular file: move it away, or choose another state "
+                "directory with --state"
+            )
+
     def create(self) -> None:
         """Make the directory tree owner-only; tightening modes a user loosened by mistake."""
+        self.check_kinds()
         for d in (self.root, self.logs):
             try:
                 d.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from cronplus import executor
 from cronplus.clock import Clock
 from cronplus.dispatch import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus, Trigger
+from cronplus.procs import alive
 from cronplus.store import Store
 
 
@@ -179,19 +180,3 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
         return SettleResult.CHANGED
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED
-
-
-def alive(pid: int) -> bool:
-    """A process exists with this pid and is not a zombie (a killed daemon its parent
-    has not reaped yet is gone for our purposes)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True

@@ -46,6 +46,17 @@ def human_time(t: datetime | None, tz: str) -> str:
     return t.astimezone(zone(tz)).isoformat(sep=" ", timespec="seconds")
 
 
+def short_time(t: datetime | None, tz: str, now: datetime) -> str:
+    """For a terminal: the job's local time without its offset, and without the date
+    when it is today's there (the zone is in its own column)."""
+    if t is None:
+        return "-"
+    local = t.astimezone(zone(tz))
+    if local.date() == now.astimezone(zone(tz)).date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -71,7 +82,21 @@ def attempt_json(a: Attempt, tz: str) -> dict[str, Any]:
     }
 
 
-def run_json(run: Run, tz: str) -> dict[str, Any]:
+def run_word(
+    run: Run, *, orphaned: bool = False, late: bool = False, elapsed_s: float | None = None
+) -> str:
+    """A run's status as `status` prints it: a run not over says how it stands."""
+    if run.status.is_final:
+        return str(run.status)
+    if orphaned:
+        return f"{run.status} (its process is gone)"
+    word = f"{run.status} (late)" if late else str(run.status)
+    return word if elapsed_s is None else f"{word} for {duration(elapsed_s)}"
+
+
+def run_json(run: Run, tz: str, *, orphaned: bool = False, late: bool = False) -> dict[str, Any]:
+    """A run's JSON object. `orphaned`: it is not over, and no process runs it any
+    more; `late`: it has run longer than its job's expected_duration."""
     last = run.last_attempt
     return {
         "id": run.id,
@@ -87,6 +112,8 @@ def run_json(run: Run, tz: str) -> dict[str, Any]:
         "signal": last.signal if last else None,
         "reason": run.reason,
         "attempt_details": [attempt_json(a, tz) for a in run.attempts],
+        "orphaned": orphaned,
+        "late": late,
     }
 
 
@@ -101,17 +128,26 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+_RICH_MAX_ROWS = 500  # longer tables are printed plain: rich lays out every row first
+
+
 def print_table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
     *,
     status_column: int | None = None,
     title: str | None = None,
+    whole: Sequence[int] = (),
 ) -> None:
-    """A rich table on a terminal; plain columns separated by two spaces when piped."""
-    if is_terminal():
-        _rich_table(headers, rows, status_column, title)
-        return
+    """A rich table on a terminal; plain columns separated by two spaces when piped.
+
+    The status column and the columns in `whole` (times) are never wrapped. A table
+    that cannot fit the terminal that way, or that has more than `_RICH_MAX_ROWS` rows,
+    is printed plain on a terminal too: a long `status --on` prints as fast as piped."""
+    if is_terminal() and len(rows) <= _RICH_MAX_ROWS:
+        keep = set(whole) | ({status_column} if status_column is not None else set())
+        if _rich_table(headers, rows, status_column, title, keep):
+            return
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row[:-1]):
@@ -129,21 +165,36 @@ def _rich_table(
     rows: Sequence[Sequence[str]],
     status_column: int | None,
     title: str | None,
-) -> None:
+    whole: set[int],
+) -> bool:
+    """Print the table with rich if it fits the terminal's width; False if not."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    console = Console()
+    # Each column whole if in `whole` (a cell's lines are kept whole), else at least 8
+    # characters wide (folded),
+    # plus rich's borders and padding: 3 per column and 1.
+    needed = 1
+    for i, h in enumerate(headers):
+        longest = max(len(line) for cell in [h, *(r[i] for r in rows)] for line in cell.split("\n"))
+        needed += 3 + (longest if i in whole else min(longest, 8))
+    if needed > console.width:
+        return False
     table = Table(title=title, title_justify="left", header_style="bold")
-    for h in headers:
-        table.add_column(h, overflow="fold")
+    for i, h in enumerate(headers):
+        table.add_column(h, overflow="fold", no_wrap=i in whole)
     for row in rows:
         cells: list[Any] = list(row)
         if status_column is not None:
             word = row[status_column]
-            cells[status_column] = Text(word, style=STATUS_STYLE.get(word, ""))
+            cells[status_column] = Text(
+                word, style=STATUS_STYLE.get(word.split()[0] if word.strip() else "", "")
+            )
         table.add_row(*cells)
-    Console().print(table)
+    console.print(table)
+    return True
 
 
 def print_line(text: str) -> None:

@@ -7,16 +7,31 @@ the store's indexed reads, so a piped `status` stays within a CLI's budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 
 from cronplus.config import pipeline_schedule
 from cronplus.graph import upstream
-from cronplus.model import Config, Job, Run
+from cronplus.model import Config, Job, Run, RunStatus
+from cronplus.procs import alive, runs_with_arg
 from cronplus.render import zone
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Going:
+    """How a run that is not over stands now, as read from outside: `orphaned` when
+    no process runs it any more (its cronplus died, and no job process is left);
+    `late` once it has run longer than its job's expected_duration."""
+
+    orphaned: bool = False
+    late: bool = False
+    elapsed_s: float | None = None  # since its first attempt started; None while queued
+
+
+NOT_GOING = Going()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +42,23 @@ class JobStatus:
     last_finished: Run | None  # decides the exit code
     next_run: datetime | None
     paused_since: datetime | None = None
+    overdue: datetime | None = None  # the oldest fire time after last_run that has no run
+    going: tuple[tuple[Run, Going], ...] = ()  # its runs not over yet, oldest first
+
+    def state_of(self, run: Run) -> Going:
+        return next((g for r, g in self.going if r.id == run.id), NOT_GOING)
+
+    @property
+    def is_bad(self) -> bool:
+        """Makes `status` exit 1: a failed latest outcome, an overdue fire time, or a
+        newest run whose process is gone."""
+        if not self.job.enabled:
+            return False
+        if self.last_finished is not None and self.last_finished.status.is_bad:
+            return True
+        if self.last_run is not None and self.state_of(self.last_run).orphaned:
+            return True
+        return self.overdue is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +76,38 @@ class DayReport:
     day: date
     slots: tuple[Slot, ...]
     other_runs: tuple[Run, ...]  # manual, backfill and other runs of that date with no slot
+    going: dict[int, Going] = field(default_factory=dict)  # run id -> state, runs not over
+
+    def state_of(self, run: Run) -> Going:
+        return self.going.get(run.id, NOT_GOING)
+
+    def is_problem(self, slot: Slot) -> bool:
+        """A fire time that did not succeed: passed with no run, or a run that did not
+        succeed (skipped included), or one still going whose process is gone or that
+        is late. Fire times not yet due and runs going well are not problems."""
+        if slot.run is None:
+            return slot.due
+        return self.run_is_problem(slot.run)
+
+    def run_is_problem(self, run: Run) -> bool:
+        if not run.status.is_final:
+            state = self.state_of(run)
+            return state.orphaned or state.late
+        return run.status != RunStatus.SUCCEEDED
+
+    @property
+    def is_bad(self) -> bool:
+        """Makes `status --on` exit 1: a run of the date ended badly, or its process is gone."""
+        return any(r.status.is_bad or self.state_of(r).orphaned for r in self.runs)
+
+    def problems_only(self) -> DayReport:
+        return DayReport(
+            job=self.job,
+            day=self.day,
+            slots=tuple(s for s in self.slots if self.is_problem(s)),
+            other_runs=tuple(r for r in self.other_runs if self.run_is_problem(r)),
+            going=self.going,
+        )
 
     @property
     def runs(self) -> list[Run]:
@@ -72,21 +136,96 @@ def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[date
 
 def job_statuses(config: Config, store: Store, names: list[str], now: datetime) -> list[JobStatus]:
     paused = store.paused_jobs()
+    unfinished: dict[str, list[Run]] = {}
+    for run in store.unfinished_runs():
+        unfinished.setdefault(run.job, []).append(run)
     out = []
     for name in names:
         job = config.jobs[name]
-        nxt = upcoming(config, job, now, 1) if runs_on_schedule(config, job) else []
+        scheduled = runs_on_schedule(config, job)
+        nxt = upcoming(config, job, now, 1) if scheduled else []
+        last = store.latest_run(name)
+        going = tuple(
+            (r, going_state(store, r, job, now))
+            for r in sorted(unfinished.get(name, ()), key=lambda r: r.scheduled_for)
+        )
+        late_fire = None
+        if scheduled and name not in paused:
+            late_fire = overdue(config, store, job, last, now)
         out.append(
             JobStatus(
                 job=job,
                 schedule=pipeline_schedule(config, name)[0],
-                last_run=store.latest_run(name),
+                last_run=last,
                 last_finished=store.latest_run(name, finished_only=True),
                 next_run=nxt[0] if nxt else None,
                 paused_since=paused.get(name),
+                overdue=late_fire,
+                going=going,
             )
         )
     return out
+
+
+_OVERDUE_LOOKS = 100  # fire times looked at past a job's newest run, at most
+
+
+def overdue(
+    config: Config, store: Store, job: Job, last: Run | None, now: datetime
+) -> datetime | None:
+    """The oldest fire time after the job's newest run (by logical time) that passed
+    more than `start_grace` ago with no run: the schedule says it should have run, and
+    nothing did (no daemon, or a stuck one). A job never run is not overdue. For a job
+    with `after`, a fire time whose upstream run is still going is not counted: it is
+    waiting, not missed."""
+    if last is None or not job.enabled:
+        return None
+    expr, _ = pipeline_schedule(config, job.name)
+    if expr is None:
+        return None
+    cutoff = now - job.start_grace
+    times = fire_times(parse_schedule(expr), zone(job.timezone), after=last.scheduled_for)
+    for t in islice(times, _OVERDUE_LOOKS):
+        if t > cutoff:
+            return None
+        if job.after and _upstream_going(store, job, t):
+            continue
+        return t
+    return None
+
+
+def _upstream_going(store: Store, job: Job, t: datetime) -> bool:
+    for name in job.after:
+        run = store.find_run(name, t)
+        if run is not None and not run.status.is_final:
+            return True
+    return False
+
+
+def going_state(store: Store, run: Run, job: Job | None, now: datetime) -> Going:
+    """How a run that is not over stands (see `Going`); NOT_GOING for a final one."""
+    if run.status.is_final:
+        return NOT_GOING
+    elapsed = None if run.started_at is None else (now - run.started_at).total_seconds()
+    late = (
+        job is not None
+        and job.expected_duration is not None
+        and elapsed is not None
+        and elapsed > job.expected_duration.total_seconds()
+    )
+    return Going(orphaned=_orphaned(store, run), late=late, elapsed_s=elapsed)
+
+
+def _orphaned(store: Store, run: Run) -> bool:
+    """No process runs it: its cronplus process is gone, and so is its attempt's job
+    (a job that outlived its daemon is still going; the next daemon adopts it)."""
+    owner = store.owner_of(run.id)
+    if owner is not None and alive(owner):
+        return False
+    attempt = run.last_attempt
+    if attempt is not None and attempt.finished_at is None and attempt.pid and attempt.log:
+        return not runs_with_arg(attempt.pid, attempt.log + ".status")
+    return True
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
@@ -115,8 +254,5 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
     # like its first pass, so a zone-local key would miss the run recorded for it.
     by_time = {r.scheduled_for.astimezone(UTC): r for r in runs}
     slots = tuple(Slot(t, by_time.pop(t.astimezone(UTC), None), t <= now) for t in times)
-    return DayReport(job=job, day=day, slots=slots, other_runs=tuple(by_time.values()))
-
-
-def exit_is_bad(runs: list[Run]) -> bool:
-    return any(r.status.is_bad for r in runs)
+    going = {r.id: going_state(store, r, job, now) for r in runs if not r.status.is_final}
+    return DayReport(job=job, day=day, slots=slots, other_runs=tuple(by_time.values()), going=going)

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cronplus.cli import cli as cli_group
+from cronplus.model import AttemptResult, RunStatus, Trigger
 
 
 class FakeClock:
@@ -175,3 +176,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+def record(
+    store,
+    job: str,
+    when: datetime,
+    status: str,
+    *,
+    trigger: Trigger = Trigger.SCHEDULE,
+    exits: tuple[int | None, ...] = (0,),
+    signal: str | None = None,
+    reason: str | None = None,
+):
+    """Record one run of `job` for logical time `when`, as dispatch would have.
+
+    `exits` gives each attempt's exit code; `signal` marks the last attempt as killed.
+    skipped and upstream_failed runs are recorded without attempts, as dispatch does.
+    """
+    status = RunStatus(status)
+    if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
+        return store.claim_run(job, when, trigger, status=status, reason=reason or "why", now=when)
+    run = store.claim_run(job, when, trigger, now=when)
+    assert run is not None
+    t = when
+    for n, code in enumerate(exits, 1):
+        store.begin_attempt(run.id, n, t, f"/nowhere/{run.id}-{n}.log")
+        if status is RunStatus.RUNNING and n == len(exits):
+            return run
+        killed = signal if n == len(exits) else None
+        result = AttemptResult(
+            status=RunStatus.SUCCEEDED if code == 0 else RunStatus.FAILED,
+            started_at=t,
+            finished_at=t + timedelta(seconds=2),
+            exit_code=None if killed else code,
+            signal=killed,
+        )
+        store.finish_attempt(run.id, n, result)
+        t += timedelta(seconds=10)
+    store.finish_run(run.id, status, reason or (None if status == "succeeded" else "why"), t)
+    return run

@@ -19,16 +19,27 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from conftest import wait_until
+from conftest import record, wait_until
 
 from cronplus.cli import cli as cli_group
 from cronplus.errors import ExitCode
-from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.model import RunStatus, Trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
-STATUS_KEYS = {"job", "schedule", "timezone", "enabled", "paused_since", "last_run", "next_run"}
+STATUS_KEYS = {
+    "job",
+    "description",
+    "schedule",
+    "timezone",
+    "enabled",
+    "paused_since",
+    "last_run",
+    "running",
+    "overdue",
+    "next_run",
+}
 RUN_KEYS = {
     "id",
     "job",
@@ -43,49 +54,11 @@ RUN_KEYS = {
     "signal",
     "reason",
     "attempt_details",
+    "orphaned",
+    "late",
 }
 ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]
-
-
-def record(
-    store,
-    job: str,
-    when: datetime,
-    status: str,
-    *,
-    trigger: Trigger = Trigger.SCHEDULE,
-    exits: tuple[int | None, ...] = (0,),
-    signal: str | None = None,
-    reason: str | None = None,
-):
-    """Record one run of `job` for logical time `when`, as dispatch would have.
-
-    `exits` gives each attempt's exit code; `signal` marks the last attempt as killed.
-    skipped and upstream_failed runs are recorded without attempts, as dispatch does.
-    """
-    status = RunStatus(status)
-    if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
-        return store.claim_run(job, when, trigger, status=status, reason=reason or "why", now=when)
-    run = store.claim_run(job, when, trigger, now=when)
-    assert run is not None
-    t = when
-    for n, code in enumerate(exits, 1):
-        store.begin_attempt(run.id, n, t, f"/nowhere/{run.id}-{n}.log")
-        if status is RunStatus.RUNNING and n == len(exits):
-            return run
-        killed = signal if n == len(exits) else None
-        result = AttemptResult(
-            status=RunStatus.SUCCEEDED if code == 0 else RunStatus.FAILED,
-            started_at=t,
-            finished_at=t + timedelta(seconds=2),
-            exit_code=None if killed else code,
-            signal=killed,
-        )
-        store.finish_attempt(run.id, n, result)
-        t += timedelta(seconds=10)
-    store.finish_run(run.id, status, reason or (None if status == "succeeded" else "why"), t)
-    return run
 
 
 def lines_of(text: str) -> list[str]:
@@ -305,8 +278,12 @@ def test_status_json_has_the_documented_shape_with_times_in_the_job_zone(project
     when = datetime(2024, 7, 1, 3, 0, tzinfo=BERLIN)
     run = record(project.store(), "berlin", when, "succeeded", exits=(1, 0))
     result = cli("status", "--json")
-    assert result.exit_code == ExitCode.OK
+    # Every 03:00 since that run passed with no run: berlin is overdue, which fails status.
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
     berlin, ny = json.loads(result.stdout)
+    assert berlin["overdue"] == "2024-07-02T03:00:00+02:00"
+    assert ny["overdue"] is None  # never run: nothing to be overdue after
+    assert berlin["description"] is None and berlin["running"] == []
     assert set(berlin) == set(ny) == STATUS_KEYS
     assert (berlin["job"], berlin["schedule"], berlin["timezone"], berlin["enabled"]) == (
         "berlin",
@@ -367,7 +344,8 @@ def test_status_exit_code_follows_the_latest_finished_run(project, cli, status, 
         timezone = "UTC"
         command = "true"
     """)
-    record(project.store(), "load", datetime(2024, 7, 1, 3, tzinfo=UTC), status)
+    # Recorded just now, so no fire time is overdue after it.
+    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), status)
     result = cli("status")
     assert result.exit_code == code
     (row,) = [line for line in lines_of(result.stdout) if line.startswith("load")]
@@ -1103,7 +1081,7 @@ def test_piped_status_imports_neither_rich_croniter_apprise_nor_filelock(project
         after = ["load"]
         command = "true"
     """)
-    record(project.store(), "load", datetime(2024, 1, 16, 3, tzinfo=BERLIN), "succeeded")
+    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
     script = f"""
 import sys
 sys.argv = ["cronplus", "-c", {str(project.jobs_file)!r}, "--state", {str(project.state)!r},
@@ -1140,7 +1118,9 @@ def test_status_subprocess_runs_in_the_jobs_file_folder_by_default(project):
     assert not Path(project.root, ".cronplus").exists()
 
 
-@pytest.mark.parametrize("command", [["trigger", "ok", "--wait"], ["run"]])
+@pytest.mark.parametrize(
+    "command", [["trigger", "ok", "--wait"], ["run"], ["status"], ["history", "ok"]]
+)
 def test_a_state_path_that_is_a_file_is_a_clear_error(project, command):
     project.write("""
         [jobs.ok]
@@ -1152,6 +1132,6 @@ def test_a_state_path_that_is_a_file_is_a_clear_error(project, command):
         ["-c", "jobs.toml", "--state", str(project.root / "afile"), *command],
         catch_exceptions=False,
     )
-    assert result.exit_code == ExitCode.NOT_SUCCEEDED
-    assert f"cannot use {project.root / 'afile'} as a state directory" in result.stderr
+    assert result.exit_code == ExitCode.USAGE
+    assert f"the state directory {project.root / 'afile'} is not a directory" in result.stderr
     assert "Traceback" not in result.stderr

@@ -28,6 +28,7 @@ LAYERS = {
     "_toml_lines": 4,
     "graph": 4,
     "paths": 4,
+    "procs": 4,
     "clock": 4,
     "watch": 4,
     "model": 5,

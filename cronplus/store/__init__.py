@@ -13,6 +13,9 @@ The contract (implemented by `SqliteStore`; PostgreSQL comes later):
 
 from __future__ import annotations
 
+import os
+
+from cronplus.errors import StateError
 from cronplus.paths import StatePaths
 from cronplus.store.sqlite import SqliteStore
 
@@ -20,10 +23,39 @@ Store = SqliteStore
 
 
 def open_store(paths: StatePaths, *, create: bool = True) -> Store:
-    """Open the state; with create=False a missing state reads as an empty one
-    and nothing is written to disk (read-only commands on a fresh machine)."""
+    """Open the state to write it (`create`: making it when missing), or, with
+    create=False, only to read it: a missing state reads as an empty one, and one the
+    caller cannot write (another user's, a read-only mount) is opened read-only.
+    Nothing is written to disk when create=False, unless the schema needs upgrading
+    and the caller may write."""
+    paths.check_kinds()
     if not paths.db.exists():
         if not create:
             return SqliteStore(":memory:")
         paths.create()
+        _writable_or_fail(paths)
+        return SqliteStore(paths.db)
+    if create:
+        _writable_or_fail(paths)
+        return SqliteStore(paths.db)
+    try:
+        return SqliteStore(paths.db, readonly=True)
+    except StateError:
+        if not _writable(paths):
+            raise
+    # An older schema, and the caller may write: upgrade it as any command would.
     return SqliteStore(paths.db)
+
+
+def _writable(paths: StatePaths) -> bool:
+    return os.access(paths.root, os.W_OK) and (
+        not paths.db.exists() or os.access(paths.db, os.W_OK)
+    )
+
+
+def _writable_or_fail(paths: StatePaths) -> None:
+    if not _writable(paths):
+        raise StateError(
+            f"cannot write the state in {paths.root}: it is read-only to this user "
+            "(run as the state's owner, or choose another state with --state)"
+        )

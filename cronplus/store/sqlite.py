@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cronplus.errors import StateError
 from cronplus.model import AlertRecord, Attempt, AttemptResult, Run, RunStatus, Trigger
-from cronplus.store.schema import migrate
+from cronplus.store.schema import SCHEMA_VERSION, migrate
 
 _BUSY_S = 10.0  # how long a process waits for another one's write lock
 
@@ -60,23 +60,73 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+def _open_readonly(where: str) -> sqlite3.Connection:
+    """A connection that never writes. SQLite needs the WAL's shared-memory file to
+    read a WAL database; where it cannot make one (a read-only folder) and no WAL
+    exists, the main file alone holds every commit, and `immutable` reads it so."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(where)}"
+    try:
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout = 10000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError:
+        if os.path.exists(where + "-wal"):
+            raise
+        conn = sqlite3.connect(
+            f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
+            migrate(conn, where)  # raises: written by a newer cronplus
+        raise StateError(
+            f"state at {where} was written by an older cronplus (schema {version}) and "
+            "cannot be upgraded here: it is read-only to you. Run any cronplus command "
+            "as its owner (cronplus run upgrades it) and try again"
+        )
+    return conn
+
+
+def _unusable(where: str, e: sqlite3.DatabaseError) -> str:
+    """The one-line error for a state database SQLite refuses, with what to do."""
+    text = str(e)
+    if "not a database" in text or "malformed" in text:
+        return (
+            f"the state database {where} is damaged ({text}): move it away to start with "
+            f"an empty state, or try `sqlite3 {where} .recover | sqlite3 recovered.db`"
+        )
+    return f"cannot use the state database {where}: {text}"
+
+
 class SqliteStore:
     """Runs and attempts in one SQLite file. Each public method is one transaction."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        """Open (and migrate) the state database. `readonly` opens it without writing
+        anything, for read commands on a state the caller may not write (another
+        user's, a read-only mount); it refuses a schema it cannot read."""
         self.where = str(path)
-        if path != ":memory:":
-            # Owner-only before SQLite creates it: job output and reasons may hold secrets.
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
+        self.readonly = readonly
         try:
-            self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            _pragmas(self._conn)
-            migrate(self._conn, self.where)
+            if readonly:
+                self._conn = _open_readonly(self.where)
+            else:
+                if path != ":memory:":
+                    # Owner-only before SQLite creates it: job output and reasons may
+                    # hold secrets.
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                    os.close(fd)
+                self._conn = sqlite3.connect(
+                    path, isolation_level=None, check_same_thread=False, timeout=10.0
+                )
+                _pragmas(self._conn)
+                migrate(self._conn, self.where)
         except sqlite3.DatabaseError as e:
-            raise StateError(f"cannot use the state database {self.where}: {e}") from e
+            raise StateError(_unusable(self.where, e)) from e
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -105,8 +155,8 @@ class SqliteStore:
         environment's fault: say so in one line instead of a traceback."""
         try:
             yield
-        except sqlite3.OperationalError as e:
-            raise StateError(f"cannot use the state database {self.where}: {e}") from e
+        except sqlite3.DatabaseError as e:
+            raise StateError(_unusable(self.where, e)) from e
 
     # -- writes -------------------------------------------------------------------------
 
