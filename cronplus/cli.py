@@ -65,6 +65,61 @@ class Context:
             self._config = load_config(Path(self.config_path), display_path=self.config_path)
         return self._config
 
+    def read_config(self) -> Config:
+        """For commands that only read (status, history, logs, alerts, next): the jobs
+        file; while it has problems, the configuration the daemon last ran from it,
+        else the jobs that can be read. A one-line warning on stderr says so; `run`,
+        `trigger` and `backfill` keep refusing (they use `config`)."""
+        if self._config is not None:
+            return self._config
+        from cronplus.config import load_config_text, readable_jobs
+
+        try:
+            return self.config
+        except ConfigError as e:
+            problems = e.problems
+        path = Path(self.config_path)
+        readable = readable_jobs(path, self.config_path)
+        self._config = readable
+        how = f"the {len(readable.jobs)} job(s) that can be read"
+        recorded = self._recorded_config()
+        if recorded is not None:
+            try:
+                self._config = load_config_text(recorded, path, self.config_path)
+                how = "the configuration the daemon last ran from it"
+            except ConfigError:
+                pass
+        n = len(problems)
+        click.echo(
+            f"Warning: {self.config_path} has {n} problem{'s' * (n != 1)} "
+            f"(cronplus validate lists them); showing {how}",
+            err=True,
+        )
+        return self._config
+
+    def _recorded_config(self) -> str | None:
+        """The text of the jobs file the daemon last ran, if it was this file."""
+        from cronplus.errors import StateError
+        from cronplus.store import open_store
+
+        assert self._config is not None
+        try:
+            store = open_store(self.paths, create=False)
+            recorded = store.get_meta("config")
+        except StateError:
+            return None
+        if recorded is None:
+            return None
+        import json
+
+        try:
+            saved = json.loads(recorded)
+        except ValueError:
+            return None
+        if saved.get("path") != str(self._config.path):
+            return None
+        return saved.get("text")
+
     @property
     def paths(self) -> StatePaths:
         from cronplus.paths import resolve_state_dir
@@ -245,6 +300,7 @@ def status(
     from cronplus import report
     from cronplus.paths import read_daemon_pid
 
+    obj.read_config()
     names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
     if problems and on_date is None:
         raise UsageError("--problems goes with --on DATE (e.g. status --on 2026-11-17 --problems)")
@@ -535,6 +591,7 @@ def _exit_text(run: Run) -> str:
 
 def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str, Store]:
     """Runs of a configured job, or of one removed from the file that still has history."""
+    obj.read_config()
     store = obj.store()
     runs = store.history(job, limit)
     if job in obj.config.jobs:
@@ -972,6 +1029,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
     """
     from cronplus import render
 
+    obj.read_config()
     records = obj.store().recent_alerts(limit)
     zone = "UTC"  # alerts span jobs and zones: one clock for the list
     if as_json:
@@ -1113,6 +1171,7 @@ def next_(obj: Context, job: str | None, count: int, after: str | None, as_json:
     if count > _MAX_NEXT:
         click.echo(f"Note: -n {count} is more than {_MAX_NEXT:,}; listing {_MAX_NEXT:,}", err=True)
         count = _MAX_NEXT
+    obj.read_config()
     jobs = [obj.job(job)] if job else list(obj.config.jobs.values())
     result = []
     for j in jobs:

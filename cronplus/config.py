@@ -17,6 +17,7 @@ import stat
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, time, timedelta
 from pathlib import Path
 
@@ -117,7 +118,11 @@ def load_config(path: Path | str, *, display_path: str | None = None) -> Config:
     it, e.g. "jobs.toml"); it defaults to `path` as given.
     """
     display = display_path if display_path is not None else os.fspath(path)
-    text = _read(Path(path), display)
+    return load_config_text(_read(Path(path), display), path, display)
+
+
+def load_config_text(text: str, path: Path | str, display: str) -> Config:
+    """As `load_config`, from the file's text (`path` places relative paths)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -126,7 +131,40 @@ def load_config(path: Path | str, *, display_path: str | None = None) -> Config:
     # Imported here because _config_check imports this module's helpers.
     from cronplus._config_check import Loader
 
-    return Loader(display, absolute, KeyLines(text)).load(data)
+    return replace(Loader(display, absolute, KeyLines(text)).load(data), source=text)
+
+
+def readable_jobs(path: Path | str, display: str) -> Config:
+    """The jobs of a file with problems that can be read without them, for commands
+    that only read: jobs with problems are left out (then those after them), and so
+    is `[alerts]` if it has any. With problems outside any job, or a file that cannot
+    be parsed at all, no jobs."""
+    from cronplus._config_check import Loader
+
+    absolute = Path(os.path.abspath(path))
+    empty = Config(path=absolute, jobs={})
+    try:
+        text = _read(Path(path), display)
+        data = tomllib.loads(text)
+    except (ConfigError, tomllib.TOMLDecodeError):
+        return empty
+    lines = KeyLines(text)
+    for _ in range(_SALVAGE_ROUNDS):
+        try:
+            return Loader(display, absolute, lines).load(data)
+        except ConfigError as e:
+            bad = {p.job for p in e.problems if p.job}
+            jobs = data.get("jobs")
+            if any(p.job is None for p in e.problems):
+                if "alerts" not in data:
+                    return empty
+                data.pop("alerts")
+            if bad and isinstance(jobs, dict):
+                data["jobs"] = {n: j for n, j in jobs.items() if n not in bad}
+    return empty
+
+
+_SALVAGE_ROUNDS = 10  # each round leaves out the jobs after those left out before
 
 
 def pipeline_schedule(config: Config, name: str) -> tuple[str | None, str]:

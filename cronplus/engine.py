@@ -7,6 +7,7 @@ instants; `Engine.run()` is the only code that waits, on an Event, for at most
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -120,6 +121,7 @@ class Engine:
             self.dispatcher.alert("config_rejected", e.file, problems)
             return False
         self.apply(new, now, env)
+        record_config(self.store, new)
         return True
 
     def apply(self, new: Config, now: datetime, env: dict[str, str] | None = None) -> None:
@@ -390,6 +392,17 @@ def _timing(job: Job) -> tuple[object, ...]:
     return (job.schedule, job.timezone, job.after, job.enabled)
 
 
+def record_config(store: Store, config: Config) -> None:
+    """Keep the text of the jobs file the daemon runs in the state: while the file on
+    disk has problems, read commands show what is actually running."""
+    if config.source is None:
+        return
+    try:
+        store.set_meta("config", json.dumps({"path": str(config.path), "text": config.source}))
+    except StateError as e:  # only a convenience for read commands: never stop for it
+        log.warning("event=state-error detail=%r", str(e))
+
+
 def run_daemon(
     config: Config,
     paths: StatePaths,
@@ -434,6 +447,7 @@ def run_daemon(
         before = store.get_meta(_PID)
         adopted = take_over(store, config, clock, int(before) if before else None)
         store.set_meta(_PID, str(os.getpid()))  # after: a crash in take_over keeps `before`
+        record_config(store, config)
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
         dispatcher.resume_after_stop = True

@@ -108,6 +108,7 @@ class Config:
     max_parallel: int | None = None
     alerts: AlertsConfig | None = None
     env_file: str | None = None  # [defaults].env_file, absolute: variables for ${NAME} in URLs
+    source: str | None = field(default=None, repr=False, compare=False)  # the file's text
 
     @property
     def folder(self) -> Path:

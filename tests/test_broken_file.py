@@ -1,0 +1,105 @@
+"""While the jobs file on disk has problems, the commands that only read still answer
+(from the configuration the daemon runs, else the jobs that can be read), with a
+one-line warning; the commands that run jobs keep refusing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import record, wait_until
+
+from cronplus.errors import ExitCode
+
+GOOD = """
+    [jobs.load]
+    schedule = "0 3 * * *"
+    timezone = "UTC"
+    command = "true"
+"""
+BROKEN = (
+    GOOD
+    + """
+    [jobs.report]
+    comand = "true"
+"""
+)
+
+
+def test_read_commands_answer_from_the_jobs_that_can_be_read(project, cli):
+    project.write(GOOD)
+    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
+    project.write(BROKEN)
+    for args in (["status"], ["history", "load"], ["logs", "load"], ["next"], ["alerts"]):
+        result = cli(*args)
+        assert result.exit_code in (ExitCode.OK, ExitCode.NOT_SUCCEEDED), result.output
+        assert result.stderr.splitlines()[0] == (
+            "Warning: jobs.toml has 2 problems (cronplus validate lists them); "
+            "showing the 1 job(s) that can be read"
+        ), result.stderr
+        assert "Traceback" not in result.output
+    status = json.loads(cli("status", "--json").stdout)
+    assert [r["job"] for r in status] == ["load"]
+    assert status[0]["last_run"]["status"] == "succeeded"
+    assert cli("status").exit_code == ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["trigger", "load", "--wait"],
+        ["backfill", "load", "--from", "2024-01-01", "--to", "2024-01-01"],
+        ["run"],
+        ["validate"],
+    ],
+)
+def test_commands_that_run_jobs_keep_refusing_a_broken_file(project, cli, args):
+    project.write(BROKEN)
+    result = cli(*args)
+    assert result.exit_code == ExitCode.USAGE
+    assert 'unknown key "comand"' in result.stderr
+    assert not (project.state / "state.db").exists()
+
+
+def test_a_file_that_cannot_be_parsed_still_lets_history_answer(project, cli):
+    project.write(GOOD)
+    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
+    project.write("[jobs.load\n")
+    result = cli("history", "load", "--json")
+    assert result.exit_code == ExitCode.OK
+    assert json.loads(result.stdout)[0]["status"] == "succeeded"
+    assert "showing the 0 job(s) that can be read" in result.stderr
+
+
+@pytest.mark.slow
+def test_read_commands_show_the_configuration_the_daemon_runs(project, cli, daemon):
+    project.write("""
+        [jobs.tick]
+        schedule = "0 3 * * *"
+        timezone = "UTC"
+        command = "true"
+        description = "the one the daemon runs"
+    """)
+    d = daemon()
+    d.wait_started()
+    # Saved broken, and without `tick`: the daemon keeps running the old file.
+    project.write("""
+        [jobs.other]
+        schedul = "0 4 * * *"
+        command = "true"
+    """)
+    wait_until(lambda: "event=reload-rejected" in d.stderr, 15)
+    result = cli("status", "tick", "--json")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert json.loads(result.stdout)[0]["description"] == "the one the daemon runs"
+    assert "showing the configuration the daemon last ran from it" in result.stderr
+    # Fixed: the file on disk is what status shows again, with no warning.
+    project.write("""
+        [jobs.other]
+        schedule = "0 4 * * *"
+        command = "true"
+    """)
+    result = cli("status", "--json")
+    assert [r["job"] for r in json.loads(result.stdout)] == ["other"]
+    assert result.stderr == ""
