@@ -52,7 +52,8 @@ class Outcome(StrEnum):
     """What became of one planned (job, logical time): the --json counts."""
 
     SUCCEEDED = "succeeded"  # executed by this backfill and succeeded
-    FAILED = "failed"  # executed and ended failed, timed_out or interrupted
+    FAILED = "failed"  # executed and ended failed or timed_out
+    INTERRUPTED = "interrupted"  # executed and cut short (a stop), or its outcome is unknown
     SKIPPED = "skipped"  # had already succeeded, not run again
     UPSTREAM_FAILED = "upstream_failed"  # a job it is after has no success for the time
 
@@ -448,11 +449,11 @@ class _Backfill:
             if run is None:
                 continue
             got = self.dispatcher.execute(run, Trigger.BACKFILL)
-            if got.status is RunStatus.INTERRUPTED and self.stop.is_set():
-                self._settle(name, t, Outcome.FAILED, got)
+            outcome = _outcome_of(got)
+            if outcome is Outcome.INTERRUPTED and self.stop.is_set():
+                self._settle(name, t, outcome, got)
                 return None
-            ok = got.status is RunStatus.SUCCEEDED
-            return self._settle(name, t, Outcome.SUCCEEDED if ok else Outcome.FAILED, got)
+            return self._settle(name, t, outcome, got)
         return None
 
     def _blocker(self, name: str, t: datetime, ended: dict[str, Settled]) -> str | None:
@@ -463,7 +464,7 @@ class _Backfill:
         for u in self.config.jobs[name].after:
             if u in self.planned:
                 up = ended[u]
-                if up.outcome is Outcome.FAILED:
+                if up.outcome in (Outcome.FAILED, Outcome.INTERRUPTED):
                     return f'upstream job "{u}" run {up.run.id} ended {up.run.status}'
                 if up.outcome is Outcome.UPSTREAM_FAILED:
                     return f'upstream job "{u}" run {up.run.id} is upstream_failed'
@@ -504,12 +505,23 @@ def _snapshot(run: Run | None) -> tuple[int, RunStatus, int] | None:
     return None if run is None else (run.id, run.status, len(run.attempts))
 
 
+def _outcome_of(run: Run) -> Outcome:
+    """How a run this backfill executed counts."""
+    if run.status is RunStatus.SUCCEEDED:
+        return Outcome.SUCCEEDED
+    if run.status is RunStatus.INTERRUPTED:
+        return Outcome.INTERRUPTED
+    return Outcome.FAILED
+
+
 def _their_outcome(run: Run) -> Outcome:
     """A run another process executed or recorded, counted like ours."""
     if run.status is RunStatus.SUCCEEDED:
         return Outcome.SKIPPED
     if run.status is RunStatus.UPSTREAM_FAILED:
         return Outcome.UPSTREAM_FAILED
+    if run.status is RunStatus.INTERRUPTED:
+        return Outcome.INTERRUPTED
     return Outcome.FAILED
 
 

@@ -797,7 +797,7 @@ def backfill(
       cronplus backfill extract --from 2026-11-01 --to 2026-11-14 --dry-run
       cronplus backfill load --from 2026-11-01T00:00 --to 2026-11-01T12:00 --only
     """
-    from cronplus.backfill import plan_backfill
+    from cronplus.backfill import Action, plan_backfill
 
     obj.job(job)
     # Planning writes nothing, so bad input or a dry run leave no state behind.
@@ -817,7 +817,9 @@ def backfill(
     )
     if dry_run:
         _print_plan(plan, as_json)
-        return
+        # As a real run would: a blocked (job, time) would end upstream_failed.
+        blocked = any(i.action is Action.BLOCKED for i in plan.items)
+        sys.exit(ExitCode.NOT_SUCCEEDED if blocked else ExitCode.OK)
     if not existed:
         store.close()
         store = obj.store(create=True)
@@ -832,7 +834,11 @@ def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> No
     from cronplus.backfill import Outcome
 
     plan = result.plan
-    bad = [s for s in result.settled if s.outcome in (Outcome.FAILED, Outcome.UPSTREAM_FAILED)]
+    bad = [
+        s
+        for s in result.settled
+        if s.outcome in (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.UPSTREAM_FAILED)
+    ]
     failed = bool(bad) or result.interrupted
     word = "interrupted" if result.interrupted else ("failed" if bad else "succeeded")
     title = f"cronplus: backfill of {plan.job} {word}"
@@ -841,7 +847,8 @@ def _backfill_alert(alerter: Alerter, result: Any, counts: dict[Any, int]) -> No
         f"Backfill of {', '.join(plan.jobs)} for {len(plan.times)} fire times, "
         f"{render.human_time(plan.times[0], zone)} to {render.human_time(plan.times[-1], zone)}",
         f"Planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
-        f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} already succeeded, "
+        f"{counts[Outcome.FAILED]} failed, {counts[Outcome.INTERRUPTED]} interrupted, "
+        f"{counts[Outcome.SKIPPED]} already succeeded, "
         f"{counts[Outcome.UPSTREAM_FAILED]} upstream_failed, {result.not_run} not run",
         f"Host: {socket.gethostname()}",
     ]
@@ -929,6 +936,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
     kinds = {
         Outcome.SUCCEEDED: "ok",
         Outcome.FAILED: "failed",
+        Outcome.INTERRUPTED: "interrupted",
         Outcome.UPSTREAM_FAILED: "failed",
         Outcome.SKIPPED: "skipped",
     }
@@ -945,7 +953,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
             if run.attempts:
                 what += f" - see: cronplus logs {s.job} --run {run.id}"
         kind = kinds[s.outcome]
-        progress.advance(kind, f"{s.job} {when} {what}", show=kind == "failed")
+        progress.advance(kind, f"{s.job} {when} {what}", show=kind in ("failed", "interrupted"))
 
     alerter = obj.alerter(store, strict=False)
     try:
@@ -966,7 +974,9 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
         render.print_json(
             {
                 "planned": len(plan.items),
-                **{str(o): counts[o] for o in Outcome},
+                # "interrupted" is the flag below; the count of such runs has its own key.
+                **{str(o): counts[o] for o in Outcome if o is not Outcome.INTERRUPTED},
+                "interrupted_runs": counts[Outcome.INTERRUPTED],
                 "not_run": result.not_run,
                 "interrupted": result.interrupted,
                 "left_out": plan.left_out,
@@ -980,11 +990,16 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
         )
         render.print_line(
             f"planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
-            f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} skipped "
+            f"{counts[Outcome.FAILED]} failed, {counts[Outcome.INTERRUPTED]} interrupted, "
+            f"{counts[Outcome.SKIPPED]} skipped "
             f"(already succeeded), {counts[Outcome.UPSTREAM_FAILED]} upstream_failed"
             + (f", {result.not_run} not run" if result.not_run else "")
         )
-        bad = [s for s in result.settled if s.outcome in (Outcome.FAILED, Outcome.UPSTREAM_FAILED)]
+        bad = [
+            s
+            for s in result.settled
+            if s.outcome in (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.UPSTREAM_FAILED)
+        ]
         if bad:
             render.print_table(
                 ["JOB", "LOGICAL TIME", "RUN", "STATUS", "REASON"],

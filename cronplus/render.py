@@ -213,7 +213,7 @@ class Progress:
 
         self.total = total
         self.done = 0
-        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.counts = {"ok": 0, "failed": 0, "interrupted": 0, "skipped": 0}
         self._lock = threading.Lock()
         self._bar: Any = None
         if sys.stderr.isatty():
@@ -222,7 +222,7 @@ class Progress:
             self._bar.start()
 
     def advance(self, kind: str, line: str, *, show: bool = False) -> None:
-        """One step ended; `kind` is ok, failed or skipped. `show` prints `line` above
+        """One step ended; `kind` is ok, failed, interrupted or skipped. `show` prints `line` above
         the bar too (failures); without a bar every line is printed."""
         with self._lock:
             self.done += 1
@@ -264,6 +264,7 @@ def _rich_progress(title: str) -> Any:
         MofNCompleteColumn(),
         TextColumn(
             "[green]{task.fields[ok]} done[/] [red]{task.fields[failed]} failed[/] "
+            "[yellow]{task.fields[interrupted]} interrupted[/] "
             "[dim]{task.fields[skipped]} skipped[/]"
         ),
         Rate(),

@@ -89,7 +89,7 @@ def test_a_chain_over_14_days_runs_each_job_once_per_day_in_order(project, cli):
     project.write(CHAIN)
     result = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-14")
     assert result.exit_code == ExitCode.OK, result.output
-    assert "planned 42: 42 succeeded, 0 failed, 0 skipped" in result.stdout
+    assert "planned 42: 42 succeeded, 0 failed, 0 interrupted, 0 skipped" in result.stdout
 
     expected = [(job, logical(d)) for d in DAYS for job in ("extract", "transform", "load")]
     assert ran(project) == expected  # --parallel 1: oldest first, in dependency order
@@ -137,8 +137,9 @@ command = 'echo attempt=$CRONPLUS_ATTEMPT trigger=$CRONPLUS_TRIGGER; test -e fai
     (project.root / "fail-on-2026-10-02").touch()
     first = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-03")
     assert first.exit_code == ExitCode.NOT_SUCCEEDED
-    assert "planned 9: 7 succeeded, 1 failed, 0 skipped (already succeeded), 1 upstream_failed" in (
-        first.stdout
+    assert (
+        "planned 9: 7 succeeded, 1 failed, 0 interrupted, 0 skipped (already succeeded), "
+        "1 upstream_failed" in (first.stdout)
     )
     failed = next(r for r in runs(project, "transform") if r.status is not RunStatus.SUCCEEDED)
     assert (failed.status, len(failed.attempts)) == (RunStatus.FAILED, 2)
@@ -188,7 +189,7 @@ def test_rerun_runs_succeeded_ones_again_keeping_their_history(project, cli):
     ids = {r.scheduled_for: r.id for r in runs(project, "load")}
     result = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-02", "--rerun")
     assert result.exit_code == ExitCode.OK, result.output
-    assert "planned 6: 6 succeeded, 0 failed, 0 skipped" in result.stdout
+    assert "planned 6: 6 succeeded, 0 failed, 0 interrupted, 0 skipped" in result.stdout
     assert Counter(ran(project)) == {
         (job, logical(d)): 2 for d in DAYS[:2] for job in ("extract", "transform", "load")
     }
@@ -211,8 +212,8 @@ def test_an_upstream_gap_blocks_only_its_own_logical_time(project, cli):
     result = cli("backfill", "transform", "--from", "2026-10-01", "--to", "2026-10-05")
     assert result.exit_code == ExitCode.NOT_SUCCEEDED
     assert (
-        "planned 10: 8 succeeded, 0 failed, 0 skipped (already succeeded), 2 upstream_failed"
-        in (result.stdout)
+        "planned 10: 8 succeeded, 0 failed, 0 interrupted, 0 skipped (already succeeded), "
+        "2 upstream_failed" in (result.stdout)
     )
     by_day = {r.scheduled_for.day: r for r in runs(project, "transform")}
     assert {d for d, r in by_day.items() if r.status is RunStatus.SUCCEEDED} == {1, 2, 4, 5}
@@ -441,7 +442,7 @@ def test_sigterm_interrupts_and_the_same_command_finishes_without_running_anythi
     # Each job ends after 0.3 s and appends its line only then.
     project.write(CHAIN.replace("command = '", "command = 'sleep 0.3; "))
     args = ("extract", "--from", "2026-10-01", "--to", "2026-10-05")
-    proc = backfill_process(project, *args)
+    proc = backfill_process(project, *args, "--json")
     wait_until(lambda: len(ran(project)) >= 4, timeout=30)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -454,6 +455,12 @@ def test_sigterm_interrupts_and_the_same_command_finishes_without_running_anythi
     interrupted = [r for r in cut if r.status is RunStatus.INTERRUPTED]
     assert interrupted  # the run going at the signal was cut short
     assert all(r.status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) for r in cut)
+    # Counted as interrupted, not as failed; the flag stays beside the count.
+    summary = json.loads(out)
+    assert (summary["failed"], summary["interrupted_runs"]) == (0, len(interrupted))
+    assert summary["interrupted"] is True
+    # The plain progress lines say so too.
+    assert " interrupted (run " in err
 
     result = cli("backfill", *args)
     assert result.exit_code == ExitCode.OK, result.output
@@ -644,7 +651,8 @@ def test_with_upstream_and_a_disabled_upstream_job_blocks_the_job(project, cli):
     project.write(CHAIN.replace("[jobs.extract]\n", "[jobs.extract]\nenabled = false\n"))
     args = ("transform", "--from", "2026-10-01", "--to", "2026-10-01", "--with-upstream")
     plan = cli("backfill", *args, "--dry-run")
-    assert plan.exit_code == ExitCode.OK, plan.output
+    # Something is blocked: exit 1, as the real run below does.
+    assert plan.exit_code == ExitCode.NOT_SUCCEEDED, plan.output
     assert 'transform  blocked  upstream job "extract" has no successful run' in plan.stdout
     assert "left out, disabled or after a disabled job: extract" in plan.stderr
     result = cli("backfill", *args)
