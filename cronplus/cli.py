@@ -701,12 +701,16 @@ def trigger(obj: Context, job: str, wait: bool, detached_child: bool) -> None:
     from cronplus import render
 
     if not detached_child:
+        from cronplus.report import not_run_downstream
+
         for r in runs:
             tz = obj.config.jobs[r.job].timezone if r.job in obj.config.jobs else "UTC"
             render.print_line(
                 f"{r.job}  run {r.id}  {r.status}  "
                 f"{render.human_time(r.scheduled_for, tz)}" + (f"  {r.reason}" if r.reason else "")
             )
+        for name, why in not_run_downstream(obj.config, job, runs):
+            render.print_line(f"{name}: {why}")
     # As for `status`: a downstream run skipped (disabled, or its previous run still
     # going) did not fail; only failed, timed_out, upstream_failed, interrupted do.
     ok = bool(runs) and not any(r.status.is_bad for r in runs)

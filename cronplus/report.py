@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 
 from cronplus.config import pipeline_schedule
-from cronplus.graph import upstream
+from cronplus.graph import downstream, upstream
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, runs_with_arg
 from cronplus.render import zone
@@ -256,3 +256,25 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
     slots = tuple(Slot(t, by_time.pop(t.astimezone(UTC), None), t <= now) for t in times)
     going = {r.id: going_state(store, r, job, now) for r in runs if not r.status.is_final}
     return DayReport(job=job, day=day, slots=slots, other_runs=tuple(by_time.values()), going=going)
+
+
+def not_run_downstream(config: Config, job: str, runs: list[Run]) -> list[tuple[str, str]]:
+    """After `trigger JOB`: each job downstream of JOB with no run at that logical time,
+    and what it waits for (a fan-in job whose other upstream jobs have not succeeded
+    for that instant). (job, reason), in dependency order."""
+    deps = {name: j.after for name, j in config.jobs.items()}
+    recorded = {r.job for r in runs}
+    succeeded = {r.job for r in runs if r.status is RunStatus.SUCCEEDED}
+    part_of = set(downstream(deps, job)) | {job}
+    out = []
+    for name in downstream(deps, job):
+        if name in recorded:
+            continue
+        waits = [u for u in config.jobs[name].after if u not in succeeded]
+        outside = [u for u in waits if u not in part_of]
+        inside = [u for u in waits if u in part_of]
+        parts = [f"{', '.join(outside)} at this logical time"] if outside else []
+        parts += [", ".join(inside)] if inside else []
+        out.append((name, f"not run, waits for {' and '.join(parts)}"))
+    return out
+

@@ -1135,3 +1135,31 @@ def test_a_state_path_that_is_a_file_is_a_clear_error(project, command):
     assert result.exit_code == ExitCode.USAGE
     assert f"the state directory {project.root / 'afile'} is not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_trigger_of_a_fan_in_root_says_which_downstream_jobs_did_not_run_and_why(project, cli):
+    project.write("""
+        [jobs.extract_a]
+        schedule = "0 3 * * *"
+        command = "true"
+
+        [jobs.extract_b]
+        schedule = "0 3 * * *"
+        command = "true"
+
+        [jobs.transform]
+        after = ["extract_a", "extract_b"]
+        command = "true"
+
+        [jobs.load]
+        after = ["transform"]
+        command = "true"
+    """)
+    result = cli("trigger", "extract_a", "--wait")
+    assert result.exit_code == ExitCode.OK, result.output
+    lines = lines_of(result.stdout)
+    assert lines[0].startswith("extract_a  run 1  succeeded")
+    assert lines[1:] == [
+        "transform: not run, waits for extract_b at this logical time",
+        "load: not run, waits for transform",
+    ]
