@@ -48,7 +48,9 @@ JOB_ALERTS_KEYS = ("urls", "on")
 ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
+# ASCII only; no leading "-", which the command line would read as an option; at most
+# 100 characters, so logs/NAME/ stays a usable file name on every filesystem.
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 _PYTHON_RE = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
 
 
@@ -207,7 +209,10 @@ class Loader:
         where = _Where(("jobs", name), job=name)
         if not _NAME_RE.fullmatch(name):
             self.report(
-                where, None, 'name may use only letters, digits, "_" and "-" (rename the table)'
+                where,
+                None,
+                'name must be 1 to 100 ASCII letters, digits, "_" and "-",'
+                ' not starting with "-" (rename the table)',
             )
         has = "command" in table, "python" in table
         if all(has):
