@@ -390,6 +390,9 @@ class Loader:
         if not value.strip():
             self.report(where, key, f"{where.keys}{key} is empty (give it a value)")
             return BAD
+        if "\0" in value:  # no command line, path or URL can carry one
+            self.report(where, key, f"{where.keys}{key} contains a NUL character (remove it)")
+            return BAD
         return value
 
     def _one_of(self, where: _Where, key: str, value: Any, modes: tuple[str, ...]) -> Any:
@@ -475,15 +478,26 @@ class Loader:
             return self.wrong(where, key, 'a table of NAME = "value"', value)
         ok = True
         for name, text in value.items():
-            if not name or "=" in name or "\0" in name:
+            if "\0" in name:  # the environment is NUL-separated: it could not be passed
+                shown = name.replace("\0", "\\0")
+                self.report(
+                    where, (key, name), f'{key} name "{shown}" contains a NUL character (remove it)'
+                )
+                ok = False
+            elif not name or "=" in name:
                 self.report(
                     where,
                     (key, name),
                     f'{key} name "{name}" is not usable (names must be non-empty, without "=")',
                 )
                 ok = False
-            elif not isinstance(text, str) or "\0" in text:
+            elif not isinstance(text, str):
                 self.wrong(where, (key, name), "a string in quotes", text)
+                ok = False
+            elif "\0" in text:
+                self.report(
+                    where, (key, name), f"{key}.{name} contains a NUL character (remove it)"
+                )
                 ok = False
         return dict(value) if ok else BAD
 

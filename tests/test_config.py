@@ -470,6 +470,64 @@ def test_env_value_problem_points_at_its_line_in_a_subtable(project):
     )
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (r'command = "echo a\u0000b"', 'jobs.toml:2: job "a": command contains a NUL character'),
+        (
+            'command = "true"\nshell = "/bin/sh\\u0000"',
+            'jobs.toml:3: job "a": shell contains a NUL character',
+        ),
+        (
+            'command = "true"\ncwd = "/tmp\\u0000x"',
+            'jobs.toml:3: job "a": cwd contains a NUL character',
+        ),
+        (
+            'command = "true"\nenv = { A = "x\\u0000y" }',
+            'jobs.toml:3: job "a": env.A contains a NUL character',
+        ),
+        (
+            'command = "true"\nenv = { "A\\u0000B" = "x" }',
+            'jobs.toml:3: job "a": env name "A\\0B" contains a NUL character',
+        ),
+        (
+            'python = "m:f\\u0000"',
+            'jobs.toml:2: job "a": python contains a NUL character',
+        ),
+    ],
+)
+def test_a_nul_character_in_a_job_is_a_problem(project, body, message):
+    # A NUL cannot be passed in argv, the environment or a path: every run would die.
+    assert only_problem(project, f"[jobs.a]\n{body}\n") == f"{message} (remove it)"
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ('shell = "/bin/sh\\u0000"', "shell contains a NUL character"),
+        ('cwd = "\\u0000"', "cwd contains a NUL character"),
+        ('env = { A = "\\u0000" }', "env.A contains a NUL character"),
+        ('env_file = "a\\u0000.env"', "env_file contains a NUL character"),
+        ('state = "st\\u0000"', "state contains a NUL character"),
+    ],
+)
+def test_a_nul_character_in_defaults_is_a_problem(project, setting, message):
+    text = f'[defaults]\n{setting}\n[jobs.a]\ncommand = "true"\n'
+    assert only_problem(project, text) == f"jobs.toml:2: [defaults] {message} (remove it)"
+
+
+def test_validate_and_trigger_refuse_a_nul_character_without_a_traceback(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\ncwd = "here\\u0000"\n')
+    for args in (("validate",), ("trigger", "a")):
+        result = cli(*args)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert result.stderr == (
+            'jobs.toml:3: job "a": cwd contains a NUL character (remove it)\n'
+            "1 problem in jobs.toml; nothing was started.\n"
+        )
+    assert not project.state.exists()
+
+
 def test_long_strings_are_shortened_in_messages(project):
     line = only_problem(project, f'[jobs.a]\ncommand = "true"\nretries = "{"x" * 60}"\n')
     assert f'(got "{"x" * 37}...")' in line
