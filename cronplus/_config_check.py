@@ -20,6 +20,7 @@ from cronplus.config import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
 from cronplus.model import (
     CATCHUP_MODES,
+    MAX_RETRY_DELAY,
     OVERLAP_MODES,
     AlertsConfig,
     Config,
@@ -47,6 +48,8 @@ ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_
 JOB_ALERTS_KEYS = ("urls", "on")
 ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
+# In the order a too-long retry delay is reported on: the likeliest culprit first.
+RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
 
 # ASCII only; no leading "-", which the command line would read as an option; at most
 # 100 characters, so logs/NAME/ stays a usable file name on every filesystem.
@@ -158,6 +161,7 @@ class Loader:
             tables[name] = table
         values = {name: self.job(name, table) for name, table in tables.items()}
         self.check_graph(tables, values, defaults or {})
+        self.check_retries(values, defaults or {})
         if self.problems:
             raise ConfigError(self.problems, self.display)
         return self.build(values, defaults or {}, alerts)
@@ -316,6 +320,34 @@ class Loader:
             f"pipeline roots disagree on {key}: {listing} ({fix})",
         )
 
+    def check_retries(self, values: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> None:
+        """Each job's longest retry delay, from its settings over [defaults], must be one
+        that can be waited: reported on the job when it sets one of them, else once on
+        [defaults]."""
+        on_defaults = False
+        for name, job in values.items():
+            chosen = {k: job[k] if k in job else defaults.get(k) for k in RETRY_KEYS}
+            policy = _retry_policy(chosen)
+            if policy.longest_delay_s() <= MAX_RETRY_DELAY.total_seconds():
+                continue
+            own = [k for k in RETRY_KEYS if k in job]
+            if not own and on_defaults:
+                continue
+            on_defaults = on_defaults or not own
+            where = (
+                _Where(("jobs", name), job=name)
+                if own
+                else _Where(("defaults",), label="[defaults] ")
+            )
+            self.report(
+                where,
+                (own or [k for k in RETRY_KEYS if k in defaults])[0],
+                f"retry_backoff {policy.backoff:g} with retries = {policy.retries} and"
+                f" retry_delay {policy.delay.total_seconds():g}s makes the delay before the"
+                f" last retry longer than {MAX_RETRY_DELAY.days:,} days"
+                " (lower them, or cap it with retry_max_delay)",
+            )
+
     # -- the model -------------------------------------------------------------------
 
     def build(
@@ -345,12 +377,7 @@ class Loader:
                 timezone=zones[graph.pipeline_roots(deps, name)[0]],
                 after=deps[name],
                 shell=get("shell", _JOB.shell),
-                retry=RetryPolicy(
-                    retries=get("retries", _JOB.retry.retries),
-                    delay=get("retry_delay", _JOB.retry.delay),
-                    backoff=get("retry_backoff", _JOB.retry.backoff),
-                    max_delay=get("retry_max_delay", _JOB.retry.max_delay),
-                ),
+                retry=_retry_policy({k: get(k, None) for k in RETRY_KEYS}),
                 timeout=get("timeout", _JOB.timeout),
                 kill_grace=get("kill_grace", _JOB.kill_grace),
                 expected_duration=get("expected_duration", _JOB.expected_duration),
@@ -566,3 +593,18 @@ class Loader:
 
 
 _JOB = Job(name="")
+
+
+def _retry_policy(chosen: dict[str, Any]) -> RetryPolicy:
+    """The policy of the RETRY_KEYS values a job ends up with (None: not set anywhere)."""
+    default = _JOB.retry
+
+    def get(key: str, fallback: Any) -> Any:
+        return fallback if chosen[key] is None else chosen[key]
+
+    return RetryPolicy(
+        retries=get("retries", default.retries),
+        delay=get("retry_delay", default.delay),
+        backoff=get("retry_backoff", default.backoff),
+        max_delay=get("retry_max_delay", default.max_delay),
+    )

@@ -528,6 +528,86 @@ def test_validate_and_trigger_refuse_a_nul_character_without_a_traceback(project
     assert not project.state.exists()
 
 
+TOO_LONG = (
+    "makes the delay before the last retry longer than 999,999,999 days"
+    " (lower them, or cap it with retry_max_delay)"
+)
+
+
+@pytest.mark.parametrize(
+    "settings, key_line, shown",
+    [
+        (
+            "retries = 3\nretry_backoff = 1e308",
+            4,
+            "retry_backoff 1e+308 with retries = 3 and retry_delay 30s",
+        ),
+        (  # 2^2000 overflows a float: found without computing it
+            "retries = 2001\nretry_delay = 1",
+            3,
+            "retry_backoff 2 with retries = 2001 and retry_delay 1s",
+        ),
+        (
+            'retries = 1\nretry_delay = "999999999d 1s"',
+            3,
+            "retry_backoff 2 with retries = 1 and retry_delay 8.64e+13s",
+        ),
+    ],
+)
+def test_a_retry_delay_that_could_never_be_waited_is_a_problem(project, settings, key_line, shown):
+    line = only_problem(project, f'[jobs.a]\ncommand = "false"\n{settings}\n')
+    assert line == f'jobs.toml:{key_line}: job "a": {shown} {TOO_LONG}'
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "retries = 1\nretry_backoff = 1e308",  # the only retry waits retry_delay
+        'retries = 3\nretry_backoff = 1e308\nretry_max_delay = "1h"',
+        "retries = 3\nretry_backoff = 1e308\nretry_delay = 0",
+        'retries = 1\nretry_delay = "999999999d"',
+        "retries = 0\nretry_backoff = 1e308",
+    ],
+)
+def test_a_long_but_bounded_retry_delay_is_accepted(project, settings):
+    load(project, f'[jobs.a]\ncommand = "false"\n{settings}\n')
+
+
+def test_a_retry_delay_too_long_from_defaults_is_reported_once_there(project):
+    text = """
+        [defaults]
+        retries = 3
+        retry_backoff = 1e308
+
+        [jobs.a]
+        command = "false"
+        [jobs.b]
+        command = "false"
+        [jobs.c]
+        command = "false"
+        retry_max_delay = "1d"
+        [jobs.d]
+        command = "false"
+        retries = 4
+    """
+    assert problems(project, text) == [
+        "jobs.toml:3: [defaults] retry_backoff 1e+308 with retries = 3 and retry_delay 30s"
+        f" {TOO_LONG}",
+        'jobs.toml:14: job "d": retry_backoff 1e+308 with retries = 4 and retry_delay 30s'
+        f" {TOO_LONG}",
+    ]
+
+
+def test_validate_and_trigger_refuse_a_retry_backoff_that_overflows(project, cli):
+    project.write('[jobs.a]\ncommand = "false"\nretries = 3\nretry_backoff = 1e308\n')
+    for args in (("validate",), ("trigger", "a")):
+        result = cli(*args)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert result.stderr.startswith('jobs.toml:4: job "a": retry_backoff 1e+308 ')
+        assert "Traceback" not in result.output
+    assert not project.state.exists()
+
+
 def test_long_strings_are_shortened_in_messages(project):
     line = only_problem(project, f'[jobs.a]\ncommand = "true"\nretries = "{"x" * 60}"\n')
     assert f'(got "{"x" * 37}...")' in line
