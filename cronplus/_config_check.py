@@ -455,17 +455,25 @@ class Loader:
         return parsed
 
     def _schedule(self, where: _Where, key: str, value: Any) -> Any:
-        from cronplus.schedule import ScheduleError, parse_schedule
+        from cronplus.schedule import ScheduleError, fires_ever, parse_schedule
 
         if not isinstance(value, str):
             return self.wrong(where, key, 'a cron expression like "0 3 * * *" or "@daily"', value)
         try:
-            parse_schedule(value)
+            parsed = parse_schedule(value)
         except ScheduleError as exc:
             self.report(
                 where,
                 key,
                 f"schedule {show_value(value)}: {exc} (see the README's schedule syntax)",
+            )
+            return BAD
+        if not fires_ever(parsed):
+            self.report(
+                where,
+                key,
+                f"schedule {show_value(value)} never fires: no date matches its day-of-month,"
+                " month and day-of-week fields together (see the README's schedule syntax)",
             )
             return BAD
         return value

@@ -165,6 +165,39 @@ def test_invalid_cron_expression_uses_the_schedule_layers_message(project):
     )
 
 
+@pytest.mark.parametrize(
+    "expr",
+    ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *", "0 0 30 2 ?", "0 0 0 31 2 *"],
+)
+def test_a_schedule_that_never_fires_is_a_problem(project, expr):
+    line = only_problem(project, f'[jobs.a]\ncommand = "true"\nschedule = "{expr}"\n')
+    assert line == (
+        f'jobs.toml:3: job "a": schedule "{expr}" never fires: no date matches its'
+        " day-of-month, month and day-of-week fields together (see the README's schedule syntax)"
+    )
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 0 29 2 *",  # leap years
+        "0 0 * 2 MON#5",  # a 29 February that is a Monday: 2016, 2044
+        "0 0 31 2 MON",  # either day field: every Monday in February
+        "0 0 L 2 *",
+        "0 0 31 * *",
+    ],
+)
+def test_a_schedule_that_fires_rarely_is_accepted(project, expr):
+    load(project, f'[jobs.a]\ncommand = "true"\nschedule = "{expr}"\n')
+
+
+def test_validate_refuses_a_schedule_that_never_fires(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\nschedule = "0 0 31 2 *"\n')
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith('jobs.toml:3: job "a": schedule "0 0 31 2 *" never fires: ')
+
+
 def test_schedule_must_be_a_string(project):
     line = only_problem(project, '[jobs.a]\ncommand = "true"\nschedule = 5\n')
     assert line == (
