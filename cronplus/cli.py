@@ -212,6 +212,8 @@ def validate(obj: Context) -> None:
     config = obj.config
     obj.alert_env(strict=True)
     n = len(config.jobs)
+    if not n:  # valid, but most likely not what was meant (a typo in [jobs.NAME]?)
+        click.echo(f"Warning: {obj.config_path} has no jobs (add a [jobs.NAME] table)", err=True)
     click.echo(f"{obj.config_path}: {n} job{'s' if n != 1 else ''}, no problems")
 
 

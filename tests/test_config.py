@@ -794,6 +794,15 @@ def test_file_with_no_jobs_is_valid(project):
     assert load(project, "# nothing yet\n").jobs == {}
 
 
+@pytest.mark.parametrize("text", ["# nothing yet\n", "[defaults]\nretries = 1\n", "[jobs]\n"])
+def test_validate_warns_about_a_file_with_no_jobs(project, cli, text):
+    project.write(text)
+    result = cli("validate")
+    assert result.exit_code == ExitCode.OK
+    assert result.stdout == "jobs.toml: 0 jobs, no problems\n"
+    assert result.stderr == "Warning: jobs.toml has no jobs (add a [jobs.NAME] table)\n"
+
+
 # -- [alerts] -------------------------------------------------------------------------------
 
 
