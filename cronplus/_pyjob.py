@@ -1,4 +1,4 @@
-"""Child-side shim for Python jobs: `python -m cronplus._pyjob "pkg.mod:func" JOBS_FOLDER`.
+"""Child-side shim for Python jobs: `python -m cronplus._pyjob "pkg.mod:func" JOBS_FOLDER ZONE`.
 
 It runs in its own interpreter (started by the executor's wrapper), so a crash, a hang
 or a leaked thread in a job cannot touch cronplus. Stdlib only: importing the rest of
@@ -19,12 +19,14 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _PASSABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def main(argv: list[str]) -> int:
-    spec, jobs_folder = argv
+    spec, jobs_folder, *rest = argv
+    zone = rest[0] if rest else None  # the job's IANA zone, for scheduled_for
     # sys.path[0] is the entry for the current directory (-m); the jobs file's folder
     # takes its place, so the job's modules win over anything in its cwd. With
     # PYTHONSAFEPATH there is no such entry, and sys.path[0] must stay.
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> int:
         return _complain(f'"{spec}" is not a function')
 
     try:
-        kwargs = _arguments_for(func)
+        kwargs = _arguments_for(func, zone)
     except (KeyError, ValueError) as exc:
         return _complain(f"bad run metadata in the environment: {exc} (is cronplus running this?)")
     try:
@@ -67,12 +69,14 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _arguments_for(func: Callable[..., object]) -> dict[str, object]:
+def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, object]:
     """Pass `job`, `scheduled_for` and `attempt` only to parameters the function declares
     (all three if it takes **kwargs), so a job may ask for as much as it needs."""
     values: dict[str, object] = {
         "job": os.environ["CRONPLUS_JOB"],
-        "scheduled_for": datetime.fromisoformat(os.environ["CRONPLUS_SCHEDULED_FOR"]),
+        "scheduled_for": _in_zone(
+            datetime.fromisoformat(os.environ["CRONPLUS_SCHEDULED_FOR"]), zone
+        ),
         "attempt": int(os.environ["CRONPLUS_ATTEMPT"]),
     }
     try:
@@ -82,6 +86,17 @@ def _arguments_for(func: Callable[..., object]) -> dict[str, object]:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return values
     return {k: v for k, v in values.items() if k in params and params[k].kind in _PASSABLE}
+
+
+def _in_zone(when: datetime, zone: str | None) -> datetime:
+    """The same instant with the job's ZoneInfo, so adding a day follows its DST rules;
+    with the fixed offset it came with if the zone cannot be loaded."""
+    if zone:
+        try:
+            return when.astimezone(ZoneInfo(zone))
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            pass
+    return when
 
 
 def _names_module(exc: ModuleNotFoundError, module_name: str) -> bool:

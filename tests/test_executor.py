@@ -583,3 +583,26 @@ def test_python_job_folder_is_first_on_sys_path(
     result = run(job, log_path, jobs_folder)
     assert result.status is RunStatus.SUCCEEDED, log_path.read_text()
     assert (tmp_path / "path0.txt").read_text() == str(jobs_folder)
+
+
+def test_python_job_gets_scheduled_for_in_its_zone(
+    job: Job, log_path: Path, jobs_folder: Path, tmp_path: Path
+) -> None:
+    # The same instant with the job's ZoneInfo, not a fixed offset: a day earlier is
+    # 03:30 on the wall clock, before the spring-forward, so +01:00.
+    job = python_job(
+        job,
+        jobs_folder,
+        """
+        from datetime import timedelta
+        from pathlib import Path
+
+        def main(scheduled_for):
+            day_before = scheduled_for - timedelta(days=1)
+            Path("tz.txt").write_text(f"{scheduled_for.tzinfo!r} {day_before.isoformat()}")
+        """,
+    )
+    assert run(job, log_path, jobs_folder).status is RunStatus.SUCCEEDED, log_path.read_text()
+    assert (tmp_path / "tz.txt").read_text() == (
+        "zoneinfo.ZoneInfo(key='Europe/Berlin') 2026-03-28T03:30:00+01:00"
+    )
