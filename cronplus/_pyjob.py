@@ -6,7 +6,7 @@ cronplus here would slow every Python job down and tie jobs to the daemon's
 dependencies. Exit codes (issue 3, "Python jobs"): returning is 0, an uncaught
 exception prints its traceback to stderr (the attempt's log) and is 1, `SystemExit(n)`
 is n (Python handles it), and a function that cannot be found is 1 with a one-line
-message.
+message. An `async def` function is run to its end with `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ def main(argv: list[str]) -> int:
     except (KeyError, ValueError) as exc:
         return _complain(f"bad run metadata in the environment: {exc} (is cronplus running this?)")
     try:
-        func(**kwargs)
+        result = func(**kwargs)
+        if inspect.iscoroutine(result):  # an async def job: calling it ran nothing yet
+            import asyncio  # here: it takes a while to import, and most jobs are not async
+
+            asyncio.run(result)
     except Exception as exc:
         return _print_traceback(exc)
     return 0
@@ -111,11 +115,17 @@ def _complain(message: str) -> int:
 
 
 def _print_traceback(exc: BaseException) -> int:
-    # Start at the job's own frame: this shim's frame is noise to the job's author.
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    # Start at the job's own frame: this shim's and asyncio's are noise to its author.
+    tb = exc.__traceback__
+    while tb is not None and _is_ours(tb.tb_frame.f_globals.get("__name__", "")):
+        tb = tb.tb_next
     sys.stdout.flush()
     traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
     return 1
+
+
+def _is_ours(module: str) -> bool:
+    return module in (__name__, "asyncio") or module.startswith("asyncio.")
 
 
 if __name__ == "__main__":
