@@ -20,6 +20,7 @@ from cronplus.config import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
 from cronplus.model import (
     CATCHUP_MODES,
+    MAX_RETRY_DELAY,
     OVERLAP_MODES,
     AlertsConfig,
     Config,
@@ -47,8 +48,12 @@ ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_
 JOB_ALERTS_KEYS = ("urls", "on")
 ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
+# In the order a too-long retry delay is reported on: the likeliest culprit first.
+RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
+# ASCII only; no leading "-", which the command line would read as an option; at most
+# 100 characters, so logs/NAME/ stays a usable file name on every filesystem.
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 _PYTHON_RE = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
 
 
@@ -156,6 +161,7 @@ class Loader:
             tables[name] = table
         values = {name: self.job(name, table) for name, table in tables.items()}
         self.check_graph(tables, values, defaults or {})
+        self.check_retries(values, defaults or {})
         if self.problems:
             raise ConfigError(self.problems, self.display)
         return self.build(values, defaults or {}, alerts)
@@ -207,7 +213,10 @@ class Loader:
         where = _Where(("jobs", name), job=name)
         if not _NAME_RE.fullmatch(name):
             self.report(
-                where, None, 'name may use only letters, digits, "_" and "-" (rename the table)'
+                where,
+                None,
+                'name must be 1 to 100 ASCII letters, digits, "_" and "-",'
+                ' not starting with "-" (rename the table)',
             )
         has = "command" in table, "python" in table
         if all(has):
@@ -311,6 +320,34 @@ class Loader:
             f"pipeline roots disagree on {key}: {listing} ({fix})",
         )
 
+    def check_retries(self, values: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> None:
+        """Each job's longest retry delay, from its settings over [defaults], must be one
+        that can be waited: reported on the job when it sets one of them, else once on
+        [defaults]."""
+        on_defaults = False
+        for name, job in values.items():
+            chosen = {k: job[k] if k in job else defaults.get(k) for k in RETRY_KEYS}
+            policy = _retry_policy(chosen)
+            if policy.longest_delay_s() <= MAX_RETRY_DELAY.total_seconds():
+                continue
+            own = [k for k in RETRY_KEYS if k in job]
+            if not own and on_defaults:
+                continue
+            on_defaults = on_defaults or not own
+            where = (
+                _Where(("jobs", name), job=name)
+                if own
+                else _Where(("defaults",), label="[defaults] ")
+            )
+            self.report(
+                where,
+                (own or [k for k in RETRY_KEYS if k in defaults])[0],
+                f"retry_backoff {policy.backoff:g} with retries = {policy.retries} and"
+                f" retry_delay {policy.delay.total_seconds():g}s makes the delay before the"
+                f" last retry longer than {MAX_RETRY_DELAY.days:,} days"
+                " (lower them, or cap it with retry_max_delay)",
+            )
+
     # -- the model -------------------------------------------------------------------
 
     def build(
@@ -340,12 +377,7 @@ class Loader:
                 timezone=zones[graph.pipeline_roots(deps, name)[0]],
                 after=deps[name],
                 shell=get("shell", _JOB.shell),
-                retry=RetryPolicy(
-                    retries=get("retries", _JOB.retry.retries),
-                    delay=get("retry_delay", _JOB.retry.delay),
-                    backoff=get("retry_backoff", _JOB.retry.backoff),
-                    max_delay=get("retry_max_delay", _JOB.retry.max_delay),
-                ),
+                retry=_retry_policy({k: get(k, None) for k in RETRY_KEYS}),
                 timeout=get("timeout", _JOB.timeout),
                 kill_grace=get("kill_grace", _JOB.kill_grace),
                 expected_duration=get("expected_duration", _JOB.expected_duration),
@@ -385,6 +417,9 @@ class Loader:
         if not value.strip():
             self.report(where, key, f"{where.keys}{key} is empty (give it a value)")
             return BAD
+        if "\0" in value:  # no command line, path or URL can carry one
+            self.report(where, key, f"{where.keys}{key} contains a NUL character (remove it)")
+            return BAD
         return value
 
     def _one_of(self, where: _Where, key: str, value: Any, modes: tuple[str, ...]) -> Any:
@@ -420,17 +455,25 @@ class Loader:
         return parsed
 
     def _schedule(self, where: _Where, key: str, value: Any) -> Any:
-        from cronplus.schedule import ScheduleError, parse_schedule
+        from cronplus.schedule import ScheduleError, fires_ever, parse_schedule
 
         if not isinstance(value, str):
             return self.wrong(where, key, 'a cron expression like "0 3 * * *" or "@daily"', value)
         try:
-            parse_schedule(value)
+            parsed = parse_schedule(value)
         except ScheduleError as exc:
             self.report(
                 where,
                 key,
                 f"schedule {show_value(value)}: {exc} (see the README's schedule syntax)",
+            )
+            return BAD
+        if not fires_ever(parsed):
+            self.report(
+                where,
+                key,
+                f"schedule {show_value(value)} never fires: no date matches its day-of-month,"
+                " month and day-of-week fields together (see the README's schedule syntax)",
             )
             return BAD
         return value
@@ -470,15 +513,26 @@ class Loader:
             return self.wrong(where, key, 'a table of NAME = "value"', value)
         ok = True
         for name, text in value.items():
-            if not name or "=" in name or "\0" in name:
+            if "\0" in name:  # the environment is NUL-separated: it could not be passed
+                shown = name.replace("\0", "\\0")
+                self.report(
+                    where, (key, name), f'{key} name "{shown}" contains a NUL character (remove it)'
+                )
+                ok = False
+            elif not name or "=" in name:
                 self.report(
                     where,
                     (key, name),
                     f'{key} name "{name}" is not usable (names must be non-empty, without "=")',
                 )
                 ok = False
-            elif not isinstance(text, str) or "\0" in text:
+            elif not isinstance(text, str):
                 self.wrong(where, (key, name), "a string in quotes", text)
+                ok = False
+            elif "\0" in text:
+                self.report(
+                    where, (key, name), f"{key}.{name} contains a NUL character (remove it)"
+                )
                 ok = False
         return dict(value) if ok else BAD
 
@@ -547,3 +601,18 @@ class Loader:
 
 
 _JOB = Job(name="")
+
+
+def _retry_policy(chosen: dict[str, Any]) -> RetryPolicy:
+    """The policy of the RETRY_KEYS values a job ends up with (None: not set anywhere)."""
+    default = _JOB.retry
+
+    def get(key: str, fallback: Any) -> Any:
+        return fallback if chosen[key] is None else chosen[key]
+
+    return RetryPolicy(
+        retries=get("retries", default.retries),
+        delay=get("retry_delay", default.delay),
+        backoff=get("retry_backoff", default.backoff),
+        max_delay=get("retry_max_delay", default.max_delay),
+    )

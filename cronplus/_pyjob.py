@@ -1,4 +1,4 @@
-"""Child-side shim for Python jobs: `python -m cronplus._pyjob "pkg.mod:func" JOBS_FOLDER`.
+"""Child-side shim for Python jobs: `python -m cronplus._pyjob "pkg.mod:func" JOBS_FOLDER ZONE`.
 
 It runs in its own interpreter (started by the executor's wrapper), so a crash, a hang
 or a leaked thread in a job cannot touch cronplus. Stdlib only: importing the rest of
@@ -6,7 +6,7 @@ cronplus here would slow every Python job down and tie jobs to the daemon's
 dependencies. Exit codes (issue 3, "Python jobs"): returning is 0, an uncaught
 exception prints its traceback to stderr (the attempt's log) and is 1, `SystemExit(n)`
 is n (Python handles it), and a function that cannot be found is 1 with a one-line
-message.
+message. An `async def` function is run to its end with `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _PASSABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def main(argv: list[str]) -> int:
-    spec, jobs_folder = argv
+    spec, jobs_folder, *rest = argv
+    zone = rest[0] if rest else None  # the job's IANA zone, for scheduled_for
     # sys.path[0] is the entry for the current directory (-m); the jobs file's folder
     # takes its place, so the job's modules win over anything in its cwd. With
     # PYTHONSAFEPATH there is no such entry, and sys.path[0] must stay.
@@ -57,22 +59,28 @@ def main(argv: list[str]) -> int:
         return _complain(f'"{spec}" is not a function')
 
     try:
-        kwargs = _arguments_for(func)
+        kwargs = _arguments_for(func, zone)
     except (KeyError, ValueError) as exc:
         return _complain(f"bad run metadata in the environment: {exc} (is cronplus running this?)")
     try:
-        func(**kwargs)
+        result = func(**kwargs)
+        if inspect.iscoroutine(result):  # an async def job: calling it ran nothing yet
+            import asyncio  # here: it takes a while to import, and most jobs are not async
+
+            asyncio.run(result)
     except Exception as exc:
         return _print_traceback(exc)
     return 0
 
 
-def _arguments_for(func: Callable[..., object]) -> dict[str, object]:
+def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, object]:
     """Pass `job`, `scheduled_for` and `attempt` only to parameters the function declares
     (all three if it takes **kwargs), so a job may ask for as much as it needs."""
     values: dict[str, object] = {
         "job": os.environ["CRONPLUS_JOB"],
-        "scheduled_for": datetime.fromisoformat(os.environ["CRONPLUS_SCHEDULED_FOR"]),
+        "scheduled_for": _in_zone(
+            datetime.fromisoformat(os.environ["CRONPLUS_SCHEDULED_FOR"]), zone
+        ),
         "attempt": int(os.environ["CRONPLUS_ATTEMPT"]),
     }
     try:
@@ -82,6 +90,17 @@ def _arguments_for(func: Callable[..., object]) -> dict[str, object]:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return values
     return {k: v for k, v in values.items() if k in params and params[k].kind in _PASSABLE}
+
+
+def _in_zone(when: datetime, zone: str | None) -> datetime:
+    """The same instant with the job's ZoneInfo, so adding a day follows its DST rules;
+    with the fixed offset it came with if the zone cannot be loaded."""
+    if zone:
+        try:
+            return when.astimezone(ZoneInfo(zone))
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            pass
+    return when
 
 
 def _names_module(exc: ModuleNotFoundError, module_name: str) -> bool:
@@ -96,11 +115,17 @@ def _complain(message: str) -> int:
 
 
 def _print_traceback(exc: BaseException) -> int:
-    # Start at the job's own frame: this shim's frame is noise to the job's author.
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    # Start at the job's own frame: this shim's and asyncio's are noise to its author.
+    tb = exc.__traceback__
+    while tb is not None and _is_ours(tb.tb_frame.f_globals.get("__name__", "")):
+        tb = tb.tb_next
     sys.stdout.flush()
     traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
     return 1
+
+
+def _is_ours(module: str) -> bool:
+    return module in (__name__, "asyncio") or module.startswith("asyncio.")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ state (`cronplus alerts`).
 
 URLs hold secrets (webhook tokens, SMTP passwords). They are expanded from
 `${NAME}` only here, shown only as `redact(url)`, and scrubbed from any error
-text before it is logged or stored. apprise is imported only to deliver.
+text before it is logged or stored. apprise is imported only to deliver,
+and to check URLs for `validate`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
+from cronplus._toml_lines import KeyLines
 from cronplus.clock import Clock, system_clock
 from cronplus.config import distrust
-from cronplus.errors import ConfigError, Problem, StateError
+from cronplus.errors import ConfigError, Problem, StateError, did_you_mean
 from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
 from cronplus.store import Store
 
@@ -228,6 +230,88 @@ def expand(url: str, env: Mapping[str, str]) -> str | None:
         return _VAR_RE.sub(lambda m: env[m.group(1)], url)
     except KeyError:
         return None
+
+
+def unusable_urls(config: Config, env: Mapping[str, str]) -> list[Problem]:
+    """Alert URLs apprise cannot read, and a heartbeat that is not an http(s) URL, each
+    located on its key's line and shown only as `redact` shows it.
+
+    Checked after `${NAME}` expansion and offline (apprise only parses them); a URL
+    with a variable `env` does not set is `missing_variables`' to report. Imports
+    apprise only when there is a URL to check.
+    """
+    lines = _key_lines(config.path)
+    where = _display(config)
+    found: list[Problem] = []
+
+    def check(path: tuple[str, ...], job: str | None, label: str, url: str) -> None:
+        expanded = expand(url, env)
+        why = (
+            None if expanded is None else _why_unusable(expanded, heartbeat=path[-1] == "heartbeat")
+        )
+        if why is not None:
+            line = lines.line_of(*path) if lines is not None else None
+            found.append(Problem(where, line, job, f"{label}: {why}"))
+
+    inherited: tuple[str, ...] = ()
+    if config.alerts is not None:
+        inherited = config.alerts.urls
+        for url in config.alerts.urls:
+            check(("alerts", "urls"), None, "[alerts] urls", url)
+        if config.alerts.heartbeat:
+            check(("alerts", "heartbeat"), None, "[alerts] heartbeat", config.alerts.heartbeat)
+    for job in config.jobs.values():
+        if job.alerts is not None and job.alerts.urls != inherited:  # its own urls
+            for url in job.alerts.urls:
+                check(("jobs", job.name, "alerts", "urls"), job.name, "alerts.urls", url)
+    return found
+
+
+def _key_lines(path: Path) -> KeyLines | None:
+    try:
+        return KeyLines(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError):  # gone or changed since it was loaded
+        return None
+
+
+def _why_unusable(url: str, *, heartbeat: bool) -> str | None:
+    """Why `url` cannot be used, or None; never quoting more of it than `redact` shows."""
+    shown = redact(url) if "://" in url else None
+    if heartbeat:
+        # The daemon requests the heartbeat itself, with urllib: apprise is not involved.
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        what = f'"{shown}" is not' if shown else "a URL without a scheme, not"
+        return None if ok else f"{what} an http:// or https:// URL (the daemon requests it)"
+    if shown is None:
+        return 'a URL without "scheme://" (apprise URLs look like "mailto://..." or "slack://...")'
+    import apprise
+
+    _quiet_apprise()
+    try:
+        if apprise.Apprise().add(url):
+            return None
+    except Exception:  # a plugin's bug is no reason to stop checking the file
+        pass
+    scheme = url.partition("://")[0].lower()
+    known = _apprise_schemes()
+    if known and scheme not in known:
+        hint = did_you_mean(scheme, known)
+        return f'"{shown}": apprise has no "{scheme}://" service{hint}'
+    return f'"{shown}" is not a URL apprise can use (check its form in apprise\'s documentation)'
+
+
+def _apprise_schemes() -> list[str]:
+    """The schemes apprise knows, or [] if this apprise cannot list them."""
+    try:
+        from apprise.manager_plugins import NotificationManager
+
+        return sorted(NotificationManager().schemas())
+    except Exception:
+        return []
 
 
 # -- messages -------------------------------------------------------------------------------

@@ -264,9 +264,19 @@ def validate(obj: Context) -> None:
     Example:
       cronplus -c jobs.toml validate
     """
+    from dataclasses import replace
+
+    from cronplus.alerts import alert_env, missing_variables, unusable_urls
+
     config = obj.config
-    obj.alert_env(strict=True)
+    env = alert_env(config)  # an env_file that cannot be read is a ConfigError
+    # All at once: a variable not set, and URLs that cannot work once expanded.
+    problems = missing_variables(config, env) + unusable_urls(config, env)
+    if problems:
+        raise ConfigError([replace(p, file=obj.config_path) for p in problems], obj.config_path)
     n = len(config.jobs)
+    if not n:  # valid, but most likely not what was meant (a typo in [jobs.NAME]?)
+        click.echo(f"Warning: {obj.config_path} has no jobs (add a [jobs.NAME] table)", err=True)
     click.echo(f"{obj.config_path}: {n} job{'s' if n != 1 else ''}, no problems")
 
 

@@ -409,7 +409,8 @@ class Dispatcher:
             self._write(self.store.finish_attempt, run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
-            if cancel.wait(delay.total_seconds()):
+            # A wait past TIMEOUT_MAX (some 292 years) raises OverflowError: cap it.
+            if cancel.wait(min(delay.total_seconds(), threading.TIMEOUT_MAX)):
                 if self.stop.is_set():
                     resume = used
                 status = RunStatus.INTERRUPTED

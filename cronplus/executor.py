@@ -424,7 +424,8 @@ def start_attempt(
     now = clock.now if clock is not None else _utc_now
     status_path = status_path_for(log_path)
     if job.python is not None:
-        child = [sys.executable, "-m", "cronplus._pyjob", job.python, os.fspath(jobs_folder)]
+        shim = [sys.executable, "-m", "cronplus._pyjob"]
+        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
     elif job.command is not None:
         problem = _shell_problem(job.shell, env)
         if problem is not None:

@@ -43,6 +43,11 @@ class Trigger(StrEnum):
     CATCHUP = "catchup"
 
 
+# The longest delay before a retry a jobs file may ask for (`validate` rejects more); a
+# timedelta holds less than a day more.
+MAX_RETRY_DELAY = timedelta(days=999_999_999)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     retries: int = 0
@@ -51,11 +56,29 @@ class RetryPolicy:
     max_delay: timedelta | None = None
 
     def delay_before_retry(self, n: int) -> timedelta:
-        """Delay between the end of attempt n and the start of retry n (n from 1)."""
-        delay = self.delay * (self.backoff ** (n - 1))
+        """Delay between the end of attempt n and the start of retry n (n from 1).
+
+        At most MAX_RETRY_DELAY, and never an OverflowError, whatever the policy.
+        """
+        try:
+            delay = min(self.delay * (self.backoff ** (n - 1)), MAX_RETRY_DELAY)
+        except OverflowError:  # beyond float or timedelta: as long as a delay may be
+            delay = MAX_RETRY_DELAY if self.delay else self.delay
         if self.max_delay is not None and delay > self.max_delay:
             return self.max_delay
         return delay
+
+    def longest_delay_s(self) -> float:
+        """Seconds before the last retry, the longest delay (inf past float's range)."""
+        if self.retries < 1 or not self.delay:
+            return 0.0
+        try:
+            longest = self.delay.total_seconds() * self.backoff ** (self.retries - 1)
+        except OverflowError:
+            longest = float("inf")
+        if self.max_delay is not None:
+            longest = min(longest, self.max_delay.total_seconds())
+        return longest
 
 
 # skip: record the fire time skipped; queue: start it when the previous run ends (at

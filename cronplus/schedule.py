@@ -216,13 +216,18 @@ def _month_days(s: CronSchedule, year: int, month: int) -> list[int]:
 
 
 @lru_cache(maxsize=512)
-def _fires_ever(s: CronSchedule) -> bool:
-    """Whether any date passes the day rule: "0 0 30 2 *" must end, not search forever.
+def fires_ever(s: CronSchedule) -> bool:
+    """Whether any date passes the day rule: "0 0 30 2 *" never fires, so `fire_times`
+    must end rather than search, and the jobs file is refused.
 
-    The Gregorian calendar repeats every 400 years (146,097 days, a whole number of
-    weeks), so four centuries hold every date the rule can ever match.
+    The day rule sees a month only as its length and the weekday of its 1st. Each such
+    pair the calendar ever has occurs in 2000-2027: with no century year skipping a leap
+    year among them (2000 is a leap year), those 28 years are a whole Julian cycle,
+    holding each of the 14 kinds of year. So at most 28 x 12 months are looked at, and
+    a rule none of them passes never fires (tests check this against 400 years, the
+    Gregorian cycle).
     """
-    return any(_month_days(s, year, m) for year in range(2000, 2400) for m in s.months)
+    return any(_month_days(s, year, m) for year in range(2000, 2028) for m in s.months)
 
 
 def _dates(s: CronSchedule, first: date, last: date) -> Iterator[date]:
@@ -341,7 +346,7 @@ def fire_times(
 def _fire_times(
     s: CronSchedule, tz: ZoneInfo, after: datetime, stop: datetime
 ) -> Iterator[datetime]:
-    if after >= stop or not _fires_ever(s):
+    if after >= stop or not fires_ever(s):
         return
     # A fall-back within the next day repeats wall times earlier than after's own,
     # and their second pass is still to come; start from the earliest such wall time.

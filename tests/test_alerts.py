@@ -405,6 +405,68 @@ def test_a_missing_variable_fails_validate_run_and_alert_test_but_not_trigger(pr
     assert "alerts skip that URL" in result.stderr
 
 
+def test_validate_checks_every_alert_url_offline_and_shows_no_secret(project, cli, monkeypatch):
+    monkeypatch.setenv("HOOK_HOST", "bad host")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    project.write(f"""
+[alerts]
+urls = [
+  "json://127.0.0.1:9/{SECRET}",
+  "foo://{SECRET}@example.com/x",
+  "{SECRET}",
+]
+heartbeat = "ftp://{SECRET}@example.com/"
+
+[jobs.a]
+command = "true"
+alerts = {{ urls = ["slak://T000/B000/{SECRET}"] }}
+
+[jobs.b]
+command = "true"
+[jobs.b.alerts]
+urls = ["json://${{HOOK_HOST}}/{SECRET}", "slack://${{NOT_SET}}"]
+
+[jobs.c]
+command = "true"
+alerts = {{ on = ["success"] }}
+""")
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    apprise_form = '(apprise URLs look like "mailto://..." or "slack://...")'
+    assert result.stderr.splitlines() == [
+        'jobs.toml: job "b": [jobs.b.alerts] urls: variable "NOT_SET" is not set'
+        " (export it, or set it in [defaults] env_file)",
+        'jobs.toml:2: [alerts] urls: "foo://…": apprise has no "foo://" service',
+        f'jobs.toml:2: [alerts] urls: a URL without "scheme://" {apprise_form}',
+        'jobs.toml:7: [alerts] heartbeat: "ftp://…" is not an http:// or https:// URL'
+        " (the daemon requests it)",
+        'jobs.toml:11: job "a": alerts.urls: "slak://…": apprise has no "slak://" service'
+        ' (did you mean "slack"?)',
+        'jobs.toml:16: job "b": alerts.urls: "json://bad host" is not a URL apprise can use'
+        " (check its form in apprise's documentation)",
+        "6 problems in jobs.toml; nothing was started.",
+    ]
+    assert SECRET not in result.output
+
+
+def test_validate_accepts_the_readmes_alert_urls(project, cli, monkeypatch):
+    monkeypatch.setenv("HC_UUID", "0b1c2d3e")
+    monkeypatch.setenv("HOOK", "127.0.0.1:9/hook")
+    project.write(
+        jobs(
+            [
+                "slack://T000/B000/XXXX/#ops",
+                "mailtos://cron:pw@smtp.example.com?to=ops@example.com&from=cron@example.com",
+                "json://${HOOK}",
+            ],
+            '[jobs.x]\ncommand = "true"\nalerts = { urls = ["ntfy://topic"] }\n',
+            'heartbeat = "https://hc-ping.com/${HC_UUID}"',
+        )
+    )
+    result = cli("validate")
+    assert (result.exit_code, result.stderr) == (ExitCode.OK, "")
+
+
 def test_an_env_file_provides_variables(project, cli, http):
     (project.root / "alerts.env").write_text(f"# secrets\nexport HOOK='{SECRET}'\n")
     project.write(

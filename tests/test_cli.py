@@ -732,6 +732,24 @@ def test_history_of_an_unknown_job_without_runs_exits_2(project, cli):
     assert result.stderr == 'Error: no job named "laod" (did you mean "load"?)\n'
 
 
+def test_trigger_wait_runs_an_async_python_job(project, cli):
+    (project.root / "asyncjobs.py").write_text(
+        "import asyncio\n"
+        "from pathlib import Path\n\n"
+        "async def main(scheduled_for):\n"
+        "    await asyncio.sleep(0.01)\n"
+        "    Path('ran.txt').write_text(scheduled_for.tzinfo.key)\n"
+    )
+    project.write("""
+        [jobs.aio]
+        python = "asyncjobs:main"
+        timezone = "America/New_York"
+    """)
+    assert cli("trigger", "aio", "--wait").exit_code == ExitCode.OK
+    assert (project.root / "ran.txt").read_text() == "America/New_York"
+    assert cli("logs", "aio").stdout == ""
+
+
 # -- logs -----------------------------------------------------------------------------------
 
 

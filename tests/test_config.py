@@ -82,19 +82,34 @@ def test_defaults_only_key_on_a_job_says_where_it_goes(project):
     )
 
 
-@pytest.mark.parametrize("header", ['[jobs."my job"]', "[jobs.'a.b']", '[jobs."é"]'])
-def test_job_name_must_be_letters_digits_underscore_dash(project, header):
-    name = header[7:-2]
+@pytest.mark.parametrize(
+    "header",
+    [
+        '[jobs."my job"]',
+        "[jobs.'a.b']",
+        '[jobs."é"]',
+        '[jobs."ａ"]',  # a fullwidth letter: str.isalnum() says yes
+        '[jobs."٣"]',  # an Arabic-Indic digit: \\d says yes
+        "[jobs.-x]",  # the command line would read it as an option
+        "[jobs.--help]",
+        '[jobs.""]',
+        f"[jobs.{'x' * 101}]",  # too long for a log folder's name on some filesystems
+    ],
+)
+def test_job_name_must_be_ascii_letters_digits_underscore_dash(project, header):
+    name = header[6:-1].strip("\"'")
     line = only_problem(project, f'{header}\ncommand = "true"\n')
+    who = f' job "{name}":' if name else ""
     assert line == (
-        f'jobs.toml:1: job "{name}": name may use only letters, digits, "_" and "-"'
-        " (rename the table)"
+        f'jobs.toml:1:{who} name must be 1 to 100 ASCII letters, digits, "_" and "-",'
+        ' not starting with "-" (rename the table)'
     )
 
 
-def test_job_names_with_dash_and_underscore_are_fine(project):
-    config = load(project, '[jobs.nightly-load_2]\ncommand = "true"\n')
-    assert list(config.jobs) == ["nightly-load_2"]
+@pytest.mark.parametrize("name", ["nightly-load_2", "_x", "9", "a-", "x" * 100])
+def test_job_names_with_dash_and_underscore_are_fine(project, name):
+    config = load(project, f'[jobs.{name}]\ncommand = "true"\n')
+    assert list(config.jobs) == [name]
 
 
 def test_job_that_is_not_a_table(project):
@@ -148,6 +163,39 @@ def test_invalid_cron_expression_uses_the_schedule_layers_message(project):
         f'jobs.toml:3: job "a": schedule "61 3 * * *": {why.value}'
         " (see the README's schedule syntax)"
     )
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *", "0 0 30 2 ?", "0 0 0 31 2 *"],
+)
+def test_a_schedule_that_never_fires_is_a_problem(project, expr):
+    line = only_problem(project, f'[jobs.a]\ncommand = "true"\nschedule = "{expr}"\n')
+    assert line == (
+        f'jobs.toml:3: job "a": schedule "{expr}" never fires: no date matches its'
+        " day-of-month, month and day-of-week fields together (see the README's schedule syntax)"
+    )
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 0 29 2 *",  # leap years
+        "0 0 * 2 MON#5",  # a 29 February that is a Monday: 2016, 2044
+        "0 0 31 2 MON",  # either day field: every Monday in February
+        "0 0 L 2 *",
+        "0 0 31 * *",
+    ],
+)
+def test_a_schedule_that_fires_rarely_is_accepted(project, expr):
+    load(project, f'[jobs.a]\ncommand = "true"\nschedule = "{expr}"\n')
+
+
+def test_validate_refuses_a_schedule_that_never_fires(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\nschedule = "0 0 31 2 *"\n')
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith('jobs.toml:3: job "a": schedule "0 0 31 2 *" never fires: ')
 
 
 def test_schedule_must_be_a_string(project):
@@ -455,6 +503,144 @@ def test_env_value_problem_points_at_its_line_in_a_subtable(project):
     )
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (r'command = "echo a\u0000b"', 'jobs.toml:2: job "a": command contains a NUL character'),
+        (
+            'command = "true"\nshell = "/bin/sh\\u0000"',
+            'jobs.toml:3: job "a": shell contains a NUL character',
+        ),
+        (
+            'command = "true"\ncwd = "/tmp\\u0000x"',
+            'jobs.toml:3: job "a": cwd contains a NUL character',
+        ),
+        (
+            'command = "true"\nenv = { A = "x\\u0000y" }',
+            'jobs.toml:3: job "a": env.A contains a NUL character',
+        ),
+        (
+            'command = "true"\nenv = { "A\\u0000B" = "x" }',
+            'jobs.toml:3: job "a": env name "A\\0B" contains a NUL character',
+        ),
+        (
+            'python = "m:f\\u0000"',
+            'jobs.toml:2: job "a": python contains a NUL character',
+        ),
+    ],
+)
+def test_a_nul_character_in_a_job_is_a_problem(project, body, message):
+    # A NUL cannot be passed in argv, the environment or a path: every run would die.
+    assert only_problem(project, f"[jobs.a]\n{body}\n") == f"{message} (remove it)"
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ('shell = "/bin/sh\\u0000"', "shell contains a NUL character"),
+        ('cwd = "\\u0000"', "cwd contains a NUL character"),
+        ('env = { A = "\\u0000" }', "env.A contains a NUL character"),
+        ('env_file = "a\\u0000.env"', "env_file contains a NUL character"),
+        ('state = "st\\u0000"', "state contains a NUL character"),
+    ],
+)
+def test_a_nul_character_in_defaults_is_a_problem(project, setting, message):
+    text = f'[defaults]\n{setting}\n[jobs.a]\ncommand = "true"\n'
+    assert only_problem(project, text) == f"jobs.toml:2: [defaults] {message} (remove it)"
+
+
+def test_validate_and_trigger_refuse_a_nul_character_without_a_traceback(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\ncwd = "here\\u0000"\n')
+    for args in (("validate",), ("trigger", "a")):
+        result = cli(*args)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert result.stderr == (
+            'jobs.toml:3: job "a": cwd contains a NUL character (remove it)\n'
+            "1 problem in jobs.toml; nothing was started.\n"
+        )
+    assert not project.state.exists()
+
+
+TOO_LONG = (
+    "makes the delay before the last retry longer than 999,999,999 days"
+    " (lower them, or cap it with retry_max_delay)"
+)
+
+
+@pytest.mark.parametrize(
+    "settings, key_line, shown",
+    [
+        (
+            "retries = 3\nretry_backoff = 1e308",
+            4,
+            "retry_backoff 1e+308 with retries = 3 and retry_delay 30s",
+        ),
+        (  # 2^2000 overflows a float: found without computing it
+            "retries = 2001\nretry_delay = 1",
+            3,
+            "retry_backoff 2 with retries = 2001 and retry_delay 1s",
+        ),
+        (
+            'retries = 1\nretry_delay = "999999999d 1s"',
+            3,
+            "retry_backoff 2 with retries = 1 and retry_delay 8.64e+13s",
+        ),
+    ],
+)
+def test_a_retry_delay_that_could_never_be_waited_is_a_problem(project, settings, key_line, shown):
+    line = only_problem(project, f'[jobs.a]\ncommand = "false"\n{settings}\n')
+    assert line == f'jobs.toml:{key_line}: job "a": {shown} {TOO_LONG}'
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "retries = 1\nretry_backoff = 1e308",  # the only retry waits retry_delay
+        'retries = 3\nretry_backoff = 1e308\nretry_max_delay = "1h"',
+        "retries = 3\nretry_backoff = 1e308\nretry_delay = 0",
+        'retries = 1\nretry_delay = "999999999d"',
+        "retries = 0\nretry_backoff = 1e308",
+    ],
+)
+def test_a_long_but_bounded_retry_delay_is_accepted(project, settings):
+    load(project, f'[jobs.a]\ncommand = "false"\n{settings}\n')
+
+
+def test_a_retry_delay_too_long_from_defaults_is_reported_once_there(project):
+    text = """
+        [defaults]
+        retries = 3
+        retry_backoff = 1e308
+
+        [jobs.a]
+        command = "false"
+        [jobs.b]
+        command = "false"
+        [jobs.c]
+        command = "false"
+        retry_max_delay = "1d"
+        [jobs.d]
+        command = "false"
+        retries = 4
+    """
+    assert problems(project, text) == [
+        "jobs.toml:3: [defaults] retry_backoff 1e+308 with retries = 3 and retry_delay 30s"
+        f" {TOO_LONG}",
+        'jobs.toml:14: job "d": retry_backoff 1e+308 with retries = 4 and retry_delay 30s'
+        f" {TOO_LONG}",
+    ]
+
+
+def test_validate_and_trigger_refuse_a_retry_backoff_that_overflows(project, cli):
+    project.write('[jobs.a]\ncommand = "false"\nretries = 3\nretry_backoff = 1e308\n')
+    for args in (("validate",), ("trigger", "a")):
+        result = cli(*args)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert result.stderr.startswith('jobs.toml:4: job "a": retry_backoff 1e+308 ')
+        assert "Traceback" not in result.output
+    assert not project.state.exists()
+
+
 def test_long_strings_are_shortened_in_messages(project):
     line = only_problem(project, f'[jobs.a]\ncommand = "true"\nretries = "{"x" * 60}"\n')
     assert f'(got "{"x" * 37}...")' in line
@@ -606,6 +792,15 @@ def test_jobs_keep_file_order_and_header_lines(project):
 
 def test_file_with_no_jobs_is_valid(project):
     assert load(project, "# nothing yet\n").jobs == {}
+
+
+@pytest.mark.parametrize("text", ["# nothing yet\n", "[defaults]\nretries = 1\n", "[jobs]\n"])
+def test_validate_warns_about_a_file_with_no_jobs(project, cli, text):
+    project.write(text)
+    result = cli("validate")
+    assert result.exit_code == ExitCode.OK
+    assert result.stdout == "jobs.toml: 0 jobs, no problems\n"
+    assert result.stderr == "Warning: jobs.toml has no jobs (add a [jobs.NAME] table)\n"
 
 
 # -- [alerts] -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from conftest import FakeClock, wait_until
 
 from cronplus.dispatch import Dispatcher, run_now
 from cronplus.engine import Engine
-from cronplus.model import RunStatus, Trigger
+from cronplus.model import RetryPolicy, RunStatus, Trigger
 from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -138,6 +138,43 @@ def test_retry_max_delay_caps_the_backoff(project):
     (run,) = run_now(project.config(), project.store(), StatePaths(project.state), "flaky")
     a1, a2, a3 = project.store().get_run(run.id).attempts
     assert 0.3 <= (a3.started_at - a2.finished_at).total_seconds() < 0.3 + 0.5
+
+
+def test_retry_delay_is_clamped_instead_of_overflowing():
+    # validate rejects such a policy; the daemon must still never die of one.
+    longest = timedelta(days=999_999_999)
+    huge = RetryPolicy(retries=3, backoff=1e308)
+    assert huge.delay_before_retry(1) == timedelta(seconds=30)
+    assert huge.delay_before_retry(3) == longest
+    assert RetryPolicy(retries=5000).delay_before_retry(5000) == longest
+    capped = RetryPolicy(retries=3, backoff=1e308, max_delay=timedelta(hours=1))
+    assert capped.delay_before_retry(3) == timedelta(hours=1)
+    assert RetryPolicy(retries=3, delay=timedelta(0), backoff=1e308).delay_before_retry(3) == (
+        timedelta(0)
+    )
+
+
+def test_a_retry_delay_of_centuries_waits_until_the_stop(project):
+    # 900,000,000 days is a valid delay, but longer than threading can wait at once.
+    project.write("""
+        [jobs.patient]
+        command = "exit 1"
+        retries = 1
+        retry_delay = "900000000d"
+    """)
+    config, store, paths = project.config(), project.store(), StatePaths(project.state)
+    d = Dispatcher(config, store, paths)
+    run = store.claim_run("patient", T0, Trigger.MANUAL)
+    d.submit(run)
+    wait_until(lambda: (store.get_run(run.id).reason or "").endswith("retry in 7.776e+13s"))
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+    d.shutdown()
+    d.wait_all()
+    got = store.get_run(run.id)
+    assert (got.status, got.reason) == (
+        RunStatus.INTERRUPTED,
+        "interrupted: cronplus stopped while the run waited for a retry",
+    )
 
 
 def test_retry_that_succeeds_ends_succeeded_with_attempt_env(project):

@@ -583,3 +583,78 @@ def test_python_job_folder_is_first_on_sys_path(
     result = run(job, log_path, jobs_folder)
     assert result.status is RunStatus.SUCCEEDED, log_path.read_text()
     assert (tmp_path / "path0.txt").read_text() == str(jobs_folder)
+
+
+def test_python_job_gets_scheduled_for_in_its_zone(
+    job: Job, log_path: Path, jobs_folder: Path, tmp_path: Path
+) -> None:
+    # The same instant with the job's ZoneInfo, not a fixed offset: a day earlier is
+    # 03:30 on the wall clock, before the spring-forward, so +01:00.
+    job = python_job(
+        job,
+        jobs_folder,
+        """
+        from datetime import timedelta
+        from pathlib import Path
+
+        def main(scheduled_for):
+            day_before = scheduled_for - timedelta(days=1)
+            Path("tz.txt").write_text(f"{scheduled_for.tzinfo!r} {day_before.isoformat()}")
+        """,
+    )
+    assert run(job, log_path, jobs_folder).status is RunStatus.SUCCEEDED, log_path.read_text()
+    assert (tmp_path / "tz.txt").read_text() == (
+        "zoneinfo.ZoneInfo(key='Europe/Berlin') 2026-03-28T03:30:00+01:00"
+    )
+
+
+def test_async_python_job_is_run_to_its_end(
+    job: Job, log_path: Path, jobs_folder: Path, tmp_path: Path
+) -> None:
+    job = python_job(
+        job,
+        jobs_folder,
+        """
+        import asyncio
+        from pathlib import Path
+
+        async def main(job, attempt):
+            await asyncio.sleep(0.01)
+            Path("async.txt").write_text(f"{job} {attempt}")
+        """,
+    )
+    result = run(job, log_path, jobs_folder)
+    assert result.status is RunStatus.SUCCEEDED, log_path.read_text()
+    assert (tmp_path / "async.txt").read_text() == "load 2"
+    assert log_path.read_text() == ""  # no "coroutine ... was never awaited"
+
+
+def test_async_python_job_exception_is_exit_1_with_only_its_own_traceback(
+    job: Job, log_path: Path, jobs_folder: Path
+) -> None:
+    job = python_job(
+        job,
+        jobs_folder,
+        """
+        import asyncio
+
+        async def main():
+            await asyncio.sleep(0)
+            raise ValueError("async boom")
+        """,
+    )
+    result = run(job, log_path, jobs_folder)
+    assert (result.status, result.exit_code) == (RunStatus.FAILED, 1)
+    log = log_path.read_text()
+    assert log.startswith("Traceback (most recent call last):\n")
+    assert log.splitlines()[1].endswith('myjobs.py", line 6, in main')
+    assert log.endswith("ValueError: async boom\n")
+    assert "asyncio" not in log and "_pyjob" not in log
+
+
+def test_async_python_job_system_exit_gives_its_code(
+    job: Job, log_path: Path, jobs_folder: Path
+) -> None:
+    job = python_job(job, jobs_folder, "import sys\nasync def main():\n    sys.exit(3)\n")
+    result = run(job, log_path, jobs_folder)
+    assert (result.status, result.exit_code) == (RunStatus.FAILED, 3)

@@ -6,6 +6,7 @@ used only here, as an oracle for plain syntax in UTC, where it agrees with croni
 
 from __future__ import annotations
 
+import calendar
 import random
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from cronplus.schedule import (
     ScheduleError,
     fire_times,
     fire_times_between,
+    fires_ever,
     parse_schedule,
 )
 
@@ -373,6 +375,29 @@ def test_never_firing_expression_ends():
     after = "2026-01-01T00:00+00:00"
     assert fires("0 0 30 2 *", "UTC", after) == []
     assert fires("0 0 31 4,6,9,11 *", "UTC", after) == []
+
+
+def test_28_years_hold_every_kind_of_month_four_centuries_do():
+    # fires_ever looks at 2000-2027 only: the day rule sees a month as its length and
+    # the weekday of its 1st, and the Gregorian calendar repeats every 400 years.
+    def kinds(years: range) -> set[tuple[int, int, int]]:
+        return {(m, *calendar.monthrange(y, m)) for y in years for m in range(1, 13)}
+
+    assert kinds(range(2000, 2028)) == kinds(range(2000, 2400))
+
+
+@pytest.mark.parametrize(
+    "expr, ever",
+    [
+        ("0 0 30 2 *", False),
+        ("0 0 31 4,6,9,11 *", False),
+        ("0 0 29 2 *", True),
+        ("0 0 * 2 MON#5", True),  # only when 29 February is a Monday
+        ("0 0 29 2 ?", True),
+    ],
+)
+def test_fires_ever(expr, ever):
+    assert fires_ever(parse_schedule(expr)) is ever
 
 
 def test_rare_expression_is_found_years_ahead():
