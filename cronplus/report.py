@@ -277,4 +277,3 @@ def not_run_downstream(config: Config, job: str, runs: list[Run]) -> list[tuple[
         parts += [", ".join(inside)] if inside else []
         out.append((name, f"not run, waits for {' and '.join(parts)}"))
     return out
-
