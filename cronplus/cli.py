@@ -763,6 +763,73 @@ def _trigger_detached(obj: Context, job: str) -> None:
     sys.exit(code or ExitCode.NOT_SUCCEEDED)
 
 
+# -- mark ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job")
+@click.argument("status", type=click.Choice(["succeeded", "skipped"]))
+@click.option(
+    "--at",
+    "at",
+    required=True,
+    metavar="LOGICAL_TIME",
+    help="The run's logical time, ISO (read in the job's zone when it has no offset).",
+)
+@click.option("--reason", metavar="TEXT", help='Why (default "marked by hand").')
+@click.option(
+    "--release",
+    is_flag=True,
+    help="With succeeded: run the jobs after it now, for that logical time.",
+)
+@pass_ctx
+def mark(obj: Context, job: str, status: str, at: str, reason: str | None, release: bool) -> None:
+    """Record a run's outcome by hand: JOB at --at as succeeded or skipped.
+
+    A new run (trigger manual, no attempts), or over a recorded run that did not
+    succeed, which keeps its id, trigger and attempts. The reason is kept in its
+    history. --release then runs the jobs after it, as trigger would.
+
+    \b
+    Examples:
+      cronplus mark extract succeeded --at 2026-12-04T03:00 --reason "loaded by hand"
+      cronplus mark extract succeeded --at 2026-12-04T03:00 --release
+    """
+    from cronplus import render
+    from cronplus.dispatch import mark_run
+    from cronplus.model import RunStatus
+
+    spec = obj.job(job)
+    when = _parse_after(at, spec.timezone, "--at")
+    store = obj.store(create=True)
+    _log_to_stderr()
+    alerter = obj.alerter(store, strict=False)
+    marked, released = mark_run(
+        obj.config,
+        store,
+        obj.paths,
+        job,
+        when,
+        RunStatus(status),
+        reason or "marked by hand",
+        release=release,
+        alerter=alerter,
+    )
+    alerter.flush()
+    tz = spec.timezone
+    render.print_line(
+        f"{job}  run {marked.id}  marked {marked.status}  "
+        f"{render.human_time(marked.scheduled_for, tz)}  {marked.reason}"
+    )
+    for r in released:
+        rtz = obj.config.jobs[r.job].timezone if r.job in obj.config.jobs else "UTC"
+        render.print_line(
+            f"{r.job}  run {r.id}  {r.status}  {render.human_time(r.scheduled_for, rtz)}"
+            + (f"  {r.reason}" if r.reason else "")
+        )
+    sys.exit(ExitCode.NOT_SUCCEEDED if any(r.status.is_bad for r in released) else ExitCode.OK)
+
+
 # -- backfill -----------------------------------------------------------------------------------
 
 
@@ -1218,15 +1285,15 @@ def next_(obj: Context, job: str | None, count: int, after: str | None, as_json:
     render.print_table(["JOB", "FIRE TIME"], rows)
 
 
-def _parse_after(text: str, tz: str) -> datetime:
+def _parse_after(text: str, tz: str, option: str = "--after") -> datetime:
     from cronplus.render import zone
 
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f'--after "{text}" is not an ISO date-time '
+            f'{option} "{text}" is not an ISO date-time '
             "(use e.g. 2026-03-29T02:00 or 2026-03-29T02:00+01:00)"
         ) from None
-    _check_year(t.year, text, "--after")
+    _check_year(t.year, text, option)
     return t if t.tzinfo else t.replace(tzinfo=zone(tz))

@@ -1,0 +1,90 @@
+"""`cronplus mark`: a run's outcome recorded by hand, and its dependents released."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from conftest import record
+
+from cronplus.errors import ExitCode
+from cronplus.model import RunStatus, Trigger
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CHAIN = """
+    [jobs.extract]
+    schedule = "0 3 * * *"
+    timezone = "Europe/Berlin"
+    command = "exit 1"
+
+    [jobs.transform]
+    after = ["extract"]
+    command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> transformed.txt'
+
+    [jobs.load]
+    after = ["transform"]
+    command = "true"
+"""
+AT = datetime(2026, 12, 4, 3, 0, tzinfo=BERLIN)
+
+
+def test_mark_records_a_new_manual_run_with_no_attempts_and_its_reason(project, cli):
+    project.write(CHAIN)
+    result = cli("mark", "extract", "succeeded", "--at", "2026-12-04T03:00", "--reason", "by hand")
+    assert result.exit_code == ExitCode.OK, result.output
+    (run,) = json.loads(cli("history", "extract", "--json").stdout)
+    # --at had no offset: read in the job's zone.
+    assert run["scheduled_for"] == "2026-12-04T03:00:00+01:00"
+    assert (run["status"], run["trigger"], run["attempts"], run["reason"]) == (
+        "succeeded",
+        "manual",
+        0,
+        "by hand",
+    )
+    # Without --release nothing runs after it.
+    assert cli("history", "transform", "--json").stdout.strip() == "[]"
+
+
+def test_mark_over_a_failed_run_keeps_its_id_trigger_and_attempts(project, cli):
+    project.write(CHAIN)
+    failed = record(project.store(), "extract", AT, "failed", exits=(1, 1))
+    result = cli("mark", "extract", "skipped", "--at", "2026-12-04T02:00:00+00:00")
+    assert result.exit_code == ExitCode.OK, result.output
+    run = project.store().get_run(failed.id)
+    assert (run.id, run.trigger, len(run.attempts)) == (failed.id, Trigger.SCHEDULE, 2)
+    assert (run.status, run.reason) == (RunStatus.SKIPPED, "marked by hand")
+
+
+def test_mark_release_runs_the_blocked_dependents_as_the_same_runs(project, cli):
+    project.write(CHAIN)
+    day = ("--from", "2026-12-04", "--to", "2026-12-04")
+    assert cli("backfill", "extract", *day).exit_code == ExitCode.NOT_SUCCEEDED
+    store = project.store()
+    blocked = {r.job: r.id for r in store.runs_between("transform", AT, AT.replace(hour=4))}
+    assert store.find_run("transform", AT).status is RunStatus.UPSTREAM_FAILED
+    result = cli(
+        "mark", "extract", "succeeded", "--at", "2026-12-04T03:00", "--release", "--reason", "ok"
+    )
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "transform  run" in result.stdout and "load  run" in result.stdout
+    transform = store.find_run("transform", AT)
+    assert transform.id == blocked["transform"]
+    assert transform.status is RunStatus.SUCCEEDED
+    assert store.find_run("load", AT).status is RunStatus.SUCCEEDED
+    assert (project.root / "transformed.txt").read_text() == "2026-12-04T03:00:00+01:00\n"
+
+
+def test_mark_refuses_a_succeeded_run_and_a_run_still_going(project, cli):
+    project.write(CHAIN)
+    store = project.store()
+    record(store, "extract", AT, "succeeded")
+    done = cli("mark", "extract", "skipped", "--at", "2026-12-04T03:00")
+    assert done.exit_code == ExitCode.USAGE
+    assert "succeeded already" in done.stderr
+    record(store, "transform", AT, "running")
+    going = cli("mark", "transform", "succeeded", "--at", "2026-12-04T03:00")
+    assert going.exit_code == ExitCode.NOT_SUCCEEDED
+    assert "is running: wait for it to end" in going.stderr
+    bad = cli("mark", "extract", "failed", "--at", "2026-12-04T03:00")
+    assert bad.exit_code == ExitCode.USAGE
