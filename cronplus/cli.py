@@ -34,6 +34,19 @@ if TYPE_CHECKING:
 class CronplusGroup(click.Group):
     """Turns every CronplusError into its message on stderr and its exit code."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, each with its first sentence whole (click cuts it at the
+        terminal's width with "..."), wrapped under the command instead."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            rows.append((name, _first_sentence(cmd.help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -47,6 +60,13 @@ class CronplusGroup(click.Group):
             # `cronplus logs JOB | head`: the reader left; that is not an error.
             sys.stderr.close()
             ctx.exit(ExitCode.OK)
+
+
+def _first_sentence(text: str) -> str:
+    """The help's first paragraph up to its first full stop, on one line."""
+    paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
 
 
 class Context:
@@ -209,9 +229,23 @@ def main() -> None:
 def run(obj: Context) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 
+    It sleeps until the next fire time, runs the due jobs and records every run in
+    the state. SIGTERM or Ctrl-C stop it: running jobs get kill_grace, and what was
+    cut short runs again at the next start. SIGHUP (or saving the jobs file) reads
+    the jobs file again; a file with problems is logged and the running
+    configuration goes on.
+
+    The log is one line per event on stderr (redirect it, or let systemd's journal
+    keep it); each attempt's output goes to the state's logs/ folder (cronplus logs
+    JOB). One daemon per state directory.
+
+    As a service, under systemd: a unit with Type=simple,
+    ExecStart=/path/to/cronplus -c /etc/cronplus/jobs.toml run,
+    ExecReload=/bin/kill -HUP $MAINPID and Restart=on-failure (the README has one).
+
     \b
     Example:
-      cronplus -c jobs.toml run
+      cronplus -c jobs.toml run 2>>cronplus.log
     """
     from cronplus.engine import run_daemon
 
@@ -1113,7 +1147,13 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
 
 
 @cli.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=_MAX_LIMIT, clamp=True),
+    default=20,
+    show_default=True,
+    help="How many alerts at most, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def alerts(obj: Context, limit: int, as_json: bool) -> None:

@@ -52,3 +52,32 @@ def test_example_jobs_file_is_valid():
     config = load_config(ROOT / "examples" / "jobs.toml")
     assert any(j.after for j in config.jobs.values())
     assert any(j.python for j in config.jobs.values())
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_has_a_description(name):
+    import click
+
+    missing = [
+        "/".join(p.opts)
+        for p in cli.commands[name].params
+        if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip()
+    ]
+    assert missing == [], f"{name}: options without help: {missing}"
+
+
+def test_the_command_list_shows_each_first_sentence_whole():
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=80)
+    listing = " ".join(result.output.split("Commands:", 1)[1].split())
+    assert "..." not in listing
+    for name in COMMANDS:
+        text = " ".join((cli.commands[name].help or "").split("\n\n")[0].split())
+        first = text[: text.find(". ") + 1] if ". " in text else text
+        assert f"{name} {first}" in listing, name
+
+
+def test_run_help_says_what_sighup_does_where_the_log_goes_and_how_to_run_a_service():
+    text = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
+    assert "SIGHUP" in text and "reads the jobs file again" in text
+    assert "on stderr" in text and "logs/" in text
+    assert "systemd" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
