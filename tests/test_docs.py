@@ -81,3 +81,15 @@ def test_run_help_says_what_sighup_does_where_the_log_goes_and_how_to_run_a_serv
     assert "SIGHUP" in text and "reads the jobs file again" in text
     assert "on stderr" in text and "logs/" in text
     assert "systemd" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
+
+
+def test_the_two_example_files_keep_their_histories_apart():
+    # Both have extract, transform and load: one state would mix their runs.
+    from cronplus.config import load_config
+    from cronplus.paths import resolve_state_dir
+
+    roots = set()
+    for name in ("jobs.toml", "nightly.toml"):
+        config = load_config(ROOT / "examples" / name)
+        roots.add(resolve_state_dir(None, config.state, config.folder).root)
+    assert len(roots) == 2
