@@ -92,7 +92,10 @@ def test_read_commands_work_on_a_read_only_state_and_trigger_says_it_cannot_writ
     backfill = invoke(project, view, "backfill", "load", "--from", day, "--to", day, "--rerun")
     assert backfill.exit_code == ExitCode.NOT_SUCCEEDED
     assert "cannot write the state" in backfill.stderr
-    for result in (status, history, logs, trigger, backfill):
+    run = invoke(project, view, "run")
+    assert run.exit_code == ExitCode.NOT_SUCCEEDED
+    assert f"cannot use the state folder {view}" in run.stderr
+    for result in (status, history, logs, trigger, backfill, run):
         no_traceback(result)
 
 
