@@ -21,6 +21,7 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -96,17 +97,24 @@ _HOST_SCHEMES = frozenset(
 
 
 def _shows_host(url: str) -> str | None:
-    """The host `redact` shows for `url`, or None."""
+    """What `redact` shows of `url` after its scheme: the host, and its port if the URL
+    has one (`smtp.example.com:587`); None where the host part may be a token."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        port = parts.port
     except ValueError:
         return None
-    return host if host and parts.scheme.lower() in _HOST_SCHEMES else None
+    if not host or parts.scheme.lower() not in _HOST_SCHEMES:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return host if port is None else f"{host}:{port}"
 
 
 def redact(url: str) -> str:
-    """Scheme and host only, and the scheme alone where the host part may be a token."""
+    """Scheme, host and port only, and the scheme alone where the host part may be a
+    token; never the user, password, path or query."""
     try:
         scheme = urlsplit(url).scheme or "?"
     except ValueError:
@@ -131,7 +139,7 @@ def secrets_of(url: str) -> list[str]:
         found.add(parts.hostname)
     shown = _shows_host(url)
     if shown:
-        found.discard(shown)  # shown anyway: a server's name, not a secret
+        found -= {shown, parts.hostname}  # shown anyway: a server's name, not a secret
     return sorted(found, key=len, reverse=True)
 
 
@@ -431,14 +439,19 @@ class Alerter:
         settings = effective(self.config, job)
         if settings is None:
             return []
-        out = []
-        for template in settings.urls:
+        found = []
+        for position, template in enumerate(settings.urls, 1):
             url = expand(template, self.env)
             if url is None:
                 self._warn_missing(template)
                 continue
-            out.append(Channel(url, redact(url)))
-        return out
+            found.append((position, url, redact(url)))
+        # Channels that look the same redacted are told apart by their place in `urls`.
+        same = Counter(shown for _, _, shown in found)
+        return [
+            Channel(url, f"{shown} #{position}" if same[shown] > 1 else shown)
+            for position, url, shown in found
+        ]
 
     def _warn_missing(self, template: str) -> None:
         names = [n for n in _VAR_RE.findall(template) if n not in self.env]

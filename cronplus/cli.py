@@ -917,7 +917,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
 def alert_test(obj: Context, job: str | None) -> None:
     """Send a test message through the alert channels (JOB's, or [alerts]').
 
-    Prints each channel (scheme and host only) and whether it took the message;
+    Prints each channel (scheme, host and port only) and whether it took the message;
     exits 1 if any did not.
 
     \b

@@ -158,8 +158,8 @@ def test_a_failure_after_retries_is_one_message_with_the_output_tail(project, cl
     assert "upstream API said 503" in mail.get_content()
     records = json.loads(cli("alerts", "--json").stdout)
     assert sorted((r["event"], r["channel"], r["sent"]) for r in records) == [
-        ("failure", "json://127.0.0.1", True),
-        ("failure", "mailto://127.0.0.1", True),
+        ("failure", f"json://127.0.0.1:{http.port}", True),
+        ("failure", f"mailto://127.0.0.1:{smtp.port}", True),
     ]
     assert {tuple(sorted(r)) for r in records} == {
         ("channel", "error", "event", "id", "job", "run_id", "sent", "time")
@@ -297,7 +297,11 @@ def test_a_black_hole_channel_keeps_the_schedule_on_time(project, daemon, black_
     # 4 tries of 1 s with pauses of 0.2, 0.4 and 0.8 s: recorded within about 6 s.
     (row,) = wait_until(alert_rows, timeout=20)
     d.terminate()
-    assert (row.event, row.sent, row.channel) == ("failure", False, "json://127.0.0.1")
+    assert (row.event, row.sent, row.channel) == (
+        "failure",
+        False,
+        f"json://127.0.0.1:{black_hole}",
+    )
     assert row.error.endswith("(after 4 tries)")
     assert "127.0.0.1" in row.error
     store = project.store()
@@ -388,7 +392,10 @@ def test_secrets_never_reach_output_logs_or_state(project, cli, http, daemon, mo
     leaks += [str(p) for p in files if SECRET.encode() in p.read_bytes()]
     assert leaks == []
     rows = json.loads(cli("alerts", "--json").stdout)
-    assert {r["channel"] for r in rows} == {"json://127.0.0.1"}
+    assert {r["channel"] for r in rows} == {
+        f"json://127.0.0.1:{http.port}",
+        f"json://127.0.0.1:{dead}",
+    }
     assert any(not r["sent"] and r["error"] for r in rows)
 
 
@@ -428,8 +435,8 @@ def test_alert_test_reports_each_channel(project, cli, http):
     result = cli("alert-test")
     assert result.exit_code == ExitCode.NOT_SUCCEEDED
     lines = result.stdout.splitlines()
-    assert lines[0] == "json://127.0.0.1  delivered"
-    assert lines[1].startswith("json://127.0.0.1  failed: ")
+    assert lines[0] == f"json://127.0.0.1:{http.port}  delivered"
+    assert lines[1].startswith(f"json://127.0.0.1:{dead}  failed: ")
     (post,) = http.posts("/t")
     assert post["title"] == "cronplus: test message" and post["type"] == "info"
     assert [r["event"] for r in json.loads(cli("alerts", "--json").stdout)] == ["test", "test"]
@@ -588,3 +595,45 @@ def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, htt
     d.terminate()
     assert http.posts("/hook") == []
     assert "alert" not in d.stderr
+
+
+# -- what a user tripped on ---------------------------------------------------------------
+
+
+def test_channels_on_one_host_are_told_apart_by_port_then_position(project, cli, http, smtp):
+    from cronplus.alerts import redact
+
+    dead = free_port()
+    project.write(
+        jobs(
+            [
+                f"json://127.0.0.1:{http.port}/a",
+                f"json://127.0.0.1:{dead}/b",
+                f"json://127.0.0.1:{http.port}/c?token={SECRET}",
+                f"json://ops:{SECRET}@127.0.0.1:{http.port}/d",
+                smtp.url,
+            ],
+            '[jobs.x]\ncommand = "true"\n',
+            'timeout = "1s"',
+        )
+    )
+    result = cli("alert-test")
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    shown = [
+        f"json://127.0.0.1:{http.port} #1",
+        f"json://127.0.0.1:{dead}",
+        f"json://127.0.0.1:{http.port} #3",
+        f"json://127.0.0.1:{http.port} #4",
+        f"mailto://127.0.0.1:{smtp.port}",
+    ]
+    lines = result.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == shown
+    assert [line.split("  ")[1] == "delivered" for line in lines] == [True, False, True, True, True]
+    records = json.loads(cli("alerts", "--json").stdout)
+    assert [r["channel"] for r in records] == shown[::-1]
+    assert SECRET not in result.output
+    assert redact("mailtos://cron:pw@smtp.example.com:587/x?to=a@b.c") == (
+        "mailtos://smtp.example.com:587"
+    )
+    assert redact("json://[::1]:8080/hook") == "json://[::1]:8080"
+    assert redact(f"tgram://123456:{SECRET}@127.0.0.1:99/chat") == "tgram://…"
