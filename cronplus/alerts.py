@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from cronplus.clock import Clock, system_clock
@@ -123,31 +123,47 @@ def redact(url: str) -> str:
     return f"{scheme}://{host}" if host else f"{scheme}://…"
 
 
+MIN_SECRET = 4  # shorter pieces are never scrubbed: a user name "u" would cut every word
+
+
 def secrets_of(url: str) -> list[str]:
-    """The pieces of a URL that may be secret, longest first, for scrubbing text."""
+    """The pieces of a URL that may be secret, longest first, for scrubbing text: the
+    whole URL, its user info, user, password, path, query, their segments and values
+    (also percent-decoded), and a host that may be a token. Pieces shorter than
+    MIN_SECRET characters are left out."""
     found = {url}
     try:
         parts = urlsplit(url)
     except ValueError:
         return [url]
-    for piece in (parts.username, parts.password, parts.netloc, parts.path, parts.query):
-        if piece:
-            found.add(piece)
-    found.update(p for p in parts.path.split("/") if len(p) >= 4)
-    found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 4)
+    pieces = [parts.username, parts.password, parts.netloc, parts.path, parts.query]
+    pieces += parts.path.split("/")
+    for pair in parts.query.split("&"):
+        pieces += pair.split("=", 1)[1:]
+    pieces += [v for _, v in parse_qsl(parts.query)]
+    if "@" in parts.netloc:
+        pieces.append(parts.netloc.rsplit("@", 1)[0])  # user:password
     if parts.hostname:
-        found.add(parts.hostname)
+        pieces += [parts.hostname, parts.netloc.rsplit("@", 1)[-1]]
+    for piece in pieces:
+        if piece:
+            found.update({piece, unquote(piece)})
     shown = _shows_host(url)
     if shown:
-        found -= {shown, parts.hostname}  # shown anyway: a server's name, not a secret
-    return sorted(found, key=len, reverse=True)
+        # Shown anyway: a server's name and port, not a secret.
+        public = {shown.lower(), shown.rsplit(":", 1)[0].lower(), parts.hostname}
+        found = {s for s in found if s.lower() not in public}
+    return sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True)
 
 
 def scrub(text: str, channels: Iterable[Channel]) -> str:
-    for channel in channels:
-        for secret in secrets_of(channel.url):
-            text = text.replace(secret, "***")
-    return text
+    """`text` with every secret piece of the channels' URLs replaced by `***`, in one
+    pass, the longest piece first wherever pieces overlap."""
+    secrets = {s for channel in channels for s in secrets_of(channel.url)}
+    if not secrets:
+        return text
+    pattern = "|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True))
+    return re.sub(pattern, "***", text)
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:

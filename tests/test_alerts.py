@@ -637,3 +637,46 @@ def test_channels_on_one_host_are_told_apart_by_port_then_position(project, cli,
     )
     assert redact("json://[::1]:8080/hook") == "json://[::1]:8080"
     assert redact(f"tgram://123456:{SECRET}@127.0.0.1:99/chat") == "tgram://…"
+
+
+def test_scrubbing_removes_whole_secrets_but_no_short_pieces_of_words():
+    from cronplus.alerts import Channel, redact, scrub
+
+    token, password = "Zq9xK2mW7pL4vN8r", "s3cr3t@pass"
+    urls = [
+        "json://u:pw@127.0.0.1:9/x",  # a short user and password: never scrubbed alone
+        f"mailtos://opsbot:{password.replace('@', '%40')}@smtp.example.com:587?to=a@b.c",
+        f"json://hooks.example.com/hook/{token}?key=k3yV4lue99",
+        f"slack://T0123ABCD/B0123ABCD/{token}",
+    ]
+    channels = [Channel(u, redact(u)) for u in urls]
+    text = (
+        "A Connection error occurred sending JSON notification to 127.0.0.1. "
+        f"User opsbot at smtp.example.com:587 refused {password} and "
+        f"{password.replace('@', '%40')}; {urls[2]} said 403 for {token}x and key=k3yV4lue99; "
+        f"slack said no to T0123ABCD ({urls[3]})."
+    )
+    assert scrub(text, channels) == (
+        "A Connection error occurred sending JSON notification to 127.0.0.1. "
+        "User *** at smtp.example.com:587 refused *** and ***; *** said 403 for ***x and "
+        "***; slack said no to *** (***)."
+    )
+
+
+def test_a_short_user_name_leaves_a_delivery_error_readable(project, cli):
+    dead = free_port()
+    project.write(
+        jobs(
+            [f"json://u:{SECRET}@127.0.0.1:{dead}/hook"],
+            '[jobs.x]\ncommand = "true"\n',
+            'timeout = "1s"',
+        )
+    )
+    result = cli("alert-test")
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    (line,) = result.stdout.splitlines()
+    prefix = f"json://127.0.0.1:{dead}  failed: "
+    assert line.startswith(prefix)
+    error = line.removeprefix(prefix)
+    assert "Connection error occurred" in error and "*" not in error
+    assert SECRET not in result.output
