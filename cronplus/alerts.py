@@ -43,6 +43,7 @@ RETRIES = 3  # tries after the first, each after a longer pause
 # Pauses of timeout/5 x 1, 2, 4 (2, 4 and 8 s by default): with the tries, a dead channel
 # is recorded as not delivered within about a minute of the event.
 TAIL_LINES = 20
+TAIL_LINE_CHARS = 500  # a longer output line is cut there, marked with …
 MAX_IN_FLIGHT = 64  # deliveries at once; beyond it an alert is recorded as not sent
 
 WORDS = {
@@ -271,18 +272,49 @@ class Message:
 
 
 def _tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
+    """The last `lines` lines of an attempt's output, each as a terminal would leave it
+    (after its last carriage return), without escape sequences or control characters,
+    and cut to TAIL_LINE_CHARS."""
     if not path:
         return []
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
+            start = max(0, f.tell() - 64 * 1024)
+            f.seek(max(0, start - 1))
             data = f.read()
     except OSError:
         return []
-    text = data.decode("utf-8", errors="replace")
-    return text.splitlines()[-lines:]
+    cut = start > 0 and data[:1] != b"\n"  # the window begins within a line
+    if start > 0:
+        data = data[1:]
+    if cut:
+        data = data.lstrip(bytes(range(0x80, 0xC0)))  # the rest of a cut character
+    raw = data.decode("utf-8", errors="replace").split("\n")
+    if raw[-1] == "":
+        raw.pop()  # the newline that ends the last line
+    if cut and raw:
+        raw[0] = "…" + raw[0]
+    return [_clean(line) for line in raw[-lines:]]
+
+
+# Escape sequences: CSI (colours, cursor moves), OSC (window titles, links), ESC with
+# intermediates (ESC ( B) and the two-character ones (ESC 7); then the control
+# characters left, except tab, and Unicode line separators.
+_ESCAPES_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+_CONTROLS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _clean(line: str) -> str:
+    line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    line = _CONTROLS_RE.sub("", _ESCAPES_RE.sub("", line))
+    if len(line) > TAIL_LINE_CHARS:
+        line = line[: TAIL_LINE_CHARS - 1] + "…"
+    return line
 
 
 @cache
@@ -296,13 +328,18 @@ def _local(t: datetime | None, tz: str) -> str:
     return t.astimezone(_zone(tz)).isoformat(sep=" ", timespec="seconds")
 
 
-def run_message(event: str, run: Run, tz: str, *, fold: str | None = None) -> Message:
+def run_message(
+    event: str, run: Run, tz: str, *, fold: str | None = None, status: str | None = None
+) -> Message:
+    """The message about `run`; `status` replaces its Status line's text."""
     last = run.last_attempt
+    if status is None:
+        status = f"{run.status}" + (f": {run.reason}" if run.reason else "")
     lines = [
         f"Job: {run.job}",
         f"Logical time: {_local(run.scheduled_for, tz)}",
         f"Trigger: {run.trigger}",
-        f"Status: {run.status}" + (f": {run.reason}" if run.reason else ""),
+        f"Status: {status}",
         f"Attempts: {len(run.attempts)}",
     ]
     if run.duration_s is not None:
@@ -316,7 +353,8 @@ def run_message(event: str, run: Run, tz: str, *, fold: str | None = None) -> Me
         lines.append(fold)
     tail = _tail(last.log if last else None)
     if tail:
-        lines += ["", f"Last {len(tail)} lines of attempt {last.number if last else '?'}:", *tail]
+        what = "Last line" if len(tail) == 1 else f"Last {len(tail)} lines"
+        lines += ["", f"{what} of attempt {last.number if last else '?'}:", *tail]
     lines += ["", f"See more: cronplus logs {run.job} --run {run.id}"]
     title = f"cronplus: {run.job} {WORDS[event]}"
     return Message(event, run.job, run.id, title, "\n".join(lines))
@@ -525,9 +563,9 @@ class Alerter:
         if job is None or not self.wants(job, "retry"):
             return
         current = self.store.get_run(run.id) or run
-        message = run_message("retry", current, job.timezone)
-        body = message.body.replace(f"Status: {current.status}", f"Status: retrying ({why})", 1)
-        self._emit(Message("retry", run.job, run.id, message.title, body), job)
+        # The run's reason while it waits is `why` itself: say it once.
+        message = run_message("retry", current, job.timezone, status=f"retrying ({why})")
+        self._emit(message, job)
 
     def late(self, run: Run) -> None:
         job = self.config.jobs.get(run.job)

@@ -680,3 +680,38 @@ def test_a_short_user_name_leaves_a_delivery_error_readable(project, cli):
     error = line.removeprefix(prefix)
     assert "Connection error occurred" in error and "*" not in error
     assert SECRET not in result.output
+
+
+def test_retry_alert_states_its_reason_once_and_tails_are_clean_and_short(project, cli, http):
+    (project.root / "out.bin").write_bytes(
+        b"\x1b[1;31mERROR\x1b[0m \x1b]0;title\x07done\tok \x00" + b"x" * 10_000 + b"\r\n"
+    )
+    (project.root / "big.bin").write_bytes(
+        b"first\n" + b"y" * 70_000 + b"\n\x1b[32mlast\x1b[0m\x1b[K line\n"
+    )
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            """
+[jobs.noisy]
+command = "if test -e again; then cat big.bin; else touch again; cat out.bin; fi; exit 3"
+retries = 1
+retry_delay = "0s"
+""",
+            'on = ["retry", "failure"]',
+        )
+    )
+    cli("trigger", "noisy", "--wait")
+    by_title = {p["title"]: p["message"] for p in http.posts("/hook")}
+    retry, failure = by_title["cronplus: noisy retrying"], by_title["cronplus: noisy failed"]
+    assert "\nStatus: retrying (attempt 1 exit code 3; retry in 0s)\n" in retry
+    assert retry.count("exit code 3; retry in 0s") == 1
+    # One line of 10,000 characters, cut to 500; the line of 70,000 is cut at both ends
+    # (only its end is within the last 64 KB of output).
+    line = "ERROR done\tok " + "x" * (499 - len("ERROR done\tok ")) + "…"
+    assert f"\n\nLast line of attempt 1:\n{line}\n\nSee more: " in retry
+    ys = "…" + "y" * 498 + "…"
+    assert f"\n\nLast 2 lines of attempt 2:\n{ys}\nlast line\n\nSee more: " in failure
+    for body in (retry, failure):
+        assert len(body) < 1_500
+        assert not any(c < " " and c not in "\t\n" or "\x7f" <= c <= "\x9f" for c in body)
