@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -463,8 +463,9 @@ alerts = {{ urls = ["json://127.0.0.1:{http.port}/own"] }}
     assert [p["title"] for p in http.posts("/own")] == ["cronplus: own failed"]
 
 
-def test_record_time_is_utc_iso(project, cli, http):
-    project.write(jobs([f"json://127.0.0.1:{http.port}/h"], '[jobs.x]\ncommand = "exit 1"\n'))
+def test_record_time_is_iso_with_the_jobs_offset(project, cli, http):
+    job = '[jobs.x]\ncommand = "exit 1"\ntimezone = "UTC"\n'  # not the machine's zone
+    project.write(jobs([f"json://127.0.0.1:{http.port}/h"], job))
     cli("trigger", "x", "--wait")
     (row,) = json.loads(cli("alerts", "--json").stdout)
     t = datetime.fromisoformat(row["time"])
@@ -715,3 +716,25 @@ retry_delay = "0s"
     for body in (retry, failure):
         assert len(body) < 1_500
         assert not any(c < " " and c not in "\t\n" or "\x7f" <= c <= "\x9f" for c in body)
+
+
+def test_alert_times_are_in_the_jobs_zone_and_utc_without_a_job(project, cli, http):
+    toml = jobs(
+        [f"json://127.0.0.1:{http.port}/h"],
+        '[jobs.kolkata]\ncommand = "exit 1"\ntimezone = "Asia/Kolkata"\n'
+        '[jobs.gone]\ncommand = "exit 1"\ntimezone = "Asia/Kolkata"\n',
+    )
+    project.write(toml)
+    cli("trigger", "kolkata", "--wait")
+    cli("trigger", "gone", "--wait")
+    project.write(toml.split("[jobs.gone]")[0])  # removed from the jobs file
+    assert cli("alert-test").exit_code == ExitCode.OK
+    rows = json.loads(cli("alerts", "--json").stdout)
+    offsets = {r["job"]: datetime.fromisoformat(r["time"]).utcoffset() for r in rows}
+    assert offsets == {None: timedelta(0), "gone": timedelta(0), "kolkata": timedelta(hours=5.5)}
+    for r in rows:
+        assert abs((datetime.now(UTC) - datetime.fromisoformat(r["time"])).total_seconds()) < 60
+    table = cli("alerts").stdout.splitlines()[1:]
+    by_job = {line.split()[4]: line.split()[2] for line in table}  # ID DATE TIME EVENT JOB
+    assert by_job["kolkata"].endswith("+05:30")
+    assert by_job["gone"].endswith("+00:00") and by_job["-"].endswith("+00:00")
