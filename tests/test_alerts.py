@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cronplus.errors import ExitCode
-from cronplus.model import RunStatus
+from cronplus.model import RunStatus, Trigger
 from tests.conftest import wait_until
 
 SECRET = "tok3nS3CR3Tvalue"
@@ -316,26 +316,45 @@ def test_a_black_hole_channel_keeps_the_schedule_on_time(project, daemon, black_
     assert max(late) < 0.5
 
 
-def test_missed_runs_while_the_daemon_was_down_alert_after_restart(project, daemon, http):
+def test_missed_after_a_restart_names_only_the_fire_times_recorded_skipped(project, daemon, http):
     project.write(
         jobs(
             [f"json://127.0.0.1:{http.port}/hook"],
-            '[jobs.tick]\nschedule = "* * * * * *"\ncommand = "true"\n',
+            """
+[jobs.tick]
+schedule = "* * * * * *"
+timezone = "UTC"
+start_grace = "1s"
+command = "true"
+""",
         )
     )
     first = daemon()
     first.wait_started()
     wait_until(lambda: any(r.status.is_final for r in project.store().history("tick")))
     first.terminate()
-    time.sleep(2.5)
+    before = max(r.scheduled_for for r in project.store().history("tick"))
+    time.sleep(3)
     second = daemon()
     second.wait_started()
     wait_until(lambda: http.posts("/hook"), timeout=15)
     second.terminate()
+    runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
+    skipped = [r.scheduled_for for r in runs if r.reason == "daemon was down"]
+    (caught,) = [r for r in runs if r.trigger is Trigger.CATCHUP]
+    assert skipped and caught.scheduled_for > max(skipped)
+    assert skipped[0] == before + timedelta(seconds=1)  # the first one it missed
+    assert caught.status is RunStatus.SUCCEEDED
     (post,) = http.posts("/hook")
     assert post["title"] == "cronplus: tick missed a run"
-    assert "fire times passed without a run" in post["message"]
-    assert ": daemon was down." in post["message"]
+    if len(skipped) == 1:
+        what = f"Fire time {skipped[0]:%Y-%m-%d %H:%M:%S+00:00} passed without a run"
+    else:
+        what = (
+            f"{len(skipped)} fire times passed without a run, from "
+            f"{skipped[0]:%Y-%m-%d %H:%M:%S+00:00} to {skipped[-1]:%Y-%m-%d %H:%M:%S+00:00}"
+        )
+    assert f"\n{what}: daemon was down.\n" in post["message"]
 
 
 def test_heartbeat_pings_arrive(project, daemon, http, monkeypatch):
@@ -738,3 +757,100 @@ def test_alert_times_are_in_the_jobs_zone_and_utc_without_a_job(project, cli, ht
     by_job = {line.split()[4]: line.split()[2] for line in table}  # ID DATE TIME EVENT JOB
     assert by_job["kolkata"].endswith("+05:30")
     assert by_job["gone"].endswith("+00:00") and by_job["-"].endswith("+00:00")
+
+
+# -- missed: only fire times that got no run ---------------------------------------------
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+
+def _engine(project, http, catchup, start):
+    """A per-minute job whose last scheduled run was at T0, and an engine with real
+    alerts whose clock reads `start`."""
+    from cronplus.alerts import Alerter
+    from cronplus.dispatch import Dispatcher
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths
+    from tests.conftest import FakeClock
+
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            f"""
+[jobs.m]
+schedule = "* * * * *"
+timezone = "UTC"
+catchup = "{catchup}"
+command = "true"
+""",
+        )
+    )
+    store = project.store()
+    store.claim_run("m", T0, Trigger.SCHEDULE, status=RunStatus.SUCCEEDED)
+    config, clock = project.config(), FakeClock(start)
+    alerter = Alerter(config, store, clock=clock, env={})
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock, alerter=alerter)
+    return Engine(config, store, dispatcher, clock=clock), store, dispatcher, alerter
+
+
+def _missed_text(times):
+    def at(t):
+        return f"{t:%Y-%m-%d %H:%M:%S+00:00}"
+
+    if len(times) == 1:
+        return f"Fire time {at(times[0])} passed without a run: daemon was down."
+    return (
+        f"{len(times)} fire times passed without a run, from {at(times[0])} "
+        f"to {at(times[-1])}: daemon was down."
+    )
+
+
+@pytest.mark.parametrize(
+    ("catchup", "skipped"), [("latest", [1, 2, 3]), ("all", []), ("none", [1, 2, 3, 4])]
+)
+def test_missed_after_downtime_names_only_what_got_no_run(project, http, catchup, skipped):
+    # Down from T0 until 0.25 s after the fire time T0+5 min: that one is merely late.
+    engine, store, dispatcher, alerter = _engine(
+        project, http, catchup, T0 + timedelta(minutes=5, seconds=0.25)
+    )
+    engine.start(engine.clock.now())
+    dispatcher.wait_all()
+    alerter.flush(10)
+    runs = {r.scheduled_for: r for r in store.history("m")}
+    late = runs[T0 + timedelta(minutes=5)]
+    assert (late.trigger, late.status, late.reason) == (
+        Trigger.SCHEDULE,
+        RunStatus.SUCCEEDED,
+        None,
+    )
+    missed = [T0 + timedelta(minutes=i) for i in skipped]
+    assert [t for t, r in sorted(runs.items()) if r.status is RunStatus.SKIPPED] == missed
+    posts = http.posts("/hook")
+    if not missed:
+        assert posts == []
+    else:
+        (post,) = posts
+        assert post["title"] == "cronplus: m missed a run"
+        assert _missed_text(missed) in post["message"]
+    store.close()
+
+
+def test_a_clock_jump_alerts_missed_only_for_what_it_skipped(project, http):
+    engine, store, dispatcher, alerter = _engine(project, http, "latest", T0)
+    engine.start(T0)
+    now = T0 + timedelta(minutes=5, seconds=0.25)
+    engine.clock.set(now)
+    engine.jumped(T0, now)
+    engine.step(now)
+    dispatcher.wait_all()
+    alerter.flush(10)
+    runs = {r.scheduled_for: r for r in store.history("m")}
+    assert runs[T0 + timedelta(minutes=4)].trigger is Trigger.CATCHUP
+    assert runs[T0 + timedelta(minutes=5)].trigger is Trigger.SCHEDULE
+    (post,) = http.posts("/hook")
+    missed = [T0 + timedelta(minutes=i) for i in (1, 2, 3)]
+    assert (
+        _missed_text(missed).replace("daemon was down", "the clock jumped forward")
+        in post["message"]
+    )
+    store.close()
