@@ -22,12 +22,13 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from cronplus._toml_lines import KeyLines
@@ -44,6 +45,7 @@ RETRIES = 3  # tries after the first, each after a longer pause
 # Pauses of timeout/5 x 1, 2, 4 (2, 4 and 8 s by default): with the tries, a dead channel
 # is recorded as not delivered within about a minute of the event.
 TAIL_LINES = 20
+TAIL_LINE_CHARS = 500  # a longer output line is cut there, marked with …
 MAX_IN_FLIGHT = 64  # deliveries at once; beyond it an alert is recorded as not sent
 
 WORDS = {
@@ -98,17 +100,24 @@ _HOST_SCHEMES = frozenset(
 
 
 def _shows_host(url: str) -> str | None:
-    """The host `redact` shows for `url`, or None."""
+    """What `redact` shows of `url` after its scheme: the host, and its port if the URL
+    has one (`smtp.example.com:587`); None where the host part may be a token."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        port = parts.port
     except ValueError:
         return None
-    return host if host and parts.scheme.lower() in _HOST_SCHEMES else None
+    if not host or parts.scheme.lower() not in _HOST_SCHEMES:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return host if port is None else f"{host}:{port}"
 
 
 def redact(url: str) -> str:
-    """Scheme and host only, and the scheme alone where the host part may be a token."""
+    """Scheme, host and port only, and the scheme alone where the host part may be a
+    token; never the user, password, path or query."""
     try:
         scheme = urlsplit(url).scheme or "?"
     except ValueError:
@@ -117,31 +126,47 @@ def redact(url: str) -> str:
     return f"{scheme}://{host}" if host else f"{scheme}://…"
 
 
+MIN_SECRET = 4  # shorter pieces are never scrubbed: a user name "u" would cut every word
+
+
 def secrets_of(url: str) -> list[str]:
-    """The pieces of a URL that may be secret, longest first, for scrubbing text."""
+    """The pieces of a URL that may be secret, longest first, for scrubbing text: the
+    whole URL, its user info, user, password, path, query, their segments and values
+    (also percent-decoded), and a host that may be a token. Pieces shorter than
+    MIN_SECRET characters are left out."""
     found = {url}
     try:
         parts = urlsplit(url)
     except ValueError:
         return [url]
-    for piece in (parts.username, parts.password, parts.netloc, parts.path, parts.query):
-        if piece:
-            found.add(piece)
-    found.update(p for p in parts.path.split("/") if len(p) >= 4)
-    found.update(v for _, v in parse_qsl(parts.query) if len(v) >= 4)
+    pieces = [parts.username, parts.password, parts.netloc, parts.path, parts.query]
+    pieces += parts.path.split("/")
+    for pair in parts.query.split("&"):
+        pieces += pair.split("=", 1)[1:]
+    pieces += [v for _, v in parse_qsl(parts.query)]
+    if "@" in parts.netloc:
+        pieces.append(parts.netloc.rsplit("@", 1)[0])  # user:password
     if parts.hostname:
-        found.add(parts.hostname)
+        pieces += [parts.hostname, parts.netloc.rsplit("@", 1)[-1]]
+    for piece in pieces:
+        if piece:
+            found.update({piece, unquote(piece)})
     shown = _shows_host(url)
     if shown:
-        found.discard(shown)  # shown anyway: a server's name, not a secret
-    return sorted(found, key=len, reverse=True)
+        # Shown anyway: a server's name and port, not a secret.
+        public = {shown.lower(), shown.rsplit(":", 1)[0].lower(), parts.hostname}
+        found = {s for s in found if s.lower() not in public}
+    return sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True)
 
 
 def scrub(text: str, channels: Iterable[Channel]) -> str:
-    for channel in channels:
-        for secret in secrets_of(channel.url):
-            text = text.replace(secret, "***")
-    return text
+    """`text` with every secret piece of the channels' URLs replaced by `***`, in one
+    pass, the longest piece first wherever pieces overlap."""
+    secrets = {s for channel in channels for s in secrets_of(channel.url)}
+    if not secrets:
+        return text
+    pattern = "|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True))
+    return re.sub(pattern, "***", text)
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:
@@ -331,18 +356,49 @@ class Message:
 
 
 def _tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
+    """The last `lines` lines of an attempt's output, each as a terminal would leave it
+    (after its last carriage return), without escape sequences or control characters,
+    and cut to TAIL_LINE_CHARS."""
     if not path:
         return []
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
+            start = max(0, f.tell() - 64 * 1024)
+            f.seek(max(0, start - 1))
             data = f.read()
     except OSError:
         return []
-    text = data.decode("utf-8", errors="replace")
-    return text.splitlines()[-lines:]
+    cut = start > 0 and data[:1] != b"\n"  # the window begins within a line
+    if start > 0:
+        data = data[1:]
+    if cut:
+        data = data.lstrip(bytes(range(0x80, 0xC0)))  # the rest of a cut character
+    raw = data.decode("utf-8", errors="replace").split("\n")
+    if raw[-1] == "":
+        raw.pop()  # the newline that ends the last line
+    if cut and raw:
+        raw[0] = "…" + raw[0]
+    return [_clean(line) for line in raw[-lines:]]
+
+
+# Escape sequences: CSI (colours, cursor moves), OSC (window titles, links), ESC with
+# intermediates (ESC ( B) and the two-character ones (ESC 7); then the control
+# characters left, except tab, and Unicode line separators.
+_ESCAPES_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+_CONTROLS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _clean(line: str) -> str:
+    line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    line = _CONTROLS_RE.sub("", _ESCAPES_RE.sub("", line))
+    if len(line) > TAIL_LINE_CHARS:
+        line = line[: TAIL_LINE_CHARS - 1] + "…"
+    return line
 
 
 @cache
@@ -356,13 +412,18 @@ def _local(t: datetime | None, tz: str) -> str:
     return t.astimezone(_zone(tz)).isoformat(sep=" ", timespec="seconds")
 
 
-def run_message(event: str, run: Run, tz: str, *, fold: str | None = None) -> Message:
+def run_message(
+    event: str, run: Run, tz: str, *, fold: str | None = None, status: str | None = None
+) -> Message:
+    """The message about `run`; `status` replaces its Status line's text."""
     last = run.last_attempt
+    if status is None:
+        status = f"{run.status}" + (f": {run.reason}" if run.reason else "")
     lines = [
         f"Job: {run.job}",
         f"Logical time: {_local(run.scheduled_for, tz)}",
         f"Trigger: {run.trigger}",
-        f"Status: {run.status}" + (f": {run.reason}" if run.reason else ""),
+        f"Status: {status}",
         f"Attempts: {len(run.attempts)}",
     ]
     if run.duration_s is not None:
@@ -376,7 +437,8 @@ def run_message(event: str, run: Run, tz: str, *, fold: str | None = None) -> Me
         lines.append(fold)
     tail = _tail(last.log if last else None)
     if tail:
-        lines += ["", f"Last {len(tail)} lines of attempt {last.number if last else '?'}:", *tail]
+        what = "Last line" if len(tail) == 1 else f"Last {len(tail)} lines"
+        lines += ["", f"{what} of attempt {last.number if last else '?'}:", *tail]
     lines += ["", f"See more: cronplus logs {run.job} --run {run.id}"]
     title = f"cronplus: {run.job} {WORDS[event]}"
     return Message(event, run.job, run.id, title, "\n".join(lines))
@@ -515,14 +577,19 @@ class Alerter:
         settings = effective(self.config, job)
         if settings is None:
             return []
-        out = []
-        for template in settings.urls:
+        found = []
+        for position, template in enumerate(settings.urls, 1):
             url = expand(template, self.env)
             if url is None:
                 self._warn_missing(template)
                 continue
-            out.append(Channel(url, redact(url)))
-        return out
+            found.append((position, url, redact(url)))
+        # Channels that look the same redacted are told apart by their place in `urls`.
+        same = Counter(shown for _, _, shown in found)
+        return [
+            Channel(url, f"{shown} #{position}" if same[shown] > 1 else shown)
+            for position, url, shown in found
+        ]
 
     def _warn_missing(self, template: str) -> None:
         names = [n for n in _VAR_RE.findall(template) if n not in self.env]
@@ -580,9 +647,9 @@ class Alerter:
         if job is None or not self.wants(job, "retry"):
             return
         current = self.store.get_run(run.id) or run
-        message = run_message("retry", current, job.timezone)
-        body = message.body.replace(f"Status: {current.status}", f"Status: retrying ({why})", 1)
-        self._emit(Message("retry", run.job, run.id, message.title, body), job)
+        # The run's reason while it waits is `why` itself: say it once.
+        message = run_message("retry", current, job.timezone, status=f"retrying ({why})")
+        self._emit(message, job)
 
     def late(self, run: Run) -> None:
         job = self.config.jobs.get(run.job)

@@ -1167,13 +1167,18 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
 
     obj.read_config()
     records = obj.store().recent_alerts(limit)
-    zone = "UTC"  # alerts span jobs and zones: one clock for the list
+    jobs = obj.config.jobs
+
+    def zone(job: str | None) -> str:
+        """The job's zone, as everywhere; UTC for alerts about no job, or a removed one."""
+        return jobs[job].timezone if job is not None and job in jobs else "UTC"
+
     if as_json:
         render.print_json(
             [
                 {
                     "id": a.id,
-                    "time": render.iso(a.time, zone),
+                    "time": render.iso(a.time, zone(a.job)),
                     "event": a.event,
                     "job": a.job,
                     "run_id": a.run_id,
@@ -1190,7 +1195,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
         [
             [
                 str(a.id),
-                render.human_time(a.time, zone),
+                render.human_time(a.time, zone(a.job)),
                 a.event,
                 a.job or "-",
                 str(a.run_id) if a.run_id is not None else "-",
@@ -1209,7 +1214,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
 def alert_test(obj: Context, job: str | None) -> None:
     """Send a test message through the alert channels (JOB's, or [alerts]').
 
-    Prints each channel (scheme and host only) and whether it took the message;
+    Prints each channel (scheme, host and port only) and whether it took the message;
     exits 1 if any did not.
 
     \b

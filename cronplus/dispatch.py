@@ -228,18 +228,20 @@ class Dispatcher:
         reason: str,
         *,
         missed: bool = False,
-    ) -> None:
+    ) -> Run | None:
         """Record a run for (name, t) that will not execute (skipped, upstream_failed);
-        with `missed`, a fire time that passed without a run, which alerts."""
+        with `missed`, a fire time that passed without a run, which alerts. None if
+        (name, t) had a run already."""
         run = self.store.claim_run(
             name, t, trigger, status=status, reason=reason, now=self.clock.now()
         )
         if run is None:
-            return
+            return None
         log_event(run, str(status), None, reason)
         self._keep(run)
         if missed:
             self.alert("missed", name, [t], reason)
+        return run
 
     def _skip(self, name: str, t: datetime, trigger: Trigger, why: str) -> None:
         self.record(name, t, trigger, RunStatus.SKIPPED, why, missed=True)

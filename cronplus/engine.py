@@ -68,8 +68,9 @@ class Engine:
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
-        fire times that passed while no daemon ran: they alert as missed and go
-        through each job's catch-up policy."""
+        fire times that passed while no daemon ran: older than the job's start_grace,
+        they go through its catch-up policy (those it records skipped alert as
+        missed); within it, they are merely late and run."""
         alive = self.store.get_meta(_ALIVE)
         last_alive = datetime.fromisoformat(alive) if alive else None
         paused = self.store.paused_jobs()
@@ -79,9 +80,9 @@ class Engine:
                 continue
             if job.name not in paused:  # a paused job's fire times are not caught up
                 missed = self._missed_while_down(job, last_alive, now)
-                if missed:
-                    self.dispatcher.alert("missed", job.name, missed, DOWN)
-                self._catch_up(job, missed, now, DOWN)
+                horizon = now - job.start_grace
+                self._catch_up(job, [t for t in missed if t <= horizon], now, DOWN)
+                self._late(job, [t for t in missed if t > horizon], now)
             self._follow(job, now)
         self._mark_alive(now)  # after: a crash before this finds the same fire times
 
@@ -213,10 +214,12 @@ class Engine:
     def _catch_up(self, job: Job, missed: list[datetime], now: datetime, reason: str) -> None:
         """`catchup`: latest runs the newest missed fire time, all runs up to
         catchup_limit of the newest, oldest first, none runs none; the rest are recorded
-        skipped. The runs queue one after another, whatever `overlap` says."""
+        skipped, and they alone alert as missed (a run caught up was not missed). The
+        runs queue one after another, whatever `overlap` says."""
         keep = {"none": 0, "latest": 1, "all": job.catchup_limit}[job.catchup]
         run_times = missed[len(missed) - keep :] if keep else []
         runs = []
+        skipped = []
         try:
             for t in missed:
                 if t in run_times:
@@ -224,11 +227,27 @@ class Engine:
                     if run is not None:
                         log_event(run, "catchup", None, reason)
                         runs.append(run)
-                else:
-                    self._record(job.name, t, reason)
+                elif self._record(job.name, t, reason):
+                    skipped.append(t)
         finally:
             # What was claimed runs even if the state refused a later write; doing the
             # whole list again (see _drain) claims and records only what is missing.
+            self.dispatcher.catch_up(runs)
+            if skipped:
+                self.dispatcher.alert("missed", job.name, skipped, reason)
+
+    def _late(self, job: Job, late: list[datetime], now: datetime) -> None:
+        """Fire times within start_grace that passed while no daemon ran: scheduled runs,
+        started late, one after another behind any catch-up runs (claimed here, so
+        the alive mark that follows start() never passes an unclaimed one)."""
+        runs = []
+        try:
+            for t in late:
+                run = self.store.claim_run(job.name, t, Trigger.SCHEDULE, now=now)
+                if run is not None:
+                    log_event(run, "late", None, DOWN)
+                    runs.append(run)
+        finally:
             self.dispatcher.catch_up(runs)
 
     def jumped(self, before: datetime, now: datetime) -> None:
@@ -272,7 +291,6 @@ class Engine:
             job = self.config.jobs.get(name)
             if job is not None and name not in paused:
                 self._catch_up(job, missed, now, JUMPED)
-                self.dispatcher.alert("missed", name, missed, JUMPED)
             del self._jumped_over[name]
 
     def _mark_alive(self, now: datetime) -> None:
@@ -338,9 +356,14 @@ class Engine:
             return
         self.dispatcher.start(self.config.jobs[name], t, Trigger.SCHEDULE, now)
 
-    def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> None:
-        """A fire time recorded skipped; `missed` alerts (paused and caught-up do not)."""
-        self.dispatcher.record(name, t, Trigger.SCHEDULE, RunStatus.SKIPPED, reason, missed=missed)
+    def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> bool:
+        """A fire time recorded skipped; `missed` alerts it at once (paused ones never
+        alert; _catch_up alerts the ones it skipped together). False if it had a run
+        already."""
+        run = self.dispatcher.record(
+            name, t, Trigger.SCHEDULE, RunStatus.SKIPPED, reason, missed=missed
+        )
+        return run is not None
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -11,13 +11,13 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from cronplus.errors import ExitCode
-from cronplus.model import RunStatus
+from cronplus.model import RunStatus, Trigger
 from tests.conftest import wait_until
 
 SECRET = "tok3nS3CR3Tvalue"
@@ -158,8 +158,8 @@ def test_a_failure_after_retries_is_one_message_with_the_output_tail(project, cl
     assert "upstream API said 503" in mail.get_content()
     records = json.loads(cli("alerts", "--json").stdout)
     assert sorted((r["event"], r["channel"], r["sent"]) for r in records) == [
-        ("failure", "json://127.0.0.1", True),
-        ("failure", "mailto://127.0.0.1", True),
+        ("failure", f"json://127.0.0.1:{http.port}", True),
+        ("failure", f"mailto://127.0.0.1:{smtp.port}", True),
     ]
     assert {tuple(sorted(r)) for r in records} == {
         ("channel", "error", "event", "id", "job", "run_id", "sent", "time")
@@ -297,7 +297,11 @@ def test_a_black_hole_channel_keeps_the_schedule_on_time(project, daemon, black_
     # 4 tries of 1 s with pauses of 0.2, 0.4 and 0.8 s: recorded within about 6 s.
     (row,) = wait_until(alert_rows, timeout=20)
     d.terminate()
-    assert (row.event, row.sent, row.channel) == ("failure", False, "json://127.0.0.1")
+    assert (row.event, row.sent, row.channel) == (
+        "failure",
+        False,
+        f"json://127.0.0.1:{black_hole}",
+    )
     assert row.error.endswith("(after 4 tries)")
     assert "127.0.0.1" in row.error
     store = project.store()
@@ -312,26 +316,45 @@ def test_a_black_hole_channel_keeps_the_schedule_on_time(project, daemon, black_
     assert max(late) < 0.5
 
 
-def test_missed_runs_while_the_daemon_was_down_alert_after_restart(project, daemon, http):
+def test_missed_after_a_restart_names_only_the_fire_times_recorded_skipped(project, daemon, http):
     project.write(
         jobs(
             [f"json://127.0.0.1:{http.port}/hook"],
-            '[jobs.tick]\nschedule = "* * * * * *"\ncommand = "true"\n',
+            """
+[jobs.tick]
+schedule = "* * * * * *"
+timezone = "UTC"
+start_grace = "1s"
+command = "true"
+""",
         )
     )
     first = daemon()
     first.wait_started()
     wait_until(lambda: any(r.status.is_final for r in project.store().history("tick")))
     first.terminate()
-    time.sleep(2.5)
+    before = max(r.scheduled_for for r in project.store().history("tick"))
+    time.sleep(3)
     second = daemon()
     second.wait_started()
     wait_until(lambda: http.posts("/hook"), timeout=15)
     second.terminate()
+    runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
+    skipped = [r.scheduled_for for r in runs if r.reason == "daemon was down"]
+    (caught,) = [r for r in runs if r.trigger is Trigger.CATCHUP]
+    assert skipped and caught.scheduled_for > max(skipped)
+    assert skipped[0] == before + timedelta(seconds=1)  # the first one it missed
+    assert caught.status is RunStatus.SUCCEEDED
     (post,) = http.posts("/hook")
     assert post["title"] == "cronplus: tick missed a run"
-    assert "fire times passed without a run" in post["message"]
-    assert ": daemon was down." in post["message"]
+    if len(skipped) == 1:
+        what = f"Fire time {skipped[0]:%Y-%m-%d %H:%M:%S+00:00} passed without a run"
+    else:
+        what = (
+            f"{len(skipped)} fire times passed without a run, from "
+            f"{skipped[0]:%Y-%m-%d %H:%M:%S+00:00} to {skipped[-1]:%Y-%m-%d %H:%M:%S+00:00}"
+        )
+    assert f"\n{what}: daemon was down.\n" in post["message"]
 
 
 def test_heartbeat_pings_arrive(project, daemon, http, monkeypatch):
@@ -388,7 +411,10 @@ def test_secrets_never_reach_output_logs_or_state(project, cli, http, daemon, mo
     leaks += [str(p) for p in files if SECRET.encode() in p.read_bytes()]
     assert leaks == []
     rows = json.loads(cli("alerts", "--json").stdout)
-    assert {r["channel"] for r in rows} == {"json://127.0.0.1"}
+    assert {r["channel"] for r in rows} == {
+        f"json://127.0.0.1:{http.port}",
+        f"json://127.0.0.1:{dead}",
+    }
     assert any(not r["sent"] and r["error"] for r in rows)
 
 
@@ -490,8 +516,8 @@ def test_alert_test_reports_each_channel(project, cli, http):
     result = cli("alert-test")
     assert result.exit_code == ExitCode.NOT_SUCCEEDED
     lines = result.stdout.splitlines()
-    assert lines[0] == "json://127.0.0.1  delivered"
-    assert lines[1].startswith("json://127.0.0.1  failed: ")
+    assert lines[0] == f"json://127.0.0.1:{http.port}  delivered"
+    assert lines[1].startswith(f"json://127.0.0.1:{dead}  failed: ")
     (post,) = http.posts("/t")
     assert post["title"] == "cronplus: test message" and post["type"] == "info"
     assert [r["event"] for r in json.loads(cli("alerts", "--json").stdout)] == ["test", "test"]
@@ -518,8 +544,9 @@ alerts = {{ urls = ["json://127.0.0.1:{http.port}/own"] }}
     assert [p["title"] for p in http.posts("/own")] == ["cronplus: own failed"]
 
 
-def test_record_time_is_utc_iso(project, cli, http):
-    project.write(jobs([f"json://127.0.0.1:{http.port}/h"], '[jobs.x]\ncommand = "exit 1"\n'))
+def test_record_time_is_iso_with_the_jobs_offset(project, cli, http):
+    job = '[jobs.x]\ncommand = "exit 1"\ntimezone = "UTC"\n'  # not the machine's zone
+    project.write(jobs([f"json://127.0.0.1:{http.port}/h"], job))
     cli("trigger", "x", "--wait")
     (row,) = json.loads(cli("alerts", "--json").stdout)
     t = datetime.fromisoformat(row["time"])
@@ -650,3 +677,242 @@ def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, htt
     d.terminate()
     assert http.posts("/hook") == []
     assert "alert" not in d.stderr
+
+
+# -- what a user tripped on ---------------------------------------------------------------
+
+
+def test_channels_on_one_host_are_told_apart_by_port_then_position(project, cli, http, smtp):
+    from cronplus.alerts import redact
+
+    dead = free_port()
+    project.write(
+        jobs(
+            [
+                f"json://127.0.0.1:{http.port}/a",
+                f"json://127.0.0.1:{dead}/b",
+                f"json://127.0.0.1:{http.port}/c?token={SECRET}",
+                f"json://ops:{SECRET}@127.0.0.1:{http.port}/d",
+                smtp.url,
+            ],
+            '[jobs.x]\ncommand = "true"\n',
+            'timeout = "1s"',
+        )
+    )
+    result = cli("alert-test")
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    shown = [
+        f"json://127.0.0.1:{http.port} #1",
+        f"json://127.0.0.1:{dead}",
+        f"json://127.0.0.1:{http.port} #3",
+        f"json://127.0.0.1:{http.port} #4",
+        f"mailto://127.0.0.1:{smtp.port}",
+    ]
+    lines = result.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == shown
+    assert [line.split("  ")[1] == "delivered" for line in lines] == [True, False, True, True, True]
+    records = json.loads(cli("alerts", "--json").stdout)
+    assert [r["channel"] for r in records] == shown[::-1]
+    assert SECRET not in result.output
+    assert redact("mailtos://cron:pw@smtp.example.com:587/x?to=a@b.c") == (
+        "mailtos://smtp.example.com:587"
+    )
+    assert redact("json://[::1]:8080/hook") == "json://[::1]:8080"
+    assert redact(f"tgram://123456:{SECRET}@127.0.0.1:99/chat") == "tgram://…"
+
+
+def test_scrubbing_removes_whole_secrets_but_no_short_pieces_of_words():
+    from cronplus.alerts import Channel, redact, scrub
+
+    token, password = "Zq9xK2mW7pL4vN8r", "s3cr3t@pass"
+    urls = [
+        "json://u:pw@127.0.0.1:9/x",  # a short user and password: never scrubbed alone
+        f"mailtos://opsbot:{password.replace('@', '%40')}@smtp.example.com:587?to=a@b.c",
+        f"json://hooks.example.com/hook/{token}?key=k3yV4lue99",
+        f"slack://T0123ABCD/B0123ABCD/{token}",
+    ]
+    channels = [Channel(u, redact(u)) for u in urls]
+    text = (
+        "A Connection error occurred sending JSON notification to 127.0.0.1. "
+        f"User opsbot at smtp.example.com:587 refused {password} and "
+        f"{password.replace('@', '%40')}; {urls[2]} said 403 for {token}x and key=k3yV4lue99; "
+        f"slack said no to T0123ABCD ({urls[3]})."
+    )
+    assert scrub(text, channels) == (
+        "A Connection error occurred sending JSON notification to 127.0.0.1. "
+        "User *** at smtp.example.com:587 refused *** and ***; *** said 403 for ***x and "
+        "***; slack said no to *** (***)."
+    )
+
+
+def test_a_short_user_name_leaves_a_delivery_error_readable(project, cli):
+    dead = free_port()
+    project.write(
+        jobs(
+            [f"json://u:{SECRET}@127.0.0.1:{dead}/hook"],
+            '[jobs.x]\ncommand = "true"\n',
+            'timeout = "1s"',
+        )
+    )
+    result = cli("alert-test")
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    (line,) = result.stdout.splitlines()
+    prefix = f"json://127.0.0.1:{dead}  failed: "
+    assert line.startswith(prefix)
+    error = line.removeprefix(prefix)
+    assert "Connection error occurred" in error and "*" not in error
+    assert SECRET not in result.output
+
+
+def test_retry_alert_states_its_reason_once_and_tails_are_clean_and_short(project, cli, http):
+    (project.root / "out.bin").write_bytes(
+        b"\x1b[1;31mERROR\x1b[0m \x1b]0;title\x07done\tok \x00" + b"x" * 10_000 + b"\r\n"
+    )
+    (project.root / "big.bin").write_bytes(
+        b"first\n" + b"y" * 70_000 + b"\n\x1b[32mlast\x1b[0m\x1b[K line\n"
+    )
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            """
+[jobs.noisy]
+command = "if test -e again; then cat big.bin; else touch again; cat out.bin; fi; exit 3"
+retries = 1
+retry_delay = "0s"
+""",
+            'on = ["retry", "failure"]',
+        )
+    )
+    cli("trigger", "noisy", "--wait")
+    by_title = {p["title"]: p["message"] for p in http.posts("/hook")}
+    retry, failure = by_title["cronplus: noisy retrying"], by_title["cronplus: noisy failed"]
+    assert "\nStatus: retrying (attempt 1 exit code 3; retry in 0s)\n" in retry
+    assert retry.count("exit code 3; retry in 0s") == 1
+    # One line of 10,000 characters, cut to 500; the line of 70,000 is cut at both ends
+    # (only its end is within the last 64 KB of output).
+    line = "ERROR done\tok " + "x" * (499 - len("ERROR done\tok ")) + "…"
+    assert f"\n\nLast line of attempt 1:\n{line}\n\nSee more: " in retry
+    ys = "…" + "y" * 498 + "…"
+    assert f"\n\nLast 2 lines of attempt 2:\n{ys}\nlast line\n\nSee more: " in failure
+    for body in (retry, failure):
+        assert len(body) < 1_500
+        assert not any(c < " " and c not in "\t\n" or "\x7f" <= c <= "\x9f" for c in body)
+
+
+def test_alert_times_are_in_the_jobs_zone_and_utc_without_a_job(project, cli, http):
+    toml = jobs(
+        [f"json://127.0.0.1:{http.port}/h"],
+        '[jobs.kolkata]\ncommand = "exit 1"\ntimezone = "Asia/Kolkata"\n'
+        '[jobs.gone]\ncommand = "exit 1"\ntimezone = "Asia/Kolkata"\n',
+    )
+    project.write(toml)
+    cli("trigger", "kolkata", "--wait")
+    cli("trigger", "gone", "--wait")
+    project.write(toml.split("[jobs.gone]")[0])  # removed from the jobs file
+    assert cli("alert-test").exit_code == ExitCode.OK
+    rows = json.loads(cli("alerts", "--json").stdout)
+    offsets = {r["job"]: datetime.fromisoformat(r["time"]).utcoffset() for r in rows}
+    assert offsets == {None: timedelta(0), "gone": timedelta(0), "kolkata": timedelta(hours=5.5)}
+    for r in rows:
+        assert abs((datetime.now(UTC) - datetime.fromisoformat(r["time"])).total_seconds()) < 60
+    table = cli("alerts").stdout.splitlines()[1:]
+    by_job = {line.split()[4]: line.split()[2] for line in table}  # ID DATE TIME EVENT JOB
+    assert by_job["kolkata"].endswith("+05:30")
+    assert by_job["gone"].endswith("+00:00") and by_job["-"].endswith("+00:00")
+
+
+# -- missed: only fire times that got no run ---------------------------------------------
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+
+def _engine(project, http, catchup, start):
+    """A per-minute job whose last scheduled run was at T0, and an engine with real
+    alerts whose clock reads `start`."""
+    from cronplus.alerts import Alerter
+    from cronplus.dispatch import Dispatcher
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths
+    from tests.conftest import FakeClock
+
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            f"""
+[jobs.m]
+schedule = "* * * * *"
+timezone = "UTC"
+catchup = "{catchup}"
+command = "true"
+""",
+        )
+    )
+    store = project.store()
+    store.claim_run("m", T0, Trigger.SCHEDULE, status=RunStatus.SUCCEEDED)
+    config, clock = project.config(), FakeClock(start)
+    alerter = Alerter(config, store, clock=clock, env={})
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock, alerter=alerter)
+    return Engine(config, store, dispatcher, clock=clock), store, dispatcher, alerter
+
+
+def _missed_text(times):
+    def at(t):
+        return f"{t:%Y-%m-%d %H:%M:%S+00:00}"
+
+    if len(times) == 1:
+        return f"Fire time {at(times[0])} passed without a run: daemon was down."
+    return (
+        f"{len(times)} fire times passed without a run, from {at(times[0])} "
+        f"to {at(times[-1])}: daemon was down."
+    )
+
+
+@pytest.mark.parametrize(
+    ("catchup", "skipped"), [("latest", [1, 2, 3]), ("all", []), ("none", [1, 2, 3, 4])]
+)
+def test_missed_after_downtime_names_only_what_got_no_run(project, http, catchup, skipped):
+    # Down from T0 until 0.25 s after the fire time T0+5 min: that one is merely late.
+    engine, store, dispatcher, alerter = _engine(
+        project, http, catchup, T0 + timedelta(minutes=5, seconds=0.25)
+    )
+    engine.start(engine.clock.now())
+    dispatcher.wait_all()
+    alerter.flush(10)
+    runs = {r.scheduled_for: r for r in store.history("m")}
+    late = runs[T0 + timedelta(minutes=5)]
+    assert (late.trigger, late.status, late.reason) == (
+        Trigger.SCHEDULE,
+        RunStatus.SUCCEEDED,
+        None,
+    )
+    missed = [T0 + timedelta(minutes=i) for i in skipped]
+    assert [t for t, r in sorted(runs.items()) if r.status is RunStatus.SKIPPED] == missed
+    posts = http.posts("/hook")
+    if not missed:
+        assert posts == []
+    else:
+        (post,) = posts
+        assert post["title"] == "cronplus: m missed a run"
+        assert _missed_text(missed) in post["message"]
+    store.close()
+
+
+def test_a_clock_jump_alerts_missed_only_for_what_it_skipped(project, http):
+    engine, store, dispatcher, alerter = _engine(project, http, "latest", T0)
+    engine.start(T0)
+    now = T0 + timedelta(minutes=5, seconds=0.25)
+    engine.clock.set(now)
+    engine.jumped(T0, now)
+    engine.step(now)
+    dispatcher.wait_all()
+    alerter.flush(10)
+    runs = {r.scheduled_for: r for r in store.history("m")}
+    assert runs[T0 + timedelta(minutes=4)].trigger is Trigger.CATCHUP
+    assert runs[T0 + timedelta(minutes=5)].trigger is Trigger.SCHEDULE
+    (post,) = http.posts("/hook")
+    missed = [T0 + timedelta(minutes=i) for i in (1, 2, 3)]
+    assert (
+        _missed_text(missed).replace("daemon was down", "the clock jumped forward")
+        in post["message"]
+    )
+    store.close()

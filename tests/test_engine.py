@@ -349,13 +349,15 @@ def test_overlap_must_be_one_of_the_modes(project):
 
 def _down_for_five_minutes(project, catchup, extra=""):
     """A per-minute job whose last scheduled run was at T0; the engine starts 5.5 min
-    later, so the fire times T0+1..T0+5 min passed while no daemon ran."""
+    later, so the fire times T0+1..T0+5 min passed while no daemon ran, all of them
+    longer ago than start_grace (within it, one would merely be late)."""
     project.write(f"""
         [jobs.m]
         schedule = "* * * * *"
         timezone = "UTC"
         command = 'echo "$CRONPLUS_SCHEDULED_FOR start" >> order.txt; sleep 0.2; echo "$CRONPLUS_SCHEDULED_FOR end" >> order.txt'
         catchup = "{catchup}"
+        start_grace = "10s"
         {extra}
     """)  # noqa: E501
     store = project.store()

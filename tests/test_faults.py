@@ -442,6 +442,7 @@ def test_catchup_policies_after_a_downtime(project, daemon, catchup):
         timezone = "UTC"
         catchup = "{catchup}"
         catchup_limit = 2
+        start_grace = "1s"
         command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
     """)
     store = project.store()
@@ -450,7 +451,7 @@ def test_catchup_policies_after_a_downtime(project, daemon, catchup):
     wait_until(lambda: len(appended(project, "tick")) >= 2)
     assert d.terminate() == 0
     last = max(r.scheduled_for for r in store.history("tick"))
-    time.sleep(4)  # down: at least 3 fire times pass
+    time.sleep(5)  # down: at least 3 fire times pass longer than start_grace ago
     d = daemon()
     d.wait_started()
     started = datetime.now(UTC)
@@ -513,6 +514,7 @@ def test_a_stop_during_a_catch_up_backlog_resumes_every_queued_run(project, daem
         schedule = "* * * * * *"
         timezone = "UTC"
         catchup = "all"
+        start_grace = "1s"
         command = 'sleep 0.5; echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
     """)
     store = project.store()
