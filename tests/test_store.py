@@ -272,3 +272,29 @@ def test_two_processes_creating_the_state_at_once_both_succeed(tmp_path):
             p.join(30)
         outcomes += [results.get(timeout=5) for _ in procs]
     assert outcomes == ["ok"] * 40
+
+
+def test_opening_the_state_twice_in_one_process_keeps_its_sqlite_locks(tmp_path):
+    # Closing any descriptor of a file drops every POSIX lock the process holds on it.
+    # If opening a second store touched state.db that way, the first store's lock would
+    # be gone: another process closing the state would think itself the last user and
+    # remove the write-ahead log under our open connections.
+    import subprocess
+    import sys
+
+    paths = StatePaths(tmp_path / "state")
+    first = open_store(paths)
+    first.claim_run("x", datetime(2024, 1, 1, tzinfo=UTC), Trigger.MANUAL)
+    second = open_store(paths)
+    writer = (
+        "import sys; from datetime import datetime, UTC; from pathlib import Path;"
+        "from cronplus.paths import StatePaths; from cronplus.store import open_store;"
+        "from cronplus.model import Trigger;"
+        "s = open_store(StatePaths(Path(sys.argv[1])));"
+        "s.claim_run('x', datetime(2024, 1, 2, tzinfo=UTC), Trigger.MANUAL); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(paths.root)], check=True)
+    assert (paths.root / "state.db-wal").exists()  # still ours: not folded away
+    assert len(first.history("x")) == len(second.history("x")) == 2
+    first.close()
+    second.close()

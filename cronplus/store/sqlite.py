@@ -91,6 +91,18 @@ def _open_readonly(where: str) -> sqlite3.Connection:
     return conn
 
 
+def _create_owner_only(path: Path | str) -> None:
+    """Create the database file owner-only before SQLite does: job output and reasons
+    may hold secrets. Never open an existing one here: closing any descriptor of a
+    file drops every POSIX lock this process holds on it, the locks SQLite's other
+    connections in this process rely on."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first
+    os.close(fd)
+
+
 def _unusable(where: str, e: sqlite3.DatabaseError) -> str:
     """The one-line error for a state database SQLite refuses, with what to do."""
     text = str(e)
@@ -115,11 +127,8 @@ class SqliteStore:
             if readonly:
                 self._conn = _open_readonly(self.where)
             else:
-                if path != ":memory:":
-                    # Owner-only before SQLite creates it: job output and reasons may
-                    # hold secrets.
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-                    os.close(fd)
+                if path != ":memory:" and not os.path.exists(path):
+                    _create_owner_only(path)
                 self._conn = sqlite3.connect(
                     path, isolation_level=None, check_same_thread=False, timeout=10.0
                 )
