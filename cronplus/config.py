@@ -134,6 +134,33 @@ def load_config_text(text: str, path: Path | str, display: str) -> Config:
     return replace(Loader(display, absolute, KeyLines(text)).load(data), source=text)
 
 
+# What commands that only read need of a job: when it fires, what it runs after, how
+# late is late. Nothing that can hold a secret (commands, env, alert URLs).
+_READ_KEYS = ("schedule", "timezone", "after", "enabled", "description") + (
+    "expected_duration",
+    "start_grace",
+)
+
+
+def reading_view(text: str) -> str:
+    """The jobs file reduced to what `status`, `history`, `logs`, `alerts` and `next`
+    need, for the daemon to keep in the state: the state must not gain secrets the
+    file holds (alert URLs, env values, a password in a command)."""
+    import tomli_w
+
+    data = tomllib.loads(text)
+    defaults = data.get("defaults", {})
+    view: dict[str, object] = {
+        "defaults": {k: v for k, v in defaults.items() if k in _READ_KEYS},
+        "jobs": {
+            name: {k: v for k, v in job.items() if k in _READ_KEYS}
+            | {"command": "(recorded without its command)"}
+            for name, job in data.get("jobs", {}).items()
+        },
+    }
+    return tomli_w.dumps(view)
+
+
 def readable_jobs(path: Path | str, display: str) -> Config:
     """The jobs of a file with problems that can be read without them, for commands
     that only read: jobs with problems are left out (then those after them), and so

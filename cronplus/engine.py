@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, system_clock
+from cronplus.config import reading_view
 from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
 from cronplus.model import Config, Job, Run, RunStatus, Trigger
@@ -416,12 +417,13 @@ def _timing(job: Job) -> tuple[object, ...]:
 
 
 def record_config(store: Store, config: Config) -> None:
-    """Keep the text of the jobs file the daemon runs in the state: while the file on
-    disk has problems, read commands show what is actually running."""
+    """Keep what read commands need of the jobs file the daemon runs in the state:
+    while the file on disk has problems, they show what is actually running."""
     if config.source is None:
         return
+    view = reading_view(config.source)  # no secrets: the file's URLs, env and commands
     try:
-        store.set_meta("config", json.dumps({"path": str(config.path), "text": config.source}))
+        store.set_meta("config", json.dumps({"path": str(config.path), "text": view}))
     except StateError as e:  # only a convenience for read commands: never stop for it
         log.warning("event=state-error detail=%r", str(e))
 

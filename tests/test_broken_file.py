@@ -103,3 +103,27 @@ def test_read_commands_show_the_configuration_the_daemon_runs(project, cli, daem
     result = cli("status", "--json")
     assert [r["job"] for r in json.loads(result.stdout)] == ["other"]
     assert result.stderr == ""
+
+
+def test_what_the_daemon_keeps_of_the_file_holds_none_of_its_secrets():
+    from cronplus.config import reading_view
+
+    view = reading_view("""
+[defaults]
+env = { DB_PASSWORD = "hunter2-secret" }
+env_file = "alerts.env"
+timezone = "Europe/Berlin"
+
+[alerts]
+urls = ["slack://T0K3N/B0T/S3CR3T"]
+
+[jobs.load]
+schedule = "0 3 * * *"
+command = "psql postgres://app:pa55w0rd@db/x -c 'select 1'"
+description = "nightly load"
+alerts = { urls = ["json://user:pw-secret@hooks.example.com/x"] }
+""")
+    for secret in ("hunter2-secret", "alerts.env", "T0K3N", "pa55w0rd", "pw-secret"):
+        assert secret not in view
+    assert 'schedule = "0 3 * * *"' in view and "nightly load" in view
+    assert 'timezone = "Europe/Berlin"' in view
