@@ -455,6 +455,7 @@ def start_attempt(
         return _not_started(now(), _start_problem(exc, cwd))
     finally:
         os.close(log_fd)
+    _owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
 
 
@@ -495,6 +496,19 @@ def _remove_stale(status_path: Path) -> None:
     attempt's outcome if the wrapper is killed before writing its own."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(status_path)
+
+
+def _owner_only(status_path: Path) -> None:
+    """Make the status file 0600 like the rest of the state. The wrapper creates it
+    under the umask it must pass on to the job unchanged, so this is done here, after
+    Popen (the file's existence means "started"): created now if the wrapper has not
+    got to it yet (its `: >` then keeps the mode), else narrowed."""
+    with contextlib.suppress(OSError):  # then the wrapper cannot create it either
+        fd = os.open(status_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
 
 
 def _open_log(log_path: Path) -> int:
