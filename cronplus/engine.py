@@ -13,6 +13,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -132,21 +133,20 @@ class Engine:
         alerter = self.dispatcher.alerter
         if alerter is not None:
             alerter.reconfigure(new, env)
-        added, changed, removed = [], [], []
         for name in list(self._iters):
             job = new.jobs.get(name)
             if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
                 self._iters.pop(name)
                 self._next.pop(name, None)
-                (changed if job is not None else removed).append(name)
         for job in new.jobs.values():
             if _scheduled(job) and job.name not in self._iters:
                 self._follow(job, now)
-                if job.name not in old.jobs:
-                    added.append(job.name)
-                elif job.name not in changed:
-                    changed.append(job.name)
-        removed += [n for n in old.jobs if n not in new.jobs and n not in removed]
+        # Every job whose definition changed, not only its timing: a new command too.
+        added = [n for n in new.jobs if n not in old.jobs]
+        changed = [
+            n for n, j in new.jobs.items() if n in old.jobs and _defined(j) != _defined(old.jobs[n])
+        ]
+        removed = [n for n in old.jobs if n not in new.jobs]
         log.info(
             "event=reloaded jobs=%d added=%s changed=%s removed=%s",
             len(new.jobs),
@@ -388,6 +388,11 @@ def _scheduled(job: Job) -> bool:
 
 def _timing(job: Job) -> tuple[object, ...]:
     return (job.schedule, job.timezone, job.after, job.enabled)
+
+
+def _defined(job: Job) -> Job:
+    """The job as defined: where it sits in the file is no part of it."""
+    return replace(job, line=None)
 
 
 def run_daemon(

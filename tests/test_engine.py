@@ -392,3 +392,41 @@ def test_the_daemons_dispatcher_keeps_no_list_of_finished_runs(project):
         dispatcher.wait_all()
     assert len(store.history("tick")) == 3
     assert dispatcher.finished == []
+
+
+def test_a_reload_names_every_job_whose_definition_changed(project, caplog):
+    project.write("""
+        [jobs.tick]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+        [jobs.same]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+        [jobs.manual]
+        command = "true"
+        [jobs.gone]
+        command = "true"
+    """)
+    clock = FakeClock(T0 + timedelta(seconds=1))
+    engine, _, _ = make_engine(project, clock, load=project.config)
+    project.write("""
+        [jobs.new]
+        command = "true"
+        [jobs.manual]
+        command = "true"
+        env = { X = "1" }
+        [jobs.tick]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "echo changed"
+        [jobs.same]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)  # `same` moved down the file, nothing else
+    with caplog.at_level("INFO", logger="cronplus"):
+        assert engine.reload(clock.now())
+    assert "event=reloaded jobs=4 added=new changed=manual,tick removed=gone" in caplog.text
+    assert engine.next_due() == T0 + timedelta(hours=1)
