@@ -281,6 +281,34 @@ def test_a_valid_file_saved_by_rename_takes_effect_without_disturbing_running_jo
     assert ticks and all(r.created_at < reloaded_at for r in ticks)  # history kept
 
 
+def test_a_symlinked_jobs_file_reloads_on_edits_to_its_target_and_on_a_new_target(project, daemon):
+    def jobs(*names: str) -> str:
+        return "".join(f'[jobs.{n}]\nschedule = "0 0 1 1 *"\ncommand = "true"\n' for n in names)
+
+    (project.root / "conf").mkdir()
+    (project.root / "other").mkdir()
+    first = project.root / "conf" / "first.toml"
+    first.write_text(jobs("a"))
+    project.jobs_file.symlink_to("conf/first.toml")
+    d = daemon()
+    d.wait_started()
+    first.write_text(jobs("a", "b"))  # edited in place, through the link's target
+    wait_until(lambda: "added=b" in d.stderr)
+    second = project.root / "other" / "second.toml"
+    second.write_text(jobs("c"))
+    link = project.root / "jobs.toml.new"
+    link.symlink_to(second)  # absolute this time
+    link.rename(project.jobs_file)  # as `ln -sfn` does: the link now leads elsewhere
+    wait_until(lambda: "added=c" in d.stderr)
+    save_by_rename(second, jobs("c", "d"))  # the new target, saved as editors do
+    wait_until(lambda: "added=d" in d.stderr)
+    first.write_text(jobs("x"))  # the old target leads nowhere now
+    time.sleep(1)  # twice the debounce
+    assert d.terminate() == 0
+    assert d.stderr.count("event=reloaded") == 3
+    assert "added=x" not in d.stderr
+
+
 def test_sighup_reloads(project, daemon):
     import signal
 
