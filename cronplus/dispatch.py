@@ -419,6 +419,8 @@ class Dispatcher:
                     else "interrupted: replaced by a newer run while it waited for a retry"
                 )
                 break
+        if late is not None:
+            late.cancel()  # its outcome is known: it can no longer be late
         made = len(attempts) - first + 1  # attempts this call made
         if status is not RunStatus.SUCCEEDED and reason and made > 1:
             reason = f"{reason} (after {made} attempts)"
@@ -450,8 +452,6 @@ class Dispatcher:
             attempts=tuple(attempts),
         )
         self._keep(done)
-        if late is not None:
-            late.cancel()
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
             self.alert("run_ended", done)
         return done
@@ -486,17 +486,23 @@ class Dispatcher:
         return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 
     def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
-        """Alert `late` once the run has gone on past expected_duration, counted from its
-        first attempt's start (`since`, else now): time queued for a slot is not late."""
-        if self.alerter is None or job.expected_duration is None:
+        """Log `late` (and alert it, if an alert wants it) once the run has gone on past
+        expected_duration, counted from its first attempt's start (`since`, else now):
+        time queued for a slot is not late."""
+        if job.expected_duration is None:
             return None
-        left = job.expected_duration.total_seconds()
+        expected = job.expected_duration.total_seconds()
+        left = expected
         if since is not None:
             left -= (self.clock.now() - since).total_seconds()
-        late = threading.Timer(max(left, 0.0), self.alert, ("late", run))
+        late = threading.Timer(max(left, 0.0), self._late, (run, expected))
         late.daemon = True
         late.start()
         return late
+
+    def _late(self, run: Run, expected: float) -> None:
+        log_event(run, "late", None, f"still running after its expected_duration of {expected:g}s")
+        self.alert("late", run)
 
     def _attempt(
         self, job: Job, run: Run, number: int, trigger: Trigger
