@@ -404,12 +404,19 @@ class Dispatcher:
             if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) or n == budget:
                 pending = (number, result)
                 break
-            delay = job.retry.delay_before_retry(n + 1)
-            why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
+            wait_s = _retry_wait(job, n + 1)
+            if wait_s is None:  # not a failure to wait forever: it ends the run now
+                reason = (
+                    f"{reason}; no retry: the delay before retry {n + 1} is too long"
+                    f" (retry_delay × retry_backoff^{n} with retry_backoff = {job.retry.backoff:g})"
+                )
+                pending = (number, result)
+                break
+            why = f"attempt {number} {reason}; retry in {wait_s:g}s"
             self._write(self.store.finish_attempt, run.id, number, result, waiting=why)
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
-            if cancel.wait(delay.total_seconds()):
+            if cancel.wait(wait_s):
                 if self.stop.is_set():
                     resume = used
                 status = RunStatus.INTERRUPTED
@@ -509,18 +516,29 @@ class Dispatcher:
     ) -> tuple[AttemptResult, Attempt, datetime]:
         """Start one attempt and wait for it; its end is recorded by the caller.
         Returns the result, the attempt as recorded, and when it was begun."""
-        log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
+        log_path = self.paths.attempt_log(job.name, run.id, number)  # its folder: made at start
         started = self.clock.now()
         # Not started unless recorded: a full disk holds the run here until it can be.
         self._write(self.store.begin_attempt, run.id, number, started, str(log_path), trigger)
-        env = executor.build_env(
-            job,
-            run_id=run.id,
-            attempt=number,
-            trigger=str(trigger),
-            scheduled_for=run.scheduled_for,
-        )
-        handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        handle: executor.AttemptHandle | AttemptResult
+        try:
+            env = executor.build_env(
+                job,
+                run_id=run.id,
+                attempt=number,
+                trigger=str(trigger),
+                scheduled_for=run.scheduled_for,
+            )
+            handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        except Exception as e:
+            # It did not start: a failed attempt with the cause, retried and alerted as
+            # any failure. What the environment or the job's values cause needs no
+            # traceback; anything else is a bug, and the log shows where.
+            if not isinstance(e, OSError | ValueError | OverflowError):
+                log.exception("job=%s run=%s attempt=%s event=error", run.job, run.id, number)
+            cause = e.strerror if isinstance(e, OSError) and e.strerror else e
+            why = f"cannot start: {cause}"
+            handle = AttemptResult(RunStatus.FAILED, started, self.clock.now(), reason=why)
         if not isinstance(handle, AttemptResult):
             log_event(run, "start", number)
         result, attempt = self._watch(job, run, number, handle, log_path, trigger)
@@ -646,6 +664,16 @@ class Dispatcher:
 
     def _start_dependent(self, job: Job, upstream: Run) -> None:
         self.start(job, upstream.scheduled_for, upstream.trigger, self.clock.now())
+
+
+def _retry_wait(job: Job, n: int) -> float | None:
+    """Seconds to wait before retry n, or None if that is too long to wait for (the
+    delay overflows, or passes what a wait can take: hundreds of years)."""
+    try:
+        seconds = job.retry.delay_before_retry(n).total_seconds()
+    except OverflowError:
+        return None
+    return seconds if seconds <= threading.TIMEOUT_MAX else None
 
 
 def default_max_parallel() -> int:

@@ -453,6 +453,8 @@ def start_attempt(
         )
     except OSError as exc:
         return _not_started(now(), _start_problem(exc, cwd))
+    except ValueError as exc:  # a NUL byte, or a name with "=", in what Popen was given
+        return _not_started(now(), _value_problem(exc, env, child))
     finally:
         os.close(log_fd)
     _owner_only(status_path)
@@ -529,6 +531,17 @@ def _start_problem(exc: OSError, cwd: str) -> str:
             return f'cwd "{cwd}" is not a directory'
         return f'cannot enter cwd "{cwd}": {exc.strerror}'
     return f'cannot start "{exc.filename}": {exc.strerror}'
+
+
+def _value_problem(exc: ValueError, env: Mapping[str, str], child: list[str]) -> str:
+    for name, value in env.items():
+        if "\0" in name or "=" in name:
+            return f"cannot start: environment variable name {name!r} is not usable"
+        if "\0" in value:
+            return f'cannot start: environment variable "{name}" contains a NUL byte'
+    if any("\0" in arg for arg in child):
+        return "cannot start: the command contains a NUL byte"
+    return f"cannot start: {exc}"
 
 
 def _not_started(at: datetime, reason: str) -> AttemptResult:

@@ -51,8 +51,14 @@ class RetryPolicy:
     max_delay: timedelta | None = None
 
     def delay_before_retry(self, n: int) -> timedelta:
-        """Delay between the end of attempt n and the start of retry n (n from 1)."""
-        delay = self.delay * (self.backoff ** (n - 1))
+        """Delay between the end of attempt n and the start of retry n (n from 1).
+        OverflowError if it is too large for a timedelta and no max_delay caps it."""
+        try:
+            delay = self.delay * (self.backoff ** (n - 1))
+        except OverflowError:
+            if self.max_delay is None:
+                raise
+            return self.max_delay
         if self.max_delay is not None and delay > self.max_delay:
             return self.max_delay
         return delay
