@@ -67,6 +67,7 @@ class Engine:
         self._load = load
         self._state_failing = False
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
+        self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -315,38 +316,36 @@ class Engine:
         for name in sorted(self._next, key=self._next.__getitem__):
             job = self.config.jobs[name]
             t: datetime | None = self._next[name]
-            missed: list[datetime] = []
-            try:
-                while t is not None and t <= now:
-                    if paused is None:
-                        paused = self.store.paused_jobs()
-                    it = self._iters[name]
-                    if waited and name not in paused:
-                        later = next(it, None)  # is t the newest due?
-                        try:
-                            if (later is not None and later <= now) or now - t > job.start_grace:
-                                self._record(name, t, state_down(now, job.timezone))
-                                missed.append(t)
-                            else:
-                                self._fire(name, t, now)
-                        except BaseException:
-                            if later is not None:  # not consumed: tried again next step
-                                self._iters[name] = itertools.chain((later,), it)
-                            raise
-                    else:
-                        if name in paused:
-                            self._record(name, t, PAUSED)
+            while t is not None and t <= now:
+                if paused is None:
+                    paused = self.store.paused_jobs()
+                it = self._iters[name]
+                if waited and name not in paused:
+                    later = next(it, None)  # is t the newest due?
+                    try:
+                        if (later is not None and later <= now) or now - t > job.start_grace:
+                            self._record(name, t, state_down(now, job.timezone))
+                            self._held.setdefault(name, []).append(t)
                         else:
                             self._fire(name, t, now)
-                        later = next(it, None)  # after the start: it waits for nothing
-                    t = later
-                    if t is None:
-                        del self._next[name]
+                    except BaseException:
+                        if later is not None:  # not consumed: tried again next step
+                            self._iters[name] = itertools.chain((later,), it)
+                        raise
+                else:
+                    if name in paused:
+                        self._record(name, t, PAUSED)
                     else:
-                        self._next[name] = t
-            finally:
-                if missed:
-                    self.dispatcher.alert("missed", name, missed, state_down(now, job.timezone))
+                        self._fire(name, t, now)
+                    later = next(it, None)  # after the start: it waits for nothing
+                t = later
+                if t is None:
+                    del self._next[name]
+                else:
+                    self._next[name] = t
+            held = self._held.pop(name, None)
+            if held:  # one alert for them all, once the state took them all
+                self.dispatcher.alert("missed", name, held, state_down(now, job.timezone))
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace

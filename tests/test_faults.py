@@ -471,12 +471,18 @@ def test_a_full_disk_stops_nothing_for_good_and_corrupts_nothing(project, daemon
 def test_fire_times_the_state_held_up_are_skipped_for_it_and_the_newest_starts(project, small_fs):
     """The decision, stepped with a fake clock over a real full disk."""
     from conftest import FakeClock
+    from test_alerts import Http
 
+    from cronplus.alerts import Alerter
     from cronplus.dispatch import Dispatcher
     from cronplus.engine import Engine
     from cronplus.paths import StatePaths
 
-    project.write("""
+    http = Http()
+    project.write(f"""
+        [alerts]
+        urls = ["json://127.0.0.1:{http.port}/hook"]
+        on = ["missed"]
         [jobs.tick]
         schedule = "* * * * * *"
         timezone = "Europe/Berlin"
@@ -491,7 +497,9 @@ def test_fire_times_the_state_held_up_are_skipped_for_it_and_the_newest_starts(p
     t0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
     clock = FakeClock(t0 - timedelta(seconds=0.5))
     config, store = project.config(), project.store()
-    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    alerter = Alerter(config, store, clock=clock, env={})
+    paths = StatePaths(project.state)
+    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
     engine = Engine(config, store, dispatcher, clock=clock)
     engine.start(clock.now())
     filler = fill(small_fs)
@@ -511,6 +519,18 @@ def test_fire_times_the_state_held_up_are_skipped_for_it_and_the_newest_starts(p
     assert ticks[-1].status is RunStatus.SUCCEEDED  # the newest, due now
     (minute,) = store.history("minute")  # the newest, but past its start_grace
     assert (minute.status, minute.reason) == (RunStatus.SKIPPED, held.format("10:00:10"))
+    alerter.flush(timeout=10)
+    alerter.close()
+    http.close()
+    posts = sorted(http.posts("/hook"), key=lambda p: p["title"])  # one alert per job
+    assert [p["title"] for p in posts] == [
+        "cronplus: minute missed a run",
+        "cronplus: tick missed a run",
+    ]
+    assert (
+        "10 fire times passed without a run, from 2026-11-23 11:00:00+01:00"
+        f" to 2026-11-23 11:00:09+01:00: {berlin}." in posts[1]["message"]
+    )
     store.close()
 
 
