@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from cronplus import executor
 from cronplus.alerts import Alerter
@@ -37,6 +38,13 @@ STATE_RETRY_S = 5.0  # how often a state write refused (disk full, read-only) is
 T = TypeVar("T")
 
 
+def state_down(now: datetime, timezone: str) -> str:
+    """The reason of a fire time that could not start because the state could not be
+    written until `now` (shown in the job's zone)."""
+    until = now.astimezone(ZoneInfo(timezone)).strftime("%H:%M:%S")
+    return f"the state could not be written (disk full?) until {until}"
+
+
 def log_event(run: Run, event: str, attempt: int | None = None, detail: str | None = None) -> None:
     """One line per event, `key=value` so it greps and parses."""
     parts = [f"job={run.job}", f"run={run.id}"]
@@ -46,6 +54,49 @@ def log_event(run: Run, event: str, attempt: int | None = None, detail: str | No
     if detail:
         parts.append(f"detail={detail!r}")
     log.info(" ".join(parts))
+
+
+class StateHealth:
+    """Whether the state can be written, as the engine and the run threads find it: an
+    outage is logged once (event=state-error) and its end once (event=state-ok),
+    whoever meets them, and its end wakes the writers waiting to try again."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._failing = False
+        self.on_ok: Callable[[], None] | None = None  # the engine: its fire times wait too
+
+    def failed(self, error: StateError) -> None:
+        with self._cond:
+            first, self._failing = not self._failing, True
+        if first:
+            log.error(
+                "event=state-error detail=%r; nothing starts until it can be written,"
+                " retrying every %gs",
+                str(error),
+                STATE_RETRY_S,
+            )
+
+    def ok(self) -> None:
+        """A write refused before went through."""
+        with self._cond:
+            was, self._failing = self._failing, False
+            self._cond.notify_all()
+        if was:
+            log.info("event=state-ok detail='the state can be written again'")
+            if self.on_ok is not None:
+                self.on_ok()
+
+    def pause(self) -> None:
+        """Before trying a refused write again: STATE_RETRY_S, or less if another write
+        went through meanwhile, or wake() was called."""
+        with self._cond:
+            if self._failing:
+                self._cond.wait(STATE_RETRY_S)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
 
 class SlotPool:
@@ -106,6 +157,7 @@ class Dispatcher:
         self.paths = paths
         self.clock = clock or system_clock()
         self.stop = threading.Event()
+        self.state = StateHealth()
         # Attempts at once: the argument, else [defaults].max_parallel, else CPUs x 4.
         self._slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
         self._lock = threading.Lock()
@@ -118,6 +170,7 @@ class Dispatcher:
         self._cancel_reason: dict[int, str] = {}  # ... and why, for an attempt not yet begun
         self._spent: dict[int, int] = {}  # resumed runs waiting in _queued -> attempts spent
         self._handles: dict[int, executor.AttemptHandle] = {}
+        self._stuck: set[int] = set()  # runs waiting for a state write to go through
         self._threads: set[threading.Thread] = set()
         # Every run recorded, for `trigger` to print; a daemon or a backfill would grow
         # it without bound, so only who asks keeps it.
@@ -189,7 +242,12 @@ class Dispatcher:
             return
         active = self.active_run(job.name)
         if active is not None and job.overlap == "skip":
-            why = f"previous run {active} of the job was still running"
+            with self._lock:
+                stuck = active in self._stuck
+            if stuck:  # it is not running: its state write waits for the state
+                why = state_down(now, job.timezone)
+            else:
+                why = f"previous run {active} of the job was still running"
             self._skip(job.name, t, trigger, why)
             return
         if active is not None and job.overlap == "queue":
@@ -259,6 +317,7 @@ class Dispatcher:
     def shutdown(self) -> None:
         """Start nothing more, interrupt running attempts (TERM, KILL after kill_grace)."""
         self.stop.set()
+        self.state.wake()  # a write waiting for the state gives up
         self._slots.wake()
         with self._lock:
             handles = list(self._handles.values())
@@ -270,13 +329,16 @@ class Dispatcher:
         for h in handles:
             h.interrupt(STOPPED_REASON)
         for run in queued:
-            self.store.finish_run(
-                run.id,
-                RunStatus.INTERRUPTED,
-                "interrupted: cronplus stopped while the run was queued behind another",
-                self.clock.now(),
-                resume_spent=0 if self.resume_after_stop else None,
-            )
+            # While the state cannot be written, the next start finds the run queued and
+            # does the same.
+            with contextlib.suppress(StateError):
+                self.store.finish_run(
+                    run.id,
+                    RunStatus.INTERRUPTED,
+                    "interrupted: cronplus stopped while the run was queued behind another",
+                    self.clock.now(),
+                    resume_spent=0 if self.resume_after_stop else None,
+                )
 
     def wait_all(self, timeout: float | None = None) -> None:
         while True:
@@ -299,7 +361,11 @@ class Dispatcher:
         try:
             try:
                 final = self.execute(run, spent=spent, adopted=adopted, release=release)
-            except Exception:
+            except Exception as e:
+                if isinstance(e, StateError) and self.stop.is_set():
+                    # A state write gave up at the stop: the outage is logged already.
+                    log_event(run, "unrecorded", None, _UNRECORDED)
+                    return
                 # A bug, or the state vanished: record it on the run (if its end is not
                 # recorded already) and keep the daemon alive.
                 log.exception("job=%s run=%s event=error", run.job, run.id)
@@ -318,6 +384,8 @@ class Dispatcher:
             if release:
                 try:
                     self._release(run, final.status)
+                except StateError:  # only on a stop; the run's end is recorded, with its
+                    log_event(run, "unreleased", None, _UNRELEASED)  # release still to do
                 except Exception:  # the run's end is recorded; a restart releases it
                     log.exception("job=%s run=%s event=error-releasing", run.job, run.id)
         finally:
@@ -327,6 +395,7 @@ class Dispatcher:
                 self._threads.discard(threading.current_thread())
                 self._cancel.pop(run.id, None)
                 self._cancel_reason.pop(run.id, None)
+                self._stuck.discard(run.id)
                 backlog = self._queued.get(run.job)
                 waiting = backlog.popleft() if backlog and not self.stop.is_set() else None
                 if not backlog:
@@ -412,13 +481,20 @@ class Dispatcher:
             if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) or n == budget:
                 pending = (number, result)
                 break
-            delay = job.retry.delay_before_retry(n + 1)
-            why = f"attempt {number} {reason}; retry in {delay.total_seconds():g}s"
-            self._write(self.store.finish_attempt, run.id, number, result, waiting=why)
+            wait_s = _retry_wait(job, n + 1)
+            if wait_s is None:  # not a failure to wait forever: it ends the run now
+                reason = (
+                    f"{reason}; no retry: the delay before retry {n + 1} is too long"
+                    f" (retry_delay × retry_backoff^{n} with retry_backoff = {job.retry.backoff:g})"
+                )
+                pending = (number, result)
+                break
+            why = f"attempt {number} {reason}; retry in {wait_s:g}s"
+            self._write(run.id, self.store.finish_attempt, run.id, number, result, waiting=why)
+            self._unstuck(run.id)  # waiting for its retry, as if the state had never failed
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
-            # A wait past TIMEOUT_MAX (some 292 years) raises OverflowError: cap it.
-            if cancel.wait(min(delay.total_seconds(), threading.TIMEOUT_MAX)):
+            if cancel.wait(wait_s):
                 if self.stop.is_set():
                     resume = used
                 status = RunStatus.INTERRUPTED
@@ -428,6 +504,8 @@ class Dispatcher:
                     else "interrupted: replaced by a newer run while it waited for a retry"
                 )
                 break
+        if late is not None:
+            late.cancel()  # its outcome is known: it can no longer be late
         made = len(attempts) - first + 1  # attempts this call made
         if status is not RunStatus.SUCCEEDED and reason and made > 1:
             reason = f"{reason} (after {made} attempts)"
@@ -437,6 +515,7 @@ class Dispatcher:
         if not self.resume_after_stop or status is not RunStatus.INTERRUPTED:
             resume = None
         self._write(
+            run.id,
             self.store.finish_run,
             run.id,
             status,
@@ -459,71 +538,98 @@ class Dispatcher:
             attempts=tuple(attempts),
         )
         self._keep(done)
-        if late is not None:
-            late.cancel()
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
             self.alert("run_ended", done)
         return done
 
-    def _write(self, write: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """A state write a run cannot go on without. While the state cannot be written
-        (a full disk, a read-only file system) it is retried every STATE_RETRY_S, and
-        the run waits; on a stop it gives up (StateError), and the next start settles
-        the run from what its attempt left beside its log."""
+    def _write(self, run_id: int, write: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A state write run `run_id` cannot go on without. While the state cannot be
+        written (a full disk, a read-only file system) it is tried again every
+        STATE_RETRY_S, and the run waits; on a stop it gives up (StateError), and the
+        next start settles the run from what its attempt left beside its log.
+
+        A run held up so is marked stuck until it runs again (`_unstuck`) or ends:
+        a fire time its job's overlap skips meanwhile is skipped for the state."""
         failing = False
         while True:
             try:
                 result = write(*args, **kwargs)
             except StateError as e:
+                self.state.failed(e)
                 if not failing:
-                    log.error(
-                        "event=state-error detail=%r; retrying every %gs", str(e), STATE_RETRY_S
-                    )
                     failing = True
-                if self.stop.wait(STATE_RETRY_S):
+                    with self._lock:
+                        self._stuck.add(run_id)
+                if not self.stop.is_set():
+                    self.state.pause()
+                if self.stop.is_set():
                     raise
                 continue
             if failing:
-                log.info("event=state-ok detail='the state can be written again'")
+                self.state.ok()
             return result
+
+    def _unstuck(self, run_id: int) -> None:
+        with self._lock:
+            self._stuck.discard(run_id)
 
     def _gone(self, run: Run) -> Run:
         why = f'job "{run.job}" was removed from the jobs file'
         now = self.clock.now()
-        self._write(self.store.finish_run, run.id, RunStatus.SKIPPED, why, now)
+        self._write(run.id, self.store.finish_run, run.id, RunStatus.SKIPPED, why, now)
         log_event(run, "skipped", None, why)
         return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 
     def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
-        """Alert `late` once the run has gone on past expected_duration, counted from its
-        first attempt's start (`since`, else now): time queued for a slot is not late."""
-        if self.alerter is None or job.expected_duration is None:
+        """Log `late` (and alert it, if an alert wants it) once the run has gone on past
+        expected_duration, counted from its first attempt's start (`since`, else now):
+        time queued for a slot is not late."""
+        if job.expected_duration is None:
             return None
-        left = job.expected_duration.total_seconds()
+        expected = job.expected_duration.total_seconds()
+        left = expected
         if since is not None:
             left -= (self.clock.now() - since).total_seconds()
-        late = threading.Timer(max(left, 0.0), self.alert, ("late", run))
+        late = threading.Timer(max(left, 0.0), self._late, (run, expected))
         late.daemon = True
         late.start()
         return late
+
+    def _late(self, run: Run, expected: float) -> None:
+        log_event(run, "late", None, f"still running after its expected_duration of {expected:g}s")
+        self.alert("late", run)
 
     def _attempt(
         self, job: Job, run: Run, number: int, trigger: Trigger
     ) -> tuple[AttemptResult, Attempt, datetime]:
         """Start one attempt and wait for it; its end is recorded by the caller.
         Returns the result, the attempt as recorded, and when it was begun."""
-        log_path = self.paths.job_log_dir(job.name) / f"{run.id}-{number}.log"
+        log_path = self.paths.attempt_log(job.name, run.id, number)  # its folder: made at start
         started = self.clock.now()
         # Not started unless recorded: a full disk holds the run here until it can be.
-        self._write(self.store.begin_attempt, run.id, number, started, str(log_path), trigger)
-        env = executor.build_env(
-            job,
-            run_id=run.id,
-            attempt=number,
-            trigger=str(trigger),
-            scheduled_for=run.scheduled_for,
+        self._write(
+            run.id, self.store.begin_attempt, run.id, number, started, str(log_path), trigger
         )
-        handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        self._unstuck(run.id)  # running from here on
+        handle: executor.AttemptHandle | AttemptResult
+        try:
+            env = executor.build_env(
+                job,
+                run_id=run.id,
+                attempt=number,
+                trigger=str(trigger),
+                scheduled_for=run.scheduled_for,
+            )
+            handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+        except Exception as e:
+            # It did not start: a failed attempt with the cause, retried and alerted as
+            # any failure. What the environment or the job's values cause needs no
+            # traceback; anything else is a bug, and the log shows where.
+            if not isinstance(e, OSError | ValueError | OverflowError):
+                log.exception("job=%s run=%s attempt=%s event=error", run.job, run.id, number)
+            cause = e.strerror if isinstance(e, OSError) and e.strerror else e
+            why = f"cannot start: {cause}"
+            handle = AttemptResult(RunStatus.FAILED, started, self.clock.now(), reason=why)
         if not isinstance(handle, AttemptResult):
             log_event(run, "start", number)
         result, attempt = self._watch(job, run, number, handle, log_path, trigger)
@@ -608,7 +714,7 @@ class Dispatcher:
     def _release(self, run: Run, status: RunStatus) -> None:
         """Start the dependents that are now ready, or block everything downstream."""
         # Claims are idempotent, so a release the state refused is simply done again.
-        self._write(self.__release, run, status)
+        self._write(run.id, self.__release, run, status)
         if self.resume_after_stop and not self.stop.is_set():
             # A stop may have cut the release short: then the row stays for the next start.
             with contextlib.suppress(StateError):
@@ -649,6 +755,20 @@ class Dispatcher:
 
     def _start_dependent(self, job: Job, upstream: Run) -> None:
         self.start(job, upstream.scheduled_for, upstream.trigger, self.clock.now())
+
+
+_UNRECORDED = "the state could not be written before the stop; the next start settles it"
+_UNRELEASED = "the state could not be written before the stop; the next start releases it"
+
+
+def _retry_wait(job: Job, n: int) -> float | None:
+    """Seconds to wait before retry n, or None if it cannot be computed. A wait past
+    what threading can take (some 292 years) waits that long: until the stop."""
+    try:
+        seconds = job.retry.delay_before_retry(n).total_seconds()
+    except OverflowError:
+        return None
+    return min(seconds, threading.TIMEOUT_MAX)
 
 
 def default_max_parallel() -> int:

@@ -7,6 +7,7 @@ instants; `Engine.run()` is the only code that waits, on an Event, for at most
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -14,13 +15,14 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, system_clock
 from cronplus.config import reading_view
-from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event
+from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event, state_down
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
 from cronplus.model import Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
@@ -60,12 +62,14 @@ class Engine:
         self._iters: dict[str, Iterator[datetime]] = {}
         self._next: dict[str, datetime] = {}
         self._wake = threading.Event()
+        dispatcher.state.on_ok = self._wake.set  # a run's write went through: try again now
         self._alive_marked = datetime.min.replace(tzinfo=UTC)
         self._stopping = False
         self._reload = False
         self._load = load
         self._state_failing = False
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
+        self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -136,21 +140,20 @@ class Engine:
         alerter = self.dispatcher.alerter
         if alerter is not None:
             alerter.reconfigure(new, env)
-        added, changed, removed = [], [], []
         for name in list(self._iters):
             job = new.jobs.get(name)
             if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
                 self._iters.pop(name)
                 self._next.pop(name, None)
-                (changed if job is not None else removed).append(name)
         for job in new.jobs.values():
             if _scheduled(job) and job.name not in self._iters:
                 self._follow(job, now)
-                if job.name not in old.jobs:
-                    added.append(job.name)
-                elif job.name not in changed:
-                    changed.append(job.name)
-        removed += [n for n in old.jobs if n not in new.jobs and n not in removed]
+        # Every job whose definition changed, not only its timing: a new command too.
+        added = [n for n in new.jobs if n not in old.jobs]
+        changed = [
+            n for n, j in new.jobs.items() if n in old.jobs and _defined(j) != _defined(old.jobs[n])
+        ]
+        removed = [n for n in old.jobs if n not in new.jobs]
         log.info(
             "event=reloaded jobs=%d added=%s changed=%s removed=%s",
             len(new.jobs),
@@ -312,42 +315,58 @@ class Engine:
         A fire time is consumed only once its run is claimed or recorded. While the
         state cannot be written (a full disk, a read-only file system) nothing is
         started, the error is logged once, and the step is tried again every
-        STATE_RETRY_S; fire times that waited past start_grace are then recorded as
-        missed."""
+        STATE_RETRY_S. Once it can be, the fire times due meanwhile are recorded
+        skipped with that reason (they alert as missed), but for each job's newest,
+        which starts if it is still within start_grace."""
         try:
             self._step(now)
         except StateError as e:
-            if not self._state_failing:
-                log.error(
-                    "event=state-error detail=%r; nothing starts until it can be written,"
-                    " retrying every %gs",
-                    str(e),
-                    STATE_RETRY_S,
-                )
-                self._state_failing = True
+            self.dispatcher.state.failed(e)
+            self._state_failing = True
             return now + timedelta(seconds=STATE_RETRY_S)
         if self._state_failing:
-            log.info("event=state-ok detail='the state can be written again'")
+            self.dispatcher.state.ok()
             self._state_failing = False
         return self.next_due()
 
     def _step(self, now: datetime) -> None:
         self._drain(now)
+        # The state could not be written at the last step: what came due since waited.
+        waited = self._state_failing
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         for name in sorted(self._next, key=self._next.__getitem__):
+            job = self.config.jobs[name]
             t: datetime | None = self._next[name]
             while t is not None and t <= now:
                 if paused is None:
                     paused = self.store.paused_jobs()
-                if name in paused:
-                    self._record(name, t, PAUSED)
+                it = self._iters[name]
+                if waited and name not in paused:
+                    later = next(it, None)  # is t the newest due?
+                    try:
+                        if (later is not None and later <= now) or now - t > job.start_grace:
+                            self._record(name, t, state_down(now, job.timezone))
+                            self._held.setdefault(name, []).append(t)
+                        else:
+                            self._fire(name, t, now)
+                    except BaseException:
+                        if later is not None:  # not consumed: tried again next step
+                            self._iters[name] = itertools.chain((later,), it)
+                        raise
                 else:
-                    self._fire(name, t, now)
-                t = next(self._iters[name], None)
+                    if name in paused:
+                        self._record(name, t, PAUSED)
+                    else:
+                        self._fire(name, t, now)
+                    later = next(it, None)  # after the start: it waits for nothing
+                t = later
                 if t is None:
                     del self._next[name]
                 else:
                     self._next[name] = t
+            held = self._held.pop(name, None)
+            if held:  # one alert for them all, once the state took them all
+                self.dispatcher.alert("missed", name, held, state_down(now, job.timezone))
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace
@@ -371,6 +390,7 @@ class Engine:
     def request_stop(self) -> None:
         self._stopping = True
         self.dispatcher.stop.set()  # also ends a state write retried during start()
+        self.dispatcher.state.wake()
         self._wake.set()
 
     def run(self) -> None:
@@ -426,6 +446,11 @@ def record_config(store: Store, config: Config) -> None:
         store.set_meta("config", json.dumps({"path": str(config.path), "text": view}))
     except StateError as e:  # only a convenience for read commands: never stop for it
         log.warning("event=state-error detail=%r", str(e))
+
+
+def _defined(job: Job) -> Job:
+    """The job as defined: where it sits in the file is no part of it."""
+    return replace(job, line=None)
 
 
 def run_daemon(

@@ -454,8 +454,11 @@ def start_attempt(
         )
     except OSError as exc:
         return _not_started(now(), _start_problem(exc, cwd))
+    except ValueError as exc:  # a NUL byte, or a name with "=", in what Popen was given
+        return _not_started(now(), _value_problem(exc, env, child))
     finally:
         os.close(log_fd)
+    _owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
 
 
@@ -498,6 +501,19 @@ def _remove_stale(status_path: Path) -> None:
         os.unlink(status_path)
 
 
+def _owner_only(status_path: Path) -> None:
+    """Make the status file 0600 like the rest of the state. The wrapper creates it
+    under the umask it must pass on to the job unchanged, so this is done here, after
+    Popen (the file's existence means "started"): created now if the wrapper has not
+    got to it yet (its `: >` then keeps the mode), else narrowed."""
+    with contextlib.suppress(OSError):  # then the wrapper cannot create it either
+        fd = os.open(status_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+
 def _open_log(log_path: Path) -> int:
     """Append-only and owner-only: job output can hold secrets."""
     try:
@@ -516,6 +532,17 @@ def _start_problem(exc: OSError, cwd: str) -> str:
             return f'cwd "{cwd}" is not a directory'
         return f'cannot enter cwd "{cwd}": {exc.strerror}'
     return f'cannot start "{exc.filename}": {exc.strerror}'
+
+
+def _value_problem(exc: ValueError, env: Mapping[str, str], child: list[str]) -> str:
+    for name, value in env.items():
+        if "\0" in name or "=" in name:
+            return f"cannot start: environment variable name {name!r} is not usable"
+        if "\0" in value:
+            return f'cannot start: environment variable "{name}" contains a NUL byte'
+    if any("\0" in arg for arg in child):
+        return "cannot start: the command contains a NUL byte"
+    return f"cannot start: {exc}"
 
 
 def _not_started(at: datetime, reason: str) -> AttemptResult:

@@ -78,12 +78,6 @@ class StatePaths:
                     " (choose another with --state or CRONPLUS_STATE)"
                 ) from None
 
-    def job_log_dir(self, job: str) -> Path:
-        d = self.logs / job
-        if not d.is_dir():
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return d
-
 
 def resolve_state_dir(option: str | None, config_state: str | None, config_dir: Path) -> StatePaths:
     """Option, then environment, then `[defaults].state`, then `.cronplus/` beside the jobs file."""

@@ -243,6 +243,27 @@ command = "true"
     assert [p["title"] for p in http.posts("/hook")] == ["cronplus: extract failed"]
 
 
+def test_a_run_that_cannot_start_fails_alerts_as_a_failure_and_blocks_its_dependent(
+    project, cli, http
+):
+    name = "x" * 300  # a valid job name, too long for the folder of its logs
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            f'[jobs.{name}]\ncommand = "true"\nretries = 1\nretry_delay = "0s"\n'
+            f'[jobs.load]\nafter = ["{name}"]\ncommand = "true"\n',
+        )
+    )
+    assert cli("trigger", name, "--wait").exit_code == ExitCode.NOT_SUCCEEDED
+    (run,) = project.store().history(name)
+    assert run.status is RunStatus.FAILED and len(run.attempts) == 2
+    assert run.reason.startswith("cannot write log ")
+    assert run.reason.endswith(": File name too long (after 2 attempts)")
+    (load,) = project.store().history("load")
+    assert load.status is RunStatus.UPSTREAM_FAILED
+    assert [p["title"] for p in http.posts("/hook")] == [f"cronplus: {name} failed"]
+
+
 def test_a_late_run_alerts_while_it_runs(project, cli, http):
     project.write(
         jobs(

@@ -319,3 +319,32 @@ def test_a_paused_dependent_is_skipped_when_its_upstream_succeeds(project, cli):
     assert result.exit_code == 0
     (b,) = project.store().history("b")
     assert (b.status, b.reason, b.attempts) == (RunStatus.SKIPPED, "paused", ())
+
+
+def test_a_run_going_past_its_expected_duration_is_logged_late_once_without_alerts(project, daemon):
+    project.write("""
+        [defaults]
+        timezone = "UTC"
+        [jobs.slow]
+        schedule = "* * * * * *"
+        command = "sleep 1.2"
+        expected_duration = 0.3
+        [jobs.quick]
+        schedule = "* * * * * *"
+        command = "true"
+        expected_duration = 5
+    """)
+    d = daemon()
+    d.wait_started()
+
+    def ran():
+        return [r for r in project.store().history("slow") if r.status is RunStatus.SUCCEEDED]
+
+    wait_until(lambda: len(ran()) >= 2, timeout=20)
+    assert d.terminate() == 0
+    late = [line for line in d.stderr.splitlines() if "event=late" in line]
+    for r in ran():
+        mine = [line for line in late if f"job=slow run={r.id} event=late" in line]
+        assert len(mine) == 1, late
+        assert "still running after its expected_duration of 0.3s" in mine[0]
+    assert not [line for line in late if "job=quick" in line]

@@ -431,3 +431,88 @@ def test_the_daemons_dispatcher_keeps_no_list_of_finished_runs(project):
         dispatcher.wait_all()
     assert len(store.history("tick")) == 3
     assert dispatcher.finished == []
+
+
+def test_a_reload_names_every_job_whose_definition_changed(project, caplog):
+    project.write("""
+        [jobs.tick]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+        [jobs.same]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+        [jobs.manual]
+        command = "true"
+        [jobs.gone]
+        command = "true"
+    """)
+    clock = FakeClock(T0 + timedelta(seconds=1))
+    engine, _, _ = make_engine(project, clock, load=project.config)
+    project.write("""
+        [jobs.new]
+        command = "true"
+        [jobs.manual]
+        command = "true"
+        env = { X = "1" }
+        [jobs.tick]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "echo changed"
+        [jobs.same]
+        schedule = "0 * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)  # `same` moved down the file, nothing else
+    with caplog.at_level("INFO", logger="cronplus"):
+        assert engine.reload(clock.now())
+    assert "event=reloaded jobs=4 added=new changed=manual,tick removed=gone" in caplog.text
+    assert engine.next_due() == T0 + timedelta(hours=1)
+
+
+def test_a_run_whose_attempt_cannot_start_or_be_retried_fails_with_the_cause(project):
+    """Values the jobs file check cannot see (or does not refuse yet) end the run
+    failed with the cause, through the failure path: dependents upstream_failed."""
+    from dataclasses import replace
+
+    from cronplus.model import RetryPolicy
+
+    project.write("""
+        [jobs.nul]
+        command = "true"
+        [jobs.far]
+        command = 'echo x >> far.txt; exit 1'
+        [jobs.capped]
+        command = 'echo x >> capped.txt; exit 1'
+        [jobs.after]
+        after = ["nul"]
+        command = "true"
+    """)
+    config = project.config()
+    fast = timedelta(milliseconds=10)
+    jobs = dict(config.jobs)
+    jobs["nul"] = replace(jobs["nul"], env={"TOKEN": "a\0b"})
+    jobs["far"] = replace(jobs["far"], retry=RetryPolicy(retries=3, delay=fast, backoff=1e308))
+    capped = RetryPolicy(retries=2, delay=fast, backoff=1e308, max_delay=fast)
+    jobs["capped"] = replace(jobs["capped"], retry=capped)
+    config = replace(config, jobs=jobs)
+    store = project.store()
+    paths = StatePaths(project.state)
+
+    nul, after = run_now(config, store, paths, "nul")
+    assert (nul.status, nul.reason) == (
+        RunStatus.FAILED,
+        'cannot start: environment variable "TOKEN" contains a NUL byte',
+    )
+    assert after.status is RunStatus.UPSTREAM_FAILED
+
+    (far,) = run_now(config, store, paths, "far")
+    assert far.status is RunStatus.FAILED and len(far.attempts) == 2
+    assert far.reason == (
+        "exit code 1; no retry: the delay before retry 2 is too long"
+        " (retry_delay × retry_backoff^1 with retry_backoff = 1e+308) (after 2 attempts)"
+    )
+    (capped_run,) = run_now(config, store, paths, "capped")  # max_delay caps it: retried
+    assert capped_run.status is RunStatus.FAILED and len(capped_run.attempts) == 3
+    assert (project.root / "capped.txt").read_text() == "x\n" * 3

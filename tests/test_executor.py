@@ -366,6 +366,28 @@ def test_status_file_records_the_exit_status(job: Job, log_path: Path) -> None:
     assert handle.status_path.read_text() == "3\n"
 
 
+def test_status_file_is_owner_only_and_the_job_keeps_its_umask(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        for command in (
+            "exit 0",
+            "touch made; sleep 0.3",
+        ):  # ended before, or after, Popen returned
+            handle = start(shell(job, command), log_path)
+            status = handle.status_path
+            wait_until(status.exists)
+            assert stat.S_IMODE(status.stat().st_mode) == 0o600
+            handle.wait()
+            assert stat.S_IMODE(status.stat().st_mode) == 0o600
+            assert read_status_file(status) == (0, None)
+            assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o644  # the job's own umask
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

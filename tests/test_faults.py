@@ -5,6 +5,7 @@ schedule, a moved clock, full and read-only state, reloads. Each test drives
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 import subprocess
 import textwrap
@@ -281,6 +282,34 @@ def test_a_valid_file_saved_by_rename_takes_effect_without_disturbing_running_jo
     assert ticks and all(r.created_at < reloaded_at for r in ticks)  # history kept
 
 
+def test_a_symlinked_jobs_file_reloads_on_edits_to_its_target_and_on_a_new_target(project, daemon):
+    def jobs(*names: str) -> str:
+        return "".join(f'[jobs.{n}]\nschedule = "0 0 1 1 *"\ncommand = "true"\n' for n in names)
+
+    (project.root / "conf").mkdir()
+    (project.root / "other").mkdir()
+    first = project.root / "conf" / "first.toml"
+    first.write_text(jobs("a"))
+    project.jobs_file.symlink_to("conf/first.toml")
+    d = daemon()
+    d.wait_started()
+    first.write_text(jobs("a", "b"))  # edited in place, through the link's target
+    wait_until(lambda: "added=b" in d.stderr)
+    second = project.root / "other" / "second.toml"
+    second.write_text(jobs("c"))
+    link = project.root / "jobs.toml.new"
+    link.symlink_to(second)  # absolute this time
+    link.rename(project.jobs_file)  # as `ln -sfn` does: the link now leads elsewhere
+    wait_until(lambda: "added=c" in d.stderr)
+    save_by_rename(second, jobs("c", "d"))  # the new target, saved as editors do
+    wait_until(lambda: "added=d" in d.stderr)
+    first.write_text(jobs("x"))  # the old target leads nowhere now
+    time.sleep(1)  # twice the debounce
+    assert d.terminate() == 0
+    assert d.stderr.count("event=reloaded") == 3
+    assert "added=x" not in d.stderr
+
+
 def test_sighup_reloads(project, daemon):
     import signal
 
@@ -359,14 +388,47 @@ TICK = """
 """
 
 
+def log_time(stderr: str, event: str, n: int = 1) -> datetime:
+    """When the daemon logged `event` the n-th time."""
+    lines = [line for line in stderr.splitlines() if f"event={event}" in line]
+    return datetime.fromisoformat(lines[n - 1].split()[0])
+
+
+STATE_DOWN = re.compile(r"the state could not be written \(disk full\?\) until \d\d:\d\d:\d\d")
+
+
 def test_a_full_disk_stops_nothing_for_good_and_corrupts_nothing(project, daemon, small_fs):
-    project.write(TICK)
+    """The fire times due while the state could not be written are recorded skipped
+    with that reason, the outage is one state-error line whoever met it (here the
+    engine and a run whose end could not be written), and a stop during an outage
+    leaves no traceback."""
+    project.write(
+        TICK
+        + """
+    [jobs.slow]
+    schedule = "* * * * * *"
+    timezone = "UTC"
+    command = 'while [ ! -e go ]; do sleep 0.02; done; rm go'
+    """
+    )
     state_on(project, small_fs)
+    store = project.store()
+    gate = project.root / "go"
+
+    def fill_while_slow_runs() -> Path:
+        """The disk fills while a run of `slow` goes; then it ends, unrecorded."""
+        wait_until(lambda: any(r.job == "slow" and r.attempts for r in store.unfinished_runs()))
+        filler = fill(small_fs)
+        n = d.stderr.count("event=state-error")
+        wait_until(lambda: d.stderr.count("event=state-error") > n, timeout=15)
+        gate.touch()
+        wait_until(lambda: not gate.exists())
+        return filler
+
     d = daemon()
     d.wait_started()
     wait_until(lambda: len(appended(project, "tick")) >= 2)
-    filler = fill(small_fs)
-    wait_until(lambda: "event=state-error" in d.stderr, timeout=15)
+    filler = fill_while_slow_runs()
     assert "database or disk is full" in d.stderr
     time.sleep(2)
     assert d.proc.poll() is None, d.stderr
@@ -374,14 +436,102 @@ def test_a_full_disk_stops_nothing_for_good_and_corrupts_nothing(project, daemon
     wait_until(lambda: "event=state-ok" in d.stderr, timeout=15)
     n = len(appended(project, "tick"))
     wait_until(lambda: len(appended(project, "tick")) >= n + 3, timeout=20)
+    assert d.stderr.count("event=state-error") == 1
+    assert d.stderr.count("event=state-ok") == 1
+    # Every fire time due meanwhile (but each job's newest, which may start) says why.
+    error, ok = log_time(d.stderr, "state-error"), log_time(d.stderr, "state-ok")
+    for job in ("tick", "slow"):
+        held = [
+            r
+            for r in store.history(job)
+            if error + timedelta(seconds=1) < r.scheduled_for < ok - timedelta(seconds=1)
+        ]
+        assert len(held) >= 2, held
+        assert all(r.status is RunStatus.SKIPPED for r in held), held
+        assert all(STATE_DOWN.fullmatch(r.reason) for r in held), held
+
+    # A stop while the state cannot be written: the run whose end it could not write
+    # is left to the next start, in one line.
+    filler = fill_while_slow_runs()
     assert d.terminate() == 0, d.stderr
+    assert d.stderr.count("event=state-error") == 2  # once per outage
+    assert any("job=slow" in x and "event=unrecorded" in x for x in d.stderr.splitlines())
+    assert "Traceback" not in d.stderr
+    filler.unlink()
+
     assert integrity(project) == "ok"
-    runs = project.store().history("tick")
+    runs = store.history("tick")
     assert_each_second_once(runs)
     assert all(r.status.is_final for r in runs)
     succeeded = {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
     assert set(appended(project, "tick")) <= {r.scheduled_for for r in runs}
     assert max(appended(project, "tick").values()) == 1 and succeeded
+
+
+def test_fire_times_the_state_held_up_are_skipped_for_it_and_the_newest_starts(project, small_fs):
+    """The decision, stepped with a fake clock over a real full disk."""
+    from conftest import FakeClock
+    from test_alerts import Http
+
+    from cronplus.alerts import Alerter
+    from cronplus.dispatch import Dispatcher
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths
+
+    http = Http()
+    project.write(f"""
+        [alerts]
+        urls = ["json://127.0.0.1:{http.port}/hook"]
+        on = ["missed"]
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "Europe/Berlin"
+        command = "true"
+        [jobs.minute]
+        schedule = "0 * * * * *"
+        timezone = "UTC"
+        command = "true"
+        start_grace = "5s"
+    """)
+    state_on(project, small_fs)
+    t0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+    clock = FakeClock(t0 - timedelta(seconds=0.5))
+    config, store = project.config(), project.store()
+    alerter = Alerter(config, store, clock=clock, env={})
+    paths = StatePaths(project.state)
+    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(clock.now())
+    filler = fill(small_fs)
+    for s in (0, 5):
+        clock.set(t0 + timedelta(seconds=s))
+        assert engine.step(clock.now()) == clock.now() + timedelta(seconds=5)  # tried again
+    assert store.history("tick") == [] and store.history("minute") == []
+    filler.unlink()
+    clock.set(t0 + timedelta(seconds=10))
+    engine.step(clock.now())
+    dispatcher.wait_all()
+    ticks = sorted(store.history("tick"), key=lambda r: r.scheduled_for)
+    assert [r.scheduled_for for r in ticks] == [t0 + timedelta(seconds=s) for s in range(11)]
+    held = "the state could not be written (disk full?) until {}"
+    berlin = held.format("11:00:10")  # in the job's zone
+    assert {(r.status, r.reason) for r in ticks[:-1]} == {(RunStatus.SKIPPED, berlin)}
+    assert ticks[-1].status is RunStatus.SUCCEEDED  # the newest, due now
+    (minute,) = store.history("minute")  # the newest, but past its start_grace
+    assert (minute.status, minute.reason) == (RunStatus.SKIPPED, held.format("10:00:10"))
+    alerter.flush(timeout=10)
+    alerter.close()
+    http.close()
+    posts = sorted(http.posts("/hook"), key=lambda p: p["title"])  # one alert per job
+    assert [p["title"] for p in posts] == [
+        "cronplus: minute missed a run",
+        "cronplus: tick missed a run",
+    ]
+    assert (
+        "10 fire times passed without a run, from 2026-11-23 11:00:00+01:00"
+        f" to 2026-11-23 11:00:09+01:00: {berlin}." in posts[1]["message"]
+    )
+    store.close()
 
 
 def test_a_state_folder_made_read_only_under_a_running_daemon(project, daemon, small_fs):
