@@ -481,20 +481,16 @@ class Dispatcher:
             if status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED) or n == budget:
                 pending = (number, result)
                 break
-            wait_s = _retry_wait(job, n + 1)
-            if wait_s is None:  # not a failure to wait forever: it ends the run now
-                reason = (
-                    f"{reason}; no retry: the delay before retry {n + 1} is too long"
-                    f" (retry_delay × retry_backoff^{n} with retry_backoff = {job.retry.backoff:g})"
-                )
-                pending = (number, result)
-                break
+            # Never an OverflowError: RetryPolicy clamps what no timedelta can hold.
+            wait_s = job.retry.delay_before_retry(n + 1).total_seconds()
             why = f"attempt {number} {reason}; retry in {wait_s:g}s"
             self._write(run.id, self.store.finish_attempt, run.id, number, result, waiting=why)
             self._unstuck(run.id)  # waiting for its retry, as if the state had never failed
             log_event(run, "retry", number, why)
             self.alert("retrying", run, why)
-            if cancel.wait(wait_s):
+            # A wait past what threading can take (some 292 years) waits that long:
+            # until the stop.
+            if cancel.wait(min(wait_s, threading.TIMEOUT_MAX)):
                 if self.stop.is_set():
                     resume = used
                 status = RunStatus.INTERRUPTED
@@ -759,16 +755,6 @@ class Dispatcher:
 
 _UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
-
-
-def _retry_wait(job: Job, n: int) -> float | None:
-    """Seconds to wait before retry n, or None if it cannot be computed. A wait past
-    what threading can take (some 292 years) waits that long: until the stop."""
-    try:
-        seconds = job.retry.delay_before_retry(n).total_seconds()
-    except OverflowError:
-        return None
-    return min(seconds, threading.TIMEOUT_MAX)
 
 
 def default_max_parallel() -> int:
