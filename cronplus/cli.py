@@ -579,15 +579,19 @@ def _check_year(year: int, text: str, option: str) -> None:
 _MAX_LIMIT = 2**62  # SQLite's integers are 64-bit; a larger --limit means "all" anyway
 
 
+def _limit_option(what: str) -> Any:
+    return click.option(
+        "--limit",
+        type=click.IntRange(min=1, max=_MAX_LIMIT, clamp=True),
+        default=20,
+        show_default=True,
+        help=f"How many {what} at most, newest first.",
+    )
+
+
 @cli.command()
 @click.argument("job")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1, max=_MAX_LIMIT, clamp=True),
-    default=20,
-    show_default=True,
-    help="How many runs at most, newest first.",
-)
+@_limit_option("runs")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
@@ -1147,13 +1151,7 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
 
 
 @cli.command()
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1, max=_MAX_LIMIT, clamp=True),
-    default=20,
-    show_default=True,
-    help="How many alerts at most, newest first.",
-)
+@_limit_option("alerts")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def alerts(obj: Context, limit: int, as_json: bool) -> None:
