@@ -88,57 +88,66 @@ class Context:
     def read_config(self) -> Config:
         """For commands that only read (status, history, logs, alerts, next): the jobs
         file; while it has problems, the configuration the daemon last ran from it,
-        else the jobs that can be read. A one-line warning on stderr says so; `run`,
-        `trigger` and `backfill` keep refusing (they use `config`)."""
+        else the jobs that can be read, with a one-line warning on stderr. A file that
+        cannot be read or parsed, with no daemon's copy to fall back on, is refused as
+        before (a mistyped -c must not look like a quiet system). `run`, `trigger` and
+        `backfill` always refuse (they use `config`)."""
         if self._config is not None:
             return self._config
-        from cronplus.config import load_config_text, readable_jobs
+        from dataclasses import replace
+
+        from cronplus.config import readable_jobs
+        from cronplus.model import Config
 
         try:
             return self.config
         except ConfigError as e:
-            problems = e.problems
+            error = e
         path = Path(self.config_path)
         readable = readable_jobs(path, self.config_path)
-        self._config = readable
-        how = f"the {len(readable.jobs)} job(s) that can be read"
+        # The state is where the file says, as far as it can be read (else the default).
+        self._config = readable or Config(path=path.absolute(), jobs={})
         recorded = self._recorded_config()
         if recorded is not None:
-            try:
-                self._config = load_config_text(recorded, path, self.config_path)
-                how = "the configuration the daemon last ran from it"
-            except ConfigError:
-                pass
-        n = len(problems)
+            self._config = replace(recorded, state=self._config.state)
+            how = "the configuration the daemon last ran from it"
+        elif readable is None:
+            self._config = None
+            raise error
+        else:
+            how = f"the {len(readable.jobs)} job(s) that can be read"
+        n = len(error.problems)
         click.echo(
-            f"Warning: {self.config_path} has {n} problem{'s' * (n != 1)} "
-            f"(cronplus validate lists them); showing {how}",
+            f"Warning: {self.config_path} has {n} problem{'s' * (n != 1)} (the first: "
+            f"{error.problems[0]}; cronplus validate lists them); showing {how}",
             err=True,
         )
         return self._config
 
-    def _recorded_config(self) -> str | None:
-        """The text of the jobs file the daemon last ran, if it was this file."""
+    def _recorded_config(self) -> Config | None:
+        """The configuration the daemon last ran from this file, kept in the state."""
+        import json
+
+        from cronplus.config import load_config_text
         from cronplus.errors import StateError
         from cronplus.store import open_store
 
         assert self._config is not None
         try:
             store = open_store(self.paths, create=False)
-            recorded = store.get_meta("config")
-        except StateError:
+            try:
+                recorded = store.get_meta("config")
+            finally:
+                store.close()
+            saved = json.loads(recorded) if recorded else None
+        except (StateError, ValueError):
             return None
-        if recorded is None:
+        if not isinstance(saved, dict) or saved.get("path") != str(self._config.path):
             return None
-        import json
-
         try:
-            saved = json.loads(recorded)
-        except ValueError:
+            return load_config_text(str(saved.get("text")), self._config.path, self.config_path)
+        except ConfigError:
             return None
-        if saved.get("path") != str(self._config.path):
-            return None
-        return saved.get("text")
 
     @property
     def paths(self) -> StatePaths:

@@ -161,20 +161,26 @@ def reading_view(text: str) -> str:
     return tomli_w.dumps(view)
 
 
-def readable_jobs(path: Path | str, display: str) -> Config:
+def readable_jobs(path: Path | str, display: str) -> Config | None:
     """The jobs of a file with problems that can be read without them, for commands
     that only read: jobs with problems are left out (then those after them), and so
-    is `[alerts]` if it has any. With problems outside any job, or a file that cannot
-    be parsed at all, no jobs."""
+    is `[alerts]` if it has any; with problems outside any job, no jobs, but still
+    `[defaults].state`. None when the file cannot be read or parsed at all."""
     from cronplus._config_check import Loader
 
     absolute = Path(os.path.abspath(path))
-    empty = Config(path=absolute, jobs={})
     try:
         text = _read(Path(path), display)
         data = tomllib.loads(text)
     except (ConfigError, tomllib.TOMLDecodeError):
-        return empty
+        return None
+    defaults = data.get("defaults")
+    state = defaults.get("state") if isinstance(defaults, dict) else None
+    empty = Config(
+        path=absolute,
+        jobs={},
+        state=str(absolute.parent / state) if isinstance(state, str) and state else None,
+    )
     lines = KeyLines(text)
     for _ in range(_SALVAGE_ROUNDS):
         try:

@@ -35,7 +35,9 @@ def test_read_commands_answer_from_the_jobs_that_can_be_read(project, cli):
         result = cli(*args)
         assert result.exit_code in (ExitCode.OK, ExitCode.NOT_SUCCEEDED), result.output
         assert result.stderr.splitlines()[0] == (
-            "Warning: jobs.toml has 2 problems (cronplus validate lists them); "
+            'Warning: jobs.toml has 2 problems (the first: jobs.toml:6: job "report": has '
+            'neither command nor python (add command = "..." or python = '
+            '"package.module:function"); cronplus validate lists them); '
             "showing the 1 job(s) that can be read"
         ), result.stderr
         assert "Traceback" not in result.output
@@ -62,14 +64,55 @@ def test_commands_that_run_jobs_keep_refusing_a_broken_file(project, cli, args):
     assert not (project.state / "state.db").exists()
 
 
-def test_a_file_that_cannot_be_parsed_still_lets_history_answer(project, cli):
+def test_a_file_that_cannot_be_read_is_refused_unless_a_daemon_kept_a_copy(project, cli):
+    from cronplus.engine import record_config
+
     project.write(GOOD)
+    config = project.config()
     record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
     project.write("[jobs.load\n")
+    # No copy: as before, a file that cannot be parsed (or a mistyped -c) is refused.
+    refused = cli("history", "load")
+    assert refused.exit_code == ExitCode.USAGE
+    assert "jobs.toml:1" in refused.stderr
+    assert cli("-c", "nope.toml", "status").exit_code == ExitCode.USAGE
+    # The daemon keeps a copy of the file it runs: read commands answer from it.
+    record_config(project.store(), config)
     result = cli("history", "load", "--json")
     assert result.exit_code == ExitCode.OK
     assert json.loads(result.stdout)[0]["status"] == "succeeded"
-    assert "showing the 0 job(s) that can be read" in result.stderr
+    assert "showing the configuration the daemon last ran from it" in result.stderr
+
+
+def test_a_broken_file_keeps_read_commands_on_the_state_it_names(project):
+    from click.testing import CliRunner
+
+    from cronplus.cli import cli as cli_group
+    from cronplus.paths import StatePaths
+    from cronplus.store import open_store
+
+    elsewhere = '[defaults]\nstate = "elsewhere"\n\n[jobs.load]'
+    store = open_store(StatePaths(project.root / "elsewhere"))
+    record(store, "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
+    store.close()
+    project.write(BROKEN.replace("[jobs.load]", elsewhere))
+    # No --state: the broken file's [defaults].state still says where the state is.
+    result = CliRunner().invoke(cli_group, ["-c", "jobs.toml", "status", "--json"])
+    assert result.exit_code == ExitCode.OK, result.output
+    assert json.loads(result.stdout)[0]["last_run"]["status"] == "succeeded"
+    # A problem in [defaults] leaves no job readable: the daemon's copy (which keeps no
+    # state key) is read from the state the file names, and shows `load` there.
+    from cronplus.engine import record_config
+
+    project.write(GOOD.replace("[jobs.load]", elsewhere))
+    store = open_store(StatePaths(project.root / "elsewhere"))
+    record_config(store, project.config())
+    store.close()
+    project.write(GOOD.replace("[jobs.load]", elsewhere.replace("\n\n", "\nbogus = 1\n\n")))
+    result = CliRunner().invoke(cli_group, ["-c", "jobs.toml", "status", "--json"])
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "the daemon last ran" in result.stderr
+    assert json.loads(result.stdout)[0]["last_run"]["status"] == "succeeded"
 
 
 @pytest.mark.slow
