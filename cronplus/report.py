@@ -145,17 +145,18 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         scheduled = runs_on_schedule(config, job)
         nxt = upcoming(config, job, now, 1) if scheduled else []
         last = store.latest_run(name)
+        expr = pipeline_schedule(config, name)[0]
         going = tuple(
             (r, going_state(store, r, job, now))
             for r in sorted(unfinished.get(name, ()), key=lambda r: r.scheduled_for)
         )
         late_fire = None
         if scheduled and name not in paused:
-            late_fire = overdue(config, store, job, last, now)
+            late_fire = overdue(config, store, job, last, now, expr)
         out.append(
             JobStatus(
                 job=job,
-                schedule=pipeline_schedule(config, name)[0],
+                schedule=expr,
                 last_run=last,
                 last_finished=store.latest_run(name, finished_only=True),
                 next_run=nxt[0] if nxt else None,
@@ -171,16 +172,23 @@ _OVERDUE_LOOKS = 100  # fire times looked at past a job's newest run, at most
 
 
 def overdue(
-    config: Config, store: Store, job: Job, last: Run | None, now: datetime
+    config: Config,
+    store: Store,
+    job: Job,
+    last: Run | None,
+    now: datetime,
+    expr: str | None = None,
 ) -> datetime | None:
     """The oldest fire time after the job's newest run (by logical time) that passed
     more than `start_grace` ago with no run: the schedule says it should have run, and
-    nothing did (no daemon, or a stuck one). A job never run is not overdue. For a job
-    with `after`, a fire time whose upstream run is still going is not counted: it is
-    waiting, not missed."""
+    nothing did (no daemon, or a stuck one). A job never run is not overdue. A job
+    with `after` runs once every job it is after has succeeded for the time, so only
+    such fire times count for it: one still waiting, or blocked upstream, is not late
+    (the upstream job is, if anything). `expr`: the pipeline's schedule, if known."""
     if last is None or not job.enabled:
         return None
-    expr, _ = pipeline_schedule(config, job.name)
+    if expr is None:
+        expr, _ = pipeline_schedule(config, job.name)
     if expr is None:
         return None
     cutoff = now - job.start_grace
@@ -188,18 +196,10 @@ def overdue(
     for t in islice(times, _OVERDUE_LOOKS):
         if t > cutoff:
             return None
-        if job.after and _upstream_going(store, job, t):
+        if job.after and store.succeeded_jobs(job.after, t) != set(job.after):
             continue
         return t
     return None
-
-
-def _upstream_going(store: Store, job: Job, t: datetime) -> bool:
-    for name in job.after:
-        run = store.find_run(name, t)
-        if run is not None and not run.status.is_final:
-            return True
-    return False
 
 
 def going_state(store: Store, run: Run, job: Job | None, now: datetime) -> Going:

@@ -129,6 +129,37 @@ def test_an_after_job_waiting_for_its_upstream_run_is_not_overdue(project, cli):
     assert rows["load"]["overdue"] == due.isoformat()
 
 
+def test_the_end_of_a_chain_is_not_overdue_while_its_root_runs_or_is_paused(project, cli):
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    due = now - timedelta(minutes=10)
+    last = due.replace(year=due.year - 1)
+    project.write(f"""
+        [jobs.a]
+        schedule = "{due.minute} {due.hour} {due.day} {due.month} *"
+        timezone = "UTC"
+        command = "true"
+
+        [jobs.b]
+        after = ["a"]
+        command = "true"
+
+        [jobs.c]
+        after = ["b"]
+        command = "true"
+    """)
+    store = project.store()
+    for job in ("a", "b", "c"):
+        record(store, job, last, "succeeded")
+    record(store, "a", due, "running")  # a long run of the root, still going
+    rows = {r["job"]: r for r in json.loads(cli("status", "--json").stdout)}
+    assert [rows[j]["overdue"] for j in "abc"] == [None, None, None]
+    # The root's fire time recorded skipped (paused): nothing after it is late either.
+    store.finish_run(store.find_run("a", due).id, RunStatus.SKIPPED, "paused", now)
+    result = cli("status", "--json")
+    assert result.exit_code == ExitCode.OK
+    assert [r["overdue"] for r in json.loads(result.stdout)] == [None, None, None]
+
+
 # -- runs going now, late, orphaned ---------------------------------------------------------------
 
 
