@@ -298,3 +298,41 @@ def test_opening_the_state_twice_in_one_process_keeps_its_sqlite_locks(tmp_path)
     assert len(first.history("x")) == len(second.history("x")) == 2
     first.close()
     second.close()
+
+
+def test_a_read_leaves_an_older_state_a_live_daemon_holds_as_it_is(paths):
+    # A newer cronplus's `status` must not upgrade the state under an older daemon,
+    # which could not open it again; with no daemon it upgrades, as any command would.
+    import fcntl
+
+    from cronplus.errors import StateError
+    from cronplus.paths import owner_only_file
+    from cronplus.store.schema import MIGRATIONS
+
+    paths.create()
+    conn = sqlite3.connect(paths.db)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    owner_only_file(paths.lock)
+    with open(paths.lock, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # what a running daemon holds
+        with pytest.raises(StateError, match=r"written by an older cronplus \(schema 1\)"):
+            open_store(paths, create=False)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 1
+    store = open_store(paths, create=False)
+    assert store.history("load") == []
+    store.close()
+    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_an_empty_state_file_reads_as_a_fresh_state(paths):
+    paths.create()
+    paths.db.touch()
+    store = open_store(paths, create=False)
+    assert store.history("load") == []
+    assert paths.db.stat().st_size == 0  # read, not written

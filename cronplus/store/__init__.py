@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 
 from cronplus.errors import StateError
-from cronplus.paths import StatePaths
-from cronplus.store.sqlite import SqliteStore
+from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store.sqlite import OlderStateError, SqliteStore
 
 Store = SqliteStore
 
@@ -26,8 +26,8 @@ def open_store(paths: StatePaths, *, create: bool = True) -> Store:
     """Open the state to write it (`create`: making it when missing), or, with
     create=False, only to read it: a missing state reads as an empty one, and one the
     caller cannot write (another user's, a read-only mount) is opened read-only.
-    Nothing is written to disk when create=False, unless the schema needs upgrading
-    and the caller may write."""
+    Nothing is written to disk when create=False, unless the schema needs upgrading,
+    the caller may write, and no daemon holds the state."""
     paths.check_kinds()
     if not paths.db.exists():
         if not create:
@@ -38,12 +38,15 @@ def open_store(paths: StatePaths, *, create: bool = True) -> Store:
     if create:
         _writable_or_fail(paths)
         return SqliteStore(paths.db)
+    if paths.db.stat().st_size == 0:
+        return SqliteStore(":memory:")  # created, never written: a fresh state
     try:
         return SqliteStore(paths.db, readonly=True)
-    except StateError:
-        if not _writable(paths):
+    except OlderStateError:
+        # Upgrading writes: only when the caller may, and no daemon (perhaps the older
+        # cronplus that wrote it, which could not open it any more) holds the state.
+        if not _writable(paths) or read_daemon_pid(paths) is not None:
             raise
-    # An older schema, and the caller may write: upgrade it as any command would.
     return SqliteStore(paths.db)
 
 

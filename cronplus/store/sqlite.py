@@ -83,12 +83,21 @@ def _open_readonly(where: str) -> sqlite3.Connection:
     if version != SCHEMA_VERSION:
         if version > SCHEMA_VERSION:
             migrate(conn, where)  # raises: written by a newer cronplus
-        raise StateError(
-            f"state at {where} was written by an older cronplus (schema {version}) and "
-            "cannot be upgraded here: it is read-only to you. Run any cronplus command "
-            "as its owner (cronplus run upgrades it) and try again"
-        )
+        conn.close()
+        raise OlderStateError(where, version)
     return conn
+
+
+class OlderStateError(StateError):
+    """A read-only open met a state an older cronplus wrote; reading it needs an upgrade."""
+
+    def __init__(self, where: str, version: int) -> None:
+        self.version = version
+        super().__init__(
+            f"state at {where} was written by an older cronplus (schema {version}); "
+            "it is upgraded when the daemon (cronplus run) or a command that writes "
+            "opens it as its owner"
+        )
 
 
 def _create_owner_only(path: Path | str) -> None:
