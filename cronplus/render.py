@@ -148,6 +148,8 @@ def print_table(
         keep = set(whole) | ({status_column} if status_column is not None else set())
         if _rich_table(headers, rows, status_column, title, keep):
             return
+    # Cells laid out for a terminal may hold line breaks: plain rows keep one line.
+    rows = [[cell.replace("\n", " ") for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row[:-1]):

@@ -373,6 +373,21 @@ def test_status_on_a_100_column_terminal_wraps_no_status_word_or_time(project):
     assert sum(local.strftime("%Y-%m-%d %H:%M:%S") in line for line in lines) == 2, out
 
 
+def test_a_table_too_wide_for_the_terminal_prints_plain_one_line_per_job(project):
+    project.write("""
+        [jobs.nightly_warehouse_load]
+        schedule = "30 2 * * MON-FRI"
+        timezone = "America/Argentina/Buenos_Aires"
+        command = "true"
+    """)
+    record(project.store(), "nightly_warehouse_load", datetime.now(UTC), "running")
+    out = on_terminal(project, "-c", "jobs.toml", "status", columns=60)
+    assert "│" not in out
+    (row,) = [line for line in out.splitlines() if line.startswith("nightly_warehouse_load")]
+    assert "30 2 * * MON-FRI America/Argentina/Buenos_Aires" in row
+    assert "running for " in row
+
+
 def test_a_long_status_on_prints_plain_on_a_terminal(project):
     project.write("""
         [jobs.tick]
