@@ -843,10 +843,12 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
       cronplus mark extract succeeded --at 2026-12-04T03:00 --release
     """
     from cronplus import render
-    from cronplus.dispatch import mark_run
+    from cronplus.manual import mark_run
     from cronplus.model import RunStatus
 
     spec = obj.job(job)
+    if release and status != "succeeded":
+        raise UsageError("--release goes with succeeded: nothing runs after a skipped run")
     when = _parse_after(at, spec.timezone, "--at")
     store = obj.store(create=True)
     _log_to_stderr()

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.errors import CronplusError, StateError, UsageError
+from cronplus.errors import CronplusError, StateError
 from cronplus.graph import downstream
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
@@ -796,59 +796,3 @@ def run_now(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return sorted(dispatcher.finished, key=lambda r: r.id)
-
-
-# Statuses `mark` may set, and the recorded ones it may set them over.
-MARKABLE = (RunStatus.SUCCEEDED, RunStatus.SKIPPED)
-_MARK_OVER = (
-    RunStatus.FAILED,
-    RunStatus.TIMED_OUT,
-    RunStatus.SKIPPED,
-    RunStatus.UPSTREAM_FAILED,
-    RunStatus.INTERRUPTED,
-)
-
-
-def mark_run(
-    config: Config,
-    store: Store,
-    paths: StatePaths,
-    job: str,
-    at: datetime,
-    status: RunStatus,
-    reason: str,
-    *,
-    release: bool = False,
-    clock: Clock | None = None,
-    alerter: Alerter | None = None,
-) -> tuple[Run, list[Run]]:
-    """`mark`: record (job, logical time `at`) as `status` by hand, as Airflow's "mark
-    success" does: a new run with trigger `manual` and no attempts, or an existing
-    run that did not succeed, which keeps its id, trigger and attempts. With
-    `release` (a succeeded mark), the jobs after it run now for that logical time, as
-    they would have after a real success. Returns the marked run and those runs."""
-    clock = clock or system_clock()
-    now = clock.now()
-    run = store.claim_run(job, at, Trigger.MANUAL, status=status, reason=reason, now=now)
-    if run is None:
-        existing = store.find_run(job, at)
-        assert existing is not None  # the claim failed because it exists
-        if not existing.status.is_final:
-            raise CronplusError(
-                f"run {existing.id} of {job} is {existing.status}: wait for it to end "
-                f"(cronplus status {job})"
-            )
-        if existing.status is RunStatus.SUCCEEDED:
-            raise UsageError(
-                f"run {existing.id} of {job} for that time succeeded already; nothing to mark"
-            )
-        run = store.reopen_run(existing.id, _MARK_OVER, status=status, reason=reason, now=now)
-        if run is None:
-            raise CronplusError(f"run {existing.id} of {job} changed meanwhile; try again")
-    log_event(run, f"marked-{status}", None, reason)
-    if not release or status is not RunStatus.SUCCEEDED:
-        return run, []
-    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
-    dispatcher.release(run)
-    dispatcher.wait_all()
-    return run, sorted(dispatcher.finished, key=lambda r: r.id)

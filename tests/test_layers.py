@@ -16,6 +16,7 @@ LAYERS = {
     "backfill": 2,
     "render": 2,
     "report": 2,
+    "manual": 2,
     "dispatch": 3,
     "recovery": 3,
     "alerts": 3,

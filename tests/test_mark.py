@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import subprocess
+import sys
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import record
+from conftest import record, wait_until
 
 from cronplus.errors import ExitCode
 from cronplus.model import RunStatus, Trigger
@@ -82,9 +84,50 @@ def test_mark_refuses_a_succeeded_run_and_a_run_still_going(project, cli):
     done = cli("mark", "extract", "skipped", "--at", "2026-12-04T03:00")
     assert done.exit_code == ExitCode.USAGE
     assert "succeeded already" in done.stderr
-    record(store, "transform", AT, "running")
-    going = cli("mark", "transform", "succeeded", "--at", "2026-12-04T03:00")
-    assert going.exit_code == ExitCode.NOT_SUCCEEDED
-    assert "is running: wait for it to end" in going.stderr
+    # A run a live backfill is executing is not marked from under it.
+    project.write(CHAIN.replace("exit 1", "sleep 3"))
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "cronplus", "--state", str(project.state)]
+        + ["backfill", "extract", "--from", "2026-12-03", "--to", "2026-12-03", "--only"],
+        cwd=project.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        day_before = AT - timedelta(days=1)
+        wait_until(lambda: (r := store.find_run("extract", day_before)) and r.attempts, 15)
+        going = cli("mark", "extract", "succeeded", "--at", day_before.isoformat())
+        assert going.exit_code == ExitCode.NOT_SUCCEEDED
+        assert "is running: wait for it to end" in going.stderr
+    finally:
+        backfill.kill()
+        backfill.wait()
     bad = cli("mark", "extract", "failed", "--at", "2026-12-04T03:00")
     assert bad.exit_code == ExitCode.USAGE
+
+
+def test_mark_settles_a_run_whose_process_is_gone_then_marks_it(project, cli):
+    project.write(CHAIN)
+    # A process that claims the run and exits without running it: nobody will end it.
+    claim = (
+        "import sys; from datetime import datetime; from pathlib import Path;"
+        "from cronplus.model import Trigger; from cronplus.paths import StatePaths;"
+        "from cronplus.store import open_store;"
+        "s = open_store(StatePaths(Path(sys.argv[1])));"
+        "s.claim_run('extract', datetime.fromisoformat(sys.argv[2]), Trigger.MANUAL)"
+    )
+    subprocess.run([sys.executable, "-c", claim, str(project.state), AT.isoformat()], check=True)
+    (orphan,) = project.store().history("extract")
+    assert orphan.status is RunStatus.QUEUED
+    result = cli("mark", "extract", "succeeded", "--at", "2026-12-04T03:00")
+    assert result.exit_code == ExitCode.OK, result.output
+    (run,) = project.store().history("extract")
+    assert (run.id, run.status, run.reason) == (orphan.id, RunStatus.SUCCEEDED, "marked by hand")
+
+
+def test_mark_skipped_with_release_is_a_usage_error(project, cli):
+    project.write(CHAIN)
+    result = cli("mark", "extract", "skipped", "--at", "2026-12-04T03:00", "--release")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--release goes with succeeded" in result.stderr
+    assert not (project.state / "state.db").exists()
