@@ -187,3 +187,27 @@ def test_next_caps_n_at_10000_with_a_note(project):
     assert result.exit_code == ExitCode.OK
     assert len(json.loads(result.stdout)[0]["fire_times"]) == 10_000
     assert "more than 10,000" in result.stderr
+
+
+def test_a_read_only_state_whose_log_cannot_be_read_says_why(project, read_only_view, tmp_path):
+    # A WAL with commits and no shared-memory file, on a read-only mount (a copy of a
+    # live state, say): SQLite cannot read it; the message says why, in one line.
+    import shutil
+
+    triggered_state(project)
+    writer = sqlite3.connect(project.state / "state.db", isolation_level=None)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer.execute("UPDATE runs SET reason = 'in the WAL'")
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for name in ("state.db", "state.db-wal"):
+            shutil.copy(project.state / name, copy / name)
+    finally:
+        writer.close()
+    view = read_only_view(copy)
+    result = invoke(project, view, "status")
+    assert result.exit_code == ExitCode.NOT_SUCCEEDED
+    assert "it is read-only here, and the commits in its write-ahead log" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    no_traceback(result)

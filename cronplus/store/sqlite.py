@@ -60,32 +60,39 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _open_readonly(where: str) -> sqlite3.Connection:
+def _open_readonly(where: str) -> tuple[sqlite3.Connection, bool]:
     """A connection that never writes. SQLite needs the WAL's shared-memory file to
     read a WAL database; where it cannot make one (a read-only folder) and no WAL
-    exists, the main file alone holds every commit, and `immutable` reads it so."""
+    exists, the main file alone holds every commit, and `immutable` reads it so,
+    without locks (True in the answer)."""
     from urllib.parse import quote
 
     uri = f"file:{quote(where)}"
+    unlocked = False
     try:
         conn = sqlite3.connect(
             f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA busy_timeout = 10000")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as e:
         if os.path.exists(where + "-wal"):
-            raise
+            raise StateError(
+                f"cannot read the state at {where} ({e}): it is read-only here, and the "
+                "commits in its write-ahead log need a shared-memory file this user "
+                "cannot make; read it as its owner, or once its daemon has stopped"
+            ) from e
         conn = sqlite3.connect(
             f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False
         )
+        unlocked = True
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
         if version > SCHEMA_VERSION:
             migrate(conn, where)  # raises: written by a newer cronplus
         conn.close()
         raise OlderStateError(where, version)
-    return conn
+    return conn, unlocked
 
 
 class OlderStateError(StateError):
@@ -112,9 +119,16 @@ def _create_owner_only(path: Path | str) -> None:
     os.close(fd)
 
 
-def _unusable(where: str, e: sqlite3.DatabaseError) -> str:
-    """The one-line error for a state database SQLite refuses, with what to do."""
+def _unusable(where: str, e: sqlite3.DatabaseError, *, unlocked: bool = False) -> str:
+    """The one-line error for a state database SQLite refuses, with what to do.
+    `unlocked`: it was read without locks (read-only, no WAL), so a write by its owner
+    meanwhile, not damage, is the likely cause."""
     text = str(e)
+    if unlocked:
+        return (
+            f"the state database {where} changed while it was read ({text}); it is "
+            "read-only here and read without locks: try again"
+        )
     if "not a database" in text or "malformed" in text:
         return (
             f"the state database {where} is damaged ({text}): move it away to start with "
@@ -132,9 +146,10 @@ class SqliteStore:
         user's, a read-only mount); it refuses a schema it cannot read."""
         self.where = str(path)
         self.readonly = readonly
+        self._unlocked = False
         try:
             if readonly:
-                self._conn = _open_readonly(self.where)
+                self._conn, self._unlocked = _open_readonly(self.where)
             else:
                 if path != ":memory:" and not os.path.exists(path):
                     _create_owner_only(path)
@@ -144,7 +159,7 @@ class SqliteStore:
                 _pragmas(self._conn)
                 migrate(self._conn, self.where)
         except sqlite3.DatabaseError as e:
-            raise StateError(_unusable(self.where, e)) from e
+            raise StateError(_unusable(self.where, e, unlocked=self._unlocked)) from e
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -174,7 +189,7 @@ class SqliteStore:
         try:
             yield
         except sqlite3.DatabaseError as e:
-            raise StateError(_unusable(self.where, e)) from e
+            raise StateError(_unusable(self.where, e, unlocked=self._unlocked)) from e
 
     # -- writes -------------------------------------------------------------------------
 
