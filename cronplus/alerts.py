@@ -26,10 +26,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 from cronplus._toml_lines import KeyLines
 from cronplus.clock import Clock, system_clock
@@ -37,6 +35,7 @@ from cronplus.config import distrust
 from cronplus.errors import ConfigError, Problem, StateError, did_you_mean
 from cronplus.model import AlertsConfig, Config, Job, Run, RunStatus
 from cronplus.store import Store
+from cronplus.zones import human_time, zone
 
 log = logging.getLogger("cronplus")
 
@@ -401,17 +400,6 @@ def _clean(line: str) -> str:
     return line
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _local(t: datetime | None, tz: str) -> str:
-    if t is None:
-        return "-"
-    return t.astimezone(_zone(tz)).isoformat(sep=" ", timespec="seconds")
-
-
 def run_message(
     event: str, run: Run, tz: str, *, fold: str | None = None, status: str | None = None
 ) -> Message:
@@ -421,7 +409,7 @@ def run_message(
         status = f"{run.status}" + (f": {run.reason}" if run.reason else "")
     lines = [
         f"Job: {run.job}",
-        f"Logical time: {_local(run.scheduled_for, tz)}",
+        f"Logical time: {human_time(run.scheduled_for, tz)}",
         f"Trigger: {run.trigger}",
         f"Status: {status}",
         f"Attempts: {len(run.attempts)}",
@@ -448,7 +436,7 @@ def _fold_text(event: str, held: int, since: datetime | None, tz: str) -> str | 
     if not held:
         return None
     noun = {"missed": "missed fire time"}.get(event, "failure")
-    when = f" since {_local(since, tz)}" if since else ""
+    when = f" since {human_time(since, tz)}" if since else ""
     return f"And {held} more {noun}{'s' if held != 1 else ''}{when}, held back by repeat_after."
 
 
@@ -673,17 +661,17 @@ class Alerter:
             return
         tz = job.timezone
         if len(times) == 1:
-            what = f"Fire time {_local(times[0], tz)} passed without a run: {why}."
+            what = f"Fire time {human_time(times[0], tz)} passed without a run: {why}."
         else:
             what = (
-                f"{len(times)} fire times passed without a run, from {_local(times[0], tz)} "
-                f"to {_local(times[-1], tz)}: {why}."
+                f"{len(times)} fire times passed without a run, from {human_time(times[0], tz)} "
+                f"to {human_time(times[-1], tz)}: {why}."
             )
         lines = [f"Job: {name}", what, f"Host: {socket.gethostname()}"]
         fold = _fold_text("missed", *held, tz)
         if fold:
             lines.append(fold)
-        lines += ["", f"See: cronplus status --on {times[-1].astimezone(_zone(tz)).date()} {name}"]
+        lines += ["", f"See: cronplus status --on {times[-1].astimezone(zone(tz)).date()} {name}"]
         self._emit(
             Message("missed", name, None, f"cronplus: {name} {WORDS['missed']}", "\n".join(lines)),
             job,

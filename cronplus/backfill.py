@@ -32,9 +32,9 @@ from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import SettleResult, settle_orphan
-from cronplus.render import human_time, zone
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store
+from cronplus.zones import human_time, zone
 
 MAX_PLANNED = 100_000  # more needs --yes
 _COUNT_LEFT_OUT = 1_000_000  # the future part of a range is counted up to this many

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,42 +257,12 @@ def run(obj: Context) -> None:
       cronplus -c jobs.toml run 2>>cronplus.log
     """
     from cronplus.engine import run_daemon
+    from cronplus.events import log_to_stderr
 
     config = obj.config
     obj.alert_env(strict=True)
-    _log_to_stderr()
+    log_to_stderr()
     run_daemon(config, obj.paths, display_path=obj.config_path)
-
-
-def _log_to_stderr() -> None:
-    """One line per event on stderr, starting with the UTC time in ISO 8601.
-
-    Idempotent, and always writes to the current sys.stderr: `trigger` can run more
-    than once in one process (tests, CliRunner), which must not stack handlers or
-    keep writing to a stream swapped out since.
-    """
-    import logging
-
-    class Formatter(logging.Formatter):
-        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-            return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-
-    class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-        @property  # type: ignore[override]
-        def stream(self) -> Any:
-            return sys.stderr
-
-        @stream.setter
-        def stream(self, _: Any) -> None:
-            pass
-
-    logger = logging.getLogger("cronplus")
-    if not any(h.get_name() == "cronplus-stderr" for h in logger.handlers):
-        handler = StderrHandler()
-        handler.set_name("cronplus-stderr")
-        handler.setFormatter(Formatter("%(asctime)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 # -- validate -----------------------------------------------------------------------------------
@@ -731,8 +701,9 @@ def trigger(obj: Context, job: str, wait: bool, detached_child: bool) -> None:
     import signal
 
     from cronplus.dispatch import run_now
+    from cronplus.events import log_to_stderr
 
-    _log_to_stderr()
+    log_to_stderr()
 
     def claimed(run: Run) -> None:
         if detached_child:
@@ -843,6 +814,7 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
       cronplus mark extract succeeded --at 2026-12-04T03:00 --release
     """
     from cronplus import render
+    from cronplus.events import log_to_stderr
     from cronplus.manual import mark_run
     from cronplus.model import RunStatus
 
@@ -851,7 +823,7 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
         raise UsageError("--release goes with succeeded: nothing runs after a skipped run")
     when = _parse_after(at, spec.timezone, "--at")
     store = obj.store(create=True)
-    _log_to_stderr()
+    log_to_stderr()
     alerter = obj.alerter(store, strict=False)
     marked, released = mark_run(
         obj.config,

@@ -26,6 +26,7 @@ from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.errors import CronplusError, StateError
+from cronplus.events import log_event
 from cronplus.graph import downstream
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
@@ -43,17 +44,6 @@ def state_down(now: datetime, timezone: str) -> str:
     written until `now` (shown in the job's zone)."""
     until = now.astimezone(ZoneInfo(timezone)).strftime("%H:%M:%S")
     return f"the state could not be written (disk full?) until {until}"
-
-
-def log_event(run: Run, event: str, attempt: int | None = None, detail: str | None = None) -> None:
-    """One line per event, `key=value` so it greps and parses."""
-    parts = [f"job={run.job}", f"run={run.id}"]
-    if attempt is not None:
-        parts.append(f"attempt={attempt}")
-    parts.append(f"event={event}")
-    if detail:
-        parts.append(f"detail={detail!r}")
-    log.info(" ".join(parts))
 
 
 class StateHealth:

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
 from cronplus.clock import Clock, system_clock
 from cronplus.config import reading_view
-from cronplus.dispatch import STATE_RETRY_S, Dispatcher, log_event, state_down
+from cronplus.dispatch import STATE_RETRY_S, Dispatcher, state_down
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
+from cronplus.events import log_event
 from cronplus.model import Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.dispatch import Dispatcher, log_event
+from cronplus.dispatch import Dispatcher
 from cronplus.errors import CronplusError, UsageError
+from cronplus.events import log_event
 from cronplus.model import Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import settle_orphan

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cronplus import executor
 from cronplus.clock import Clock
-from cronplus.dispatch import log_event
+from cronplus.events import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus, Trigger
 from cronplus.procs import alive
 from cronplus.store import Store

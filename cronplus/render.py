@@ -10,11 +10,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cronplus.model import Attempt, Run
+from cronplus.zones import human_time as human_time  # commands print times through render
+from cronplus.zones import zone as zone
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -30,20 +30,9 @@ STATUS_STYLE = {
 }
 
 
-@cache
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def iso(t: datetime | None, tz: str) -> str | None:
     """ISO 8601 with the offset of the job's zone at that instant."""
     return None if t is None else t.astimezone(zone(tz)).isoformat()
-
-
-def human_time(t: datetime | None, tz: str) -> str:
-    if t is None:
-        return "-"
-    return t.astimezone(zone(tz)).isoformat(sep=" ", timespec="seconds")
 
 
 def short_time(t: datetime | None, tz: str, now: datetime) -> str:

@@ -15,9 +15,9 @@ from cronplus.config import pipeline_schedule
 from cronplus.graph import downstream, upstream
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, runs_with_arg
-from cronplus.render import zone
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store
+from cronplus.zones import zone
 
 
 @dataclass(frozen=True, slots=True)

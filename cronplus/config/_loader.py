@@ -1,8 +1,5 @@
 """The validation pass behind `config.load_config`: per-value checks, the `after`
-graph rules, and building the model once nothing is wrong.
-
-Kept apart from config.py only for size; nothing else should import it.
-"""
+graph rules, and building the model once nothing is wrong. Private to the package."""
 
 from __future__ import annotations
 
@@ -16,7 +13,7 @@ from typing import Any
 
 from cronplus import graph
 from cronplus._toml_lines import KeyLines
-from cronplus.config import is_zone, parse_duration, show_value, system_timezone
+from cronplus.config._values import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
 from cronplus.model import (
     CATCHUP_MODES,
