@@ -50,6 +50,7 @@ _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _EXIT_HINTS = {126: "command not executable", 127: "command not found"}
 _SIGNAL_BASE = 128  # the shell reports "killed by signal n" as 128 + n
 _MAX_SIGNAL = 64  # SIGRTMAX on Linux
+_MAX_POLL_MS = 3_600_000  # longest single wait for an attempt's end; the loop goes on
 _GROUP_CHECK_MAX_S = 0.05  # longest pause between checks that a stopping group is gone
 
 
@@ -304,7 +305,9 @@ class AttemptHandle:
                 if remaining <= 0:
                     status, reason = RunStatus.TIMED_OUT, timeout_reason
                     break
-                timeout_ms = math.ceil(remaining * 1000)
+                # Capped: poll cannot take a wait of centuries (an allowed timeout);
+                # the loop simply waits again.
+                timeout_ms = min(math.ceil(remaining * 1000), _MAX_POLL_MS)
             ready = {fd for fd, _ in poller.poll(timeout_ms)}
             if self._pidfd in ready:  # ended on its own; wins over a simultaneous interrupt
                 self._popen.wait()

@@ -1182,3 +1182,16 @@ def test_trigger_of_a_fan_in_root_says_which_downstream_jobs_did_not_run_and_why
         "transform: not run, waits for extract_b at this logical time",
         "load: not run, waits for transform",
     ]
+
+
+def test_a_timeout_of_centuries_is_a_timeout_that_never_comes(project, cli):
+    project.write("""
+        [jobs.patient]
+        command = "true"
+        timeout = "900000000d"
+    """)
+    assert cli("validate").exit_code == ExitCode.OK
+    result = cli("trigger", "patient", "--wait")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "Traceback" not in result.output
+    assert "patient  run 1  succeeded" in result.stdout
