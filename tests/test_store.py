@@ -192,7 +192,8 @@ def test_an_attempt_records_who_executed_it(store):
     assert got.trigger is Trigger.SCHEDULE
 
 
-def test_a_version_1_state_is_migrated_in_place(paths):
+def version_1_state(paths) -> sqlite3.Connection:
+    """A state as the first cronplus wrote it (schema 1); the caller commits and closes."""
     from cronplus.store.schema import MIGRATIONS
 
     paths.create()
@@ -201,6 +202,11 @@ def test_a_version_1_state_is_migrated_in_place(paths):
         if statement.strip():
             conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
+    return conn
+
+
+def test_a_version_1_state_is_migrated_in_place(paths):
+    conn = version_1_state(paths)
     conn.execute(
         "INSERT INTO runs (job, scheduled_for, trigger, status, created_at)"
         " VALUES ('load', '2026-11-02T03:00:00.000000Z', 'manual', 'succeeded',"
@@ -307,14 +313,8 @@ def test_a_read_leaves_an_older_state_a_live_daemon_holds_as_it_is(paths):
 
     from cronplus.errors import StateError
     from cronplus.paths import owner_only_file
-    from cronplus.store.schema import MIGRATIONS
 
-    paths.create()
-    conn = sqlite3.connect(paths.db)
-    for statement in MIGRATIONS[0].split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
+    conn = version_1_state(paths)
     conn.commit()
     conn.close()
     owner_only_file(paths.lock)

@@ -29,15 +29,13 @@ def open_store(paths: StatePaths, *, create: bool = True) -> Store:
     Nothing is written to disk when create=False, unless the schema needs upgrading,
     the caller may write, and no daemon holds the state."""
     paths.check_kinds()
-    if not paths.db.exists():
-        if not create:
-            return SqliteStore(":memory:")
-        paths.create()
-        _writable_or_fail(paths)
-        return SqliteStore(paths.db)
     if create:
+        if not paths.db.exists():
+            paths.create()
         _writable_or_fail(paths)
         return SqliteStore(paths.db)
+    if not paths.db.exists():
+        return SqliteStore(":memory:")
     if paths.db.stat().st_size == 0:
         return SqliteStore(":memory:")  # created, never written: a fresh state
     try:
