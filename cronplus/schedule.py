@@ -3,7 +3,7 @@
 cronplus evaluates cron itself rather than through croniter: a piped `status` must
 compute next fire times without croniter's ~50 ms import, and the daemon, `next`,
 `status` and `backfill` must all agree, so they all call `fire_times` (issue 3).
-The rules are cronie's, as written down in CRON-SEMANTICS.md; croniter is only the
+The rules are cronie's, numbered in docs/cron-semantics.md; croniter is only the
 tests' oracle. Standard library only.
 """
 
@@ -332,7 +332,7 @@ def fire_times(
 ) -> Iterator[datetime]:
     """Fire times strictly after `after` and up to `until` (inclusive), as UTC instants.
 
-    Times are computed on wall time in `tz` under CRON-SEMANTICS.md rules 3-5. The
+    Times are computed on wall time in `tz` under rules 3-5 of docs/cron-semantics.md. The
     iterator ends at `until`, at once when no date can ever match, or near the year 9999.
     """
     for bound in (after, until):

@@ -93,3 +93,20 @@ def test_the_two_example_files_keep_their_histories_apart():
         config = load_config(ROOT / "examples" / name)
         roots.add(resolve_state_dir(None, config.state, config.folder).root)
     assert len(roots) == 2
+
+
+def test_the_docs_refer_to_nothing_outside_the_repository():
+    """Every relative link in the README, ARCHITECTURE.md and docs/ names a file that
+    ships with the project, and neither they nor the code name a document that doesn't."""
+    docs = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for path in docs:
+        for target in re.findall(r"\]\(([^)#]+)\)", path.read_text()):
+            if "://" not in target:
+                assert (path.parent / target).resolve().is_relative_to(ROOT), target
+                assert (path.parent / target).exists(), f"{path.name}: {target} is missing"
+    for path in docs + sorted((ROOT / "cronplus").rglob("*.py")):
+        for name in re.findall(r"[\w./-]*\b[A-Za-z-]+\.md\b", path.read_text()):
+            assert not name.startswith(".."), f"{path.name} names {name}, outside the project"
+            assert (ROOT / name).exists() or (ROOT / "docs" / name).exists(), (
+                f"{path.name} names {name}, which is not in the repository"
+            )

@@ -1,4 +1,4 @@
-"""The layering rules of STYLE.md, read from each module's imports with ast."""
+"""The layering rules of ARCHITECTURE.md, read from each module's imports with ast."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedule semantics (issue 3, CRON-SEMANTICS.md): parsing, the day rule, extensions, DST.
+"""Schedule semantics (issue 3, docs/cron-semantics.md): parsing, the day rule, extensions, DST.
 
 No clock and no sleeping: every test passes the instant to start from. croniter is
 used only here, as an oracle for plain syntax in UTC, where it agrees with cronie.
@@ -224,7 +224,7 @@ def test_fall_back_weekly_sunday_0200_runs_once():
 
 
 def reference(expr: str, tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
-    """Step through UTC minute by minute and apply CRON-SEMANTICS rules 3-5 literally.
+    """Step through UTC minute by minute and apply rules 3-5 of docs/cron-semantics.md literally.
 
     Instants in (start, end]; only for `*` day fields and whole-minute times.
     """
