@@ -17,25 +17,24 @@ CONFIG_ENV = "CRONPLUS_CONFIG"
 DEFAULT_STATE_DIRNAME = ".cronplus"
 
 
+class _Under:
+    """A path inside the state directory, read as an attribute: `paths.db`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, paths: StatePaths, owner: type | None = None) -> Path:
+        return paths.root / self.name
+
+
 @dataclass(frozen=True, slots=True)
 class StatePaths:
     root: Path
 
-    @property
-    def db(self) -> Path:
-        return self.root / "state.db"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "daemon.lock"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / "daemon.pid"
+    db = _Under("state.db")
+    logs = _Under("logs")
+    lock = _Under("daemon.lock")
+    pidfile = _Under("daemon.pid")
 
     def attempt_log(self, job: str, run_id: int, attempt: int) -> Path:
         return self.logs / job / f"{run_id}-{attempt}.log"
