@@ -966,6 +966,32 @@ def test_trigger_without_wait_prints_the_run_id_and_finishes_in_the_background(p
     assert cli("logs", "bg").stdout == "done manual\n"
 
 
+def test_the_library_starts_a_detached_trigger_and_returns_its_run_id(project):
+    from cronplus.trigger import start_detached
+
+    project.write("""
+        [jobs.bg]
+        command = 'echo "done $CRONPLUS_TRIGGER"'
+    """)
+    run_id = start_detached("jobs.toml", project.state, "bg")
+    store = project.store()
+    run = wait_until(
+        lambda: (r := store.get_run(run_id)) is not None and r.status.is_final and r, 20
+    )
+    assert (run.job, run.status, run.trigger) == ("bg", RunStatus.SUCCEEDED, Trigger.MANUAL)
+    assert Path(run.last_attempt.log).read_text() == "done manual\n"
+
+
+def test_a_detached_trigger_that_claims_nothing_says_why_with_its_exit_code(project):
+    from cronplus.trigger import DetachedStartError, start_detached
+
+    project.write('[jobs.load]\ncommand = "true"\n')
+    with pytest.raises(DetachedStartError) as raised:
+        start_detached("jobs.toml", project.state, "laod")
+    assert raised.value.exit_code == ExitCode.USAGE
+    assert raised.value.output == 'Error: no job named "laod" (did you mean "load"?)'
+
+
 # -- next -----------------------------------------------------------------------------------
 
 

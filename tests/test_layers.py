@@ -17,6 +17,8 @@ LAYERS = {
     "render": 2,
     "report": 2,
     "manual": 2,
+    "trigger": 2,
+    "backfill_alert": 2,
     "dispatch": 3,
     "recovery": 3,
     "alerts": 3,

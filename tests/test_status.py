@@ -409,3 +409,37 @@ def test_a_short_status_on_a_terminal_is_a_rich_table(project):
         command = "true"
     """)
     assert "│" in on_terminal(project, "-c", "jobs.toml", "status")
+
+
+def test_the_json_of_status_on_and_history_is_renders_shape_of_the_librarys_answer(project, cli):
+    """What `--json` prints is render's function of report's answer, byte for byte: the
+    functions a web view calls to serve the same JSON."""
+    from cronplus import render, report
+
+    project.write("""
+        [jobs.load]
+        schedule = "@yearly"
+        command = "true"
+        [jobs.adhoc]
+        command = "true"
+    """)
+    jan1 = datetime(datetime.now(UTC).year, 1, 1, tzinfo=UTC)
+    store = project.store()
+    record(store, "load", jan1, "succeeded", exits=(1, 0))
+    record(store, "adhoc", jan1 + timedelta(hours=1), "running", trigger=Trigger.MANUAL)
+    config = project.config()
+    now = datetime.now(UTC)
+
+    def printed(data: object) -> str:
+        return json.dumps(data, indent=2) + "\n"
+
+    rows = report.job_statuses(config, store, list(config.jobs), now)
+    assert cli("status", "--json").stdout == printed(render.status_json(rows))
+    day = [report.day_report(config, store, job, jan1.date(), now) for job in config.jobs.values()]
+    on = cli("status", "--on", jan1.date().isoformat(), "--json")
+    assert on.stdout == printed(render.day_json(day))
+    runs = store.history("load", 20)
+    states = [report.going_state(store, r, config.jobs["load"], now) for r in runs]
+    history = cli("history", "load", "--json")
+    assert history.stdout == printed(render.history_json(runs, "UTC", states))
+    assert json.loads(history.stdout)[0]["attempts"] == 2

@@ -1,5 +1,4 @@
-"""What the commands print: rich tables on a terminal, plain aligned text when piped,
-and every --json shape, defined once.
+"""render's building blocks: times, durations, a run's word and JSON, tables, lines.
 
 rich costs ~45 ms to import, so it is imported only when stdout is a terminal.
 """
@@ -10,11 +9,14 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronplus.model import Attempt, Run
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
+
+if TYPE_CHECKING:
+    from cronplus.report import Going
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -106,6 +108,14 @@ def run_json(run: Run, tz: str, *, orphaned: bool = False, late: bool = False) -
     }
 
 
+def going_word(run: Run, going: Going) -> str:
+    return run_word(run, orphaned=going.orphaned, late=going.late, elapsed_s=going.elapsed_s)
+
+
+def going_run_json(run: Run, tz: str, going: Going) -> dict[str, Any]:
+    return run_json(run, tz, orphaned=going.orphaned, late=going.late)
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
@@ -192,73 +202,27 @@ def print_line(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-# -- progress -----------------------------------------------------------------------------------
+def print_log(path: str) -> None:
+    """A log file's bytes as UTF-8, whatever the locale's encoding: a U+FFFD (or any
+    non-ASCII output) must not fail on an ASCII or Latin-1 stdout. Raises
+    FileNotFoundError when the file is gone."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            out.write(decoder.decode(chunk).encode())
+        out.write(decoder.decode(b"", final=True).encode())
+    out.flush()
 
 
-class Progress:
-    """Progress of a long command on stderr: a rich bar on a terminal (done / failed /
-    skipped, rate, ETA), else one plain line per step. Safe to call from threads."""
-
-    def __init__(self, total: int, title: str) -> None:
-        import threading
-
-        self.total = total
-        self.done = 0
-        self.counts = {"ok": 0, "failed": 0, "interrupted": 0, "skipped": 0}
-        self._lock = threading.Lock()
-        self._bar: Any = None
-        if sys.stderr.isatty():
-            self._bar = _rich_progress(title)
-            self._task = self._bar.add_task(title, total=total, **self.counts)
-            self._bar.start()
-
-    def advance(self, kind: str, line: str, *, show: bool = False) -> None:
-        """One step ended; `kind` is ok, failed, interrupted or skipped. `show` prints `line` above
-        the bar too (failures); without a bar every line is printed."""
-        with self._lock:
-            self.done += 1
-            self.counts[kind] += 1
-            if self._bar is None:
-                width = len(str(self.total))
-                sys.stderr.write(f"[{self.done:>{width}}/{self.total}] {line}\n")
-                sys.stderr.flush()
-                return
-            if show:
-                self._bar.console.print(line, markup=False, highlight=False)
-            self._bar.update(self._task, advance=1, **self.counts)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        print_line(line)
 
 
-def _rich_progress(title: str) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        ProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.progress import Progress as RichProgress
-    from rich.text import Text
-
-    class Rate(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("-/s" if speed is None else f"{speed:.1f}/s", style="progress.data.speed")
-
-    return RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TextColumn(
-            "[green]{task.fields[ok]} done[/] [red]{task.fields[failed]} failed[/] "
-            "[yellow]{task.fields[interrupted]} interrupted[/] "
-            "[dim]{task.fields[skipped]} skipped[/]"
-        ),
-        Rate(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+def count_text(count: int, noun: str) -> str:
+    """`1 run`, `1,200 fire times`."""
+    return f"{count:,} {noun}{'s' * (count != 1)}"

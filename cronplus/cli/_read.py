@@ -1,0 +1,250 @@
+"""The commands that read: `status`, `history`, `logs`, `alerts`, `next`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import TYPE_CHECKING
+
+import click
+
+from cronplus.cli._group import (
+    Context,
+    cli,
+    json_option,
+    limit_option,
+    parse_after,
+    parse_date,
+    pass_ctx,
+    warn,
+)
+from cronplus.clock import system_clock
+from cronplus.errors import CronplusError, ExitCode, UnknownJobError, UsageError
+
+if TYPE_CHECKING:
+    from cronplus.model import Run
+    from cronplus.store import Store
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--on", "on_date", metavar="DATE", help="Every fire time of DATE (YYYY-MM-DD).")
+@click.option(
+    "--problems", is_flag=True, help="With --on: only the fire times that did not succeed."
+)
+@json_option()
+@pass_ctx
+def status(
+    obj: Context, jobs: tuple[str, ...], on_date: str | None, problems: bool, as_json: bool
+) -> None:
+    """Did it run? Each job's last run, what is running, what is overdue, and the next
+    fire time; with --on, every fire time of that date beside its run.
+
+    Exits 1 when a job's latest finished run (or, with --on, a run of that date) ended
+    failed, timed_out, upstream_failed or interrupted, when a fire time is overdue
+    (passed more than start_grace ago with no run), or when a job's newest run is
+    going with its process gone.
+
+    \b
+    Examples:
+      cronplus status
+      cronplus status load --on 2026-11-17 --problems
+    """
+    from cronplus import render, report
+    from cronplus.paths import read_daemon_pid
+
+    obj.read_config()
+    names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
+    if problems and on_date is None:
+        raise UsageError("--problems goes with --on DATE (e.g. status --on 2026-11-17 --problems)")
+    if on_date is not None:
+        day = parse_date(on_date, "--on")
+        sys.exit(_status_on(obj, names, day, problems=problems, as_json=as_json))
+    now = system_clock().now()
+    rows = report.job_statuses(obj.config, obj.store(), names, now)
+    if as_json:
+        render.print_json(render.status_json(rows))
+    else:
+        render.print_status(rows, read_daemon_pid(obj.paths), obj.paths.root, now, bool(jobs))
+    sys.exit(ExitCode.NOT_SUCCEEDED if any(r.is_bad for r in rows) else ExitCode.OK)
+
+
+def _status_on(
+    obj: Context, names: list[str], day: date, *, problems: bool, as_json: bool
+) -> ExitCode:
+    """`status --on DAY`: each fire time of the day beside its run."""
+    from cronplus import render, report
+
+    store = obj.store()
+    now = system_clock().now()
+    reports = [report.day_report(obj.config, store, obj.config.jobs[n], day, now) for n in names]
+    bad = any(r.is_bad for r in reports)
+    if problems:
+        reports = [r.problems_only() for r in reports]
+    if as_json:
+        render.print_json(render.day_json(reports))
+    else:
+        render.print_day(reports, problems)
+    return ExitCode.NOT_SUCCEEDED if bad else ExitCode.OK
+
+
+# -- history, logs ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("job")
+@limit_option("runs")
+@json_option()
+@pass_ctx
+def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
+    """A job's runs, newest first (a job removed from the file keeps its history).
+
+    \b
+    Example:
+      cronplus history load --limit 5
+    """
+    from cronplus import render, report
+
+    runs, tz, store = _job_runs(obj, job, limit)
+    now = system_clock().now()
+    spec = obj.config.jobs.get(job)
+    states = [report.going_state(store, r, spec, now) for r in runs]
+    if as_json:
+        render.print_json(render.history_json(runs, tz, states))
+    else:
+        render.print_history(runs, tz, states)
+
+
+def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str, Store]:
+    """Runs of a configured job, or of one removed from the file that still has history."""
+    obj.read_config()
+    store = obj.store()
+    runs = store.history(job, limit)
+    if job in obj.config.jobs:
+        return runs, obj.config.jobs[job].timezone, store
+    if not runs:
+        raise UnknownJobError(job, obj.config.jobs)
+    return runs, "UTC", store
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--run", "run_id", type=int, metavar="ID", help="A run id (default: latest).")
+@click.option("--attempt", type=click.IntRange(min=1), metavar="N", help="Default: the last.")
+@pass_ctx
+def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> None:
+    """Print the output a run's attempt captured (latest run and attempt by default).
+
+    \b
+    Example:
+      cronplus logs load --run 41 --attempt 2
+    """
+    from cronplus import render
+
+    runs, _, _ = _job_runs(obj, job, None)
+    chosen, number = _chosen_attempt(runs, job, run_id, attempt)
+    path = chosen.attempts[number - 1].log
+    try:
+        render.print_log(path or "")
+    except FileNotFoundError:
+        raise CronplusError(
+            f"the log of run {chosen.id} attempt {number} is gone ({path})"
+        ) from None
+
+
+def _chosen_attempt(
+    runs: list[Run], job: str, run_id: int | None, attempt: int | None
+) -> tuple[Run, int]:
+    """The run (`run_id`, else the newest with output) and attempt number `logs` shows."""
+    if run_id is not None:
+        chosen = next((r for r in runs if r.id == run_id), None)
+        if chosen is None:
+            raise UsageError(f'job "{job}" has no run {run_id} (see: cronplus history {job})')
+    else:
+        chosen = next((r for r in runs if r.attempts), None)
+        if chosen is None:
+            raise CronplusError(f'job "{job}" has no run with output yet')
+    if not chosen.attempts:
+        raise CronplusError(
+            f"run {chosen.id} of {job} never started ({chosen.status}: {chosen.reason})"
+        )
+    number = attempt or len(chosen.attempts)
+    if number > len(chosen.attempts):
+        raise UsageError(f"run {chosen.id} has {len(chosen.attempts)} attempt(s), not {number}")
+    return chosen, number
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@limit_option("alerts")
+@json_option()
+@pass_ctx
+def alerts(obj: Context, limit: int, as_json: bool) -> None:
+    """Recent alerts and whether each channel took them: was anyone told?
+
+    \b
+    Example:
+      cronplus alerts --limit 5
+    """
+    from cronplus import render
+
+    obj.read_config()
+    records = obj.store().recent_alerts(limit)
+    if as_json:
+        render.print_json(render.alerts_json(records, obj.config.jobs))
+    else:
+        render.print_alerts(records, obj.config.jobs)
+
+
+# -- next ---------------------------------------------------------------------------------------
+
+
+_MAX_NEXT = 10_000  # fire times per job: a bound on memory, not a guess at what is wanted
+
+
+@cli.command(name="next")
+@click.argument("job", required=False)
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help=f"How many fire times per job (at most {_MAX_NEXT:,}).",
+)
+@click.option(
+    "--after",
+    "after",
+    metavar="ISO_DATETIME",
+    help="List fire times strictly after this (default: now).",
+)
+@json_option()
+@pass_ctx
+def next_(obj: Context, job: str | None, count: int, after: str | None, as_json: bool) -> None:
+    """Upcoming fire times, in each job's time zone.
+
+    \b
+    Examples:
+      cronplus next
+      cronplus next load -n 3 --after 2026-03-29T00:00
+    """
+    from cronplus import render, report
+
+    if count > _MAX_NEXT:
+        warn(f"Note: -n {count} is more than {_MAX_NEXT:,}; listing {_MAX_NEXT:,}")
+        count = _MAX_NEXT
+    obj.read_config()
+    jobs = [obj.job(job)] if job else list(obj.config.jobs.values())
+    upcoming = []
+    for j in jobs:
+        start = parse_after(after, j.timezone) if after else system_clock().now()
+        upcoming.append((j, report.upcoming(obj.config, j, start, count)))
+    if as_json:
+        render.print_json(render.next_json(upcoming))
+    else:
+        render.print_next(upcoming)

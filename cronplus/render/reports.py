@@ -1,0 +1,295 @@
+"""What the read commands print: `status`, `status --on`, `history`, `next`, `alerts`.
+
+Each shape is a function of the library's answer (report's `JobStatus` and
+`DayReport`, the store's runs and alerts), so a web view can serve the same JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cronplus.model import AlertRecord, Job, Run
+from cronplus.render._base import (
+    duration,
+    going_run_json,
+    going_word,
+    human_time,
+    is_terminal,
+    iso,
+    print_lines,
+    print_table,
+    short_time,
+)
+
+if TYPE_CHECKING:
+    from cronplus.report import DayReport, Going, JobStatus
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def status_json(rows: Sequence[JobStatus]) -> list[dict[str, Any]]:
+    return [_job_status_json(r) for r in rows]
+
+
+def _job_status_json(row: JobStatus) -> dict[str, Any]:
+    tz = row.job.timezone
+    last = row.last_run
+    return {
+        "job": row.job.name,
+        "description": row.job.description,
+        "schedule": row.schedule,
+        "timezone": tz,
+        "enabled": row.job.enabled,
+        "paused_since": iso(row.paused_since, tz),
+        "last_run": going_run_json(last, tz, row.state_of(last)) if last else None,
+        "running": [going_run_json(r, tz, g) for r, g in row.going],
+        "overdue": iso(row.overdue, tz),
+        "next_run": iso(row.next_run, tz),
+    }
+
+
+_STATUS_HEADERS_TERMINAL = ["JOB", "SCHEDULE, ZONE", "LAST RUN", "STATUS", "TOOK", "NEXT"]
+_STATUS_HEADERS = [
+    "JOB",
+    "SCHEDULE",
+    "TIMEZONE",
+    "LAST RUN",
+    "STATUS",
+    "ATTEMPTS",
+    "DURATION",
+    "FINISHED",
+    "NEXT",
+]
+
+
+def print_status(
+    rows: Sequence[JobStatus], daemon_pid: int | None, state: Path, now: datetime, chosen: bool
+) -> None:
+    """One row per job. Piped: full ISO times with offsets, every column. On a
+    terminal: local times (no date when today's), the zone under the schedule, and no
+    ATTEMPTS or FINISHED column, so that a 100-column terminal shows it without
+    cutting a status word or a time in two (else it falls back to plain columns)."""
+    terminal = is_terminal()
+
+    def when(t: datetime | None, tz: str) -> str:
+        return short_time(t, tz, now) if terminal else human_time(t, tz)
+
+    table = [_status_cells(r, when, terminal) for r in rows]
+    if terminal:
+        print_table(_STATUS_HEADERS_TERMINAL, table, status_column=3, whole=[2, 3, 5])
+    else:
+        print_table(_STATUS_HEADERS, table, status_column=4)
+    print_lines([note for r in rows for note in status_notes(r, chosen)])
+    print_lines([daemon_line(daemon_pid, state)])
+
+
+def _status_cells(
+    r: JobStatus, when: Callable[[datetime | None, str], str], terminal: bool
+) -> list[str]:
+    tz = r.job.timezone
+    last = r.last_run
+    schedule = r.schedule or "(triggered only)"
+    if r.job.after:
+        schedule = f"after {', '.join(r.job.after)}"
+    word = going_word(last, r.state_of(last)) if last else "never run"
+    name = (
+        r.job.name
+        + ("" if r.job.enabled else " (disabled)")
+        + (" (paused)" if r.paused_since else "")
+    )
+    nxt = when(r.next_run, tz)
+    if r.paused_since:
+        nxt = f"paused since{chr(10) if terminal else ' '}{when(r.paused_since, tz)}"
+    took = duration(last.duration_s) if last else "-"
+    if terminal:
+        # The zone under the schedule, and what follows a status word on a line of
+        # its own: nothing a reader scans for is ever cut in two.
+        word = word.replace(" (", "\n(", 1).replace(" for ", "\nfor ", 1)
+        return [name, f"{schedule}\n{tz}", when(last and last.scheduled_for, tz), word, took, nxt]
+    return [
+        name,
+        schedule,
+        tz,
+        when(last.scheduled_for, tz) if last else "-",
+        word,
+        str(len(last.attempts)) if last else "-",
+        took,
+        when(last.finished_at, tz) if last else "-",
+        nxt,
+    ]
+
+
+def status_notes(r: JobStatus, chosen: bool) -> list[str]:
+    """The lines under the table: a chosen job's description, an overdue fire time,
+    and runs going that are not the job's last run."""
+    name, tz, last = r.job.name, r.job.timezone, r.last_run
+    notes = []
+    if chosen and r.job.description:
+        notes.append(f"{name}: {r.job.description}")
+    if r.overdue is not None:
+        notes.append(f"{name}: overdue: {human_time(r.overdue, tz)} has no run")
+    for run, g in r.going:
+        if last is not None and run.id == last.id:
+            continue
+        notes.append(
+            f"{name}: {going_word(run, g)}: run {run.id} ({run.trigger}), logical time "
+            f"{human_time(run.scheduled_for, tz)}"
+        )
+    return notes
+
+
+def daemon_line(daemon_pid: int | None, state: Path) -> str:
+    if daemon_pid is None:
+        return f"daemon: not running (state {state})"
+    pid = f"pid {daemon_pid}" if daemon_pid else "pid unknown"
+    return f"daemon: running, {pid} (state {state})"
+
+
+# -- status --on --------------------------------------------------------------------------------
+
+
+def day_json(reports: Sequence[DayReport]) -> list[dict[str, Any]]:
+    return [
+        {
+            "job": r.job.name,
+            "date": r.day.isoformat(),
+            "fire_times": [iso(s.fire_time, r.job.timezone) for s in r.slots],
+            "runs": [going_run_json(run, r.job.timezone, r.state_of(run)) for run in r.runs],
+            "no_run": [iso(t, r.job.timezone) for t in r.no_run],
+        }
+        for r in reports
+    ]
+
+
+def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
+    """Each fire time of the day beside its run, then the runs of other times, in time
+    order; `problems`: a job with nothing to show gets no "no fire times" row."""
+    rows = []
+    for r in reports:
+        tz = r.job.timezone
+        lines: list[tuple[datetime, list[str]]] = []
+        for s in r.slots:
+            if s.run is None:
+                word = "no run" if s.due else "not yet due"
+                cells = [r.job.name, human_time(s.fire_time, tz), word, "-", "-", "-", "-"]
+                lines.append((s.fire_time, cells))
+            else:
+                lines.append((s.fire_time, _day_row(r, s.run)))
+        for run in r.other_runs:
+            lines.append((run.scheduled_for, _day_row(r, run)))
+        rows.extend(row for _, row in sorted(lines, key=lambda x: x[0]))
+        if not lines and not problems:
+            rows.append([r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"])
+    print_table(
+        ["JOB", "TIME", "STATUS", "TRIGGER", "RUN", "ATTEMPTS", "REASON"],
+        rows,
+        status_column=2,
+        whole=[1],
+    )
+
+
+def _day_row(r: DayReport, run: Run) -> list[str]:
+    return [
+        r.job.name,
+        human_time(run.scheduled_for, r.job.timezone),
+        going_word(run, r.state_of(run)),
+        str(run.trigger),
+        str(run.id),
+        str(len(run.attempts)),
+        run.reason or "",
+    ]
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def history_json(runs: Sequence[Run], tz: str, states: Sequence[Going]) -> list[dict[str, Any]]:
+    return [going_run_json(r, tz, g) for r, g in zip(runs, states, strict=True)]
+
+
+def print_history(runs: Sequence[Run], tz: str, states: Sequence[Going]) -> None:
+    print_table(
+        ["RUN", "LOGICAL TIME", "TRIGGER", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON"],
+        [
+            [
+                str(r.id),
+                human_time(r.scheduled_for, tz),
+                str(r.trigger),
+                going_word(r, g),
+                str(len(r.attempts)),
+                duration(r.duration_s),
+                _exit_text(r),
+                r.reason or "",
+            ]
+            for r, g in zip(runs, states, strict=True)
+        ],
+        status_column=3,
+        whole=[1, 3],
+    )
+
+
+def _exit_text(run: Run) -> str:
+    last = run.last_attempt
+    if last is None or (last.exit_code is None and last.signal is None):
+        return "-"
+    return last.signal or str(last.exit_code)
+
+
+# -- next ---------------------------------------------------------------------------------------
+
+
+def next_json(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> list[dict[str, Any]]:
+    return [
+        {"job": j.name, "fire_times": [iso(t, j.timezone) for t in times]} for j, times in upcoming
+    ]
+
+
+def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
+    rows = [[j.name, human_time(t, j.timezone)] for j, times in upcoming for t in times]
+    print_table(["JOB", "FIRE TIME"], rows)
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+def _alert_zone(jobs: dict[str, Job], job: str | None) -> str:
+    """The job's zone, as everywhere; UTC for alerts about no job, or a removed one."""
+    return jobs[job].timezone if job is not None and job in jobs else "UTC"
+
+
+def alerts_json(records: Sequence[AlertRecord], jobs: dict[str, Job]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": a.id,
+            "time": iso(a.time, _alert_zone(jobs, a.job)),
+            "event": a.event,
+            "job": a.job,
+            "run_id": a.run_id,
+            "channel": a.channel,
+            "sent": a.sent,
+            "error": a.error,
+        }
+        for a in records
+    ]
+
+
+def print_alerts(records: Sequence[AlertRecord], jobs: dict[str, Job]) -> None:
+    print_table(
+        ["ID", "TIME", "EVENT", "JOB", "RUN", "CHANNEL", "SENT", "ERROR"],
+        [
+            [
+                str(a.id),
+                human_time(a.time, _alert_zone(jobs, a.job)),
+                a.event,
+                a.job or "-",
+                str(a.run_id) if a.run_id is not None else "-",
+                a.channel,
+                "yes" if a.sent else "no",
+                a.error or "",
+            ]
+            for a in records
+        ],
+    )

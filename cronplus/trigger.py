@@ -1,0 +1,171 @@
+"""`cronplus trigger`: a manual run of a job now, then its downstream jobs, in the
+foreground or in a detached process of its own.
+
+The detached process is this module run as `python -m cronplus.trigger`: it loads
+the jobs file itself, runs the job as the foreground does, and tells its starter
+the run id it claimed before it lets go of the starter's pipes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cronplus.alerts import Alerter
+from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError
+from cronplus.model import Config, Run
+from cronplus.paths import StatePaths
+from cronplus.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Triggered:
+    runs: list[Run]  # every run recorded (executed or blocked), oldest first
+    not_run: list[tuple[str, str]]  # (job, why) downstream with no run at that time
+
+    @property
+    def ok(self) -> bool:
+        """As for `status`: a downstream run skipped (disabled, or its previous run
+        still going) did not fail; only failed, timed_out, upstream_failed,
+        interrupted do."""
+        return bool(self.runs) and not any(r.status.is_bad for r in self.runs)
+
+
+def trigger_now(
+    config: Config,
+    store: Store,
+    paths: StatePaths,
+    job: str,
+    *,
+    alerter: Alerter,
+    on_claimed: Callable[[Run], None] | None = None,
+) -> Triggered:
+    """Run `job` now and then its downstream jobs; SIGTERM and SIGINT interrupt them.
+    The alerts are delivered before it returns."""
+    import signal
+
+    from cronplus.dispatch import run_now
+    from cronplus.report import not_run_downstream
+
+    runs = run_now(
+        config,
+        store,
+        paths,
+        job,
+        on_claimed=on_claimed,
+        install_signals=(signal.SIGTERM, signal.SIGINT),
+        alerter=alerter,
+    )
+    alerter.flush()
+    return Triggered(runs, not_run_downstream(config, job, runs))
+
+
+def alert_env(
+    config: Config, display_path: str, *, strict: bool, warn: Callable[[str], None]
+) -> dict[str, str]:
+    """The variables alert URLs expand with. A `${NAME}` nobody set, or an env_file
+    that cannot be read, is an error when `strict` (run, validate, alert-test);
+    elsewhere (trigger, mark, backfill) a `warn`ing, and that URL is skipped.
+
+    Used by every command that alerts; it moves to config's `${VAR}` check when
+    alerts is split."""
+    from cronplus.alerts import alert_env as read_alert_env
+    from cronplus.alerts import missing_variables
+
+    try:
+        env = read_alert_env(config)
+    except ConfigError as e:  # an env_file that cannot be read
+        if strict:
+            raise
+        warn(f"Warning: {e.problems[0]}; alerts go without its variables")
+        env = dict(os.environ)
+    problems = [replace(p, file=display_path) for p in missing_variables(config, env)]
+    if problems and strict:
+        raise ConfigError(problems, display_path)
+    for problem in problems:
+        warn(f"Warning: {problem}; alerts skip that URL")
+    return env
+
+
+# -- detached -----------------------------------------------------------------------------------
+
+
+class DetachedStartError(Exception):
+    """The detached process ended before it claimed a run; `output` is what it said."""
+
+    def __init__(self, output: str, exit_code: int) -> None:
+        super().__init__(output)
+        self.output = output
+        self.exit_code = exit_code
+
+
+def start_detached(config_path: str, state: Path, job: str) -> int:
+    """Start the trigger of `job` in its own session; return the id of the run it
+    claimed, once claimed. `config_path` as the user wrote it (messages show it)."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "cronplus.trigger", config_path, str(state), job]
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    with child.stdout, child.stderr:
+        line = child.stdout.readline().decode().strip()
+        if line:
+            return int(line)
+        err = child.stderr.read().decode()
+    code = child.wait()
+    output = err.rstrip() or f"Error: the trigger process exited with {code}"
+    raise DetachedStartError(output, code or ExitCode.NOT_SUCCEEDED)
+
+
+def _tell_and_let_go(run: Run) -> None:
+    """Tell the starter the run id, then let go of its pipes (and so of its terminal)."""
+    sys.stdout.write(f"{run.id}\n")
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+def _warn(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _detached(config_path: str, state: str, job: str) -> int:
+    """The detached process: what `trigger --wait` does, its exit code, its messages."""
+    from cronplus.config import load_config
+    from cronplus.events import log_to_stderr
+    from cronplus.paths import resolve_state_dir
+    from cronplus.store import open_store
+
+    try:
+        config = load_config(Path(config_path), display_path=config_path)
+        if job not in config.jobs:
+            raise UnknownJobError(job, config.jobs)
+        paths = resolve_state_dir(state, config.state, config.folder)
+        log_to_stderr()
+        store = open_store(paths, create=True)
+        env = alert_env(config, config_path, strict=False, warn=_warn)
+        alerter = Alerter(config, store, env=env, warn_missing=False)
+        triggered = trigger_now(
+            config, store, paths, job, alerter=alerter, on_claimed=_tell_and_let_go
+        )
+    except ConfigError as e:
+        _warn(str(e))
+        return e.exit_code
+    except CronplusError as e:
+        _warn(f"Error: {e}")
+        return e.exit_code
+    return ExitCode.OK if triggered.ok else ExitCode.NOT_SUCCEEDED
+
+
+if __name__ == "__main__":
+    sys.exit(_detached(*sys.argv[1:]))
