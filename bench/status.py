@@ -252,7 +252,7 @@ def import_report(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list
 
 def modules_after_status(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list[str], str]:
     """Runs the status command path in-process; lists the forbidden modules left in
-    sys.modules, and says which cronplus/cli.py ran."""
+    sys.modules, and says which cronplus package ran."""
     driver = textwrap.dedent(
         """
         import runpy, sys

@@ -1,7 +1,7 @@
 """Errors the user sees, the exit codes they map to, and the did-you-mean helper.
 
 A user mistake never prints a traceback: the library raises a `CronplusError`
-subclass, and cli.py turns it into one message on stderr and its `exit_code`.
+subclass, and the cli package turns it into one message on stderr and its `exit_code`.
 """
 
 from __future__ import annotations
