@@ -64,9 +64,8 @@ def version_1_state(paths) -> sqlite3.Connection:
 
     paths.create()
     conn = sqlite3.connect(paths.db)
-    for statement in MIGRATIONS[0].split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     return conn
 
