@@ -9,9 +9,9 @@ What holds for every method of a `Store` unless its docstring says otherwise:
   caller (a thread, or another process on the same state) sees it whole or not yet.
 - It raises `StateError` (cronplus/errors.py) when the state cannot be used: locked by
   another process past the busy timeout, a full disk, a read-only or damaged file.
-  A store opened read-only raises it on every write. Nothing else is raised for the
-  environment's faults; a programming error (an unknown run id where one is
-  required) is not guarded.
+  A read-only store (`open_store(create=False)` on an existing state) raises it on
+  every write. Nothing else is raised for the environment's faults; a programming
+  error (an unknown run id where one is required) is not guarded.
 - Times are aware datetimes, returned in UTC. The store never reads the clock: every
   time it records is an argument.
 - `owner` is the pid of the cronplus process that executes a run (callers pass
