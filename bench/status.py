@@ -164,19 +164,21 @@ def fill_history(state: Path, now: datetime) -> int:
                 status = rng.choices(statuses, weights)[0]
                 if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
                     run = store.claim_run(
-                        name, t, trigger, status=status, reason="bench: not run", now=t
+                        name, t, trigger, owner=None, now=t, status=status, reason="bench: not run"
                     )
                     assert run is not None
                     count += 1
                     continue
-                run = store.claim_run(name, t, trigger, now=t)
+                run = store.claim_run(name, t, trigger, owner=os.getpid(), now=t)
                 assert run is not None
                 tries = 2 if status is not RunStatus.SUCCEEDED and rng.random() < 0.5 else 1
                 start = t + timedelta(milliseconds=3)
                 for n in range(1, tries + 1):
                     end = start + timedelta(seconds=rng.uniform(0.1, 30))
                     ok = n == tries and status is RunStatus.SUCCEEDED
-                    store.begin_attempt(run.id, n, start, str(state / f"{run.id}-{n}.log"))
+                    store.begin_attempt(
+                        run.id, n, start, str(state / f"{run.id}-{n}.log"), owner=os.getpid()
+                    )
                     store.finish_attempt(
                         run.id,
                         n,

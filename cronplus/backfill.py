@@ -15,6 +15,7 @@ daemon, a `trigger`, another backfill).
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections import deque
@@ -433,19 +434,19 @@ class _Backfill:
                 status, reason = RunStatus.UPSTREAM_FAILED, blocker
                 if existing is None:
                     run = self.store.claim_run(
-                        name, t, Trigger.BACKFILL, status=status, reason=reason, now=now
+                        name, t, Trigger.BACKFILL, owner=None, now=now, status=status, reason=reason
                     )
                 else:
                     run = self.store.reopen_run(
-                        existing.id, allowed, status=status, reason=reason, now=now
+                        existing.id, allowed, owner=None, now=now, status=status, reason=reason
                     )
                 if run is not None:
                     return self._settle(name, t, Outcome.UPSTREAM_FAILED, run)
                 continue  # someone else got there first: use what they did
             if existing is None:
-                run = self.store.claim_run(name, t, Trigger.BACKFILL, now=now)
+                run = self.store.claim_run(name, t, Trigger.BACKFILL, owner=os.getpid(), now=now)
             else:
-                run = self.store.reopen_run(existing.id, allowed, now=now)
+                run = self.store.reopen_run(existing.id, allowed, owner=os.getpid(), now=now)
             if run is None:
                 continue
             got = self.dispatcher.execute(run, Trigger.BACKFILL)

@@ -224,7 +224,7 @@ class Dispatcher:
         with self._lock:
             catching_up = job.name in self._catching_up
         if catching_up:
-            run = self.store.claim_run(job.name, t, trigger, now=now)
+            run = self.store.claim_run(job.name, t, trigger, owner=os.getpid(), now=now)
             if run is not None:
                 with self._lock:
                     self._queued.setdefault(job.name, deque()).append(run)
@@ -247,13 +247,15 @@ class Dispatcher:
                 why = f"run {waiting[0].id} of the job was already queued behind run {active}"
                 self._skip(job.name, t, trigger, why)
                 return
-        run = self.store.claim_run(job.name, t, trigger, now=now)
+        run = self.store.claim_run(job.name, t, trigger, owner=os.getpid(), now=now)
         if run is None:
             # Blocked earlier by an upstream that has succeeded since (marked by hand, or
             # run again): it runs now, as the same run.
             existing = self.store.find_run(job.name, t)
             if existing is not None and existing.status is RunStatus.UPSTREAM_FAILED:
-                run = self.store.reopen_run(existing.id, [RunStatus.UPSTREAM_FAILED], now=now)
+                run = self.store.reopen_run(
+                    existing.id, [RunStatus.UPSTREAM_FAILED], owner=os.getpid(), now=now
+                )
         if run is None:
             log.info("job=%s event=exists detail='a run for %s exists'", job.name, t.isoformat())
             return
@@ -281,7 +283,7 @@ class Dispatcher:
         with `missed`, a fire time that passed without a run, which alerts. None if
         (name, t) had a run already."""
         run = self.store.claim_run(
-            name, t, trigger, status=status, reason=reason, now=self.clock.now()
+            name, t, trigger, owner=None, now=self.clock.now(), status=status, reason=reason
         )
         if run is None:
             return None
@@ -594,7 +596,14 @@ class Dispatcher:
         started = self.clock.now()
         # Not started unless recorded: a full disk holds the run here until it can be.
         self._write(
-            run.id, self.store.begin_attempt, run.id, number, started, str(log_path), trigger
+            run.id,
+            self.store.begin_attempt,
+            run.id,
+            number,
+            started,
+            str(log_path),
+            trigger,
+            owner=os.getpid(),
         )
         self._unstuck(run.id)  # running from here on
         handle: executor.AttemptHandle | AttemptResult
@@ -704,7 +713,7 @@ class Dispatcher:
         if self.resume_after_stop and not self.stop.is_set():
             # A stop may have cut the release short: then the row stays for the next start.
             with contextlib.suppress(StateError):
-                self.store.released(run.id)
+                self.store.mark_released(run.id)
 
     def __release(self, run: Run, status: RunStatus) -> None:
         jobs = self.config.jobs
@@ -770,7 +779,7 @@ def run_now(
     clock = clock or system_clock()
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     now = clock.now()
-    run = store.claim_run(job, now, Trigger.MANUAL, now=now)
+    run = store.claim_run(job, now, Trigger.MANUAL, owner=os.getpid(), now=now)
     if run is None:
         raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
     if on_claimed is not None:

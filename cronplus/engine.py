@@ -8,7 +8,6 @@ instants; `Engine.run()` is the only code that waits, on an Event, for at most
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import signal
@@ -40,8 +39,6 @@ PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
 MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
-_ALIVE = "daemon_alive"
-_PID = "daemon_pid"  # whose runs a starting daemon resumes after a crash
 
 
 class Engine:
@@ -77,8 +74,7 @@ class Engine:
         fire times that passed while no daemon ran: older than the job's start_grace,
         they go through its catch-up policy (those it records skipped alert as
         missed); within it, they are merely late and run."""
-        alive = self.store.get_meta(_ALIVE)
-        last_alive = datetime.fromisoformat(alive) if alive else None
+        last_alive = self.store.daemon_alive()
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
@@ -180,7 +176,9 @@ class Engine:
             if spent > job.retry.retries:
                 self.store.drop_resume(run_id)
                 continue
-            again = self.store.reopen_run(run_id, [RunStatus.INTERRUPTED], now=now)
+            again = self.store.reopen_run(
+                run_id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=now
+            )
             if again is None:
                 self.store.drop_resume(run_id)  # someone ran it meanwhile
                 continue
@@ -195,7 +193,7 @@ class Engine:
             if run is not None and run.status.is_final:
                 self.dispatcher.release(run)  # its dependents, once
             else:
-                self.store.released(run_id)
+                self.store.mark_released(run_id)
 
     def _missed_while_down(
         self, job: Job, last_alive: datetime | None, now: datetime
@@ -228,7 +226,9 @@ class Engine:
         try:
             for t in missed:
                 if t in run_times:
-                    run = self.store.claim_run(job.name, t, Trigger.CATCHUP, now=now)
+                    run = self.store.claim_run(
+                        job.name, t, Trigger.CATCHUP, owner=os.getpid(), now=now
+                    )
                     if run is not None:
                         log_event(run, "catchup", None, reason)
                         runs.append(run)
@@ -248,7 +248,9 @@ class Engine:
         runs = []
         try:
             for t in late:
-                run = self.store.claim_run(job.name, t, Trigger.SCHEDULE, now=now)
+                run = self.store.claim_run(
+                    job.name, t, Trigger.SCHEDULE, owner=os.getpid(), now=now
+                )
                 if run is not None:
                     log_event(run, "late", None, DOWN)
                     runs.append(run)
@@ -302,7 +304,7 @@ class Engine:
         if self._state_failing:
             return  # fire times up to now may be unrecorded: the next start must see them
         try:
-            self.store.set_meta(_ALIVE, now.isoformat())
+            self.store.mark_daemon_alive(now)
         except StateError:
             return  # tried again at the next wake; the step logs the state's trouble
         self._alive_marked = now
@@ -444,7 +446,7 @@ def record_config(store: Store, config: Config) -> None:
         return
     view = reading_view(config.source)  # no secrets: the file's URLs, env and commands
     try:
-        store.set_meta("config", json.dumps({"path": str(config.path), "text": view}))
+        store.save_config_copy(str(config.path), view)
     except StateError as e:  # only a convenience for read commands: never stop for it
         log.warning("event=state-error detail=%r", str(e))
 
@@ -495,9 +497,8 @@ def run_daemon(
         except OSError as e:
             raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
         store = open_store(paths)
-        before = store.get_meta(_PID)
-        adopted = take_over(store, config, clock, int(before) if before else None)
-        store.set_meta(_PID, str(os.getpid()))  # after: a crash in take_over keeps `before`
+        adopted = take_over(store, config, clock, store.last_daemon_pid())
+        store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
         record_config(store, config)
         alerter = Alerter(config, store, clock=clock, env=env)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)

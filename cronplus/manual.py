@@ -45,7 +45,9 @@ def mark_run(
     they would have after a real success. Returns the marked run and those runs."""
     clock = clock or system_clock()
     now = clock.now()
-    run = store.claim_run(job, at, Trigger.MANUAL, status=status, reason=reason, now=now)
+    run = store.claim_run(
+        job, at, Trigger.MANUAL, owner=None, now=now, status=status, reason=reason
+    )
     if run is None:
         existing = store.find_run(job, at)
         assert existing is not None  # the claim failed because it exists
@@ -62,7 +64,9 @@ def mark_run(
             raise UsageError(
                 f"run {existing.id} of {job} for that time succeeded already; nothing to mark"
             )
-        run = store.reopen_run(existing.id, _MARK_OVER, status=status, reason=reason, now=now)
+        run = store.reopen_run(
+            existing.id, _MARK_OVER, owner=None, now=now, status=status, reason=reason
+        )
         if run is None:
             raise CronplusError(f"run {existing.id} of {job} changed meanwhile; try again")
     log_event(run, f"marked-{status}", None, reason)

@@ -69,7 +69,9 @@ def take_over(
             status_path = executor.status_path_for(Path(attempt.log or ""))
             pid = executor.find_wrapper(status_path, attempt.pid)
             if pid is not None or executor.trace_of(status_path) is executor.Trace.ENDED:
-                if not store.take_run(run.id, owner=owner, attempts=len(run.attempts)):
+                if not store.adopt_run(
+                    run.id, owner=me, seen_owner=owner, attempts=len(run.attempts)
+                ):
                     continue
                 handle: executor.AttemptHandle | AttemptResult
                 if pid is not None:
@@ -129,7 +131,7 @@ def _interrupt_to_resume(
         why = "interrupted: the daemon stopped while the run waited for a retry"
     if store.settle_run(
         run.id,
-        owner=owner,
+        seen_owner=owner,
         attempts=len(run.attempts),
         status=RunStatus.INTERRUPTED,
         reason=why,
@@ -154,7 +156,7 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     if owner is not None and owner != os.getpid() and alive(owner):
         return SettleResult.LIVE
     attempt = run.last_attempt
-    expected = {"owner": owner, "attempts": len(run.attempts)}
+    expected = {"seen_owner": owner, "attempts": len(run.attempts)}
     if attempt is not None and attempt.log and attempt.finished_at is None:
         status_file = executor.status_path_for(Path(attempt.log))
         if executor.find_wrapper(status_file, attempt.pid) is not None:

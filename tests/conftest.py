@@ -196,12 +196,14 @@ def record(
     """
     status = RunStatus(status)
     if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
-        return store.claim_run(job, when, trigger, status=status, reason=reason or "why", now=when)
-    run = store.claim_run(job, when, trigger, now=when)
+        return store.claim_run(
+            job, when, trigger, owner=None, now=when, status=status, reason=reason or "why"
+        )
+    run = store.claim_run(job, when, trigger, owner=os.getpid(), now=when)
     assert run is not None
     t = when
     for n, code in enumerate(exits, 1):
-        store.begin_attempt(run.id, n, t, f"/nowhere/{run.id}-{n}.log")
+        store.begin_attempt(run.id, n, t, f"/nowhere/{run.id}-{n}.log", owner=os.getpid())
         if status is RunStatus.RUNNING and n == len(exits):
             return run
         killed = signal if n == len(exits) else None

@@ -687,7 +687,12 @@ def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, htt
     slot = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
     store = project.store()
     store.claim_run(
-        "tick", slot - timedelta(minutes=20), Trigger.SCHEDULE, status=RunStatus.SUCCEEDED
+        "tick",
+        slot - timedelta(minutes=20),
+        Trigger.SCHEDULE,
+        owner=None,
+        now=slot - timedelta(minutes=20),
+        status=RunStatus.SUCCEEDED,
     )
     store.close()
     project.write(toml.replace("ENABLED", "false"))
@@ -872,7 +877,7 @@ command = "true"
         )
     )
     store = project.store()
-    store.claim_run("m", T0, Trigger.SCHEDULE, status=RunStatus.SUCCEEDED)
+    store.claim_run("m", T0, Trigger.SCHEDULE, owner=None, now=T0, status=RunStatus.SUCCEEDED)
     config, clock = project.config(), FakeClock(start)
     alerter = Alerter(config, store, clock=clock, env={})
     dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock, alerter=alerter)

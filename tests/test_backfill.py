@@ -173,7 +173,9 @@ def test_a_scheduled_run_run_again_keeps_its_trigger_and_marks_the_new_attempts(
     project.write(CHAIN)
     store = project.store()
     t = datetime(2026, 10, 1, 3, tzinfo=UTC)
-    run = store.claim_run("extract", t, Trigger.SCHEDULE, status=RunStatus.SKIPPED, reason="x")
+    run = store.claim_run(
+        "extract", t, Trigger.SCHEDULE, owner=None, now=t, status=RunStatus.SKIPPED, reason="x"
+    )
     store.close()
     result = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-01", "--only")
     assert result.exit_code == ExitCode.OK, result.output
@@ -206,7 +208,14 @@ def test_an_upstream_gap_blocks_only_its_own_logical_time(project, cli):
     cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-05", "--only")
     store = project.store()
     gap = next(r for r in store.history("extract") if r.scheduled_for.day == 3)
-    store.reopen_run(gap.id, [RunStatus.SUCCEEDED], status=RunStatus.FAILED, reason="exit 1")
+    store.reopen_run(
+        gap.id,
+        [RunStatus.SUCCEEDED],
+        owner=None,
+        now=gap.scheduled_for,
+        status=RunStatus.FAILED,
+        reason="exit 1",
+    )
     store.close()
 
     result = cli("backfill", "transform", "--from", "2026-10-01", "--to", "2026-10-05")
@@ -355,7 +364,14 @@ def test_dry_run_classifies_against_what_is_recorded(project, cli):
     cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-01")
     store = project.store()
     (t,) = [r for r in store.history("transform")]
-    store.reopen_run(t.id, [RunStatus.SUCCEEDED], status=RunStatus.FAILED, reason="exit 1")
+    store.reopen_run(
+        t.id,
+        [RunStatus.SUCCEEDED],
+        owner=None,
+        now=t.scheduled_for,
+        status=RunStatus.FAILED,
+        reason="exit 1",
+    )
     count_before = len(store.history("load"))
     store.close()
     result = cli(

@@ -4,6 +4,7 @@ to be resumed, settle a dead trigger's. Real files and processes, no daemon."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +31,9 @@ def dead_pid() -> int:
 def started_run(project, *, status_file: str | None):
     """A run with one attempt recorded; `status_file` is what its wrapper left."""
     store = project.store()
-    run = store.claim_run("j", T0, Trigger.SCHEDULE, now=T0)
+    run = store.claim_run("j", T0, Trigger.SCHEDULE, owner=os.getpid(), now=T0)
     log = project.root / "1-1.log"
-    store.begin_attempt(run.id, 1, T0, str(log))
+    store.begin_attempt(run.id, 1, T0, str(log), owner=os.getpid())
     if status_file is not None:
         status_path_for(log).write_text(status_file)
     return store, run
@@ -82,10 +83,8 @@ def test_a_run_waiting_for_a_retry_keeps_its_spent_attempts(project):
 def test_a_dead_triggers_run_is_settled_not_resumed(project):
     project.write(JOBS)
     store = project.store()
-    run = store.claim_run("j", T0, Trigger.MANUAL, now=T0)
-    pid = dead_pid()
-    with store._tx() as c:  # as a `cronplus trigger` that was SIGKILLed left it
-        c.execute("UPDATE runs SET owner_pid = ? WHERE id = ?", (pid, run.id))
+    pid = dead_pid()  # as a `cronplus trigger` that was SIGKILLed left it
+    run = store.claim_run("j", T0, Trigger.MANUAL, owner=pid, now=T0)
     take_over(store, project.config(), SystemClock(), previous_daemon=dead_pid())
     got = store.get_run(run.id)
     assert got.status is RunStatus.INTERRUPTED and f"pid {pid}" in got.reason
@@ -120,9 +119,9 @@ def test_attempts_cut_short_twice_still_do_not_count(project):
     project.write(JOBS)
     store, run = started_run(project, status_file="")
     take_over(store, project.config(), SystemClock(), None)
-    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED]) is not None
+    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=T0) is not None
     log2 = project.root / "1-2.log"
-    store.begin_attempt(run.id, 2, T0, str(log2))
+    store.begin_attempt(run.id, 2, T0, str(log2), owner=os.getpid())
     status_path_for(log2).write_text("")
     take_over(store, project.config(), SystemClock(), None)
     assert len(store.get_run(run.id).attempts) == 2

@@ -265,7 +265,8 @@ def test_status_on_counts_an_orphaned_run_of_that_date_as_not_succeeded(project,
         "import sys; from datetime import datetime; from cronplus.model import Trigger;"
         "from cronplus.paths import StatePaths; from cronplus.store import open_store;"
         "s = open_store(StatePaths(__import__('pathlib').Path(sys.argv[1])));"
-        "s.claim_run('load', datetime.fromisoformat(sys.argv[2]), Trigger.MANUAL)"
+        "t = datetime.fromisoformat(sys.argv[2]);"
+        "s.claim_run('load', t, Trigger.MANUAL, owner=__import__('os').getpid(), now=t)"
     )
     subprocess.run([sys.executable, "-c", claim, str(project.state), when.isoformat()], check=True)
     day = when.date().isoformat()

@@ -1,16 +1,16 @@
-"""The store contract, against a real SQLite file."""
+"""What only the SQLite store has: its file and modes, PRAGMAs, migrations, locks,
+read-only opens. The contract every backend keeps is in test_store_contract.py."""
 
 from __future__ import annotations
 
 import sqlite3
 import stat
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from cronplus.errors import StateError
-from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.model import Trigger
 from cronplus.paths import StatePaths
 from cronplus.store import open_store
 from cronplus.store.schema import SCHEMA_VERSION
@@ -28,95 +28,6 @@ def store(paths):
     s = open_store(paths)
     yield s
     s.close()
-
-
-def test_claim_is_at_most_once(store):
-    first = store.claim_run("load", T, Trigger.SCHEDULE)
-    assert first is not None and first.status is RunStatus.QUEUED
-    assert store.claim_run("load", T, Trigger.MANUAL) is None
-    assert store.claim_run("load", T + timedelta(seconds=1), Trigger.SCHEDULE) is not None
-
-
-def test_concurrent_claims_from_two_connections_yield_one_run(paths, store):
-    other = open_store(paths)
-    winners = []
-    barrier = threading.Barrier(8)
-
-    def claim(s):
-        barrier.wait()
-        winners.append(s.claim_run("load", T, Trigger.SCHEDULE))
-
-    threads = [threading.Thread(target=claim, args=(s,)) for s in [store, other] * 4]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(w is not None for w in winners) == 1
-    other.close()
-
-
-def test_attempt_lifecycle_is_recorded(store):
-    run = store.claim_run("load", T, Trigger.SCHEDULE)
-    started = T + timedelta(seconds=1)
-    store.begin_attempt(run.id, 1, started, "/x/1.log")
-    store.set_attempt_pid(run.id, 1, 4242)
-    assert store.get_run(run.id).status is RunStatus.RUNNING
-    result = AttemptResult(
-        RunStatus.FAILED,
-        started,
-        started + timedelta(seconds=2),
-        exit_code=None,
-        signal="SIGKILL",
-        reason="killed by SIGKILL",
-    )
-    store.finish_attempt(run.id, 1, result)
-    store.finish_run(run.id, RunStatus.FAILED, "killed by SIGKILL", started + timedelta(seconds=2))
-    got = store.get_run(run.id)
-    assert got.status is RunStatus.FAILED
-    assert got.reason == "killed by SIGKILL"
-    assert got.duration_s == 2.0
-    (a,) = got.attempts
-    assert (a.number, a.signal, a.exit_code, a.pid, a.log) == (1, "SIGKILL", None, 4242, "/x/1.log")
-
-
-def test_final_status_claim_records_a_finished_run(store):
-    run = store.claim_run(
-        "load",
-        T,
-        Trigger.SCHEDULE,
-        status=RunStatus.SKIPPED,
-        reason="previous run 3 of the job was still running",
-    )
-    got = store.get_run(run.id)
-    assert got.status is RunStatus.SKIPPED and got.finished_at is not None
-    assert store.unfinished_runs() == []
-
-
-def test_latest_finished_run_ignores_skipped_and_running(store):
-    a = store.claim_run("load", T, Trigger.SCHEDULE)
-    store.finish_run(a.id, RunStatus.FAILED, "exit code 1", T)
-    store.claim_run(
-        "load", T + timedelta(minutes=1), Trigger.SCHEDULE, status=RunStatus.SKIPPED, reason="x"
-    )
-    store.claim_run("load", T + timedelta(minutes=2), Trigger.SCHEDULE)
-    assert store.latest_run("load").scheduled_for == T + timedelta(minutes=2)
-    assert store.latest_run("load", finished_only=True).id == a.id
-
-
-def test_runs_between_and_history_order(store):
-    for i in range(5):
-        store.claim_run("load", T + timedelta(hours=i), Trigger.SCHEDULE)
-    store.claim_run("other", T, Trigger.SCHEDULE)
-    between = store.runs_between("load", T + timedelta(hours=1), T + timedelta(hours=3))
-    assert [r.scheduled_for.hour for r in between] == [4, 5]
-    assert [r.scheduled_for.hour for r in store.history("load", 2)] == [7, 6]
-
-
-def test_succeeded_jobs_for_a_logical_time(store):
-    for job, status in [("a", RunStatus.SUCCEEDED), ("b", RunStatus.FAILED)]:
-        r = store.claim_run(job, T, Trigger.SCHEDULE)
-        store.finish_run(r.id, status, None, T)
-    assert store.succeeded_jobs(["a", "b", "c"], T) == {"a"}
 
 
 def test_state_is_owner_only(paths, store):
@@ -147,60 +58,14 @@ def test_missing_state_reads_as_empty_without_creating_it(tmp_path):
     assert not paths.root.exists()
 
 
-def _failed_run(store, job="load", t=T):
-    run = store.claim_run(job, t, Trigger.SCHEDULE)
-    store.begin_attempt(run.id, 1, t, "/x/1.log")
-    store.finish_run(run.id, RunStatus.FAILED, "exit code 1", t + timedelta(seconds=1))
-    return run
-
-
-def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(paths, store):
-    run = _failed_run(store)
-    other = open_store(paths)
-    bad = [RunStatus.FAILED, RunStatus.INTERRUPTED]
-    taken = [s.reopen_run(run.id, bad) for s in (store, other)]
-    other.close()
-    assert taken[1] is None  # the first one took it
-    got = taken[0]
-    assert (got.status, got.reason, got.finished_at) == (RunStatus.QUEUED, None, None)
-    assert got.started_at is None  # set again by its next attempt
-    assert [a.number for a in got.attempts] == [1]
-    assert store.owner_of(run.id) is not None
-
-
-def test_reopen_refuses_a_status_not_allowed(store):
-    run = _failed_run(store)
-    assert store.reopen_run(run.id, [RunStatus.SKIPPED]) is None
-    assert store.get_run(run.id).status is RunStatus.FAILED
-
-
-def test_reopen_to_a_final_status_settles_it(store):
-    run = _failed_run(store)
-    got = store.reopen_run(
-        run.id, [RunStatus.FAILED], status=RunStatus.UPSTREAM_FAILED, reason="x", now=T
-    )
-    assert (got.status, got.reason, got.finished_at) == (RunStatus.UPSTREAM_FAILED, "x", T)
-    assert store.owner_of(run.id) is None
-
-
-def test_an_attempt_records_who_executed_it(store):
-    run = _failed_run(store)
-    store.reopen_run(run.id, [RunStatus.FAILED])
-    store.begin_attempt(run.id, 2, T, "/x/2.log", Trigger.BACKFILL)
-    got = store.get_run(run.id)
-    assert [a.trigger for a in got.attempts] == [Trigger.SCHEDULE, Trigger.BACKFILL]
-    assert got.trigger is Trigger.SCHEDULE
-
-
 def version_1_state(paths) -> sqlite3.Connection:
     """A state as the first cronplus wrote it (schema 1); the caller commits and closes."""
     from cronplus.store.schema import MIGRATIONS
 
     paths.create()
     conn = sqlite3.connect(paths.db)
-    for statement in MIGRATIONS[0].split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     return conn
 
@@ -225,26 +90,13 @@ def test_a_version_1_state_is_migrated_in_place(paths):
     store.close()
 
 
-def test_settle_run_writes_only_over_the_run_as_the_caller_saw_it(store):
-    run = store.claim_run("load", T, Trigger.SCHEDULE)
-    store.begin_attempt(run.id, 1, T, "/x/1.log")
-    owner = store.owner_of(run.id)
-    stale = {"owner": owner, "attempts": 0, "status": RunStatus.INTERRUPTED}
-    assert not store.settle_run(run.id, **stale, reason="gone", finished_at=T)
-    seen = {"owner": owner, "attempts": 1, "status": RunStatus.INTERRUPTED}
-    assert store.settle_run(run.id, **seen, reason="gone", finished_at=T)
-    assert store.get_run(run.id).status is RunStatus.INTERRUPTED
-    assert not store.settle_run(run.id, **seen, reason="again", finished_at=T)
-    assert store.get_run(run.id).reason == "gone"
-
-
 def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):
     blocker = sqlite3.connect(paths.db, timeout=0)
     blocker.execute("BEGIN IMMEDIATE")
     impatient = open_store(paths)
-    impatient._conn.execute("PRAGMA busy_timeout = 50")
+    impatient._db._conn.execute("PRAGMA busy_timeout = 50")
     with pytest.raises(StateError, match="cannot use the state database .*locked"):
-        impatient.claim_run("load", T, Trigger.SCHEDULE)
+        impatient.claim_run("load", T, Trigger.SCHEDULE, owner=None, now=T)
     blocker.rollback()
     blocker.close()
     impatient.close()
@@ -290,14 +142,15 @@ def test_opening_the_state_twice_in_one_process_keeps_its_sqlite_locks(tmp_path)
 
     paths = StatePaths(tmp_path / "state")
     first = open_store(paths)
-    first.claim_run("x", datetime(2024, 1, 1, tzinfo=UTC), Trigger.MANUAL)
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    first.claim_run("x", t, Trigger.MANUAL, owner=None, now=t)
     second = open_store(paths)
     writer = (
         "import sys; from datetime import datetime, UTC; from pathlib import Path;"
         "from cronplus.paths import StatePaths; from cronplus.store import open_store;"
         "from cronplus.model import Trigger;"
-        "s = open_store(StatePaths(Path(sys.argv[1])));"
-        "s.claim_run('x', datetime(2024, 1, 2, tzinfo=UTC), Trigger.MANUAL); s.close()"
+        "s = open_store(StatePaths(Path(sys.argv[1]))); t = datetime(2024, 1, 2, tzinfo=UTC);"
+        "s.claim_run('x', t, Trigger.MANUAL, owner=None, now=t); s.close()"
     )
     subprocess.run([sys.executable, "-c", writer, str(paths.root)], check=True)
     assert (paths.root / "state.db-wal").exists()  # still ours: not folded away

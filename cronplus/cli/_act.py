@@ -366,4 +366,4 @@ def resume(obj: Context, jobs: tuple[str, ...]) -> None:
     names = [obj.job(n).name for n in jobs]
     store = obj.store(create=True)
     for name in names:
-        click.echo(render.resume_line(name, store.resume(name)))
+        click.echo(render.resume_line(name, store.unpause(name)))

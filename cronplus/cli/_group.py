@@ -114,8 +114,6 @@ class Context:
 
     def _recorded_config(self) -> Config | None:
         """The configuration the daemon last ran from this file, kept in the state."""
-        import json
-
         from cronplus.config import load_config_text
         from cronplus.errors import StateError
         from cronplus.store import open_store
@@ -124,16 +122,15 @@ class Context:
         try:
             store = open_store(self.paths, create=False)
             try:
-                recorded = store.get_meta("config")
+                saved = store.config_copy()
             finally:
                 store.close()
-            saved = json.loads(recorded) if recorded else None
-        except (StateError, ValueError):
+        except StateError:
             return None
-        if not isinstance(saved, dict) or saved.get("path") != str(self._config.path):
+        if saved is None or saved.path != str(self._config.path):
             return None
         try:
-            return load_config_text(str(saved.get("text")), self._config.path, self.config_path)
+            return load_config_text(saved.text, self._config.path, self.config_path)
         except ConfigError:
             return None
 

@@ -1,25 +1,312 @@
-"""Where runs are kept. All SQL lives in this package; callers speak the domain.
+"""Where runs are kept: the `Store` contract, and `open_store`.
 
-The contract (implemented by `SqliteStore`; PostgreSQL comes later):
-- `claim_run(job, scheduled_for, trigger, status=, reason=)` -> Run | None: records the
-  run for a logical time, or returns None when one exists. At most once, whoever asks.
-- `reopen_run(run_id, allowed, status=)` -> Run | None: takes a recorded run back to run
-  it again (backfill), or None when someone else took it first.
-- `begin_attempt`, `set_attempt_pid`, `finish_attempt(waiting=)`, `finish_run(last_attempt=)`:
-  the life of a claimed run, each one transaction, written before and after the process.
-- `get_run`, `find_run`, `latest_run`, `runs_between`, `history`, `succeeded_jobs`,
-  `unfinished_runs`: reads that return model objects.
+All SQL lives in this package; callers speak the domain and get model objects back.
+`_sql.py` and `_sql_side.py` hold every query, written once; `sqlite.py` is the
+SQLite connection layer (a PostgreSQL one comes later); `schema.py` the migrations.
+
+What holds for every method of a `Store` unless its docstring says otherwise:
+- Each call is one transaction: it happens whole or not at all, and a concurrent
+  caller (a thread, or another process on the same state) sees it whole or not yet.
+- It raises `StateError` (cronplus/errors.py) when the state cannot be used: locked by
+  another process past the busy timeout, a full disk, a read-only or damaged file.
+  A read-only store (`open_store(create=False)` on an existing state) raises it on
+  every write. Nothing else is raised for the environment's faults; a programming
+  error (an unknown run id where one is required) is not guarded.
+- Times are aware datetimes, returned in UTC. The store never reads the clock: every
+  time it records is an argument.
+- `owner` is the pid of the cronplus process that executes a run (callers pass
+  `os.getpid()`); recovery compares it with the live processes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from cronplus.errors import StateError
+from cronplus.model import AlertRecord, AttemptResult, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store._sql_side import ConfigCopy
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
-Store = SqliteStore
+__all__ = ["ConfigCopy", "OlderStateError", "Store", "open_store"]
+
+
+class Store(Protocol):
+    """Runs, their attempts, and what the daemon keeps beside them."""
+
+    def close(self) -> None:
+        """Release the connection; the store is not used afterwards."""
+        ...
+
+    # -- claims and the life of a run ---------------------------------------------------
+
+    def claim_run(
+        self,
+        job: str,
+        scheduled_for: datetime,
+        trigger: Trigger,
+        *,
+        owner: int | None,
+        now: datetime,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+    ) -> Run | None:
+        """Record the run of `job` for the logical time `scheduled_for`, created `now`;
+        None when one exists already (whatever its trigger or status).
+
+        At most once, whoever asks: of any number of threads and processes claiming
+        the same (job, scheduled_for) at once, exactly one gets a Run; the database's
+        unique key decides, never a read before the write. A QUEUED claim is owned
+        by `owner`; a final `status` (skipped, upstream_failed, a `mark`) records a
+        run that will not execute: finished `now`, owned by nobody."""
+        ...
+
+    def reopen_run(
+        self,
+        run_id: int,
+        allowed: Iterable[RunStatus],
+        *,
+        owner: int | None,
+        now: datetime,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+    ) -> Run | None:
+        """Take a recorded run whose status is one of `allowed` to run it again
+        (QUEUED, owned by `owner`, its start time cleared) or to give it a final
+        `status` (finished `now`, owned by nobody). Returns the run as it now is, or
+        None when its status is not in `allowed` (someone else took it first; an
+        empty `allowed` takes nothing). Its attempts are kept, and it is no longer
+        `resumable`. Conditional like a claim: of two callers, one wins."""
+        ...
+
+    def begin_attempt(
+        self,
+        run_id: int,
+        number: int,
+        started_at: datetime,
+        log: str,
+        trigger: Trigger | None = None,
+        *,
+        owner: int,
+    ) -> None:
+        """Record attempt `number` of a run, before its process starts (a crash then
+        leaves a trace of it): the run becomes RUNNING, owned by `owner`, with
+        `number` attempts, its reason cleared and its start kept from the first
+        attempt. `trigger` is who executes this attempt when not the run's own
+        trigger (a backfill re-running a scheduled run)."""
+        ...
+
+    def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
+        """Record the process id of an attempt's wrapper once it exists."""
+        ...
+
+    def finish_attempt(
+        self, run_id: int, number: int, result: AttemptResult, *, waiting: str | None = None
+    ) -> None:
+        """Record an attempt's end (its start too, from `result`). An INTERRUPTED
+        result does not count against the job's retries. `waiting`: the run stays
+        RUNNING with that reason while it waits for its next retry."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        *,
+        last_attempt: tuple[int, AttemptResult] | None = None,
+        resume_spent: int | None = None,
+        release: bool = False,
+    ) -> None:
+        """Record a run's end, owned by nobody afterwards; a SUCCEEDED run keeps no
+        reason. In the same transaction: `last_attempt`'s end (number, result);
+        `resume_spent`, to make it `resumable` with that many attempts counted
+        against the retries (a stop cut it short); `release`, to make it
+        `unreleased` until `mark_released`."""
+        ...
+
+    # -- recovery: runs a dead cronplus process left unfinished -------------------------
+
+    def owner_of(self, run_id: int) -> int | None:
+        """The owner of a run; None for a finished run, or an unknown id."""
+        ...
+
+    def adopt_run(self, run_id: int, *, owner: int, seen_owner: int | None, attempts: int) -> bool:
+        """Make `owner` the owner of an unfinished run whose attempt outlived its
+        cronplus process, only if the run is as the caller saw it: unfinished, owned
+        by `seen_owner`, with `attempts` attempts. False (and nothing written) when
+        another process adopted, settled, reopened or ran it meanwhile."""
+        ...
+
+    def settle_run(
+        self,
+        run_id: int,
+        *,
+        seen_owner: int | None,
+        attempts: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        last_attempt: tuple[int, AttemptResult] | None = None,
+        drop_last_attempt: bool = False,
+        resume_spent: int | None = None,
+    ) -> bool:
+        """Give an orphaned run its final status, under the condition of `adopt_run`;
+        False (and nothing written) when it changed meanwhile, so of two processes
+        settling one orphan exactly one wins. In the same transaction:
+        `last_attempt`'s end; `drop_last_attempt`, to forget its last attempt,
+        recorded but never started; `resume_spent`, as for `finish_run`."""
+        ...
+
+    def spent_attempts(self, run_id: int) -> int:
+        """A run's ended attempts that count against its job's retries: all but those
+        cronplus cut short (recorded INTERRUPTED)."""
+        ...
+
+    def resumable(self) -> list[tuple[int, int]]:
+        """(run id, attempts spent) of the runs a stop or crash cut short, by run id:
+        what `finish_run`/`settle_run` marked with `resume_spent`, until
+        `drop_resume` or `reopen_run`."""
+        ...
+
+    def drop_resume(self, run_id: int) -> None:
+        """The run is not to be resumed (any more); nothing when it was not."""
+        ...
+
+    def unreleased(self) -> list[int]:
+        """Ids of the finished runs whose dependents may not have been released yet
+        (`finish_run(release=True)` without `mark_released`), by run id."""
+        ...
+
+    def mark_released(self, run_id: int) -> None:
+        """The run's dependents are started or recorded: a crash now loses none."""
+        ...
+
+    # -- reads: model objects, attempts in number order ----------------------------------
+
+    def get_run(self, run_id: int) -> Run | None:
+        """The run with that id, or None."""
+        ...
+
+    def find_run(self, job: str, scheduled_for: datetime) -> Run | None:
+        """The run of `job` for that logical time, or None."""
+        ...
+
+    def latest_run(self, job: str, *, finished_only: bool = False) -> Run | None:
+        """The run of `job` with the latest logical time; with `finished_only`, the
+        latest final one other than skipped (a skipped fire time must not hide the
+        failure before it). None when there is none."""
+        ...
+
+    def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
+        """Runs of `job` with start <= logical time < end, oldest first."""
+        ...
+
+    def history(self, job: str, limit: int | None = None) -> list[Run]:
+        """Runs of `job`, latest logical time first (ties: latest id first), at most
+        `limit` of them (None: all)."""
+        ...
+
+    def unfinished_runs(self) -> list[Run]:
+        """Every QUEUED or RUNNING run, by id."""
+        ...
+
+    def succeeded_jobs(self, jobs: Iterable[str], scheduled_for: datetime) -> set[str]:
+        """Which of `jobs` have a SUCCEEDED run for that logical time."""
+        ...
+
+    def previous_final(self, job: str, run_id: int) -> Run | None:
+        """The job's own last outcome (succeeded, failed or timed_out; not what others
+        did to it: skipped, upstream_failed, interrupted) other than `run_id`, at or
+        before its logical time; None when there is none."""
+        ...
+
+    def latest_scheduled(self, job: str) -> datetime | None:
+        """The latest logical time of a run of `job` the schedule (or catch-up) made."""
+        ...
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def hold_or_send(
+        self, job: str, kind: str, now: datetime, repeat_after: timedelta
+    ) -> tuple[int, datetime | None] | None:
+        """Decide, in one transaction, whether `job` alerts `now` for a `kind` of
+        trouble (failing, missed). None: one went out less than `repeat_after` ago,
+        so this one is held and counted. Otherwise it is sent: (how many were held,
+        since when) to fold into the message, and the count starts again."""
+        ...
+
+    def clear_holds(self, job: str, kind: str) -> tuple[int, datetime | None]:
+        """The job is well again: forget its held `kind`; returns (held, since), as
+        `hold_or_send` would have, (0, None) when nothing was held."""
+        ...
+
+    def record_alert(
+        self,
+        time: datetime,
+        event: str,
+        job: str | None,
+        run_id: int | None,
+        channel: str,
+        sent: bool,
+        error: str | None,
+    ) -> int:
+        """Record one alert through one channel with its delivery outcome; its id.
+        `channel` and `error` must already be redacted."""
+        ...
+
+    def recent_alerts(self, limit: int) -> list[AlertRecord]:
+        """The last `limit` alerts recorded, newest first."""
+        ...
+
+    # -- paused jobs --------------------------------------------------------------------
+
+    def pause(self, job: str, now: datetime) -> bool:
+        """Pause `job` from `now`: its fire times are recorded skipped until
+        `unpause`. False (since unchanged) when it was paused already."""
+        ...
+
+    def unpause(self, job: str) -> bool:
+        """Let `job` run again; False when it was not paused."""
+        ...
+
+    def paused_jobs(self) -> dict[str, datetime]:
+        """Paused jobs and since when; one small read."""
+        ...
+
+    # -- what a daemon leaves for the next one and for read commands ---------------------
+
+    def mark_daemon_alive(self, at: datetime) -> None:
+        """A daemon looked at the clock `at`: the next start tells the fire times that
+        passed while none ran from those a live daemon skipped."""
+        ...
+
+    def daemon_alive(self) -> datetime | None:
+        """The last `mark_daemon_alive`, or None when no daemon ever ran."""
+        ...
+
+    def mark_daemon_started(self, pid: int) -> None:
+        """The daemon `pid` took the state over: its runs are the ones the next
+        daemon resumes after a crash."""
+        ...
+
+    def last_daemon_pid(self) -> int | None:
+        """The pid of the last `mark_daemon_started`, or None."""
+        ...
+
+    def save_config_copy(self, path: str, text: str) -> None:
+        """Keep the jobs file (`path`, and `text` with no secrets) the daemon runs, so
+        read commands show it while the file on disk has problems."""
+        ...
+
+    def config_copy(self) -> ConfigCopy | None:
+        """The last `save_config_copy`, or None when there is none (or it is
+        unreadable)."""
+        ...
 
 
 def open_store(paths: StatePaths, *, create: bool = True) -> Store:

@@ -11,94 +11,118 @@ import sqlite3
 
 from cronplus.errors import StateError
 
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: runs keyed by (job, logical time); attempts per run.
-    """
-    CREATE TABLE runs (
-        id            INTEGER PRIMARY KEY,
-        job           TEXT    NOT NULL,
-        scheduled_for TEXT    NOT NULL,  -- UTC, fixed width, so text order is time order
-        trigger       TEXT    NOT NULL,
-        status        TEXT    NOT NULL,
-        reason        TEXT,
-        created_at    TEXT    NOT NULL,
-        started_at    TEXT,
-        finished_at   TEXT,
-        attempts      INTEGER NOT NULL DEFAULT 0,
-        owner_pid     INTEGER,            -- the cronplus process executing the run
-        UNIQUE (job, scheduled_for)       -- at most one run per logical time, whoever asks
-    );
-    -- status reads a job's latest runs and a date's runs, history reads newest first.
-    CREATE INDEX runs_job_status_time ON runs (job, status, scheduled_for);
-    CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
-    CREATE TABLE attempts (
-        run_id      INTEGER NOT NULL REFERENCES runs (id),
-        number      INTEGER NOT NULL,
-        started_at  TEXT    NOT NULL,
-        finished_at TEXT,
-        exit_code   INTEGER,
-        signal      TEXT,
-        log         TEXT,
-        pid         INTEGER,
-        PRIMARY KEY (run_id, number)
-    ) WITHOUT ROWID;
-    """,
+    (
+        """
+        CREATE TABLE runs (
+            id            INTEGER PRIMARY KEY,
+            job           TEXT    NOT NULL,
+            scheduled_for TEXT    NOT NULL,  -- UTC, fixed width, so text order is time order
+            trigger       TEXT    NOT NULL,
+            status        TEXT    NOT NULL,
+            reason        TEXT,
+            created_at    TEXT    NOT NULL,
+            started_at    TEXT,
+            finished_at   TEXT,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            owner_pid     INTEGER,            -- the cronplus process executing the run
+            UNIQUE (job, scheduled_for)       -- at most one run per logical time, whoever asks
+        )
+        """,
+        """
+        -- status reads a job's latest runs and a date's runs, history reads newest first.
+        CREATE INDEX runs_job_status_time ON runs (job, status, scheduled_for)
+        """,
+        """
+        CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running')
+        """,
+        """
+        CREATE TABLE attempts (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            number      INTEGER NOT NULL,
+            started_at  TEXT    NOT NULL,
+            finished_at TEXT,
+            exit_code   INTEGER,
+            signal      TEXT,
+            log         TEXT,
+            pid         INTEGER,
+            PRIMARY KEY (run_id, number)
+        ) WITHOUT ROWID
+        """,
+    ),
     # 2: who executed each attempt. A backfill re-running a scheduled run adds
     # attempts to it, and history must show which ones the backfill made.
-    """
-    ALTER TABLE attempts ADD COLUMN trigger TEXT
-    """,
+    (
+        """
+        ALTER TABLE attempts ADD COLUMN trigger TEXT
+        """,
+    ),
     # 3: alerts. One row per alert and channel, with its final delivery outcome, so
     # "was anyone told?" has an answer. The channel is stored redacted (scheme and
     # host): URLs carry tokens. alert_holds counts what repeat_after held back.
-    """
-    CREATE TABLE alerts (
-        id       INTEGER PRIMARY KEY,
-        time     TEXT    NOT NULL,
-        event    TEXT    NOT NULL,
-        job      TEXT,
-        run_id   INTEGER,
-        channel  TEXT    NOT NULL,
-        sent     INTEGER NOT NULL,
-        error    TEXT
-    );
-    CREATE TABLE alert_holds (
-        job        TEXT NOT NULL,
-        kind       TEXT NOT NULL,   -- what repeats: failing, missed
-        last_sent  TEXT,
-        held       INTEGER NOT NULL DEFAULT 0,
-        held_since TEXT,
-        PRIMARY KEY (job, kind)
-    ) WITHOUT ROWID;
-    -- daemon_alive: when a daemon last looked at the clock, so its next start can tell
-    -- the fire times that passed while none ran from those a live daemon skipped.
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) WITHOUT ROWID;
-    -- cronplus pause JOB: its fire times are recorded skipped until resume.
-    CREATE TABLE paused (
-        job   TEXT PRIMARY KEY,
-        since TEXT NOT NULL
-    ) WITHOUT ROWID
-    """,
+    (
+        """
+        CREATE TABLE alerts (
+            id       INTEGER PRIMARY KEY,
+            time     TEXT    NOT NULL,
+            event    TEXT    NOT NULL,
+            job      TEXT,
+            run_id   INTEGER,
+            channel  TEXT    NOT NULL,
+            sent     INTEGER NOT NULL,
+            error    TEXT
+        )
+        """,
+        """
+        CREATE TABLE alert_holds (
+            job        TEXT NOT NULL,
+            kind       TEXT NOT NULL,   -- what repeats: failing, missed
+            last_sent  TEXT,
+            held       INTEGER NOT NULL DEFAULT 0,
+            held_since TEXT,
+            PRIMARY KEY (job, kind)
+        ) WITHOUT ROWID
+        """,
+        """
+        -- daemon_alive: when a daemon last looked at the clock, so its next start can tell
+        -- the fire times that passed while none ran from those a live daemon skipped.
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        """
+        -- cronplus pause JOB: its fire times are recorded skipped until resume.
+        CREATE TABLE paused (
+            job   TEXT PRIMARY KEY,
+            since TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
     # 4: runs a daemon's stop or crash cut short, to run again at its next start,
     # and runs whose dependents it had still to release.
     # spent: the attempts that count against the job's retries (one cut short by the
     # stop does not).
-    """
-    CREATE TABLE resume (
-        run_id INTEGER PRIMARY KEY REFERENCES runs (id),
-        spent  INTEGER NOT NULL
-    );
-    -- a daemon's run that ended and whose dependents may not have been started (or
-    -- recorded upstream_failed) yet: written with the run's end, deleted after.
-    CREATE TABLE release (
-        run_id INTEGER PRIMARY KEY REFERENCES runs (id)
-    );
-    -- 0 for an attempt cronplus cut short (a stop, a crash): it does not use up a retry
-    ALTER TABLE attempts ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
-    """,
+    (
+        """
+        CREATE TABLE resume (
+            run_id INTEGER PRIMARY KEY REFERENCES runs (id),
+            spent  INTEGER NOT NULL
+        )
+        """,
+        """
+        -- a daemon's run that ended and whose dependents may not have been started (or
+        -- recorded upstream_failed) yet: written with the run's end, deleted after.
+        CREATE TABLE release (
+            run_id INTEGER PRIMARY KEY REFERENCES runs (id)
+        )
+        """,
+        """
+        -- 0 for an attempt cronplus cut short (a stop, a crash): it does not use up a retry
+        ALTER TABLE attempts ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -119,10 +143,8 @@ def migrate(conn: sqlite3.Connection, where: str) -> None:
         # Re-read under the write lock: another process may have migrated meanwhile.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            # Statements are split on ";" so no comment in MIGRATIONS may contain one.
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -1,0 +1,393 @@
+"""Every query of the store, written once, and rows turned into model objects: here
+runs and attempts, their claims and recovery; `_sql_side.py` the tables beside them.
+
+`SqlStore` implements the `Store` contract (its docstrings are in `store/__init__.py`)
+over a connection layer (`Db`) that owns connecting, PRAGMAs, transactions and the
+mapping of driver errors to `StateError`; `store/sqlite.py` is the SQLite one. The
+SQL here is what SQLite and PostgreSQL share: `ON CONFLICT` rather than `INSERT OR`,
+no `LIMIT -1`, rows read by column name. Parameters are written `?`; a driver that
+wants `%s` translates them (no statement here holds a literal `?` or `%`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
+from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
+from cronplus.store._sql_side import SideTablesSql
+
+RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
+_ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
+_OWN_OUTCOMES = "('succeeded', 'failed', 'timed_out')"  # not what others did to a run
+_FINISHED = "('succeeded', 'failed', 'timed_out', 'upstream_failed', 'interrupted')"
+_UNFINISHED = "('queued', 'running')"
+_CHUNK = 500  # ids per IN list, under SQLite's variable limit
+
+
+def _reason(status: RunStatus, reason: str | None) -> str | None:
+    return None if status is RunStatus.SUCCEEDED else reason
+
+
+class SqlStore(SideTablesSql):
+    """The `Store` over any `Db`. Each public method is one transaction (or one read)."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- claims and the life of a run ---------------------------------------------------
+
+    def claim_run(
+        self,
+        job: str,
+        scheduled_for: datetime,
+        trigger: Trigger,
+        *,
+        owner: int | None,
+        now: datetime,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+    ) -> Run | None:
+        final = status.is_final
+        with self._db.tx() as tx:
+            run_id = tx.insert(
+                "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
+                " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job, scheduled_for) DO NOTHING",
+                (
+                    job,
+                    to_db(scheduled_for),
+                    str(trigger),
+                    str(status),
+                    reason,
+                    to_db(now),
+                    to_db(now) if final else None,
+                    None if final else owner,
+                ),
+            )
+        if run_id is None:
+            return None
+        return Run(
+            id=run_id,
+            job=job,
+            scheduled_for=scheduled_for.astimezone(UTC),
+            trigger=trigger,
+            status=status,
+            reason=reason,
+            created_at=now,
+            finished_at=now if final else None,
+        )
+
+    def reopen_run(
+        self,
+        run_id: int,
+        allowed: Iterable[RunStatus],
+        *,
+        owner: int | None,
+        now: datetime,
+        status: RunStatus = RunStatus.QUEUED,
+        reason: str | None = None,
+    ) -> Run | None:
+        names = [str(s) for s in allowed]
+        if not names:
+            return None
+        final = status.is_final
+        with self._db.tx() as tx:
+            changed = tx.run(
+                # started_at restarts with the next attempt: a run's duration is that of
+                # its latest execution, not the week since its first one.
+                "UPDATE runs SET status = ?, reason = ?, started_at = NULL, finished_at = ?,"
+                f" owner_pid = ? WHERE id = ? AND status IN ({marks(len(names))})",
+                (
+                    str(status),
+                    reason,
+                    to_db(now) if final else None,
+                    None if final else owner,
+                    run_id,
+                    *names,
+                ),
+            )
+            if changed != 1:
+                return None
+            # Taken to run again (or settled): no longer waiting to be resumed.
+            tx.run("DELETE FROM resume WHERE run_id = ?", (run_id,))
+        return self.get_run(run_id)
+
+    def begin_attempt(
+        self,
+        run_id: int,
+        number: int,
+        started_at: datetime,
+        log: str,
+        trigger: Trigger | None = None,
+        *,
+        owner: int,
+    ) -> None:
+        with self._db.tx() as tx:
+            tx.run(
+                "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
+                " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
+                (run_id, number, to_db(started_at), log, trigger and str(trigger), run_id),
+            )
+            tx.run(
+                "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
+                " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
+                (number, to_db(started_at), owner, run_id),
+            )
+
+    def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
+        with self._db.tx() as tx:
+            tx.run(
+                "UPDATE attempts SET pid = ? WHERE run_id = ? AND number = ?",
+                (pid, run_id, number),
+            )
+
+    def finish_attempt(
+        self, run_id: int, number: int, result: AttemptResult, *, waiting: str | None = None
+    ) -> None:
+        with self._db.tx() as tx:
+            _finish_attempt(tx, run_id, number, result)
+            if waiting is not None:
+                tx.run("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        *,
+        last_attempt: tuple[int, AttemptResult] | None = None,
+        resume_spent: int | None = None,
+        release: bool = False,
+    ) -> None:
+        with self._db.tx() as tx:
+            if release:
+                tx.run(
+                    "INSERT INTO release (run_id) VALUES (?) ON CONFLICT (run_id) DO NOTHING",
+                    (run_id,),
+                )
+            if last_attempt is not None:
+                _finish_attempt(tx, run_id, *last_attempt)
+            if resume_spent is not None:
+                _to_resume(tx, run_id, resume_spent)
+            tx.run(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
+                " WHERE id = ?",
+                (str(status), _reason(status, reason), to_db(finished_at), run_id),
+            )
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def owner_of(self, run_id: int) -> int | None:
+        rows = self._db.rows("SELECT owner_pid FROM runs WHERE id = ?", (run_id,))
+        return rows[0]["owner_pid"] if rows else None
+
+    def adopt_run(self, run_id: int, *, owner: int, seen_owner: int | None, attempts: int) -> bool:
+        with self._db.tx() as tx:
+            where, args = _as_seen(run_id, seen_owner, attempts)
+            return tx.run(f"UPDATE runs SET owner_pid = ? WHERE {where}", (owner, *args)) == 1
+
+    def settle_run(
+        self,
+        run_id: int,
+        *,
+        seen_owner: int | None,
+        attempts: int,
+        status: RunStatus,
+        reason: str | None,
+        finished_at: datetime,
+        last_attempt: tuple[int, AttemptResult] | None = None,
+        drop_last_attempt: bool = False,
+        resume_spent: int | None = None,
+    ) -> bool:
+        with self._db.tx() as tx:
+            where, args = _as_seen(run_id, seen_owner, attempts)
+            changed = tx.run(
+                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
+                f" WHERE {where}",
+                (str(status), _reason(status, reason), to_db(finished_at), *args),
+            )
+            if changed != 1:
+                return False
+            if last_attempt is not None:
+                _finish_attempt(tx, run_id, *last_attempt)
+            if drop_last_attempt:
+                tx.run("DELETE FROM attempts WHERE run_id = ? AND number = ?", (run_id, attempts))
+                tx.run("UPDATE runs SET attempts = ? WHERE id = ?", (attempts - 1, run_id))
+            if resume_spent is not None:
+                _to_resume(tx, run_id, resume_spent)
+        return True
+
+    def spent_attempts(self, run_id: int) -> int:
+        rows = self._db.rows(
+            "SELECT count(*) AS spent FROM attempts WHERE run_id = ?"
+            " AND finished_at IS NOT NULL AND counted = 1",
+            (run_id,),
+        )
+        return int(rows[0]["spent"])
+
+    def resumable(self) -> list[tuple[int, int]]:
+        rows = self._db.rows("SELECT run_id, spent FROM resume ORDER BY run_id")
+        return [(r["run_id"], r["spent"]) for r in rows]
+
+    def drop_resume(self, run_id: int) -> None:
+        with self._db.tx() as tx:
+            tx.run("DELETE FROM resume WHERE run_id = ?", (run_id,))
+
+    def unreleased(self) -> list[int]:
+        return [r["run_id"] for r in self._db.rows("SELECT run_id FROM release ORDER BY run_id")]
+
+    def mark_released(self, run_id: int) -> None:
+        with self._db.tx() as tx:
+            tx.run("DELETE FROM release WHERE run_id = ?", (run_id,))
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Run | None:
+        return self._first(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+
+    def find_run(self, job: str, scheduled_for: datetime) -> Run | None:
+        return self._first(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for = ?",
+            (job, to_db(scheduled_for)),
+        )
+
+    def latest_run(self, job: str, *, finished_only: bool = False) -> Run | None:
+        where = f"status IN {_FINISHED}" if finished_only else "1 = 1"
+        return self._first(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND {where}"
+            " ORDER BY scheduled_for DESC LIMIT 1",
+            (job,),
+        )
+
+    def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
+        return self._runs(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for >= ?"
+            " AND scheduled_for < ? ORDER BY scheduled_for",
+            (job, to_db(start), to_db(end)),
+        )
+
+    def history(self, job: str, limit: int | None = None) -> list[Run]:
+        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? ORDER BY scheduled_for DESC, id DESC"
+        if limit is None:
+            return self._runs(sql, (job,))
+        return self._runs(sql + " LIMIT ?", (job, limit))
+
+    def unfinished_runs(self) -> list[Run]:
+        return self._runs(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN {_UNFINISHED} ORDER BY id"
+        )
+
+    def succeeded_jobs(self, jobs: Iterable[str], scheduled_for: datetime) -> set[str]:
+        names = list(jobs)
+        if not names:
+            return set()
+        rows = self._db.rows(
+            "SELECT job FROM runs WHERE scheduled_for = ? AND status = 'succeeded'"
+            f" AND job IN ({marks(len(names))})",
+            (to_db(scheduled_for), *names),
+        )
+        return {r["job"] for r in rows}
+
+    def previous_final(self, job: str, run_id: int) -> Run | None:
+        return self._first(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND id != ?"
+            f" AND status IN {_OWN_OUTCOMES}"
+            " AND scheduled_for <= (SELECT scheduled_for FROM runs WHERE id = ?)"
+            " ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+            (job, run_id, run_id),
+        )
+
+    def latest_scheduled(self, job: str) -> datetime | None:
+        rows = self._db.rows(
+            "SELECT MAX(scheduled_for) AS latest FROM runs"
+            " WHERE job = ? AND trigger IN ('schedule', 'catchup')",
+            (job,),
+        )
+        return from_db(rows[0]["latest"]) if rows else None
+
+    def _first(self, sql: str, args: Sequence[object]) -> Run | None:
+        runs = self._runs(sql, args)
+        return runs[0] if runs else None
+
+    def _runs(self, sql: str, args: Sequence[object] = ()) -> list[Run]:
+        rows = self._db.rows(sql, args)
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        # Attempts made before schema 2 have no trigger; only the run's could make them.
+        run_trigger = {r["id"]: r["trigger"] for r in rows}
+        attempts: dict[int, list[Attempt]] = {i: [] for i in ids}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            for a in self._db.rows(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+                f" WHERE run_id IN ({marks(len(chunk))}) ORDER BY run_id, number",
+                chunk,
+            ):
+                attempts[a["run_id"]].append(_attempt(a, run_trigger[a["run_id"]]))
+        return [_run(r, tuple(attempts[r["id"]])) for r in rows]
+
+
+def _as_seen(run_id: int, owner: int | None, attempts: int) -> tuple[str, tuple[object, ...]]:
+    """The condition "the run is unfinished, as the caller saw it"."""
+    owned = "owner_pid IS NULL" if owner is None else "owner_pid = ?"
+    where = f"id = ? AND status IN {_UNFINISHED} AND {owned} AND attempts = ?"
+    return where, (run_id, *(() if owner is None else (owner,)), attempts)
+
+
+def _finish_attempt(tx: Tx, run_id: int, number: int, result: AttemptResult) -> None:
+    tx.run(
+        "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?,"
+        " counted = ? WHERE run_id = ? AND number = ?",
+        (
+            to_db(result.started_at),
+            to_db(result.finished_at),
+            result.exit_code,
+            result.signal,
+            0 if result.status is RunStatus.INTERRUPTED else 1,
+            run_id,
+            number,
+        ),
+    )
+
+
+def _to_resume(tx: Tx, run_id: int, spent: int) -> None:
+    tx.run(
+        "INSERT INTO resume (run_id, spent) VALUES (?, ?)"
+        " ON CONFLICT (run_id) DO UPDATE SET spent = excluded.spent",
+        (run_id, spent),
+    )
+
+
+def _run(r: Row, attempts: tuple[Attempt, ...]) -> Run:
+    return Run(
+        id=r["id"],
+        job=r["job"],
+        scheduled_for=from_db(r["scheduled_for"]),
+        trigger=Trigger(r["trigger"]),
+        status=RunStatus(r["status"]),
+        reason=r["reason"],
+        created_at=from_db(r["created_at"]),
+        started_at=from_db(r["started_at"]),
+        finished_at=from_db(r["finished_at"]),
+        attempts=attempts,
+    )
+
+
+def _attempt(a: Row, run_trigger: str) -> Attempt:
+    return Attempt(
+        number=a["number"],
+        started_at=from_db(a["started_at"]),
+        finished_at=from_db(a["finished_at"]),
+        exit_code=a["exit_code"],
+        signal=a["signal"],
+        log=a["log"],
+        pid=a["pid"],
+        trigger=Trigger(a["trigger"] or run_trigger),
+    )

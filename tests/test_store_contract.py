@@ -1,0 +1,550 @@
+"""The `Store` contract (cronplus/store/__init__.py), run against every backend.
+
+A backend is a name in BACKENDS and a way to open stores on one state in
+`open_backend`; a new one (PostgreSQL) adds both, and every test here runs on it.
+Every method of the Protocol is exercised here: `test_every_protocol_method_is_tested`
+fails for one that is not. What only SQLite has (its file, PRAGMAs, migrations) is
+tested in test_store.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cronplus.errors import StateError
+from cronplus.model import AttemptResult, Run, RunStatus, Trigger
+from cronplus.paths import StatePaths
+from cronplus.store import ConfigCopy, Store, open_store
+
+BACKENDS = ["sqlite"]
+T = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+ME = os.getpid()
+OTHER = ME + 1  # another owner; never asked whether it is alive here
+
+
+def open_backend(backend: str, where: str, *, readonly: bool = False) -> Store:
+    """A store on the state at `where` (a folder for SQLite)."""
+    if backend == "sqlite":
+        return open_store(StatePaths(Path(where)), create=not readonly)
+    raise AssertionError(f"no backend {backend}")
+
+
+@dataclass
+class Backend:
+    name: str
+    where: str
+    opened: list[Store] = field(default_factory=list)
+
+    def open(self, *, readonly: bool = False) -> Store:
+        store = open_backend(self.name, self.where, readonly=readonly)
+        self.opened.append(store)
+        return store
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path) -> Iterator[Backend]:
+    b = Backend(request.param, str(tmp_path / "state"))
+    yield b
+    for store in b.opened:
+        store.close()
+
+
+@pytest.fixture
+def store(backend) -> Store:
+    return backend.open()
+
+
+def claim(store: Store, job: str = "load", t: datetime = T, **kw) -> Run | None:
+    kw.setdefault("owner", ME)
+    kw.setdefault("now", t)
+    return store.claim_run(job, t, kw.pop("trigger", Trigger.SCHEDULE), **kw)
+
+
+def claimed(store: Store, job: str = "load", t: datetime = T, **kw) -> Run:
+    run = claim(store, job, t, **kw)
+    assert run is not None
+    return run
+
+
+def ended(status: RunStatus, start: datetime = T, seconds: float = 1.0, **kw) -> AttemptResult:
+    return AttemptResult(status, start, start + timedelta(seconds=seconds), **kw)
+
+
+def failed_run(store: Store, job: str = "load", t: datetime = T) -> Run:
+    run = claimed(store, job, t)
+    store.begin_attempt(run.id, 1, t, "/x/1.log", owner=ME)
+    store.finish_run(run.id, RunStatus.FAILED, "exit code 1", t + timedelta(seconds=1))
+    return run
+
+
+def started_run(store: Store, owner: int = ME) -> Run:
+    run = claimed(store, owner=owner)
+    store.begin_attempt(run.id, 1, T, "/x/1.log", owner=owner)
+    return run
+
+
+# -- the Protocol itself ----------------------------------------------------------------
+
+
+def protocol_methods() -> list[str]:
+    return sorted(n for n, v in vars(Store).items() if callable(v) and not n.startswith("_"))
+
+
+def test_every_protocol_method_is_tested():
+    """A method added to the Protocol without a test here fails this."""
+    me = test_every_protocol_method_is_tested
+    bodies = [
+        inspect.getsource(f)
+        for name, f in globals().items()
+        if name.startswith("test_") and callable(f) and f is not me
+    ]
+    untested = [m for m in protocol_methods() if not any(f".{m}(" in b for b in bodies)]
+    assert untested == []
+    assert len(protocol_methods()) > 30  # the Protocol was read, not an empty class
+
+
+def test_the_backend_has_every_protocol_method_as_the_protocol_states_it(store):
+    for name in protocol_methods():
+        want = inspect.signature(getattr(Store, name))
+        got = inspect.signature(getattr(type(store), name))
+        assert [(p.name, p.kind, p.default) for p in got.parameters.values()] == [
+            (p.name, p.kind, p.default) for p in want.parameters.values()
+        ], name
+
+
+def test_the_queries_know_no_driver():
+    """The SQL is written once, apart from the connection layer: a second backend
+    brings its own connection layer and reuses every query."""
+    store_dir = Path(__file__).resolve().parent.parent / "cronplus" / "store"
+    for module in ("_db.py", "_sql.py", "_sql_side.py"):
+        text = (store_dir / module).read_text()
+        imported = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & {"sqlite3", "psycopg", "os", "time"}, module
+        assert "datetime.now" not in text, module
+
+
+# -- claims -------------------------------------------------------------------------------
+
+
+def test_claim_is_at_most_once(store):
+    first = store.claim_run("load", T, Trigger.SCHEDULE, owner=ME, now=T)
+    assert first is not None and first.status is RunStatus.QUEUED
+    assert (first.job, first.scheduled_for, first.trigger) == ("load", T, Trigger.SCHEDULE)
+    assert claim(store, trigger=Trigger.MANUAL) is None
+    assert claim(store, t=T + timedelta(seconds=1)) is not None
+    assert store.owner_of(first.id) == ME
+
+
+def test_a_claim_records_the_time_it_is_given(store):
+    made = T + timedelta(hours=5)
+    run = claimed(store, now=made)
+    assert store.get_run(run.id).created_at == made
+
+
+def test_concurrent_claims_from_two_connections_yield_one_run(backend, store):
+    other = backend.open()
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def race(s):
+        barrier.wait()
+        winners.append(claim(s))
+
+    threads = [threading.Thread(target=race, args=(s,)) for s in [store, other] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(w is not None for w in winners) == 1
+
+
+def _claim_in_a_process(backend: str, where: str, rounds: int, barrier, results) -> None:
+    store = open_backend(backend, where)
+    won = []
+    for i in range(rounds):
+        barrier.wait()
+        if claim(store, t=T + timedelta(minutes=i), owner=os.getpid()) is not None:
+            won.append(i)
+    store.close()
+    results.put((os.getpid(), won))
+
+
+def test_two_processes_claiming_the_same_run_at_once_one_wins(backend, store):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    rounds = 20
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_claim_in_a_process, args=(backend.name, backend.where, rounds, barrier, results)
+        )
+        for _ in "ab"
+    ]
+    for p in procs:
+        p.start()
+    outcome = dict(results.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert sorted(i for won in outcome.values() for i in won) == list(range(rounds))
+    for pid, won in outcome.items():
+        for i in won:  # the winner owns its run
+            assert store.owner_of(store.find_run("load", T + timedelta(minutes=i)).id) == pid
+
+
+def test_a_claim_with_a_final_status_records_a_finished_unowned_run(store):
+    why = "previous run 3 of the job was still running"
+    run = claimed(store, status=RunStatus.SKIPPED, reason=why)
+    got = store.get_run(run.id)
+    assert (got.status, got.reason, got.finished_at) == (RunStatus.SKIPPED, why, T)
+    assert store.unfinished_runs() == []
+    assert store.owner_of(run.id) is None
+
+
+# -- the life of a run --------------------------------------------------------------------
+
+
+def test_attempt_lifecycle_is_recorded(store):
+    run = claimed(store)
+    started = T + timedelta(seconds=1)
+    store.begin_attempt(run.id, 1, started, "/x/1.log", owner=OTHER)
+    store.set_attempt_pid(run.id, 1, 4242)
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+    assert store.owner_of(run.id) == OTHER  # whoever executes the attempt
+    result = ended(
+        RunStatus.FAILED, started, 2, exit_code=None, signal="SIGKILL", reason="killed by SIGKILL"
+    )
+    store.finish_attempt(run.id, 1, result)
+    store.finish_run(run.id, RunStatus.FAILED, "killed by SIGKILL", started + timedelta(seconds=2))
+    got = store.get_run(run.id)
+    assert got.status is RunStatus.FAILED
+    assert got.reason == "killed by SIGKILL"
+    assert got.duration_s == 2.0
+    (a,) = got.attempts
+    assert (a.number, a.signal, a.exit_code, a.pid, a.log) == (1, "SIGKILL", None, 4242, "/x/1.log")
+    assert store.owner_of(run.id) is None
+
+
+def test_a_run_waiting_for_its_retry_stays_running_with_the_reason(store):
+    run = started_run(store)
+    store.finish_attempt(run.id, 1, ended(RunStatus.FAILED, exit_code=1), waiting="retry in 5s")
+    got = store.get_run(run.id)
+    assert (got.status, got.reason) == (RunStatus.RUNNING, "retry in 5s")
+    assert got.attempts[0].finished_at is not None
+    assert store.spent_attempts(run.id) == 1
+
+
+def test_finish_run_writes_the_last_attempt_and_its_markers_at_once(store):
+    run = started_run(store)
+    store.finish_run(
+        run.id,
+        RunStatus.SUCCEEDED,
+        "ignored for a success",
+        T + timedelta(seconds=3),
+        last_attempt=(1, ended(RunStatus.SUCCEEDED, seconds=3, exit_code=0)),
+        release=True,
+    )
+    got = store.get_run(run.id)
+    assert (got.status, got.reason, got.attempts[0].exit_code) == (RunStatus.SUCCEEDED, None, 0)
+    assert store.unreleased() == [run.id]
+    store.mark_released(run.id)
+    assert store.unreleased() == []
+
+
+def test_a_run_cut_short_is_resumable_until_dropped(store):
+    run = started_run(store)
+    cut = (1, ended(RunStatus.INTERRUPTED))
+    store.finish_run(run.id, RunStatus.INTERRUPTED, "stop", T, last_attempt=cut, resume_spent=0)
+    assert store.resumable() == [(run.id, 0)]
+    assert store.spent_attempts(run.id) == 0  # an attempt cronplus cut short does not count
+    store.drop_resume(run.id)
+    assert store.resumable() == []
+
+
+def test_an_attempt_records_who_executed_it(store):
+    run = failed_run(store)
+    store.reopen_run(run.id, [RunStatus.FAILED], owner=ME, now=T)
+    store.begin_attempt(run.id, 2, T, "/x/2.log", Trigger.BACKFILL, owner=ME)
+    got = store.get_run(run.id)
+    assert [a.trigger for a in got.attempts] == [Trigger.SCHEDULE, Trigger.BACKFILL]
+    assert got.trigger is Trigger.SCHEDULE
+
+
+# -- reopening ----------------------------------------------------------------------------
+
+
+def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(backend, store):
+    run = failed_run(store)
+    other = backend.open()
+    bad = [RunStatus.FAILED, RunStatus.INTERRUPTED]
+    taken = [s.reopen_run(run.id, bad, owner=OTHER, now=T) for s in (store, other)]
+    assert taken[1] is None  # the first one took it
+    got = taken[0]
+    assert (got.status, got.reason, got.finished_at) == (RunStatus.QUEUED, None, None)
+    assert got.started_at is None  # set again by its next attempt
+    assert [a.number for a in got.attempts] == [1]
+    assert store.owner_of(run.id) == OTHER
+
+
+def test_reopen_refuses_a_status_not_allowed(store):
+    run = failed_run(store)
+    assert store.reopen_run(run.id, [RunStatus.SKIPPED], owner=ME, now=T) is None
+    assert store.reopen_run(run.id, [], owner=ME, now=T) is None
+    assert store.get_run(run.id).status is RunStatus.FAILED
+
+
+def test_reopen_to_a_final_status_settles_it(store):
+    run = failed_run(store)
+    later = T + timedelta(days=1)
+    got = store.reopen_run(
+        run.id,
+        [RunStatus.FAILED],
+        owner=ME,
+        now=later,
+        status=RunStatus.UPSTREAM_FAILED,
+        reason="x",
+    )
+    assert (got.status, got.reason, got.finished_at) == (RunStatus.UPSTREAM_FAILED, "x", later)
+    assert store.owner_of(run.id) is None
+
+
+def test_a_reopened_run_is_no_longer_resumable(store):
+    run = started_run(store)
+    store.finish_run(run.id, RunStatus.INTERRUPTED, "stop", T, resume_spent=1)
+    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED], owner=ME, now=T) is not None
+    assert store.resumable() == []
+
+
+# -- recovery -----------------------------------------------------------------------------
+
+
+def test_settle_run_writes_only_over_the_run_as_the_caller_saw_it(store):
+    run = started_run(store)
+    owner = store.owner_of(run.id)
+    stale = {"seen_owner": owner, "attempts": 0, "status": RunStatus.INTERRUPTED}
+    assert not store.settle_run(run.id, **stale, reason="gone", finished_at=T)
+    not_theirs = {"seen_owner": OTHER, "attempts": 1, "status": RunStatus.INTERRUPTED}
+    assert not store.settle_run(run.id, **not_theirs, reason="gone", finished_at=T)
+    seen = {"seen_owner": owner, "attempts": 1, "status": RunStatus.INTERRUPTED}
+    assert store.settle_run(run.id, **seen, reason="gone", finished_at=T)
+    assert store.get_run(run.id).status is RunStatus.INTERRUPTED
+    assert not store.settle_run(run.id, **seen, reason="again", finished_at=T)
+    assert store.get_run(run.id).reason == "gone"
+
+
+AS_SEEN = {"seen_owner": ME, "attempts": 1}  # a started_run as its recovery reads it
+
+
+def test_settle_run_drops_an_attempt_that_never_started_and_marks_it_to_resume(store):
+    run = started_run(store)
+    why = {"status": RunStatus.INTERRUPTED, "reason": "never started", "finished_at": T}
+    assert store.settle_run(run.id, **AS_SEEN, **why, drop_last_attempt=True, resume_spent=0)
+    assert store.get_run(run.id).attempts == ()
+    assert store.resumable() == [(run.id, 0)]
+
+
+def test_settle_run_records_the_outcome_its_attempt_left(store):
+    run = started_run(store)
+    result = ended(RunStatus.FAILED, seconds=4, exit_code=3)
+    why = {"status": RunStatus.FAILED, "reason": "exit code 3", "finished_at": result.finished_at}
+    assert store.settle_run(run.id, **AS_SEEN, **why, last_attempt=(1, result))
+    got = store.get_run(run.id)
+    assert (got.status, got.attempts[0].exit_code, got.duration_s) == (RunStatus.FAILED, 3, 4.0)
+
+
+def test_a_settled_unowned_run_is_matched_by_no_owner(store):
+    run = claimed(store, owner=None)
+    assert store.owner_of(run.id) is None
+    kw = {"attempts": 0, "status": RunStatus.INTERRUPTED, "reason": "x", "finished_at": T}
+    assert not store.settle_run(run.id, seen_owner=ME, **kw)
+    assert store.settle_run(run.id, seen_owner=None, **kw)
+
+
+def test_adopt_run_takes_an_orphan_once_and_only_as_seen(backend, store):
+    run = started_run(store, owner=OTHER)
+    other = backend.open()
+    assert not store.adopt_run(run.id, owner=ME, seen_owner=OTHER, attempts=0)
+    adopted = [s.adopt_run(run.id, owner=ME, seen_owner=OTHER, attempts=1) for s in (store, other)]
+    assert adopted == [True, False]
+    assert store.owner_of(run.id) == ME
+    assert store.get_run(run.id).status is RunStatus.RUNNING
+
+
+def test_spent_attempts_count_the_ended_ones_that_count(store):
+    run = started_run(store)
+    assert store.spent_attempts(run.id) == 0  # not ended yet
+    store.finish_attempt(run.id, 1, ended(RunStatus.FAILED, exit_code=1), waiting="retry")
+    store.begin_attempt(run.id, 2, T, "/x/2.log", owner=ME)
+    store.finish_attempt(run.id, 2, ended(RunStatus.INTERRUPTED))
+    assert store.spent_attempts(run.id) == 1
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+def test_get_and_find_a_run(store):
+    run = claimed(store)
+    assert store.get_run(run.id) == store.find_run("load", T) == run
+    assert store.get_run(run.id + 1000) is None
+    assert store.find_run("load", T + timedelta(seconds=1)) is None
+    assert store.find_run("load", T.astimezone(timezone_east())).id == run.id  # an instant
+
+
+def timezone_east():
+    from datetime import timezone
+
+    return timezone(timedelta(hours=5))
+
+
+def test_latest_finished_run_ignores_skipped_and_running(store):
+    a = claimed(store)
+    store.finish_run(a.id, RunStatus.FAILED, "exit code 1", T)
+    claim(store, t=T + timedelta(minutes=1), status=RunStatus.SKIPPED, reason="x")
+    claim(store, t=T + timedelta(minutes=2))
+    assert store.latest_run("load").scheduled_for == T + timedelta(minutes=2)
+    assert store.latest_run("load", finished_only=True).id == a.id
+    assert store.latest_run("other") is None
+
+
+def test_runs_between_and_history_order(store):
+    for i in range(5):
+        claim(store, t=T + timedelta(hours=i))
+    claim(store, "other")
+    between = store.runs_between("load", T + timedelta(hours=1), T + timedelta(hours=3))
+    assert [r.scheduled_for.hour for r in between] == [4, 5]
+    assert [r.scheduled_for.hour for r in store.history("load", 2)] == [7, 6]
+    assert len(store.history("load")) == 5
+
+
+def test_unfinished_runs_are_the_queued_and_running_ones(store):
+    queued = claimed(store, t=T)
+    running = claimed(store, t=T + timedelta(hours=1))
+    store.begin_attempt(running.id, 1, T, "/x/1.log", owner=ME)
+    failed_run(store, t=T + timedelta(hours=2))
+    assert [r.id for r in store.unfinished_runs()] == [queued.id, running.id]
+
+
+def test_succeeded_jobs_for_a_logical_time(store):
+    for job, status in [("a", RunStatus.SUCCEEDED), ("b", RunStatus.FAILED)]:
+        r = claimed(store, job)
+        store.finish_run(r.id, status, None, T)
+    assert store.succeeded_jobs(["a", "b", "c"], T) == {"a"}
+    assert store.succeeded_jobs([], T) == set()
+
+
+def test_previous_final_is_the_jobs_own_last_outcome(store):
+    first = failed_run(store, t=T)
+    claim(store, t=T + timedelta(hours=1), status=RunStatus.SKIPPED, reason="x")
+    now = claimed(store, t=T + timedelta(hours=2))
+    assert store.previous_final("load", now.id).id == first.id
+    assert store.previous_final("load", first.id) is None
+
+
+def test_latest_scheduled_counts_the_schedule_and_catch_up_only(store):
+    assert store.latest_scheduled("load") is None
+    claim(store, t=T)
+    claim(store, t=T + timedelta(hours=1), trigger=Trigger.CATCHUP)
+    claim(store, t=T + timedelta(hours=2), trigger=Trigger.MANUAL)
+    assert store.latest_scheduled("load") == T + timedelta(hours=1)
+
+
+def test_a_store_closed_and_opened_again_keeps_what_was_written(backend):
+    first = backend.open()
+    run = claimed(first)
+    first.close()
+    backend.opened.remove(first)
+    assert backend.open().get_run(run.id) == run
+
+
+def test_a_read_only_store_reads_and_refuses_writes(backend, store):
+    run = claimed(store)
+    reader = backend.open(readonly=True)
+    assert reader.get_run(run.id) == run
+    with pytest.raises(StateError):
+        claim(reader, t=T + timedelta(hours=1))
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def test_hold_or_send_holds_repeats_and_folds_them_into_the_next(store):
+    hour = timedelta(hours=1)
+    assert store.hold_or_send("load", "failing", T, hour) == (0, None)
+    assert store.hold_or_send("load", "failing", T + timedelta(minutes=10), hour) is None
+    assert store.hold_or_send("load", "failing", T + timedelta(minutes=20), hour) is None
+    assert store.hold_or_send("load", "missed", T + timedelta(minutes=20), hour) == (0, None)
+    sent = store.hold_or_send("load", "failing", T + timedelta(minutes=70), hour)
+    assert sent == (2, T + timedelta(minutes=10))
+
+
+def test_clear_holds_returns_what_was_held_and_forgets_it(store):
+    hour = timedelta(hours=1)
+    assert store.clear_holds("load", "failing") == (0, None)
+    store.hold_or_send("load", "failing", T, hour)
+    store.hold_or_send("load", "failing", T + timedelta(minutes=5), hour)
+    assert store.clear_holds("load", "failing") == (1, T + timedelta(minutes=5))
+    assert store.hold_or_send("load", "failing", T + timedelta(minutes=6), hour) == (0, None)
+
+
+def test_alerts_are_recorded_and_read_newest_first(store):
+    a = store.record_alert(T, "failure", "load", 7, "ntfy://host", True, None)
+    b = store.record_alert(T, "missed", None, None, "mailto://host", False, "refused")
+    assert a != b
+    newest, oldest = store.recent_alerts(10)
+    assert (newest.id, newest.sent, newest.error, newest.job) == (b, False, "refused", None)
+    assert (oldest.id, oldest.time, oldest.run_id, oldest.channel) == (a, T, 7, "ntfy://host")
+    assert [r.id for r in store.recent_alerts(1)] == [b]
+
+
+# -- paused jobs --------------------------------------------------------------------------
+
+
+def test_pause_and_unpause(store):
+    assert store.paused_jobs() == {}
+    assert store.pause("load", T)
+    assert not store.pause("load", T + timedelta(hours=1))  # since stays
+    assert store.paused_jobs() == {"load": T}
+    assert store.unpause("load")
+    assert not store.unpause("load")
+    assert store.paused_jobs() == {}
+
+
+# -- what a daemon leaves -----------------------------------------------------------------
+
+
+def test_the_daemon_alive_mark_keeps_the_latest_time(store):
+    assert store.daemon_alive() is None
+    store.mark_daemon_alive(T)
+    store.mark_daemon_alive(T + timedelta(seconds=10))
+    assert store.daemon_alive() == T + timedelta(seconds=10)
+
+
+def test_the_last_daemon_started_is_remembered(store):
+    assert store.last_daemon_pid() is None
+    store.mark_daemon_started(1234)
+    store.mark_daemon_started(5678)
+    assert store.last_daemon_pid() == 5678
+
+
+def test_the_config_copy_is_kept_for_read_commands(backend, store):
+    assert store.config_copy() is None
+    store.save_config_copy("/etc/jobs.toml", "[jobs.a]\ncommand = 'true'\n")
+    store.save_config_copy("/etc/jobs.toml", "[jobs.b]\ncommand = 'true'\n")
+    got = backend.open(readonly=True).config_copy()
+    assert got == ConfigCopy("/etc/jobs.toml", "[jobs.b]\ncommand = 'true'\n")
