@@ -165,27 +165,19 @@ class Context:
         `strict` (run, validate, alert-test); elsewhere that URL is skipped with a warning."""
         from cronplus.alerts import Alerter
 
-        env = self.alert_env(strict=strict)
-        return Alerter(self.config, store, env=env, warn_missing=False)
+        self.alert_env(strict=strict)
+        return Alerter(self.config, store, warn_missing=False)
 
-    def alert_env(self, *, strict: bool) -> dict[str, str]:
-        from dataclasses import replace
+    def alert_env(self, *, strict: bool) -> None:
+        from cronplus.config import alert_env_warnings, check_alert_env
 
-        from cronplus.alerts import alert_env, missing_variables
-
-        try:
-            env = alert_env(self.config)
-        except ConfigError as e:  # an env_file that cannot be read
-            if strict:
-                raise
-            click.echo(f"Warning: {e.problems[0]}; alerts go without its variables", err=True)
-            env = dict(os.environ)
-        problems = [replace(p, file=self.config_path) for p in missing_variables(self.config, env)]
-        if problems and strict:
-            raise ConfigError(problems, self.config_path)
+        if strict:
+            check_alert_env(self.config, self.config_path)
+        unreadable, problems = alert_env_warnings(self.config, self.config_path)
+        if unreadable is not None:  # an env_file that cannot be read
+            click.echo(f"Warning: {unreadable}; alerts go without its variables", err=True)
         for problem in problems:
             click.echo(f"Warning: {problem}; alerts skip that URL", err=True)
-        return env
 
     def job(self, name: str) -> Job:
         if name not in self.config.jobs:
@@ -279,12 +271,15 @@ def validate(obj: Context) -> None:
     """
     from dataclasses import replace
 
-    from cronplus.alerts import alert_env, missing_variables, unusable_urls
+    from cronplus.config import alert_env_warnings, alert_values
+    from cronplus.delivery import unusable_urls
 
     config = obj.config
-    env = alert_env(config)  # an env_file that cannot be read is a ConfigError
+    unreadable, unset = alert_env_warnings(config, obj.config_path)
+    if unreadable is not None:  # an env_file that cannot be read
+        raise ConfigError([unreadable], unreadable.file)
     # All at once: a variable not set, and URLs that cannot work once expanded.
-    problems = missing_variables(config, env) + unusable_urls(config, env)
+    problems = unset + unusable_urls(config, alert_values(config))
     if problems:
         raise ConfigError([replace(p, file=obj.config_path) for p in problems], obj.config_path)
     n = len(config.jobs)

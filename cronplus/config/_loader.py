@@ -8,6 +8,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ from cronplus._toml_lines import KeyLines
 from cronplus.config._values import is_zone, parse_duration, show_value, system_timezone
 from cronplus.errors import ConfigError, Problem, did_you_mean
 from cronplus.model import (
-    CATCHUP_MODES,
     MAX_RETRY_DELAY,
-    OVERLAP_MODES,
+    ON_EVENTS,
+    AlertEvent,
     AlertsConfig,
+    Catchup,
     Config,
     Job,
+    Overlap,
     RetryPolicy,
 )
 
@@ -43,7 +46,6 @@ DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
 ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
-ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
 # In the order a too-long retry delay is reported on: the likeliest culprit first.
 RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
@@ -100,8 +102,8 @@ class Loader:
             "env": self._env,
             "cwd": self._cwd,
             "enabled": self._bool,
-            "overlap": lambda w, k, v: self._one_of(w, k, v, OVERLAP_MODES),
-            "catchup": lambda w, k, v: self._one_of(w, k, v, CATCHUP_MODES),
+            "overlap": lambda w, k, v: self._one_of(w, k, v, Overlap),
+            "catchup": lambda w, k, v: self._one_of(w, k, v, Catchup),
             "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
             "alerts": self._job_alerts,
@@ -419,9 +421,9 @@ class Loader:
             return BAD
         return value
 
-    def _one_of(self, where: _Where, key: str, value: Any, modes: tuple[str, ...]) -> Any:
-        if value in modes:
-            return value
+    def _one_of(self, where: _Where, key: str, value: Any, modes: type[StrEnum]) -> Any:
+        if value in [m.value for m in modes]:
+            return modes(value)
         listed = ", ".join(f'"{m}"' for m in modes)
         return self.wrong(where, key, f"one of {listed}", value)
 
@@ -587,14 +589,14 @@ class Loader:
         return tuple(value)
 
     def _events(self, where: _Where, key: str, value: Any) -> Any:
-        accepted = ", ".join(ALERT_EVENTS)
+        accepted = ", ".join(ON_EVENTS)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return self.wrong(where, key, f"a list of events from: {accepted}", value)
-        bad = [v for v in value if v not in ALERT_EVENTS]
+        bad = [v for v in value if v not in ON_EVENTS]
         for event in bad:
-            hint = did_you_mean(event, ALERT_EVENTS)
+            hint = did_you_mean(event, ON_EVENTS)
             self.report(where, key, f'{where.keys}{key}: "{event}" is not one of {accepted}{hint}')
-        return BAD if bad else tuple(dict.fromkeys(value))
+        return BAD if bad else tuple(AlertEvent(v) for v in dict.fromkeys(value))
 
 
 _JOB = Job(name="")
