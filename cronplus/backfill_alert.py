@@ -1,4 +1,6 @@
-"""The backfill summary alert's text; moves into the alert policy module when alerts is split."""
+"""The backfill summary alert: one message for a whole backfill, sent through the
+alert policy's `Alerter.summary`. It lives beside backfill, not in alerts, because
+it reads backfill's result types and alerts sits below backfill."""
 
 from __future__ import annotations
 

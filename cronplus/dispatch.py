@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from cronplus import executor
@@ -37,6 +37,7 @@ log = logging.getLogger("cronplus")
 STOPPED_REASON = "interrupted: cronplus stopped while the run was going"
 STATE_RETRY_S = 5.0  # how often a state write refused (disk full, read-only) is tried again
 T = TypeVar("T")
+P = ParamSpec("P")  # an Alerter method's own parameters
 
 
 def state_down(now: datetime, timezone: str) -> str:
@@ -290,7 +291,7 @@ class Dispatcher:
         log_event(run, str(status), None, reason)
         self._keep(run)
         if missed:
-            self.alert("missed", name, [t], reason)
+            self.alert(Alerter.missed, name, [t], reason)
         return run
 
     def _skip(self, name: str, t: datetime, trigger: Trigger, why: str) -> None:
@@ -479,7 +480,7 @@ class Dispatcher:
             self._write(run.id, self.store.finish_attempt, run.id, number, result, waiting=why)
             self._unstuck(run.id)  # waiting for its retry, as if the state had never failed
             log_event(run, "retry", number, why)
-            self.alert("retrying", run, why)
+            self.alert(Alerter.retrying, run, why)
             # A wait past what threading can take (some 292 years) waits that long:
             # until the stop.
             if cancel.wait(min(wait_s, threading.TIMEOUT_MAX)):
@@ -527,7 +528,7 @@ class Dispatcher:
         )
         self._keep(done)
         if not (status is RunStatus.INTERRUPTED and self.stop.is_set()):
-            self.alert("run_ended", done)
+            self.alert(Alerter.run_ended, done)
         return done
 
     def _write(self, run_id: int, write: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -585,7 +586,7 @@ class Dispatcher:
 
     def _late(self, run: Run, expected: float) -> None:
         log_event(run, "late", None, f"still running after its expected_duration of {expected:g}s")
-        self.alert("late", run)
+        self.alert(Alerter.late, run)
 
     def _attempt(
         self, job: Job, run: Run, number: int, trigger: Trigger
@@ -686,15 +687,17 @@ class Dispatcher:
             with self._lock:
                 self.finished.append(run)
 
-    def alert(self, event: str, *args: object) -> None:
+    def alert(
+        self, event: Callable[Concatenate[Alerter, P], None], *args: P.args, **kw: P.kwargs
+    ) -> None:
         """Tell the alerter; its failure (a locked state, no thread to spare) is logged,
         never allowed to change a run's outcome, stop its dependents or the engine."""
         if self.alerter is None:
             return
         try:
-            getattr(self.alerter, event)(*args)
+            event(self.alerter, *args, **kw)
         except Exception:
-            log.exception("event=alert-error detail='%s'", event)
+            log.exception("event=alert-error detail='%s'", event.__name__)
 
     # -- dependents -----------------------------------------------------------------------
 

@@ -18,13 +18,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronplus.alerts import Alerter, Heartbeat, alert_env, expand, missing_variables
+from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.config import reading_view
+from cronplus.config import alert_values, check_alert_env, expand, reading_view
+from cronplus.delivery import Heartbeat
 from cronplus.dispatch import STATE_RETRY_S, Dispatcher, state_down
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
 from cronplus.events import log_event
-from cronplus.model import Config, Job, Run, RunStatus, Trigger
+from cronplus.model import Catchup, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
 from cronplus.schedule import fire_times, parse_schedule
@@ -113,21 +114,18 @@ class Engine:
         assert self._load is not None
         try:
             new = self._load()
-            env = alert_env(new)
-            missing = missing_variables(new, env)
-            if missing:
-                raise ConfigError(missing, new.path.name)
+            check_alert_env(new, new.path.name)
         except ConfigError as e:
             problems = [str(p) for p in e.problems]
             for p in problems:
                 log.error("event=reload-rejected detail=%r", p)
-            self.dispatcher.alert("config_rejected", e.file, problems)
+            self.dispatcher.alert(Alerter.config_rejected, e.file, problems)
             return False
-        self.apply(new, now, env)
+        self.apply(new, now)
         record_config(self.store, new)
         return True
 
-    def apply(self, new: Config, now: datetime, env: dict[str, str] | None = None) -> None:
+    def apply(self, new: Config, now: datetime) -> None:
         """Switch to `new`: jobs whose timing is unchanged keep their next fire time,
         new or changed ones fire from their first fire time after `now`, removed ones
         stop (their history stays). Runs going on finish as they were configured."""
@@ -136,7 +134,7 @@ class Engine:
         self.dispatcher.config = new
         alerter = self.dispatcher.alerter
         if alerter is not None:
-            alerter.reconfigure(new, env)
+            alerter.reconfigure(new)
         for name in list(self._iters):
             job = new.jobs.get(name)
             if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
@@ -219,7 +217,7 @@ class Engine:
         catchup_limit of the newest, oldest first, none runs none; the rest are recorded
         skipped, and they alone alert as missed (a run caught up was not missed). The
         runs queue one after another, whatever `overlap` says."""
-        keep = {"none": 0, "latest": 1, "all": job.catchup_limit}[job.catchup]
+        keep = {Catchup.NONE: 0, Catchup.LATEST: 1, Catchup.ALL: job.catchup_limit}[job.catchup]
         run_times = missed[len(missed) - keep :] if keep else []
         runs = []
         skipped = []
@@ -239,7 +237,7 @@ class Engine:
             # whole list again (see _drain) claims and records only what is missing.
             self.dispatcher.catch_up(runs)
             if skipped:
-                self.dispatcher.alert("missed", job.name, skipped, reason)
+                self.dispatcher.alert(Alerter.missed, job.name, skipped, reason)
 
     def _late(self, job: Job, late: list[datetime], now: datetime) -> None:
         """Fire times within start_grace that passed while no daemon ran: scheduled runs,
@@ -369,7 +367,7 @@ class Engine:
                     self._next[name] = t
             held = self._held.pop(name, None)
             if held:  # one alert for them all, once the state took them all
-                self.dispatcher.alert("missed", name, held, state_down(now, job.timezone))
+                self.dispatcher.alert(Alerter.missed, name, held, state_down(now, job.timezone))
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace
@@ -472,12 +470,6 @@ def run_daemon(
     from cronplus.watch import FileWatcher
 
     clock = clock or system_clock()
-    # A variable an alert URL needs and nobody set: refuse to start rather than run
-    # for days with alerts nobody receives.
-    env = alert_env(config)
-    missing = missing_variables(config, env)
-    if missing:
-        raise ConfigError(missing, config.path.name)
     # Until the engine can reload, a SIGHUP (a reload asked for too early) must not kill it.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
@@ -500,7 +492,7 @@ def run_daemon(
         adopted = take_over(store, config, clock, store.last_daemon_pid())
         store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
         record_config(store, config)
-        alerter = Alerter(config, store, clock=clock, env=env)
+        alerter = Alerter(config, store, clock=clock)
         dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
         dispatcher.resume_after_stop = True
         engine = Engine(
@@ -513,8 +505,8 @@ def run_daemon(
         )
         heartbeat = None
         if config.alerts is not None and config.alerts.heartbeat:
-            url = expand(config.alerts.heartbeat, env)
-            assert url is not None  # checked above
+            url = expand(config.alerts.heartbeat, alert_values(config))
+            assert url is not None  # `run` refused unset variables (check_alert_env)
             heartbeat = Heartbeat(
                 url, config.alerts.heartbeat_every, config.alerts.timeout.total_seconds()
             )

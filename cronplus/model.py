@@ -5,6 +5,7 @@ Every datetime here is aware; instants are UTC. Imports nothing from cronplus.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -81,10 +82,40 @@ class RetryPolicy:
         return longest
 
 
-# skip: record the fire time skipped; queue: start it when the previous run ends (at
-# most one waits); replace: stop the previous run (interrupted) and start this one.
-OVERLAP_MODES = ("skip", "queue", "replace")
-CATCHUP_MODES = ("latest", "all", "none")
+class Overlap(StrEnum):
+    """What a fire time due while the job's previous run still runs does (`overlap`)."""
+
+    SKIP = "skip"  # it is recorded skipped
+    QUEUE = "queue"  # it starts when the previous run ends; at most one waits
+    REPLACE = "replace"  # the previous run is stopped (interrupted) and this one starts
+
+
+class Catchup(StrEnum):
+    """Which fire times that passed while no daemon ran are run at its start (`catchup`)."""
+
+    LATEST = "latest"  # the newest; the others are recorded skipped
+    ALL = "all"  # each of them, at most catchup_limit (the newest)
+    NONE = "none"  # none: all are recorded skipped
+
+
+class AlertEvent(StrEnum):
+    """What an alert is about: the words of a jobs file's `on`, of the alerts table and
+    of the `alert=` log field, one vocabulary for all three."""
+
+    FAILURE = "failure"  # a run failed
+    TIMEOUT = "timeout"  # a run timed out
+    MISSED = "missed"  # a fire time passed without a run
+    RECOVERY = "recovery"  # a run succeeded after its job's failure
+    RETRY = "retry"  # an attempt failed and the run will try again
+    SUCCESS = "success"  # a run succeeded
+    LATE = "late"  # a run still going past its expected_duration
+    CONFIG = "config"  # the daemon refused a changed jobs file (always [alerts]')
+    TEST = "test"  # `alert-test`
+
+
+# The events `on` may list, in the order messages list them (config and test are sent
+# whatever `on` says).
+ON_EVENTS = tuple(e for e in AlertEvent if e not in (AlertEvent.CONFIG, AlertEvent.TEST))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +132,8 @@ class Job:
     kill_grace: timedelta = timedelta(seconds=10)
     expected_duration: timedelta | None = None  # running longer alerts as `late`
     start_grace: timedelta = timedelta(seconds=60)  # started later than this: skipped, missed
-    overlap: str = "skip"  # a fire time due while the job's previous run still runs
-    catchup: str = "latest"  # fire times that passed while no daemon ran: latest, all, none
+    overlap: Overlap = Overlap.SKIP  # a fire time due while the job's previous run still runs
+    catchup: Catchup = Catchup.LATEST  # fire times that passed while no daemon ran
     catchup_limit: int = 100  # catchup = "all" runs at most this many, the newest
     env: dict[str, str] = field(default_factory=dict)  # [defaults].env merged under the job's
     cwd: Path = Path(".")  # absolute once loaded
@@ -116,11 +147,21 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class AlertsConfig:
     urls: tuple[str, ...] = ()
-    on: tuple[str, ...] = ("failure", "timeout", "missed")
+    on: tuple[AlertEvent, ...] = (AlertEvent.FAILURE, AlertEvent.TIMEOUT, AlertEvent.MISSED)
     repeat_after: timedelta = timedelta(hours=1)
     timeout: timedelta = timedelta(seconds=10)  # one delivery try through one channel
     heartbeat: str | None = None  # a URL the daemon requests every heartbeat_every
     heartbeat_every: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEnv:
+    """What `${NAME}` in alert and heartbeat URLs expands with: the environment over
+    [defaults].env_file's variables, and what is wrong with them, found once per load."""
+
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
+    env_file_error: str | None = None  # why env_file could not be read (values lack it)
+    unset: tuple[tuple[str | None, str], ...] = ()  # (job, problem) per ${NAME} values lack
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +173,8 @@ class Config:
     alerts: AlertsConfig | None = None
     env_file: str | None = None  # [defaults].env_file, absolute: variables for ${NAME} in URLs
     source: str | None = field(default=None, repr=False, compare=False)  # the file's text
+    # Read once per load of the file (config.load_config); None for a Config built otherwise.
+    alert_env: AlertEnv | None = field(default=None, repr=False, compare=False)
 
     @property
     def folder(self) -> Path:
@@ -192,7 +235,7 @@ class AlertRecord:
 
     id: int
     time: datetime
-    event: str  # failure, timeout, retry, recovery, missed, late, success, config, test
+    event: str  # an AlertEvent
     job: str | None
     run_id: int | None
     channel: str  # redacted: scheme://host

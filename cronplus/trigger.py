@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from cronplus.alerts import Alerter
@@ -65,29 +65,20 @@ def trigger_now(
 
 def alert_env(
     config: Config, display_path: str, *, strict: bool, warn: Callable[[str], None]
-) -> dict[str, str]:
-    """The variables alert URLs expand with. A `${NAME}` nobody set, or an env_file
-    that cannot be read, is an error when `strict` (run, validate, alert-test);
-    elsewhere (trigger, mark, backfill) a `warn`ing, and that URL is skipped.
+) -> None:
+    """Say what alert URLs will go without: a `${NAME}` nobody set, or an env_file that
+    cannot be read, is an error when `strict` (run, validate, alert-test); elsewhere
+    (trigger, mark, backfill) a `warn`ing, and that URL is skipped. The jobs file's
+    variables were read once, when it was loaded."""
+    from cronplus.config import alert_env_warnings, check_alert_env
 
-    Used by every command that alerts; it moves to config's `${VAR}` check when
-    alerts is split."""
-    from cronplus.alerts import alert_env as read_alert_env
-    from cronplus.alerts import missing_variables
-
-    try:
-        env = read_alert_env(config)
-    except ConfigError as e:  # an env_file that cannot be read
-        if strict:
-            raise
-        warn(f"Warning: {e.problems[0]}; alerts go without its variables")
-        env = dict(os.environ)
-    problems = [replace(p, file=display_path) for p in missing_variables(config, env)]
-    if problems and strict:
-        raise ConfigError(problems, display_path)
+    if strict:
+        check_alert_env(config, display_path)
+    unreadable, problems = alert_env_warnings(config, display_path)
+    if unreadable is not None:  # an env_file that cannot be read
+        warn(f"Warning: {unreadable}; alerts go without its variables")
     for problem in problems:
         warn(f"Warning: {problem}; alerts skip that URL")
-    return env
 
 
 # -- detached -----------------------------------------------------------------------------------
@@ -153,8 +144,8 @@ def _detached(config_path: str, state: str, job: str) -> int:
         paths = resolve_state_dir(state, config.state, config.folder)
         log_to_stderr()
         store = open_store(paths, create=True)
-        env = alert_env(config, config_path, strict=False, warn=_warn)
-        alerter = Alerter(config, store, env=env, warn_missing=False)
+        alert_env(config, config_path, strict=False, warn=_warn)
+        alerter = Alerter(config, store, warn_missing=False)
         triggered = trigger_now(
             config, store, paths, job, alerter=alerter, on_claimed=_tell_and_let_go
         )

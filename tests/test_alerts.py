@@ -595,7 +595,7 @@ def test_retry_alerts_say_what_failed_and_when_the_next_try_is(project, cli, htt
 
 
 def test_redaction_hides_tokens_kept_where_a_host_would_be():
-    from cronplus.alerts import Channel, redact, scrub
+    from cronplus.redact import Channel, redact, scrub
 
     token = "o.gn5kj6nfhv736i7jc3cj3qlriyhgl98b"
     assert redact(f"pbul://{token}") == "pbul://…"
@@ -644,7 +644,8 @@ command = "true"
     ]
 
 
-def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project):
+def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project, caplog):
+    from cronplus.alerts import Alerter
     from cronplus.dispatch import run_now
     from cronplus.paths import StatePaths
 
@@ -657,17 +658,24 @@ def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project)
     )
 
     class Broken:
+        """A state the alerter cannot read or write: every call raises."""
+
         def __getattr__(self, name):
             def fail(*args):
                 raise RuntimeError("alerts are broken")
 
             return fail
 
-    store = project.store()
-    runs = run_now(project.config(), store, StatePaths(project.state), "a", alerter=Broken())
+    store, config = project.store(), project.config()
+    alerter = Alerter(config, Broken())
+    runs = run_now(config, store, StatePaths(project.state), "a", alerter=alerter)
     assert [(r.job, r.status) for r in runs] == [
         ("a", RunStatus.SUCCEEDED),
         ("b", RunStatus.SUCCEEDED),
+    ]
+    assert [r.getMessage() for r in caplog.records if "alert-error" in r.getMessage()] == [
+        "event=alert-error detail='run_ended'",
+        "event=alert-error detail='run_ended'",
     ]
     store.close()
 
@@ -712,7 +720,7 @@ def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, htt
 
 
 def test_channels_on_one_host_are_told_apart_by_port_then_position(project, cli, http, smtp):
-    from cronplus.alerts import redact
+    from cronplus.redact import redact
 
     dead = free_port()
     project.write(
@@ -751,7 +759,7 @@ def test_channels_on_one_host_are_told_apart_by_port_then_position(project, cli,
 
 
 def test_scrubbing_removes_whole_secrets_but_no_short_pieces_of_words():
-    from cronplus.alerts import Channel, redact, scrub
+    from cronplus.redact import Channel, redact, scrub
 
     token, password = "Zq9xK2mW7pL4vN8r", "s3cr3t@pass"
     urls = [
@@ -945,3 +953,41 @@ def test_a_clock_jump_alerts_missed_only_for_what_it_skipped(project, http):
         in post["message"]
     )
     store.close()
+
+
+# -- delivery: one bounded pool --------------------------------------------------------------
+
+
+def test_a_delivery_beyond_the_limit_in_flight_is_recorded_unsent(black_hole, monkeypatch):
+    from cronplus import delivery
+    from cronplus.model import AlertEvent
+    from cronplus.redact import Channel
+
+    monkeypatch.setattr(delivery, "MAX_IN_FLIGHT", 1)
+    outcomes = []
+    sender = delivery.Sender(0.5, 0, lambda m, c, error: outcomes.append((c.shown, error)))
+    message = delivery.Message(AlertEvent.TEST, None, None, "title", "body")
+    hole = Channel(f"json://127.0.0.1:{black_hole}/hook", "hole")
+    sender.send(message, hole)
+    sender.send(message, Channel(f"json://127.0.0.1:{black_hole}/other", "other"))
+    assert outcomes == [("other", "not sent: 1 alerts in flight")]  # at once
+    sender.flush(10)
+    assert [shown for shown, _ in outcomes] == ["other", "hole"]
+    assert outcomes[1][1] is not None
+
+
+def test_a_stopped_sender_tries_a_failing_channel_no_more(monkeypatch):
+    from cronplus import delivery
+    from cronplus.model import AlertEvent
+    from cronplus.redact import Channel
+
+    tries = []
+    monkeypatch.setattr(delivery, "_send", lambda *args: tries.append(1) or "refused")
+    done = threading.Event()
+    sender = delivery.Sender(60.0, 3, lambda m, c, error: done.set())
+    message = delivery.Message(AlertEvent.TEST, None, None, "title", "body")
+    sender.send(message, Channel("json://127.0.0.1:9/x", "json://127.0.0.1:9"))
+    wait_until(lambda: tries)  # the first try failed; the next would be 12 s later
+    sender.stop()
+    assert done.wait(5)
+    assert len(tries) == 1

@@ -1145,3 +1145,63 @@ def test_root_refuses_an_env_file_others_can_write(project, cli):
     result = cli("validate")
     assert result.exit_code == 2
     assert "env_file" in result.stderr and "writable by other users (mode 0666" in result.stderr
+
+
+# -- ${NAME} and env_file: read once per load ---------------------------------------------
+
+
+def test_a_load_reads_the_env_file_once_and_keeps_what_alert_urls_lack(project, monkeypatch):
+    from cronplus.config import _env
+
+    reads = []
+    real = _env._env_text
+    monkeypatch.setattr(_env, "_env_text", lambda path: reads.append(path) or real(path))
+    monkeypatch.setenv("FROM_ENV", "e")
+    monkeypatch.delenv("NOBODY", raising=False)
+    (project.root / "alerts.env").write_text("HOOK='h00k'\nFROM_ENV=file\n")
+    config = load(
+        project,
+        '[defaults]\nenv_file = "alerts.env"\n'
+        '[alerts]\nurls = ["json://x/${HOOK}/${FROM_ENV}", "json://x/${NOBODY}"]\n'
+        '[jobs.a]\ncommand = "true"\n',
+    )
+    assert len(reads) == 1
+    found = config.alert_env
+    assert (found.values["HOOK"], found.values["FROM_ENV"]) == ("h00k", "e")  # env wins
+    assert found.env_file_error is None
+    assert found.unset == (
+        (None, '[alerts] urls: variable "NOBODY" is not set '
+         "(export it, or set it in [defaults] env_file)"),
+    )  # fmt: skip
+    assert "h00k" not in repr(config)
+
+
+def test_an_unreadable_env_file_is_found_at_load_and_refused_when_checked(project):
+    from cronplus.config import check_alert_env
+
+    (project.root / "alerts.env").write_bytes(b"HOOK=\xff\n")
+    config = load(
+        project,
+        '[defaults]\nenv_file = "alerts.env"\n[alerts]\nurls = ["json://x/${HOOK}"]\n'
+        '[jobs.a]\ncommand = "true"\n',
+    )
+    assert config.alert_env.env_file_error.endswith("alerts.env: it is not UTF-8 text")
+    with pytest.raises(ConfigError) as e:
+        check_alert_env(config, "jobs.toml")
+    (problem,) = e.value.problems
+    assert problem.file == "alerts.env" and "[defaults] env_file" in problem.message
+
+
+def test_overlap_catchup_and_alert_events_are_enums_that_read_as_their_words(project):
+    from cronplus.model import AlertEvent, Catchup, Overlap
+
+    config = load(
+        project,
+        '[alerts]\nurls = ["json://x"]\non = ["late", "failure"]\n'
+        '[jobs.a]\ncommand = "true"\noverlap = "queue"\ncatchup = "all"\n',
+    )
+    job = config.jobs["a"]
+    assert job.overlap is Overlap.QUEUE and job.overlap == "queue"
+    assert job.catchup is Catchup.ALL and f"{job.catchup}" == "all"
+    assert config.alerts.on == (AlertEvent.LATE, AlertEvent.FAILURE)
+    assert all(type(e) is AlertEvent for e in config.alerts.on)

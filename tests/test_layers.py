@@ -22,6 +22,7 @@ LAYERS = {
     "dispatch": 3,
     "recovery": 3,
     "alerts": 3,
+    "delivery": 3,
     "executor": 4,
     "_pyjob": 4,
     "store": 4,
@@ -35,6 +36,7 @@ LAYERS = {
     "events": 4,
     "zones": 4,
     "watch": 4,
+    "redact": 4,
     "model": 5,
     "errors": 5,
 }

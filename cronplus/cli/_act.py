@@ -67,12 +67,15 @@ def validate(obj: Context) -> None:
     from dataclasses import replace
 
     from cronplus import render
-    from cronplus.alerts import alert_env, missing_variables, unusable_urls
+    from cronplus.config import alert_env_warnings, alert_values
+    from cronplus.delivery import unusable_urls
 
     config = obj.config
-    env = alert_env(config)  # an env_file that cannot be read is a ConfigError
+    unreadable, unset = alert_env_warnings(config, obj.config_path)
+    if unreadable is not None:  # an env_file that cannot be read
+        raise ConfigError([unreadable], unreadable.file)
     # All at once: a variable not set, and URLs that cannot work once expanded.
-    problems = missing_variables(config, env) + unusable_urls(config, env)
+    problems = unset + unusable_urls(config, alert_values(config))
     if problems:
         raise ConfigError([replace(p, file=obj.config_path) for p in problems], obj.config_path)
     if not config.jobs:  # valid, but most likely not what was meant (a typo in [jobs.NAME]?)

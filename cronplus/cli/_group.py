@@ -149,15 +149,15 @@ class Context:
         """Alerts as the jobs file sets them (see `alert_env` for `strict`)."""
         from cronplus.alerts import Alerter
 
-        env = self.alert_env(strict=strict)
-        return Alerter(self.config, store, env=env, warn_missing=False)
+        self.alert_env(strict=strict)
+        return Alerter(self.config, store, warn_missing=False)
 
-    def alert_env(self, *, strict: bool) -> dict[str, str]:
+    def alert_env(self, *, strict: bool) -> None:
         """A `${NAME}` nobody set is an error when `strict` (run, validate, alert-test);
         elsewhere that URL is skipped with a warning."""
         from cronplus.trigger import alert_env
 
-        return alert_env(self.config, self.config_path, strict=strict, warn=warn)
+        alert_env(self.config, self.config_path, strict=strict, warn=warn)
 
     def job(self, name: str) -> Job:
         if name not in self.config.jobs:

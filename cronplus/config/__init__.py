@@ -1,4 +1,5 @@
-"""jobs.toml -> a validated `Config`, with every problem found reported at once.
+"""jobs.toml -> a validated `Config`, with every problem found reported at once, and
+what `${NAME}` in its alert URLs expands with.
 
 A user fixing a jobs file should see all its mistakes in one `validate`, each
 located as `FILE:LINE:`, so nothing here raises on the first problem: checks
@@ -19,6 +20,14 @@ from pathlib import Path
 
 from cronplus import graph
 from cronplus._toml_lines import KeyLines
+from cronplus.config._env import (
+    alert_env_warnings,
+    alert_values,
+    check_alert_env,
+    expand,
+    read_alert_env,
+    unset_names,
+)
 from cronplus.config._values import (
     distrust,
     is_zone,
@@ -30,7 +39,11 @@ from cronplus.errors import ConfigError, Problem, UnknownJobError
 from cronplus.model import Config
 
 __all__ = [
+    "alert_env_warnings",
+    "alert_values",
+    "check_alert_env",
     "distrust",
+    "expand",
     "is_zone",
     "load_config",
     "load_config_text",
@@ -40,6 +53,7 @@ __all__ = [
     "reading_view",
     "show_value",
     "system_timezone",
+    "unset_names",
 ]
 
 _TOML_ERROR_RE = re.compile(
@@ -66,7 +80,8 @@ def load_config_text(text: str, path: Path | str, display: str) -> Config:
     absolute = Path(os.path.abspath(path))
     from cronplus.config._loader import Loader
 
-    return replace(Loader(display, absolute, KeyLines(text)).load(data), source=text)
+    config = Loader(display, absolute, KeyLines(text)).load(data)
+    return replace(config, source=text, alert_env=read_alert_env(config))
 
 
 # What commands that only read need of a job: when it fires, what it runs after, how

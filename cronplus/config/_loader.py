@@ -1,29 +1,21 @@
-"""The validation pass behind `config.load_config`: per-value checks, the `after`
-graph rules, and building the model once nothing is wrong. Private to the package."""
+"""The validation pass behind `config.load_config`: the file's tables, each job, the
+`after` graph rules, and building the model once nothing is wrong (the checks of
+single values are `_checks`'). Private to the package."""
 
 from __future__ import annotations
 
-import os
 import re
-import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cronplus import graph
 from cronplus._toml_lines import KeyLines
-from cronplus.config._values import is_zone, parse_duration, show_value, system_timezone
-from cronplus.errors import ConfigError, Problem, did_you_mean
-from cronplus.model import (
-    CATCHUP_MODES,
-    MAX_RETRY_DELAY,
-    OVERLAP_MODES,
-    AlertsConfig,
-    Config,
-    Job,
-    RetryPolicy,
-)
+from cronplus.config._checks import ALERTS_KEYS, BAD, Checks, Where
+from cronplus.config._values import show_value, system_timezone
+from cronplus.errors import ConfigError, did_you_mean
+from cronplus.model import MAX_RETRY_DELAY, AlertsConfig, Config, Job, RetryPolicy
 
 # Keys in the order they are listed in messages.
 JOB_KEYS = (
@@ -41,9 +33,6 @@ NOT_DEFAULTS = {
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
-ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
-JOB_ALERTS_KEYS = ("urls", "on")
-ALERT_EVENTS = ("failure", "timeout", "missed", "recovery", "retry", "success", "late")
 TOP_KEYS = ("defaults", "alerts", "jobs")
 # In the order a too-long retry delay is reported on: the likeliest culprit first.
 RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
@@ -51,82 +40,14 @@ RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
 # ASCII only; no leading "-", which the command line would read as an option; at most
 # 100 characters, so logs/NAME/ stays a usable file name on every filesystem.
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
-_PYTHON_RE = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
 
 
-class _Bad:
-    """Marks a value that was reported as a problem and must not be used."""
-
-
-BAD = _Bad()
-
-
-@dataclass(frozen=True, slots=True)
-class _Where:
-    """Which table a value came from, so a problem can be located and labelled."""
-
-    path: tuple[str, ...]  # the table's key path, e.g. ("jobs", "load")
-    job: str | None = None
-    label: str = ""  # message prefix, e.g. "[defaults] "
-    keys: str = ""  # key-name prefix, e.g. "alerts." for a job's alerts table
-
-
-class Loader:
+class Loader(Checks):
     """One validation pass over a parsed file; collects problems, then builds the Config."""
 
     def __init__(self, display: str, path: Path, lines: KeyLines) -> None:
-        self.display = display
-        self.path = path
-        self.folder = path.parent
-        self.lines = lines
-        self.problems: list[Problem] = []
+        super().__init__(display, path, lines)
         self._system_zone: str | None = None
-        self._checks: dict[str, Callable[[_Where, str, Any], Any]] = {
-            "schedule": self._schedule,
-            "command": self._text,
-            "python": self._python,
-            "shell": self._text,
-            "after": self._after,
-            "timezone": self._timezone,
-            "retries": lambda w, k, v: self._int(w, k, v, minimum=0),
-            "retry_delay": self._duration,
-            "retry_backoff": self._backoff,
-            "retry_max_delay": self._duration,
-            "timeout": lambda w, k, v: self._duration(w, k, v, positive=True),
-            "kill_grace": self._duration,
-            "expected_duration": lambda w, k, v: self._duration(w, k, v, positive=True),
-            "start_grace": lambda w, k, v: self._duration(w, k, v, positive=True),
-            "env_file": self._path,
-            "env": self._env,
-            "cwd": self._cwd,
-            "enabled": self._bool,
-            "overlap": lambda w, k, v: self._one_of(w, k, v, OVERLAP_MODES),
-            "catchup": lambda w, k, v: self._one_of(w, k, v, CATCHUP_MODES),
-            "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
-            "description": self._string,
-            "alerts": self._job_alerts,
-            "state": self._state,
-            "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
-        }
-
-    # -- reporting -------------------------------------------------------------
-
-    def report(self, where: _Where, key: str | tuple[str, ...] | None, message: str) -> None:
-        """Record a problem on the line of `key` in `where`'s table (a tuple for nested keys)."""
-        keys = () if key is None else (key,) if isinstance(key, str) else key
-        line = self.lines.line_of(*where.path, *keys)
-        self.problems.append(Problem(self.display, line, where.job, where.label + message))
-
-    def unknown_key(self, where: _Where, key: str, known: tuple[str, ...]) -> None:
-        hint = did_you_mean(key, known) or f" (valid keys: {', '.join(sorted(known))})"
-        self.report(where, key, f'unknown key "{where.keys}{key}"{hint}')
-
-    def wrong(
-        self, where: _Where, key: str | tuple[str, ...], expected: str, value: object, **show: bool
-    ) -> _Bad:
-        name = where.keys + (key if isinstance(key, str) else ".".join(key))
-        self.report(where, key, f"{name} must be {expected} (got {show_value(value, **show)})")
-        return BAD
 
     def system_zone(self) -> str:
         if self._system_zone is None:
@@ -136,7 +57,7 @@ class Loader:
     # -- the file --------------------------------------------------------------
 
     def load(self, data: dict[str, Any]) -> Config:
-        top = _Where(())
+        top = Where(())
         for key in data:
             if key not in TOP_KEYS:
                 hint = (
@@ -151,7 +72,7 @@ class Loader:
             jobs_raw = {}
         tables = {}
         for name, table in jobs_raw.items():
-            where = _Where(("jobs", name), job=name)
+            where = Where(("jobs", name), job=name)
             if not isinstance(table, dict):
                 self.report(where, None, f"must be a table [jobs.{name}] (got {show_value(table)})")
                 continue
@@ -167,47 +88,35 @@ class Loader:
         if key not in data:
             return None
         if not isinstance(data[key], dict):
-            self.wrong(_Where(()), key, f"a table [{key}]", data[key])
+            self.wrong(Where(()), key, f"a table [{key}]", data[key])
             return None
         return parse(data[key])
 
     def defaults(self, table: dict[str, Any]) -> dict[str, Any]:
-        where = _Where(("defaults",), label="[defaults] ")
+        where = Where(("defaults",), label="[defaults] ")
         values = {}
         for key, value in table.items():
             if key in NOT_DEFAULTS:
                 self.report(where, key, f"{key} can't be a default ({NOT_DEFAULTS[key]})")
             elif key not in DEFAULTS_KEYS:
                 self.unknown_key(where, key, DEFAULTS_KEYS)
-            elif (parsed := self._checks[key](where, key, value)) is not BAD:
+            elif (parsed := self.checks[key](where, key, value)) is not BAD:
                 values[key] = parsed
         return values
 
     def alerts(self, table: dict[str, Any]) -> AlertsConfig:
-        where = _Where(("alerts",), label="[alerts] ")
+        where = Where(("alerts",), label="[alerts] ")
         values = {}
         for key, value in table.items():
             if key not in ALERTS_KEYS:
                 self.unknown_key(where, key, ALERTS_KEYS)
                 continue
-            if key == "heartbeat":
-                parsed = self._text(where, key, value, secret=True)
-            elif key in ("heartbeat_every", "timeout"):
-                parsed = self._duration(where, key, value, positive=True)
-            elif key == "repeat_after":
-                parsed = self._duration(where, key, value)
-            else:
-                parsed = (
-                    self._urls(where, key, value)
-                    if key == "urls"
-                    else self._events(where, key, value)
-                )
-            if parsed is not BAD:
+            if (parsed := self.alert_checks[key](where, key, value)) is not BAD:
                 values[key] = parsed
         return AlertsConfig(**values)
 
     def job(self, name: str, table: dict[str, Any]) -> dict[str, Any]:
-        where = _Where(("jobs", name), job=name)
+        where = Where(("jobs", name), job=name)
         if not _NAME_RE.fullmatch(name):
             self.report(
                 where,
@@ -231,7 +140,7 @@ class Loader:
                 self.report(where, key, f"{key} can only be set in [defaults] (move it there)")
             elif key not in JOB_KEYS:
                 self.unknown_key(where, key, JOB_KEYS)
-            elif (parsed := self._checks[key](where, key, value)) is not BAD:
+            elif (parsed := self.checks[key](where, key, value)) is not BAD:
                 values[key] = parsed
         return values
 
@@ -245,7 +154,7 @@ class Loader:
     ) -> None:
         deps: dict[str, tuple[str, ...]] = {}
         for name, job in values.items():
-            where = _Where(("jobs", name), job=name)
+            where = Where(("jobs", name), job=name)
             edges = []
             for dep in job.get("after", ()):
                 if dep == name:
@@ -261,7 +170,7 @@ class Loader:
             deps[name] = tuple(edges)
         for cycle in graph.find_cycles(deps):
             self.report(
-                _Where(("jobs", cycle[0]), job=cycle[0]),
+                Where(("jobs", cycle[0]), job=cycle[0]),
                 "after",
                 f"dependency cycle: {' -> '.join(cycle)}",
             )
@@ -270,7 +179,7 @@ class Loader:
             for key in ("schedule", "timezone"):
                 if has_after[name] and key in table:
                     self.report(
-                        _Where(("jobs", name), job=name),
+                        Where(("jobs", name), job=name),
                         key,
                         f"has after, so it can't have its own {key}"
                         f" (it takes its pipeline's; remove {key})",
@@ -312,7 +221,7 @@ class Loader:
             f'"{r}" has {show_value(declared[r]) if declared[r] else "none"}' for r in roots
         )
         self.report(
-            _Where(("jobs", odd), job=odd),
+            Where(("jobs", odd), job=odd),
             key,
             f"pipeline roots disagree on {key}: {listing} ({fix})",
         )
@@ -332,9 +241,9 @@ class Loader:
                 continue
             on_defaults = on_defaults or not own
             where = (
-                _Where(("jobs", name), job=name)
+                Where(("jobs", name), job=name)
                 if own
-                else _Where(("defaults",), label="[defaults] ")
+                else Where(("defaults",), label="[defaults] ")
             )
             self.report(
                 where,
@@ -401,200 +310,6 @@ class Loader:
             alerts=alerts,
             env_file=defaults.get("env_file"),
         )
-
-    # -- values ----------------------------------------------------------------------
-    # Each check takes (where, key, value) and returns the parsed value, or BAD after reporting.
-
-    def _string(self, where: _Where, key: str, value: Any) -> Any:
-        return value if isinstance(value, str) else self.wrong(where, key, "a string", value)
-
-    def _text(self, where: _Where, key: str, value: Any, *, secret: bool = False) -> Any:
-        if not isinstance(value, str):
-            return self.wrong(where, key, "a string", value, secret=secret)
-        if not value.strip():
-            self.report(where, key, f"{where.keys}{key} is empty (give it a value)")
-            return BAD
-        if "\0" in value:  # no command line, path or URL can carry one
-            self.report(where, key, f"{where.keys}{key} contains a NUL character (remove it)")
-            return BAD
-        return value
-
-    def _one_of(self, where: _Where, key: str, value: Any, modes: tuple[str, ...]) -> Any:
-        if value in modes:
-            return value
-        listed = ", ".join(f'"{m}"' for m in modes)
-        return self.wrong(where, key, f"one of {listed}", value)
-
-    def _bool(self, where: _Where, key: str, value: Any) -> Any:
-        return value if isinstance(value, bool) else self.wrong(where, key, "true or false", value)
-
-    def _int(self, where: _Where, key: str, value: Any, *, minimum: int) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            return self.wrong(where, key, f"a whole number, {minimum} or more", value)
-        return value
-
-    def _backoff(self, where: _Where, key: str, value: Any) -> Any:
-        # Below 1 each retry would come sooner than the last, which is never what a
-        # retry policy means; 1 keeps retry_delay constant.
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not 1 <= value < float("inf"):
-            return self.wrong(where, key, "a number, 1 or more", value)
-        return float(value)
-
-    def _duration(self, where: _Where, key: str, value: Any, *, positive: bool = False) -> Any:
-        try:
-            parsed = parse_duration(value)
-        except ValueError as exc:
-            self.report(where, key, f"{where.keys}{key} {exc}")
-            return BAD
-        if positive and not parsed:
-            return self.wrong(where, key, "more than 0", value)
-        return parsed
-
-    def _schedule(self, where: _Where, key: str, value: Any) -> Any:
-        from cronplus.schedule import ScheduleError, fires_ever, parse_schedule
-
-        if not isinstance(value, str):
-            return self.wrong(where, key, 'a cron expression like "0 3 * * *" or "@daily"', value)
-        try:
-            parsed = parse_schedule(value)
-        except ScheduleError as exc:
-            self.report(
-                where,
-                key,
-                f"schedule {show_value(value)}: {exc} (see the README's schedule syntax)",
-            )
-            return BAD
-        if not fires_ever(parsed):
-            self.report(
-                where,
-                key,
-                f"schedule {show_value(value)} never fires: no date matches its day-of-month,"
-                " month and day-of-week fields together (see the README's schedule syntax)",
-            )
-            return BAD
-        return value
-
-    def _python(self, where: _Where, key: str, value: Any) -> Any:
-        value = self._text(where, key, value)
-        if value is not BAD and not _PYTHON_RE.fullmatch(value.strip()):
-            self.report(
-                where,
-                key,
-                f'python {show_value(value)} must look like "package.module:function"'
-                ' (e.g. "reports.daily:main")',
-            )
-            return BAD
-        return value if value is BAD else value.strip()
-
-    def _after(self, where: _Where, key: str, value: Any) -> Any:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return self.wrong(where, key, 'a list of job names like ["extract"]', value)
-        return tuple(dict.fromkeys(value))
-
-    def _timezone(self, where: _Where, key: str, value: Any) -> Any:
-        if not isinstance(value, str):
-            return self.wrong(where, key, 'an IANA time zone name like "Europe/Berlin"', value)
-        if is_zone(value):
-            return value
-        # available_timezones() walks the whole zoneinfo tree: only pay for it on a typo.
-        hint = (
-            did_you_mean(value, zoneinfo.available_timezones())
-            or ' (use an IANA name like "Europe/Berlin" or "UTC")'
-        )
-        self.report(where, key, f"{where.keys}{key} {show_value(value)} is unknown{hint}")
-        return BAD
-
-    def _env(self, where: _Where, key: str, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return self.wrong(where, key, 'a table of NAME = "value"', value)
-        ok = True
-        for name, text in value.items():
-            if "\0" in name:  # the environment is NUL-separated: it could not be passed
-                shown = name.replace("\0", "\\0")
-                self.report(
-                    where, (key, name), f'{key} name "{shown}" contains a NUL character (remove it)'
-                )
-                ok = False
-            elif not name or "=" in name:
-                self.report(
-                    where,
-                    (key, name),
-                    f'{key} name "{name}" is not usable (names must be non-empty, without "=")',
-                )
-                ok = False
-            elif not isinstance(text, str):
-                self.wrong(where, (key, name), "a string in quotes", text)
-                ok = False
-            elif "\0" in text:
-                self.report(
-                    where, (key, name), f"{key}.{name} contains a NUL character (remove it)"
-                )
-                ok = False
-        return dict(value) if ok else BAD
-
-    def _cwd(self, where: _Where, key: str, value: Any) -> Any:
-        value = self._text(where, key, value)
-        return value if value is BAD else self._resolve(value)
-
-    def _state(self, where: _Where, key: str, value: Any) -> Any:
-        value = self._text(where, key, value)
-        if value is BAD or "://" in value:  # a database URL, used as written
-            return value
-        return str(self._resolve(value))
-
-    def _path(self, where: _Where, key: str, value: Any) -> Any:
-        value = self._text(where, key, value)
-        return value if value is BAD else str(self._resolve(value))
-
-    def _resolve(self, value: str) -> Path:
-        """Relative to the jobs file's folder, not the caller's cwd, so the daemon and CLI agree."""
-        return Path(os.path.normpath(self.folder / Path(value).expanduser()))
-
-    def _job_alerts(self, where: _Where, key: str, value: Any) -> Any:
-        if isinstance(value, bool):
-            return value
-        if not isinstance(value, dict):
-            return self.wrong(where, key, "false or a table with urls and/or on", value)
-        inner = _Where((*where.path, key), job=where.job, label=where.label, keys=f"{key}.")
-        values = {}
-        for name, item in value.items():
-            if name in JOB_ALERTS_KEYS:
-                parsed = (
-                    self._urls(inner, name, item)
-                    if name == "urls"
-                    else self._events(inner, name, item)
-                )
-                if parsed is not BAD:
-                    values[name] = parsed
-            elif name in ALERTS_KEYS:
-                self.report(
-                    inner, name, f"{key}.{name} can only be set in [alerts] (move it there)"
-                )
-            else:
-                self.unknown_key(inner, name, JOB_ALERTS_KEYS)
-        return values
-
-    def _urls(self, where: _Where, key: str, value: Any) -> Any:
-        # Never echo a URL: it may hold a webhook token.
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return self.wrong(
-                where, key, 'a list of URL strings like ["mailto://..."]', value, secret=True
-            )
-        if not all(v.strip() for v in value):
-            self.report(where, key, f"{where.keys}{key} has an empty URL (remove it)")
-            return BAD
-        return tuple(value)
-
-    def _events(self, where: _Where, key: str, value: Any) -> Any:
-        accepted = ", ".join(ALERT_EVENTS)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return self.wrong(where, key, f"a list of events from: {accepted}", value)
-        bad = [v for v in value if v not in ALERT_EVENTS]
-        for event in bad:
-            hint = did_you_mean(event, ALERT_EVENTS)
-            self.report(where, key, f'{where.keys}{key}: "{event}" is not one of {accepted}{hint}')
-        return BAD if bad else tuple(dict.fromkeys(value))
 
 
 _JOB = Job(name="")
