@@ -16,6 +16,7 @@ LAYERS = {
     "backfill": 2,
     "render": 2,
     "report": 2,
+    "reading": 2,
     "manual": 2,
     "trigger": 2,
     "backfill_alert": 2,

@@ -74,65 +74,16 @@ class Context:
         return self._config
 
     def read_config(self) -> Config:
-        """For commands that only read (status, history, logs, alerts, next): the jobs
-        file; while it has problems, the configuration the daemon last ran from it,
-        else the jobs that can be read, with a one-line warning on stderr. A file that
-        cannot be read or parsed, with no daemon's copy to fall back on, is refused as
-        before (a mistyped -c must not look like a quiet system). `run`, `trigger` and
-        `backfill` always refuse (they use `config`)."""
-        if self._config is not None:
-            return self._config
-        from dataclasses import replace
+        """For commands that only read: the jobs file, or while it has problems what
+        stands in for it (`reading.config_for_reading`), with its warning on stderr."""
+        if self._config is None:
+            from cronplus.reading import config_for_reading
 
-        from cronplus.config import readable_jobs
-        from cronplus.model import Config
-
-        try:
-            return self.config
-        except ConfigError as e:
-            error = e
-        path = Path(self.config_path)
-        readable = readable_jobs(path, self.config_path)
-        # The state is where the file says, as far as it can be read (else the default).
-        self._config = readable or Config(path=path.absolute(), jobs={})
-        recorded = self._recorded_config()
-        if recorded is not None:
-            self._config = replace(recorded, state=self._config.state)
-            how = "the configuration the daemon last ran from it"
-        elif readable is None:
-            self._config = None
-            raise error
-        else:
-            how = f"the {len(readable.jobs)} job(s) that can be read"
-        n = len(error.problems)
-        click.echo(
-            f"Warning: {self.config_path} has {n} problem{'s' * (n != 1)} (the first: "
-            f"{error.problems[0]}; cronplus validate lists them); showing {how}",
-            err=True,
-        )
+            reading = config_for_reading(self.config_path, self.state_option)
+            if reading.warning:
+                click.echo(reading.warning, err=True)
+            self._config = reading.config
         return self._config
-
-    def _recorded_config(self) -> Config | None:
-        """The configuration the daemon last ran from this file, kept in the state."""
-        from cronplus.config import load_config_text
-        from cronplus.errors import StateError
-        from cronplus.store import open_store
-
-        assert self._config is not None
-        try:
-            store = open_store(self.paths, create=False)
-            try:
-                saved = store.config_copy()
-            finally:
-                store.close()
-        except StateError:
-            return None
-        if saved is None or saved.path != str(self._config.path):
-            return None
-        try:
-            return load_config_text(saved.text, self._config.path, self.config_path)
-        except ConfigError:
-            return None
 
     @property
     def paths(self) -> StatePaths:
