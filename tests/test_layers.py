@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,34 @@ def test_sql_lives_in_store_only():
         if path.parent.name == "store":
             continue
         assert "sqlite3" not in {m for m, _ in imports(path)}, path.name
+
+
+# -- ARCHITECTURE.md matches the code ------------------------------------------------------
+
+
+def architecture_rows() -> dict[str, tuple[int, int]]:
+    """`module` -> (layer, lines) from the module table of ARCHITECTURE.md."""
+    text = (PKG.parent / "ARCHITECTURE.md").read_text()
+    rows = re.findall(r"^\| (\d) \| `([\w/.]+)` \| ([\d,]+) \|", text, flags=re.M)
+    return {name: (int(layer), int(lines.replace(",", ""))) for layer, name, lines in rows}
+
+
+def lines_of(name: str) -> int:
+    target = PKG / name
+    files = sorted(target.rglob("*.py")) if name.endswith("/") else [target]
+    return sum(len(p.read_text().splitlines()) for p in files)
+
+
+def test_architecture_lists_every_module_with_its_layer_and_size():
+    rows = architecture_rows()
+    for path in modules():
+        rel = str(path.relative_to(PKG))
+        owner = next((n for n in rows if n == rel or (n.endswith("/") and rel.startswith(n))), None)
+        assert owner is not None, f"ARCHITECTURE.md has no row for {rel}"
+        assert rows[owner][0] == LAYERS[name_of(path)], f"{owner}: layer differs from LAYERS"
+    for name, (_, lines) in rows.items():
+        assert (PKG / name).exists(), f"ARCHITECTURE.md lists {name}, which is gone"
+        actual = lines_of(name)
+        assert abs(actual - lines) <= max(10, actual // 10), (
+            f"ARCHITECTURE.md says {name} has {lines} lines; it has {actual}"
+        )
