@@ -606,7 +606,10 @@ class Dispatcher:
                 trigger=str(trigger),
                 scheduled_for=run.scheduled_for,
             )
-            handle = executor.start_attempt(job, env, log_path, jobs_folder=self.config.folder)
+            folder = self.config.folder
+            handle = executor.start_attempt(
+                job, env, log_path, jobs_folder=folder, clock=self.clock
+            )
         except Exception as e:
             # It did not start: a failed attempt with the cause, retried and alerted as
             # any failure. What the environment or the job's values cause needs no

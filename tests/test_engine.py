@@ -126,6 +126,20 @@ def test_retries_follow_delay_times_backoff(project):
     assert "exit code 4" in got.reason
 
 
+def test_an_attempt_is_recorded_on_the_clock_of_its_run(project):
+    project.write("""
+        [jobs.j]
+        command = "true"
+    """)
+    clock = FakeClock(T0)
+    store = project.store()
+    (run,) = run_now(project.config(), store, StatePaths(project.state), "j", clock=clock)
+    got = store.get_run(run.id)
+    (attempt,) = got.attempts
+    assert (got.scheduled_for, got.started_at, got.finished_at) == (T0, T0, T0)
+    assert (attempt.started_at, attempt.finished_at) == (T0, T0)
+
+
 def test_retry_max_delay_caps_the_backoff(project):
     project.write("""
         [jobs.flaky]

@@ -21,6 +21,7 @@ LAYERS = {
     "recovery": 3,
     "alerts": 3,
     "executor": 4,
+    "_wrapper": 4,
     "_pyjob": 4,
     "store": 4,
     "schedule": 4,
