@@ -1030,7 +1030,8 @@ def _run_backfill(obj: Context, store: Store, plan: Any, parallel: int, as_json:
     import signal
 
     from cronplus import render
-    from cronplus.backfill import Outcome, Settled, run_backfill
+    from cronplus._backfill_run import run_backfill
+    from cronplus.backfill import Outcome, Settled
 
     tz = plan.timezone
     jobs = ", ".join(plan.jobs)

@@ -271,7 +271,7 @@ def test_max_parallel_queues_due_runs_oldest_first(project):
     d.submit(store.claim_run("b", T0 + timedelta(seconds=2), Trigger.MANUAL))
     d.submit(store.claim_run("a", T0, Trigger.MANUAL))
     d.submit(store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL))
-    wait_until(lambda: d._slots.waiting == 3)
+    wait_until(lambda: d.runner.slots.waiting == 3)
     (project.root / "go").touch()
     d.wait_all()
     jobs = [
@@ -427,7 +427,7 @@ def test_fire_times_due_during_catch_up_queue_behind_it_instead_of_being_skipped
     statuses = [store.find_run("m", T0 + timedelta(minutes=i)).status for i in (1, 2, 3)]
     assert statuses == [RunStatus.SUCCEEDED] * 3
     # Drained: overlap applies again.
-    assert "m" not in dispatcher._catching_up
+    assert not dispatcher._lanes["m"].catching_up
 
 
 def test_the_daemons_dispatcher_keeps_no_list_of_finished_runs(project):
