@@ -22,13 +22,14 @@ from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, check_alert_env, expand, reading_view
 from cronplus.delivery import Heartbeat
-from cronplus.dispatch import STATE_RETRY_S, Dispatcher, state_down
+from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, DaemonRunningError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
 from cronplus.schedule import fire_times, parse_schedule
+from cronplus.state_health import STATE_RETRY_S, state_down
 from cronplus.store import Store, open_store
 
 log = logging.getLogger("cronplus")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from cronplus import executor
+from cronplus import _wrapper, executor
 from cronplus.clock import Clock
 from cronplus.events import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus, Trigger
@@ -66,9 +66,9 @@ def take_over(
         job = config.jobs.get(run.job)
         attempt = _unfinished_attempt(run)
         if attempt is not None and job is not None:
-            status_path = executor.status_path_for(Path(attempt.log or ""))
-            pid = executor.find_wrapper(status_path, attempt.pid)
-            if pid is not None or executor.trace_of(status_path) is executor.Trace.ENDED:
+            status_path = _wrapper.status_path_for(Path(attempt.log or ""))
+            pid = _wrapper.find_wrapper(status_path, attempt.pid)
+            if pid is not None or _wrapper.trace_of(status_path) is _wrapper.Trace.ENDED:
                 if not store.adopt_run(
                     run.id, owner=me, seen_owner=owner, attempts=len(run.attempts)
                 ):
@@ -79,7 +79,7 @@ def take_over(
                         job, pid, Path(attempt.log or ""), attempt.started_at, clock=clock
                     )
                 else:
-                    handle = executor.ended_attempt(status_path, attempt.started_at, clock.now())
+                    handle = _wrapper.ended_attempt(status_path, attempt.started_at, clock.now())
                 log_event(run, "adopted", attempt.number, f"pid {pid}" if pid else "ended")
                 # A trigger's or backfill's run is watched to its end, not retried.
                 spent = store.spent_attempts(run.id) if ours else job.retry.retries
@@ -120,8 +120,8 @@ def _interrupt_to_resume(
     never_started = False
     why = "interrupted: the daemon stopped before the run started"
     if attempt is not None:
-        status_path = executor.status_path_for(Path(attempt.log or ""))
-        if executor.trace_of(status_path) is executor.Trace.NEVER_STARTED:
+        status_path = _wrapper.status_path_for(Path(attempt.log or ""))
+        if _wrapper.trace_of(status_path) is _wrapper.Trace.NEVER_STARTED:
             never_started = True
             why = "interrupted: the daemon stopped before the attempt started"
         else:
@@ -158,11 +158,11 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     attempt = run.last_attempt
     expected = {"seen_owner": owner, "attempts": len(run.attempts)}
     if attempt is not None and attempt.log and attempt.finished_at is None:
-        status_file = executor.status_path_for(Path(attempt.log))
-        if executor.find_wrapper(status_file, attempt.pid) is not None:
+        status_file = _wrapper.status_path_for(Path(attempt.log))
+        if _wrapper.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE
-        if executor.trace_of(status_file) is executor.Trace.ENDED:
-            result = executor.ended_attempt(status_file, attempt.started_at, clock.now())
+        if _wrapper.trace_of(status_file) is _wrapper.Trace.ENDED:
+            result = _wrapper.ended_attempt(status_file, attempt.started_at, clock.now())
             if not store.settle_run(
                 run.id,
                 **expected,

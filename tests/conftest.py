@@ -22,21 +22,23 @@ from cronplus.model import AttemptResult, RunStatus, Trigger
 
 
 class FakeClock:
-    """A clock tests move by hand; monotonic follows wall time."""
+    """A clock tests move by hand. Its wall time stands still until moved; its
+    monotonic time runs as the real one does, plus every move, so the attempts it
+    times (a timeout, kill_grace) still end while a test waits for them."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start.astimezone(UTC)
-        self._mono = 1000.0
+        self._moved = 0.0
 
     def now(self) -> datetime:
         return self._now
 
     def monotonic(self) -> float:
-        return self._mono
+        return time.monotonic() + self._moved
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
-        self._mono += seconds
+        self._moved += seconds
 
     def set(self, t: datetime) -> None:
         self.advance((t - self._now).total_seconds())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import wait_until
 
-from cronplus.executor import Trace, trace_of
+from cronplus._wrapper import Trace, trace_of
 from cronplus.model import RunStatus, Trigger
 
 pytestmark = pytest.mark.slow

@@ -127,6 +127,20 @@ def test_retries_follow_delay_times_backoff(project):
     assert "exit code 4" in got.reason
 
 
+def test_an_attempt_is_recorded_on_the_clock_of_its_run(project):
+    project.write("""
+        [jobs.j]
+        command = "true"
+    """)
+    clock = FakeClock(T0)
+    store = project.store()
+    (run,) = run_now(project.config(), store, StatePaths(project.state), "j", clock=clock)
+    got = store.get_run(run.id)
+    (attempt,) = got.attempts
+    assert (got.scheduled_for, got.started_at, got.finished_at) == (T0, T0, T0)
+    assert (attempt.started_at, attempt.finished_at) == (T0, T0)
+
+
 def test_retry_max_delay_caps_the_backoff(project):
     project.write("""
         [jobs.flaky]
@@ -267,7 +281,7 @@ def test_max_parallel_queues_due_runs_oldest_first(project):
     d.submit(
         store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL, owner=os.getpid(), now=T0)
     )
-    wait_until(lambda: d._slots.waiting == 3)
+    wait_until(lambda: d.runner.slots.waiting == 3)
     (project.root / "go").touch()
     d.wait_all()
     jobs = [
@@ -423,7 +437,7 @@ def test_fire_times_due_during_catch_up_queue_behind_it_instead_of_being_skipped
     statuses = [store.find_run("m", T0 + timedelta(minutes=i)).status for i in (1, 2, 3)]
     assert statuses == [RunStatus.SUCCEEDED] * 3
     # Drained: overlap applies again.
-    assert "m" not in dispatcher._catching_up
+    assert not dispatcher._lanes["m"].catching_up
 
 
 def test_the_daemons_dispatcher_keeps_no_list_of_finished_runs(project):

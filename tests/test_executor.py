@@ -17,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from cronplus.executor import (
-    AttemptHandle,
-    build_env,
-    read_status_file,
-    run_attempt,
-    start_attempt,
-    status_path_for,
-)
+from cronplus._wrapper import read_status_file, status_path_for
+from cronplus.clock import SystemClock
+from cronplus.executor import AttemptHandle, build_env, start_attempt
 from cronplus.model import AttemptResult, Job, RunStatus
 
 # 2026-03-29 is the spring-forward day in Berlin: 01:30Z is 03:30+02:00 there.
@@ -83,12 +78,14 @@ def env_for(job: Job, **kwargs: object) -> dict[str, str]:
 
 
 def run(job: Job, log_path: Path, jobs_folder: Path | None = None) -> AttemptResult:
+    """Start one attempt and wait for it."""
     folder = jobs_folder if jobs_folder is not None else job.cwd
-    return run_attempt(job, env_for(job), log_path, jobs_folder=folder)
+    started = start_attempt(job, env_for(job), log_path, jobs_folder=folder, clock=SystemClock())
+    return started if isinstance(started, AttemptResult) else started.wait()
 
 
 def start(job: Job, log_path: Path) -> AttemptHandle:
-    handle = start_attempt(job, env_for(job), log_path, jobs_folder=job.cwd)
+    handle = start_attempt(job, env_for(job), log_path, jobs_folder=job.cwd, clock=SystemClock())
     assert isinstance(handle, AttemptHandle), handle
     return handle
 
@@ -328,6 +325,24 @@ def test_timeout_records_the_jobs_own_exit_after_sigterm(job: Job, log_path: Pat
     assert "cleaning up" in log_path.read_text()
 
 
+def test_an_attempts_start_end_and_timeout_are_read_from_the_callers_clock(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    from conftest import FakeClock
+
+    start_at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    clock = FakeClock(start_at)
+    job = shell(job, "touch started; exec sleep 300", timeout=timedelta(hours=1))
+    handle = start_attempt(job, env_for(job), log_path, jobs_folder=job.cwd, clock=clock)
+    assert isinstance(handle, AttemptHandle)
+    wait_until((tmp_path / "started").exists)
+    clock.advance(3601)  # no real hour passes: the timeout is on the fake clock
+    result = handle.wait()
+    assert result.status is RunStatus.TIMED_OUT
+    assert result.started_at == start_at
+    assert result.finished_at == start_at + timedelta(seconds=3601)
+
+
 def test_interrupt_from_another_thread(job: Job, log_path: Path, tmp_path: Path) -> None:
     handle = start(shell(job, "touch started; exec sleep 300"), log_path)
     results: list[AttemptResult] = []
@@ -430,11 +445,12 @@ def test_job_survives_daemon_crash_and_its_status_is_recorded(
         f"""
         import os, signal, sys
         from pathlib import Path
+        from cronplus.clock import SystemClock
         from cronplus.executor import start_attempt
         from cronplus.model import Job
         job = Job(name="load", command={job.command!r}, cwd=Path({str(tmp_path)!r}))
         handle = start_attempt(job, dict(os.environ), Path({str(log_path)!r}),
-                               jobs_folder=job.cwd)
+                               jobs_folder=job.cwd, clock=SystemClock())
         print(handle.pid, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """

@@ -9,8 +9,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cronplus._wrapper import SCRIPT, status_path_for
 from cronplus.clock import SystemClock
-from cronplus.executor import status_path_for
 from cronplus.model import AttemptResult, RunStatus, Trigger
 from cronplus.recovery import take_over
 
@@ -96,10 +96,8 @@ def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(project, tmp_pat
     project.write(JOBS)
     store, run = started_run(project, status_file=None)
     log = Path(store.get_run(run.id).last_attempt.log)
-    from cronplus.executor import _WRAPPER_SCRIPT
-
     wrapper = subprocess.Popen(
-        ["/bin/sh", "-c", _WRAPPER_SCRIPT, str(status_path_for(log)), "sh", "-c", "sleep 0.5"],
+        ["/bin/sh", "-c", SCRIPT, str(status_path_for(log)), "sh", "-c", "sleep 0.5"],
         start_new_session=True,
     )
     try:

@@ -275,7 +275,7 @@ def _run_backfill(obj: Context, store: Store, plan: Plan, parallel: int, as_json
     import signal
 
     from cronplus import render
-    from cronplus.backfill import run_backfill
+    from cronplus._backfill_run import run_backfill
     from cronplus.backfill_alert import backfill_summary_alert
 
     progress = render.BackfillProgress(plan)

@@ -1,0 +1,201 @@
+"""The wrapper protocol: how an attempt's outcome survives the cronplus process that
+started it. Shared by the executor (which starts and watches attempts) and recovery
+(which reads what a dead process's attempts left).
+
+Crash survival (issue 3, "Running jobs"): the process the executor starts is a tiny
+`/bin/sh` wrapper that runs the job as its child and, when the job ends, writes the
+job's exit status to `<log>.status` (`status_path_for`) before exiting with that
+status. The wrapper leads its own session, so if the daemon dies the job keeps
+running and its outcome still reaches the status file, where `read_status_file`
+recovers it. This costs one extra fork per attempt and no Python interpreter for
+shell jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+
+from cronplus.model import AttemptResult, RunStatus
+
+# The wrapper gets the status file as $0 and the job's argv as "$@", so no shell
+# variable is assigned before the job starts: assigning one would change an
+# exported variable of the same name in the job's environment. It traps the
+# group-wide stop signals with a no-op so that it outlives the job and records how
+# the job reacted to them (a job that dies of SIGTERM is recorded as 143); exec
+# resets caught signals, so the job still gets the default actions. Only SIGKILL
+# kills the wrapper before it can write, and then the caller knows which signal it sent.
+#
+# Its first act is to create the status file empty: "the job was started". After a
+# crash, a missing file means the attempt never started (nothing ran), an empty one
+# that it started and its outcome is unknown unless its wrapper is still alive.
+SHELL = "/bin/sh"
+SCRIPT = ': >"$0"; trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; exit "$s"'
+_SCRIPT_B = SCRIPT.encode()
+
+_EXIT_HINTS = {126: "command not executable", 127: "command not found"}
+_SIGNAL_BASE = 128  # the shell reports "killed by signal n" as 128 + n
+_MAX_SIGNAL = 64  # SIGRTMAX on Linux
+
+
+def wrapper_argv(status_path: Path, child: list[str]) -> list[str]:
+    """The argv that runs `child` under the wrapper, writing to `status_path`."""
+    return [SHELL, "-c", SCRIPT, os.fspath(status_path), *child]
+
+
+def status_path_for(log_path: Path) -> Path:
+    """Where the wrapper writes the job's exit status: beside the log, `<log>.status`."""
+    return log_path.with_name(log_path.name + ".status")
+
+
+def read_status_file(path: Path) -> tuple[int | None, str | None] | None:
+    """Return `(exit_code, signal_name)` from a status file, or None if it has no status.
+
+    The file holds the job's `$?` as decimal digits and a newline. None means the
+    job has not finished, or its wrapper was killed (SIGKILL) before it could write:
+    the file is missing, empty (opened but not yet written) or not a number.
+
+    Shell convention: a status in 129..192 means "killed by signal status-128" and is
+    reported as `(None, "SIGxxx")`. A job that itself exits with such a code (say
+    `exit 137`) is indistinguishable from one killed by that signal; the shell keeps
+    no more than the number.
+    """
+    try:
+        with open(path, "rb") as f:
+            text = f.read(32)
+    except FileNotFoundError:
+        return None
+    try:
+        status = int(text)
+    except ValueError:
+        return None
+    return decode_shell_status(status)
+
+
+class Trace(Enum):
+    """What an attempt left behind, read after the process that started it died."""
+
+    NEVER_STARTED = "never started"  # no status file: the wrapper never ran
+    STARTED = "started"  # an empty one: started, no status written (yet)
+    ENDED = "ended"  # a status: the job's outcome is known
+
+
+def trace_of(status_path: Path) -> Trace:
+    if read_status_file(status_path) is not None:
+        return Trace.ENDED
+    return Trace.STARTED if status_path.exists() else Trace.NEVER_STARTED
+
+
+def remove_stale(status_path: Path) -> None:
+    """A status file left by an earlier use of this log path would be read as this
+    attempt's outcome if the wrapper is killed before writing its own."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(status_path)
+
+
+def owner_only(status_path: Path) -> None:
+    """Make the status file 0600 like the rest of the state. The wrapper creates it
+    under the umask it must pass on to the job unchanged, so this is done by the
+    starter, after Popen (the file's existence means "started"): created now if the
+    wrapper has not got to it yet (its `: >` then keeps the mode), else narrowed."""
+    with contextlib.suppress(OSError):  # then the wrapper cannot create it either
+        fd = os.open(status_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+
+def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
+    """The pid of the live wrapper running the attempt whose status file is
+    `status_path`, or None.
+
+    The wrapper's argv carries the status path, which names one attempt, so a pid
+    reused by an unrelated process is never taken for it. `pid` (recorded when the
+    attempt started) is tried first; without it, /proc is searched.
+    """
+    wanted = os.fsencode(status_path)
+    candidates: list[int] = [pid] if pid is not None else []
+    if not candidates:
+        with contextlib.suppress(OSError):
+            candidates = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    for candidate in candidates:
+        try:
+            # Empty for a zombie (exited, not yet reaped), which is gone for our purposes.
+            with open(f"/proc/{candidate}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 3 and argv[3] == wanted and argv[2] == _SCRIPT_B:
+            return candidate
+    return None
+
+
+class SurvivingWrapper:
+    """Stands in for the Popen of a wrapper another cronplus process started and
+    that outlived it: it is not our child, so it cannot be reaped and its exit
+    status is not ours to read (the status file has it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+
+def ended_attempt(status_path: Path, started_at: datetime, at: datetime) -> AttemptResult:
+    """The result of an attempt that is over, from what its wrapper wrote: the job's
+    status, or `interrupted` when the wrapper died without writing one.
+
+    Its end is `at`, or when the wrapper wrote the status if that can be read (the
+    status file's modification time, on the system's wall clock)."""
+    recorded = read_status_file(status_path)
+    if recorded is None:
+        why = "its outcome is unknown: the job's wrapper ended without recording it"
+        return AttemptResult(RunStatus.INTERRUPTED, started_at, at, reason=why)
+    code, sig = recorded
+    with contextlib.suppress(OSError):
+        at = datetime.fromtimestamp(status_path.stat().st_mtime, UTC)
+    return exited(code, sig, started_at, at)
+
+
+def exited(
+    exit_code: int | None, signal_name: str | None, started_at: datetime, at: datetime
+) -> AttemptResult:
+    """The result of an attempt whose job ended on its own with this status."""
+    ok = exit_code == 0 and signal_name is None
+    return AttemptResult(
+        status=RunStatus.SUCCEEDED if ok else RunStatus.FAILED,
+        started_at=started_at,
+        finished_at=at,
+        exit_code=exit_code,
+        signal=signal_name,
+        reason=None if ok else _describe_exit(exit_code, signal_name),
+    )
+
+
+def decode_shell_status(status: int) -> tuple[int | None, str | None]:
+    if _SIGNAL_BASE < status <= _SIGNAL_BASE + _MAX_SIGNAL:
+        return None, signal_name(status - _SIGNAL_BASE)
+    return status, None
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # realtime signals other than SIGRTMIN/SIGRTMAX have no enum member
+        if signal.SIGRTMIN < number < signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return f"SIG{number}"
+
+
+def _describe_exit(exit_code: int | None, signal_name: str | None) -> str:
+    if signal_name is not None:
+        return f"killed by {signal_name}"
+    hint = _EXIT_HINTS.get(exit_code) if exit_code is not None else None
+    return f"exit code {exit_code}: {hint}" if hint else f"exit code {exit_code}"
