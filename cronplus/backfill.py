@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from cronplus.config import pipeline_schedule
 from cronplus.errors import UnknownJobError, UsageError
 from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus
-from cronplus.schedule import fire_times, parse_schedule
+from cronplus.schedule import CronSchedule, fire_times, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import human_time, zone
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 MAX_PLANNED = 100_000  # more needs --yes
 _COUNT_LEFT_OUT = 1_000_000  # the future part of a range is counted up to this many
@@ -171,17 +175,7 @@ def plan_backfill(
 
     jobs, disabled = _plan_jobs(config, job, only=only, with_upstream=with_upstream)
     schedule, z = parse_schedule(expr), zone(tz)
-    past_end = min(end, now)
-    times: list[datetime] = []
-    if start <= past_end:
-        limit = MAX_PLANNED // len(jobs) + 1
-        for t in fire_times(schedule, z, after=start - _US, until=past_end):
-            times.append(t)
-            if not yes and len(times) >= limit:
-                raise UsageError(
-                    f"the range holds more than {MAX_PLANNED:,} runs of {', '.join(jobs)}; "
-                    "narrow it, or pass --yes to plan them all"
-                )
+    times = _past_times(schedule, z, start, min(end, now), jobs, yes=yes)
     future = fire_times(schedule, z, after=max(now, start - _US), until=end)
     left_out = sum(1 for _ in islice(future, _COUNT_LEFT_OUT + 1))
     capped = left_out > _COUNT_LEFT_OUT
@@ -210,6 +204,31 @@ def plan_backfill(
         items=tuple(items),
         rerun=rerun,
     )
+
+
+def _past_times(
+    schedule: CronSchedule,
+    z: ZoneInfo,
+    start: datetime,
+    until: datetime,
+    jobs: list[str],
+    *,
+    yes: bool,
+) -> list[datetime]:
+    """The fire times from `start` to `until` (now, at the latest); more than
+    MAX_PLANNED runs of `jobs` need `yes`."""
+    times: list[datetime] = []
+    if start > until:
+        return times
+    limit = MAX_PLANNED // len(jobs) + 1
+    for t in fire_times(schedule, z, after=start - _US, until=until):
+        times.append(t)
+        if not yes and len(times) >= limit:
+            raise UsageError(
+                f"the range holds more than {MAX_PLANNED:,} runs of {', '.join(jobs)}; "
+                "narrow it, or pass --yes to plan them all"
+            )
+    return times
 
 
 def _plan_jobs(
@@ -250,6 +269,8 @@ def _classify(
     *,
     rerun: bool,
 ) -> list[PlanItem]:
+    from cronplus.dispatch import no_success
+
     planned = set(jobs)
     outside = {u for n in jobs for u in config.jobs[n].after if u not in planned}
     recorded: dict[str, dict[datetime, Run]] = {}
@@ -271,7 +292,7 @@ def _classify(
                 elif u in outside:
                     up = recorded[u].get(t)
                     if up is None or up.status is not RunStatus.SUCCEEDED:
-                        why = _no_success(u, t, tz)
+                        why = no_success(u, t, tz)
                 if why:
                     break
             if why:
@@ -287,10 +308,6 @@ def _classify(
                     detail = f"run {run.id} is {run.status} in another cronplus process; wait"
             items.append(PlanItem(name, t, Action.RUN, run, detail))
     return items
-
-
-def _no_success(job: str, t: datetime, tz: str) -> str:
-    return f'upstream job "{job}" has no successful run for {human_time(t, tz)}'
 
 
 def _left_out_text(n: int, capped: bool) -> str:

@@ -62,9 +62,14 @@ def upstream_blocker(
     succeeded = store.succeeded_jobs(after, scheduled_for)
     for name in after:
         if name not in succeeded:
-            when = human_time(scheduled_for, timezone)
-            return f'upstream job "{name}" has no successful run for {when}'
+            return no_success(name, scheduled_for, timezone)
     return None
+
+
+def no_success(upstream_job: str, scheduled_for: datetime, timezone: str) -> str:
+    """The reason a dependent does not run: its upstream job did not succeed for T."""
+    when = human_time(scheduled_for, timezone)
+    return f'upstream job "{upstream_job}" has no successful run for {when}'
 
 
 class Dispatcher:
