@@ -348,3 +348,57 @@ def test_a_run_going_past_its_expected_duration_is_logged_late_once_without_aler
         assert len(mine) == 1, late
         assert "still running after its expected_duration of 0.3s" in mine[0]
     assert not [line for line in late if "job=quick" in line]
+
+
+def test_a_daemon_whose_engine_fails_at_start_closes_all_it_opened(project, daemon, monkeypatch):
+    """The lock, the pidfile, the state, the watcher and heartbeat threads and the
+    signal handlers are given back, so the next daemon starts."""
+    import signal
+    import threading
+
+    from cronplus.daemon import run_daemon
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths, read_daemon_pid
+
+    project.write("""
+        [alerts]
+        heartbeat = "http://127.0.0.1:9/ping"
+        [jobs.idle]
+        schedule = "0 0 1 1 *"
+        command = "true"
+    """)
+    paths = StatePaths(project.state)
+    stores = []
+
+    def opened(p):
+        from cronplus.store import open_store
+
+        stores.append(open_store(p))
+        return stores[-1]
+
+    def broken(self, now):
+        assert read_daemon_pid(paths) == os.getpid() and paths.pidfile.exists()
+        names = {t.name for t in threading.enumerate()}
+        assert {"watch", "heartbeat"} <= names, names
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr("cronplus.daemon.open_store", opened)
+    monkeypatch.setattr(Engine, "start", broken)
+    threads = set(threading.enumerate())
+    handlers = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
+    # `failed` keeps the traceback, and with it every local of the daemon, alive: a lock
+    # released only when garbage-collected would still be held below.
+    with pytest.raises(RuntimeError, match="the engine broke") as failed:
+        run_daemon(project.config(), paths)
+    assert not paths.pidfile.exists()
+    assert read_daemon_pid(paths) is None  # the lock is free
+    assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)] == (
+        handlers
+    )
+    wait_until(lambda: set(threading.enumerate()) <= threads, timeout=5)
+    with pytest.raises(Exception, match="closed database"):
+        stores[0].get_meta("daemon_pid")
+    second = daemon()
+    second.wait_started()
+    assert second.terminate() == 0
+    assert failed.value

@@ -13,6 +13,7 @@ PKG = Path(__file__).resolve().parent.parent / "cronplus"
 LAYERS = {
     "cli": 1,
     "engine": 2,
+    "daemon": 2,
     "backfill": 2,
     "render": 2,
     "report": 2,
