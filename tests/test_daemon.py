@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -265,7 +264,7 @@ def test_a_run_cut_short_by_a_stop_is_resumed_at_the_next_start(project, daemon)
 
 def test_pause_skips_fire_times_within_2_seconds_and_resume_does_not_catch_up(project, cli, daemon):
     import json
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     project.write(
         """
@@ -280,13 +279,23 @@ def test_pause_skips_fire_times_within_2_seconds_and_resume_does_not_catch_up(pr
     paused = cli("pause", "tick")
     assert paused.exit_code == 0 and paused.stdout == "tick: paused (until: cronplus resume tick)\n"
     at = datetime.now(UTC)
-    time.sleep(3.2)
+
+    def skipped_since(t):
+        runs = project.store().history("tick")
+        return [r for r in runs if r.status is RunStatus.SKIPPED and r.scheduled_for > t]
+
+    # Effective within 2 s: two fire times skipped after that (a bounded wait, no sleep).
+    wait_until(lambda: len(skipped_since(at + timedelta(seconds=2))) >= 2, timeout=10)
     row = json.loads(cli("status", "tick", "--json").stdout)[0]
     assert row["paused_since"] is not None
     assert "(paused)" in cli("status").stdout
     assert cli("resume", "tick").stdout == "tick: resumed\n"
     resumed = datetime.now(UTC)
-    time.sleep(1.5)
+
+    def ran_since(t):
+        return [r for r in project.store().history("tick") if r.scheduled_for > t]
+
+    wait_until(lambda: any(r.status.is_final for r in ran_since(resumed)), timeout=10)
     d.terminate()
     runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
     skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
