@@ -195,7 +195,7 @@ class Dispatcher:
                 name=f"run-{run.id}",
             )
             self._threads.add(t)
-        t.start()
+            t.start()  # under the lock: wait_all() must never find it not yet started
 
     def resume(self, runs: list[tuple[Run, int]]) -> None:
         """Runs of one job a stop or crash cut short, reopened, with the attempts each

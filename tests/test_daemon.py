@@ -411,3 +411,34 @@ def test_a_daemon_whose_engine_fails_at_start_closes_all_it_opened(project, daem
     second.wait_started()
     assert second.terminate() == 0
     assert failed.value
+
+
+def test_waiting_for_every_run_never_trips_over_a_run_being_started(project, monkeypatch):
+    """The stop's wait_all() racing a submit (a dependent released by a run's thread):
+    it must wait for the new run, not find its thread not yet started."""
+    import threading
+    from datetime import UTC, datetime
+
+    from cronplus.dispatch import Dispatcher
+    from cronplus.paths import StatePaths
+
+    project.write('[jobs.a]\ncommand = "true"\n')
+    store = project.store()
+    dispatcher = Dispatcher(project.config(), store, StatePaths(project.state))
+    run = store.claim_run("a", datetime.now(UTC), Trigger.MANUAL)
+    starting = threading.Event()
+    real_start = threading.Thread.start
+
+    def slow_start(thread):
+        if thread.name.startswith("run-"):
+            starting.set()
+            threading.Event().wait(0.3)  # the window a loaded machine leaves open
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    submitter = threading.Thread(target=dispatcher.submit, args=(run,))
+    submitter.start()
+    starting.wait(5)
+    dispatcher.wait_all()
+    submitter.join()
+    assert store.get_run(run.id).status is RunStatus.SUCCEEDED
