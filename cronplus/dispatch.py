@@ -124,10 +124,6 @@ class Dispatcher:
     def resume_after_stop(self) -> bool:
         return self.runner.resume_after_stop
 
-    @resume_after_stop.setter
-    def resume_after_stop(self, value: bool) -> None:
-        self.runner.resume_after_stop = value
-
     @property
     def finished(self) -> list[Run]:
         """Every run recorded, with keep_finished (for `trigger` to print)."""
@@ -159,7 +155,7 @@ class Dispatcher:
                 name=f"run-{run.id}",
             )
             self._threads.add(t)
-        t.start()
+            t.start()  # under the lock: wait_all() must never find it not yet started
 
     def resume(self, runs: list[tuple[Run, int]]) -> None:
         """Runs of one job a stop or crash cut short, reopened, with the attempts each

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,17 +19,15 @@ from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.config import alert_values, check_alert_env, expand, reading_view
-from cronplus.delivery import Heartbeat
+from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
-from cronplus.errors import ConfigError, DaemonRunningError, StateError
+from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Config, Job, Run, RunStatus, Trigger
-from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
-from cronplus.recovery import Adopted, take_over
+from cronplus.recovery import Adopted
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
-from cronplus.store import Store, open_store
+from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
 
@@ -453,89 +450,3 @@ def record_config(store: Store, config: Config) -> None:
 def _defined(job: Job) -> Job:
     """The job as defined: where it sits in the file is no part of it."""
     return replace(job, line=None)
-
-
-def run_daemon(
-    config: Config,
-    paths: StatePaths,
-    clock: Clock | None = None,
-    *,
-    display_path: str | None = None,
-) -> None:
-    """`cronplus run`: one daemon per state directory, in the foreground, until signalled.
-    It reads the jobs file again on SIGHUP and when the file changes; `display_path`
-    is how messages name it."""
-    from filelock import FileLock, Timeout
-
-    from cronplus.config import load_config
-    from cronplus.watch import FileWatcher
-
-    clock = clock or system_clock()
-    # Until the engine can reload, a SIGHUP (a reload asked for too early) must not kill it.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        paths.create()
-        owner_only_file(paths.lock)
-        lock = FileLock(str(paths.lock), timeout=1)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise DaemonRunningError(str(paths.root), read_daemon_pid(paths)) from None
-    except OSError as e:  # a read-only or full state folder: one line, not a traceback
-        raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
-    try:
-        try:
-            owner_only_file(paths.pidfile)
-            paths.pidfile.write_text(f"{os.getpid()}\n")
-        except OSError as e:
-            raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
-        store = open_store(paths)
-        adopted = take_over(store, config, clock, store.last_daemon_pid())
-        store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
-        record_config(store, config)
-        alerter = Alerter(config, store, clock=clock)
-        dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter)
-        dispatcher.resume_after_stop = True
-        engine = Engine(
-            config,
-            store,
-            dispatcher,
-            clock=clock,
-            adopted=adopted,
-            load=lambda: load_config(config.path, display_path=display_path),
-        )
-        heartbeat = None
-        if config.alerts is not None and config.alerts.heartbeat:
-            url = expand(config.alerts.heartbeat, alert_values(config))
-            assert url is not None  # `run` refused unset variables (check_alert_env)
-            heartbeat = Heartbeat(
-                url, config.alerts.heartbeat_every, config.alerts.timeout.total_seconds()
-            )
-            heartbeat.start()
-
-        def on_signal(signum: int, _frame: object) -> None:
-            log.info("event=stopping detail='%s'", signal.Signals(signum).name)
-            engine.request_stop()
-
-        def on_hangup(_signum: int, _frame: object) -> None:
-            log.info("event=reload detail='SIGHUP'")
-            engine.request_reload()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGHUP, on_hangup)
-        watcher = FileWatcher(config.path, engine.request_reload)
-        watcher.start()
-        log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
-        engine.run()
-        watcher.stop()
-        if heartbeat is not None:
-            heartbeat.stop()
-        # Deliveries still going get a little time; their outcome is logged after that.
-        alerter.flush(timeout=15.0)
-        alerter.close()
-        store.close()
-        log.info("event=stopped")
-    finally:
-        paths.pidfile.unlink(missing_ok=True)
-        lock.release()

@@ -173,6 +173,12 @@ def daemon(project: Project, request: pytest.FixtureRequest) -> Iterator[Callabl
             print(f"--- daemon stderr ---\n{d.stderr}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-daemon tests (marked slow) first, in their order: under pytest-xdist
+    the longest tests then overlap each other instead of making a tail at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -265,7 +264,7 @@ def test_a_run_cut_short_by_a_stop_is_resumed_at_the_next_start(project, daemon)
 
 def test_pause_skips_fire_times_within_2_seconds_and_resume_does_not_catch_up(project, cli, daemon):
     import json
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     project.write(
         """
@@ -280,13 +279,23 @@ def test_pause_skips_fire_times_within_2_seconds_and_resume_does_not_catch_up(pr
     paused = cli("pause", "tick")
     assert paused.exit_code == 0 and paused.stdout == "tick: paused (until: cronplus resume tick)\n"
     at = datetime.now(UTC)
-    time.sleep(3.2)
+
+    def skipped_since(t):
+        runs = project.store().history("tick")
+        return [r for r in runs if r.status is RunStatus.SKIPPED and r.scheduled_for > t]
+
+    # Effective within 2 s: two fire times skipped after that (a bounded wait, no sleep).
+    wait_until(lambda: len(skipped_since(at + timedelta(seconds=2))) >= 2, timeout=10)
     row = json.loads(cli("status", "tick", "--json").stdout)[0]
     assert row["paused_since"] is not None
     assert "(paused)" in cli("status").stdout
     assert cli("resume", "tick").stdout == "tick: resumed\n"
     resumed = datetime.now(UTC)
-    time.sleep(1.5)
+
+    def ran_since(t):
+        return [r for r in project.store().history("tick") if r.scheduled_for > t]
+
+    wait_until(lambda: any(r.status.is_final for r in ran_since(resumed)), timeout=10)
     d.terminate()
     runs = sorted(project.store().history("tick"), key=lambda r: r.scheduled_for)
     skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
@@ -348,3 +357,89 @@ def test_a_run_going_past_its_expected_duration_is_logged_late_once_without_aler
         assert len(mine) == 1, late
         assert "still running after its expected_duration of 0.3s" in mine[0]
     assert not [line for line in late if "job=quick" in line]
+
+
+def test_a_daemon_whose_engine_fails_at_start_closes_all_it_opened(project, daemon, monkeypatch):
+    """The lock, the pidfile, the state, the watcher and heartbeat threads and the
+    signal handlers are given back, so the next daemon starts."""
+    import signal
+    import threading
+
+    from cronplus.daemon import run_daemon
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths, read_daemon_pid
+
+    project.write("""
+        [alerts]
+        heartbeat = "http://127.0.0.1:9/ping"
+        [jobs.idle]
+        schedule = "0 0 1 1 *"
+        command = "true"
+    """)
+    paths = StatePaths(project.state)
+    stores = []
+
+    def opened(p):
+        from cronplus.store import open_store
+
+        stores.append(open_store(p))
+        return stores[-1]
+
+    def broken(self, now):
+        assert read_daemon_pid(paths) == os.getpid() and paths.pidfile.exists()
+        names = {t.name for t in threading.enumerate()}
+        assert {"watch", "heartbeat"} <= names, names
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr("cronplus.daemon.open_store", opened)
+    monkeypatch.setattr(Engine, "start", broken)
+    threads = set(threading.enumerate())
+    handlers = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
+    # `failed` keeps the traceback, and with it every local of the daemon, alive: a lock
+    # released only when garbage-collected would still be held below.
+    with pytest.raises(RuntimeError, match="the engine broke") as failed:
+        run_daemon(project.config(), paths)
+    assert not paths.pidfile.exists()
+    assert read_daemon_pid(paths) is None  # the lock is free
+    assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)] == (
+        handlers
+    )
+    wait_until(lambda: set(threading.enumerate()) <= threads, timeout=5)
+    with pytest.raises(Exception, match="closed database"):
+        stores[0].last_daemon_pid()
+    second = daemon()
+    second.wait_started()
+    assert second.terminate() == 0
+    assert failed.value
+
+
+def test_waiting_for_every_run_never_trips_over_a_run_being_started(project, monkeypatch):
+    """The stop's wait_all() racing a submit (a dependent released by a run's thread):
+    it must wait for the new run, not find its thread not yet started."""
+    import threading
+    from datetime import UTC, datetime
+
+    from cronplus.dispatch import Dispatcher
+    from cronplus.paths import StatePaths
+
+    project.write('[jobs.a]\ncommand = "true"\n')
+    store = project.store()
+    dispatcher = Dispatcher(project.config(), store, StatePaths(project.state))
+    now = datetime.now(UTC)
+    run = store.claim_run("a", now, Trigger.MANUAL, owner=os.getpid(), now=now)
+    starting = threading.Event()
+    real_start = threading.Thread.start
+
+    def slow_start(thread):
+        if thread.name.startswith("run-"):
+            starting.set()
+            threading.Event().wait(0.3)  # the window a loaded machine leaves open
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    submitter = threading.Thread(target=dispatcher.submit, args=(run,))
+    submitter.start()
+    starting.wait(5)
+    dispatcher.wait_all()
+    submitter.join()
+    assert store.get_run(run.id).status is RunStatus.SUCCEEDED

@@ -43,7 +43,7 @@ def run(obj: Context) -> None:
     Example:
       cronplus -c jobs.toml run 2>>cronplus.log
     """
-    from cronplus.engine import run_daemon
+    from cronplus.daemon import run_daemon
     from cronplus.events import log_to_stderr
 
     config = obj.config

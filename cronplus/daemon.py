@@ -1,0 +1,146 @@
+"""`cronplus run`: the daemon's composition root.
+
+It holds the state folder (its lock and pidfile), opens the state, takes over what
+a dead daemon left, wires the alerter, dispatcher and engine together, installs the
+signal handlers, the jobs-file watcher and the heartbeat, then runs the engine.
+Everything it opens is closed through one `ExitStack`, in the reverse order, also
+when the engine raises: a failed daemon never leaves a lock, a pidfile or a thread
+behind for the next one to trip over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from cronplus.alerts import Alerter
+from cronplus.clock import Clock, system_clock
+from cronplus.config import alert_values, check_alert_env, expand
+from cronplus.delivery import Heartbeat
+from cronplus.dispatch import Dispatcher
+from cronplus.engine import Engine, record_config
+from cronplus.errors import DaemonRunningError, StateError
+from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
+from cronplus.recovery import Adopted, take_over
+from cronplus.store import Store, open_store
+
+if TYPE_CHECKING:
+    from cronplus.model import Config
+
+log = logging.getLogger("cronplus")
+
+FLUSH_S = 15.0  # deliveries still going at the stop get this long; then they are logged
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def run_daemon(
+    config: Config,
+    paths: StatePaths,
+    clock: Clock | None = None,
+    *,
+    display_path: str | None = None,
+) -> None:
+    """`cronplus run`: one daemon per state directory, in the foreground, until signalled.
+    It reads the jobs file again on SIGHUP and when the file changes; `display_path`
+    is how messages name it."""
+    from cronplus.config import load_config
+    from cronplus.watch import FileWatcher
+
+    clock = clock or system_clock()
+    # A variable an alert URL needs and nobody set: refuse to start rather than run
+    # for days with alerts nobody receives.
+    check_alert_env(config, config.path.name)
+    with ExitStack() as stack:
+        _keep_signals(stack)  # first in, so the handlers outlive the flush of alerts
+        # Until the engine can reload, a SIGHUP (a reload asked for too early) must not kill it.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _hold(stack, paths)
+        store = open_store(paths)
+        stack.callback(store.close)
+        adopted = _take_over(store, config, clock)
+        alerter = Alerter(config, store, clock=clock)
+        stack.callback(alerter.close)
+        stack.callback(alerter.flush, timeout=FLUSH_S)  # runs before the close
+        dispatcher = Dispatcher(
+            config, store, paths, clock=clock, alerter=alerter, resume_after_stop=True
+        )
+        engine = Engine(
+            config,
+            store,
+            dispatcher,
+            clock=clock,
+            adopted=adopted,
+            load=lambda: load_config(config.path, display_path=display_path),
+        )
+        _start_heartbeat(stack, config)
+        _route_signals(engine)
+        watcher = FileWatcher(config.path, engine.request_reload)
+        watcher.start()
+        stack.callback(watcher.stop)
+        log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
+        engine.run()
+    log.info("event=stopped")
+
+
+def _hold(stack: ExitStack, paths: StatePaths) -> None:
+    """Take the state folder's lock (one daemon per state) and write the pidfile;
+    both are given back when `stack` closes."""
+    from filelock import FileLock, Timeout
+
+    try:
+        paths.create()
+        owner_only_file(paths.lock)
+        lock = FileLock(str(paths.lock), timeout=1)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DaemonRunningError(str(paths.root), read_daemon_pid(paths)) from None
+        stack.callback(lock.release)
+        stack.callback(paths.pidfile.unlink, missing_ok=True)
+        owner_only_file(paths.pidfile)
+        paths.pidfile.write_text(f"{os.getpid()}\n")
+    except OSError as e:  # a read-only or full state folder: one line, not a traceback
+        raise StateError(f"cannot use the state folder {paths.root}: {e.strerror}") from e
+
+
+def _take_over(store: Store, config: Config, clock: Clock) -> list[Adopted]:
+    """Settle or adopt what the previous daemon left, then note this one as the owner."""
+    adopted = take_over(store, config, clock, store.last_daemon_pid())
+    store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
+    record_config(store, config)
+    return adopted
+
+
+def _start_heartbeat(stack: ExitStack, config: Config) -> None:
+    if config.alerts is None or not config.alerts.heartbeat:
+        return
+    url = expand(config.alerts.heartbeat, alert_values(config))
+    assert url is not None  # run_daemon checked its variables
+    heartbeat = Heartbeat(url, config.alerts.heartbeat_every, config.alerts.timeout.total_seconds())
+    heartbeat.start()
+    stack.callback(heartbeat.stop)
+
+
+def _keep_signals(stack: ExitStack) -> None:
+    """Give the handlers back as they were once the daemon is done (it may run inside
+    another program, a test for one)."""
+    before = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s, handler in before.items():
+        stack.callback(signal.signal, s, handler)
+
+
+def _route_signals(engine: Engine) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("event=stopping detail='%s'", signal.Signals(signum).name)
+        engine.request_stop()
+
+    def on_hangup(_signum: int, _frame: object) -> None:
+        log.info("event=reload detail='SIGHUP'")
+        engine.request_reload()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
