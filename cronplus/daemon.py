@@ -77,7 +77,7 @@ def run_daemon(
         )
         _start_heartbeat(stack, config)
         _route_signals(engine)
-        watcher = FileWatcher(config.path, engine.request_reload)
+        watcher = FileWatcher(config.path, engine.request_reload, clock=clock)
         watcher.start()
         stack.callback(watcher.stop)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))

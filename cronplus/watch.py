@@ -20,9 +20,10 @@ import os
 import select
 import struct
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from cronplus.clock import Clock, system_clock
 
 log = logging.getLogger("cronplus")
 
@@ -44,7 +45,14 @@ _MAX_LINKS = 40  # symlinks followed at most, as the kernel does
 
 
 class FileWatcher:
-    def __init__(self, path: Path, on_change: Callable[[], None], quiet: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_change: Callable[[], None],
+        quiet: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or system_clock()
         self.path = Path(os.path.abspath(path))
         self.on_change = on_change
         self.quiet = quiet
@@ -111,16 +119,16 @@ class FileWatcher:
         while True:
             timeout = None
             if pending_since is not None:
-                timeout = max(0, int((pending_since + self.quiet - time.monotonic()) * 1000))
+                timeout = max(0, int((pending_since + self.quiet - self.clock.monotonic()) * 1000))
             ready = {fd for fd, _ in poller.poll(timeout)}
             if self._wake_r in ready:
                 return
             if self._fd in ready and self._changed():
-                pending_since = time.monotonic()  # quiet time starts again
+                pending_since = self.clock.monotonic()  # quiet time starts again
                 with contextlib.suppress(OSError):
                     self._follow()
                 continue
-            if pending_since is not None and time.monotonic() >= pending_since + self.quiet:
+            if pending_since is not None and self.clock.monotonic() >= pending_since + self.quiet:
                 pending_since = None
                 try:
                     self.on_change()

@@ -211,3 +211,17 @@ def test_architecture_lists_every_module_with_its_layer_and_size():
         assert abs(actual - lines) <= max(10, actual // 10), (
             f"ARCHITECTURE.md says {name} has {lines} lines; it has {actual}"
         )
+
+
+def test_only_the_clock_reads_the_time():
+    """One injected clock all the way down: no other module reads the wall or the
+    monotonic clock itself (a FakeClock would not reach it)."""
+    reads = re.compile(r"datetime\.now\(|datetime\.utcnow\(|\btime\.time\(|\btime\.monotonic\(")
+    offenders = [
+        f"{path.relative_to(PKG)}:{n}"
+        for path in modules()
+        if path.name != "clock.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if reads.search(line)
+    ]
+    assert offenders == []
