@@ -24,7 +24,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.errors import CronplusError, StateError
 from cronplus.events import log_event
 from cronplus.graph import downstream
-from cronplus.model import AttemptResult, Config, Job, Run, RunStatus, Trigger
+from cronplus.model import AttemptResult, Config, Job, Overlap, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool, calling_on_signals
 from cronplus.runner import Runner
@@ -199,13 +199,13 @@ class Dispatcher:
         run = self._claim(job, t, trigger, now)
         if run is None:
             return
-        if active is not None and job.overlap == "queue":
+        if active is not None and job.overlap is Overlap.QUEUE:
             with self._lock:
                 if lane.active is active:
                     lane.queue.append((run, None))
                     log_event(run, "queued", None, f"behind run {active.run_id}")
                     return
-        if active is not None and job.overlap == "replace":
+        if active is not None and job.overlap is Overlap.REPLACE:
             active.cut_short(f"interrupted: replaced by run {run.id} (overlap = replace)")
         self.submit(run)
 
@@ -410,11 +410,11 @@ def _overlap_skips(
     run `waiting` queued behind it), or None."""
     if active is None:
         return None
-    if job.overlap == "skip":
+    if job.overlap is Overlap.SKIP:
         if active.stuck:  # it is not running: its state write waits for the state
             return state_down(now, job.timezone)
         return f"previous run {active.run_id} of the job was still running"
-    if job.overlap == "queue" and waiting is not None:
+    if job.overlap is Overlap.QUEUE and waiting is not None:
         return f"run {waiting.id} of the job was already queued behind run {active.run_id}"
     return None
 
