@@ -11,6 +11,7 @@ that is what real clock steps do too.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -27,6 +28,11 @@ class Clock(Protocol):
         """Seconds for deadlines and durations; immune to clock steps."""
         ...
 
+    def wait(self, wake: threading.Event, seconds: float) -> bool:
+        """Wait `seconds` of this clock's monotonic time (a retry's delay), or until
+        `wake` is set; True if woken. A test's clock ends the wait when it is moved."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -34,6 +40,10 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def wait(self, wake: threading.Event, seconds: float) -> bool:
+        # A wait past what threading can take (some 292 years) waits that long: until woken.
+        return wake.wait(min(seconds, threading.TIMEOUT_MAX))
 
 
 class OffsetClock(SystemClock):

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
+from cronplus.clock import Clock
 from cronplus.executor import AttemptHandle
 
 STOPPED_REASON = "interrupted: cronplus stopped while the run was going"
@@ -59,9 +60,10 @@ class RunControl:
     def mark_stuck(self) -> None:
         self.stuck = True
 
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True if the run was cut short or stopped meanwhile."""
-        return self._cut.wait(seconds)
+    def wait(self, seconds: float, clock: Clock) -> bool:
+        """Wait up to `seconds` on `clock`; True if the run was cut short or stopped
+        meanwhile."""
+        return clock.wait(self._cut, seconds)
 
     @contextlib.contextmanager
     def watching(self, handle: AttemptHandle, stop: threading.Event) -> Iterator[None]:

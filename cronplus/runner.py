@@ -267,9 +267,7 @@ class Runner:
         control.stuck = False  # waiting for its retry, as if the state had never failed
         log_event(run, "retry", number, why)
         self.alert(Alerter.retrying, run, why)
-        # A wait past what threading can take (some 292 years) waits that long:
-        # until the stop.
-        if not control.wait(min(wait_s, threading.TIMEOUT_MAX)):
+        if not control.wait(wait_s, self.clock):  # on the run's clock, like its attempts
             return True
         tally.status = RunStatus.INTERRUPTED
         if self.stop.is_set():

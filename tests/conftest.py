@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,17 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return time.monotonic() + self._moved
+
+    def wait(self, wake: threading.Event, seconds: float) -> bool:
+        """As the real clock's, on this clock's monotonic time: moving the clock past
+        the end of the wait ends it at once."""
+        end = self.monotonic() + seconds
+        while not wake.is_set():
+            left = end - self.monotonic()
+            if left <= 0:
+                return False
+            wake.wait(min(left, 0.01))
+        return True
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

@@ -5,6 +5,8 @@ processes; only the engine's sense of "now" is injected."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +127,45 @@ def test_retries_follow_delay_times_backoff(project):
     assert 0.3 <= gap1 < 0.3 + 0.5
     assert 0.6 <= gap2 < 0.6 + 0.5
     assert "exit code 4" in got.reason
+
+
+def test_a_retry_waits_its_delay_on_the_runs_clock(project):
+    """Retry delays are measured on the injected clock: moving a fake clock past the
+    delay starts the next attempt at once, and the records show the delay exactly."""
+    project.write("""
+        [jobs.flaky]
+        command = "exit 4"
+        retries = 2
+        retry_delay = "1h"
+        retry_backoff = 2.0
+    """)
+    clock = FakeClock(T0)
+    store = project.store()
+    done = []
+    config, paths = project.config(), StatePaths(project.state)
+    runner = threading.Thread(
+        target=lambda: done.extend(run_now(config, store, paths, "flaky", clock=clock)),
+        daemon=True,  # a failing test must not leave the process waiting three hours
+    )
+    started = time.monotonic()
+    runner.start()
+    for attempts, delay in ((1, 3600), (2, 7200)):
+        # The failed attempt is recorded and the run waits its retry, still on attempt n.
+        waiting = wait_until(lambda n=attempts: _waiting_after(project.store(), n))
+        assert f"retry in {delay}s" in waiting.reason
+        clock.advance(delay)
+    runner.join(10)
+    assert not runner.is_alive() and done[0].status is RunStatus.FAILED
+    a1, a2, a3 = project.store().get_run(done[0].id).attempts
+    assert a2.started_at - a1.finished_at == timedelta(hours=1)
+    assert a3.started_at - a2.finished_at == timedelta(hours=2)
+    assert time.monotonic() - started < 10  # three hours of retries, not waited for
+
+
+def _waiting_after(store, attempts):
+    runs = store.history("flaky")  # none until the run is claimed
+    ended = [a for a in runs[0].attempts if a.finished_at is not None] if runs else []
+    return runs[0] if len(ended) == attempts and runs[0].status is RunStatus.RUNNING else None
 
 
 def test_an_attempt_is_recorded_on_the_clock_of_its_run(project):
