@@ -217,17 +217,12 @@ class Engine:
         runs queue one after another, whatever `overlap` says."""
         keep = {Catchup.NONE: 0, Catchup.LATEST: 1, Catchup.ALL: job.catchup_limit}[job.catchup]
         run_times = missed[len(missed) - keep :] if keep else []
-        runs = []
+        runs: list[Run] = []
         skipped = []
         try:
             for t in missed:
                 if t in run_times:
-                    run = self.store.claim_run(
-                        job.name, t, Trigger.CATCHUP, owner=os.getpid(), now=now
-                    )
-                    if run is not None:
-                        log_event(run, "catchup", None, reason)
-                        runs.append(run)
+                    runs += self._claim(job.name, t, Trigger.CATCHUP, now, "catchup", reason)
                 elif self._record(job.name, t, reason):
                     skipped.append(t)
         finally:
@@ -241,17 +236,22 @@ class Engine:
         """Fire times within start_grace that passed while no daemon ran: scheduled runs,
         started late, one after another behind any catch-up runs (claimed here, so
         the alive mark that follows start() never passes an unclaimed one)."""
-        runs = []
+        runs: list[Run] = []
         try:
             for t in late:
-                run = self.store.claim_run(
-                    job.name, t, Trigger.SCHEDULE, owner=os.getpid(), now=now
-                )
-                if run is not None:
-                    log_event(run, "late", None, DOWN)
-                    runs.append(run)
+                runs += self._claim(job.name, t, Trigger.SCHEDULE, now, "late", DOWN)
         finally:
             self.dispatcher.catch_up(runs)
+
+    def _claim(
+        self, name: str, t: datetime, trigger: Trigger, now: datetime, event: str, why: str
+    ) -> list[Run]:
+        """Claim (name, t) to run it after a downtime: the run, or none if it exists."""
+        run = self.store.claim_run(name, t, trigger, owner=os.getpid(), now=now)
+        if run is None:
+            return []
+        log_event(run, event, None, why)
+        return [run]
 
     def jumped(self, before: datetime, now: datetime) -> None:
         """The wall clock moved from `before` to `now` by a step, not by waiting.

@@ -5,7 +5,7 @@ single values are `_checks`'). Private to the package."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -92,28 +92,33 @@ class Loader(Checks):
             return None
         return parse(data[key])
 
-    def defaults(self, table: dict[str, Any]) -> dict[str, Any]:
-        where = Where(("defaults",), label="[defaults] ")
+    def checked(
+        self,
+        where: Where,
+        table: dict[str, Any],
+        allowed: tuple[str, ...],
+        checks: Mapping[str, Callable[[Where, str, Any], Any]],
+        misplaced: Callable[[str], str | None] = lambda key: None,
+    ) -> dict[str, Any]:
+        """A table's values that pass their checks; a key that belongs elsewhere
+        (`misplaced` says where) or nowhere is reported, and so is a bad value."""
         values = {}
         for key, value in table.items():
-            if key in NOT_DEFAULTS:
-                self.report(where, key, f"{key} can't be a default ({NOT_DEFAULTS[key]})")
-            elif key not in DEFAULTS_KEYS:
-                self.unknown_key(where, key, DEFAULTS_KEYS)
-            elif (parsed := self.checks[key](where, key, value)) is not BAD:
+            if (why := misplaced(key)) is not None:
+                self.report(where, key, why)
+            elif key not in allowed:
+                self.unknown_key(where, key, allowed)
+            elif (parsed := checks[key](where, key, value)) is not BAD:
                 values[key] = parsed
         return values
 
+    def defaults(self, table: dict[str, Any]) -> dict[str, Any]:
+        where = Where(("defaults",), label="[defaults] ")
+        return self.checked(where, table, DEFAULTS_KEYS, self.checks, _not_a_default)
+
     def alerts(self, table: dict[str, Any]) -> AlertsConfig:
         where = Where(("alerts",), label="[alerts] ")
-        values = {}
-        for key, value in table.items():
-            if key not in ALERTS_KEYS:
-                self.unknown_key(where, key, ALERTS_KEYS)
-                continue
-            if (parsed := self.alert_checks[key](where, key, value)) is not BAD:
-                values[key] = parsed
-        return AlertsConfig(**values)
+        return AlertsConfig(**self.checked(where, table, ALERTS_KEYS, self.alert_checks))
 
     def job(self, name: str, table: dict[str, Any]) -> dict[str, Any]:
         where = Where(("jobs", name), job=name)
@@ -134,15 +139,7 @@ class Loader(Checks):
                 "has neither command nor python"
                 ' (add command = "..." or python = "package.module:function")',
             )
-        values = {}
-        for key, value in table.items():
-            if key in DEFAULTS_ONLY:
-                self.report(where, key, f"{key} can only be set in [defaults] (move it there)")
-            elif key not in JOB_KEYS:
-                self.unknown_key(where, key, JOB_KEYS)
-            elif (parsed := self.checks[key](where, key, value)) is not BAD:
-                values[key] = parsed
-        return values
+        return self.checked(where, table, JOB_KEYS, self.checks, _defaults_only)
 
     # -- across jobs: after, cycles, pipelines ---------------------------------------
 
@@ -328,3 +325,11 @@ def _retry_policy(chosen: dict[str, Any]) -> RetryPolicy:
         backoff=get("retry_backoff", default.backoff),
         max_delay=get("retry_max_delay", default.max_delay),
     )
+
+
+def _not_a_default(key: str) -> str | None:
+    return f"{key} can't be a default ({NOT_DEFAULTS[key]})" if key in NOT_DEFAULTS else None
+
+
+def _defaults_only(key: str) -> str | None:
+    return f"{key} can only be set in [defaults] (move it there)" if key in DEFAULTS_ONLY else None

@@ -4,105 +4,72 @@ and every --json shape, defined once.
 Each shape is a function of the library's objects (`*_json` returns the data,
 `print_*` writes it, `*_line(s)` returns the text), so a web view can serve exactly
 the JSON the CLI prints by calling the same functions. The commands use this package
-only through the names gathered here.
+only through the names listed here, each imported from its module on first use, so
+a command loads only the modules of the shapes it prints.
 """
 
-from cronplus.render._base import (
-    count_text,
-    duration,
-    going_run_json,
-    going_word,
-    human_time,
-    is_terminal,
-    iso,
-    print_json,
-    print_line,
-    print_lines,
-    print_log,
-    print_table,
-    run_json,
-    run_word,
-    short_time,
-    zone,
-)
-from cronplus.render.actions import (
-    alert_test_line,
-    mark_lines,
-    pause_line,
-    resume_line,
-    run_line,
-    trigger_lines,
-    validate_line,
-)
-from cronplus.render.backfill import (
-    BackfillProgress,
-    backfill_json,
-    interrupted_note,
-    plan_json,
-    plan_notes,
-    plan_summary,
-    print_backfill,
-    print_plan,
-)
-from cronplus.render.progress import Progress
-from cronplus.render.reports import (
-    alerts_json,
-    daemon_line,
-    day_json,
-    history_json,
-    next_json,
-    print_alerts,
-    print_day,
-    print_history,
-    print_next,
-    print_status,
-    status_json,
-    status_notes,
-)
+from __future__ import annotations
 
-__all__ = [
-    "BackfillProgress",
-    "Progress",
-    "alert_test_line",
-    "alerts_json",
-    "backfill_json",
-    "count_text",
-    "daemon_line",
-    "day_json",
-    "duration",
-    "going_run_json",
-    "going_word",
-    "history_json",
-    "human_time",
-    "interrupted_note",
-    "is_terminal",
-    "iso",
-    "mark_lines",
-    "next_json",
-    "pause_line",
-    "plan_json",
-    "plan_notes",
-    "plan_summary",
-    "print_alerts",
-    "print_backfill",
-    "print_day",
-    "print_history",
-    "print_json",
-    "print_line",
-    "print_lines",
-    "print_log",
-    "print_table",
-    "print_next",
-    "print_plan",
-    "print_status",
-    "resume_line",
-    "run_json",
-    "run_line",
-    "run_word",
-    "short_time",
-    "status_json",
-    "status_notes",
-    "trigger_lines",
-    "validate_line",
-    "zone",
-]
+from importlib import import_module
+from typing import Any
+
+_MODULE_OF = {
+    # _base.py
+    "count_text": "_base",
+    "duration": "_base",
+    "going_run_json": "_base",
+    "going_word": "_base",
+    "human_time": "_base",
+    "is_terminal": "_base",
+    "iso": "_base",
+    "print_json": "_base",
+    "print_line": "_base",
+    "print_lines": "_base",
+    "print_log": "_base",
+    "print_table": "_base",
+    "run_json": "_base",
+    "run_word": "_base",
+    "short_time": "_base",
+    "zone": "_base",
+    # actions.py
+    "alert_test_line": "actions",
+    "mark_lines": "actions",
+    "pause_line": "actions",
+    "resume_line": "actions",
+    "run_line": "actions",
+    "trigger_lines": "actions",
+    "validate_line": "actions",
+    # backfill.py
+    "BackfillProgress": "backfill",
+    "backfill_json": "backfill",
+    "interrupted_note": "backfill",
+    "plan_json": "backfill",
+    "plan_notes": "backfill",
+    "plan_summary": "backfill",
+    "print_backfill": "backfill",
+    "print_plan": "backfill",
+    # reports.py
+    "alerts_json": "reports",
+    "daemon_line": "reports",
+    "day_json": "reports",
+    "history_json": "reports",
+    "next_json": "reports",
+    "print_alerts": "reports",
+    "print_day": "reports",
+    "print_history": "reports",
+    "print_next": "reports",
+    "print_status": "reports",
+    "status_json": "reports",
+    "status_notes": "reports",
+    # progress.py
+    "Progress": "progress",
+}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # the next use is a plain attribute
+    return value
