@@ -24,7 +24,7 @@ from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Config, Job, Run, RunStatus, Trigger
-from cronplus.recovery import Adopted
+from cronplus.recovery import Adopted, releases_left, runs_to_resume
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
 from cronplus.store import Store
@@ -162,34 +162,10 @@ class Engine:
         for a in self._adopted:
             self.dispatcher.submit(a.run, spent=a.spent, adopted=a.handle, release=a.ours)
         self._adopted = []
-        by_job: dict[str, list[tuple[Run, int]]] = {}
-        for run_id, spent in self.store.resumable():
-            run = self.store.get_run(run_id)
-            job = self.config.jobs.get(run.job) if run is not None else None
-            if run is None or job is None or not job.enabled or job.name in paused:
-                self.store.drop_resume(run_id)
-                continue
-            if spent > job.retry.retries:
-                self.store.drop_resume(run_id)
-                continue
-            again = self.store.reopen_run(
-                run_id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=now
-            )
-            if again is None:
-                self.store.drop_resume(run_id)  # someone ran it meanwhile
-                continue
-            log_event(again, "resumed", None, f"{spent} attempts spent")
-            by_job.setdefault(job.name, []).append((again, spent))
-        for runs in by_job.values():
-            # One after another, oldest first, behind an adopted run of the job.
-            runs.sort(key=lambda rs: rs[0].scheduled_for)
+        for runs in runs_to_resume(self.store, self.config, paused, now).values():
             self.dispatcher.resume(runs)
-        for run_id in self.store.unreleased():
-            run = self.store.get_run(run_id)
-            if run is not None and run.status.is_final:
-                self.dispatcher.release(run)  # its dependents, once
-            else:
-                self.store.mark_released(run_id)
+        for run in releases_left(self.store):
+            self.dispatcher.release(run)  # its dependents, once
 
     def _missed_while_down(
         self, job: Job, last_alive: datetime | None, now: datetime

@@ -13,7 +13,9 @@ it meets in its range: record what can be known, never execute.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
@@ -182,3 +184,41 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
         return SettleResult.CHANGED
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED
+
+
+def runs_to_resume(
+    store: Store, config: Config, paused: Mapping[str, object], now: datetime
+) -> dict[str, list[tuple[Run, int]]]:
+    """At a daemon's start: the runs a stop or crash cut short, reopened to run again
+    while their job's retries last (each with the attempts it spent; one cut short
+    does not count), by job, oldest first. A job paused, disabled or gone since is
+    not resumed, and neither is a run someone ran meanwhile."""
+    by_job: dict[str, list[tuple[Run, int]]] = {}
+    for run_id, spent in store.resumable():
+        run = store.get_run(run_id)
+        job = config.jobs.get(run.job) if run is not None else None
+        if job is None or not job.enabled or job.name in paused or spent > job.retry.retries:
+            store.drop_resume(run_id)
+            continue
+        again = store.reopen_run(run_id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=now)
+        if again is None:
+            store.drop_resume(run_id)  # someone ran it meanwhile
+            continue
+        log_event(again, "resumed", None, f"{spent} attempts spent")
+        by_job.setdefault(job.name, []).append((again, spent))
+    for runs in by_job.values():
+        runs.sort(key=lambda rs: rs[0].scheduled_for)
+    return by_job
+
+
+def releases_left(store: Store) -> list[Run]:
+    """At a daemon's start: the finished runs whose dependents a crash may not have
+    started (or blocked) yet; a mark on a run that is not finished is dropped."""
+    runs = []
+    for run_id in store.unreleased():
+        run = store.get_run(run_id)
+        if run is not None and run.status.is_final:
+            runs.append(run)
+        else:
+            store.mark_released(run_id)
+    return runs
