@@ -163,12 +163,8 @@ def fill_history(state: Path, now: datetime) -> int:
                 t = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=k)
                 status = rng.choices(statuses, weights)[0]
                 if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
-                    run = store.claim_run(
-                        name,
-                        t,
-                        trigger,
-                        Claim(owner=None, now=t, status=status, reason="bench: not run"),
-                    )
+                    not_run = Claim(owner=None, now=t, status=status, reason="bench: not run")
+                    run = store.claim_run(name, t, trigger, not_run)
                     assert run is not None
                     count += 1
                     continue
