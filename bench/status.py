@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cronplus.model import AttemptResult, RunStatus, Trigger  # noqa: E402
+from cronplus.model import Attempt, AttemptResult, Claim, RunEnd, RunStatus, Trigger  # noqa: E402
 from cronplus.paths import StatePaths  # noqa: E402
 from cronplus.store import open_store  # noqa: E402
 
@@ -163,13 +163,12 @@ def fill_history(state: Path, now: datetime) -> int:
                 t = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=k)
                 status = rng.choices(statuses, weights)[0]
                 if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
-                    run = store.claim_run(
-                        name, t, trigger, owner=None, now=t, status=status, reason="bench: not run"
-                    )
+                    not_run = Claim(owner=None, now=t, status=status, reason="bench: not run")
+                    run = store.claim_run(name, t, trigger, not_run)
                     assert run is not None
                     count += 1
                     continue
-                run = store.claim_run(name, t, trigger, owner=os.getpid(), now=t)
+                run = store.claim_run(name, t, trigger, Claim(owner=os.getpid(), now=t))
                 assert run is not None
                 tries = 2 if status is not RunStatus.SUCCEEDED and rng.random() < 0.5 else 1
                 start = t + timedelta(milliseconds=3)
@@ -177,7 +176,9 @@ def fill_history(state: Path, now: datetime) -> int:
                     end = start + timedelta(seconds=rng.uniform(0.1, 30))
                     ok = n == tries and status is RunStatus.SUCCEEDED
                     store.begin_attempt(
-                        run.id, n, start, str(state / f"{run.id}-{n}.log"), owner=os.getpid()
+                        run.id,
+                        Attempt(n, start, log=str(state / f"{run.id}-{n}.log")),
+                        owner=os.getpid(),
                     )
                     store.finish_attempt(
                         run.id,
@@ -192,7 +193,7 @@ def fill_history(state: Path, now: datetime) -> int:
                     )
                     start = end + timedelta(seconds=2)
                 reason = None if status is RunStatus.SUCCEEDED else f"bench: {status}"
-                store.finish_run(run.id, status, reason, end)
+                store.finish_run(run.id, RunEnd(status, reason, end))
                 count += 1
     finally:
         store.close()

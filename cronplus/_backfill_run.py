@@ -19,7 +19,7 @@ from datetime import datetime
 from cronplus.backfill import BackfillResult, Outcome, Plan, Settled
 from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import upstream_blocker
-from cronplus.model import Config, Run, RunStatus, Trigger
+from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import SettleResult, settle_orphan
 from cronplus.run_control import calling_on_signals
@@ -155,13 +155,10 @@ class _Backfill:
         status = RunStatus.UPSTREAM_FAILED if blocker else RunStatus.QUEUED
         now = self.clock.now()
         owner = None if blocker else os.getpid()  # a final status has no owner
+        claim = Claim(owner=owner, now=now, status=status, reason=blocker)
         if existing is None:
-            return self.store.claim_run(
-                name, t, Trigger.BACKFILL, owner=owner, now=now, status=status, reason=blocker
-            )
-        return self.store.reopen_run(
-            existing.id, allowed, owner=owner, now=now, status=status, reason=blocker
-        )
+            return self.store.claim_run(name, t, Trigger.BACKFILL, claim)
+        return self.store.reopen_run(existing.id, allowed, claim)
 
     def _blocker(self, name: str, t: datetime, ended: dict[str, Settled]) -> str | None:
         """Why `name` cannot run for `t`: a job it is after has no success for `t`.

@@ -24,7 +24,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, expand, unset_names
 from cronplus.delivery import RETRIES, Message, Sender
 from cronplus.errors import StateError
-from cronplus.model import AlertEvent, AlertsConfig, Config, Job, Run, RunStatus
+from cronplus.model import AlertDelivery, AlertEvent, AlertsConfig, Config, Job, Run, RunStatus
 from cronplus.redact import Channel, redact
 from cronplus.store import Store
 from cronplus.zones import human_time, zone
@@ -354,7 +354,7 @@ class Alerter:
     def record(self, message: Message, channel: Channel, error: str | None) -> None:
         if not self._closed:
             try:
-                self.store.record_alert(
+                delivery = AlertDelivery(
                     self.clock.now(),
                     message.event,
                     message.job,
@@ -363,6 +363,7 @@ class Alerter:
                     error is None,
                     error,
                 )
+                self.store.record_alert(delivery)
             except StateError as e:  # a full disk: the log line below is all there is
                 log.warning("event=alert-unrecorded detail=%r", str(e))
         log.log(

@@ -24,7 +24,17 @@ from cronplus.clock import Clock, system_clock
 from cronplus.errors import CronplusError, StateError
 from cronplus.events import log_event
 from cronplus.graph import downstream
-from cronplus.model import AttemptResult, Config, Job, Overlap, Run, RunStatus, Trigger
+from cronplus.model import (
+    AttemptResult,
+    Claim,
+    Config,
+    Job,
+    Overlap,
+    Run,
+    RunEnd,
+    RunStatus,
+    Trigger,
+)
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool, calling_on_signals
 from cronplus.runner import Runner
@@ -186,7 +196,7 @@ class Dispatcher:
             catching_up, active = lane.catching_up, lane.active
             waiting = lane.queue[0][0] if lane.queue else None
         if catching_up:
-            run = self.store.claim_run(job.name, t, trigger, owner=os.getpid(), now=now)
+            run = self.store.claim_run(job.name, t, trigger, Claim(owner=os.getpid(), now=now))
             if run is not None:
                 with self._lock:
                     lane.queue.append((run, None))
@@ -210,14 +220,14 @@ class Dispatcher:
         self.submit(run)
 
     def _claim(self, job: Job, t: datetime, trigger: Trigger, now: datetime) -> Run | None:
-        run = self.store.claim_run(job.name, t, trigger, owner=os.getpid(), now=now)
+        run = self.store.claim_run(job.name, t, trigger, Claim(owner=os.getpid(), now=now))
         if run is None:
             # Blocked earlier by an upstream that has succeeded since (marked by hand, or
             # run again): it runs now, as the same run.
             existing = self.store.find_run(job.name, t)
             if existing is not None and existing.status is RunStatus.UPSTREAM_FAILED:
                 run = self.store.reopen_run(
-                    existing.id, [RunStatus.UPSTREAM_FAILED], owner=os.getpid(), now=now
+                    existing.id, [RunStatus.UPSTREAM_FAILED], Claim(owner=os.getpid(), now=now)
                 )
         if run is None:
             log.info("job=%s event=exists detail='a run for %s exists'", job.name, t.isoformat())
@@ -236,9 +246,8 @@ class Dispatcher:
         """Record a run for (name, t) that will not execute (skipped, upstream_failed);
         with `missed`, a fire time that passed without a run, which alerts. None if
         (name, t) had a run already."""
-        run = self.store.claim_run(
-            name, t, trigger, owner=None, now=self.clock.now(), status=status, reason=reason
-        )
+        claim = Claim(owner=None, now=self.clock.now(), status=status, reason=reason)
+        run = self.store.claim_run(name, t, trigger, claim)
         if run is None:
             return None
         log_event(run, str(status), None, reason)
@@ -267,13 +276,11 @@ class Dispatcher:
             # While the state cannot be written, the next start finds the run queued and
             # does the same.
             with contextlib.suppress(StateError):
-                self.store.finish_run(
-                    run.id,
-                    RunStatus.INTERRUPTED,
-                    _QUEUED_AT_STOP,
-                    self.clock.now(),
-                    resume_spent=0 if self.resume_after_stop else None,
+                resume = 0 if self.resume_after_stop else None
+                end = RunEnd(
+                    RunStatus.INTERRUPTED, _QUEUED_AT_STOP, self.clock.now(), resume_spent=resume
                 )
+                self.store.finish_run(run.id, end)
 
     def wait_all(self, timeout: float | None = None) -> None:
         while True:
@@ -333,12 +340,9 @@ class Dispatcher:
             try:
                 now = self.store.get_run(run.id)
                 if now is not None and not now.status.is_final:
-                    self.store.finish_run(
-                        run.id,
-                        RunStatus.INTERRUPTED,
-                        "cronplus failed while running it",
-                        self.clock.now(),
-                    )
+                    why = "cronplus failed while running it"
+                    end = RunEnd(RunStatus.INTERRUPTED, why, self.clock.now())
+                    self.store.finish_run(run.id, end)
             except Exception:
                 log.exception("job=%s run=%s event=error-recording", run.job, run.id)
             return None
@@ -442,7 +446,7 @@ def run_now(
     clock = clock or system_clock()
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     now = clock.now()
-    run = store.claim_run(job, now, Trigger.MANUAL, owner=os.getpid(), now=now)
+    run = store.claim_run(job, now, Trigger.MANUAL, Claim(owner=os.getpid(), now=now))
     if run is None:
         raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
     if on_claimed is not None:

@@ -23,7 +23,7 @@ from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
-from cronplus.model import Catchup, Config, Job, Run, RunStatus, Trigger
+from cronplus.model import Catchup, Claim, Config, Job, Run, RunStatus, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
@@ -223,7 +223,7 @@ class Engine:
         self, name: str, t: datetime, trigger: Trigger, now: datetime, event: str, why: str
     ) -> list[Run]:
         """Claim (name, t) to run it after a downtime: the run, or none if it exists."""
-        run = self.store.claim_run(name, t, trigger, owner=os.getpid(), now=now)
+        run = self.store.claim_run(name, t, trigger, Claim(owner=os.getpid(), now=now))
         if run is None:
             return []
         log_event(run, event, None, why)

@@ -9,7 +9,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import Dispatcher
 from cronplus.errors import CronplusError, UsageError
 from cronplus.events import log_event
-from cronplus.model import Config, Run, RunStatus, Trigger
+from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import settle_orphan
 from cronplus.store import Store
@@ -45,9 +45,8 @@ def mark_run(
     they would have after a real success. Returns the marked run and those runs."""
     clock = clock or system_clock()
     now = clock.now()
-    run = store.claim_run(
-        job, at, Trigger.MANUAL, owner=None, now=now, status=status, reason=reason
-    )
+    claim = Claim(owner=None, now=now, status=status, reason=reason)
+    run = store.claim_run(job, at, Trigger.MANUAL, claim)
     if run is None:
         existing = store.find_run(job, at)
         assert existing is not None  # the claim failed because it exists
@@ -64,9 +63,7 @@ def mark_run(
             raise UsageError(
                 f"run {existing.id} of {job} for that time succeeded already; nothing to mark"
             )
-        run = store.reopen_run(
-            existing.id, _MARK_OVER, owner=None, now=now, status=status, reason=reason
-        )
+        run = store.reopen_run(existing.id, _MARK_OVER, claim)
         if run is None:
             raise CronplusError(f"run {existing.id} of {job} changed meanwhile; try again")
     log_event(run, f"marked-{status}", None, reason)

@@ -6,7 +6,7 @@ Every datetime here is aware; instants are UTC. Imports nothing from cronplus.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -230,10 +230,9 @@ class AttemptResult:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """One alert through one channel, as recorded: was anyone told?"""
+class AlertDelivery:
+    """One alert through one channel, as it is recorded: was anyone told?"""
 
-    id: int
     time: datetime
     event: str  # an AlertEvent
     job: str | None
@@ -241,3 +240,50 @@ class AlertRecord:
     channel: str  # redacted: scheme://host
     sent: bool
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord(AlertDelivery):
+    """An alert delivery as read back, with the id the store gave it."""
+
+    id: int
+
+
+# -- what a caller writes on a run in one store call -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """What taking a run (claiming or reopening it) makes of it: QUEUED to run, owned
+    by `owner` (the pid of the cronplus process that executes it); or a final `status`
+    with its `reason` (skipped, upstream_failed, a `mark`) for a run that will not
+    execute: finished `now`, owned by nobody whatever `owner` says."""
+
+    owner: int | None
+    now: datetime
+    status: RunStatus = RunStatus.QUEUED
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """A run's end as recorded: its final status, why (a success keeps no reason) and
+    when; `last_attempt`, the end (number, result) of its last attempt, written with
+    it; `resume_spent`, to make it resumable with that many attempts counted against
+    its retries (a stop cut it short)."""
+
+    status: RunStatus
+    reason: str | None
+    finished_at: datetime
+    _: KW_ONLY
+    last_attempt: tuple[int, AttemptResult] | None = None
+    resume_spent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRun:
+    """An unfinished run as a caller read it: its owner (None: nobody) and how many
+    attempts it had. A write conditional on it does nothing when the run changed."""
+
+    owner: int | None
+    attempts: int

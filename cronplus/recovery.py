@@ -22,7 +22,17 @@ from pathlib import Path
 from cronplus import _wrapper, executor
 from cronplus.clock import Clock
 from cronplus.events import log_event
-from cronplus.model import Attempt, AttemptResult, Config, Run, RunStatus, Trigger
+from cronplus.model import (
+    Attempt,
+    AttemptResult,
+    Claim,
+    Config,
+    Run,
+    RunEnd,
+    RunStatus,
+    SeenRun,
+    Trigger,
+)
 from cronplus.procs import alive
 from cronplus.store import Store
 
@@ -71,9 +81,7 @@ def take_over(
             status_path = _wrapper.status_path_for(Path(attempt.log or ""))
             pid = _wrapper.find_wrapper(status_path, attempt.pid)
             if pid is not None or _wrapper.trace_of(status_path) is _wrapper.Trace.ENDED:
-                if not store.adopt_run(
-                    run.id, owner=me, seen_owner=owner, attempts=len(run.attempts)
-                ):
+                if not store.adopt_run(run.id, SeenRun(owner, len(run.attempts)), owner=me):
                     continue
                 handle: executor.AttemptHandle | AttemptResult
                 if pid is not None:
@@ -131,17 +139,9 @@ def _interrupt_to_resume(
             last = (attempt.number, AttemptResult(RunStatus.INTERRUPTED, attempt.started_at, now))
     elif run.attempts:
         why = "interrupted: the daemon stopped while the run waited for a retry"
-    if store.settle_run(
-        run.id,
-        seen_owner=owner,
-        attempts=len(run.attempts),
-        status=RunStatus.INTERRUPTED,
-        reason=why,
-        finished_at=now,
-        last_attempt=last,
-        drop_last_attempt=never_started,
-        resume_spent=spent,
-    ):
+    seen = SeenRun(owner, len(run.attempts))
+    end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=last, resume_spent=spent)
+    if store.settle_run(run.id, seen, end, drop_last_attempt=never_started):
         log_event(run, "interrupted", None, why)
 
 
@@ -158,29 +158,22 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
     if owner is not None and owner != os.getpid() and alive(owner):
         return SettleResult.LIVE
     attempt = run.last_attempt
-    expected = {"seen_owner": owner, "attempts": len(run.attempts)}
+    seen = SeenRun(owner, len(run.attempts))
     if attempt is not None and attempt.log and attempt.finished_at is None:
         status_file = _wrapper.status_path_for(Path(attempt.log))
         if _wrapper.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE
         if _wrapper.trace_of(status_file) is _wrapper.Trace.ENDED:
             result = _wrapper.ended_attempt(status_file, attempt.started_at, clock.now())
-            if not store.settle_run(
-                run.id,
-                **expected,
-                status=result.status,
-                reason=result.reason,
-                finished_at=result.finished_at,
-                last_attempt=(attempt.number, result),
-            ):
+            last = (attempt.number, result)
+            end = RunEnd(result.status, result.reason, result.finished_at, last_attempt=last)
+            if not store.settle_run(run.id, seen, end):
                 return SettleResult.CHANGED
             log_event(run, "recovered", attempt.number, result.reason or "succeeded")
             return SettleResult.SETTLED
     owner_txt = f" (pid {owner})" if owner else ""
     why = f"the cronplus process running it{owner_txt} stopped before it finished"
-    if not store.settle_run(
-        run.id, **expected, status=RunStatus.INTERRUPTED, reason=why, finished_at=clock.now()
-    ):
+    if not store.settle_run(run.id, seen, RunEnd(RunStatus.INTERRUPTED, why, clock.now())):
         return SettleResult.CHANGED
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED
@@ -200,7 +193,7 @@ def runs_to_resume(
         if job is None or not job.enabled or job.name in paused or spent > job.retry.retries:
             store.drop_resume(run_id)
             continue
-        again = store.reopen_run(run_id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=now)
+        again = store.reopen_run(run_id, [RunStatus.INTERRUPTED], Claim(owner=os.getpid(), now=now))
         if again is None:
             store.drop_resume(run_id)  # someone ran it meanwhile
             continue

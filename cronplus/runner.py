@@ -28,7 +28,7 @@ from cronplus.alerts import Alerter
 from cronplus.clock import Clock
 from cronplus.errors import StateError
 from cronplus.events import log_event
-from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool
 from cronplus.state_health import StateHealth
@@ -285,16 +285,8 @@ class Runner:
         log_path = self.paths.attempt_log(job.name, run.id, number)  # its folder: made at start
         started = self.clock.now()
         # Not started unless recorded: a full disk holds the run here until it can be.
-        self.write(
-            control,
-            self.store.begin_attempt,
-            run.id,
-            number,
-            started,
-            str(log_path),
-            trigger,
-            owner=os.getpid(),
-        )
+        begun = Attempt(number, started, log=str(log_path), trigger=trigger)
+        self.write(control, self.store.begin_attempt, run.id, begun, owner=os.getpid())
         control.stuck = False  # running from here on
         handle: executor.AttemptHandle | AttemptResult
         try:
@@ -375,17 +367,8 @@ class Runner:
         mark_release = (
             release and self.resume_after_stop and resume is None and self._has_dependents(run.job)
         )
-        self.write(
-            control,
-            self.store.finish_run,
-            run.id,
-            status,
-            reason,
-            finished,
-            last_attempt=tally.last,
-            resume_spent=resume,
-            release=mark_release,
-        )
+        end = RunEnd(status, reason, finished, last_attempt=tally.last, resume_spent=resume)
+        self.write(control, self.store.finish_run, run.id, end, release=mark_release)
         log_event(run, str(status), None, reason)
         done = replace(
             run,
@@ -403,7 +386,7 @@ class Runner:
     def _gone(self, run: Run, control: RunControl) -> Run:
         why = f'job "{run.job}" was removed from the jobs file'
         now = self.clock.now()
-        self.write(control, self.store.finish_run, run.id, RunStatus.SKIPPED, why, now)
+        self.write(control, self.store.finish_run, run.id, RunEnd(RunStatus.SKIPPED, why, now))
         log_event(run, "skipped", None, why)
         return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 

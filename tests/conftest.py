@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cronplus.cli import cli as cli_group
-from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Claim, RunEnd, RunStatus, Trigger
 
 
 class FakeClock:
@@ -217,13 +217,15 @@ def record(
     status = RunStatus(status)
     if status in (RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED):
         return store.claim_run(
-            job, when, trigger, owner=None, now=when, status=status, reason=reason or "why"
+            job, when, trigger, Claim(owner=None, now=when, status=status, reason=reason or "why")
         )
-    run = store.claim_run(job, when, trigger, owner=os.getpid(), now=when)
+    run = store.claim_run(job, when, trigger, Claim(owner=os.getpid(), now=when))
     assert run is not None
     t = when
     for n, code in enumerate(exits, 1):
-        store.begin_attempt(run.id, n, t, f"/nowhere/{run.id}-{n}.log", owner=os.getpid())
+        store.begin_attempt(
+            run.id, Attempt(n, t, log=f"/nowhere/{run.id}-{n}.log"), owner=os.getpid()
+        )
         if status is RunStatus.RUNNING and n == len(exits):
             return run
         killed = signal if n == len(exits) else None
@@ -236,5 +238,7 @@ def record(
         )
         store.finish_attempt(run.id, n, result)
         t += timedelta(seconds=10)
-    store.finish_run(run.id, status, reason or (None if status == "succeeded" else "why"), t)
+    store.finish_run(
+        run.id, RunEnd(status, reason or (None if status == "succeeded" else "why"), t)
+    )
     return run

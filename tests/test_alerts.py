@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cronplus.errors import ExitCode
-from cronplus.model import RunStatus, Trigger
+from cronplus.model import Claim, RunStatus, Trigger
 from tests.conftest import wait_until
 
 SECRET = "tok3nS3CR3Tvalue"
@@ -686,7 +686,7 @@ def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project,
 def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, http):
     from datetime import timedelta
 
-    from cronplus.model import Trigger
+    from cronplus.model import Claim, Trigger
 
     toml = jobs(
         [f"json://127.0.0.1:{http.port}/hook"],
@@ -701,9 +701,7 @@ def test_a_job_disabled_for_a_while_has_not_missed_anything(project, daemon, htt
         "tick",
         slot - timedelta(minutes=20),
         Trigger.SCHEDULE,
-        owner=None,
-        now=slot - timedelta(minutes=20),
-        status=RunStatus.SUCCEEDED,
+        Claim(owner=None, now=slot - timedelta(minutes=20), status=RunStatus.SUCCEEDED),
     )
     store.close()
     project.write(toml.replace("ENABLED", "false"))
@@ -893,7 +891,9 @@ command = "true"
         )
     )
     store = project.store()
-    store.claim_run("m", T0, Trigger.SCHEDULE, owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    store.claim_run(
+        "m", T0, Trigger.SCHEDULE, Claim(owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    )
     config, clock = project.config(), FakeClock(start)
     alerter = Alerter(config, store, clock=clock, env={})
     dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock, alerter=alerter)

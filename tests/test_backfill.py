@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from cronplus.errors import ExitCode
-from cronplus.model import RunStatus, Trigger
+from cronplus.model import Claim, RunStatus, Trigger
 from tests.conftest import wait_until
 
 # A shell job that records what ran, in the order it ended.
@@ -174,7 +174,10 @@ def test_a_scheduled_run_run_again_keeps_its_trigger_and_marks_the_new_attempts(
     store = project.store()
     t = datetime(2026, 10, 1, 3, tzinfo=UTC)
     run = store.claim_run(
-        "extract", t, Trigger.SCHEDULE, owner=None, now=t, status=RunStatus.SKIPPED, reason="x"
+        "extract",
+        t,
+        Trigger.SCHEDULE,
+        Claim(owner=None, now=t, status=RunStatus.SKIPPED, reason="x"),
     )
     store.close()
     result = cli("backfill", "extract", "--from", "2026-10-01", "--to", "2026-10-01", "--only")
@@ -211,10 +214,7 @@ def test_an_upstream_gap_blocks_only_its_own_logical_time(project, cli):
     store.reopen_run(
         gap.id,
         [RunStatus.SUCCEEDED],
-        owner=None,
-        now=gap.scheduled_for,
-        status=RunStatus.FAILED,
-        reason="exit 1",
+        Claim(owner=None, now=gap.scheduled_for, status=RunStatus.FAILED, reason="exit 1"),
     )
     store.close()
 
@@ -367,10 +367,7 @@ def test_dry_run_classifies_against_what_is_recorded(project, cli):
     store.reopen_run(
         t.id,
         [RunStatus.SUCCEEDED],
-        owner=None,
-        now=t.scheduled_for,
-        status=RunStatus.FAILED,
-        reason="exit 1",
+        Claim(owner=None, now=t.scheduled_for, status=RunStatus.FAILED, reason="exit 1"),
     )
     count_before = len(store.history("load"))
     store.close()

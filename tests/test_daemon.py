@@ -12,7 +12,7 @@ import pytest
 from conftest import wait_until
 
 from cronplus._wrapper import Trace, trace_of
-from cronplus.model import RunStatus, Trigger
+from cronplus.model import Claim, RunStatus, Trigger
 
 pytestmark = pytest.mark.slow
 
@@ -426,7 +426,7 @@ def test_waiting_for_every_run_never_trips_over_a_run_being_started(project, mon
     store = project.store()
     dispatcher = Dispatcher(project.config(), store, StatePaths(project.state))
     now = datetime.now(UTC)
-    run = store.claim_run("a", now, Trigger.MANUAL, owner=os.getpid(), now=now)
+    run = store.claim_run("a", now, Trigger.MANUAL, Claim(owner=os.getpid(), now=now))
     starting = threading.Event()
     real_start = threading.Thread.start
 

@@ -14,7 +14,7 @@ from conftest import FakeClock, wait_until
 
 from cronplus.dispatch import Dispatcher, run_now
 from cronplus.engine import Engine
-from cronplus.model import RetryPolicy, RunStatus, Trigger
+from cronplus.model import Claim, RetryPolicy, RunStatus, Trigger
 from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -220,7 +220,7 @@ def test_a_retry_delay_of_centuries_waits_until_the_stop(project):
     """)
     config, store, paths = project.config(), project.store(), StatePaths(project.state)
     d = Dispatcher(config, store, paths)
-    run = store.claim_run("patient", T0, Trigger.MANUAL, owner=os.getpid(), now=T0)
+    run = store.claim_run("patient", T0, Trigger.MANUAL, Claim(owner=os.getpid(), now=T0))
     d.submit(run)
     wait_until(lambda: (store.get_run(run.id).reason or "").endswith("retry in 7.776e+13s"))
     assert store.get_run(run.id).status is RunStatus.RUNNING
@@ -261,7 +261,7 @@ def test_fan_in_runs_once_after_both_upstreams(project):
     d = Dispatcher(config, store, paths, max_parallel=4)
     t = T0
     runs = [
-        store.claim_run(j, t, Trigger.MANUAL, owner=os.getpid(), now=t)
+        store.claim_run(j, t, Trigger.MANUAL, Claim(owner=os.getpid(), now=t))
         for j in ("extract_a", "extract_b")
     ]
     for r in runs:
@@ -311,16 +311,22 @@ def test_max_parallel_queues_due_runs_oldest_first(project):
     config, store, paths = project.config(), project.store(), StatePaths(project.state)
     d = Dispatcher(config, store, paths, max_parallel=1)
     d.submit(
-        store.claim_run("gate", T0 - timedelta(hours=1), Trigger.MANUAL, owner=os.getpid(), now=T0)
+        store.claim_run(
+            "gate", T0 - timedelta(hours=1), Trigger.MANUAL, Claim(owner=os.getpid(), now=T0)
+        )
     )
     wait_until(lambda: (project.root / "started").exists())
     # The one slot is taken: the runs below all wait for it, submitted newest first.
     d.submit(
-        store.claim_run("b", T0 + timedelta(seconds=2), Trigger.MANUAL, owner=os.getpid(), now=T0)
+        store.claim_run(
+            "b", T0 + timedelta(seconds=2), Trigger.MANUAL, Claim(owner=os.getpid(), now=T0)
+        )
     )
-    d.submit(store.claim_run("a", T0, Trigger.MANUAL, owner=os.getpid(), now=T0))
+    d.submit(store.claim_run("a", T0, Trigger.MANUAL, Claim(owner=os.getpid(), now=T0)))
     d.submit(
-        store.claim_run("b", T0 + timedelta(seconds=1), Trigger.MANUAL, owner=os.getpid(), now=T0)
+        store.claim_run(
+            "b", T0 + timedelta(seconds=1), Trigger.MANUAL, Claim(owner=os.getpid(), now=T0)
+        )
     )
     wait_until(lambda: d.runner.slots.waiting == 3)
     (project.root / "go").touch()
@@ -343,7 +349,7 @@ def test_a_run_cut_short_by_a_stop_does_not_block_its_dependents(project):
     """)
     config, store, paths = project.config(), project.store(), StatePaths(project.state)
     d = Dispatcher(config, store, paths, max_parallel=2)
-    run = store.claim_run("extract", T0, Trigger.MANUAL, owner=os.getpid(), now=T0)
+    run = store.claim_run("extract", T0, Trigger.MANUAL, Claim(owner=os.getpid(), now=T0))
     d.submit(run)
     wait_until(lambda: store.get_run(run.id).attempts)
     d.shutdown()
@@ -426,7 +432,9 @@ def _down_for_five_minutes(project, catchup, extra=""):
         {extra}
     """)  # noqa: E501
     store = project.store()
-    store.claim_run("m", T0, Trigger.SCHEDULE, owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    store.claim_run(
+        "m", T0, Trigger.SCHEDULE, Claim(owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    )
     store.close()
     clock = FakeClock(T0 + timedelta(minutes=5, seconds=30))
     engine, store, dispatcher = make_engine(project, clock)
@@ -465,7 +473,9 @@ def test_fire_times_due_during_catch_up_queue_behind_it_instead_of_being_skipped
         catchup = "all"
     """)
     store = project.store()
-    store.claim_run("m", T0, Trigger.SCHEDULE, owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    store.claim_run(
+        "m", T0, Trigger.SCHEDULE, Claim(owner=None, now=T0, status=RunStatus.SUCCEEDED)
+    )
     store.close()
     clock = FakeClock(T0 + timedelta(minutes=2, seconds=30))
     engine, store, dispatcher = make_engine(project, clock)

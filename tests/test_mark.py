@@ -111,11 +111,11 @@ def test_mark_settles_a_run_whose_process_is_gone_then_marks_it(project, cli):
     # A process that claims the run and exits without running it: nobody will end it.
     claim = (
         "import sys; from datetime import datetime; from pathlib import Path;"
-        "from cronplus.model import Trigger; from cronplus.paths import StatePaths;"
+        "from cronplus.model import Claim, Trigger; from cronplus.paths import StatePaths;"
         "from cronplus.store import open_store;"
         "s = open_store(StatePaths(Path(sys.argv[1])));"
         "t = datetime.fromisoformat(sys.argv[2]);"
-        "s.claim_run('extract', t, Trigger.MANUAL, owner=__import__('os').getpid(), now=t)"
+        "s.claim_run('extract', t, Trigger.MANUAL, Claim(owner=__import__('os').getpid(), now=t))"
     )
     subprocess.run([sys.executable, "-c", claim, str(project.state), AT.isoformat()], check=True)
     (orphan,) = project.store().history("extract")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cronplus._wrapper import SCRIPT, status_path_for
 from cronplus.clock import SystemClock
-from cronplus.model import AttemptResult, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Claim, RunStatus, Trigger
 from cronplus.recovery import take_over
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -31,9 +31,9 @@ def dead_pid() -> int:
 def started_run(project, *, status_file: str | None):
     """A run with one attempt recorded; `status_file` is what its wrapper left."""
     store = project.store()
-    run = store.claim_run("j", T0, Trigger.SCHEDULE, owner=os.getpid(), now=T0)
+    run = store.claim_run("j", T0, Trigger.SCHEDULE, Claim(owner=os.getpid(), now=T0))
     log = project.root / "1-1.log"
-    store.begin_attempt(run.id, 1, T0, str(log), owner=os.getpid())
+    store.begin_attempt(run.id, Attempt(1, T0, log=str(log)), owner=os.getpid())
     if status_file is not None:
         status_path_for(log).write_text(status_file)
     return store, run
@@ -84,7 +84,7 @@ def test_a_dead_triggers_run_is_settled_not_resumed(project):
     project.write(JOBS)
     store = project.store()
     pid = dead_pid()  # as a `cronplus trigger` that was SIGKILLed left it
-    run = store.claim_run("j", T0, Trigger.MANUAL, owner=pid, now=T0)
+    run = store.claim_run("j", T0, Trigger.MANUAL, Claim(owner=pid, now=T0))
     take_over(store, project.config(), SystemClock(), previous_daemon=dead_pid())
     got = store.get_run(run.id)
     assert got.status is RunStatus.INTERRUPTED and f"pid {pid}" in got.reason
@@ -117,9 +117,12 @@ def test_attempts_cut_short_twice_still_do_not_count(project):
     project.write(JOBS)
     store, run = started_run(project, status_file="")
     take_over(store, project.config(), SystemClock(), None)
-    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED], owner=os.getpid(), now=T0) is not None
+    assert (
+        store.reopen_run(run.id, [RunStatus.INTERRUPTED], Claim(owner=os.getpid(), now=T0))
+        is not None
+    )
     log2 = project.root / "1-2.log"
-    store.begin_attempt(run.id, 2, T0, str(log2), owner=os.getpid())
+    store.begin_attempt(run.id, Attempt(2, T0, log=str(log2)), owner=os.getpid())
     status_path_for(log2).write_text("")
     take_over(store, project.config(), SystemClock(), None)
     assert len(store.get_run(run.id).attempts) == 2

@@ -21,7 +21,7 @@ import pytest
 from conftest import record, wait_until
 
 from cronplus.errors import ExitCode
-from cronplus.model import RunStatus, Trigger
+from cronplus.model import RunEnd, RunStatus, Trigger
 
 
 def lines_of(text: str) -> list[str]:
@@ -122,7 +122,7 @@ def test_an_after_job_waiting_for_its_upstream_run_is_not_overdue(project, cli):
     assert rows["load"]["overdue"] is None
     assert rows["extract"]["overdue"] is None
     # Once extract's run is gone, nothing runs for `due`: load is overdue.
-    store.finish_run(store.latest_run("extract").id, RunStatus.SUCCEEDED, None, now)
+    store.finish_run(store.latest_run("extract").id, RunEnd(RunStatus.SUCCEEDED, None, now))
     result = cli("status", "--json")
     assert result.exit_code == ExitCode.NOT_SUCCEEDED
     rows = {r["job"]: r for r in json.loads(result.stdout)}
@@ -154,7 +154,7 @@ def test_the_end_of_a_chain_is_not_overdue_while_its_root_runs_or_is_paused(proj
     rows = {r["job"]: r for r in json.loads(cli("status", "--json").stdout)}
     assert [rows[j]["overdue"] for j in "abc"] == [None, None, None]
     # The root's fire time recorded skipped (paused): nothing after it is late either.
-    store.finish_run(store.find_run("a", due).id, RunStatus.SKIPPED, "paused", now)
+    store.finish_run(store.find_run("a", due).id, RunEnd(RunStatus.SKIPPED, "paused", now))
     result = cli("status", "--json")
     assert result.exit_code == ExitCode.OK
     assert [r["overdue"] for r in json.loads(result.stdout)] == [None, None, None]
@@ -264,11 +264,11 @@ def test_status_on_counts_an_orphaned_run_of_that_date_as_not_succeeded(project,
     when = datetime.now(UTC) - timedelta(minutes=1)
     # A process that claims the run and exits before running it: its owner is gone.
     claim = (
-        "import sys; from datetime import datetime; from cronplus.model import Trigger;"
+        "import sys; from datetime import datetime; from cronplus.model import Claim, Trigger;"
         "from cronplus.paths import StatePaths; from cronplus.store import open_store;"
         "s = open_store(StatePaths(__import__('pathlib').Path(sys.argv[1])));"
         "t = datetime.fromisoformat(sys.argv[2]);"
-        "s.claim_run('load', t, Trigger.MANUAL, owner=__import__('os').getpid(), now=t)"
+        "s.claim_run('load', t, Trigger.MANUAL, Claim(owner=__import__('os').getpid(), now=t))"
     )
     subprocess.run([sys.executable, "-c", claim, str(project.state), when.isoformat()], check=True)
     day = when.date().isoformat()

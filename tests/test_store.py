@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cronplus.errors import StateError
-from cronplus.model import Trigger
+from cronplus.model import Claim, Trigger
 from cronplus.paths import StatePaths
 from cronplus.store import open_store
 from cronplus.store.schema import SCHEMA_VERSION
@@ -96,7 +96,7 @@ def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):
     impatient = open_store(paths)
     impatient._db._conn.execute("PRAGMA busy_timeout = 50")
     with pytest.raises(StateError, match="cannot use the state database .*locked"):
-        impatient.claim_run("load", T, Trigger.SCHEDULE, owner=None, now=T)
+        impatient.claim_run("load", T, Trigger.SCHEDULE, Claim(owner=None, now=T))
     blocker.rollback()
     blocker.close()
     impatient.close()
@@ -143,14 +143,14 @@ def test_opening_the_state_twice_in_one_process_keeps_its_sqlite_locks(tmp_path)
     paths = StatePaths(tmp_path / "state")
     first = open_store(paths)
     t = datetime(2024, 1, 1, tzinfo=UTC)
-    first.claim_run("x", t, Trigger.MANUAL, owner=None, now=t)
+    first.claim_run("x", t, Trigger.MANUAL, Claim(owner=None, now=t))
     second = open_store(paths)
     writer = (
         "import sys; from datetime import datetime, UTC; from pathlib import Path;"
         "from cronplus.paths import StatePaths; from cronplus.store import open_store;"
-        "from cronplus.model import Trigger;"
+        "from cronplus.model import Claim, Trigger;"
         "s = open_store(StatePaths(Path(sys.argv[1]))); t = datetime(2024, 1, 2, tzinfo=UTC);"
-        "s.claim_run('x', t, Trigger.MANUAL, owner=None, now=t); s.close()"
+        "s.claim_run('x', t, Trigger.MANUAL, Claim(owner=None, now=t)); s.close()"
     )
     subprocess.run([sys.executable, "-c", writer, str(paths.root)], check=True)
     assert (paths.root / "state.db-wal").exists()  # still ours: not folded away

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from cronplus.errors import StateError
-from cronplus.model import AttemptResult, Run, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
-from cronplus.store import ConfigCopy, Store, open_store
+from cronplus.store import AlertDelivery, Claim, ConfigCopy, RunEnd, SeenRun, Store, open_store
 
 BACKENDS = ["sqlite"]
 T = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def store(backend) -> Store:
 def claim(store: Store, job: str = "load", t: datetime = T, **kw) -> Run | None:
     kw.setdefault("owner", ME)
     kw.setdefault("now", t)
-    return store.claim_run(job, t, kw.pop("trigger", Trigger.SCHEDULE), **kw)
+    return store.claim_run(job, t, kw.pop("trigger", Trigger.SCHEDULE), Claim(**kw))
 
 
 def claimed(store: Store, job: str = "load", t: datetime = T, **kw) -> Run:
@@ -82,14 +82,14 @@ def ended(status: RunStatus, start: datetime = T, seconds: float = 1.0, **kw) ->
 
 def failed_run(store: Store, job: str = "load", t: datetime = T) -> Run:
     run = claimed(store, job, t)
-    store.begin_attempt(run.id, 1, t, "/x/1.log", owner=ME)
-    store.finish_run(run.id, RunStatus.FAILED, "exit code 1", t + timedelta(seconds=1))
+    store.begin_attempt(run.id, Attempt(1, t, log="/x/1.log"), owner=ME)
+    store.finish_run(run.id, RunEnd(RunStatus.FAILED, "exit code 1", t + timedelta(seconds=1)))
     return run
 
 
 def started_run(store: Store, owner: int = ME) -> Run:
     run = claimed(store, owner=owner)
-    store.begin_attempt(run.id, 1, T, "/x/1.log", owner=owner)
+    store.begin_attempt(run.id, Attempt(1, T, log="/x/1.log"), owner=owner)
     return run
 
 
@@ -142,7 +142,7 @@ def test_the_queries_know_no_driver():
 
 
 def test_claim_is_at_most_once(store):
-    first = store.claim_run("load", T, Trigger.SCHEDULE, owner=ME, now=T)
+    first = store.claim_run("load", T, Trigger.SCHEDULE, Claim(owner=ME, now=T))
     assert first is not None and first.status is RunStatus.QUEUED
     assert (first.job, first.scheduled_for, first.trigger) == ("load", T, Trigger.SCHEDULE)
     assert claim(store, trigger=Trigger.MANUAL) is None
@@ -223,7 +223,7 @@ def test_a_claim_with_a_final_status_records_a_finished_unowned_run(store):
 def test_attempt_lifecycle_is_recorded(store):
     run = claimed(store)
     started = T + timedelta(seconds=1)
-    store.begin_attempt(run.id, 1, started, "/x/1.log", owner=OTHER)
+    store.begin_attempt(run.id, Attempt(1, started, log="/x/1.log"), owner=OTHER)
     store.set_attempt_pid(run.id, 1, 4242)
     assert store.get_run(run.id).status is RunStatus.RUNNING
     assert store.owner_of(run.id) == OTHER  # whoever executes the attempt
@@ -231,7 +231,9 @@ def test_attempt_lifecycle_is_recorded(store):
         RunStatus.FAILED, started, 2, exit_code=None, signal="SIGKILL", reason="killed by SIGKILL"
     )
     store.finish_attempt(run.id, 1, result)
-    store.finish_run(run.id, RunStatus.FAILED, "killed by SIGKILL", started + timedelta(seconds=2))
+    store.finish_run(
+        run.id, RunEnd(RunStatus.FAILED, "killed by SIGKILL", started + timedelta(seconds=2))
+    )
     got = store.get_run(run.id)
     assert got.status is RunStatus.FAILED
     assert got.reason == "killed by SIGKILL"
@@ -254,10 +256,12 @@ def test_finish_run_writes_the_last_attempt_and_its_markers_at_once(store):
     run = started_run(store)
     store.finish_run(
         run.id,
-        RunStatus.SUCCEEDED,
-        "ignored for a success",
-        T + timedelta(seconds=3),
-        last_attempt=(1, ended(RunStatus.SUCCEEDED, seconds=3, exit_code=0)),
+        RunEnd(
+            RunStatus.SUCCEEDED,
+            "ignored for a success",
+            T + timedelta(seconds=3),
+            last_attempt=(1, ended(RunStatus.SUCCEEDED, seconds=3, exit_code=0)),
+        ),
         release=True,
     )
     got = store.get_run(run.id)
@@ -270,7 +274,9 @@ def test_finish_run_writes_the_last_attempt_and_its_markers_at_once(store):
 def test_a_run_cut_short_is_resumable_until_dropped(store):
     run = started_run(store)
     cut = (1, ended(RunStatus.INTERRUPTED))
-    store.finish_run(run.id, RunStatus.INTERRUPTED, "stop", T, last_attempt=cut, resume_spent=0)
+    store.finish_run(
+        run.id, RunEnd(RunStatus.INTERRUPTED, "stop", T, last_attempt=cut, resume_spent=0)
+    )
     assert store.resumable() == [(run.id, 0)]
     assert store.spent_attempts(run.id) == 0  # an attempt cronplus cut short does not count
     store.drop_resume(run.id)
@@ -279,8 +285,8 @@ def test_a_run_cut_short_is_resumable_until_dropped(store):
 
 def test_an_attempt_records_who_executed_it(store):
     run = failed_run(store)
-    store.reopen_run(run.id, [RunStatus.FAILED], owner=ME, now=T)
-    store.begin_attempt(run.id, 2, T, "/x/2.log", Trigger.BACKFILL, owner=ME)
+    store.reopen_run(run.id, [RunStatus.FAILED], Claim(owner=ME, now=T))
+    store.begin_attempt(run.id, Attempt(2, T, log="/x/2.log", trigger=Trigger.BACKFILL), owner=ME)
     got = store.get_run(run.id)
     assert [a.trigger for a in got.attempts] == [Trigger.SCHEDULE, Trigger.BACKFILL]
     assert got.trigger is Trigger.SCHEDULE
@@ -293,7 +299,7 @@ def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(backend, store
     run = failed_run(store)
     other = backend.open()
     bad = [RunStatus.FAILED, RunStatus.INTERRUPTED]
-    taken = [s.reopen_run(run.id, bad, owner=OTHER, now=T) for s in (store, other)]
+    taken = [s.reopen_run(run.id, bad, Claim(owner=OTHER, now=T)) for s in (store, other)]
     assert taken[1] is None  # the first one took it
     got = taken[0]
     assert (got.status, got.reason, got.finished_at) == (RunStatus.QUEUED, None, None)
@@ -304,8 +310,8 @@ def test_reopen_takes_a_failed_run_back_once_keeping_its_attempts(backend, store
 
 def test_reopen_refuses_a_status_not_allowed(store):
     run = failed_run(store)
-    assert store.reopen_run(run.id, [RunStatus.SKIPPED], owner=ME, now=T) is None
-    assert store.reopen_run(run.id, [], owner=ME, now=T) is None
+    assert store.reopen_run(run.id, [RunStatus.SKIPPED], Claim(owner=ME, now=T)) is None
+    assert store.reopen_run(run.id, [], Claim(owner=ME, now=T)) is None
     assert store.get_run(run.id).status is RunStatus.FAILED
 
 
@@ -315,10 +321,7 @@ def test_reopen_to_a_final_status_settles_it(store):
     got = store.reopen_run(
         run.id,
         [RunStatus.FAILED],
-        owner=ME,
-        now=later,
-        status=RunStatus.UPSTREAM_FAILED,
-        reason="x",
+        Claim(owner=ME, now=later, status=RunStatus.UPSTREAM_FAILED, reason="x"),
     )
     assert (got.status, got.reason, got.finished_at) == (RunStatus.UPSTREAM_FAILED, "x", later)
     assert store.owner_of(run.id) is None
@@ -326,8 +329,8 @@ def test_reopen_to_a_final_status_settles_it(store):
 
 def test_a_reopened_run_is_no_longer_resumable(store):
     run = started_run(store)
-    store.finish_run(run.id, RunStatus.INTERRUPTED, "stop", T, resume_spent=1)
-    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED], owner=ME, now=T) is not None
+    store.finish_run(run.id, RunEnd(RunStatus.INTERRUPTED, "stop", T, resume_spent=1))
+    assert store.reopen_run(run.id, [RunStatus.INTERRUPTED], Claim(owner=ME, now=T)) is not None
     assert store.resumable() == []
 
 
@@ -337,24 +340,23 @@ def test_a_reopened_run_is_no_longer_resumable(store):
 def test_settle_run_writes_only_over_the_run_as_the_caller_saw_it(store):
     run = started_run(store)
     owner = store.owner_of(run.id)
-    stale = {"seen_owner": owner, "attempts": 0, "status": RunStatus.INTERRUPTED}
-    assert not store.settle_run(run.id, **stale, reason="gone", finished_at=T)
-    not_theirs = {"seen_owner": OTHER, "attempts": 1, "status": RunStatus.INTERRUPTED}
-    assert not store.settle_run(run.id, **not_theirs, reason="gone", finished_at=T)
-    seen = {"seen_owner": owner, "attempts": 1, "status": RunStatus.INTERRUPTED}
-    assert store.settle_run(run.id, **seen, reason="gone", finished_at=T)
+    gone = RunEnd(RunStatus.INTERRUPTED, "gone", T)
+    assert not store.settle_run(run.id, SeenRun(owner, 0), gone)  # stale
+    assert not store.settle_run(run.id, SeenRun(OTHER, 1), gone)  # not theirs
+    assert store.settle_run(run.id, SeenRun(owner, 1), gone)
     assert store.get_run(run.id).status is RunStatus.INTERRUPTED
-    assert not store.settle_run(run.id, **seen, reason="again", finished_at=T)
+    again = RunEnd(RunStatus.INTERRUPTED, "again", T)
+    assert not store.settle_run(run.id, SeenRun(owner, 1), again)
     assert store.get_run(run.id).reason == "gone"
 
 
-AS_SEEN = {"seen_owner": ME, "attempts": 1}  # a started_run as its recovery reads it
+AS_SEEN = SeenRun(ME, 1)  # a started_run as its recovery reads it
 
 
 def test_settle_run_drops_an_attempt_that_never_started_and_marks_it_to_resume(store):
     run = started_run(store)
-    why = {"status": RunStatus.INTERRUPTED, "reason": "never started", "finished_at": T}
-    assert store.settle_run(run.id, **AS_SEEN, **why, drop_last_attempt=True, resume_spent=0)
+    end = RunEnd(RunStatus.INTERRUPTED, "never started", T, resume_spent=0)
+    assert store.settle_run(run.id, AS_SEEN, end, drop_last_attempt=True)
     assert store.get_run(run.id).attempts == ()
     assert store.resumable() == [(run.id, 0)]
 
@@ -362,8 +364,8 @@ def test_settle_run_drops_an_attempt_that_never_started_and_marks_it_to_resume(s
 def test_settle_run_records_the_outcome_its_attempt_left(store):
     run = started_run(store)
     result = ended(RunStatus.FAILED, seconds=4, exit_code=3)
-    why = {"status": RunStatus.FAILED, "reason": "exit code 3", "finished_at": result.finished_at}
-    assert store.settle_run(run.id, **AS_SEEN, **why, last_attempt=(1, result))
+    end = RunEnd(RunStatus.FAILED, "exit code 3", result.finished_at, last_attempt=(1, result))
+    assert store.settle_run(run.id, AS_SEEN, end)
     got = store.get_run(run.id)
     assert (got.status, got.attempts[0].exit_code, got.duration_s) == (RunStatus.FAILED, 3, 4.0)
 
@@ -371,16 +373,16 @@ def test_settle_run_records_the_outcome_its_attempt_left(store):
 def test_a_settled_unowned_run_is_matched_by_no_owner(store):
     run = claimed(store, owner=None)
     assert store.owner_of(run.id) is None
-    kw = {"attempts": 0, "status": RunStatus.INTERRUPTED, "reason": "x", "finished_at": T}
-    assert not store.settle_run(run.id, seen_owner=ME, **kw)
-    assert store.settle_run(run.id, seen_owner=None, **kw)
+    end = RunEnd(RunStatus.INTERRUPTED, "x", T)
+    assert not store.settle_run(run.id, SeenRun(ME, 0), end)
+    assert store.settle_run(run.id, SeenRun(None, 0), end)
 
 
 def test_adopt_run_takes_an_orphan_once_and_only_as_seen(backend, store):
     run = started_run(store, owner=OTHER)
     other = backend.open()
-    assert not store.adopt_run(run.id, owner=ME, seen_owner=OTHER, attempts=0)
-    adopted = [s.adopt_run(run.id, owner=ME, seen_owner=OTHER, attempts=1) for s in (store, other)]
+    assert not store.adopt_run(run.id, SeenRun(OTHER, 0), owner=ME)
+    adopted = [s.adopt_run(run.id, SeenRun(OTHER, 1), owner=ME) for s in (store, other)]
     assert adopted == [True, False]
     assert store.owner_of(run.id) == ME
     assert store.get_run(run.id).status is RunStatus.RUNNING
@@ -390,7 +392,7 @@ def test_spent_attempts_count_the_ended_ones_that_count(store):
     run = started_run(store)
     assert store.spent_attempts(run.id) == 0  # not ended yet
     store.finish_attempt(run.id, 1, ended(RunStatus.FAILED, exit_code=1), waiting="retry")
-    store.begin_attempt(run.id, 2, T, "/x/2.log", owner=ME)
+    store.begin_attempt(run.id, Attempt(2, T, log="/x/2.log"), owner=ME)
     store.finish_attempt(run.id, 2, ended(RunStatus.INTERRUPTED))
     assert store.spent_attempts(run.id) == 1
 
@@ -414,7 +416,7 @@ def timezone_east():
 
 def test_latest_finished_run_ignores_skipped_and_running(store):
     a = claimed(store)
-    store.finish_run(a.id, RunStatus.FAILED, "exit code 1", T)
+    store.finish_run(a.id, RunEnd(RunStatus.FAILED, "exit code 1", T))
     claim(store, t=T + timedelta(minutes=1), status=RunStatus.SKIPPED, reason="x")
     claim(store, t=T + timedelta(minutes=2))
     assert store.latest_run("load").scheduled_for == T + timedelta(minutes=2)
@@ -435,7 +437,7 @@ def test_runs_between_and_history_order(store):
 def test_unfinished_runs_are_the_queued_and_running_ones(store):
     queued = claimed(store, t=T)
     running = claimed(store, t=T + timedelta(hours=1))
-    store.begin_attempt(running.id, 1, T, "/x/1.log", owner=ME)
+    store.begin_attempt(running.id, Attempt(1, T, log="/x/1.log"), owner=ME)
     failed_run(store, t=T + timedelta(hours=2))
     assert [r.id for r in store.unfinished_runs()] == [queued.id, running.id]
 
@@ -443,7 +445,7 @@ def test_unfinished_runs_are_the_queued_and_running_ones(store):
 def test_succeeded_jobs_for_a_logical_time(store):
     for job, status in [("a", RunStatus.SUCCEEDED), ("b", RunStatus.FAILED)]:
         r = claimed(store, job)
-        store.finish_run(r.id, status, None, T)
+        store.finish_run(r.id, RunEnd(status, None, T))
     assert store.succeeded_jobs(["a", "b", "c"], T) == {"a"}
     assert store.succeeded_jobs([], T) == set()
 
@@ -503,8 +505,10 @@ def test_clear_holds_returns_what_was_held_and_forgets_it(store):
 
 
 def test_alerts_are_recorded_and_read_newest_first(store):
-    a = store.record_alert(T, "failure", "load", 7, "ntfy://host", True, None)
-    b = store.record_alert(T, "missed", None, None, "mailto://host", False, "refused")
+    a = store.record_alert(AlertDelivery(T, "failure", "load", 7, "ntfy://host", True, None))
+    b = store.record_alert(
+        AlertDelivery(T, "missed", None, None, "mailto://host", False, "refused")
+    )
     assert a != b
     newest, oldest = store.recent_alerts(10)
     assert (newest.id, newest.sent, newest.error, newest.job) == (b, False, "refused", None)

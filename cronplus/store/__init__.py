@@ -26,12 +26,34 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from cronplus.errors import StateError
-from cronplus.model import AlertRecord, AttemptResult, Run, RunStatus, Trigger
+from cronplus.model import (
+    AlertDelivery,
+    AlertRecord,
+    Attempt,
+    AttemptResult,
+    Claim,
+    Run,
+    RunEnd,
+    RunStatus,
+    SeenRun,
+    Trigger,
+)
 from cronplus.paths import StatePaths, read_daemon_pid
 from cronplus.store._sql_side import ConfigCopy
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
-__all__ = ["ConfigCopy", "OlderStateError", "Store", "open_store"]
+# The values the `Store` methods take (from cronplus/model.py), for callers that
+# speak only to the store.
+__all__ = [
+    "AlertDelivery",
+    "Claim",
+    "ConfigCopy",
+    "OlderStateError",
+    "RunEnd",
+    "SeenRun",
+    "Store",
+    "open_store",
+]
 
 
 class Store(Protocol):
@@ -44,59 +66,34 @@ class Store(Protocol):
     # -- claims and the life of a run ---------------------------------------------------
 
     def claim_run(
-        self,
-        job: str,
-        scheduled_for: datetime,
-        trigger: Trigger,
-        *,
-        owner: int | None,
-        now: datetime,
-        status: RunStatus = RunStatus.QUEUED,
-        reason: str | None = None,
+        self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
     ) -> Run | None:
-        """Record the run of `job` for the logical time `scheduled_for`, created `now`;
-        None when one exists already (whatever its trigger or status).
+        """Record the run of `job` for the logical time `scheduled_for`, created
+        `claim.now`; None when one exists already (whatever its trigger or status).
 
         At most once, whoever asks: of any number of threads and processes claiming
         the same (job, scheduled_for) at once, exactly one gets a Run; the database's
         unique key decides, never a read before the write. A QUEUED claim is owned
-        by `owner`; a final `status` (skipped, upstream_failed, a `mark`) records a
-        run that will not execute: finished `now`, owned by nobody."""
+        by `claim.owner`; a final `claim.status` (skipped, upstream_failed, a `mark`)
+        records a run that will not execute: finished `claim.now`, owned by nobody."""
         ...
 
-    def reopen_run(
-        self,
-        run_id: int,
-        allowed: Iterable[RunStatus],
-        *,
-        owner: int | None,
-        now: datetime,
-        status: RunStatus = RunStatus.QUEUED,
-        reason: str | None = None,
-    ) -> Run | None:
+    def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         """Take a recorded run whose status is one of `allowed` to run it again
-        (QUEUED, owned by `owner`, its start time cleared) or to give it a final
-        `status` (finished `now`, owned by nobody). Returns the run as it now is, or
-        None when its status is not in `allowed` (someone else took it first; an
-        empty `allowed` takes nothing). Its attempts are kept, and it is no longer
-        `resumable`. Conditional like a claim: of two callers, one wins."""
+        (QUEUED, owned by `claim.owner`, its start time cleared) or to give it a final
+        `claim.status` (finished `claim.now`, owned by nobody). Returns the run as it
+        now is, or None when its status is not in `allowed` (someone else took it
+        first; an empty `allowed` takes nothing). Its attempts are kept, and it is no
+        longer `resumable`. Conditional like a claim: of two callers, one wins."""
         ...
 
-    def begin_attempt(
-        self,
-        run_id: int,
-        number: int,
-        started_at: datetime,
-        log: str,
-        trigger: Trigger | None = None,
-        *,
-        owner: int,
-    ) -> None:
-        """Record attempt `number` of a run, before its process starts (a crash then
-        leaves a trace of it): the run becomes RUNNING, owned by `owner`, with
-        `number` attempts, its reason cleared and its start kept from the first
-        attempt. `trigger` is who executes this attempt when not the run's own
-        trigger (a backfill re-running a scheduled run)."""
+    def begin_attempt(self, run_id: int, attempt: Attempt, *, owner: int) -> None:
+        """Record `attempt` of a run (its number, start, log and trigger; the rest is
+        written when it ends) before its process starts (a crash then leaves a trace
+        of it): the run becomes RUNNING, owned by `owner`, with `attempt.number`
+        attempts, its reason cleared and its start kept from the first attempt.
+        `attempt.trigger` is who executes it when not the run's own trigger (a
+        backfill re-running a scheduled run); None: the run's own."""
         ...
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
@@ -111,20 +108,10 @@ class Store(Protocol):
         RUNNING with that reason while it waits for its next retry."""
         ...
 
-    def finish_run(
-        self,
-        run_id: int,
-        status: RunStatus,
-        reason: str | None,
-        finished_at: datetime,
-        *,
-        last_attempt: tuple[int, AttemptResult] | None = None,
-        resume_spent: int | None = None,
-        release: bool = False,
-    ) -> None:
-        """Record a run's end, owned by nobody afterwards; a SUCCEEDED run keeps no
-        reason. In the same transaction: `last_attempt`'s end (number, result);
-        `resume_spent`, to make it `resumable` with that many attempts counted
+    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> None:
+        """Record a run's `end`, owned by nobody afterwards; a SUCCEEDED run keeps no
+        reason. In the same transaction: `end.last_attempt`'s end (number, result);
+        `end.resume_spent`, to make it `resumable` with that many attempts counted
         against the retries (a stop cut it short); `release`, to make it
         `unreleased` until `mark_released`."""
         ...
@@ -135,31 +122,21 @@ class Store(Protocol):
         """The owner of a run; None for a finished run, or an unknown id."""
         ...
 
-    def adopt_run(self, run_id: int, *, owner: int, seen_owner: int | None, attempts: int) -> bool:
+    def adopt_run(self, run_id: int, seen: SeenRun, *, owner: int) -> bool:
         """Make `owner` the owner of an unfinished run whose attempt outlived its
         cronplus process, only if the run is as the caller saw it: unfinished, owned
-        by `seen_owner`, with `attempts` attempts. False (and nothing written) when
-        another process adopted, settled, reopened or ran it meanwhile."""
+        by `seen.owner`, with `seen.attempts` attempts. False (and nothing written)
+        when another process adopted, settled, reopened or ran it meanwhile."""
         ...
 
     def settle_run(
-        self,
-        run_id: int,
-        *,
-        seen_owner: int | None,
-        attempts: int,
-        status: RunStatus,
-        reason: str | None,
-        finished_at: datetime,
-        last_attempt: tuple[int, AttemptResult] | None = None,
-        drop_last_attempt: bool = False,
-        resume_spent: int | None = None,
+        self, run_id: int, seen: SeenRun, end: RunEnd, *, drop_last_attempt: bool = False
     ) -> bool:
-        """Give an orphaned run its final status, under the condition of `adopt_run`;
-        False (and nothing written) when it changed meanwhile, so of two processes
-        settling one orphan exactly one wins. In the same transaction:
-        `last_attempt`'s end; `drop_last_attempt`, to forget its last attempt,
-        recorded but never started; `resume_spent`, as for `finish_run`."""
+        """Record an orphaned run's `end` as `finish_run` does, under the condition of
+        `adopt_run`; False (and nothing written) when it changed meanwhile, so of two
+        processes settling one orphan exactly one wins. In the same transaction,
+        with `drop_last_attempt`: forget its last attempt (number `seen.attempts`),
+        recorded but never started."""
         ...
 
     def spent_attempts(self, run_id: int) -> int:
@@ -169,7 +146,7 @@ class Store(Protocol):
 
     def resumable(self) -> list[tuple[int, int]]:
         """(run id, attempts spent) of the runs a stop or crash cut short, by run id:
-        what `finish_run`/`settle_run` marked with `resume_spent`, until
+        what `finish_run`/`settle_run` marked with a `RunEnd.resume_spent`, until
         `drop_resume` or `reopen_run`."""
         ...
 
@@ -179,7 +156,7 @@ class Store(Protocol):
 
     def unreleased(self) -> list[int]:
         """Ids of the finished runs whose dependents may not have been released yet
-        (`finish_run(release=True)` without `mark_released`), by run id."""
+        (`finish_run(..., release=True)` without `mark_released`), by run id."""
         ...
 
     def mark_released(self, run_id: int) -> None:
@@ -245,18 +222,9 @@ class Store(Protocol):
         `hold_or_send` would have, (0, None) when nothing was held."""
         ...
 
-    def record_alert(
-        self,
-        time: datetime,
-        event: str,
-        job: str | None,
-        run_id: int | None,
-        channel: str,
-        sent: bool,
-        error: str | None,
-    ) -> int:
+    def record_alert(self, alert: AlertDelivery) -> int:
         """Record one alert through one channel with its delivery outcome; its id.
-        `channel` and `error` must already be redacted."""
+        `alert.channel` and `alert.error` must already be redacted."""
         ...
 
     def recent_alerts(self, limit: int) -> list[AlertRecord]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
+from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
 from cronplus.store._sql_side import SideTablesSql
 
@@ -23,11 +23,9 @@ _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, 
 _OWN_OUTCOMES = "('succeeded', 'failed', 'timed_out')"  # not what others did to a run
 _FINISHED = "('succeeded', 'failed', 'timed_out', 'upstream_failed', 'interrupted')"
 _UNFINISHED = "('queued', 'running')"
+# A run's end, as `finish_run` and `settle_run` write it (values: `_end_values`).
+_END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
 _CHUNK = 500  # ids per IN list, under SQLite's variable limit
-
-
-def _reason(status: RunStatus, reason: str | None) -> str | None:
-    return None if status is RunStatus.SUCCEEDED else reason
 
 
 class SqlStore(SideTablesSql):
@@ -42,16 +40,9 @@ class SqlStore(SideTablesSql):
     # -- claims and the life of a run ---------------------------------------------------
 
     def claim_run(
-        self,
-        job: str,
-        scheduled_for: datetime,
-        trigger: Trigger,
-        *,
-        owner: int | None,
-        now: datetime,
-        status: RunStatus = RunStatus.QUEUED,
-        reason: str | None = None,
+        self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
     ) -> Run | None:
+        owner, now, status, reason = claim.owner, claim.now, claim.status, claim.reason
         final = status.is_final
         with self._db.tx() as tx:
             run_id = tx.insert(
@@ -82,20 +73,11 @@ class SqlStore(SideTablesSql):
             finished_at=now if final else None,
         )
 
-    def reopen_run(
-        self,
-        run_id: int,
-        allowed: Iterable[RunStatus],
-        *,
-        owner: int | None,
-        now: datetime,
-        status: RunStatus = RunStatus.QUEUED,
-        reason: str | None = None,
-    ) -> Run | None:
+    def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         names = [str(s) for s in allowed]
         if not names:
             return None
-        final = status.is_final
+        final = claim.status.is_final
         with self._db.tx() as tx:
             changed = tx.run(
                 # started_at restarts with the next attempt: a run's duration is that of
@@ -103,10 +85,10 @@ class SqlStore(SideTablesSql):
                 "UPDATE runs SET status = ?, reason = ?, started_at = NULL, finished_at = ?,"
                 f" owner_pid = ? WHERE id = ? AND status IN ({marks(len(names))})",
                 (
-                    str(status),
-                    reason,
-                    to_db(now) if final else None,
-                    None if final else owner,
+                    str(claim.status),
+                    claim.reason,
+                    to_db(claim.now) if final else None,
+                    None if final else claim.owner,
                     run_id,
                     *names,
                 ),
@@ -117,26 +99,18 @@ class SqlStore(SideTablesSql):
             tx.run("DELETE FROM resume WHERE run_id = ?", (run_id,))
         return self.get_run(run_id)
 
-    def begin_attempt(
-        self,
-        run_id: int,
-        number: int,
-        started_at: datetime,
-        log: str,
-        trigger: Trigger | None = None,
-        *,
-        owner: int,
-    ) -> None:
+    def begin_attempt(self, run_id: int, attempt: Attempt, *, owner: int) -> None:
+        number, started_at, trigger = attempt.number, to_db(attempt.started_at), attempt.trigger
         with self._db.tx() as tx:
             tx.run(
                 "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
                 " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
-                (run_id, number, to_db(started_at), log, trigger and str(trigger), run_id),
+                (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id),
             )
             tx.run(
                 "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
                 " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
-                (number, to_db(started_at), owner, run_id),
+                (number, started_at, owner, run_id),
             )
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
@@ -154,32 +128,15 @@ class SqlStore(SideTablesSql):
             if waiting is not None:
                 tx.run("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
 
-    def finish_run(
-        self,
-        run_id: int,
-        status: RunStatus,
-        reason: str | None,
-        finished_at: datetime,
-        *,
-        last_attempt: tuple[int, AttemptResult] | None = None,
-        resume_spent: int | None = None,
-        release: bool = False,
-    ) -> None:
+    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> None:
         with self._db.tx() as tx:
             if release:
                 tx.run(
                     "INSERT INTO release (run_id) VALUES (?) ON CONFLICT (run_id) DO NOTHING",
                     (run_id,),
                 )
-            if last_attempt is not None:
-                _finish_attempt(tx, run_id, *last_attempt)
-            if resume_spent is not None:
-                _to_resume(tx, run_id, resume_spent)
-            tx.run(
-                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
-                " WHERE id = ?",
-                (str(status), _reason(status, reason), to_db(finished_at), run_id),
-            )
+            _end_markers(tx, run_id, end)
+            tx.run(f"UPDATE runs SET {_END} WHERE id = ?", (*_end_values(end), run_id))
 
     # -- recovery -----------------------------------------------------------------------
 
@@ -187,40 +144,23 @@ class SqlStore(SideTablesSql):
         rows = self._db.rows("SELECT owner_pid FROM runs WHERE id = ?", (run_id,))
         return rows[0]["owner_pid"] if rows else None
 
-    def adopt_run(self, run_id: int, *, owner: int, seen_owner: int | None, attempts: int) -> bool:
+    def adopt_run(self, run_id: int, seen: SeenRun, *, owner: int) -> bool:
         with self._db.tx() as tx:
-            where, args = _as_seen(run_id, seen_owner, attempts)
+            where, args = _as_seen(run_id, seen)
             return tx.run(f"UPDATE runs SET owner_pid = ? WHERE {where}", (owner, *args)) == 1
 
     def settle_run(
-        self,
-        run_id: int,
-        *,
-        seen_owner: int | None,
-        attempts: int,
-        status: RunStatus,
-        reason: str | None,
-        finished_at: datetime,
-        last_attempt: tuple[int, AttemptResult] | None = None,
-        drop_last_attempt: bool = False,
-        resume_spent: int | None = None,
+        self, run_id: int, seen: SeenRun, end: RunEnd, *, drop_last_attempt: bool = False
     ) -> bool:
         with self._db.tx() as tx:
-            where, args = _as_seen(run_id, seen_owner, attempts)
-            changed = tx.run(
-                "UPDATE runs SET status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
-                f" WHERE {where}",
-                (str(status), _reason(status, reason), to_db(finished_at), *args),
-            )
-            if changed != 1:
+            where, args = _as_seen(run_id, seen)
+            if tx.run(f"UPDATE runs SET {_END} WHERE {where}", (*_end_values(end), *args)) != 1:
                 return False
-            if last_attempt is not None:
-                _finish_attempt(tx, run_id, *last_attempt)
+            _end_markers(tx, run_id, end)
             if drop_last_attempt:
-                tx.run("DELETE FROM attempts WHERE run_id = ? AND number = ?", (run_id, attempts))
-                tx.run("UPDATE runs SET attempts = ? WHERE id = ?", (attempts - 1, run_id))
-            if resume_spent is not None:
-                _to_resume(tx, run_id, resume_spent)
+                number = seen.attempts
+                tx.run("DELETE FROM attempts WHERE run_id = ? AND number = ?", (run_id, number))
+                tx.run("UPDATE runs SET attempts = ? WHERE id = ?", (number - 1, run_id))
         return True
 
     def spent_attempts(self, run_id: int) -> int:
@@ -334,11 +274,27 @@ class SqlStore(SideTablesSql):
         return [_run(r, tuple(attempts[r["id"]])) for r in rows]
 
 
-def _as_seen(run_id: int, owner: int | None, attempts: int) -> tuple[str, tuple[object, ...]]:
+def _as_seen(run_id: int, seen: SeenRun) -> tuple[str, tuple[object, ...]]:
     """The condition "the run is unfinished, as the caller saw it"."""
+    owner = seen.owner
     owned = "owner_pid IS NULL" if owner is None else "owner_pid = ?"
     where = f"id = ? AND status IN {_UNFINISHED} AND {owned} AND attempts = ?"
-    return where, (run_id, *(() if owner is None else (owner,)), attempts)
+    return where, (run_id, *(() if owner is None else (owner,)), seen.attempts)
+
+
+def _end_values(end: RunEnd) -> tuple[object, ...]:
+    """The values of `_END`, in its order."""
+    reason = None if end.status is RunStatus.SUCCEEDED else end.reason
+    return (str(end.status), reason, to_db(end.finished_at))
+
+
+def _end_markers(tx: Tx, run_id: int, end: RunEnd) -> None:
+    """What a run's end writes beside the run's row: its last attempt's end, and the
+    mark to resume it."""
+    if end.last_attempt is not None:
+        _finish_attempt(tx, run_id, *end.last_attempt)
+    if end.resume_spent is not None:
+        _to_resume(tx, run_id, end.resume_spent)
 
 
 def _finish_attempt(tx: Tx, run_id: int, number: int, result: AttemptResult) -> None:

@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from cronplus.model import AlertRecord
+from cronplus.model import AlertDelivery, AlertRecord
 from cronplus.store._db import Db, Row, from_db, to_db
 
 
@@ -64,21 +64,13 @@ class SideTablesSql:
             tx.run("DELETE FROM alert_holds WHERE job = ? AND kind = ?", (job, kind))
         return (row["held"], from_db(row["held_since"])) if row else (0, None)
 
-    def record_alert(
-        self,
-        time: datetime,
-        event: str,
-        job: str | None,
-        run_id: int | None,
-        channel: str,
-        sent: bool,
-        error: str | None,
-    ) -> int:
+    def record_alert(self, alert: AlertDelivery) -> int:
+        a = alert
         with self._db.tx() as tx:
             alert_id = tx.insert(
                 "INSERT INTO alerts (time, event, job, run_id, channel, sent, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (to_db(time), event, job, run_id, channel, int(sent), error),
+                (to_db(a.time), a.event, a.job, a.run_id, a.channel, int(a.sent), a.error),
             )
         return alert_id or 0
 
