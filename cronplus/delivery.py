@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from cronplus._toml_lines import KeyLines
@@ -27,6 +27,9 @@ from cronplus.config import expand
 from cronplus.errors import Problem, did_you_mean
 from cronplus.model import AlertEvent, Config
 from cronplus.redact import Channel, redact, scrub
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger("cronplus")
 
@@ -75,18 +78,29 @@ class Sender:
         self.timeout = timeout  # seconds for one try
         self.retries = retries
         self._on_done = on_done  # (message, channel, error or None), once per delivery
-        # Deliveries, and the tries they wait for: at most two threads per delivery.
-        self._pool = ThreadPoolExecutor(2 * MAX_IN_FLIGHT, thread_name_prefix="alert")
+        self._threads: ThreadPoolExecutor | None = None  # made at the first alert
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        """Deliveries, and the tries they wait for: at most two threads per delivery.
+        Made when first needed: a daemon that never alerts never loads it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(2 * MAX_IN_FLIGHT, thread_name_prefix="alert")
+            return self._threads
+
     def send(self, message: Message, channel: Channel) -> None:
         """Deliver in the background; beyond MAX_IN_FLIGHT deliveries, record it unsent."""
+        pool = self._pool
         with self._lock:
             crowded = len(self._pending) >= MAX_IN_FLIGHT
             if not crowded:
-                future = self._pool.submit(self._deliver, message, channel)
+                future = pool.submit(self._deliver, message, channel)
                 self._pending.add(future)
         if crowded:
             self._on_done(message, channel, f"not sent: {MAX_IN_FLIGHT} alerts in flight")
@@ -125,6 +139,8 @@ class Sender:
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait for deliveries in flight, at most `timeout` seconds."""
+        from concurrent import futures
+
         deadline = None if timeout is None else _clock.monotonic() + timeout
         while True:
             with self._lock:
@@ -132,7 +148,7 @@ class Sender:
             if not pending:
                 return
             left = None if deadline is None else max(0.0, deadline - _clock.monotonic())
-            wait(pending, left)
+            futures.wait(pending, left)
             if deadline is not None and _clock.monotonic() >= deadline:
                 return
 
