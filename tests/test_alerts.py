@@ -336,9 +336,12 @@ def test_a_black_hole_channel_keeps_the_schedule_on_time(project, daemon, black_
     assert len(runs) >= 3
     seconds = [r.scheduled_for.timestamp() for r in runs]
     assert seconds == [seconds[0] + i for i in range(len(seconds))]  # no fire time lost
-    finished = [r for r in runs if r.status.is_final]
-    assert {r.status for r in finished} == {RunStatus.FAILED}
-    late = [(r.started_at - r.scheduled_for).total_seconds() for r in finished]
+    failed = [r for r in runs if r.status is RunStatus.FAILED]
+    # The stop may cut the run going at that moment short: that one alone.
+    cut = [r for r in runs if r.status.is_final and r.status is not RunStatus.FAILED]
+    assert len(failed) >= 3 and len(cut) <= 1, [(r.status, r.reason) for r in runs]
+    assert all(r.status is RunStatus.INTERRUPTED and "stopped" in r.reason for r in cut)
+    late = [(r.started_at - r.scheduled_for).total_seconds() for r in failed + cut]
     assert max(late) < 0.5
 
 
