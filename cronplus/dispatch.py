@@ -21,7 +21,7 @@ from typing import Concatenate, ParamSpec
 from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.errors import CronplusError, StateError
+from cronplus.errors import StateError
 from cronplus.events import log_event
 from cronplus.graph import downstream
 from cronplus.model import (
@@ -36,7 +36,7 @@ from cronplus.model import (
     Trigger,
 )
 from cronplus.paths import StatePaths
-from cronplus.run_control import RunControl, SlotPool, calling_on_signals
+from cronplus.run_control import RunControl, SlotPool
 from cronplus.runner import Runner
 from cronplus.state_health import StateHealth, state_down
 from cronplus.store import Store
@@ -425,34 +425,3 @@ def _overlap_skips(
 
 def default_max_parallel() -> int:
     return (os.cpu_count() or 1) * 4
-
-
-def run_now(
-    config: Config,
-    store: Store,
-    paths: StatePaths,
-    job: str,
-    *,
-    on_claimed: Callable[[Run], None] | None = None,
-    install_signals: Iterable[int] = (),
-    clock: Clock | None = None,
-    alerter: Alerter | None = None,
-) -> list[Run]:
-    """`trigger`: a manual run of `job` at this instant, then its downstream jobs.
-
-    Returns every run it recorded (executed or blocked), oldest first. With or
-    without a daemon: the run is claimed in the store like any other.
-    """
-    clock = clock or system_clock()
-    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
-    now = clock.now()
-    run = store.claim_run(job, now, Trigger.MANUAL, Claim(owner=os.getpid(), now=now))
-    if run is None:
-        raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
-    if on_claimed is not None:
-        on_claimed(run)
-    # Stop signals interrupt the runs while they go.
-    with calling_on_signals(install_signals, dispatcher.shutdown):
-        dispatcher.submit(run)
-        dispatcher.wait_all()
-    return sorted(dispatcher.finished, key=lambda r: r.id)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cronplus.alerts import Alerter
+from cronplus.clock import Clock, system_clock
+from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError
-from cronplus.model import Config, Run
+from cronplus.model import Claim, Config, Run, Trigger
 from cronplus.paths import StatePaths
+from cronplus.run_control import calling_on_signals
 from cronplus.store import Store
 
 
@@ -34,6 +37,37 @@ class Triggered:
         return bool(self.runs) and not any(r.status.is_bad for r in self.runs)
 
 
+def run_now(
+    config: Config,
+    store: Store,
+    paths: StatePaths,
+    job: str,
+    *,
+    on_claimed: Callable[[Run], None] | None = None,
+    install_signals: Iterable[int] = (),
+    clock: Clock | None = None,
+    alerter: Alerter | None = None,
+) -> list[Run]:
+    """`trigger`: a manual run of `job` at this instant, then its downstream jobs.
+
+    Returns every run it recorded (executed or blocked), oldest first. With or
+    without a daemon: the run is claimed in the store like any other.
+    """
+    clock = clock or system_clock()
+    dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
+    now = clock.now()
+    run = store.claim_run(job, now, Trigger.MANUAL, Claim(owner=os.getpid(), now=now))
+    if run is None:
+        raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
+    if on_claimed is not None:
+        on_claimed(run)
+    # Stop signals interrupt the runs while they go.
+    with calling_on_signals(install_signals, dispatcher.shutdown):
+        dispatcher.submit(run)
+        dispatcher.wait_all()
+    return sorted(dispatcher.finished, key=lambda r: r.id)
+
+
 def trigger_now(
     config: Config,
     store: Store,
@@ -47,7 +81,6 @@ def trigger_now(
     The alerts are delivered before it returns."""
     import signal
 
-    from cronplus.dispatch import run_now
     from cronplus.report import not_run_downstream
 
     runs = run_now(

@@ -652,8 +652,8 @@ command = "true"
 
 def test_an_alerter_failure_never_changes_a_run_or_stops_its_dependents(project, caplog):
     from cronplus.alerts import Alerter
-    from cronplus.dispatch import run_now
     from cronplus.paths import StatePaths
+    from cronplus.trigger import run_now
 
     project.write(
         jobs(

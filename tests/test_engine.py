@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import FakeClock, wait_until
 
-from cronplus.dispatch import Dispatcher, run_now
+from cronplus.dispatch import Dispatcher
 from cronplus.engine import Engine
 from cronplus.model import Claim, RetryPolicy, RunStatus, Trigger
 from cronplus.paths import StatePaths
+from cronplus.trigger import run_now
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 
