@@ -67,6 +67,10 @@ def run_daemon(
         dispatcher = Dispatcher(
             config, store, paths, clock=clock, alerter=alerter, resume_after_stop=True
         )
+        # Should the engine raise, the runs it started stop and record their end while
+        # the store is still open (the engine's own stop does this too; twice is harmless).
+        stack.callback(dispatcher.wait_all)
+        stack.callback(dispatcher.shutdown)
         engine = Engine(
             config,
             store,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from cronplus._toml_lines import KeyLines
@@ -29,11 +29,11 @@ from cronplus.model import AlertEvent, Config
 from cronplus.redact import Channel, redact, scrub
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
 
 log = logging.getLogger("cronplus")
+T = TypeVar("T")
 
-TRY_TIMEOUT_S = 10.0  # one delivery try through one channel ([alerts] timeout)
 RETRIES = 3  # tries after the first, each after a longer pause
 # Pauses of timeout/5 x 1, 2, 4 (2, 4 and 8 s by default): with the tries, a dead channel
 # is recorded as not delivered within about a minute of the event.
@@ -78,29 +78,18 @@ class Sender:
         self.timeout = timeout  # seconds for one try
         self.retries = retries
         self._on_done = on_done  # (message, channel, error or None), once per delivery
-        self._threads: ThreadPoolExecutor | None = None  # made at the first alert
+        # Deliveries, and the tries they wait for: at most two threads per delivery.
+        self._pool = _Workers(2 * MAX_IN_FLIGHT)
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
-    @property
-    def _pool(self) -> ThreadPoolExecutor:
-        """Deliveries, and the tries they wait for: at most two threads per delivery.
-        Made when first needed: a daemon that never alerts never loads it."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with self._lock:
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(2 * MAX_IN_FLIGHT, thread_name_prefix="alert")
-            return self._threads
-
     def send(self, message: Message, channel: Channel) -> None:
         """Deliver in the background; beyond MAX_IN_FLIGHT deliveries, record it unsent."""
-        pool = self._pool
         with self._lock:
             crowded = len(self._pending) >= MAX_IN_FLIGHT
             if not crowded:
-                future = pool.submit(self._deliver, message, channel)
+                future = self._pool.submit(self._deliver, message, channel)
                 self._pending.add(future)
         if crowded:
             self._on_done(message, channel, f"not sent: {MAX_IN_FLIGHT} alerts in flight")
@@ -130,10 +119,11 @@ class Sender:
     def try_once(self, message: Message, channel: Channel) -> str | None:
         """One try through one channel, bounded by the timeout; None if delivered, else
         why not (scrubbed)."""
+        future = self._pool.submit(_send, message, channel, self.timeout)
         try:
-            future = self._pool.submit(_send, message, channel, self.timeout)
             error = future.result(self.timeout + 1.0)
         except TimeoutError:
+            future.cancel()  # still queued behind stuck tries: it never goes out late
             return f"no answer within {self.timeout:g}s"
         return None if error is None else scrub(error, [channel])[:500]
 
@@ -156,6 +146,49 @@ class Sender:
         """No more retries: deliveries still going end after their current try (the
         process waits for the pool's threads when it exits)."""
         self._stopping.set()
+
+
+class _Workers:
+    """At most `size` daemon threads running submitted calls, started as calls wait for
+    one. Daemon threads, unlike concurrent.futures' workers (joined at exit), never
+    keep a finished command waiting for an apprise call stuck on a dead network."""
+
+    def __init__(self, size: int) -> None:
+        import queue
+
+        self._size = size
+        self._calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]]
+        self._calls = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = self._idle = self._waiting = 0
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        from concurrent.futures import Future
+
+        future: Future[T] = Future()
+        with self._lock:
+            self._calls.put((future, fn, args))
+            self._waiting += 1
+            if self._waiting > self._idle and self._started < self._size:
+                self._started += 1
+                name = f"alert-{self._started}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, fn, args = self._calls.get()
+            with self._lock:
+                self._idle -= 1
+                self._waiting -= 1
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # handed to whoever waits on it
+                future.set_exception(e)
 
 
 def _send(message: Message, channel: Channel, timeout: float) -> str | None:

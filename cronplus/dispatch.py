@@ -141,11 +141,6 @@ class Dispatcher:
 
     # -- what the engine and trigger call --------------------------------------------------
 
-    def active_run(self, job: str) -> int | None:
-        with self._lock:
-            active = self._lane(job).active
-        return active.run_id if active is not None else None
-
     def submit(
         self,
         run: Run,

@@ -96,24 +96,6 @@ def trigger_now(
     return Triggered(runs, not_run_downstream(config, job, runs))
 
 
-def alert_env(
-    config: Config, display_path: str, *, strict: bool, warn: Callable[[str], None]
-) -> None:
-    """Say what alert URLs will go without: a `${NAME}` nobody set, or an env_file that
-    cannot be read, is an error when `strict` (run, validate, alert-test); elsewhere
-    (trigger, mark, backfill) a `warn`ing, and that URL is skipped. The jobs file's
-    variables were read once, when it was loaded."""
-    from cronplus.config import alert_env_warnings, check_alert_env
-
-    if strict:
-        check_alert_env(config, display_path)
-    unreadable, problems = alert_env_warnings(config, display_path)
-    if unreadable is not None:  # an env_file that cannot be read
-        warn(f"Warning: {unreadable}; alerts go without its variables")
-    for problem in problems:
-        warn(f"Warning: {problem}; alerts skip that URL")
-
-
 # -- detached -----------------------------------------------------------------------------------
 
 
@@ -165,7 +147,7 @@ def _warn(line: str) -> None:
 
 def _detached(config_path: str, state: str, job: str) -> int:
     """The detached process: what `trigger --wait` does, its exit code, its messages."""
-    from cronplus.config import load_config
+    from cronplus.config import load_config, warn_alert_env
     from cronplus.events import log_to_stderr
     from cronplus.paths import resolve_state_dir
     from cronplus.store import open_store
@@ -177,7 +159,7 @@ def _detached(config_path: str, state: str, job: str) -> int:
         paths = resolve_state_dir(state, config.state, config.folder)
         log_to_stderr()
         store = open_store(paths, create=True)
-        alert_env(config, config_path, strict=False, warn=_warn)
+        warn_alert_env(config, config_path, strict=False, warn=_warn)
         alerter = Alerter(config, store, warn_missing=False)
         triggered = trigger_now(
             config, store, paths, job, alerter=alerter, on_claimed=_tell_and_let_go

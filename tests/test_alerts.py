@@ -9,6 +9,9 @@ import email
 import email.policy
 import json
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -1002,3 +1005,30 @@ def test_a_stopped_sender_tries_a_failing_channel_no_more(monkeypatch):
     sender.stop()
     assert done.wait(5)
     assert len(tries) == 1
+
+
+def test_a_try_stuck_on_a_dead_network_never_keeps_the_process_from_exiting(tmp_path):
+    """A command flushes its alerts for a bounded time and exits; an apprise call still
+    stuck past its timeout must not hold the process (nor be sent late)."""
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        textwrap.dedent("""
+        import time
+        from cronplus import delivery
+        from cronplus.model import AlertEvent
+        from cronplus.redact import Channel
+
+        delivery._send = lambda *args: time.sleep(30)  # a call no timeout reaches
+        done = []
+        sender = delivery.Sender(0.5, 0, lambda m, c, error: done.append(error))
+        message = delivery.Message(AlertEvent.TEST, None, None, "title", "body")
+        sender.send(message, Channel("json://127.0.0.1:9/x", "json://127.0.0.1:9"))
+        sender.flush(5)
+        print(done)
+        """)
+    )
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['no answer within 0.5s']"
+    assert time.monotonic() - started < 10  # not the 30 s the stuck call takes

@@ -456,7 +456,12 @@ def test_sigterm_interrupts_and_the_same_command_finishes_without_running_anythi
     project.write(CHAIN.replace("command = '", "command = 'sleep 0.3; "))
     args = ("extract", "--from", "2026-10-01", "--to", "2026-10-05")
     proc = backfill_process(project, *args, "--json")
-    wait_until(lambda: len(ran(project)) >= 4, timeout=30)
+
+    def going() -> bool:  # the signal must find a run in its 0.3 s, not between two
+        jobs = ("extract", "transform", "load")
+        return any(r.status is RunStatus.RUNNING for j in jobs for r in runs(project, j))
+
+    wait_until(lambda: len(ran(project)) >= 4 and going(), timeout=30)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == ExitCode.NOT_SUCCEEDED, err

@@ -413,6 +413,48 @@ def test_a_daemon_whose_engine_fails_at_start_closes_all_it_opened(project, daem
     assert failed.value
 
 
+def test_a_daemon_whose_engine_fails_with_a_run_going_stops_it_and_records_its_end(
+    project, monkeypatch
+):
+    """The runs an engine started before it raised are stopped and recorded while the
+    state is still open; the daemon returns instead of retrying their writes forever."""
+    import signal
+    from datetime import UTC, datetime
+
+    from cronplus.daemon import run_daemon
+    from cronplus.engine import Engine
+    from cronplus.paths import StatePaths
+
+    project.write("""
+        [jobs.slow]
+        command = "sleep 30"
+    """)
+
+    def broken(self, now):
+        run = self.store.claim_run(
+            "slow", now, Trigger.MANUAL, Claim(owner=os.getpid(), now=datetime.now(UTC))
+        )
+        self.dispatcher.submit(run)
+        wait_until(lambda: self.store.get_run(run.id).status is RunStatus.RUNNING)
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(Engine, "start", broken)
+
+    def hung(_signum, _frame):
+        raise TimeoutError("the daemon hung after its engine raised")
+
+    before = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(RuntimeError, match="the engine broke"):
+            run_daemon(project.config(), StatePaths(project.state))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    (run,) = project.store().history("slow")
+    assert run.status is RunStatus.INTERRUPTED, run
+
+
 def test_waiting_for_every_run_never_trips_over_a_run_being_started(project, monkeypatch):
     """The stop's wait_all() racing a submit (a dependent released by a run's thread):
     it must wait for the new run, not find its thread not yet started."""

@@ -106,9 +106,9 @@ class Context:
     def alert_env(self, *, strict: bool) -> None:
         """A `${NAME}` nobody set is an error when `strict` (run, validate, alert-test);
         elsewhere that URL is skipped with a warning."""
-        from cronplus.trigger import alert_env
+        from cronplus.config import warn_alert_env
 
-        alert_env(self.config, self.config_path, strict=strict, warn=warn)
+        warn_alert_env(self.config, self.config_path, strict=strict, warn=warn)
 
     def job(self, name: str) -> Job:
         if name not in self.config.jobs:

@@ -27,6 +27,7 @@ from cronplus.config._env import (
     expand,
     read_alert_env,
     unset_names,
+    warn_alert_env,
 )
 from cronplus.config._values import (
     distrust,
@@ -53,6 +54,7 @@ __all__ = [
     "reading_view",
     "show_value",
     "system_timezone",
+    "warn_alert_env",
     "unset_names",
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cronplus.config._values import distrust
@@ -138,3 +138,18 @@ def check_alert_env(config: Config, display: str) -> None:
         raise ConfigError([unreadable], unreadable.file)
     if unset:
         raise ConfigError(unset, display)
+
+
+def warn_alert_env(
+    config: Config, display: str, *, strict: bool, warn: Callable[[str], None]
+) -> None:
+    """Say what alert URLs will go without: a `${NAME}` nobody set, or an env_file that
+    cannot be read, is an error when `strict` (run, validate, alert-test); elsewhere
+    (trigger, mark, backfill) a `warn`ing, and that URL is skipped."""
+    if strict:
+        check_alert_env(config, display)
+    unreadable, problems = alert_env_warnings(config, display)
+    if unreadable is not None:  # an env_file that cannot be read
+        warn(f"Warning: {unreadable}; alerts go without its variables")
+    for problem in problems:
+        warn(f"Warning: {problem}; alerts skip that URL")

@@ -10,7 +10,7 @@ from cronplus.model import Config, Run
 from cronplus.render._base import human_time
 
 if TYPE_CHECKING:
-    from cronplus.alerts import Channel
+    from cronplus.redact import Channel
     from cronplus.trigger import Triggered
 
 
