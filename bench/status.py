@@ -290,7 +290,9 @@ def imported_modules(rows: list) -> tuple[list[str], list[str]]:
     names = [name.strip() for _, _, name in rows]
     ours = sorted(n for n in names if n.split(".")[0] == "cronplus")
     tops = {n.split(".")[0] for n in names}
-    others = sorted(t for t in tops - {"cronplus"} if t not in sys.stdlib_module_names)
+    # `copy` tries org.python.core and `site` tries sitecustomize: both fail, both logged.
+    probes = {"cronplus", "org", "sitecustomize", "usercustomize"}
+    others = sorted(t for t in tops - probes if t not in sys.stdlib_module_names)
     return ours, [t for t in others if not t.startswith("_")]
 
 
