@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import site
 import statistics
 import subprocess
@@ -250,13 +251,23 @@ def clean_env(pycache: Path | None) -> dict[str, str]:
     return env
 
 
+CPU_S: dict[str, list[float]] = {}  # user + sys of each timed child, by command
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...]) -> float:
-    """Wall time of one run, stdout to a pipe; fails loudly on an unexpected exit."""
-    t0 = time.perf_counter()
+    """Wall time of one run, stdout to a pipe; fails loudly on an unexpected exit.
+    Its CPU time (children run one at a time) goes to CPU_S under its argv."""
+    c0, t0 = cpu_s(), time.perf_counter()
     proc = subprocess.run(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60
     )
     elapsed = time.perf_counter() - t0
+    CPU_S.setdefault(" ".join(argv), []).append(cpu_s() - c0)
     if proc.returncode not in ok:
         sys.exit(
             f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}"
@@ -377,7 +388,7 @@ def main() -> int:
         forbidden_mods, cli_file = modules_after_status(argvs["status"], root, env)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    report(med, times, n_runs, repeat, cli_file, rows)
+    report(med, times, argvs, n_runs, repeat, cli_file, rows)
     print(f"status imports none of {', '.join(FORBIDDEN)}:")
     print(f"  importtime log: {', '.join(forbidden_log) or 'none found'}")
     print(f"  sys.modules after the status path: {', '.join(forbidden_mods) or 'none found'}")
@@ -404,7 +415,9 @@ def main() -> int:
     return 0
 
 
-def report(med: dict, times: dict, n_runs: int, repeat: int, cli_file: str, rows: list) -> None:
+def report(
+    med: dict, times: dict, argvs: dict, n_runs: int, repeat: int, cli_file: str, rows: list
+) -> None:
     f = med["floor"]
     print(f"cronplus measured: {Path(cli_file).parent}")
     print(f"history: {n_runs} runs of {len(job_names())} jobs; {repeat} timed runs each (median)")
@@ -418,6 +431,13 @@ def report(med: dict, times: dict, n_runs: int, repeat: int, cli_file: str, rows
             f"{name:8} {shown}     {ms(med[name])}   = {med[name] / f:4.1f} x floor"
             f"   (min {ms(min(times[name]))}; target <= {limit:g} x)"
         )
+    cpu = {k: statistics.median(CPU_S[" ".join(argv)]) for k, argv in argvs.items()}
+    print(
+        "cpu (user+sys, median; information, less disturbed by other load): "
+        + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in cpu.items())
+        + " = "
+        + ", ".join(f"{k} {v / cpu['floor']:.1f} x" for k, v in cpu.items() if k != "floor")
+    )
     fn, sn = med["floor_nopyc"], med["status_nopyc"]
     print(
         f"status without .pyc files             {ms(sn)}   = {sn / fn:4.1f} x floor {ms(fn)}"
