@@ -6,7 +6,6 @@ subclass, and the cli package turns it into one message on stderr and its `exit_
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -88,5 +87,7 @@ class DaemonRunningError(CronplusError):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ` (did you mean "x"?)` for the closest candidate, or ""."""
+    import difflib  # only for a mistake: not on every start
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""

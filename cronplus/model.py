@@ -51,6 +51,8 @@ MAX_RETRY_DELAY = timedelta(days=999_999_999)
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """A job's retries: how many, and the delay before each."""
+
     retries: int = 0
     delay: timedelta = timedelta(seconds=30)
     backoff: float = 2.0
@@ -120,6 +122,8 @@ ON_EVENTS = tuple(e for e in AlertEvent if e not in (AlertEvent.CONFIG, AlertEve
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """One `[jobs.NAME]` table, checked, with [defaults] applied."""
+
     name: str
     command: str | None = None  # exactly one of command / python
     python: str | None = None  # "package.module:function"
@@ -146,6 +150,8 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class AlertsConfig:
+    """An `[alerts]` table: where alerts go, which events, how often."""
+
     urls: tuple[str, ...] = ()
     on: tuple[AlertEvent, ...] = (AlertEvent.FAILURE, AlertEvent.TIMEOUT, AlertEvent.MISSED)
     repeat_after: timedelta = timedelta(hours=1)
@@ -166,6 +172,8 @@ class AlertEnv:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """A loaded jobs file."""
+
     path: Path  # absolute path of the jobs file
     jobs: dict[str, Job]  # in file order
     state: str | None = None  # [defaults].state, resolved against the file's folder
@@ -183,6 +191,8 @@ class Config:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
+    """One execution of a run's job."""
+
     number: int  # from 1
     started_at: datetime
     finished_at: datetime | None = None
@@ -195,6 +205,8 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """One logical run of a job: a (job, logical time) and its attempts."""
+
     id: int
     job: str
     scheduled_for: datetime  # the logical time: a fire time, or a manual trigger's instant

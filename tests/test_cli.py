@@ -1115,6 +1115,26 @@ def test_version_names_the_package(project, cli):
     assert result.stdout.startswith("cronplus ")
 
 
+def test_version_answered_without_click_is_what_click_answers(project):
+    """`cronplus --version` alone is answered before click is imported (issue 12); with
+    a global option first, click answers. Both print pyproject.toml's version."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    version = tomllib.loads(pyproject.read_text())["project"]["version"]
+    answers = [
+        subprocess.run(
+            [sys.executable, "-m", "cronplus", *argv, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=project.root,
+        )
+        for argv in ([], ["-c", "jobs.toml"])
+    ]
+    assert [(a.returncode, a.stdout) for a in answers] == [(0, f"cronplus {version}\n")] * 2
+
+
 def test_piped_status_imports_neither_rich_croniter_apprise_nor_filelock(project):
     project.write("""
         [jobs.load]

@@ -66,14 +66,18 @@ def test_every_option_has_a_description(name):
     assert missing == [], f"{name}: options without help: {missing}"
 
 
+def first_sentence(text: str) -> str:
+    """A help's first paragraph up to its first full stop, on one line."""
+    paragraph = " ".join(text.split("\n\n")[0].split())
+    return paragraph[: paragraph.find(". ") + 1] if ". " in paragraph else paragraph
+
+
 def test_the_command_list_shows_each_first_sentence_whole():
     result = CliRunner().invoke(cli, ["--help"], terminal_width=80)
     listing = " ".join(result.output.split("Commands:", 1)[1].split())
     assert "..." not in listing
     for name in COMMANDS:
-        text = " ".join((cli.commands[name].help or "").split("\n\n")[0].split())
-        first = text[: text.find(". ") + 1] if ". " in text else text
-        assert f"{name} {first}" in listing, name
+        assert f"{name} {first_sentence(cli.commands[name].help or '')}" in listing, name
 
 
 def test_run_help_says_what_sighup_does_where_the_log_goes_and_how_to_run_a_service():
@@ -110,3 +114,17 @@ def test_the_docs_refer_to_nothing_outside_the_repository():
             assert (ROOT / name).exists() or (ROOT / "docs" / name).exists(), (
                 f"{path.name} names {name}, which is not in the repository"
             )
+
+
+def test_the_command_table_lists_every_command_with_its_own_first_sentence():
+    """`cronplus --help` lists the group's table without importing the commands: the
+    table must name each command of each module, with that command's first sentence."""
+    from cronplus.cli._root import COMMANDS as TABLE
+    from cronplus.cli._root import module_commands
+
+    defined = {
+        cmd.name: (module, first_sentence(cmd.help or ""))
+        for module in ("_read", "_act")
+        for cmd in module_commands(module)
+    }
+    assert defined == TABLE

@@ -1,12 +1,39 @@
 """The `cronplus` command: parse options, make one library call, hand the result to
 `render`, map errors to exit codes.
 
-Only click and light stdlib modules are imported here at start-up; every command
-imports what it needs in its body, so a piped `status` never pays for rich,
-croniter, apprise or filelock.
+Start-up is what each command needs, no more (issue 12): this package imports
+nothing; `cronplus --version` answers before click is imported; the group
+(`_root.py`) imports a command's module only when that command runs or shows its
+help, and every command imports what it needs in its body, so a piped `status`
+never pays for rich, croniter, apprise or filelock, nor for the other commands.
 """
 
-from cronplus.cli import _act, _read  # noqa: F401 (each registers its commands on the group)
-from cronplus.cli._group import cli, main
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # typing itself costs a --version 5 ms (issue 12)
+if TYPE_CHECKING:
+    from cronplus.cli._root import CronplusGroup
 
 __all__ = ["cli", "main"]
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # what click's --version prints, without click
+        from cronplus import __version__
+
+        sys.stdout.write(f"cronplus {__version__}\n")
+        return
+    from cronplus.cli._root import cli
+
+    cli(prog_name="cronplus")
+
+
+def __getattr__(name: str) -> CronplusGroup:
+    """`from cronplus.cli import cli` imports the group (and click) only then."""
+    if name == "cli":
+        from cronplus.cli._root import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cronplus.cli._group import Context, cli, json_option, parse_after, pass_ctx, warn
+from cronplus.cli._group import Context, json_option, parse_after, pass_ctx, warn
 from cronplus.clock import system_clock
 from cronplus.errors import ConfigError, ExitCode, UsageError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # -- run ----------------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def run(obj: Context) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
@@ -55,7 +55,7 @@ def run(obj: Context) -> None:
 # -- validate -----------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @pass_ctx
 def validate(obj: Context) -> None:
     """Check the jobs file and print every problem, one per line (exit 2 if any).
@@ -86,7 +86,7 @@ def validate(obj: Context) -> None:
 # -- trigger ------------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("job")
 @click.option("--wait", is_flag=True, help="Run in the foreground; exit 1 unless all succeeded.")
 @pass_ctx
@@ -123,7 +123,7 @@ def trigger(obj: Context, job: str, wait: bool) -> None:
 # -- mark ---------------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("job")
 @click.argument("status", type=click.Choice(["succeeded", "skipped"]))
 @click.option(
@@ -183,7 +183,7 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
 # -- backfill -----------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("job")
 @click.option("--from", "from_", required=True, metavar="DATE", help="First day, or ISO date-time.")
 @click.option("--to", "to", required=True, metavar="DATE", help="Last day, inclusive.")
@@ -302,7 +302,7 @@ def _run_backfill(obj: Context, store: Store, plan: Plan, parallel: int, as_json
     return ExitCode.OK if result.ok else ExitCode.NOT_SUCCEEDED
 
 
-@cli.command(name="alert-test")
+@click.command(name="alert-test")
 @click.argument("job", required=False)
 @pass_ctx
 def alert_test(obj: Context, job: str | None) -> None:
@@ -331,7 +331,7 @@ def alert_test(obj: Context, job: str | None) -> None:
 # -- pause, resume -------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("jobs", nargs=-1, required=True)
 @pass_ctx
 def pause(obj: Context, jobs: tuple[str, ...]) -> None:
@@ -354,7 +354,7 @@ def pause(obj: Context, jobs: tuple[str, ...]) -> None:
         click.echo(render.pause_line(name, store.pause(name, now)))
 
 
-@cli.command()
+@click.command()
 @click.argument("jobs", nargs=-1, required=True)
 @pass_ctx
 def resume(obj: Context, jobs: tuple[str, ...]) -> None:
@@ -370,3 +370,6 @@ def resume(obj: Context, jobs: tuple[str, ...]) -> None:
     store = obj.store(create=True)
     for name in names:
         click.echo(render.resume_line(name, store.unpause(name)))
+
+
+COMMANDS = (run, validate, trigger, mark, backfill, alert_test, pause, resume)

@@ -1,60 +1,21 @@
-"""The `cronplus` group: its global options, the `Context` every command gets, the
-options and parsers commands share, and the one place errors become exit codes."""
+"""What the commands share: the `Context` every command gets (the global options, the
+jobs file and state loaded once on demand), their common options and parsers."""
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError, UsageError
+from cronplus.errors import UnknownJobError, UsageError
 
 if TYPE_CHECKING:
     from cronplus.alerts import Alerter
     from cronplus.model import Config, Job
     from cronplus.paths import StatePaths
     from cronplus.store import Store
-
-
-class CronplusGroup(click.Group):
-    """Turns every CronplusError into its message on stderr and its exit code."""
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list, each with its first sentence whole (click cuts it at the
-        terminal's width with "..."), wrapped under the command instead."""
-        rows = []
-        for name in self.list_commands(ctx):
-            cmd = self.get_command(ctx, name)
-            if cmd is None or cmd.hidden:
-                continue
-            rows.append((name, _first_sentence(cmd.help or "")))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfigError as e:
-            click.echo(str(e), err=True)
-            ctx.exit(e.exit_code)
-        except CronplusError as e:
-            click.echo(f"Error: {e}", err=True)
-            ctx.exit(e.exit_code)
-        except BrokenPipeError:
-            # `cronplus logs JOB | head`: the reader left; that is not an error.
-            sys.stderr.close()
-            ctx.exit(ExitCode.OK)
-
-
-def _first_sentence(text: str) -> str:
-    """The help's first paragraph up to its first full stop, on one line."""
-    paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
-    end = paragraph.find(". ")
-    return paragraph if end < 0 else paragraph[: end + 1]
 
 
 class Context:
@@ -126,40 +87,6 @@ def warn(line: str) -> None:
 def json_option(help: str = "Print JSON.") -> Any:  # noqa: A002 (click's own word)
     """The one `--json` flag of every command that prints JSON."""
     return click.option("--json", "as_json", is_flag=True, help=help)
-
-
-@click.group(cls=CronplusGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="jobs.toml",
-    envvar="CRONPLUS_CONFIG",
-    show_default=True,
-    metavar="PATH",
-    help="The jobs file (env CRONPLUS_CONFIG).",
-)
-@click.option(
-    "--state",
-    metavar="DIR",
-    help="State directory (env CRONPLUS_STATE; default [defaults].state, else .cronplus/ "
-    "beside the jobs file).",
-)
-@click.version_option(package_name="cronplus", message="cronplus %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str, state: str | None) -> None:
-    """cronplus: cron with history, dependencies, retries and an answer to "did it run?".
-
-    \b
-    Example:
-      cronplus -c examples/jobs.toml run      # the daemon
-      cronplus -c examples/jobs.toml status   # did it run?
-    """
-    ctx.obj = Context(config_path, state)
-
-
-def main() -> None:
-    cli(prog_name="cronplus")
 
 
 MAX_LIMIT = 2**62  # SQLite's integers are 64-bit; a larger --limit means "all" anyway

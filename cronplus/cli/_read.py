@@ -10,7 +10,6 @@ import click
 
 from cronplus.cli._group import (
     Context,
-    cli,
     json_option,
     limit_option,
     parse_after,
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 # -- status -------------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--on", "on_date", metavar="DATE", help="Every fire time of DATE (YYYY-MM-DD).")
 @click.option(
@@ -94,7 +93,7 @@ def _status_on(
 # -- history, logs ----------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("job")
 @limit_option("runs")
 @json_option()
@@ -130,7 +129,7 @@ def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str
     return runs, "UTC", store
 
 
-@cli.command()
+@click.command()
 @click.argument("job")
 @click.option("--run", "run_id", type=int, metavar="ID", help="A run id (default: latest).")
 @click.option("--attempt", type=click.IntRange(min=1), metavar="N", help="Default: the last.")
@@ -180,7 +179,7 @@ def _chosen_attempt(
 # -- alerts -------------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @limit_option("alerts")
 @json_option()
 @pass_ctx
@@ -207,7 +206,7 @@ def alerts(obj: Context, limit: int, as_json: bool) -> None:
 _MAX_NEXT = 10_000  # fire times per job: a bound on memory, not a guess at what is wanted
 
 
-@cli.command(name="next")
+@click.command(name="next")
 @click.argument("job", required=False)
 @click.option(
     "-n",
@@ -248,3 +247,6 @@ def next_(obj: Context, job: str | None, count: int, after: str | None, as_json:
         render.print_json(render.next_json(upcoming))
     else:
         render.print_next(upcoming)
+
+
+COMMANDS = (status, history, logs, alerts, next_)

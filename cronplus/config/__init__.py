@@ -58,9 +58,9 @@ __all__ = [
     "unset_names",
 ]
 
-_TOML_ERROR_RE = re.compile(
-    r"(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)"
-)
+# A pattern, compiled by `re` (and cached) at its first use: a jobs file without a
+# syntax error never pays for it (issue 12).
+_TOML_ERROR = r"(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)"
 
 
 def load_config(path: Path | str, *, display_path: str | None = None) -> Config:
@@ -187,7 +187,7 @@ def _read(path: Path, display: str) -> str:
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, display: str) -> Problem:
-    match = _TOML_ERROR_RE.fullmatch(str(exc))
+    match = re.fullmatch(_TOML_ERROR, str(exc))
     if match is None:
         return Problem(display, None, None, str(exc))
     if match["line"]:

@@ -21,7 +21,7 @@ from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Overlap
 ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
 
-_PYTHON_RE = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
+_PYTHON = r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*"  # compiled at first use
 
 
 class _Bad:
@@ -180,7 +180,7 @@ class Checks:
 
     def _python(self, where: Where, key: str, value: Any) -> Any:
         value = self._text(where, key, value)
-        if value is not BAD and not _PYTHON_RE.fullmatch(value.strip()):
+        if value is not BAD and not re.fullmatch(_PYTHON, value.strip()):
             self.report(
                 where,
                 key,

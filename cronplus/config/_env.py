@@ -17,7 +17,7 @@ from cronplus.config._values import distrust
 from cronplus.errors import ConfigError, Problem
 from cronplus.model import AlertEnv, AlertsConfig, Config
 
-VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VAR = r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"  # compiled at first use: a file with no URLs skips it
 
 
 class _Unreadable(Exception):
@@ -57,14 +57,14 @@ def _parse_env(text: str) -> dict[str, str]:
 def expand(url: str, env: Mapping[str, str]) -> str | None:
     """The URL with `${NAME}` filled in, or None if a variable is not set."""
     try:
-        return VAR_RE.sub(lambda m: env[m.group(1)], url)
+        return re.sub(VAR, lambda m: env[m.group(1)], url)
     except KeyError:
         return None
 
 
 def unset_names(url: str, env: Mapping[str, str]) -> list[str]:
     """The `${NAME}`s in `url` that `env` does not set."""
-    return [name for name in VAR_RE.findall(url) if name not in env]
+    return [name for name in re.findall(VAR, url) if name not in env]
 
 
 def read_alert_env(config: Config) -> AlertEnv:

@@ -5,7 +5,6 @@ rich costs ~45 ms to import, so it is imported only when stdout is a terminal.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -117,6 +116,8 @@ def going_run_json(run: Run, tz: str, going: Going) -> dict[str, Any]:
 
 
 def print_json(obj: Any) -> None:
+    import json  # only for --json: a piped status does without it (issue 12)
+
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 

@@ -4,7 +4,6 @@ keys no caller sees). Part of `SqlStore`; see `_sql.py`."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -118,9 +117,13 @@ class SideTablesSql:
         return int(value) if value and value.isdigit() else None
 
     def save_config_copy(self, path: str, text: str) -> None:
+        import json  # the daemon's and a broken file's only: not on a read's path
+
         self._set_meta(_CONFIG, json.dumps({"path": path, "text": text}))
 
     def config_copy(self) -> ConfigCopy | None:
+        import json
+
         try:
             saved = json.loads(self._meta(_CONFIG) or "null")
         except ValueError:

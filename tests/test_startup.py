@@ -1,0 +1,116 @@
+"""What each quick command imports (issue 12): a piped `status` exactly the modules it
+uses, `--help` no command, `--version` not even click. A new import on these paths
+fails here, not only in bench/status.py's timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from conftest import record
+
+# Libraries no quick command may pay for: the heavy ones (see ARCHITECTURE.md), and
+# what --json, the daemon and the package metadata need.
+NEVER = ("rich", "croniter", "apprise", "filelock", "psycopg", "asyncio", "json")
+NEVER_MODULES = ("importlib.metadata",)
+
+STATUS_MODULES = {
+    "cronplus",
+    "cronplus._toml_lines",
+    "cronplus.cli",
+    "cronplus.cli._group",
+    "cronplus.cli._read",
+    "cronplus.cli._root",
+    "cronplus.clock",
+    "cronplus.config",
+    "cronplus.config._checks",
+    "cronplus.config._env",
+    "cronplus.config._loader",
+    "cronplus.config._values",
+    "cronplus.errors",
+    "cronplus.graph",
+    "cronplus.model",
+    "cronplus.paths",
+    "cronplus.procs",
+    "cronplus.reading",
+    "cronplus.render",
+    "cronplus.render._base",
+    "cronplus.report",
+    "cronplus.schedule",
+    "cronplus.store",
+    "cronplus.store._db",
+    "cronplus.store._sql",
+    "cronplus.store._sql_side",
+    "cronplus.store.schema",
+    "cronplus.store.sqlite",
+    "cronplus.zones",
+}
+
+
+def imported(*argv: str, cwd) -> tuple[set[str], subprocess.CompletedProcess]:
+    """The modules `python -m cronplus ARGV` imports, stdout piped. The import log
+    lists each module when its import ends: the interpreter's own start (site and
+    the .pth files of its site-packages) ends with `site`; what follows is cronplus."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cronplus", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    names = [
+        line.split("|")[-1]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    ]
+    after_site = names[names.index(" site") + 1 :]
+    return {n.strip() for n in after_site}, proc
+
+
+def forbidden(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in NEVER or m.startswith(NEVER_MODULES))
+
+
+def test_a_piped_status_imports_exactly_the_modules_it_uses(project):
+    project.write("""
+        [jobs.load]
+        schedule = "0 3 * * *"
+        timezone = "Europe/Berlin"
+        command = "true"
+
+        [jobs.report]
+        after = ["load"]
+        command = "true"
+    """)
+    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
+    modules, proc = imported(
+        "-c", "jobs.toml", "--state", str(project.state), "status", cwd=project.root
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "load " in proc.stdout and "succeeded" in proc.stdout
+    assert {m for m in modules if m.split(".")[0] == "cronplus"} == STATUS_MODULES
+    assert forbidden(modules) == []
+    assert "click" in modules  # what the check reads is the command's own imports
+
+
+def test_help_lists_the_commands_without_importing_any(project):
+    modules, proc = imported("--help", cwd=project.root)
+    assert proc.returncode == 0 and "status" in proc.stdout and "backfill" in proc.stdout
+    assert {m for m in modules if m.split(".")[0] == "cronplus"} == {
+        "cronplus",
+        "cronplus.cli",
+        "cronplus.cli._root",
+    }
+    assert forbidden(modules) == []
+
+
+def test_version_alone_imports_no_click(project):
+    modules, proc = imported("--version", cwd=project.root)
+    assert proc.returncode == 0 and proc.stdout.startswith("cronplus ")
+    assert {m for m in modules if m.split(".")[0] in ("cronplus", "click")} == {
+        "cronplus",
+        "cronplus.cli",
+    }
+    assert forbidden(modules) == []
