@@ -205,6 +205,14 @@ class SqlStore(SideTablesSql):
             (job,),
         )
 
+    def latest_started(self, job: str) -> Run | None:
+        return self._first(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ?"
+            " AND EXISTS (SELECT 1 FROM attempts WHERE run_id = runs.id)"
+            " ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+            (job,),
+        )
+
     def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
         return self._runs(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for >= ?"
