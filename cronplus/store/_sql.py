@@ -252,9 +252,11 @@ class SqlStore(SideTablesSql):
         )
 
     def latest_scheduled(self, job: str) -> datetime | None:
+        # Newest first, not MAX(): MAX with the trigger test reads all the job's runs.
         rows = self._db.rows(
-            "SELECT MAX(scheduled_for) AS latest FROM runs"
-            " WHERE job = ? AND trigger IN ('schedule', 'catchup')",
+            "SELECT scheduled_for AS latest FROM runs"
+            " WHERE job = ? AND trigger IN ('schedule', 'catchup')"
+            " ORDER BY scheduled_for DESC LIMIT 1",
             (job,),
         )
         return from_db(rows[0]["latest"]) if rows else None
