@@ -109,7 +109,9 @@ def statements_of(cli, monkeypatch, *args: str) -> list[str]:
 def test_the_read_commands_use_indexes_on_runs_and_attempts(
     project, cli, monkeypatch, history_state
 ):
-    first_run = project.store().history("say")[-1].id
+    store = project.store()
+    first_run = store.history("say")[-1].id
+    store.close()
     commands = [
         ["status"],
         ["status", "--on", history_state.date().isoformat()],
