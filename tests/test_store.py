@@ -90,6 +90,33 @@ def test_a_version_1_state_is_migrated_in_place(paths):
     store.close()
 
 
+def test_a_version_4_state_keeps_its_runs_and_drops_the_unused_index(paths):
+    """Schema 5 (issue 12) drops runs_job_status_time: no query read it, and it cost
+    about 60 bytes a run."""
+    from cronplus.store.schema import MIGRATIONS
+
+    paths.create()
+    conn = sqlite3.connect(paths.db)
+    for statement in (s for migration in MIGRATIONS[:4] for s in migration):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute(
+        "INSERT INTO runs (job, scheduled_for, trigger, status, created_at)"
+        " VALUES ('load', '2026-11-02T03:00:00.000000Z', 'schedule', 'succeeded',"
+        " '2026-11-02T03:00:00.000000Z')"
+    )
+    conn.commit()
+    conn.close()
+    store = open_store(paths)
+    assert [r.job for r in store.history("load")] == ["load"]
+    store.close()
+    conn = sqlite3.connect(paths.db)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert "runs_job_status_time" not in indexes and "runs_unfinished" in indexes
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
 def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):
     blocker = sqlite3.connect(paths.db, timeout=0)
     blocker.execute("BEGIN IMMEDIATE")

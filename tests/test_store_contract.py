@@ -434,6 +434,18 @@ def test_runs_between_and_history_order(store):
     assert len(store.history("load")) == 5
 
 
+def test_latest_started_is_the_newest_run_with_an_attempt(store):
+    assert store.latest_started("load") is None
+    older = failed_run(store, t=T)
+    newer = failed_run(store, t=T + timedelta(hours=1))
+    claim(store, t=T + timedelta(hours=2), status=RunStatus.SKIPPED, reason="paused")
+    claim(store, t=T + timedelta(hours=3))  # queued: no attempt yet
+    failed_run(store, "other", t=T + timedelta(hours=4))
+    latest = store.latest_started("load")
+    assert latest == store.get_run(newer.id) and len(latest.attempts) == 1
+    assert older.id != latest.id
+
+
 def test_unfinished_runs_are_the_queued_and_running_ones(store):
     queued = claimed(store, t=T)
     running = claimed(store, t=T + timedelta(hours=1))

@@ -143,8 +143,11 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> Non
     """
     from cronplus import render
 
-    runs, _, _ = _job_runs(obj, job, None)
-    chosen, number = _chosen_attempt(runs, job, run_id, attempt)
+    obj.read_config()
+    store = obj.store()
+    if job not in obj.config.jobs and store.latest_run(job) is None:
+        raise UnknownJobError(job, obj.config.jobs)
+    chosen, number = _chosen_attempt(store, job, run_id, attempt)
     path = chosen.attempts[number - 1].log
     try:
         render.print_log(path or "")
@@ -155,15 +158,16 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> Non
 
 
 def _chosen_attempt(
-    runs: list[Run], job: str, run_id: int | None, attempt: int | None
+    store: Store, job: str, run_id: int | None, attempt: int | None
 ) -> tuple[Run, int]:
-    """The run (`run_id`, else the newest with output) and attempt number `logs` shows."""
+    """The run (`run_id`, else the newest with output) and attempt number `logs` shows;
+    one run read, however long the job's history (issue 12)."""
     if run_id is not None:
-        chosen = next((r for r in runs if r.id == run_id), None)
-        if chosen is None:
+        chosen = store.get_run(run_id)
+        if chosen is None or chosen.job != job:
             raise UsageError(f'job "{job}" has no run {run_id} (see: cronplus history {job})')
     else:
-        chosen = next((r for r in runs if r.attempts), None)
+        chosen = store.latest_started(job)
         if chosen is None:
             raise CronplusError(f'job "{job}" has no run with output yet')
     if not chosen.attempts:

@@ -179,6 +179,12 @@ class Store(Protocol):
         failure before it). None when there is none."""
         ...
 
+    def latest_started(self, job: str) -> Run | None:
+        """The run of `job` with the latest logical time (ties: latest id) that has at
+        least one attempt, the one `logs` shows; None when none has. It reads the
+        job's runs from the newest down to that one only, not its whole history."""
+        ...
+
     def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
         """Runs of `job` with start <= logical time < end, oldest first."""
         ...

@@ -205,6 +205,14 @@ class SqlStore(SideTablesSql):
             (job,),
         )
 
+    def latest_started(self, job: str) -> Run | None:
+        return self._first(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ?"
+            " AND EXISTS (SELECT 1 FROM attempts WHERE run_id = runs.id)"
+            " ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+            (job,),
+        )
+
     def runs_between(self, job: str, start: datetime, end: datetime) -> list[Run]:
         return self._runs(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for >= ?"
@@ -244,9 +252,11 @@ class SqlStore(SideTablesSql):
         )
 
     def latest_scheduled(self, job: str) -> datetime | None:
+        # Newest first, not MAX(): MAX with the trigger test reads all the job's runs.
         rows = self._db.rows(
-            "SELECT MAX(scheduled_for) AS latest FROM runs"
-            " WHERE job = ? AND trigger IN ('schedule', 'catchup')",
+            "SELECT scheduled_for AS latest FROM runs"
+            " WHERE job = ? AND trigger IN ('schedule', 'catchup')"
+            " ORDER BY scheduled_for DESC LIMIT 1",
             (job,),
         )
         return from_db(rows[0]["latest"]) if rows else None
