@@ -159,7 +159,7 @@ def _parse_field(f: _Field, text: str) -> tuple[set[int], set[str | tuple[int, .
     return values, special
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
 def parse_schedule(expr: str) -> CronSchedule:
     """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
     fields = expr.split()
@@ -215,7 +215,7 @@ def _month_days(s: CronSchedule, year: int, month: int) -> list[int]:
     return sorted(by_date | by_weekday if s.day_or else by_date & by_weekday)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
 def fires_ever(s: CronSchedule) -> bool:
     """Whether any date passes the day rule: "0 0 30 2 *" never fires, so `fire_times`
     must end rather than search, and the jobs file is refused.
