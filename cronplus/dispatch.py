@@ -21,9 +21,9 @@ from typing import Concatenate, ParamSpec
 from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
+from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
-from cronplus.graph import downstream
 from cronplus.model import (
     AttemptResult,
     Claim,
@@ -369,7 +369,8 @@ class Dispatcher:
                 self.store.mark_released(run.id)
 
     def _start_or_block_dependents(self, run: Run) -> None:
-        jobs = self.config.jobs
+        config = self.config  # one reading: a reload may swap it meanwhile
+        jobs = config.jobs
         if run.job not in jobs:
             return  # removed by a reload: nothing runs after it any more
         if run.status is RunStatus.INTERRUPTED and self.stop.is_set():
@@ -378,13 +379,10 @@ class Dispatcher:
             return
         if run.status is not RunStatus.SUCCEEDED:
             why = f'upstream job "{run.job}" run {run.id} ended {run.status}'
-            deps = {name: j.after for name, j in jobs.items()}
-            for name in downstream(deps, run.job):
+            for name in config_dag(config).downstream(run.job):
                 self._record(name, run, RunStatus.UPSTREAM_FAILED, why)
             return
-        for j in jobs.values():
-            if run.job not in j.after:
-                continue
+        for j in map(jobs.__getitem__, config_dag(config).dependents(run.job)):
             if self.stop.is_set():
                 return
             if upstream_blocker(self.store, j.after, run.scheduled_for, j.timezone):

@@ -21,6 +21,7 @@ from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
+from cronplus.due import Due
 from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Claim, Config, Job, Run, RunStatus, Trigger
@@ -57,7 +58,8 @@ class Engine:
         self.dispatcher = dispatcher
         self.clock = clock or system_clock()
         self._iters: dict[str, Iterator[datetime]] = {}
-        self._next: dict[str, datetime] = {}
+        self._due = Due()
+        self._next = self._due.at  # each scheduled job's next fire time
         self._wake = threading.Event()
         dispatcher.state.on_ok = self._wake.set  # a run's write went through: try again now
         self._alive_marked = datetime.min.replace(tzinfo=UTC)
@@ -92,11 +94,7 @@ class Engine:
         assert job.schedule is not None
         it = fire_times(parse_schedule(job.schedule), ZoneInfo(job.timezone), after=now)
         self._iters[job.name] = it
-        first = next(it, None)
-        if first is not None:
-            self._next[job.name] = first
-        else:
-            self._next.pop(job.name, None)
+        self._due.set(job.name, next(it, None))
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -174,12 +172,14 @@ class Engine:
         a daemon was last alive (a daemon that ran with the job disabled missed
         nothing). A state with no scheduled run yet has missed nothing."""
         assert job.schedule is not None
+        schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
+        if last_alive and next(fire_times(schedule, zone, last_alive, now), None) is None:
+            return []  # none came due since: no query (10,000 jobs make 10,000 of them)
         last = self.store.latest_scheduled(job.name)
         if last is None:
             return []
         since = max(last, last_alive) if last_alive else last
         recorded = {r.scheduled_for for r in self.store.runs_between(job.name, since, now)}
-        schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
         missed: deque[datetime] = deque(maxlen=MAX_MISSED)  # the latest, after a long outage
         for t in fire_times(schedule, zone, since, now):
             if t not in recorded:
@@ -253,10 +253,7 @@ class Engine:
             while t is not None and t <= horizon:
                 passed.append(t)
                 t = next(self._iters[name], None)
-            if t is None:
-                del self._next[name]
-            else:
-                self._next[name] = t
+            self._due.set(name, t)
             if passed:
                 self._jumped_over.setdefault(name, []).extend(passed)
 
@@ -282,7 +279,7 @@ class Engine:
         self._alive_marked = now
 
     def next_due(self) -> datetime | None:
-        return min(self._next.values(), default=None)
+        return self._due.first()
 
     def step(self, now: datetime) -> datetime | None:
         """Start every run due at `now`; return the next instant anything is due.
@@ -306,42 +303,49 @@ class Engine:
 
     def _step(self, now: datetime) -> None:
         self._drain(now)
+        paused: dict[str, datetime] | None = None  # read once per step, only if due
+        while (name := self._due.pop_due(now)) is not None:
+            if paused is None:
+                paused = self.store.paused_jobs()
+            try:
+                self._fire_due(name, now, name in paused)
+            finally:  # back in the heap at its first fire time not yet consumed
+                self._due.back(name)
+
+    def _fire_due(self, name: str, now: datetime, paused: bool) -> None:
+        """Start (or record) each fire time of `name` up to `now`, oldest first."""
+        job = self.config.jobs[name]
         # The state could not be written at the last step: what came due since waited.
         waited = self._state_failing
-        paused: dict[str, datetime] | None = None  # read once per step, only if due
-        for name in sorted(self._next, key=self._next.__getitem__):
-            job = self.config.jobs[name]
-            t: datetime | None = self._next[name]
-            while t is not None and t <= now:
-                if paused is None:
-                    paused = self.store.paused_jobs()
-                it = self._iters[name]
-                if waited and name not in paused:
-                    later = next(it, None)  # is t the newest due?
-                    try:
-                        if (later is not None and later <= now) or now - t > job.start_grace:
-                            self._record(name, t, state_down(now, job.timezone))
-                            self._held.setdefault(name, []).append(t)
-                        else:
-                            self._fire(name, t, now)
-                    except BaseException:
-                        if later is not None:  # not consumed: tried again next step
-                            self._iters[name] = itertools.chain((later,), it)
-                        raise
-                else:
-                    if name in paused:
-                        self._record(name, t, PAUSED)
+        t: datetime | None = self._next[name]
+        while t is not None and t <= now:
+            it = self._iters[name]
+            if waited and not paused:
+                later = next(it, None)  # is t the newest due?
+                try:
+                    if (later is not None and later <= now) or now - t > job.start_grace:
+                        self._record(name, t, state_down(now, job.timezone))
+                        self._held.setdefault(name, []).append(t)
                     else:
                         self._fire(name, t, now)
-                    later = next(it, None)  # after the start: it waits for nothing
-                t = later
-                if t is None:
-                    del self._next[name]
+                except BaseException:
+                    if later is not None:  # not consumed: tried again next step
+                        self._iters[name] = itertools.chain((later,), it)
+                    raise
+            else:
+                if paused:
+                    self._record(name, t, PAUSED)
                 else:
-                    self._next[name] = t
-            held = self._held.pop(name, None)
-            if held:  # one alert for them all, once the state took them all
-                self.dispatcher.alert(Alerter.missed, name, held, state_down(now, job.timezone))
+                    self._fire(name, t, now)
+                later = next(it, None)  # after the start: it waits for nothing
+            t = later
+            if t is None:
+                del self._next[name]
+            else:
+                self._next[name] = t
+        held = self._held.pop(name, None)
+        if held:  # one alert for them all, once the state took them all
+            self.dispatcher.alert(Alerter.missed, name, held, state_down(now, job.timezone))
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 
-from cronplus.config import pipeline_schedule
-from cronplus.graph import downstream, upstream
+from cronplus.config import config_dag, pipeline_schedule
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, runs_with_arg
 from cronplus.schedule import fire_times, parse_schedule
@@ -119,12 +118,17 @@ class DayReport:
         return [s.fire_time for s in self.slots if s.run is None and s.due]
 
 
-def runs_on_schedule(config: Config, job: Job) -> bool:
-    """Whether the schedule will run `job`: it and every job it is after, transitively,
-    are enabled (the daemon never fires a disabled root, and a disabled job in the
-    middle of a pipeline is skipped, so nothing below it runs)."""
-    deps = {name: j.after for name, j in config.jobs.items()}
-    return job.enabled and all(config.jobs[n].enabled for n in upstream(deps, job.name))
+def on_schedule(config: Config) -> set[str]:
+    """The jobs the schedule will run: each one enabled with every job it is after,
+    transitively (the daemon never fires a disabled root, and a disabled job in the
+    middle of a pipeline is skipped, so nothing below it runs). One pass in run order,
+    each job looked at once, whatever the number of jobs."""
+    out: set[str] = set()
+    for name in config_dag(config).order:
+        job = config.jobs[name]
+        if job.enabled and all(d in out for d in job.after if d in config.jobs):
+            out.add(name)
+    return out
 
 
 def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[datetime]:
@@ -139,10 +143,11 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     unfinished: dict[str, list[Run]] = {}
     for run in store.unfinished_runs():
         unfinished.setdefault(run.job, []).append(run)
+    running = on_schedule(config)
     out = []
     for name in names:
         job = config.jobs[name]
-        scheduled = runs_on_schedule(config, job)
+        scheduled = name in running
         nxt = upcoming(config, job, now, 1) if scheduled else []
         last = store.latest_run(name)
         expr = pipeline_schedule(config, name)[0]
@@ -158,7 +163,7 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
                 job=job,
                 schedule=expr,
                 last_run=last,
-                last_finished=store.latest_run(name, finished_only=True),
+                last_finished=_latest_finished(store, name, last),
                 next_run=nxt[0] if nxt else None,
                 paused_since=paused.get(name),
                 overdue=late_fire,
@@ -166,6 +171,14 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
             )
         )
     return out
+
+
+def _latest_finished(store: Store, name: str, last: Run | None) -> Run | None:
+    """`store.latest_run(name, finished_only=True)`, asked only when the newest run
+    `last` is not that run already (a query per job counts with 1,000 jobs)."""
+    if last is None or (last.status.is_final and last.status is not RunStatus.SKIPPED):
+        return last
+    return store.latest_run(name, finished_only=True)
 
 
 _OVERDUE_LOOKS = 100  # fire times looked at past a job's newest run, at most
@@ -262,12 +275,12 @@ def not_run_downstream(config: Config, job: str, runs: list[Run]) -> list[tuple[
     """After `trigger JOB`: each job downstream of JOB with no run at that logical time,
     and what it waits for (a fan-in job whose other upstream jobs have not succeeded
     for that instant). (job, reason), in dependency order."""
-    deps = {name: j.after for name, j in config.jobs.items()}
+    below = config_dag(config).downstream(job)
     recorded = {r.job for r in runs}
     succeeded = {r.job for r in runs if r.status is RunStatus.SUCCEEDED}
-    part_of = set(downstream(deps, job)) | {job}
+    part_of = set(below) | {job}
     out = []
-    for name in downstream(deps, job):
+    for name in below:
         if name in recorded:
             continue
         waits = [u for u in config.jobs[name].after if u not in succeeded]

@@ -159,7 +159,7 @@ def _parse_field(f: _Field, text: str) -> tuple[set[int], set[str | tuple[int, .
     return values, special
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
 def parse_schedule(expr: str) -> CronSchedule:
     """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
     fields = expr.split()
@@ -193,7 +193,8 @@ def parse_schedule(expr: str) -> CronSchedule:
     )
 
 
-def _month_days(s: CronSchedule, year: int, month: int) -> list[int]:
+@lru_cache(maxsize=16_384)  # the same few months, asked by every job (issue 12)
+def _month_days(s: CronSchedule, year: int, month: int) -> tuple[int, ...]:
     """The days of one month that pass the day rule, in order."""
     leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     n = _DAYS_IN_MONTH[month] + leap
@@ -212,10 +213,10 @@ def _month_days(s: CronSchedule, year: int, month: int) -> list[int]:
     for wd, k in s.nth_weekdays:
         if (d := 1 + (wd - first) % 7 + 7 * (k - 1)) <= n:
             by_weekday.add(d)
-    return sorted(by_date | by_weekday if s.day_or else by_date & by_weekday)
+    return tuple(sorted(by_date | by_weekday if s.day_or else by_date & by_weekday))
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
 def fires_ever(s: CronSchedule) -> bool:
     """Whether any date passes the day rule: "0 0 30 2 *" never fires, so `fire_times`
     must end rather than search, and the jobs file is refused.
@@ -281,6 +282,14 @@ def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
     return lo + hi_s * _SECOND
 
 
+@lru_cache(maxsize=4_096)  # 10,000 jobs ask about the same few days (issue 12)
+def _day_offsets(tz: ZoneInfo, day: date) -> tuple[timedelta, ...]:
+    """The zone's offsets at the start of `day` and of the next, each in both folds:
+    all four equal means no transition touches the day."""
+    d0 = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return tuple(_wall_offset(d.replace(fold=f)) for d in (d0, d0 + _DAY) for f in (0, 1))
+
+
 def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Iterator[datetime]:
     """Instants of the wall times from `first` (naive) on, non-decreasing, maybe repeated.
 
@@ -295,10 +304,8 @@ def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Ite
     pending: list[datetime] = []
     for day in _dates(s, first.date(), last):
         start = first.hour * 3600 + first.minute * 60 + first.second if day == first.date() else 0
-        d0 = datetime(day.year, day.month, day.day, tzinfo=tz)
-        d1 = d0 + _DAY
-        offs = [_wall_offset(d.replace(fold=f)) for d in (d0, d1) for f in (0, 1)]
-        base = d0.replace(tzinfo=UTC)
+        offs = _day_offsets(tz, day)
+        base = datetime(day.year, day.month, day.day, tzinfo=UTC)
         if offs.count(offs[0]) == 4:
             while pending:
                 yield heapq.heappop(pending)

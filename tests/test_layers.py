@@ -41,6 +41,7 @@ LAYERS = {
     "paths": 4,
     "procs": 4,
     "clock": 4,
+    "due": 4,
     "events": 4,
     "zones": 4,
     "watch": 4,

@@ -43,6 +43,7 @@ __all__ = [
     "alert_env_warnings",
     "alert_values",
     "check_alert_env",
+    "config_dag",
     "distrust",
     "expand",
     "is_zone",
@@ -156,9 +157,23 @@ def pipeline_schedule(config: Config, name: str) -> tuple[str | None, str]:
     """(schedule, timezone) that drive `name`: its own for a root, else its pipeline roots'."""
     if name not in config.jobs:
         raise UnknownJobError(name, config.jobs)
-    deps = {n: job.after for n, job in config.jobs.items()}
-    root = config.jobs[graph.pipeline_roots(deps, name)[0]]
+    root = config.jobs[config_dag(config).pipeline_roots(name)[0]]
     return root.schedule, root.timezone
+
+
+def config_dag(config: Config) -> graph.Dag:
+    """The `after` graph of `config`, worked out once and kept while `config` is the
+    one asked about: a read command asks per job, the daemon per finished run, and
+    working it out each time made both quadratic in the number of jobs (issue 12)."""
+    kept = _last_dag[0] if _last_dag else None
+    if kept is not None and kept[0] is config:
+        return kept[1]
+    dag = graph.Dag({n: job.after for n, job in config.jobs.items()})
+    _last_dag[:] = [(config, dag)]  # one assignment: threads asking at once get a good one
+    return dag
+
+
+_last_dag: list[tuple[Config, graph.Dag]] = []
 
 
 def _read(path: Path, display: str) -> str:

@@ -260,6 +260,7 @@ class Loader(Checks):
         alerts: AlertsConfig | None,
     ) -> Config:
         deps = {name: job.get("after", ()) for name, job in values.items()}
+        dag = graph.Dag(deps)  # once: a job's roots asked one by one made loading quadratic
         zones = {
             name: job.get("timezone") or defaults.get("timezone") or self.system_zone()
             for name, job in values.items()
@@ -277,7 +278,7 @@ class Loader(Checks):
                 command=job.get("command"),
                 python=job.get("python"),
                 schedule=job.get("schedule"),
-                timezone=zones[graph.pipeline_roots(deps, name)[0]],
+                timezone=zones[dag.pipeline_roots(name)[0]],
                 after=deps[name],
                 shell=get("shell", _JOB.shell),
                 retry=_retry_policy({k: get(k, None) for k in RETRY_KEYS}),

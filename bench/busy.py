@@ -1,0 +1,189 @@
+"""A busy daemon: 1,000 jobs spread over every second of the minute, and a probe.
+
+Issue 12, "A busy daemon": with 1,000 jobs (about 17 due each second) and a
+per-second probe job, the probe's start lateness has its median within 5 ms of
+the floor's and its p99 within 50 ms, every fire time of every job in the window
+has exactly one run and none was skipped; the daemon's own CPU per run started
+is printed (aim: under 1 ms).
+
+    python bench/busy.py [--seconds 60]
+
+The floor is `lateness.py`'s bare loop (sleep to each whole second, spawn
+`sh -c 'date +%s.%N >> f'`), run for a quarter of the time before the daemon and
+a quarter after. Job i runs `true` at second i % 60 of every minute, in UTC; the
+probe runs `date +%s.%N >> out` every second. The window starts a second after
+`event=started`; the daemon's CPU is its own user + sys time over the window
+(`/proc/PID/stat`, not its children's), divided by the runs whose fire time falls
+in it. Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from _daemon import start_daemon, stop_daemon  # noqa: E402
+from lateness import check_seconds, clean_env, floor_loop, lateness_ms  # noqa: E402
+
+from cronplus.model import RunStatus  # noqa: E402
+from cronplus.paths import StatePaths  # noqa: E402
+from cronplus.schedule import fire_times, parse_schedule  # noqa: E402
+from cronplus.store import open_store  # noqa: E402
+from cronplus.zones import zone  # noqa: E402
+
+JOBS = 1_000
+MAX_MEDIAN_DIFF_MS = 5.0
+MAX_P99_DIFF_MS = 50.0
+AIM_CPU_MS = 1.0
+
+
+def jobs_toml(probe_first: bool) -> str:
+    """The probe last in the file (so it starts after the other jobs due with it), or
+    first."""
+    jobs = [
+        f'[jobs.j{i:04d}]\nschedule = "{i % 60} * * * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+        for i in range(JOBS)
+    ]
+    probe = '[jobs.probe]\nschedule = "* * * * * *"\ntimezone = "UTC"\n'
+    probe += "command = 'date +%s.%N >> out'\n"
+    return "\n".join([probe, *jobs] if probe_first else [*jobs, probe])
+
+
+def cpu_s(pid: int) -> float:
+    """The process's own user + sys time (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def p99(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=100, method="inclusive")[98]
+
+
+def check_runs(state: Path, start: datetime, end: datetime) -> tuple[int, list[str], list[float]]:
+    """Runs with a fire time in [start, end): their number, what is wrong, and each
+    one's lateness as the daemon recorded it (its first attempt's start, in ms)."""
+    store = open_store(StatePaths(state), create=False)
+    wrong: list[str] = []
+    late: list[float] = []
+    count = 0
+    utc = zone("UTC")
+    try:
+        names = [f"j{i:04d}" for i in range(JOBS)] + ["probe"]
+        for i, name in enumerate(names):
+            expr = "* * * * * *" if name == "probe" else f"{i % 60} * * * * *"
+            tick = timedelta(microseconds=1)
+            want = list(fire_times(parse_schedule(expr), utc, start - tick, end - tick))
+            runs = store.runs_between(name, start, end)
+            got = [r.scheduled_for for r in runs]
+            if sorted(got) != want:
+                wrong.append(f"{name}: {len(got)} runs for {len(want)} fire times")
+            skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+            if skipped:
+                wrong.append(f"{name}: {len(skipped)} skipped ({skipped[0].reason})")
+            count += len(runs)
+            late += [
+                (r.attempts[0].started_at - r.scheduled_for).total_seconds() * 1000
+                for r in runs
+                if r.attempts
+            ]
+    finally:
+        store.close()
+    return count, wrong, late
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=60, help="daemon window (default 60)")
+    parser.add_argument(
+        "--probe-first", action="store_true", help="define the probe first, not last"
+    )
+    args = parser.parse_args()
+    seconds = max(10, min(args.seconds, 600))
+    floor_s = max(4, seconds // 4)
+    with tempfile.TemporaryDirectory(prefix="cronplus-bench-busy-") as tmp:
+        root = Path(tmp)
+        floor_dir, daemon_dir = root / "floor", root / "daemon"
+        floor_dir.mkdir()
+        daemon_dir.mkdir()
+        (daemon_dir / "jobs.toml").write_text(jobs_toml(args.probe_first))
+        floor_loop(floor_dir, floor_s)
+        proc = start_daemon(daemon_dir, clean_env())
+        try:
+            time.sleep(math.ceil(time.time()) + 1 - time.time())  # to a whole second, +1
+            start = datetime.fromtimestamp(round(time.time()), UTC)
+            cpu0 = cpu_s(proc.pid)
+            time.sleep(seconds)
+            cpu = cpu_s(proc.pid) - cpu0
+            end = start + timedelta(seconds=seconds)
+        finally:
+            code = stop_daemon(proc)
+        floor_loop(floor_dir, floor_s)
+        if code != 0 or not (daemon_dir / "out").exists():
+            print((daemon_dir / "daemon.stderr").read_text(errors="replace")[-3000:])
+            sys.exit(f"the daemon exited {code} or the probe recorded nothing")
+        probe = [
+            (float(x) - math.floor(float(x))) * 1000
+            for x in (daemon_dir / "out").read_text().split()
+            if start.timestamp() <= float(x) < end.timestamp()
+        ]
+        floor = lateness_ms(floor_dir / "f")
+        floor_check = check_seconds(floor_dir / "f", 2 * floor_s)
+        runs, wrong, late = check_runs(daemon_dir / "state", start, end)
+    where = "first" if args.probe_first else "last"
+    print(f"the probe is defined {where}: it starts {where} of the runs due with it")
+    print(
+        f"every run's first attempt start, as recorded, after its fire time (ms):"
+        f" median {statistics.median(late):.2f}, p99 {p99(late):.2f}, n {len(late)}"
+    )
+    return report(floor, probe, floor_check, seconds, runs, cpu, wrong)
+
+
+def report(
+    floor: list[float],
+    probe: list[float],
+    floor_check: str,
+    seconds: int,
+    runs: int,
+    cpu: float,
+    wrong: list[str],
+) -> int:
+    fm, fp = statistics.median(floor), p99(floor)
+    dm, dp = statistics.median(probe), p99(probe)
+    per_run_ms = cpu / runs * 1000 if runs else float("nan")
+    print(f"{JOBS:,} jobs over every second of the minute + a per-second probe, {seconds} s")
+    print(f"{'start lateness (ms)':32}{'median':>8}{'p99':>8}{'n':>6}")
+    print(f"{'floor  (bare loop + sh -c)':32}{fm:8.2f}{fp:8.2f}{len(floor):6}  ({floor_check})")
+    print(f"{'probe  (cronplus run)':32}{dm:8.2f}{dp:8.2f}{len(probe):6}")
+    print(
+        f"{'difference':32}{dm - fm:8.2f}{dp - fp:8.2f}"
+        f"        (targets: median <= {MAX_MEDIAN_DIFF_MS:g}, p99 <= {MAX_P99_DIFF_MS:g})"
+    )
+    print(
+        f"runs with a fire time in the window: {runs:,}; daemon CPU {cpu:.2f} s,"
+        f" {per_run_ms:.3f} ms per run (aim < {AIM_CPU_MS:g} ms)"
+    )
+    checks = [
+        (len(probe) >= seconds - 1, f"the probe started {len(probe)} times in {seconds} s"),
+        (dm - fm <= MAX_MEDIAN_DIFF_MS, f"median {dm - fm:.2f} ms over the floor"),
+        (dp - fp <= MAX_P99_DIFF_MS, f"p99 {dp - fp:.2f} ms over the floor"),
+    ]
+    failures = wrong[:10] + [why for ok, why in checks if not ok]
+    if not failures:
+        print("OK: every fire time in the window has one run, none skipped; lateness targets met")
+    else:
+        print("MISSED: " + "; ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

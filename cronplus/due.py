@@ -1,0 +1,62 @@
+"""The scheduled jobs' next fire times, in a heap by instant, for the engine.
+
+A wake-up of the daemon looks at the jobs due then and at no other: sorting every
+job's next time at each wake made a busy daemon's work grow with the number of
+jobs rather than with the runs due (issue 12).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from datetime import UTC, datetime
+
+
+class Due:
+    """Each job's next fire time (`at`) and a heap of them by instant. Jobs due at
+    the same instant come out in the order they were first given a time."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, int, str]] = []  # (instant in UTC, rank, job)
+        self._rank: dict[str, int] = {}
+        self._ranks = itertools.count()
+
+    def set(self, name: str, t: datetime | None) -> None:
+        """`name` fires next at `t` (None: never again)."""
+        if t is None:
+            self.at.pop(name, None)
+            return
+        if name not in self.at:
+            self._rank[name] = next(self._ranks)
+        self.at[name] = t
+        self.back(name)
+
+    def back(self, name: str) -> None:
+        """Put `name`, taken by `pop_due`, back in the heap at its time in `at`, if any.
+        An entry left behind by a time changed since is dropped once it comes up."""
+        t = self.at.get(name)
+        if t is not None:
+            heapq.heappush(self._heap, (t.astimezone(UTC), self._rank[name], name))
+
+    def _top(self) -> tuple[datetime, int, str] | None:
+        heap = self._heap
+        while heap:
+            key, rank, name = heap[0]
+            t = self.at.get(name)
+            if t is not None and self._rank[name] == rank and t.astimezone(UTC) == key:
+                return heap[0]
+            heapq.heappop(heap)  # its job's time moved on (a reload, a clock jump)
+        return None
+
+    def first(self) -> datetime | None:
+        top = self._top()
+        return None if top is None else self.at[top[2]]
+
+    def pop_due(self, now: datetime) -> str | None:
+        """The job due first at `now`, out of the heap until `back` (None: none due)."""
+        top = self._top()
+        if top is None or top[0] > now:
+            return None
+        heapq.heappop(self._heap)
+        return top[2]

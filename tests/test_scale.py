@@ -1,0 +1,250 @@
+"""With many jobs, the work of a command or of a daemon's wake-up grows with the jobs
+asked about or due, never with the square of the number of jobs (issue 12). Checked
+by counting calls and look-ups, not by timing: the timings live in bench/many_jobs.py
+and bench/busy.py."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import FakeClock
+
+from cronplus import engine as engine_module
+from cronplus import graph, report
+from cronplus.config import config_dag, load_config, pipeline_schedule
+from cronplus.dispatch import Dispatcher
+from cronplus.due import Due
+from cronplus.engine import Engine
+from cronplus.model import Config
+from cronplus.paths import StatePaths
+
+T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+
+
+def many_jobs(n: int) -> str:
+    """Blocks of five: a root every hour, two jobs after it, one after both, a lone one."""
+    parts = []
+    for i in range(n):
+        block, k = i // 5, i % 5
+        lines = [f"[jobs.j{i}]", 'command = "true"']
+        if k in (1, 2):
+            lines.append(f'after = ["j{block * 5}"]')
+        elif k == 3:
+            lines.append(f'after = ["j{block * 5 + 1}", "j{block * 5 + 2}"]')
+        else:
+            lines += [f'schedule = "{i % 60} * * * *"', 'timezone = "UTC"']
+        if i % 7 == 6:
+            lines.append("enabled = false")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+@pytest.fixture
+def count_orders(monkeypatch):
+    calls = []
+    real = graph.topological_order
+
+    def counted(deps):
+        calls.append(len(deps))
+        return real(deps)
+
+    monkeypatch.setattr(graph, "topological_order", counted)
+    return calls
+
+
+def test_loading_works_out_the_order_once(project, count_orders):
+    project.write(many_jobs(1_000))
+    config = load_config(project.jobs_file)
+    assert len(config.jobs) == 1_000
+    assert count_orders == [1_000]
+
+
+def test_a_status_of_every_job_works_out_the_order_once(project, count_orders):
+    project.write(many_jobs(1_000))
+    config = project.config()
+    store = project.store()
+    count_orders.clear()
+    rows = report.job_statuses(config, store, list(config.jobs), T0)
+    for j in config.jobs.values():
+        report.upcoming(config, j, T0, 2)
+        report.day_report(config, store, j, T0.date(), T0)
+    assert len(rows) == 1_000
+    assert count_orders == [1_000]
+
+
+def test_the_order_is_worked_out_again_for_another_config(project, count_orders):
+    project.write(many_jobs(10))
+    first, second = project.config(), project.config()
+    count_orders.clear()
+    pipeline_schedule(first, "j3")
+    pipeline_schedule(first, "j8")
+    assert pipeline_schedule(second, "j3") == pipeline_schedule(first, "j3")
+    assert count_orders == [10, 10, 10]  # first, second, first again: the last one is kept
+
+
+def test_on_schedule_leaves_out_jobs_below_a_disabled_one(project):
+    project.write(many_jobs(15))
+    config = project.config()
+    # j6 (after j5) is disabled, so j8 (after j6 and j7) never runs; j13 is disabled.
+    assert report.on_schedule(config) == {f"j{i}" for i in range(15)} - {"j6", "j8", "j13"}
+
+
+def test_cycle_search_walks_no_job_twice_without_cycles(monkeypatch):
+    """Looking for cycles from each job in turn walked the graph once per job."""
+    walks = []
+    real = graph._reach
+
+    def counted(start, edges, allowed):
+        walks.append(start)
+        return real(start, edges, allowed)
+
+    monkeypatch.setattr(graph, "_reach", counted)
+    chain = {f"n{i}": [f"n{i - 1}"] if i else [] for i in range(20_000)}
+    assert graph.find_cycles(chain) == []
+    assert walks == []
+    chain["n0"] = ["n3"]
+    assert graph.find_cycles(chain) == [["n0", "n1", "n2", "n3", "n0"]]
+    assert set(walks) <= {"n0", "n1", "n2", "n3"}
+
+
+def _random_dag(rng: random.Random, n: int) -> dict[str, list[str]]:
+    names = [f"x{i}" for i in range(n)]
+    rng.shuffle(names)  # file order is not run order
+    rank = {name: i for i, name in enumerate(sorted(names, key=lambda s: int(s[1:])))}
+    deps = {}
+    for name in names:
+        earlier = [m for m in names if rank[m] < rank[name]]
+        picked = rng.sample(earlier, min(len(earlier), rng.choice((0, 0, 1, 2, 3))))
+        deps[name] = picked + (["unknown"] if rng.random() < 0.05 else [])
+    return deps
+
+
+def _closure(deps, name, edges):
+    seen, todo = set(), [name]
+    while todo:
+        for nxt in edges(todo.pop()):
+            if nxt in deps and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen - {name}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dag_answers_as_the_definitions_say(seed):
+    rng = random.Random(seed)
+    deps = _random_dag(rng, 40)
+    dag = graph.Dag(deps)
+    order = graph.topological_order(deps)
+    assert dag.order == order
+    after = {n: [m for m in deps if n in deps[m]] for n in deps}
+    for name in deps:
+        up = _closure(deps, name, lambda n: deps[n])
+        down = _closure(deps, name, lambda n: after[n])
+        assert dag.upstream(name) == [n for n in order if n in up]
+        assert dag.downstream(name) == [n for n in order if n in down]
+        roots = [name] if not deps[name] else [n for n in order if n in up and not deps[n]]
+        assert dag.pipeline_roots(name) == roots
+        assert dag.dependents(name) == after[name]
+    with pytest.raises(KeyError):
+        dag.upstream("unknown")
+
+
+def test_a_config_keeps_its_dag(project):
+    project.write(many_jobs(10))
+    config = project.config()
+    assert config_dag(config) is config_dag(config)
+    other = Config(path=config.path, jobs=dict(config.jobs))
+    assert config_dag(other) is not config_dag(config)
+
+
+# -- the daemon's wake-up ------------------------------------------------------------------
+
+
+class CountingJobs(dict):
+    """config.jobs that notes every job looked up."""
+
+    def __init__(self, jobs):
+        super().__init__(jobs)
+        self.looked_up: list[str] = []
+
+    def __getitem__(self, name):
+        self.looked_up.append(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.looked_up.append(name)
+        return super().get(name, default)
+
+
+def test_a_wake_up_looks_only_at_the_jobs_due(project, monkeypatch):
+    """1,000 hourly jobs and a per-second probe: a step when only the probe is due
+    looks up the probe alone and advances its fire times alone."""
+    hourly = "\n".join(
+        f'[jobs.h{i}]\nschedule = "{i % 60} 3 * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+        for i in range(1_000)
+    )
+    project.write(hourly + '[jobs.probe]\nschedule = "* * * * * *"\ncommand = "true"\n')
+    advanced: list[str] = []
+    real = engine_module.fire_times
+
+    def counting_fire_times(schedule, tz, after, until=None):
+        name = "probe" if schedule.expr == "* * * * * *" else "hourly"
+        for t in real(schedule, tz, after, until):
+            advanced.append(name)
+            yield t
+
+    monkeypatch.setattr(engine_module, "fire_times", counting_fire_times)
+    config = project.config()
+    jobs = CountingJobs(config.jobs)
+    config = Config(path=config.path, jobs=jobs)
+    store = project.store()
+    clock = FakeClock(T0)
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(T0)
+    try:
+        for k in range(1, 4):
+            jobs.looked_up.clear()
+            advanced.clear()
+            now = T0 + timedelta(seconds=k)
+            clock.set(now)
+            assert engine.step(now) == now + timedelta(seconds=1)
+            assert set(jobs.looked_up) == {"probe"}
+            assert advanced == ["probe"]
+    finally:
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+    assert len(store.history("probe")) == 3
+
+
+def test_due_gives_jobs_by_time_then_by_when_they_were_added():
+    due = Due()
+    t = T0 + timedelta(seconds=5)
+    due.set("b", t)
+    due.set("a", t)
+    due.set("c", T0 + timedelta(seconds=1))
+    due.set("gone", T0)
+    due.set("gone", None)
+    assert due.first() == T0 + timedelta(seconds=1)
+    assert due.pop_due(T0) is None
+    assert due.pop_due(t) == "c"
+    due.at["c"] = t + timedelta(seconds=1)
+    due.back("c")
+    assert [due.pop_due(t), due.pop_due(t), due.pop_due(t)] == ["b", "a", None]
+    due.set("b", t + timedelta(seconds=2))  # b back at a later time: one entry, not two
+    assert due.pop_due(t + timedelta(seconds=9)) == "c"
+    assert due.pop_due(t + timedelta(seconds=9)) == "b"
+    assert due.pop_due(t + timedelta(seconds=9)) is None
+
+
+def test_due_compares_instants_across_zones():
+    from zoneinfo import ZoneInfo
+
+    due = Due()
+    berlin = ZoneInfo("Europe/Berlin")
+    due.set("utc", T0 + timedelta(minutes=30))
+    due.set("berlin", datetime(2026, 11, 23, 11, 10, tzinfo=berlin))  # 10:10 UTC
+    assert due.first() == datetime(2026, 11, 23, 11, 10, tzinfo=berlin)
+    assert due.pop_due(T0 + timedelta(hours=1)) == "berlin"
