@@ -144,12 +144,13 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     for run in store.unfinished_runs():
         unfinished.setdefault(run.job, []).append(run)
     running = on_schedule(config)
+    latest = store.latest_runs(names)  # one read for every job, not two a job
     out = []
     for name in names:
         job = config.jobs[name]
         scheduled = name in running
         nxt = upcoming(config, job, now, 1) if scheduled else []
-        last = store.latest_run(name)
+        last, last_finished = latest.get(name, (None, None))
         expr = pipeline_schedule(config, name)[0]
         going = tuple(
             (r, going_state(store, r, job, now))
@@ -163,7 +164,7 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
                 job=job,
                 schedule=expr,
                 last_run=last,
-                last_finished=_latest_finished(store, name, last),
+                last_finished=last_finished,
                 next_run=nxt[0] if nxt else None,
                 paused_since=paused.get(name),
                 overdue=late_fire,
@@ -171,14 +172,6 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
             )
         )
     return out
-
-
-def _latest_finished(store: Store, name: str, last: Run | None) -> Run | None:
-    """`store.latest_run(name, finished_only=True)`, asked only when the newest run
-    `last` is not that run already (a query per job counts with 1,000 jobs)."""
-    if last is None or (last.status.is_final and last.status is not RunStatus.SKIPPED):
-        return last
-    return store.latest_run(name, finished_only=True)
 
 
 _OVERDUE_LOOKS = 100  # fire times looked at past a job's newest run, at most

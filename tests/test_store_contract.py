@@ -424,6 +424,26 @@ def test_latest_finished_run_ignores_skipped_and_running(store):
     assert store.latest_run("other") is None
 
 
+def test_latest_runs_reads_each_asked_job_as_latest_run_does(store):
+    a = claimed(store)
+    store.finish_run(a.id, RunEnd(RunStatus.FAILED, "exit code 1", T))
+    claim(store, t=T + timedelta(minutes=1), status=RunStatus.SKIPPED, reason="x")
+    newest = claimed(store, t=T + timedelta(minutes=2))
+    done = claimed(store, "done")
+    store.finish_run(done.id, RunEnd(RunStatus.SUCCEEDED, None, T))
+    claimed(store, "going")
+    claimed(store, "not asked")
+    got = store.latest_runs(["load", "done", "going", "never", "load"])
+    assert sorted(got) == ["done", "going", "load"]
+    for job in got:
+        want = (store.latest_run(job), store.latest_run(job, finished_only=True))
+        assert got[job] == want
+    assert got["load"][0].id == newest.id and got["load"][1].id == a.id
+    assert got["done"][0].id == got["done"][1].id == done.id
+    assert got["going"][1] is None
+    assert store.latest_runs([]) == {}
+
+
 def test_runs_between_and_history_order(store):
     for i in range(5):
         claim(store, t=T + timedelta(hours=i))

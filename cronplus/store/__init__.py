@@ -179,6 +179,12 @@ class Store(Protocol):
         failure before it). None when there is none."""
         ...
 
+    def latest_runs(self, jobs: Iterable[str]) -> dict[str, tuple[Run, Run | None]]:
+        """For each of `jobs` that has a run: (its `latest_run`, its `latest_run` with
+        `finished_only`), read for all the jobs at once, not a query per job (a
+        `status` of 1,000 jobs). A job with no run is left out."""
+        ...
+
     def latest_started(self, job: str) -> Run | None:
         """The run of `job` with the latest logical time (ties: latest id) that has at
         least one attempt, the one `logs` shows; None when none has. It reads the

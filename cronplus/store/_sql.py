@@ -22,10 +22,12 @@ RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, star
 _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
 _OWN_OUTCOMES = "('succeeded', 'failed', 'timed_out')"  # not what others did to a run
 _FINISHED = "('succeeded', 'failed', 'timed_out', 'upstream_failed', 'interrupted')"
+_FINISHED_SET = frozenset(_FINISHED.strip("()").replace("'", "").split(", "))
 _UNFINISHED = "('queued', 'running')"
 # A run's end, as `finish_run` and `settle_run` write it (values: `_end_values`).
 _END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
 _CHUNK = 500  # ids per IN list, under SQLite's variable limit
+_JOBS_CHUNK = 5_000  # jobs per `latest_runs` query, under SQLite's 32,766 variables
 
 
 class SqlStore(SideTablesSql):
@@ -204,6 +206,31 @@ class SqlStore(SideTablesSql):
             " ORDER BY scheduled_for DESC LIMIT 1",
             (job,),
         )
+
+    def latest_runs(self, jobs: Iterable[str]) -> dict[str, tuple[Run, Run | None]]:
+        names = list(dict.fromkeys(jobs))
+        found: list[Run] = []
+        for i in range(0, len(names), _JOBS_CHUNK):
+            chunk = names[i : i + _JOBS_CHUNK]
+            newest = (
+                "SELECT id FROM runs WHERE runs.job = asked.job{}"
+                " ORDER BY scheduled_for DESC LIMIT 1"
+            )
+            found += self._runs(
+                f"WITH asked (job) AS (VALUES {', '.join(['(?)'] * len(chunk))})"
+                f" SELECT {RUN_COLUMNS} FROM runs WHERE id IN"
+                f" (SELECT ({newest.format('')}) FROM asked"
+                f" UNION SELECT ({newest.format(f' AND status IN {_FINISHED}')}) FROM asked)"
+                " ORDER BY scheduled_for DESC",
+                chunk,
+            )
+        out: dict[str, tuple[Run, Run | None]] = {}
+        for run in found:  # each job's newest first
+            last, done = out.get(run.job, (run, None))
+            if done is None and run.status.value in _FINISHED_SET:
+                done = run
+            out[run.job] = (last, done)
+        return out
 
     def latest_started(self, job: str) -> Run | None:
         return self._first(
