@@ -22,6 +22,9 @@ _DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
 _HEADER_RE = re.compile(rf"\s*(\[\[?)\s*({_DOTTED})\s*\]\]?")
 _KEY_RE = re.compile(rf"\s*({_DOTTED})\s*=")
 _PART_RE = re.compile(_PART)
+_SPECIAL_RE = re.compile(r"[#\"'\[\]{}]")  # where a value's text can change the state
+_BASIC_REST_RE = re.compile(r'(?:[^"\\]|\\.)*"')  # the rest of a "..." string
+_MULTI_BASIC_REST_RE = re.compile(r'(?:[^"\\]|\\.|")*?"""')  # the first unescaped """
 
 KeyPath = tuple[str, ...]
 
@@ -44,11 +47,16 @@ class KeyLines:
     """Maps table and key paths of one TOML document to the line they first appear on."""
 
     def __init__(self, text: str) -> None:
+        # Scanned at the first `line_of`: a valid file asks for no line at all, and
+        # the scan is a good part of loading 1,000 jobs.
+        self._text: str | None = text
         self._first: dict[KeyPath, int] = {}
-        self._scan(text)
 
     def line_of(self, *path: str) -> int | None:
         """Line of the deepest written prefix of `path` (the key, else its table)."""
+        if self._text is not None:
+            self._scan(self._text)
+            self._text = None
         for end in range(len(path), 0, -1):
             line = self._first.get(tuple(path[:end]))
             if line is not None:
@@ -81,7 +89,8 @@ class KeyLines:
 def _skip_values(
     line: str, pos: int, open_string: str | None, depth: int
 ) -> tuple[str | None, int]:
-    """Walk a line's value text; return the string/bracket state at its end."""
+    """Walk a line's value text; return the string/bracket state at its end. Jumps from
+    one character that matters (quote, bracket, comment) to the next."""
     n = len(line)
     while pos < n:
         if open_string is not None:
@@ -90,6 +99,10 @@ def _skip_values(
                 return open_string, depth
             pos, open_string = end, None
             continue
+        found = _SPECIAL_RE.search(line, pos)
+        if found is None:
+            break
+        pos = found.start()
         ch = line[pos]
         if ch == "#":
             break
@@ -100,22 +113,15 @@ def _skip_values(
             end = _find_close(line, pos + 1, ch)
             pos = n if end < 0 else end
         else:
-            if ch in "[{":
-                depth += 1
-            elif ch in "]}":
-                depth = max(0, depth - 1)
+            depth = depth + 1 if ch in "[{" else max(0, depth - 1)
             pos += 1
     return open_string, depth
 
 
 def _find_close(line: str, pos: int, quote: str) -> int:
     """Index just past the closing `quote` (honouring backslashes in basic strings), or -1."""
-    escapes = quote[0] == '"'
-    while pos < len(line):
-        if escapes and line[pos] == "\\":
-            pos += 2
-            continue
-        if line.startswith(quote, pos):
-            return pos + len(quote)
-        pos += 1
-    return -1
+    if quote[0] == "'":
+        end = line.find(quote, pos)
+        return -1 if end < 0 else end + len(quote)
+    closed = (_BASIC_REST_RE if quote == '"' else _MULTI_BASIC_REST_RE).match(line, pos)
+    return -1 if closed is None else closed.end()
