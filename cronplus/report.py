@@ -149,29 +149,54 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     for name in names:
         job = config.jobs[name]
         scheduled = name in running
-        nxt = upcoming(config, job, now, 1) if scheduled else []
         last, last_finished = latest.get(name, (None, None))
         expr = pipeline_schedule(config, name)[0]
         going = tuple(
             (r, going_state(store, r, job, now))
             for r in sorted(unfinished.get(name, ()), key=lambda r: r.scheduled_for)
         )
-        late_fire = None
-        if scheduled and name not in paused:
-            late_fire = overdue(config, store, job, last, now, expr)
+        nxt, late_fire = None, None
+        if scheduled:
+            watched = name not in paused
+            nxt, late_fire = _next_and_overdue(config, store, job, last, now, expr, watched)
         out.append(
             JobStatus(
                 job=job,
                 schedule=expr,
                 last_run=last,
                 last_finished=last_finished,
-                next_run=nxt[0] if nxt else None,
+                next_run=nxt,
                 paused_since=paused.get(name),
                 overdue=late_fire,
                 going=going,
             )
         )
     return out
+
+
+def _next_and_overdue(
+    config: Config,
+    store: Store,
+    job: Job,
+    last: Run | None,
+    now: datetime,
+    expr: str | None,
+    watched: bool,
+) -> tuple[datetime | None, datetime | None]:
+    """The job's next fire time and, if `watched` (not paused), `overdue`. A job whose
+    first fire time after its newest run is still to come has both from that one
+    fire time: the usual case, and one schedule walk a job instead of two."""
+    quick = watched and job.enabled and expr is not None and last is not None
+    if quick and last.scheduled_for <= now:
+        times = fire_times(parse_schedule(expr), zone(job.timezone), after=last.scheduled_for)
+        first = next(times, None)
+        if first is None:
+            return None, None
+        if first > now and first > now - job.start_grace:
+            return first, None
+    nxt = upcoming(config, job, now, 1)
+    late = overdue(config, store, job, last, now, expr) if watched else None
+    return (nxt[0] if nxt else None), late
 
 
 _OVERDUE_LOOKS = 100  # fire times looked at past a job's newest run, at most

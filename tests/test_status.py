@@ -447,3 +447,30 @@ def test_the_json_of_status_on_and_history_is_renders_shape_of_the_librarys_answ
     history = cli("history", "load", "--json")
     assert history.stdout == printed(render.history_json(runs, "UTC", states))
     assert json.loads(history.stdout)[0]["attempts"] == 2
+
+
+@pytest.mark.parametrize("ago_min", [-30, 0, 1, 4, 6, 14, 16, 60 * 24, 60 * 24 * 400])
+@pytest.mark.parametrize("paused", [False, True])
+def test_next_and_overdue_from_one_walk_agree_with_the_two_walks(project, ago_min, paused):
+    """A status finds a job's next fire time and its overdue one from a single walk of
+    its schedule when it can: the answers are those of `upcoming` and `overdue`."""
+    from cronplus import report
+    from cronplus.model import Claim
+
+    project.write("""
+        [jobs.tick]
+        schedule = "*/5 * * * *"
+        start_grace = "5m"
+        command = "true"
+    """)
+    config, store = project.config(), project.store()
+    now = datetime(2026, 11, 23, 10, 2, 30, tzinfo=UTC)
+    at = now.replace(second=0) - timedelta(minutes=ago_min)
+    last = store.claim_run(
+        "tick", at, Trigger.SCHEDULE, Claim(owner=None, now=at, status=RunStatus.SUCCEEDED)
+    )
+    job, expr = config.jobs["tick"], "*/5 * * * *"
+    got = report._next_and_overdue(config, store, job, last, now, expr, not paused)
+    want_late = None if paused else report.overdue(config, store, job, last, now, expr)
+    assert got == (report.upcoming(config, job, now, 1)[0], want_late)
+    store.close()
