@@ -277,11 +277,12 @@ def start_attempt(
     if job.python is not None:
         shim = [sys.executable, "-m", "cronplus._pyjob"]
         child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
+        argv = _wrapper.wrapper_argv(status_path, child)
     elif job.command is not None:
         problem = _shell_problem(job.shell, env)
         if problem is not None:
             return _not_started(now(), problem)
-        child = [job.shell, "-c", job.command]
+        argv = _wrapper.command_argv(status_path, job.shell, job.command)
     else:
         raise ValueError(f'job "{job.name}" has neither command nor python')
     cwd = os.fspath(job.cwd)
@@ -294,7 +295,7 @@ def start_attempt(
         started_at = now()
         started_mono = clock.monotonic()
         popen = subprocess.Popen(
-            _wrapper.wrapper_argv(status_path, child),
+            argv,
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
@@ -306,7 +307,7 @@ def start_attempt(
     except OSError as exc:
         return _not_started(now(), _start_problem(exc, cwd))
     except ValueError as exc:  # a NUL byte, or a name with "=", in what Popen was given
-        return _not_started(now(), _value_problem(exc, env, child))
+        return _not_started(now(), _value_problem(exc, env, argv))
     finally:
         os.close(log_fd)
     _wrapper.owner_only(status_path)
@@ -346,13 +347,13 @@ def _start_problem(exc: OSError, cwd: str) -> str:
     return f'cannot start "{exc.filename}": {exc.strerror}'
 
 
-def _value_problem(exc: ValueError, env: Mapping[str, str], child: list[str]) -> str:
+def _value_problem(exc: ValueError, env: Mapping[str, str], argv: list[str]) -> str:
     for name, value in env.items():
         if "\0" in name or "=" in name:
             return f"cannot start: environment variable name {name!r} is not usable"
         if "\0" in value:
             return f'cannot start: environment variable "{name}" contains a NUL byte'
-    if any("\0" in arg for arg in child):
+    if any("\0" in arg for arg in argv):
         return "cannot start: the command contains a NUL byte"
     return f"cannot start: {exc}"
 

@@ -214,6 +214,51 @@ def test_wrapper_assigns_no_variable_the_job_could_see(
     assert (tmp_path / "vars.txt").read_text() == "a b\n"
 
 
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
+def test_a_sh_job_runs_in_a_subshell_of_the_wrapper_not_a_second_shell(
+    job: Job, log_path: Path
+) -> None:
+    """Issue 12: one exec of the shell per attempt. The job's shell is a fork of the
+    wrapper (the same argv), not a `sh -c` of its own."""
+    handle = start(shell(job, "sleep 30; true"), log_path)
+    try:
+        wait_until(lambda: children(handle.pid))
+        [subshell] = children(handle.pid)
+        assert cmdline(subshell) == cmdline(handle.pid)
+        wait_until(lambda: children(subshell))
+        assert [cmdline(c) for c in children(subshell)] == [b"sleep\x0030\x00"]
+    finally:
+        handle.interrupt()
+        assert handle.wait().status is RunStatus.INTERRUPTED
+
+
+def test_a_sh_job_sees_its_shell_as_0_and_no_arguments(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    run(shell(job, 'echo "$0 $# [$*]" > args.txt'), log_path)
+    assert (tmp_path / "args.txt").read_text() == "/bin/sh 0 []\n"
+
+
+def test_a_job_that_reads_its_pid_gets_its_own_shell(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    """In a subshell $$ would be the wrapper's pid, which ignores TERM: a job that
+    signals or records itself by $$ keeps a shell of its own."""
+    handle = start(shell(job, "echo $$ > pid.txt; exec kill -TERM $(cat pid.txt)"), log_path)
+    result = handle.wait()
+    assert int((tmp_path / "pid.txt").read_text()) != handle.pid
+    assert (result.exit_code, result.signal) == (None, "SIGTERM")
+
+
 # -- cannot start ----------------------------------------------------------------------
 
 
