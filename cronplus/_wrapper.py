@@ -42,9 +42,12 @@ SCRIPT = ': >"$0"; trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; e
 # leaves it; $0 is the shell, as it is for `sh -c`, so messages read "/bin/sh: 1: ..."
 # (with "eval: " after the line number). A subshell sets trapped signals back to
 # their default actions, so TERM reaches the job as it would its own shell, and
-# `exit` ends only the subshell. The status path is "$1".
+# `exit` ends only the subshell. The status path is "$1". The wrapper creates it
+# owner-only under umask 077 and gives the job the starter's umask, "$3", back, so
+# the starter need not narrow it (`owner_only`): a file create fewer per run, each
+# holding its folder's lock, which the runs of one job share.
 ONE_SHELL = (
-    ': >"$1"; trap : TERM INT HUP; (eval "set --;" "$2"); s=$?; '
+    'umask 077; : >"$1"; umask "$3"; trap : TERM INT HUP; (eval "set --;" "$2"); s=$?; '
     'printf "%s\\n" "$s" >"$1"; exit "$s"'
 )
 # Where each script's argv (from "sh", "-c", script) has the status path.
@@ -68,8 +71,24 @@ def command_argv(status_path: Path, shell: str, command: str) -> list[str]:
     """The argv that runs a shell job's `command` under the wrapper: in the wrapper's
     own shell when the job's shell is that shell and the command cannot tell."""
     if shell == SHELL and _SEES_ITS_PID.search(command) is None:
-        return [SHELL, "-c", ONE_SHELL, SHELL, os.fspath(status_path), command]
+        mask = f"{_umask():04o}"
+        return [SHELL, "-c", ONE_SHELL, SHELL, os.fspath(status_path), command, mask]
     return wrapper_argv(status_path, [shell, "-c", command])
+
+
+def private_status(argv: list[str]) -> bool:
+    """Whether the wrapper `argv` creates its status file owner-only itself."""
+    return len(argv) > 2 and argv[2] == ONE_SHELL
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for
+    every thread a moment, and a job started meanwhile would inherit that)."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    raise OSError("no Umask in /proc/self/status")
 
 
 def status_path_for(log_path: Path) -> Path:
@@ -117,8 +136,11 @@ def trace_of(status_path: Path) -> Trace:
 
 def remove_stale(status_path: Path) -> None:
     """A status file left by an earlier use of this log path would be read as this
-    attempt's outcome if the wrapper is killed before writing its own."""
+    attempt's outcome if the wrapper is killed before writing its own. Looked for
+    first: unlink takes its folder's lock even when there is nothing to remove, and
+    a new attempt's status path almost never exists."""
     with contextlib.suppress(FileNotFoundError):
+        os.lstat(status_path)
         os.unlink(status_path)
 
 

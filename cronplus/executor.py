@@ -310,7 +310,8 @@ def start_attempt(
         return _not_started(now(), _value_problem(exc, env, argv))
     finally:
         os.close(log_fd)
-    _wrapper.owner_only(status_path)
+    if not _wrapper.private_status(argv):
+        _wrapper.owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
 
 

@@ -448,6 +448,21 @@ def test_status_file_is_owner_only_and_the_job_keeps_its_umask(
     assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o644  # the job's own umask
 
 
+@pytest.mark.parametrize("command", ["umask", "echo $$ >/dev/null; umask"], ids=["1", "2"])
+def test_the_job_gets_the_starters_umask_whichever_wrapper(
+    job: Job, log_path: Path, command: str
+) -> None:
+    """The one-shell wrapper creates its status file under umask 077 and gives the
+    job the starter's umask back; the two-shell one never changes it."""
+    previous = os.umask(0o027)
+    try:
+        run(shell(job, command), log_path)
+    finally:
+        os.umask(previous)
+    assert log_path.read_text() == "0027\n"
+    assert stat.S_IMODE(status_path_for(log_path).stat().st_mode) == 0o600
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
