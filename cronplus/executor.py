@@ -133,6 +133,23 @@ class AttemptHandle:
                     self._close()
             return self._result
 
+    def ended_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` (never past the timeout) for the attempt to end or be
+        interrupted; True if it did, or if its timeout is up. `wait()` still says how
+        it ended. What is worth doing only for an attempt that goes on (recording its
+        pid) waits on this first: a quick attempt then costs no such write."""
+        timed_out = False
+        if self._job.timeout is not None:
+            left = self._started_mono + self._job.timeout.total_seconds() - self._monotonic()
+            timed_out = left <= seconds
+            seconds = min(seconds, left)
+        if seconds <= 0:
+            return True
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        return bool(poller.poll(math.ceil(seconds * 1000))) or timed_out
+
     def interrupt(self, reason: str = "interrupted: cronplus stopped") -> None:
         """Ask `wait()` to stop the attempt's whole group: TERM, then KILL after kill_grace.
 

@@ -404,6 +404,29 @@ def test_interrupt_from_another_thread(job: Job, log_path: Path, tmp_path: Path)
     assert is_gone(handle.pid)
 
 
+def test_ended_within_says_whether_the_attempt_is_over_without_ending_it(
+    job: Job, log_path: Path
+) -> None:
+    """What the runner asks before recording the pid: False while it goes on, True once
+    it ended or was interrupted; wait() still gives the outcome either way."""
+    quick = start(shell(job, "exit 3"), log_path)
+    assert quick.ended_within(10)
+    assert quick.wait().exit_code == 3
+    going = start(shell(job, "sleep 30"), log_path)
+    assert not going.ended_within(0.05)
+    going.interrupt("stop it")
+    assert going.ended_within(10)
+    assert going.wait().reason == "stop it"
+
+
+def test_ended_within_never_waits_past_the_timeout(job: Job, log_path: Path) -> None:
+    handle = start(shell(job, "sleep 30", timeout=timedelta(seconds=0.2)), log_path)
+    began = time.monotonic()
+    assert handle.ended_within(60)
+    assert time.monotonic() - began < 5
+    assert handle.wait().status is RunStatus.TIMED_OUT
+
+
 def test_interrupt_before_wait_takes_the_given_reason(job: Job, log_path: Path) -> None:
     handle = start(shell(job, "sleep 300"), log_path)
     handle.interrupt("interrupted: shutting down")
