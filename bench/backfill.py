@@ -163,6 +163,54 @@ def recorded(folder: Path) -> dict[str, int]:
     return dict(rows)
 
 
+def per_minute(root: Path, repeat: int) -> bool:
+    """The 1,440-run figure over `repeat` rounds; True if it met its target."""
+    ok = True
+    ratios = []
+    for i in range(repeat):
+        before = spawn_floor(RUNS)
+        folder = root / f"minutely-{i}"
+        took = backfill(folder, MINUTELY, "tick", "2026-01-01", "2026-01-01", 2)
+        after = spawn_floor(RUNS)
+        floor = (before + after) / 2
+        counts = recorded(folder)
+        ratios.append(took / floor)
+        print(
+            f"round {i + 1}: 1,440 runs of `true`, --parallel 2: {took:.2f} s; floor "
+            f"(1,440 sequential `sh -c true` spawns, mean of {before:.2f} s before and "
+            f"{after:.2f} s after): {floor:.2f} s; ratio {took / floor:.2f} x; "
+            f"recorded {counts}"
+        )
+        if counts != {"succeeded": RUNS}:
+            print(f"FAIL: expected {RUNS} succeeded runs, got {counts}")
+            ok = False
+    ratio = statistics.median(ratios)
+    print(f"median ratio {ratio:.2f} x over {repeat} rounds (target at most {MAX_RATIO:g} x)")
+    if ratio > MAX_RATIO:
+        print("FAIL: over the target")
+        ok = False
+    return ok
+
+
+def chain(root: Path, days: int) -> bool:
+    """The chain's wall times with --parallel 1 and 4; True if every run succeeded."""
+    ok = True
+    first = date(2025, 1, 1)
+    frm, to = first.isoformat(), (first + timedelta(days=days - 1)).isoformat()
+    for parallel in (1, 4):
+        folder = root / f"chain-{parallel}"
+        took = backfill(folder, CHAIN, "extract", frm, to, parallel)
+        counts = recorded(folder)
+        print(
+            f"{days} days of a 3-job chain ({days * 3:,} runs), --parallel {parallel}: "
+            f"{took:.2f} s ({days * 3 / took:.0f} runs/s)  recorded {counts}"
+        )
+        if counts != {"succeeded": days * 3}:
+            print(f"FAIL: expected {days * 3} succeeded runs, got {counts}")
+            ok = False
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="rounds of backfill vs floor")
@@ -176,53 +224,13 @@ def main() -> int:
         help="hours of a per-second job to backfill (24: 86,400 runs, ~5 min; 0: skip)",
     )
     args = parser.parse_args()
-    ok = True
     with tempfile.TemporaryDirectory(prefix="cronplus-bench-") as tmp:
         root = Path(tmp)
         spawn_floor(50)  # warm the page cache and the shell
-        ratios = []
-        for i in range(args.repeat):
-            before = spawn_floor(RUNS)
-            folder = root / f"minutely-{i}"
-            took = backfill(folder, MINUTELY, "tick", "2026-01-01", "2026-01-01", 2)
-            after = spawn_floor(RUNS)
-            floor = (before + after) / 2
-            counts = recorded(folder)
-            ratios.append(took / floor)
-            print(
-                f"round {i + 1}: 1,440 runs of `true`, --parallel 2: {took:.2f} s; floor "
-                f"(1,440 sequential `sh -c true` spawns, mean of {before:.2f} s before and "
-                f"{after:.2f} s after): {floor:.2f} s; ratio {took / floor:.2f} x; "
-                f"recorded {counts}"
-            )
-            if counts != {"succeeded": RUNS}:
-                print(f"FAIL: expected {RUNS} succeeded runs, got {counts}")
-                ok = False
-        ratio = statistics.median(ratios)
-        print(
-            f"median ratio {ratio:.2f} x over {args.repeat} rounds (target at most {MAX_RATIO:g} x)"
-        )
-        if ratio > MAX_RATIO:
-            print("FAIL: over the target")
-            ok = False
-
+        ok = per_minute(root, args.repeat)
         if args.per_second_hours:
             ok = per_second(root, args.per_second_hours) and ok
-
-        days = args.chain_days
-        first = date(2025, 1, 1)
-        frm, to = first.isoformat(), (first + timedelta(days=days - 1)).isoformat()
-        for parallel in (1, 4):
-            folder = root / f"chain-{parallel}"
-            took = backfill(folder, CHAIN, "extract", frm, to, parallel)
-            counts = recorded(folder)
-            print(
-                f"{days} days of a 3-job chain ({days * 3:,} runs), --parallel {parallel}: "
-                f"{took:.2f} s ({days * 3 / took:.0f} runs/s)  recorded {counts}"
-            )
-            if counts != {"succeeded": days * 3}:
-                print(f"FAIL: expected {days * 3} succeeded runs, got {counts}")
-                ok = False
+        ok = chain(root, args.chain_days) and ok
     return 0 if ok else 1
 
 
