@@ -7,14 +7,15 @@ Crash survival (issue 3, "Running jobs"): the process the executor starts is a t
 job's exit status to `<log>.status` (`status_path_for`) before exiting with that
 status. The wrapper leads its own session, so if the daemon dies the job keeps
 running and its outcome still reaches the status file, where `read_status_file`
-recovers it. This costs one extra fork per attempt and no Python interpreter for
-shell jobs.
+recovers it. A `/bin/sh` job costs one shell: the wrapper runs the command itself
+(`command_argv`); a job with another shell or a Python job costs one more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 from datetime import UTC, datetime
 from enum import Enum
@@ -35,7 +36,26 @@ from cronplus.model import AttemptResult, RunStatus
 # that it started and its outcome is unknown unless its wrapper is still alive.
 SHELL = "/bin/sh"
 SCRIPT = ': >"$0"; trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; exit "$s"'
-_SCRIPT_B = SCRIPT.encode()
+# A `/bin/sh` job's command runs in a subshell of the wrapper, not in a second `sh -c`
+# (issue 12: a backfill of quick runs paid an exec of the shell per run). The command
+# comes as "$2", never pasted into the script, and `set --` empties "$@" as `sh -c`
+# leaves it; $0 is the shell, as it is for `sh -c`, so messages read "/bin/sh: 1: ..."
+# (with "eval: " after the line number). A subshell sets trapped signals back to
+# their default actions, so TERM reaches the job as it would its own shell, and
+# `exit` ends only the subshell. The status path is "$1". The wrapper creates it
+# owner-only under umask 077 and gives the job the starter's umask, "$3", back, so
+# the starter need not narrow it (`owner_only`): a file create fewer per run, each
+# holding its folder's lock, which the runs of one job share.
+ONE_SHELL = (
+    'umask 077; : >"$1"; umask "$3"; trap : TERM INT HUP; (eval "set --;" "$2"); s=$?; '
+    'printf "%s\\n" "$s" >"$1"; exit "$s"'
+)
+# Where each script's argv (from "sh", "-c", script) has the status path.
+_STATUS_AT = {SCRIPT.encode(): 3, ONE_SHELL.encode(): 4}
+# What a command could read that a subshell answers differently from its own
+# `sh -c`: its pid ($$ is the wrapper's in a subshell) and its parent's. Such a
+# command gets its own shell, as before.
+_SEES_ITS_PID = re.compile(r"\$\$|\$\{#?\$|PPID")
 
 _EXIT_HINTS = {126: "command not executable", 127: "command not found"}
 _SIGNAL_BASE = 128  # the shell reports "killed by signal n" as 128 + n
@@ -45,6 +65,30 @@ _MAX_SIGNAL = 64  # SIGRTMAX on Linux
 def wrapper_argv(status_path: Path, child: list[str]) -> list[str]:
     """The argv that runs `child` under the wrapper, writing to `status_path`."""
     return [SHELL, "-c", SCRIPT, os.fspath(status_path), *child]
+
+
+def command_argv(status_path: Path, shell: str, command: str) -> list[str]:
+    """The argv that runs a shell job's `command` under the wrapper: in the wrapper's
+    own shell when the job's shell is that shell and the command cannot tell."""
+    if shell == SHELL and _SEES_ITS_PID.search(command) is None:
+        mask = f"{_umask():04o}"
+        return [SHELL, "-c", ONE_SHELL, SHELL, os.fspath(status_path), command, mask]
+    return wrapper_argv(status_path, [shell, "-c", command])
+
+
+def private_status(argv: list[str]) -> bool:
+    """Whether the wrapper `argv` creates its status file owner-only itself."""
+    return len(argv) > 2 and argv[2] == ONE_SHELL
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for
+    every thread a moment, and a job started meanwhile would inherit that)."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    raise OSError("no Umask in /proc/self/status")
 
 
 def status_path_for(log_path: Path) -> Path:
@@ -92,8 +136,11 @@ def trace_of(status_path: Path) -> Trace:
 
 def remove_stale(status_path: Path) -> None:
     """A status file left by an earlier use of this log path would be read as this
-    attempt's outcome if the wrapper is killed before writing its own."""
+    attempt's outcome if the wrapper is killed before writing its own. Looked for
+    first: unlink takes its folder's lock even when there is nothing to remove, and
+    a new attempt's status path almost never exists."""
     with contextlib.suppress(FileNotFoundError):
+        os.lstat(status_path)
         os.unlink(status_path)
 
 
@@ -130,7 +177,8 @@ def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 3 and argv[3] == wanted and argv[2] == _SCRIPT_B:
+        at = _STATUS_AT.get(argv[2]) if len(argv) > 2 else None
+        if at is not None and len(argv) > at and argv[at] == wanted:
             return candidate
     return None
 

@@ -133,6 +133,23 @@ class AttemptHandle:
                     self._close()
             return self._result
 
+    def ended_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` (never past the timeout) for the attempt to end or be
+        interrupted; True if it did, or if its timeout is up. `wait()` still says how
+        it ended. What is worth doing only for an attempt that goes on (recording its
+        pid) waits on this first: a quick attempt then costs no such write."""
+        timed_out = False
+        if self._job.timeout is not None:
+            left = self._started_mono + self._job.timeout.total_seconds() - self._monotonic()
+            timed_out = left <= seconds
+            seconds = min(seconds, left)
+        if seconds <= 0:
+            return True
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        return bool(poller.poll(math.ceil(seconds * 1000))) or timed_out
+
     def interrupt(self, reason: str = "interrupted: cronplus stopped") -> None:
         """Ask `wait()` to stop the attempt's whole group: TERM, then KILL after kill_grace.
 
@@ -277,11 +294,12 @@ def start_attempt(
     if job.python is not None:
         shim = [sys.executable, "-m", "cronplus._pyjob"]
         child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
+        argv = _wrapper.wrapper_argv(status_path, child)
     elif job.command is not None:
         problem = _shell_problem(job.shell, env)
         if problem is not None:
             return _not_started(now(), problem)
-        child = [job.shell, "-c", job.command]
+        argv = _wrapper.command_argv(status_path, job.shell, job.command)
     else:
         raise ValueError(f'job "{job.name}" has neither command nor python')
     cwd = os.fspath(job.cwd)
@@ -294,7 +312,7 @@ def start_attempt(
         started_at = now()
         started_mono = clock.monotonic()
         popen = subprocess.Popen(
-            _wrapper.wrapper_argv(status_path, child),
+            argv,
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
@@ -306,10 +324,11 @@ def start_attempt(
     except OSError as exc:
         return _not_started(now(), _start_problem(exc, cwd))
     except ValueError as exc:  # a NUL byte, or a name with "=", in what Popen was given
-        return _not_started(now(), _value_problem(exc, env, child))
+        return _not_started(now(), _value_problem(exc, env, argv))
     finally:
         os.close(log_fd)
-    _wrapper.owner_only(status_path)
+    if not _wrapper.private_status(argv):
+        _wrapper.owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
 
 
@@ -346,13 +365,13 @@ def _start_problem(exc: OSError, cwd: str) -> str:
     return f'cannot start "{exc.filename}": {exc.strerror}'
 
 
-def _value_problem(exc: ValueError, env: Mapping[str, str], child: list[str]) -> str:
+def _value_problem(exc: ValueError, env: Mapping[str, str], argv: list[str]) -> str:
     for name, value in env.items():
         if "\0" in name or "=" in name:
             return f"cannot start: environment variable name {name!r} is not usable"
         if "\0" in value:
             return f'cannot start: environment variable "{name}" contains a NUL byte'
-    if any("\0" in arg for arg in child):
+    if any("\0" in arg for arg in argv):
         return "cannot start: the command contains a NUL byte"
     return f"cannot start: {exc}"
 

@@ -36,6 +36,8 @@ from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
 
+PID_AFTER_S = 0.1  # an attempt going on this long gets its wrapper's pid recorded
+
 T = TypeVar("T")
 P = ParamSpec("P")  # an Alerter method's own parameters
 
@@ -333,8 +335,11 @@ class Runner:
             pid = handle.pid
             with control.watching(handle, self.stop):
                 # A help, not a need: a later daemon finds the job by its status path.
-                with contextlib.suppress(StateError):
-                    self.store.set_attempt_pid(run.id, number, handle.pid)
+                # So it is a write only an attempt still going after PID_AFTER_S
+                # costs, not each of a backfill's quick runs (issue 12).
+                if not handle.ended_within(PID_AFTER_S):
+                    with contextlib.suppress(StateError):
+                        self.store.set_attempt_pid(run.id, number, handle.pid)
                 result = handle.wait()
         ended = "end" if result.status is RunStatus.SUCCEEDED else str(result.status)
         log_event(run, ended, number, result.reason)

@@ -701,3 +701,25 @@ def test_a_day_in_a_zone_that_falls_back_at_midnight_keeps_both_passes_of_its_la
     ]
     after = cli("backfill", "half", "--from", "2026-04-05", "--to", "2026-04-05", "--dry-run")
     assert after.stdout.splitlines()[0] == "2026-04-05 00:30:00-04:00  half  would-run"
+
+
+def test_only_an_attempt_that_goes_on_gets_its_pid_recorded(project, cli):
+    """Issue 12: the pid is a help for a later daemon (it finds a wrapper by its status
+    path anyway), so a quick attempt is not worth the write; one going on is."""
+    project.write(
+        """
+        [defaults]
+        timezone = "UTC"
+        [jobs.quick]
+        schedule = "0 3 * * *"
+        command = "true"
+        [jobs.slow]
+        schedule = "0 3 * * *"
+        command = "sleep 0.5"
+        """
+    )
+    for job in ("quick", "slow"):
+        assert cli("backfill", job, "--from", "2026-10-01", "--to", "2026-10-01").exit_code == 0
+    [quick], [slow] = runs(project, "quick"), runs(project, "slow")
+    assert quick.attempts[0].pid is None
+    assert slow.attempts[0].pid is not None

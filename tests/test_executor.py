@@ -214,6 +214,51 @@ def test_wrapper_assigns_no_variable_the_job_could_see(
     assert (tmp_path / "vars.txt").read_text() == "a b\n"
 
 
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
+def test_a_sh_job_runs_in_a_subshell_of_the_wrapper_not_a_second_shell(
+    job: Job, log_path: Path
+) -> None:
+    """Issue 12: one exec of the shell per attempt. The job's shell is a fork of the
+    wrapper (the same argv), not a `sh -c` of its own."""
+    handle = start(shell(job, "sleep 30; true"), log_path)
+    try:
+        wait_until(lambda: children(handle.pid))
+        [subshell] = children(handle.pid)
+        assert cmdline(subshell) == cmdline(handle.pid)
+        # Polled: until its exec, the subshell's child shows the subshell's argv.
+        wait_until(lambda: [cmdline(c) for c in children(subshell)] == [b"sleep\x0030\x00"])
+    finally:
+        handle.interrupt()
+        assert handle.wait().status is RunStatus.INTERRUPTED
+
+
+def test_a_sh_job_sees_its_shell_as_0_and_no_arguments(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    run(shell(job, 'echo "$0 $# [$*]" > args.txt'), log_path)
+    assert (tmp_path / "args.txt").read_text() == "/bin/sh 0 []\n"
+
+
+def test_a_job_that_reads_its_pid_gets_its_own_shell(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    """In a subshell $$ would be the wrapper's pid, which ignores TERM: a job that
+    signals or records itself by $$ keeps a shell of its own."""
+    handle = start(shell(job, "echo $$ > pid.txt; exec kill -TERM $(cat pid.txt)"), log_path)
+    result = handle.wait()
+    assert int((tmp_path / "pid.txt").read_text()) != handle.pid
+    assert (result.exit_code, result.signal) == (None, "SIGTERM")
+
+
 # -- cannot start ----------------------------------------------------------------------
 
 
@@ -359,6 +404,29 @@ def test_interrupt_from_another_thread(job: Job, log_path: Path, tmp_path: Path)
     assert is_gone(handle.pid)
 
 
+def test_ended_within_says_whether_the_attempt_is_over_without_ending_it(
+    job: Job, log_path: Path
+) -> None:
+    """What the runner asks before recording the pid: False while it goes on, True once
+    it ended or was interrupted; wait() still gives the outcome either way."""
+    quick = start(shell(job, "exit 3"), log_path)
+    assert quick.ended_within(10)
+    assert quick.wait().exit_code == 3
+    going = start(shell(job, "sleep 30"), log_path)
+    assert not going.ended_within(0.05)
+    going.interrupt("stop it")
+    assert going.ended_within(10)
+    assert going.wait().reason == "stop it"
+
+
+def test_ended_within_never_waits_past_the_timeout(job: Job, log_path: Path) -> None:
+    handle = start(shell(job, "sleep 30", timeout=timedelta(seconds=0.2)), log_path)
+    began = time.monotonic()
+    assert handle.ended_within(60)
+    assert time.monotonic() - began < 5
+    assert handle.wait().status is RunStatus.TIMED_OUT
+
+
 def test_interrupt_before_wait_takes_the_given_reason(job: Job, log_path: Path) -> None:
     handle = start(shell(job, "sleep 300"), log_path)
     handle.interrupt("interrupted: shutting down")
@@ -401,6 +469,21 @@ def test_status_file_is_owner_only_and_the_job_keeps_its_umask(
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o644  # the job's own umask
+
+
+@pytest.mark.parametrize("command", ["umask", "echo $$ >/dev/null; umask"], ids=["1", "2"])
+def test_the_job_gets_the_starters_umask_whichever_wrapper(
+    job: Job, log_path: Path, command: str
+) -> None:
+    """The one-shell wrapper creates its status file under umask 077 and gives the
+    job the starter's umask back; the two-shell one never changes it."""
+    previous = os.umask(0o027)
+    try:
+        run(shell(job, command), log_path)
+    finally:
+        os.umask(previous)
+    assert log_path.read_text() == "0027\n"
+    assert stat.S_IMODE(status_path_for(log_path).stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cronplus._wrapper import SCRIPT, status_path_for
+import pytest
+
+from cronplus._wrapper import ONE_SHELL, command_argv, status_path_for, wrapper_argv
 from cronplus.clock import SystemClock
 from cronplus.model import Attempt, AttemptResult, Claim, RunStatus, Trigger
 from cronplus.recovery import take_over
@@ -91,15 +93,22 @@ def test_a_dead_triggers_run_is_settled_not_resumed(project):
     assert store.resumable() == []
 
 
-def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(project, tmp_path: Path):
-    """The job outlived the process that started it: found even with no pid recorded."""
+@pytest.mark.parametrize("one_shell", [True, False], ids=["one shell", "two shells"])
+def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(
+    project, tmp_path: Path, one_shell: bool
+):
+    """The job outlived the process that started it: found even with no pid recorded,
+    whichever wrapper runs it (its own `sh -c` or the wrapper's subshell)."""
     project.write(JOBS)
     store, run = started_run(project, status_file=None)
     log = Path(store.get_run(run.id).last_attempt.log)
-    wrapper = subprocess.Popen(
-        ["/bin/sh", "-c", SCRIPT, str(status_path_for(log)), "sh", "-c", "sleep 0.5"],
-        start_new_session=True,
-    )
+    status = status_path_for(log)
+    if one_shell:
+        argv = command_argv(status, "/bin/sh", "sleep 0.5")
+        assert argv[2] == ONE_SHELL
+    else:
+        argv = wrapper_argv(status, ["sh", "-c", "sleep 0.5"])
+    wrapper = subprocess.Popen(argv, start_new_session=True)
     try:
         from conftest import wait_until
 
