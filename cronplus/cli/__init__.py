@@ -5,7 +5,7 @@ Start-up is what each command needs, no more (issue 12): this package imports
 nothing; `cronplus --version` answers before click is imported; the group
 (`_root.py`) imports a command's module only when that command runs or shows its
 help, and every command imports what it needs in its body, so a piped `status`
-never pays for rich, croniter, apprise or filelock, nor for the other commands.
+never pays for rich, croniter or apprise, nor for the other commands.
 """
 
 from __future__ import annotations
