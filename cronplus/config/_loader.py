@@ -293,7 +293,7 @@ class Loader(Checks):
                 cwd=get("cwd", self.folder),
                 enabled=get("enabled", _JOB.enabled),
                 description=get("description", _JOB.description),
-                line=self.lines.line_of("jobs", name),
+                line=self.lines.table_line("jobs", name),
                 # A job's own alerts table overrides [alerts] field by field.
                 alerts=replace(alerts or AlertsConfig(), **own_alerts)
                 if isinstance(own_alerts, dict)
