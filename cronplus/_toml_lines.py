@@ -25,8 +25,8 @@ _PART_RE = re.compile(_PART)
 _SPECIAL_RE = re.compile(r"[#\"'\[\]{}]")  # where a value's text can change the state
 _LINE_START_HEADER_RE = re.compile(r"^[^\S\n]*\[", re.M)
 # What a quick pass over the headers could miscount or miss: multi-line strings, and
-# line breaks other than \n and \r\n (splitlines counts them). Compiled at first use.
-_NOT_HEADERS_ONLY = r"\"{3}|'{3}|\r(?!\n)|[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]"
+# line breaks other than \n and \r\n (splitlines counts them; a lone \r is checked apart).
+_NOT_HEADERS_ONLY = ('"""', "'''", *"\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029")
 _BASIC_REST_RE = re.compile(r'(?:[^"\\]|\\.)*"')  # the rest of a "..." string
 _MULTI_BASIC_REST_RE = re.compile(r'(?:[^"\\]|\\.|")*?"""')  # the first unescaped """
 
@@ -105,7 +105,8 @@ class KeyLines:
 def _child_header_lines(text: str, table: str) -> dict[str, int] | None:
     """The line of the first `[table.NAME...]` header of each NAME; None when a key
     line could name NAME before its header, or lines could be miscounted."""
-    if re.search(_NOT_HEADERS_ONLY, text):
+    # str searches: one regex over the text took 2.5 ms at 1,000 jobs
+    if any(s in text for s in _NOT_HEADERS_ONLY) or text.count("\r") != text.count("\r\n"):
         return None
     starts = [found.start() for found in _LINE_START_HEADER_RE.finditer(text)]
     root = text[: starts[0] if starts else len(text)]
