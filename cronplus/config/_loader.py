@@ -48,6 +48,18 @@ class Loader(Checks):
     def __init__(self, display: str, path: Path, lines: KeyLines) -> None:
         super().__init__(display, path, lines)
         self._system_zone: str | None = None
+        self._policies: dict[tuple[Any, ...], RetryPolicy] = {}
+        self._too_long: set[RetryPolicy] = set()
+
+    def retry_policy(self, chosen: tuple[Any, ...]) -> RetryPolicy:
+        """The policy of a job's RETRY_KEYS values (None: not set anywhere), made once
+        for all the jobs that share them: most share one (issue 12)."""
+        if chosen not in self._policies:
+            policy = _retry_policy(dict(zip(RETRY_KEYS, chosen, strict=True)))
+            if policy.longest_delay_s() > MAX_RETRY_DELAY.total_seconds():
+                self._too_long.add(policy)
+            self._policies[chosen] = policy
+        return self._policies[chosen]
 
     def system_zone(self) -> str:
         if self._system_zone is None:
@@ -229,9 +241,10 @@ class Loader(Checks):
         [defaults]."""
         on_defaults = False
         for name, job in values.items():
-            chosen = {k: job[k] if k in job else defaults.get(k) for k in RETRY_KEYS}
-            policy = _retry_policy(chosen)
-            if policy.longest_delay_s() <= MAX_RETRY_DELAY.total_seconds():
+            policy = self.retry_policy(
+                tuple(job[k] if k in job else defaults.get(k) for k in RETRY_KEYS)
+            )
+            if policy not in self._too_long:
                 continue
             own = [k for k in RETRY_KEYS if k in job]
             if not own and on_defaults:
@@ -268,10 +281,7 @@ class Loader(Checks):
         }
         jobs = {}
         for name, job in values.items():
-
-            def get(key: str, default: Any, job: dict[str, Any] = job) -> Any:
-                return job[key] if key in job else defaults.get(key, default)
-
+            get = {**defaults, **job}.get  # a job's own value, else its default
             own_alerts = job.get("alerts", True)
             jobs[name] = Job(
                 name=name,
@@ -281,7 +291,7 @@ class Loader(Checks):
                 timezone=zones[dag.pipeline_roots(name)[0]],
                 after=deps[name],
                 shell=get("shell", _JOB.shell),
-                retry=_retry_policy({k: get(k, None) for k in RETRY_KEYS}),
+                retry=self.retry_policy(tuple(get(k) for k in RETRY_KEYS)),
                 timeout=get("timeout", _JOB.timeout),
                 kill_grace=get("kill_grace", _JOB.kill_grace),
                 expected_duration=get("expected_duration", _JOB.expected_duration),
@@ -293,7 +303,7 @@ class Loader(Checks):
                 cwd=get("cwd", self.folder),
                 enabled=get("enabled", _JOB.enabled),
                 description=get("description", _JOB.description),
-                line=self.lines.line_of("jobs", name),
+                line=self.lines.table_line("jobs", name),
                 # A job's own alerts table overrides [alerts] field by field.
                 alerts=replace(alerts or AlertsConfig(), **own_alerts)
                 if isinstance(own_alerts, dict)
