@@ -703,7 +703,7 @@ def test_a_stop_during_a_catch_up_backlog_resumes_every_queued_run(project, daem
     wait_until(lambda: appended(project, "tick"))
     assert d.terminate() == 0
     last = max(r.scheduled_for for r in store.history("tick"))
-    time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds() + 4))
+    time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds() + 6))  # a backlog of 4 or more
     d = daemon()
     d.wait_started()
     wait_until(lambda: any(r.trigger is Trigger.CATCHUP for r in store.history("tick")))
