@@ -163,7 +163,9 @@ def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
 
     The wrapper's argv carries the status path, which names one attempt, so a pid
     reused by an unrelated process is never taken for it. `pid` (recorded when the
-    attempt started) is tried first; without it, /proc is searched.
+    attempt started) is tried first; without it, /proc is searched. The wrapper leads
+    its own session; the subshell a `/bin/sh` job runs in has the same argv but does
+    not, so it is never taken for the wrapper.
     """
     wanted = os.fsencode(status_path)
     candidates: list[int] = [pid] if pid is not None else []
@@ -178,9 +180,17 @@ def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
         except OSError:
             continue
         at = _STATUS_AT.get(argv[2]) if len(argv) > 2 else None
-        if at is not None and len(argv) > at and argv[at] == wanted:
+        if at is not None and len(argv) > at and argv[at] == wanted and _leads(candidate):
             return candidate
     return None
+
+
+def _leads(pid: int) -> bool:
+    """Whether `pid` leads its session, as every wrapper does."""
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
 
 
 class SurvivingWrapper:

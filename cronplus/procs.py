@@ -35,3 +35,13 @@ def runs_with_arg(pid: int, arg: str) -> bool:
     except OSError:
         return False
     return os.fsencode(arg) in argv
+
+
+def any_runs_with_arg(arg: str) -> bool:
+    """Whether any live process has `arg` among its arguments (a search of /proc, for
+    an attempt whose wrapper pid was never recorded)."""
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    return any(runs_with_arg(pid, arg) for pid in pids)

@@ -13,7 +13,7 @@ from itertools import islice
 
 from cronplus.config import config_dag, pipeline_schedule
 from cronplus.model import Config, Job, Run, RunStatus
-from cronplus.procs import alive, runs_with_arg
+from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
 from cronplus.schedule import fire_times, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import zone
@@ -254,8 +254,13 @@ def _orphaned(store: Store, run: Run) -> bool:
     if owner is not None and alive(owner):
         return False
     attempt = run.last_attempt
-    if attempt is not None and attempt.finished_at is None and attempt.pid and attempt.log:
-        return not runs_with_arg(attempt.pid, attempt.log + ".status")
+    if attempt is not None and attempt.finished_at is None and attempt.log:
+        status_path = attempt.log + ".status"
+        if attempt.pid:
+            return not runs_with_arg(attempt.pid, status_path)
+        # Its pid is recorded only once it has gone on a moment: a crash before then
+        # leaves none, and its wrapper is found by the status path it carries.
+        return not any_runs_with_arg(status_path)
     return True
 
 

@@ -136,3 +136,65 @@ def test_attempts_cut_short_twice_still_do_not_count(project):
     take_over(store, project.config(), SystemClock(), None)
     assert len(store.get_run(run.id).attempts) == 2
     assert store.resumable() == [(run.id, 0)]
+
+
+def one_shell_job(project, command: str):
+    """A run claimed by a process that is gone, its attempt's `/bin/sh` job still
+    going under a wrapper whose pid was never recorded (a crash in its first moment)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    store = project.store()
+    run = store.claim_run("j", T0, Trigger.SCHEDULE, Claim(owner=gone.pid, now=T0))
+    log = project.root / "1-1.log"
+    store.begin_attempt(run.id, Attempt(1, T0, log=str(log)), owner=gone.pid)
+    status = status_path_for(log)
+    wrapper = subprocess.Popen(command_argv(status, "/bin/sh", command), start_new_session=True)
+    return store, run, status, wrapper
+
+
+def test_the_subshell_of_a_one_shell_job_is_never_taken_for_its_wrapper(project):
+    """The job's subshell has its wrapper's very argv; only the wrapper leads a session."""
+    from conftest import wait_until
+
+    from cronplus._wrapper import find_wrapper
+
+    project.write(JOBS)
+    _, _, status, wrapper = one_shell_job(project, "sleep 3; true")
+    try:
+
+        def with_the_path() -> list[int]:
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            return [p for p in pids if _has_arg(p, str(status))]
+
+        both = wait_until(lambda: len(with_the_path()) == 2 and with_the_path())
+        (subshell,) = [p for p in both if p != wrapper.pid]
+        assert find_wrapper(status, subshell) is None
+        assert find_wrapper(status) == wrapper.pid
+    finally:
+        os.killpg(wrapper.pid, 15)
+        wrapper.wait()
+
+
+def test_status_sees_a_job_going_whose_wrapper_pid_was_never_recorded(project):
+    from conftest import wait_until
+
+    from cronplus.report import _orphaned
+
+    project.write(JOBS)
+    store, run, status, wrapper = one_shell_job(project, "sleep 3")
+    try:
+        wait_until(lambda: status.exists())
+        assert store.get_run(run.id).last_attempt.pid is None
+        assert not _orphaned(store, store.get_run(run.id))
+    finally:
+        os.killpg(wrapper.pid, 15)
+        wrapper.wait()
+    assert _orphaned(store, store.get_run(run.id))  # and once it is gone, it is
+
+
+def _has_arg(pid: int, arg: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return os.fsencode(arg) in f.read().split(b"\0")
+    except OSError:
+        return False
