@@ -1135,39 +1135,6 @@ def test_version_answered_without_click_is_what_click_answers(project):
     assert [(a.returncode, a.stdout) for a in answers] == [(0, f"cronplus {version}\n")] * 2
 
 
-def test_piped_status_imports_neither_rich_croniter_apprise_nor_filelock(project):
-    project.write("""
-        [jobs.load]
-        schedule = "0 3 * * *"
-        timezone = "Europe/Berlin"
-        command = "true"
-
-        [jobs.report]
-        after = ["load"]
-        command = "true"
-    """)
-    record(project.store(), "load", datetime.now(UTC) - timedelta(seconds=30), "succeeded")
-    script = f"""
-import sys
-sys.argv = ["cronplus", "-c", {str(project.jobs_file)!r}, "--state", {str(project.state)!r},
-            "status"]
-from cronplus.cli import main
-try:
-    main()
-finally:
-    heavy = sorted(m for m in sys.modules
-                   if m.split(".")[0] in ("rich", "croniter", "apprise", "filelock"))
-    sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 0, result.stderr
-    assert "load " in result.stdout and "succeeded" in result.stdout
-    assert "daemon: not running" in result.stdout
-    assert "HEAVY=\n" in result.stderr, result.stderr
-
-
 def test_status_subprocess_runs_in_the_jobs_file_folder_by_default(project):
     """`cronplus status` with no options reads ./jobs.toml and .cronplus/ beside it."""
     project.write('[jobs.load]\nschedule = "@daily"\ncommand = "true"\n')

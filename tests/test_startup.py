@@ -90,6 +90,7 @@ def test_a_piped_status_imports_exactly_the_modules_it_uses(project):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "load " in proc.stdout and "succeeded" in proc.stdout
+    assert "daemon: not running" in proc.stdout
     assert {m for m in modules if m.split(".")[0] == "cronplus"} == STATUS_MODULES
     assert forbidden(modules) == []
     assert "click" in modules  # what the check reads is the command's own imports
