@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 
 from cronplus.model import AttemptResult, RunStatus
+from cronplus.procs import all_pids, cmdline
 
 # The wrapper gets the status file as $0 and the job's argv as "$@", so no shell
 # variable is assigned before the job starts: assigning one would change an
@@ -168,17 +169,8 @@ def find_wrapper(status_path: Path, pid: int | None = None) -> int | None:
     not, so it is never taken for the wrapper.
     """
     wanted = os.fsencode(status_path)
-    candidates: list[int] = [pid] if pid is not None else []
-    if not candidates:
-        with contextlib.suppress(OSError):
-            candidates = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    for candidate in candidates:
-        try:
-            # Empty for a zombie (exited, not yet reaped), which is gone for our purposes.
-            with open(f"/proc/{candidate}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
+    for candidate in [pid] if pid is not None else all_pids():
+        argv = cmdline(candidate) or []
         at = _STATUS_AT.get(argv[2]) if len(argv) > 2 else None
         if at is not None and len(argv) > at and argv[at] == wanted and _leads(candidate):
             return candidate

@@ -25,23 +25,29 @@ def alive(pid: int) -> bool:
         return True
 
 
+def cmdline(pid: int) -> list[bytes] | None:
+    """The arguments of process `pid`; None when it is gone (a zombie's are empty)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
+
+
+def all_pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
 def runs_with_arg(pid: int, arg: str) -> bool:
     """Whether process `pid` is alive with `arg` among its arguments: an attempt's
     wrapper carries its status file's path, so a reused pid is not taken for it."""
-    try:
-        # Empty for a zombie (exited, not yet reaped), which is gone for our purposes.
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except OSError:
-        return False
-    return os.fsencode(arg) in argv
+    return os.fsencode(arg) in (cmdline(pid) or ())
 
 
 def any_runs_with_arg(arg: str) -> bool:
     """Whether any live process has `arg` among its arguments (a search of /proc, for
     an attempt whose wrapper pid was never recorded)."""
-    try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return False
-    return any(runs_with_arg(pid, arg) for pid in pids)
+    return any(runs_with_arg(pid, arg) for pid in all_pids())
