@@ -259,15 +259,16 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...]) -> float:
+def timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...], name: str) -> float:
     """Wall time of one run, stdout to a pipe; fails loudly on an unexpected exit.
-    Its CPU time (children run one at a time) goes to CPU_S under its argv."""
+    Its CPU time (children run one at a time) goes to CPU_S under `name` (not its
+    argv: status with and without .pyc files share one)."""
     c0, t0 = cpu_s(), time.perf_counter()
     proc = subprocess.run(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60
     )
     elapsed = time.perf_counter() - t0
-    CPU_S.setdefault(" ".join(argv), []).append(cpu_s() - c0)
+    CPU_S.setdefault(name, []).append(cpu_s() - c0)
     if proc.returncode not in ok:
         sys.exit(
             f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}"
@@ -295,21 +296,22 @@ def import_report(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list
     return [m for m in FORBIDDEN if m in imported], rows
 
 
-def imported_modules(rows: list) -> tuple[list[str], list[str]]:
-    """From an import log: the cronplus modules, and the top-level packages outside
-    the standard library."""
+def imported_modules(rows: list) -> list[str]:
+    """From an import log: the top-level packages outside the standard library."""
     names = [name.strip() for _, _, name in rows]
-    ours = sorted(n for n in names if n.split(".")[0] == "cronplus")
     tops = {n.split(".")[0] for n in names}
     # `copy` tries org.python.core and `site` tries sitecustomize: both fail, both logged.
     probes = {"cronplus", "org", "sitecustomize", "usercustomize"}
     others = sorted(t for t in tops - probes if t not in sys.stdlib_module_names)
-    return ours, [t for t in others if not t.startswith("_")]
+    return [t for t in others if not t.startswith("_")]
 
 
-def modules_after_status(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[list[str], str]:
+def modules_after_status(
+    argv: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[list[str], str, list[str]]:
     """Runs the status command path in-process; lists the forbidden modules left in
-    sys.modules, and says which cronplus package ran."""
+    sys.modules, says which cronplus package ran, and lists its modules in sys.modules
+    (the import log misses those importlib.import_module imports, such as render's)."""
     driver = textwrap.dedent(
         """
         import runpy, sys
@@ -320,6 +322,8 @@ def modules_after_status(argv: list[str], cwd: Path, env: dict[str, str]) -> tup
         except SystemExit:
             pass
         found = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
+        ours = sorted(m for m in sys.modules if m.split(".")[0] == "cronplus")
+        sys.stderr.write("OURS:" + ",".join(ours) + "\\n")
         sys.stderr.write("FROM:" + cronplus.cli.__file__ + "\\n")
         sys.stderr.write("FOUND:" + ",".join(found) + "\\n")
         """
@@ -335,9 +339,10 @@ def modules_after_status(argv: list[str], cwd: Path, env: dict[str, str]) -> tup
     err = proc.stderr.decode(errors="replace").splitlines()
     found = [x[len("FOUND:") :] for x in err if x.startswith("FOUND:")]
     where = [x[len("FROM:") :] for x in err if x.startswith("FROM:")]
-    if not found or not where:
+    ours = [x[len("OURS:") :] for x in err if x.startswith("OURS:")]
+    if not found or not where or not ours:
         sys.exit("the sys.modules check did not finish:\n" + "\n".join(err))
-    return [m for m in found[-1].split(",") if m], where[-1]
+    return [m for m in found[-1].split(",") if m], where[-1], ours[-1].split(",")
 
 
 def ms(seconds: float) -> str:
@@ -376,19 +381,21 @@ def main() -> int:
             sys.exit(f"status failed ({out.returncode}):\n{text}{out.stderr.decode()}")
 
         for argv in argvs.values():  # warm the page cache and .pyc files
-            timed(argv, root, env, (0, 1))
+            timed(argv, root, env, (0, 1), "warm")
         times: dict[str, list[float]] = {k: [] for k in (*argvs, "floor_nopyc", "status_nopyc")}
         for _ in range(repeat):
             for name, argv in argvs.items():
-                times[name].append(timed(argv, root, env, (0, 1)))
-            times["floor_nopyc"].append(timed(argvs["floor"], root, env_nopyc, (0,)))
-            times["status_nopyc"].append(timed(argvs["status"], root, env_nopyc, (0, 1)))
+                times[name].append(timed(argv, root, env, (0, 1), name))
+            times["floor_nopyc"].append(timed(argvs["floor"], root, env_nopyc, (0,), "-"))
+            times["status_nopyc"].append(
+                timed(argvs["status"], root, env_nopyc, (0, 1), "status_nopyc")
+            )
 
         forbidden_log, rows = import_report(argvs["status"], root, env)
-        forbidden_mods, cli_file = modules_after_status(argvs["status"], root, env)
+        forbidden_mods, cli_file, ours = modules_after_status(argvs["status"], root, env)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    report(med, times, argvs, n_runs, repeat, cli_file, rows)
+    report(med, times, argvs, n_runs, repeat, cli_file, rows, ours)
     print(f"status imports none of {', '.join(FORBIDDEN)}:")
     print(f"  importtime log: {', '.join(forbidden_log) or 'none found'}")
     print(f"  sys.modules after the status path: {', '.join(forbidden_mods) or 'none found'}")
@@ -416,7 +423,14 @@ def main() -> int:
 
 
 def report(
-    med: dict, times: dict, argvs: dict, n_runs: int, repeat: int, cli_file: str, rows: list
+    med: dict,
+    times: dict,
+    argvs: dict,
+    n_runs: int,
+    repeat: int,
+    cli_file: str,
+    rows: list,
+    ours: list[str],
 ) -> None:
     f = med["floor"]
     print(f"cronplus measured: {Path(cli_file).parent}")
@@ -431,7 +445,7 @@ def report(
             f"{name:8} {shown}     {ms(med[name])}   = {med[name] / f:4.1f} x floor"
             f"   (min {ms(min(times[name]))}; target <= {limit:g} x)"
         )
-    cpu = {k: statistics.median(CPU_S[" ".join(argv)]) for k, argv in argvs.items()}
+    cpu = {k: statistics.median(CPU_S[k]) for k in argvs}
     print(
         "cpu (user+sys, median; information, less disturbed by other load): "
         + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in cpu.items())
@@ -444,7 +458,7 @@ def report(
         "   (information: PYTHONDONTWRITEBYTECODE=1, every module compiled from source)"
     )
     print()
-    ours, others = imported_modules(rows)
+    others = imported_modules(rows)
     print(f"status imports {len(ours)} cronplus modules: {', '.join(ours)}")
     print(f"  and outside the standard library: {', '.join(others) or 'nothing'}")
     print()

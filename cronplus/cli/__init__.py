@@ -20,11 +20,16 @@ __all__ = ["cli", "main"]
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--version"]:  # what click's --version prints, without click
+    argv = sys.argv[1:]
+    if argv == ["--version"]:  # what click's --version prints, without click
         from cronplus import __version__
 
         sys.stdout.write(f"cronplus {__version__}\n")
         return
+    if "status" in argv:  # the plain forms, without click; it exits if it answers
+        from cronplus.cli._status import main as status_main
+
+        status_main(argv)
     from cronplus.cli._root import cli
 
     cli(prog_name="cronplus")

@@ -1,81 +1,15 @@
-"""What the commands share: the `Context` every command gets (the global options, the
-jobs file and state loaded once on demand), their common options and parsers."""
+"""What the click commands share: how they get the `Context` (`_context.py`), their
+common options and parsers."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from cronplus.errors import UnknownJobError, UsageError
-
-if TYPE_CHECKING:
-    from cronplus.alerts import Alerter
-    from cronplus.model import Config, Job
-    from cronplus.paths import StatePaths
-    from cronplus.store import Store
-
-
-class Context:
-    """The global options, and the jobs file and state loaded once on demand."""
-
-    def __init__(self, config_path: str, state: str | None) -> None:
-        self.config_path = config_path
-        self.state_option = state
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            from cronplus.config import load_config
-
-            self._config = load_config(Path(self.config_path), display_path=self.config_path)
-        return self._config
-
-    def read_config(self) -> Config:
-        """For commands that only read: the jobs file, or while it has problems what
-        stands in for it (`reading.config_for_reading`), with its warning on stderr."""
-        if self._config is None:
-            from cronplus.reading import config_for_reading
-
-            reading = config_for_reading(self.config_path, self.state_option)
-            if reading.warning:
-                click.echo(reading.warning, err=True)
-            self._config = reading.config
-        return self._config
-
-    @property
-    def paths(self) -> StatePaths:
-        from cronplus.paths import resolve_state_dir
-
-        return resolve_state_dir(self.state_option, self.config.state, self.config.folder)
-
-    def store(self, *, create: bool = False) -> Store:
-        from cronplus.store import open_store
-
-        return open_store(self.paths, create=create)
-
-    def alerter(self, store: Store, *, strict: bool) -> Alerter:
-        """Alerts as the jobs file sets them (see `alert_env` for `strict`)."""
-        from cronplus.alerts import Alerter
-
-        self.alert_env(strict=strict)
-        return Alerter(self.config, store, warn_missing=False)
-
-    def alert_env(self, *, strict: bool) -> None:
-        """A `${NAME}` nobody set is an error when `strict` (run, validate, alert-test);
-        elsewhere that URL is skipped with a warning."""
-        from cronplus.config import warn_alert_env
-
-        warn_alert_env(self.config, self.config_path, strict=strict, warn=warn)
-
-    def job(self, name: str) -> Job:
-        if name not in self.config.jobs:
-            raise UnknownJobError(name, self.config.jobs)
-        return self.config.jobs[name]
-
+from cronplus.cli._context import Context
+from cronplus.errors import UsageError
 
 pass_ctx = click.make_pass_decorator(Context)
 

@@ -52,23 +52,15 @@ def status(
       cronplus status
       cronplus status load --on 2026-11-17 --problems
     """
-    from cronplus import render, report
-    from cronplus.paths import read_daemon_pid
+    from cronplus.cli._status import job_names, show_status
 
-    obj.read_config()
-    names = [obj.job(n).name for n in jobs] or list(obj.config.jobs)
+    names = job_names(obj, jobs)
     if problems and on_date is None:
         raise UsageError("--problems goes with --on DATE (e.g. status --on 2026-11-17 --problems)")
     if on_date is not None:
         day = parse_date(on_date, "--on")
         sys.exit(_status_on(obj, names, day, problems=problems, as_json=as_json))
-    now = system_clock().now()
-    rows = report.job_statuses(obj.config, obj.store(), names, now)
-    if as_json:
-        render.print_json(render.status_json(rows))
-    else:
-        render.print_status(rows, read_daemon_pid(obj.paths), obj.paths.root, now, bool(jobs))
-    sys.exit(ExitCode.NOT_SUCCEEDED if any(r.is_bad for r in rows) else ExitCode.OK)
+    sys.exit(show_status(obj, names, chosen=bool(jobs), as_json=as_json))
 
 
 def _status_on(

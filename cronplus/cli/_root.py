@@ -11,44 +11,17 @@ from typing import Any
 import click
 
 from cronplus import __version__
-
-# Each command: the module that defines it and the first sentence of its help, which
-# `cronplus --help` lists without importing that module. tests/test_docs.py checks
-# both against the commands themselves.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "alert-test": ("_act", "Send a test message through the alert channels (JOB's, or [alerts]')."),
-    "alerts": ("_read", "Recent alerts and whether each channel took them: was anyone told?"),
-    "backfill": (
-        "_act",
-        "Run every fire time of JOB from --from to --to again, then the jobs after it.",
-    ),
-    "history": (
-        "_read",
-        "A job's runs, newest first (a job removed from the file keeps its history).",
-    ),
-    "logs": (
-        "_read",
-        "Print the output a run's attempt captured (latest run and attempt by default).",
-    ),
-    "mark": ("_act", "Record a run's outcome by hand: JOB at --at as succeeded or skipped."),
-    "next": ("_read", "Upcoming fire times, in each job's time zone."),
-    "pause": ("_act", "Stop scheduling jobs until resumed; their fire times are recorded skipped."),
-    "resume": (
-        "_act",
-        "Schedule paused jobs again, from their next fire time (nothing is caught up).",
-    ),
-    "run": ("_act", "Run the daemon in the foreground until SIGTERM or Ctrl-C."),
-    "status": (
-        "_read",
-        "Did it run? Each job's last run, what is running, what is overdue, and the next "
-        "fire time; with --on, every fire time of that date beside its run.",
-    ),
-    "trigger": ("_act", "Run a job now (and then its downstream jobs), with or without a daemon."),
-    "validate": (
-        "_act",
-        "Check the jobs file and print every problem, one per line (exit 2 if any).",
-    ),
-}
+from cronplus.cli._table import (
+    COMMANDS,
+    CONFIG_DEFAULT,
+    CONFIG_ENV,
+    CONFIG_HELP,
+    CONFIG_METAVAR,
+    CONFIG_OPTIONS,
+    STATE_HELP,
+    STATE_METAVAR,
+    STATE_OPTION,
+)
 
 
 def module_commands(module: str) -> tuple[click.Command, ...]:
@@ -96,15 +69,13 @@ class CronplusGroup(click.Group):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
     def invoke(self, ctx: click.Context) -> Any:
-        from cronplus.errors import ConfigError, CronplusError, ExitCode
+        from cronplus.cli._context import error_text
+        from cronplus.errors import CronplusError, ExitCode
 
         try:
             return super().invoke(ctx)
-        except ConfigError as e:
-            click.echo(str(e), err=True)
-            ctx.exit(e.exit_code)
         except CronplusError as e:
-            click.echo(f"Error: {e}", err=True)
+            click.echo(error_text(e), err=True)
             ctx.exit(e.exit_code)
         except BrokenPipeError:
             # `cronplus logs JOB | head`: the reader left; that is not an error.
@@ -114,21 +85,15 @@ class CronplusGroup(click.Group):
 
 @click.group(cls=CronplusGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "-c",
-    "--config",
+    *CONFIG_OPTIONS,
     "config_path",
-    default="jobs.toml",
-    envvar="CRONPLUS_CONFIG",
+    default=CONFIG_DEFAULT,
+    envvar=CONFIG_ENV,
     show_default=True,
-    metavar="PATH",
-    help="The jobs file (env CRONPLUS_CONFIG).",
+    metavar=CONFIG_METAVAR,
+    help=CONFIG_HELP,
 )
-@click.option(
-    "--state",
-    metavar="DIR",
-    help="State directory (env CRONPLUS_STATE; default [defaults].state, else .cronplus/ "
-    "beside the jobs file).",
-)
+@click.option(STATE_OPTION, metavar=STATE_METAVAR, help=STATE_HELP)
 @click.version_option(__version__, message="cronplus %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, state: str | None) -> None:
@@ -139,6 +104,6 @@ def cli(ctx: click.Context, config_path: str, state: str | None) -> None:
       cronplus -c examples/jobs.toml run      # the daemon
       cronplus -c examples/jobs.toml status   # did it run?
     """
-    from cronplus.cli._group import Context
+    from cronplus.cli._group import Context, warn
 
-    ctx.obj = Context(config_path, state)
+    ctx.obj = Context(config_path, state, warn)
