@@ -190,3 +190,19 @@ def test_forms_left_to_click_still_work_through_the_console_script(history, argv
     quick, slow = both_ways(history.root, [STATE, *argv], quick=False)
     assert_same(quick, slow)
     assert quick.returncode in (0, 1) and quick.stdout
+
+
+@pytest.mark.parametrize("columns", [None, "", "0", "-3", "x", "40", "50", "60", "79", "80", "200"])
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_without_click_is_clicks_help(tmp_path, option, columns):
+    env = {} if columns is None else {"COLUMNS": columns}
+    quick, slow = both_ways(tmp_path, [option], env)
+    assert_same(quick, slow)
+    assert b"Commands:" in quick.stdout and b"  validate  " in quick.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help", "status"], ["-h", "-h"], ["status", "--help"]])
+def test_other_help_forms_are_clicks(tmp_path, argv):
+    quick, slow = both_ways(tmp_path, argv, quick=False)
+    assert_same(quick, slow)
+    assert quick.returncode == 0

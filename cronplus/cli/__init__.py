@@ -26,6 +26,10 @@ def main() -> None:
 
         sys.stdout.write(f"cronplus {__version__}\n")
         return
+    if argv[:1] in (["--help"], ["-h"]):  # the group's help, without click
+        from cronplus.cli._help import main as help_main
+
+        help_main(argv)
     if "status" in argv:  # the plain forms, without click; it exits if it answers
         from cronplus.cli._status import main as status_main
 

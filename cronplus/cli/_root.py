@@ -18,9 +18,12 @@ from cronplus.cli._table import (
     CONFIG_HELP,
     CONFIG_METAVAR,
     CONFIG_OPTIONS,
+    GROUP_HELP,
+    HELP_OPTIONS,
     STATE_HELP,
     STATE_METAVAR,
     STATE_OPTION,
+    VERSION_HELP,
 )
 
 
@@ -83,7 +86,11 @@ class CronplusGroup(click.Group):
             ctx.exit(ExitCode.OK)
 
 
-@click.group(cls=CronplusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CronplusGroup,
+    help=GROUP_HELP,
+    context_settings={"help_option_names": list(HELP_OPTIONS)},
+)
 @click.option(
     *CONFIG_OPTIONS,
     "config_path",
@@ -94,16 +101,10 @@ class CronplusGroup(click.Group):
     help=CONFIG_HELP,
 )
 @click.option(STATE_OPTION, metavar=STATE_METAVAR, help=STATE_HELP)
-@click.version_option(__version__, message="cronplus %(version)s")
+@click.version_option(__version__, message="cronplus %(version)s", help=VERSION_HELP)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, state: str | None) -> None:
-    """cronplus: cron with history, dependencies, retries and an answer to "did it run?".
-
-    \b
-    Example:
-      cronplus -c examples/jobs.toml run      # the daemon
-      cronplus -c examples/jobs.toml status   # did it run?
-    """
+    # Its help is GROUP_HELP, which `cronplus --help` prints without click too.
     from cronplus.cli._group import Context, warn
 
     ctx.obj = Context(config_path, state, warn)

@@ -4,6 +4,16 @@ click (`_status.py`, `_help.py`), so the two cannot drift apart (issue 12)."""
 
 from __future__ import annotations
 
+GROUP_HELP = """cronplus: cron with history, dependencies, retries and an answer to "did it run?".
+
+\b
+Example:
+  cronplus -c examples/jobs.toml run      # the daemon
+  cronplus -c examples/jobs.toml status   # did it run?
+"""
+HELP_OPTIONS = ("-h", "--help")
+HELP_HELP = "Show this message and exit."  # click's words for its help option
+VERSION_HELP = "Show the version and exit."
 CONFIG_OPTIONS = ("-c", "--config")
 CONFIG_DEFAULT = "jobs.toml"
 CONFIG_ENV = "CRONPLUS_CONFIG"
