@@ -2,10 +2,12 @@
 `render`, map errors to exit codes.
 
 Start-up is what each command needs, no more (issue 12): this package imports
-nothing; `cronplus --version` answers before click is imported; the group
-(`_root.py`) imports a command's module only when that command runs or shows its
-help, and every command imports what it needs in its body, so a piped `status`
-never pays for rich, croniter or apprise, nor for the other commands.
+nothing; `cronplus --version`, `cronplus --help` (`_help.py`) and the plain forms of
+`cronplus status` (`_status.py`) answer without importing click, byte for byte as
+click would; the group (`_root.py`) imports a command's module only when that
+command runs or shows its help, and every command imports what it needs in its
+body, so a piped `status` never pays for rich, croniter or apprise, nor for the
+other commands.
 """
 
 from __future__ import annotations
