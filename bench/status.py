@@ -306,6 +306,17 @@ def imported_modules(rows: list) -> list[str]:
     return [t for t in others if not t.startswith("_")]
 
 
+def stdlib_modules(rows: list) -> list[str]:
+    """From an import log: the standard library modules it imported, by full name (the
+    ones `python -c pass` imports itself cost nothing more)."""
+    names = [name.strip() for _, _, name in rows]
+    return [
+        n
+        for n in dict.fromkeys(names)
+        if n.split(".")[0] in sys.stdlib_module_names and not n.startswith("_")
+    ]
+
+
 def modules_after_status(
     argv: list[str], cwd: Path, env: dict[str, str]
 ) -> tuple[list[str], str, list[str]]:
@@ -371,6 +382,10 @@ def main() -> int:
             "version": [py, "-m", "cronplus", "--version"],
             "help": [py, "-m", "cronplus", "--help"],
         }
+        forbidden_log, rows = import_report(argvs["status"], root, env)
+        # The standard library modules status imports, imported by the floor's Python
+        # with nothing else: the part of status's start no cronplus change can remove.
+        argvs["stdlib"] = [floor_py, "-c", "import " + ", ".join(stdlib_modules(rows))]
 
         # The output must be the real thing: one row per job, plain text (piped).
         out = subprocess.run(
@@ -391,7 +406,6 @@ def main() -> int:
                 timed(argvs["status"], root, env_nopyc, (0, 1), "status_nopyc")
             )
 
-        forbidden_log, rows = import_report(argvs["status"], root, env)
         forbidden_mods, cli_file, ours = modules_after_status(argvs["status"], root, env)
 
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -451,6 +465,12 @@ def report(
         + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in cpu.items())
         + " = "
         + ", ".join(f"{k} {v / cpu['floor']:.1f} x" for k, v in cpu.items() if k != "floor")
+    )
+    lib = med["stdlib"]
+    print(
+        f"stdlib   python -c 'import <the {len(argvs['stdlib'][2].split(','))} standard library"
+        f" modules status imports>'  {ms(lib)}   = {lib / f:4.1f} x floor   (information: the"
+        " part of status's start that is not cronplus's)"
     )
     fn, sn = med["floor_nopyc"], med["status_nopyc"]
     print(
