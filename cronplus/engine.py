@@ -21,7 +21,7 @@ from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
-from cronplus.due import Due
+from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Claim, Config, Job, Run, RunStatus, Trigger
@@ -37,7 +37,6 @@ JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is
 JUMPED = "the clock jumped forward"  # the reason of a fire time a forward jump skipped
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
-MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 
 
@@ -82,7 +81,7 @@ class Engine:
             if not _scheduled(job):
                 continue
             if job.name not in paused:  # a paused job's fire times are not caught up
-                missed = self._missed_while_down(job, last_alive, now)
+                missed = missed_while_down(self.store, job, last_alive, now)
                 horizon = now - job.start_grace
                 self._catch_up(job, [t for t in missed if t <= horizon], now, DOWN)
                 self._late(job, [t for t in missed if t > horizon], now)
@@ -164,27 +163,6 @@ class Engine:
             self.dispatcher.resume(runs)
         for run in releases_left(self.store):
             self.dispatcher.release(run)  # its dependents, once
-
-    def _missed_while_down(
-        self, job: Job, last_alive: datetime | None, now: datetime
-    ) -> list[datetime]:
-        """Fire times up to now with no run since the job's last scheduled run and since
-        a daemon was last alive (a daemon that ran with the job disabled missed
-        nothing). A state with no scheduled run yet has missed nothing."""
-        assert job.schedule is not None
-        schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
-        if last_alive and next(fire_times(schedule, zone, last_alive, now), None) is None:
-            return []  # none came due since: no query (10,000 jobs make 10,000 of them)
-        last = self.store.latest_scheduled(job.name)
-        if last is None:
-            return []
-        since = max(last, last_alive) if last_alive else last
-        recorded = {r.scheduled_for for r in self.store.runs_between(job.name, since, now)}
-        missed: deque[datetime] = deque(maxlen=MAX_MISSED)  # the latest, after a long outage
-        for t in fire_times(schedule, zone, since, now):
-            if t not in recorded:
-                missed.append(t)
-        return list(missed)
 
     def _catch_up(self, job: Job, missed: list[datetime], now: datetime, reason: str) -> None:
         """`catchup`: latest runs the newest missed fire time, all runs up to
