@@ -68,6 +68,7 @@ class Engine:
         self._state_failing = False
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
+        self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -282,13 +283,31 @@ class Engine:
     def _step(self, now: datetime) -> None:
         self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
-        while (name := self._due.pop_due(now)) is not None:
-            if paused is None:
-                paused = self.store.paused_jobs()
-            try:
-                self._fire_due(name, now, name in paused)
-            finally:  # back in the heap at its first fire time not yet consumed
-                self._due.back(name)
+        try:
+            while (name := self._due.pop_due(now)) is not None:
+                if paused is None:
+                    paused = self.store.paused_jobs()
+                try:
+                    self._fire_due(name, now, name in paused)
+                finally:  # back in the heap at its first fire time not yet consumed
+                    self._due.back(name)
+            self._start_together(now)
+        except BaseException:  # taken from their jobs, never claimed: theirs again
+            for job, t in reversed(self._together.values()):
+                later = self._next.get(job.name)
+                rest = self._iters[job.name]
+                self._iters[job.name] = itertools.chain([] if later is None else [later], rest)
+                self._due.set(job.name, t)
+            raise
+        finally:
+            self._together = {}
+
+    def _start_together(self, now: datetime) -> None:
+        """Idle jobs' fire times due at once: one claim, one write of their attempts,
+        their processes back to back (issue 12)."""
+        if self._together:
+            self.dispatcher.start_together(list(self._together.values()), Trigger.SCHEDULE, now)
+            self._together = {}
 
     def _fire_due(self, name: str, now: datetime, paused: bool) -> None:
         """Start (or record) each fire time of `name` up to `now`, oldest first."""
@@ -331,7 +350,13 @@ class Engine:
             why = f"cronplus could not start it within {grace.total_seconds():g}s"
             self._record(name, t, f"{why} of its fire time", missed=True)
             return
-        self.dispatcher.start(self.config.jobs[name], t, Trigger.SCHEDULE, now)
+        job = self.config.jobs[name]
+        if name in self._together:
+            self._start_together(now)  # its earlier fire time first: overlap sees it going
+        elif self.dispatcher.idle(name):
+            self._together[name] = (job, t)  # consumed: given back if never claimed
+            return
+        self.dispatcher.start(job, t, Trigger.SCHEDULE, now)
 
     def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> bool:
         """A fire time recorded skipped; `missed` alerts it at once (paused ones never
