@@ -13,12 +13,13 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Concatenate, ParamSpec
 
-from cronplus import executor
+from cronplus import executor, starts
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
@@ -148,15 +149,20 @@ class Dispatcher:
         spent: int | None = None,
         adopted: executor.AttemptHandle | AttemptResult | None = None,
         release: bool = True,
+        holds_slot: bool = False,
+        control: RunControl | None = None,
     ) -> None:
         """Execute a claimed run in a new thread, then (with `release`) its dependents.
-        `spent` and `adopted` are as for `Runner.execute`."""
-        control = RunControl(run.id)
+        `spent`, `adopted` and `holds_slot` are as for `Runner.execute`; `control`: the
+        run's, made when it was claimed."""
+        control = control or RunControl(run.id)
+        kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot}
+        execute = partial(self.runner.execute, run, release=release, control=control, **kw)
         with self._lock:
             self._lane(run.job).active = control
             t = threading.Thread(
                 target=self._run_thread,
-                args=(run, control, spent, adopted, release),
+                args=(run, control, execute, release),
                 name=f"run-{run.id}",
             )
             self._threads.add(t)
@@ -182,6 +188,33 @@ class Dispatcher:
             first = lane.queue.popleft() if lane.active is None else None
         if first is not None:
             self.submit(first[0], spent=first[1])
+
+    def idle(self, job: str) -> bool:
+        """No run of `job` goes or waits in this process: `overlap` has nothing to say."""
+        with self._lock:
+            lane = self._lanes.get(job)
+            return lane is None or not (lane.active or lane.queue or lane.catching_up)
+
+    def start_together(
+        self, fires: Sequence[tuple[Job, datetime]], trigger: Trigger, now: datetime
+    ) -> None:
+        """`start` for fire times of `idle` jobs, one each, due at `now`: claimed in one
+        transaction, their first attempts started together (`starts`) before any of
+        their threads exists. A fire time with a run already goes through `start`."""
+        runs = self.store.claim_many(
+            [(job.name, t, trigger) for job, t in fires], Claim(owner=os.getpid(), now=now)
+        )
+        claimed = [run for run in runs if run is not None]
+        with self._lock:  # each lane busy from its claim on, as with `start`
+            controls = [RunControl(run.id) for run in claimed]
+            for run, control in zip(claimed, controls, strict=True):
+                self._lane(run.job).active = control
+        firsts = starts.start_first_attempts(self.runner, claimed)
+        for (run, first), control in zip(firsts, controls, strict=True):
+            self.submit(run, adopted=first, holds_slot=first is not None, control=control)
+        for (job, t), run in zip(fires, runs, strict=True):
+            if run is None:
+                self.start(job, t, trigger, now)
 
     def start(self, job: Job, t: datetime, trigger: Trigger, now: datetime) -> None:
         """Claim and start `job`'s run for logical time `t`, applying the job's `overlap`
@@ -296,20 +329,10 @@ class Dispatcher:
         return lane
 
     def _run_thread(
-        self,
-        run: Run,
-        control: RunControl,
-        spent: int | None,
-        adopted: executor.AttemptHandle | AttemptResult | None,
-        release: bool,
+        self, run: Run, control: RunControl, execute: Callable[[], Run], release: bool
     ) -> None:
         try:
-            final = self._execute_logged(
-                run,
-                lambda: self.runner.execute(
-                    run, spent=spent, adopted=adopted, release=release, control=control
-                ),
-            )
+            final = self._execute_logged(run, execute)
             if final is not None and release:
                 try:
                     self.release(final, control)
@@ -363,7 +386,10 @@ class Dispatcher:
         whose release its previous life did not finish (the `release` table)."""
         # Claims are idempotent, so a release the state refused is simply done again.
         self.runner.write(control, self._start_or_block_dependents, run)
-        if self.resume_after_stop and not self.stop.is_set():
+        # A run's own thread: its end marked a release only if the job has dependents,
+        # and a mark to drop is a commit per run (issue 12); at a start, always.
+        marked = control is None or self.runner.has_dependents(run.job)
+        if self.resume_after_stop and not self.stop.is_set() and marked:
             # A stop may have cut the release short: then the row stays for the next start.
             with contextlib.suppress(StateError):
                 self.store.mark_released(run.id)

@@ -1,4 +1,5 @@
-"""The scheduled jobs' next fire times, in a heap by instant, for the engine.
+"""The scheduled jobs' next fire times, in a heap by instant, for the engine; and
+the fire times that passed while no daemon ran.
 
 A wake-up of the daemon looks at the jobs due then and at no other: sorting every
 job's next time at each wake made a busy daemon's work grow with the number of
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from cronplus.model import Job
+from cronplus.schedule import fire_times, parse_schedule
+from cronplus.store import Store
+
+MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 
 
 class Due:
@@ -60,3 +69,25 @@ class Due:
             return None
         heapq.heappop(self._heap)
         return top[2]
+
+
+def missed_while_down(
+    store: Store, job: Job, last_alive: datetime | None, now: datetime
+) -> list[datetime]:
+    """Fire times up to now with no run since the job's last scheduled run and since
+    a daemon was last alive (a daemon that ran with the job disabled missed
+    nothing). A state with no scheduled run yet has missed nothing."""
+    assert job.schedule is not None
+    schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
+    if last_alive and next(fire_times(schedule, zone, last_alive, now), None) is None:
+        return []  # none came due since: no query (10,000 jobs make 10,000 of them)
+    last = store.latest_scheduled(job.name)
+    if last is None:
+        return []
+    since = max(last, last_alive) if last_alive else last
+    recorded = {r.scheduled_for for r in store.runs_between(job.name, since, now)}
+    missed: deque[datetime] = deque(maxlen=MAX_MISSED)  # the latest, after a long outage
+    for t in fire_times(schedule, zone, since, now):
+        if t not in recorded:
+            missed.append(t)
+    return list(missed)

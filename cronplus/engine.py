@@ -21,7 +21,7 @@ from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
-from cronplus.due import Due
+from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
 from cronplus.events import log_event
 from cronplus.model import Catchup, Claim, Config, Job, Run, RunStatus, Trigger
@@ -37,7 +37,6 @@ JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is
 JUMPED = "the clock jumped forward"  # the reason of a fire time a forward jump skipped
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
-MAX_MISSED = 10_000  # fire times looked at after an outage: the latest ones
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 
 
@@ -69,6 +68,7 @@ class Engine:
         self._state_failing = False
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
+        self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -82,7 +82,7 @@ class Engine:
             if not _scheduled(job):
                 continue
             if job.name not in paused:  # a paused job's fire times are not caught up
-                missed = self._missed_while_down(job, last_alive, now)
+                missed = missed_while_down(self.store, job, last_alive, now)
                 horizon = now - job.start_grace
                 self._catch_up(job, [t for t in missed if t <= horizon], now, DOWN)
                 self._late(job, [t for t in missed if t > horizon], now)
@@ -164,27 +164,6 @@ class Engine:
             self.dispatcher.resume(runs)
         for run in releases_left(self.store):
             self.dispatcher.release(run)  # its dependents, once
-
-    def _missed_while_down(
-        self, job: Job, last_alive: datetime | None, now: datetime
-    ) -> list[datetime]:
-        """Fire times up to now with no run since the job's last scheduled run and since
-        a daemon was last alive (a daemon that ran with the job disabled missed
-        nothing). A state with no scheduled run yet has missed nothing."""
-        assert job.schedule is not None
-        schedule, zone = parse_schedule(job.schedule), ZoneInfo(job.timezone)
-        if last_alive and next(fire_times(schedule, zone, last_alive, now), None) is None:
-            return []  # none came due since: no query (10,000 jobs make 10,000 of them)
-        last = self.store.latest_scheduled(job.name)
-        if last is None:
-            return []
-        since = max(last, last_alive) if last_alive else last
-        recorded = {r.scheduled_for for r in self.store.runs_between(job.name, since, now)}
-        missed: deque[datetime] = deque(maxlen=MAX_MISSED)  # the latest, after a long outage
-        for t in fire_times(schedule, zone, since, now):
-            if t not in recorded:
-                missed.append(t)
-        return list(missed)
 
     def _catch_up(self, job: Job, missed: list[datetime], now: datetime, reason: str) -> None:
         """`catchup`: latest runs the newest missed fire time, all runs up to
@@ -304,13 +283,31 @@ class Engine:
     def _step(self, now: datetime) -> None:
         self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
-        while (name := self._due.pop_due(now)) is not None:
-            if paused is None:
-                paused = self.store.paused_jobs()
-            try:
-                self._fire_due(name, now, name in paused)
-            finally:  # back in the heap at its first fire time not yet consumed
-                self._due.back(name)
+        try:
+            while (name := self._due.pop_due(now)) is not None:
+                if paused is None:
+                    paused = self.store.paused_jobs()
+                try:
+                    self._fire_due(name, now, name in paused)
+                finally:  # back in the heap at its first fire time not yet consumed
+                    self._due.back(name)
+            self._start_together(now)
+        except BaseException:  # taken from their jobs, never claimed: theirs again
+            for job, t in reversed(self._together.values()):
+                later = self._next.get(job.name)
+                rest = self._iters[job.name]
+                self._iters[job.name] = itertools.chain([] if later is None else [later], rest)
+                self._due.set(job.name, t)
+            raise
+        finally:
+            self._together = {}
+
+    def _start_together(self, now: datetime) -> None:
+        """Idle jobs' fire times due at once: one claim, one write of their attempts,
+        their processes back to back (issue 12)."""
+        if self._together:
+            self.dispatcher.start_together(list(self._together.values()), Trigger.SCHEDULE, now)
+            self._together = {}
 
     def _fire_due(self, name: str, now: datetime, paused: bool) -> None:
         """Start (or record) each fire time of `name` up to `now`, oldest first."""
@@ -353,7 +350,13 @@ class Engine:
             why = f"cronplus could not start it within {grace.total_seconds():g}s"
             self._record(name, t, f"{why} of its fire time", missed=True)
             return
-        self.dispatcher.start(self.config.jobs[name], t, Trigger.SCHEDULE, now)
+        job = self.config.jobs[name]
+        if name in self._together:
+            self._start_together(now)  # its earlier fire time first: overlap sees it going
+        elif self.dispatcher.idle(name):
+            self._together[name] = (job, t)  # consumed: given back if never claimed
+            return
+        self.dispatcher.start(job, t, Trigger.SCHEDULE, now)
 
     def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> bool:
         """A fire time recorded skipped; `missed` alerts it at once (paused ones never

@@ -111,6 +111,16 @@ class SlotPool:
             self._cond.notify_all()
             return True
 
+    def try_take(self) -> bool:
+        """A slot now, if one is free and no run waits for one (those go first)."""
+        if self._size is None:
+            return True
+        with self._cond:
+            if self._free > 0 and not self._waiting:
+                self._free -= 1
+                return True
+            return False
+
     def put_back(self) -> None:
         if self._size is None:
             return

@@ -26,6 +26,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from cronplus import executor
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock
+from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
@@ -99,6 +100,7 @@ class Runner:
         adopted: executor.AttemptHandle | AttemptResult | None = None,
         release: bool = True,
         control: RunControl | None = None,
+        holds_slot: bool = False,
     ) -> Run:
         """Attempts with retries; returns the run as recorded at its end.
 
@@ -108,6 +110,8 @@ class Runner:
         these attempts when that is not the run's own trigger. `adopted`: the run's
         last attempt, started by a cronplus process that died, is still going (a
         handle) or ended unrecorded (its result); it is this call's first attempt.
+        With `holds_slot`, `adopted` is a first attempt started with others due at the
+        same instant (`starts`), holding a slot of the pool until it ends.
         `release`: its dependents follow it (the final write marks that, for a
         daemon's next start, if a crash cuts the release short).
         """
@@ -120,7 +124,8 @@ class Runner:
         if self.stop.is_set():
             control.stop()
         try:
-            tally = self._attempts(job, run, trigger or run.trigger, spent or 0, adopted, control)
+            first = (adopted, holds_slot) if adopted is not None else None
+            tally = self._attempts(job, run, trigger or run.trigger, spent or 0, first, control)
             return self._finish(run, tally, release=release, control=control)
         finally:
             with self._lock:
@@ -174,12 +179,14 @@ class Runner:
         run: Run,
         trigger: Trigger,
         spent: int,
-        adopted: executor.AttemptHandle | AttemptResult | None,
+        going: tuple[executor.AttemptHandle | AttemptResult, bool] | None,
         control: RunControl,
     ) -> _Tally:
-        """Make the run's attempts until one succeeds, is cut short, or none is left."""
+        """Make the run's attempts until one succeeds, is cut short, or none is left.
+        `going`: the first is started already (adopted, or started with others), and
+        whether it holds a slot."""
         attempts = list(run.attempts)
-        if adopted is not None:
+        if going is not None:
             attempts.pop()  # re-added with its end
         first = len(attempts) + 1  # the number of this call's first attempt
         allowed = max(job.retry.retries + 1 - spent, 1)  # attempts this call may make
@@ -188,13 +195,17 @@ class Runner:
         try:
             while True:
                 number = first + tally.made
-                if tally.made == 0 and adopted is not None:
+                if tally.made == 0 and going is not None:
                     # Already going: it needs no slot, and waiting for one could not stop it.
                     previous = run.attempts[-1]
                     late = self._late_timer(job, run, previous.started_at)
                     log_path = Path(previous.log or "")
-                    watched = (run, number, adopted, log_path, previous.trigger, control)
-                    result, attempt = self._watch(*watched)
+                    watched = (run, number, going[0], log_path, previous.trigger, control)
+                    try:
+                        result, attempt = self._watch(*watched)
+                    finally:
+                        if going[1]:
+                            self.slots.put_back()
                     begun = previous.started_at
                 else:
                     if not self._slot_for(run, control, tally):
@@ -290,6 +301,15 @@ class Runner:
         begun = Attempt(number, started, log=str(log_path), trigger=trigger)
         self.write(control, self.store.begin_attempt, run.id, begun, owner=os.getpid())
         control.stuck = False  # running from here on
+        handle = self.spawn(job, run, number, trigger, log_path, started)
+        result, attempt = self._watch(run, number, handle, log_path, trigger, control)
+        return result, attempt, started
+
+    def spawn(
+        self, job: Job, run: Run, number: int, trigger: Trigger, log_path: Path, begun: datetime
+    ) -> executor.AttemptHandle | AttemptResult:
+        """Start the process of an attempt recorded `begun`: its handle, or the failed
+        result of one that could not start."""
         handle: executor.AttemptHandle | AttemptResult
         try:
             env = executor.build_env(
@@ -311,11 +331,10 @@ class Runner:
                 log.exception("job=%s run=%s attempt=%s event=error", run.job, run.id, number)
             cause = e.strerror if isinstance(e, OSError) and e.strerror else e
             why = f"cannot start: {cause}"
-            handle = AttemptResult(RunStatus.FAILED, started, self.clock.now(), reason=why)
+            handle = AttemptResult(RunStatus.FAILED, begun, self.clock.now(), reason=why)
         if not isinstance(handle, AttemptResult):
             log_event(run, "start", number)
-        result, attempt = self._watch(run, number, handle, log_path, trigger, control)
-        return result, attempt, started
+        return handle
 
     def _watch(
         self,
@@ -370,7 +389,7 @@ class Runner:
             resume = tally.spent
         finished = self.clock.now()
         mark_release = (
-            release and self.resume_after_stop and resume is None and self._has_dependents(run.job)
+            release and self.resume_after_stop and resume is None and self.has_dependents(run.job)
         )
         end = RunEnd(status, reason, finished, last_attempt=tally.last, resume_spent=resume)
         self.write(control, self.store.finish_run, run.id, end, release=mark_release)
@@ -395,8 +414,11 @@ class Runner:
         log_event(run, "skipped", None, why)
         return replace(run, status=RunStatus.SKIPPED, reason=why, finished_at=now)
 
-    def _has_dependents(self, job: str) -> bool:
-        return any(job in j.after for j in self.config.jobs.values())
+    def has_dependents(self, job: str) -> bool:
+        """Whether jobs run after `job`: only then does its end mark a release to do."""
+        config = self.config  # one reading: a reload may swap it meanwhile
+        # The config's graph, worked out once: not a look at every job per run (issue 12).
+        return job in config.jobs and bool(config_dag(config).dependents(job))
 
     def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
         """Log `late` (and alert it, if an alert wants it) once the run has gone on past

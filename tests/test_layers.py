@@ -25,6 +25,7 @@ LAYERS = {
     "backfill_alert": 2,
     "dispatch": 3,
     "runner": 3,
+    "starts": 3,
     "run_control": 3,
     "recovery": 3,
     "alerts": 3,

@@ -6,6 +6,7 @@ and bench/busy.py."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,8 @@ from cronplus.config import config_dag, load_config, pipeline_schedule
 from cronplus.dispatch import Dispatcher
 from cronplus.due import Due
 from cronplus.engine import Engine
-from cronplus.model import Config
+from cronplus.errors import StateError
+from cronplus.model import Config, RunStatus
 from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -299,3 +301,72 @@ def test_a_status_issues_as_many_store_statements_for_1000_jobs_as_for_20(projec
     small = _status_statements(project, monkeypatch, 20)
     big = _status_statements(project, monkeypatch, 1_000)
     assert big <= small + 4, (small, big)
+
+
+def _busy_instant(project, n: int):
+    """`n` jobs due at T0 + 5 s, and an engine started at T0 with slots for them all."""
+    project.write(
+        "\n".join(
+            f'[jobs.j{i}]\nschedule = "5 * * * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+            for i in range(n)
+        )
+    )
+    config, store = project.config(), project.store()
+    clock = FakeClock(T0)
+    paths = StatePaths(project.state)
+    dispatcher = Dispatcher(config, store, paths, clock=clock, max_parallel=n)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(T0)
+    clock.set(T0 + timedelta(seconds=5))
+    return engine, store, dispatcher
+
+
+@pytest.mark.parametrize("n", [1, 17])
+def test_the_runs_due_at_one_instant_cost_the_step_two_commits(project, monkeypatch, n):
+    """However many runs are due at once, the step claims them in one transaction and
+    records their attempts in one more, then starts their processes."""
+    engine, store, dispatcher = _busy_instant(project, n)
+    commits = []
+    real = store._db.tx
+    engine_thread = threading.current_thread()
+
+    def counted():
+        if threading.current_thread() is engine_thread:  # not the runs' own threads
+            commits.append(1)
+        return real()
+
+    monkeypatch.setattr(store._db, "tx", counted)
+    try:
+        engine.step(T0 + timedelta(seconds=5))
+    finally:
+        monkeypatch.undo()
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+    assert len(commits) == 2
+    runs = [store.find_run(f"j{i}", T0 + timedelta(seconds=5)) for i in range(n)]
+    assert all(r is not None and len(r.attempts) == 1 for r in runs)
+
+
+def test_fire_times_due_together_whose_claim_the_state_refused_are_claimed_later(
+    project, monkeypatch
+):
+    engine, store, dispatcher = _busy_instant(project, 5)
+    t = T0 + timedelta(seconds=5)
+    real = store.claim_many
+
+    def refused(*args, **kw):
+        raise StateError("disk full")
+
+    monkeypatch.setattr(store, "claim_many", refused)
+    try:
+        assert engine.step(t) > t  # tried again later
+        assert [store.find_run(f"j{i}", t) for i in range(5)] == [None] * 5
+        monkeypatch.setattr(store, "claim_many", real)
+        engine.step(t + timedelta(seconds=1))  # within start_grace: they start now
+        dispatcher.wait_all(10)
+    finally:
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+    for i in range(5):
+        (run,) = store.runs_between(f"j{i}", t, t + timedelta(minutes=1))
+        assert (run.scheduled_for, run.status) == (t, RunStatus.SUCCEEDED)

@@ -208,6 +208,65 @@ def test_two_processes_claiming_the_same_run_at_once_one_wins(backend, store):
             assert store.owner_of(store.find_run("load", T + timedelta(minutes=i)).id) == pid
 
 
+def test_claim_many_claims_each_new_pair_in_one_go(store):
+    taken = claimed(store, "a")
+    t2 = T + timedelta(seconds=1)
+    wanted = [("a", T, Trigger.SCHEDULE), ("b", T, Trigger.SCHEDULE), ("a", t2, Trigger.CATCHUP)]
+    got = store.claim_many([*wanted, ("b", T, Trigger.MANUAL)], Claim(owner=ME, now=t2))
+    assert got[0] is None and got[3] is None  # existed; given twice: the second is None
+    assert [(r.job, r.scheduled_for, r.trigger) for r in got[1:3]] == [w for w in wanted[1:]]
+    for run in got[1:3]:
+        assert store.get_run(run.id) == run
+        assert (run.status, run.created_at, store.owner_of(run.id)) == (RunStatus.QUEUED, t2, ME)
+    assert store.get_run(taken.id).trigger is Trigger.SCHEDULE
+    assert store.claim_many([], Claim(owner=ME, now=T)) == []
+
+
+def test_claim_many_records_all_or_none(store):
+    bad = [("c", T, Trigger.SCHEDULE), (None, T, Trigger.SCHEDULE)]  # no job: refused
+    with pytest.raises(StateError):
+        store.claim_many(bad, Claim(owner=ME, now=T))
+    assert store.find_run("c", T) is None
+    assert claim(store, "c") is not None
+
+
+def _claim_batches_in_a_process(backend: str, where: str, rounds: int, barrier, results) -> None:
+    import random
+
+    store = open_backend(backend, where)
+    rng = random.Random(os.getpid())
+    won = []
+    for i in range(rounds):
+        wanted = [(f"j{k}", T + timedelta(minutes=i), Trigger.SCHEDULE) for k in range(5)]
+        rng.shuffle(wanted)  # each process claims them in another order
+        barrier.wait()
+        got = store.claim_many(wanted, Claim(owner=os.getpid(), now=T))
+        won += [(w[0], i) for w, run in zip(wanted, got, strict=True) if run is not None]
+    store.close()
+    results.put((os.getpid(), won))
+
+
+def test_two_processes_claiming_overlapping_batches_at_once_claim_each_run_once(backend, store):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    rounds = 20
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    args = (backend.name, backend.where, rounds, barrier, results)
+    procs = [ctx.Process(target=_claim_batches_in_a_process, args=args) for _ in "ab"]
+    for p in procs:
+        p.start()
+    outcome = dict(results.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    won = sorted(w for ws in outcome.values() for w in ws)
+    assert won == sorted((f"j{k}", i) for k in range(5) for i in range(rounds))
+    for pid, ws in outcome.items():
+        for job, i in ws:  # the winner owns its run
+            assert store.owner_of(store.find_run(job, T + timedelta(minutes=i)).id) == pid
+
+
 def test_a_claim_with_a_final_status_records_a_finished_unowned_run(store):
     why = "previous run 3 of the job was still running"
     run = claimed(store, status=RunStatus.SKIPPED, reason=why)
@@ -241,6 +300,34 @@ def test_attempt_lifecycle_is_recorded(store):
     (a,) = got.attempts
     assert (a.number, a.signal, a.exit_code, a.pid, a.log) == (1, "SIGKILL", None, 4242, "/x/1.log")
     assert store.owner_of(run.id) is None
+
+
+def test_begin_attempts_records_every_attempt_in_one_go(store):
+    first, second = claimed(store, "a"), claimed(store, "b")
+    started = T + timedelta(seconds=1)
+    begun = [(r.id, Attempt(1, started, log=f"/x/{r.job}.log")) for r in (first, second)]
+    store.begin_attempts(begun, owner=OTHER)
+    for run in (first, second):
+        got = store.get_run(run.id)
+        assert (got.status, got.started_at, store.owner_of(run.id)) == (
+            RunStatus.RUNNING,
+            started,
+            OTHER,
+        )
+        assert [(a.number, a.log, a.trigger) for a in got.attempts] == [
+            (1, f"/x/{run.job}.log", Trigger.SCHEDULE)
+        ]
+
+
+def test_begin_attempts_records_all_or_none(store):
+    run = claimed(store)
+    with pytest.raises(StateError):  # no run 999999: its attempt is refused, and so is run's
+        store.begin_attempts(
+            [(run.id, Attempt(1, T, log="/x/1.log")), (999_999, Attempt(1, T, log="/x/2.log"))],
+            owner=ME,
+        )
+    got = store.get_run(run.id)
+    assert (got.status, got.attempts) == (RunStatus.QUEUED, ())
 
 
 def test_a_run_waiting_for_its_retry_stays_running_with_the_reason(store):

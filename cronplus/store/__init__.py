@@ -21,7 +21,7 @@ What holds for every method of a `Store` unless its docstring says otherwise:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -78,6 +78,18 @@ class Store(Protocol):
         records a run that will not execute: finished `claim.now`, owned by nobody."""
         ...
 
+    def claim_many(
+        self, wanted: Sequence[tuple[str, datetime, Trigger]], claim: Claim
+    ) -> list[Run | None]:
+        """`claim_run` for each (job, scheduled_for, trigger) of `wanted`, all with
+        `claim`, in ONE transaction (the runs due at one instant: one commit, not one
+        each): a list in `wanted`'s order, a Run for each one claimed here, None for
+        each that exists already (a pair given twice: the second is None). All of them
+        are recorded or, when it raises, none. At most once as `claim_run`: of
+        processes claiming overlapping batches at once, each (job, scheduled_for) is
+        claimed by exactly one of them."""
+        ...
+
     def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         """Take a recorded run whose status is one of `allowed` to run it again
         (QUEUED, owned by `claim.owner`, its start time cleared) or to give it a final
@@ -94,6 +106,12 @@ class Store(Protocol):
         attempts, its reason cleared and its start kept from the first attempt.
         `attempt.trigger` is who executes it when not the run's own trigger (a
         backfill re-running a scheduled run); None: the run's own."""
+        ...
+
+    def begin_attempts(self, begun: Sequence[tuple[int, Attempt]], *, owner: int) -> None:
+        """`begin_attempt` for each (run id, attempt) of `begun`, in ONE transaction:
+        every attempt is recorded, and every run RUNNING, or (when it raises) none.
+        The caller starts no process of them before it returns."""
         ...
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:

@@ -44,36 +44,17 @@ class SqlStore(SideTablesSql):
     def claim_run(
         self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
     ) -> Run | None:
-        owner, now, status, reason = claim.owner, claim.now, claim.status, claim.reason
-        final = status.is_final
+        return self.claim_many([(job, scheduled_for, trigger)], claim)[0]
+
+    def claim_many(
+        self, wanted: Sequence[tuple[str, datetime, Trigger]], claim: Claim
+    ) -> list[Run | None]:
         with self._db.tx() as tx:
-            run_id = tx.insert(
-                "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
-                " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (job, scheduled_for) DO NOTHING",
-                (
-                    job,
-                    to_db(scheduled_for),
-                    str(trigger),
-                    str(status),
-                    reason,
-                    to_db(now),
-                    to_db(now) if final else None,
-                    None if final else owner,
-                ),
-            )
-        if run_id is None:
-            return None
-        return Run(
-            id=run_id,
-            job=job,
-            scheduled_for=scheduled_for.astimezone(UTC),
-            trigger=trigger,
-            status=status,
-            reason=reason,
-            created_at=now,
-            finished_at=now if final else None,
-        )
+            ids = [_claim(tx, job, t, trigger, claim) for job, t, trigger in wanted]
+        return [
+            None if run_id is None else _claimed(run_id, job, t, trigger, claim)
+            for run_id, (job, t, trigger) in zip(ids, wanted, strict=True)
+        ]
 
     def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         names = [str(s) for s in allowed]
@@ -102,18 +83,12 @@ class SqlStore(SideTablesSql):
         return self.get_run(run_id)
 
     def begin_attempt(self, run_id: int, attempt: Attempt, *, owner: int) -> None:
-        number, started_at, trigger = attempt.number, to_db(attempt.started_at), attempt.trigger
+        self.begin_attempts([(run_id, attempt)], owner=owner)
+
+    def begin_attempts(self, begun: Sequence[tuple[int, Attempt]], *, owner: int) -> None:
         with self._db.tx() as tx:
-            tx.run(
-                "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
-                " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
-                (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id),
-            )
-            tx.run(
-                "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
-                " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
-                (number, started_at, owner, run_id),
-            )
+            for run_id, attempt in begun:
+                _begin_attempt(tx, run_id, attempt, owner)
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
         with self._db.tx() as tx:
@@ -309,6 +284,55 @@ class SqlStore(SideTablesSql):
             ):
                 attempts[a["run_id"]].append(_attempt(a, run_trigger[a["run_id"]]))
         return [_run(r, tuple(attempts[r["id"]])) for r in rows]
+
+
+def _claim(tx: Tx, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim) -> int | None:
+    """Insert the run of (job, scheduled_for) unless one exists: its id, or None."""
+    final = claim.status.is_final
+    return tx.insert(
+        "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
+        " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (job, scheduled_for) DO NOTHING",
+        (
+            job,
+            to_db(scheduled_for),
+            str(trigger),
+            str(claim.status),
+            claim.reason,
+            to_db(claim.now),
+            to_db(claim.now) if final else None,
+            None if final else claim.owner,
+        ),
+    )
+
+
+def _claimed(run_id: int, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim) -> Run:
+    """The run `_claim` inserted, as it is recorded."""
+    final = claim.status.is_final
+    return Run(
+        id=run_id,
+        job=job,
+        scheduled_for=scheduled_for.astimezone(UTC),
+        trigger=trigger,
+        status=claim.status,
+        reason=claim.reason,
+        created_at=claim.now,
+        finished_at=claim.now if final else None,
+    )
+
+
+def _begin_attempt(tx: Tx, run_id: int, attempt: Attempt, owner: int) -> None:
+    number, started_at, trigger = attempt.number, to_db(attempt.started_at), attempt.trigger
+    tx.run(
+        "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
+        " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
+        (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id),
+    )
+    tx.run(
+        "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
+        " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
+        (number, started_at, owner, run_id),
+    )
 
 
 def _as_seen(run_id: int, seen: SeenRun) -> tuple[str, tuple[object, ...]]:
