@@ -276,6 +276,25 @@ def test_a_claim_with_a_final_status_records_a_finished_unowned_run(store):
     assert store.owner_of(run.id) is None
 
 
+def test_unclaiming_deletes_only_queued_claims_of_that_owner_without_attempts(store):
+    times = [T + timedelta(minutes=i) for i in range(4)]
+    unstarted, begun, settled = (claimed(store, t=t) for t in times[:3])
+    store.begin_attempt(begun.id, Attempt(1, T, log="/x/1.log"), owner=ME)
+    store.settle_run(settled.id, SeenRun(ME, 0), RunEnd(RunStatus.INTERRUPTED, "gone", T))
+    theirs = claimed(store, t=times[3], owner=OTHER)
+    ids = [unstarted.id, begun.id, settled.id, theirs.id]
+    assert store.unclaim_runs(ids, owner=ME) == 1
+    assert store.get_run(unstarted.id) is None
+    assert store.find_run("load", times[0]) is None  # free to be claimed again
+    assert [store.get_run(i).status for i in ids[1:]] == [
+        RunStatus.RUNNING,
+        RunStatus.INTERRUPTED,
+        RunStatus.QUEUED,
+    ]
+    assert claim(store, t=times[0]) is not None
+    assert store.unclaim_runs([], owner=ME) == 0
+
+
 # -- the life of a run --------------------------------------------------------------------
 
 

@@ -90,6 +90,14 @@ class Store(Protocol):
         claimed by exactly one of them."""
         ...
 
+    def unclaim_runs(self, run_ids: Sequence[int], *, owner: int) -> int:
+        """Give back claims that never started: delete each run that is still QUEUED,
+        owned by `owner` and without attempts, as if it had never been claimed (a
+        backfill stopped before it reached the runs it claimed ahead). A run that
+        began, ended, or someone else took (a recovery settled it) is left as it is.
+        Returns how many were deleted; one transaction."""
+        ...
+
     def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         """Take a recorded run whose status is one of `allowed` to run it again
         (QUEUED, owned by `claim.owner`, its start time cleared) or to give it a final

@@ -56,6 +56,18 @@ class SqlStore(SideTablesSql):
             for run_id, (job, t, trigger) in zip(ids, wanted, strict=True)
         ]
 
+    def unclaim_runs(self, run_ids: Sequence[int], *, owner: int) -> int:
+        gone = 0
+        with self._db.tx() as tx:
+            for i in range(0, len(run_ids), _CHUNK):
+                chunk = run_ids[i : i + _CHUNK]
+                gone += tx.run(
+                    f"DELETE FROM runs WHERE id IN ({marks(len(chunk))}) AND status = 'queued'"
+                    " AND attempts = 0 AND owner_pid = ?",
+                    (*chunk, owner),
+                )
+        return gone
+
     def reopen_run(self, run_id: int, allowed: Iterable[RunStatus], claim: Claim) -> Run | None:
         names = [str(s) for s in allowed]
         if not names:
