@@ -10,6 +10,7 @@ guarded writes, so a logical run is executed once whoever asks (the daemon, a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import deque
@@ -19,6 +20,7 @@ from datetime import datetime
 from cronplus.backfill import BackfillResult, Outcome, Plan, Settled
 from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import upstream_blocker
+from cronplus.errors import StateError
 from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import SettleResult, settle_orphan
@@ -27,6 +29,9 @@ from cronplus.runner import Runner
 from cronplus.store import Store
 
 _WAIT_S = 0.2  # how often a run in progress elsewhere is looked at again
+# Fire times claimed together, one commit for all (issue 12: a quick run paid three).
+# More would leave more queued orphans for recovery to settle after a SIGKILL.
+CLAIM_AHEAD = 16
 _RERUNNABLE = (
     RunStatus.FAILED,
     RunStatus.TIMED_OUT,
@@ -63,6 +68,10 @@ class _Backfill:
         self._snapshots = {
             (i.job, i.scheduled_for): _snapshot(i.run) for i in plan.items if i.run is not None
         }
+        # The times to start next, oldest first, each with its first job's run when it
+        # was claimed ahead (`_claim_ahead`); those not yet handed to the runner.
+        self._next: deque[tuple[datetime, Run | None]] = deque()
+        self._unstarted: dict[int, Run] = {}
         self._error: BaseException | None = None
 
     def interrupt(self) -> None:
@@ -76,9 +85,12 @@ class _Backfill:
         ]
         for w in workers:
             w.start()
-        for w in workers:
-            while w.is_alive():
-                w.join(0.5)
+        try:
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.5)
+        finally:
+            self._unclaim()
         if self._error is not None:
             raise self._error
 
@@ -86,33 +98,69 @@ class _Backfill:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    if not self._times:
+                    if not self._next:
+                        self._claim_ahead()
+                    if not self._next:
                         return
-                    t = self._times.popleft()
-                self._one_time(t)
+                    t, claimed = self._next.popleft()
+                self._one_time(t, claimed)
         except BaseException as e:  # a broken state database: stop everything, report it
             with self._lock:
                 self._error = self._error or e
             self.runner.stop_all()
 
-    def _one_time(self, t: datetime) -> None:
-        """Every planned job for logical time `t`, each after the ones it is after."""
+    def _claim_ahead(self) -> None:
+        """Move the next CLAIM_AHEAD times to `_next`, claiming their first job's runs
+        in one transaction where nothing was recorded for them when planned and
+        nothing can block that job (it is after no job). A time whose claim another
+        process won meanwhile goes the usual way (`_one` finds its run)."""
+        times = [self._times.popleft() for _ in range(min(CLAIM_AHEAD, len(self._times)))]
+        first = self.plan.jobs[0]
+        free = [t for t in times if (first, t) not in self._snapshots]
+        claimed: dict[datetime, Run] = {}
+        if free and not self.config.jobs[first].after:
+            claim = Claim(owner=os.getpid(), now=self.clock.now())
+            wanted = [(first, t, Trigger.BACKFILL) for t in free]
+            runs = [r for r in self.store.claim_many(wanted, claim) if r is not None]
+            claimed = {r.scheduled_for: r for r in runs}
+            self._unstarted.update((r.id, r) for r in runs)
+        self._next.extend((t, claimed.get(t)) for t in times)
+
+    def _unclaim(self) -> None:
+        """Give back the claims made ahead that a stop left unstarted; a state that
+        cannot be written leaves them queued orphans, which recovery settles and the
+        same backfill run again executes."""
+        with self._lock:
+            ids = list(self._unstarted)
+            self._unstarted.clear()
+        if ids:
+            with contextlib.suppress(StateError):
+                self.store.unclaim_runs(ids, owner=os.getpid())
+
+    def _one_time(self, t: datetime, claimed: Run | None) -> None:
+        """Every planned job for logical time `t`, each after the ones it is after;
+        `claimed`: the first job's run, claimed ahead."""
         ended: dict[str, Settled] = {}  # planned job -> how its run for t came to an end
         for name in self.plan.jobs:
             if self.stop.is_set():
                 return
-            settled = self._one(name, t, ended)
+            settled = self._one(name, t, ended, claimed)
             if settled is None:
                 return
             ended[name] = settled
+            claimed = None
 
-    def _one(self, name: str, t: datetime, ended: dict[str, Settled]) -> Settled | None:
+    def _one(
+        self, name: str, t: datetime, ended: dict[str, Settled], claimed: Run | None = None
+    ) -> Settled | None:
         """Run, skip or block one (job, logical time); None when stopped before its end.
 
         The run is executed here only while it is as the plan found it (or as this
         process settled it). Once another process has claimed, run or recorded it,
         its outcome is used instead: a logical run is executed once, whoever asks.
         """
+        if claimed is not None:  # claimed ahead: nothing blocks it, nobody else has it
+            return self._execute(name, t, claimed)
         blocker = self._blocker(name, t, ended)
         seen = self._snapshots.get((name, t))  # the run as planned; None: no run
         # Nothing was recorded when planned: try to claim first, and look only if that
@@ -139,12 +187,20 @@ class _Backfill:
                 continue  # someone else got there first: use what they did
             if blocker:
                 return self._settle(name, t, Outcome.UPSTREAM_FAILED, run)
-            got = self.runner.execute(run, Trigger.BACKFILL)
-            settled = self._settle(name, t, _outcome_of(got), got)
-            if settled.outcome is Outcome.INTERRUPTED and self.stop.is_set():
-                return None
-            return settled
+            return self._execute(name, t, run)
         return None
+
+    def _execute(self, name: str, t: datetime, run: Run) -> Settled | None:
+        """Execute a run this process claimed or reopened; None when a stop cut it."""
+        with self._lock:
+            if self._unstarted.pop(run.id, None) is not None and self.stop.is_set():
+                self._unstarted[run.id] = run  # not started: given back with the rest
+                return None
+        got = self.runner.execute(run, Trigger.BACKFILL)
+        settled = self._settle(name, t, _outcome_of(got), got)
+        if settled.outcome is Outcome.INTERRUPTED and self.stop.is_set():
+            return None
+        return settled
 
     def _take(
         self, name: str, t: datetime, existing: Run | None, blocker: str | None
