@@ -46,13 +46,20 @@ SCRIPT = ': >"$0"; trap : TERM INT HUP; "$@"; s=$?; printf "%s\\n" "$s" >"$0"; e
 # `exit` ends only the subshell. The status path is "$1". The wrapper creates it
 # owner-only under umask 077 and gives the job the starter's umask, "$3", back, so
 # the starter need not narrow it (`owner_only`): a file create fewer per run, each
-# holding its folder's lock, which the runs of one job share.
+# holding its folder's lock, which the runs of one job share. It keeps the file open
+# (fd 9, closed in the job's subshell) and writes the status there: no second open
+# of it, which would take that lock again (issue 12: each backfill run paid it).
 ONE_SHELL = (
+    'umask 077; exec 9>"$1"; umask "$3"; trap : TERM INT HUP; '
+    '(exec 9>&-; eval "set --;" "$2"); s=$?; printf "%s\\n" "$s" >&9; exit "$s"'
+)
+# The one-shell script before fd 9: a wrapper an older cronplus started is still found.
+_ONE_SHELL_BEFORE = (
     'umask 077; : >"$1"; umask "$3"; trap : TERM INT HUP; (eval "set --;" "$2"); s=$?; '
     'printf "%s\\n" "$s" >"$1"; exit "$s"'
 )
 # Where each script's argv (from "sh", "-c", script) has the status path.
-_STATUS_AT = {SCRIPT.encode(): 3, ONE_SHELL.encode(): 4}
+_STATUS_AT = {SCRIPT.encode(): 3, ONE_SHELL.encode(): 4, _ONE_SHELL_BEFORE.encode(): 4}
 # What a command could read that a subshell answers differently from its own
 # `sh -c`: its pid ($$ is the wrapper's in a subshell) and its parent's. Such a
 # command gets its own shell, as before.
