@@ -53,13 +53,43 @@ ONE_SHELL = (
     'umask 077; exec 9>"$1"; umask "$3"; trap : TERM INT HUP; '
     '(exec 9>&-; eval "set --;" "$2"); s=$?; printf "%s\\n" "$s" >&9; exit "$s"'
 )
+# A command that is one simple command of plain words (nothing quoted, expanded,
+# redirected or joined) naming no shell builtin but those that only print or do nothing
+# runs in the wrapper's shell itself, without the subshell: `eval` in a subshell
+# forks once more for an external command (dash execs no command it evals), so the
+# subshell cost a process per run (issue 12). Such a command cannot end, replace or
+# change the wrapper's shell, and nothing of the job's is left to run after it, so
+# TERM reaching only its own process (the wrapper traps it) changes nothing; fd 9
+# is closed for it as for the subshell, and "$@" emptied the same way.
+SIMPLE = (
+    'umask 077; exec 9>"$1"; umask "$3"; trap : TERM INT HUP; '
+    'eval "set --;" "$2" 9>&-; s=$?; printf "%s\\n" "$s" >&9; exit "$s"'
+)
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+=-]+(?:[ \t]+[A-Za-z0-9_./:,@%+=-]+)*")
+_PRINT_OR_TEST = frozenset({"true", "false", ":", "echo", "printf", "pwd"})
+# Reserved words and the builtins of dash and bash: a command starting with one of
+# these (but those above) keeps its subshell.
+_SHELL_WORD_LIST = (
+    "! { } case do done elif else esac fi for function if in select then time until while"
+    " . alias bg bind break builtin caller cd chdir command compgen complete continue"
+    " declare dirs disown enable eval exec exit export fc fg getopts hash help history"
+    " jobs kill let local logout mapfile popd pushd read readarray readonly return set"
+    " shift shopt source suspend test times trap type typeset ulimit umask unalias unset"
+    " wait"
+)
+_SHELL_WORDS = frozenset(_SHELL_WORD_LIST.split())
 # The one-shell script before fd 9: a wrapper an older cronplus started is still found.
 _ONE_SHELL_BEFORE = (
     'umask 077; : >"$1"; umask "$3"; trap : TERM INT HUP; (eval "set --;" "$2"); s=$?; '
     'printf "%s\\n" "$s" >"$1"; exit "$s"'
 )
 # Where each script's argv (from "sh", "-c", script) has the status path.
-_STATUS_AT = {SCRIPT.encode(): 3, ONE_SHELL.encode(): 4, _ONE_SHELL_BEFORE.encode(): 4}
+_STATUS_AT = {
+    SCRIPT.encode(): 3,
+    ONE_SHELL.encode(): 4,
+    SIMPLE.encode(): 4,
+    _ONE_SHELL_BEFORE.encode(): 4,
+}
 # What a command could read that a subshell answers differently from its own
 # `sh -c`: its pid ($$ is the wrapper's in a subshell) and its parent's. Such a
 # command gets its own shell, as before.
@@ -80,13 +110,24 @@ def command_argv(status_path: Path, shell: str, command: str) -> list[str]:
     own shell when the job's shell is that shell and the command cannot tell."""
     if shell == SHELL and _SEES_ITS_PID.search(command) is None:
         mask = f"{_umask():04o}"
-        return [SHELL, "-c", ONE_SHELL, SHELL, os.fspath(status_path), command, mask]
+        script = SIMPLE if _simple(command) else ONE_SHELL
+        return [SHELL, "-c", script, SHELL, os.fspath(status_path), command, mask]
     return wrapper_argv(status_path, [shell, "-c", command])
 
 
 def private_status(argv: list[str]) -> bool:
     """Whether the wrapper `argv` creates its status file owner-only itself."""
-    return len(argv) > 2 and argv[2] == ONE_SHELL
+    return len(argv) > 2 and argv[2] in (ONE_SHELL, SIMPLE)
+
+
+def _simple(command: str) -> bool:
+    """Whether `command` can run in the wrapper's shell without its subshell (`SIMPLE`)."""
+    words = command.split() if _PLAIN.fullmatch(command.strip()) else []
+    return (
+        bool(words)
+        and "=" not in words[0]
+        and (words[0] in _PRINT_OR_TEST or words[0] not in _SHELL_WORDS)
+    )
 
 
 def _umask() -> int:

@@ -104,7 +104,7 @@ def test_a_live_wrapper_is_found_by_its_status_path_and_adopted(
     log = Path(store.get_run(run.id).last_attempt.log)
     status = status_path_for(log)
     if one_shell:
-        argv = command_argv(status, "/bin/sh", "sleep 0.5")
+        argv = command_argv(status, "/bin/sh", "sleep 0.5; true")
         assert argv[2] == ONE_SHELL
     else:
         argv = wrapper_argv(status, ["sh", "-c", "sleep 0.5"])
