@@ -24,6 +24,7 @@ STATUS_MODULES = {
     "cronplus.cli._root",
     "cronplus.clock",
     "cronplus.config",
+    "cronplus.config._cache",
     "cronplus.config._checks",
     "cronplus.config._env",
     "cronplus.config._loader",
