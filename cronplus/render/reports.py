@@ -248,7 +248,15 @@ def next_json(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> list[dict[s
 
 
 def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
-    rows = [[j.name, human_time(t, j.timezone)] for j, times in upcoming for t in times]
+    shown: dict[tuple[datetime, int, str], str] = {}  # jobs that share a schedule share times
+
+    def when(t: datetime, tz: str) -> str:
+        key = (t, t.fold, tz)  # fold: equal datetimes of one zone may be two instants
+        if key not in shown:
+            shown[key] = human_time(t, tz)
+        return shown[key]
+
+    rows = [[j.name, when(t, j.timezone)] for j, times in upcoming for t in times]
     print_table(["JOB", "FIRE TIME"], rows)
 
 
