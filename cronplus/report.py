@@ -141,24 +141,24 @@ def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[date
 # Jobs that share a schedule and zone share their fire times: `next` asks each job
 # from (nearly) the same instant, `status` asks the jobs of a pipeline, and every job
 # that ran at the same time, for the fire time after that run. One schedule walk was
-# most of a job's cost (issue 12), so each (schedule, zone, count) keeps its last
-# answer: the fire times after `a` are those after an earlier `a0` when none of the
-# latter falls in (a0, a], i.e. when the first of them is later than `a`.
-_KEPT_MAX = 4_096
-_kept: dict[tuple[str, str, int], tuple[datetime, tuple[datetime, ...]]] = {}
+# most of a job's cost (issue 12), so each (schedule, zone, count) keeps its last few
+# answers (status asks from a last run and from now, in turns): the fire times after
+# `a` are those after an earlier `a0` when none of the latter falls in (a0, a], i.e.
+# when the first of them is later than `a`.
+_KEPT_MAX, _KEPT_EACH = 4_096, 4
+_kept: dict[tuple[str, str, int], tuple[tuple[datetime, tuple[datetime, ...]], ...]] = {}
 
 
 def _fire_times(expr: str, tz: str, after: datetime, count: int) -> tuple[datetime, ...]:
     key = (expr, tz, count)
-    found = _kept.get(key)
-    if found is not None:
-        since, times = found
+    answers = _kept.get(key, ())
+    for since, times in answers:
         if since <= after and (not times or times[0] > after):
             return times
     times = tuple(islice(fire_times(parse_schedule(expr), zone(tz), after=after), count))
     if len(_kept) >= _KEPT_MAX:
         _kept.clear()
-    _kept[key] = (after, times)
+    _kept[key] = ((after, times), *answers[: _KEPT_EACH - 1])
     return times
 
 
