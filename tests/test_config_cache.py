@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from cronplus.config import _cache, load_config, load_config_kept
-from cronplus.config._cache import withheld
 from cronplus.errors import ConfigError
 from cronplus.model import Config
 
@@ -78,6 +77,24 @@ def own_cache(project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
     monkeypatch.setenv("TZ", "UTC")
     return folder / "cronplus"
+
+
+def withheld(config: Config) -> Config:
+    """What the read commands get: `config` without its commands, env values and alert
+    URLs, which may hold passwords and tokens (a job keeps whether it has a command,
+    and its env's names)."""
+    hidden = _cache.WITHHELD
+    jobs = {
+        name: replace(
+            job,
+            command=None if job.command is None else hidden,
+            env=dict.fromkeys(job.env, hidden),
+            alerts=job.alerts and replace(job.alerts, urls=(), heartbeat=None),
+        )
+        for name, job in config.jobs.items()
+    }
+    alerts = config.alerts and replace(config.alerts, urls=(), heartbeat=None)
+    return replace(config, jobs=jobs, alerts=alerts)
 
 
 def entries(folder: Path) -> list[Path]:

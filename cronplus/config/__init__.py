@@ -81,7 +81,7 @@ def load_config_text(text: str, path: Path | str, display: str) -> Config:
 
 def load_config_kept(path: Path | str, *, display_path: str | None = None) -> Config:
     """As `load_config`, for the commands that only read, without what they do not
-    show and may be a secret (`_cache.withheld`); a file that loaded before comes from
+    show and may be a secret (`_cache.keep`); a file that loaded before comes from
     the cache (`_cache`) instead of being parsed and checked again (issue 12)."""
     from cronplus.config import _cache
 
@@ -91,8 +91,7 @@ def load_config_kept(path: Path | str, *, display_path: str | None = None) -> Co
     key = _cache.key_of(text, absolute)
     config = _cache.load(absolute, key)
     if config is None:
-        config = _cache.withheld(_checked(text, absolute, display))
-        _cache.save(absolute, key, config)
+        config = _cache.keep(absolute, key, _checked(text, absolute, display))
     return replace(config, source=text, alert_env=read_alert_env(config))
 
 

@@ -17,7 +17,7 @@ the state must not gain what a jobs file may hold as secrets (commands, env
 values, alert URLs), and it may be a database. `marshal` of plain values, not
 pickle: loading a pickle runs code the file names.
 
-What is kept is what the read commands use, `withheld`: no command, env value or
+What is kept is what the read commands use (`keep`): no command, env value or
 alert URL, which may hold a password or a token (the README's guarantee: secrets
 reach no output, log or state), and the read commands show none of them. So that
 a hit and a miss look alike, a miss returns the same view.
@@ -61,22 +61,7 @@ _KINDS: dict[str, type] = {
 
 
 WITHHELD = "(withheld from the read commands)"
-
-
-def withheld(config: Config) -> Config:
-    """`config` without what may be a secret: each command, env value and alert URL
-    (a job keeps whether it has a command, and its env's names)."""
-    alerts = config.alerts and replace(config.alerts, urls=(), heartbeat=None)
-    jobs = {
-        name: replace(
-            job,
-            command=None if job.command is None else WITHHELD,
-            env=dict.fromkeys(job.env, WITHHELD),
-            alerts=job.alerts and replace(job.alerts, urls=(), heartbeat=None),
-        )
-        for name, job in config.jobs.items()
-    }
-    return replace(config, jobs=jobs, alerts=alerts)
+_COMMAND_AT, _ENV_AT = _JOB_FIELDS.index("command"), _JOB_FIELDS.index("env")
 
 
 def cache_dir() -> Path | None:
@@ -164,14 +149,21 @@ def load(absolute: Path, key: bytes) -> Config | None:
         return None
 
 
-def save(absolute: Path, key: bytes, config: Config) -> None:
-    """Keep `config` for `key`; quietly nothing when the folder cannot be written."""
+def keep(absolute: Path, key: bytes, config: Config) -> Config:
+    """Keep `config` for `key` (quietly not, when the folder cannot be written), and
+    return what a later `load` gives: `config` without what may be a secret (each
+    command, env value and alert URL; a job keeps whether it has a command, and its
+    env's names), so that the first load after an edit shows what the next ones do."""
+    payload = _encode(config)
     path = _entry_path(absolute)
-    if path is None:
-        return
+    if path is not None:
+        _write(path, marshal.dumps((_FORMAT, key, payload)))
+    return _decode(payload, absolute)
+
+
+def _write(path: Path, data: bytes) -> None:
     import tempfile
 
-    data = marshal.dumps((_FORMAT, key, _encode(config)))
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
@@ -191,13 +183,14 @@ def save(absolute: Path, key: bytes, config: Config) -> None:
 
 def _encode(config: Config) -> tuple[Any, ...]:
     table: list[Any] = []
-    index: dict[bytes, int] = {}
+    index: dict[tuple[type, Any], int] = {}  # values are hashable: frozen, or plain
 
     def share(value: Any) -> int:
-        plain = _plain(value)
-        found = index.setdefault(marshal.dumps(plain), len(table))
+        if isinstance(value, AlertsConfig):
+            value = replace(value, urls=(), heartbeat=None)
+        found = index.setdefault((type(value), value), len(table))
         if found == len(table):
-            table.append(plain)
+            table.append(_plain(value))
         return found
 
     rows = []
@@ -205,6 +198,8 @@ def _encode(config: Config) -> tuple[Any, ...]:
         row = [getattr(job, name) for name in _JOB_FIELDS]
         for i in _SHARED_AT:
             row[i] = share(row[i])
+        row[_COMMAND_AT] = None if job.command is None else WITHHELD
+        row[_ENV_AT] = dict.fromkeys(job.env, WITHHELD)
         rows.append(tuple(row))
     head = (config.state, config.max_parallel, share(config.alerts), config.env_file)
     return head, tuple(table), tuple(rows)
