@@ -169,15 +169,21 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         unfinished.setdefault(run.job, []).append(run)
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
+    dag = config_dag(config)
     out = []
     for name in names:
         job = config.jobs[name]
         scheduled = name in running
         last, last_finished = latest.get(name, (None, None))
-        expr = pipeline_schedule(config, name)[0]
-        going = tuple(
-            (r, going_state(store, r, job, now))
-            for r in sorted(unfinished.get(name, ()), key=lambda r: r.scheduled_for)
+        expr = config.jobs[dag.pipeline_roots(name)[0]].schedule  # as pipeline_schedule
+        mine = unfinished.get(name)
+        going = (
+            ()
+            if not mine
+            else tuple(
+                (r, going_state(store, r, job, now))
+                for r in sorted(mine, key=lambda r: r.scheduled_for)
+            )
         )
         nxt, late_fire = None, None
         if scheduled:
