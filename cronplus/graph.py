@@ -162,11 +162,8 @@ def topological_order(deps: Deps) -> list[str]:
     Raises ValueError naming a cycle, since no order exists then; config.py
     rejects cycles before anything asks for an order.
     """
-    return _order(deps, _dependents(deps))
-
-
-def _order(deps: Deps, succ: Mapping[str, list[str]]) -> list[str]:
     index = {name: i for i, name in enumerate(deps)}
+    succ = _dependents(deps)
     waiting = {
         name: len({d for d in before if d in index}) if before else 0
         for name, before in deps.items()
@@ -195,9 +192,9 @@ class Dag:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._succ = _dependents(deps)  # once, for the order too (issue 12)
-        self.order = _order(deps, self._succ)
+        self.order = topological_order(deps)
         self._rank = {name: i for i, name in enumerate(self.order)}
+        self._succ = _dependents(deps)
         self._roots: dict[str, tuple[str, ...]] = {}
         for name in self.order:  # a job's roots are known once those before it are
             before = deps[name]
