@@ -164,7 +164,10 @@ def topological_order(deps: Deps) -> list[str]:
     """
     index = {name: i for i, name in enumerate(deps)}
     succ = _dependents(deps)
-    waiting = {name: len({d for d in before if d in index}) for name, before in deps.items()}
+    waiting = {
+        name: len({d for d in before if d in index}) if before else 0
+        for name, before in deps.items()
+    }
     ready = [index[name] for name, n in waiting.items() if n == 0]
     heapq.heapify(ready)
     names = list(deps)
@@ -195,10 +198,11 @@ class Dag:
         self._roots: dict[str, tuple[str, ...]] = {}
         for name in self.order:  # a job's roots are known once those before it are
             before = deps[name]
+            if not before:
+                self._roots[name] = (name,)
+                continue
             found = {r for d in before if d in deps for r in self._roots[d]}
-            self._roots[name] = (
-                tuple(sorted(found, key=self._rank.__getitem__)) if before else (name,)
-            )
+            self._roots[name] = tuple(sorted(found, key=self._rank.__getitem__))
 
     def _known(self, name: str) -> None:
         if name not in self.deps:

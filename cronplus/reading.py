@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cronplus.config import load_config, load_config_text, readable_jobs
+from cronplus.config import load_config_kept, load_config_text, readable_jobs
 from cronplus.errors import ConfigError, StateError
 from cronplus.model import Config
 from cronplus.paths import StatePaths, resolve_state_dir
@@ -29,7 +29,7 @@ def config_for_reading(config_path: str, state_option: str | None) -> Reading:
     """The jobs file, or while it has problems what can stand in for it (see the module
     doc); raises the file's ConfigError when nothing can."""
     try:
-        return Reading(load_config(Path(config_path), display_path=config_path), None)
+        return Reading(load_config_kept(Path(config_path), display_path=config_path), None)
     except ConfigError as e:
         error = e
     path = Path(config_path)

@@ -135,7 +135,31 @@ def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[date
     expr, _ = pipeline_schedule(config, job.name)
     if expr is None:
         return []
-    return list(islice(fire_times(parse_schedule(expr), zone(job.timezone), after=after), count))
+    return list(_fire_times(expr, job.timezone, after, count))
+
+
+# Jobs that share a schedule and zone share their fire times: `next` asks each job
+# from (nearly) the same instant, `status` asks the jobs of a pipeline, and every job
+# that ran at the same time, for the fire time after that run. One schedule walk was
+# most of a job's cost (issue 12), so each (schedule, zone, count) keeps its last few
+# answers (status asks from a last run and from now, in turns): the fire times after
+# `a` are those after an earlier `a0` when none of the latter falls in (a0, a], i.e.
+# when the first of them is later than `a`.
+_KEPT_MAX, _KEPT_EACH = 4_096, 4
+_kept: dict[tuple[str, str, int], tuple[tuple[datetime, tuple[datetime, ...]], ...]] = {}
+
+
+def _fire_times(expr: str, tz: str, after: datetime, count: int) -> tuple[datetime, ...]:
+    key = (expr, tz, count)
+    answers = _kept.get(key, ())
+    for since, times in answers:
+        if since <= after and (not times or times[0] > after):
+            return times
+    times = tuple(islice(fire_times(parse_schedule(expr), zone(tz), after=after), count))
+    if len(_kept) >= _KEPT_MAX:
+        _kept.clear()
+    _kept[key] = ((after, times), *answers[: _KEPT_EACH - 1])
+    return times
 
 
 def job_statuses(config: Config, store: Store, names: list[str], now: datetime) -> list[JobStatus]:
@@ -145,15 +169,21 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         unfinished.setdefault(run.job, []).append(run)
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
+    dag = config_dag(config)
     out = []
     for name in names:
         job = config.jobs[name]
         scheduled = name in running
         last, last_finished = latest.get(name, (None, None))
-        expr = pipeline_schedule(config, name)[0]
-        going = tuple(
-            (r, going_state(store, r, job, now))
-            for r in sorted(unfinished.get(name, ()), key=lambda r: r.scheduled_for)
+        expr = config.jobs[dag.pipeline_roots(name)[0]].schedule  # as pipeline_schedule
+        mine = unfinished.get(name)
+        going = (
+            ()
+            if not mine
+            else tuple(
+                (r, going_state(store, r, job, now))
+                for r in sorted(mine, key=lambda r: r.scheduled_for)
+            )
         )
         nxt, late_fire = None, None
         if scheduled:
@@ -188,10 +218,10 @@ def _next_and_overdue(
     fire time: the usual case, and one schedule walk a job instead of two."""
     quick = watched and job.enabled and expr is not None and last is not None
     if quick and last.scheduled_for <= now:
-        times = fire_times(parse_schedule(expr), zone(job.timezone), after=last.scheduled_for)
-        first = next(times, None)
-        if first is None:
+        times = _fire_times(expr, job.timezone, last.scheduled_for, 1)
+        if not times:
             return None, None
+        first = times[0]
         if first > now and first > now - job.start_grace:
             return first, None
     nxt = upcoming(config, job, now, 1)

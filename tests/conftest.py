@@ -102,6 +102,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CRONPLUS_STATE", raising=False)
     monkeypatch.delenv("CRONPLUS_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # not the user's cache
     return Project(tmp_path)
 
 

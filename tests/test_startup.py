@@ -25,6 +25,7 @@ STATUS_MODULES = {
     "cronplus.cli._table",
     "cronplus.clock",
     "cronplus.config",
+    "cronplus.config._cache",
     "cronplus.config._checks",
     "cronplus.config._env",
     "cronplus.config._loader",

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 from cronplus import graph
-from cronplus._toml_lines import KeyLines
 from cronplus.config._env import (
     alert_env_warnings,
     alert_values,
@@ -48,6 +46,7 @@ __all__ = [
     "expand",
     "is_zone",
     "load_config",
+    "load_config_kept",
     "load_config_text",
     "parse_duration",
     "pipeline_schedule",
@@ -76,15 +75,38 @@ def load_config(path: Path | str, *, display_path: str | None = None) -> Config:
 
 def load_config_text(text: str, path: Path | str, display: str) -> Config:
     """As `load_config`, from the file's text (`path` places relative paths)."""
+    config = _checked(text, Path(os.path.abspath(path)), display)
+    return replace(config, source=text, alert_env=read_alert_env(config))
+
+
+def load_config_kept(path: Path | str, *, display_path: str | None = None) -> Config:
+    """As `load_config`, for the commands that only read, without what they do not
+    show and may be a secret (`_cache.keep`); a file that loaded before comes from
+    the cache (`_cache`) instead of being parsed and checked again (issue 12)."""
+    from cronplus.config import _cache
+
+    display = display_path if display_path is not None else os.fspath(path)
+    text = _read(Path(path), display)
+    absolute = Path(os.path.abspath(path))
+    key = _cache.key_of(text, absolute)
+    config = _cache.load(absolute, key)
+    if config is None:
+        config = _cache.keep(absolute, key, _checked(text, absolute, display))
+    return replace(config, source=text, alert_env=read_alert_env(config))
+
+
+def _checked(text: str, absolute: Path, display: str) -> Config:
+    import tomllib
+
+    from cronplus._toml_lines import KeyLines
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(exc, text, display)], display) from None
-    absolute = Path(os.path.abspath(path))
     from cronplus.config._loader import Loader
 
-    config = Loader(display, absolute, KeyLines(text)).load(data)
-    return replace(config, source=text, alert_env=read_alert_env(config))
+    return Loader(display, absolute, KeyLines(text)).load(data)
 
 
 # What commands that only read need of a job: when it fires, what it runs after, how
@@ -99,6 +121,8 @@ def reading_view(text: str) -> str:
     """The jobs file reduced to what `status`, `history`, `logs`, `alerts` and `next`
     need, for the daemon to keep in the state: the state must not gain secrets the
     file holds (alert URLs, env values, a password in a command)."""
+    import tomllib
+
     import tomli_w
 
     data = tomllib.loads(text)
@@ -119,6 +143,9 @@ def readable_jobs(path: Path | str, display: str) -> Config | None:
     that only read: jobs with problems are left out (then those after them), and so
     is `[alerts]` if it has any; with problems outside any job, no jobs, but still
     `[defaults].state`. None when the file cannot be read or parsed at all."""
+    import tomllib
+
+    from cronplus._toml_lines import KeyLines
     from cronplus.config._loader import Loader
 
     absolute = Path(os.path.abspath(path))
@@ -201,7 +228,7 @@ def _read(path: Path, display: str) -> str:
         raise fail("is not UTF-8 text (save it as UTF-8)", line) from None
 
 
-def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, display: str) -> Problem:
+def _syntax_problem(exc: Exception, text: str, display: str) -> Problem:
     match = re.fullmatch(_TOML_ERROR, str(exc))
     if match is None:
         return Problem(display, None, None, str(exc))

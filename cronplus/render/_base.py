@@ -149,17 +149,15 @@ def print_table(
         if _rich_table(headers, rows, status_column, title, keep):
             return
     # Cells laid out for a terminal may hold line breaks: plain rows keep one line.
-    rows = [[cell.replace("\n", " ") for cell in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], len(cell))
-    out = sys.stdout
-    if title:
-        out.write(title + "\n")
-    for row in [list(headers), *rows]:
-        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])] + [row[-1]]
-        out.write("  ".join(cells).rstrip() + "\n")
+    # Column by column and one write, not cell by cell and row by row (issue 12).
+    table = [list(headers)]
+    table += ([c.replace("\n", " ") for c in r] if "\n" in "".join(r) else r for r in rows)
+    widths = [max(map(len, column)) for column in zip(*table, strict=True)]
+    lines = [title] if title else []
+    for row in table:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _rich_table(

@@ -73,10 +73,7 @@ def print_status(
     ATTEMPTS or FINISHED column, so that a 100-column terminal shows it without
     cutting a status word or a time in two (else it falls back to plain columns)."""
     terminal = is_terminal()
-
-    def when(t: datetime | None, tz: str) -> str:
-        return short_time(t, tz, now) if terminal else human_time(t, tz)
-
+    when = _once_each(lambda t, tz: short_time(t, tz, now) if terminal else human_time(t, tz))
     table = [_status_cells(r, when, terminal) for r in rows]
     if terminal:
         print_table(_STATUS_HEADERS_TERMINAL, table, status_column=3, whole=[2, 3, 5])
@@ -84,6 +81,22 @@ def print_status(
         print_table(_STATUS_HEADERS, table, status_column=4)
     print_lines([note for r in rows for note in status_notes(r, chosen)])
     print_lines([daemon_line(daemon_pid, state)])
+
+
+def _once_each(
+    show: Callable[[datetime | None, str], str],
+) -> Callable[[datetime | None, str], str]:
+    """`show`, worked out once per time and zone: jobs that share a schedule share their
+    fire times, and a table of 10,000 jobs repeats them (issue 12)."""
+    shown: dict[tuple[datetime | None, int, str], str] = {}
+
+    def once(t: datetime | None, tz: str) -> str:
+        key = (t, t.fold if t else 0, tz)  # fold: equal times of one zone, two instants
+        if key not in shown:
+            shown[key] = show(t, tz)
+        return shown[key]
+
+    return once
 
 
 def _status_cells(
@@ -248,7 +261,8 @@ def next_json(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> list[dict[s
 
 
 def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
-    rows = [[j.name, human_time(t, j.timezone)] for j, times in upcoming for t in times]
+    when = _once_each(human_time)
+    rows = [[j.name, when(t, j.timezone)] for j, times in upcoming for t in times]
     print_table(["JOB", "FIRE TIME"], rows)
 
 
