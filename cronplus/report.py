@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import islice
+from itertools import islice, takewhile
 
 from cronplus.config import config_dag, pipeline_schedule
 from cronplus.model import Config, Job, Run, RunStatus
@@ -254,13 +254,20 @@ def overdue(
         return None
     cutoff = now - job.start_grace
     times = fire_times(parse_schedule(expr), zone(job.timezone), after=last.scheduled_for)
-    for t in islice(times, _OVERDUE_LOOKS):
-        if t > cutoff:
-            return None
-        if job.after and store.succeeded_jobs(job.after, t) != set(job.after):
-            continue
-        return t
-    return None
+    if not job.after:
+        first = next(times, None)
+        return first if first is not None and first <= cutoff else None
+    passed = list(takewhile(lambda t: t <= cutoff, islice(times, _OVERDUE_LOOKS)))
+    if not passed:
+        return None
+    # One read per upstream job over the times looked at, not one per time.
+    end = passed[-1] + timedelta(microseconds=1)
+    ok = RunStatus.SUCCEEDED
+    done = [
+        {r.scheduled_for for r in store.runs_between(name, passed[0], end) if r.status is ok}
+        for name in set(job.after)
+    ]
+    return next((t for t in passed if all(t in d for d in done)), None)
 
 
 def going_state(store: Store, run: Run, job: Job | None, now: datetime) -> Going:
