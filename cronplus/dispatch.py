@@ -115,6 +115,7 @@ class Dispatcher:
         self.clock = self.runner.clock
         self.stop = self.runner.stop
         self.state: StateHealth = self.runner.state
+        self.spawner = self.runner.spawner  # the engine has log folders made ahead
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
         self._threads: set[threading.Thread] = set()
