@@ -27,6 +27,7 @@ LAYERS = {
     "runner": 3,
     "starts": 3,
     "spawner": 3,
+    "workers": 4,
     "run_control": 3,
     "recovery": 3,
     "alerts": 3,

@@ -431,3 +431,69 @@ def test_a_reloaded_job_starts_with_its_new_environment(project, monkeypatch):
         handle.wait()
         outputs.append(log.read_text())
     assert outputs == ["old", ""]  # not the environment worked out for the old job
+
+
+def test_a_run_takes_the_thread_an_earlier_run_parked():
+    """No thread made per run (issue 12): the second run's thread is the first's,
+    named after the run it executes."""
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=4)
+    seen = []
+
+    def note():
+        me = threading.current_thread()
+        seen.append((me, me.name))  # the Thread itself: an ident may be reused
+
+    workers.submit("run-1", note)
+    workers.wait_idle()
+    workers.submit("run-2", note)
+    workers.wait_idle()
+    assert [name for _, name in seen] == ["run-1", "run-2"]
+    assert seen[0][0] is seen[1][0]
+
+
+def test_waiting_for_the_workers_waits_for_the_runs_their_runs_start():
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=1)
+    done = []
+    gate = threading.Event()
+
+    def second():
+        gate.wait(5)
+        done.append(2)
+
+    def first():
+        workers.submit("run-2", second)  # a dependent released by a run's thread
+        done.append(1)
+
+    workers.submit("run-1", first)
+    threading.Timer(0.2, gate.set).start()
+    workers.wait_idle()
+    assert done == [1, 2]
+
+
+def test_no_more_threads_stay_parked_than_kept():
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=1)
+    gate = threading.Barrier(4)
+    threads = []
+
+    def run():
+        threads.append(threading.current_thread())
+        gate.wait(5)
+
+    for i in range(3):  # three at once: three threads
+        workers.submit(f"run-{i}", run)
+    gate.wait(5)
+    workers.wait_idle()
+    for t in threads:  # the two not kept end once their run is done
+        t.join(0.05)
+    for _ in range(100):
+        if sum(t.is_alive() for t in threads) <= 1:
+            break
+        threads[0].join(0.05)
+    assert len(set(threads)) == 3
+    assert sum(t.is_alive() for t in threads) == 1
