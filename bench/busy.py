@@ -66,9 +66,11 @@ def jobs_toml(probe_first: bool, max_parallel: int) -> str:
     return defaults + "\n".join([probe, *jobs] if probe_first else [*jobs, probe])
 
 
-def cpu_s(pid: int) -> float:
-    """The process's own user + sys time (fields 14 and 15 of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_s(pid: int, task: int | None = None) -> float:
+    """The process's own user + sys time (fields 14 and 15 of /proc/PID/stat), or one
+    of its threads' (`task`; the main thread's id is the pid)."""
+    where = f"/proc/{pid}" if task is None else f"/proc/{pid}/task/{task}"
+    fields = Path(f"{where}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -76,12 +78,16 @@ def p99(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=100, method="inclusive")[98]
 
 
-def check_runs(state: Path, start: datetime, end: datetime) -> tuple[int, list[str], list[float]]:
+def check_runs(
+    state: Path, start: datetime, end: datetime
+) -> tuple[int, list[str], list[float], list[float]]:
     """Runs with a fire time in [start, end): their number, what is wrong, and each
-    one's lateness as the daemon recorded it (its first attempt's start, in ms)."""
+    one's lateness as the daemon recorded it (its first attempt's start, in ms), then
+    the probe's alone."""
     store = open_store(StatePaths(state), create=False)
     wrong: list[str] = []
     late: list[float] = []
+    probe_late: list[float] = []
     count = 0
     utc = zone("UTC")
     try:
@@ -98,14 +104,17 @@ def check_runs(state: Path, start: datetime, end: datetime) -> tuple[int, list[s
             if skipped:
                 wrong.append(f"{name}: {len(skipped)} skipped ({skipped[0].reason})")
             count += len(runs)
-            late += [
+            mine = [
                 (r.attempts[0].started_at - r.scheduled_for).total_seconds() * 1000
                 for r in runs
                 if r.attempts
             ]
+            late += mine
+            if name == "probe":
+                probe_late = mine
     finally:
         store.close()
-    return count, wrong, late
+    return count, wrong, late, probe_late
 
 
 def main() -> int:
@@ -131,9 +140,9 @@ def main() -> int:
         try:
             time.sleep(math.ceil(time.time()) + 1 - time.time())  # to a whole second, +1
             start = datetime.fromtimestamp(round(time.time()), UTC)
-            cpu0 = cpu_s(proc.pid)
+            cpu0, main0 = cpu_s(proc.pid), cpu_s(proc.pid, proc.pid)
             time.sleep(seconds)
-            cpu = cpu_s(proc.pid) - cpu0
+            cpu, main = cpu_s(proc.pid) - cpu0, cpu_s(proc.pid, proc.pid) - main0
             end = start + timedelta(seconds=seconds)
         finally:
             code = stop_daemon(proc)
@@ -148,7 +157,7 @@ def main() -> int:
         ]
         floor = lateness_ms(floor_dir / "f")
         floor_check = check_seconds(floor_dir / "f", 2 * floor_s)
-        runs, wrong, late = check_runs(daemon_dir / "state", start, end)
+        runs, wrong, late, probe_late = check_runs(daemon_dir / "state", start, end)
     where = "first" if args.probe_first else "last"
     print(f"the probe is defined {where}: it starts {where} of the runs due with it")
     print(f"max_parallel: {args.max_parallel or 'the default, CPUs x 4'}")
@@ -156,6 +165,12 @@ def main() -> int:
         f"every run's first attempt start, as recorded, after its fire time (ms):"
         f" median {statistics.median(late):.2f}, p99 {p99(late):.2f}, n {len(late)}"
     )
+    # What comes before the spawns (the wake-up, the claim, the attempts' record), told
+    # from the spawns themselves: the probe's process starts the rest of its lateness later.
+    print(f"the probe's, alone: median {statistics.median(probe_late):.2f}")
+    if runs:
+        # The engine's thread (the main one) starts the runs; the runs' threads watch them.
+        print(f"daemon CPU per run in its engine thread alone: {main / runs * 1000:.3f} ms")
     return report(floor, probe, floor_check, seconds, runs, cpu, wrong)
 
 
