@@ -16,6 +16,12 @@ probe runs `date +%s.%N >> out` every second. The window starts a second after
 (`/proc/PID/stat`, not its children's), divided by the runs whose fire time falls
 in it. Exits 1 if a target is missed.
 
+Beside it, for reading only (no target): a bare loop that does what the daemon must
+do at each second without its bookkeeping: spawn as many `sh -c true` as jobs are
+due with the probe, back to back, then the probe's command (or it first, with
+`--probe-first`). On two cores the probe defined last cannot start before the
+processes spawned ahead of it, whoever spawns them.
+
 The jobs file sets `max_parallel = 32` (`--max-parallel`): about 18 runs fall due
 at each second, and the default limit, CPUs x 4, is 8 on two cores, so with it the
 last runs of each second wait for a slot by design (a limit the user chose, not a
@@ -29,6 +35,7 @@ import argparse
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +71,25 @@ def jobs_toml(probe_first: bool, max_parallel: int) -> str:
     probe = '[jobs.probe]\nschedule = "* * * * * *"\ntimezone = "UTC"\n'
     probe += "command = 'date +%s.%N >> out'\n"
     return defaults + "\n".join([probe, *jobs] if probe_first else [*jobs, probe])
+
+
+def batch_floor(folder: Path, seconds: int, probe_first: bool) -> list[float]:
+    """Each second, the runs due with the probe spawned by a bare loop, the probe's
+    last (or first): its lateness in ms, one per second."""
+    children: list[subprocess.Popen[bytes]] = []
+    t = math.floor(time.time()) + 1
+    for _ in range(seconds):
+        time.sleep(max(0.0, t - time.time()))
+        others = [["sh", "-c", "true"]] * sum(1 for i in range(JOBS) if i % 60 == t % 60)
+        probe = ["sh", "-c", "date +%s.%N >> batch"]
+        for argv in [probe, *others] if probe_first else [*others, probe]:
+            kw = {"stdin": subprocess.DEVNULL, "start_new_session": True, "cwd": folder}
+            children.append(subprocess.Popen(argv, **kw))
+        children = [c for c in children if c.poll() is None]
+        t += 1
+    for c in children:
+        c.wait()
+    return lateness_ms(folder / "batch")
 
 
 def cpu_s(pid: int, task: int | None = None) -> float:
@@ -136,6 +162,7 @@ def main() -> int:
         daemon_dir.mkdir()
         (daemon_dir / "jobs.toml").write_text(jobs_toml(args.probe_first, args.max_parallel))
         floor_loop(floor_dir, floor_s)
+        batch = batch_floor(floor_dir, floor_s, args.probe_first)
         proc = start_daemon(daemon_dir, clean_env())
         try:
             time.sleep(math.ceil(time.time()) + 1 - time.time())  # to a whole second, +1
@@ -168,6 +195,10 @@ def main() -> int:
     # What comes before the spawns (the wake-up, the claim, the attempts' record), told
     # from the spawns themselves: the probe's process starts the rest of its lateness later.
     print(f"the probe's, alone: median {statistics.median(probe_late):.2f}")
+    print(
+        f"a bare loop spawning the runs due with the probe, it {where}:"
+        f" its lateness median {statistics.median(batch):.2f}, p99 {p99(batch):.2f} ms"
+    )
     if runs:
         # The engine's thread (the main one) starts the runs; the runs' threads watch them.
         print(f"daemon CPU per run in its engine thread alone: {main / runs * 1000:.3f} ms")
