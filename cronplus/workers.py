@@ -39,7 +39,8 @@ class Workers:
                 self._tasks.append((name, task))
                 self._work.notify()
                 return
-        threading.Thread(target=self._serve, args=(task,), name=name, daemon=True).start()
+        # In a list it empties: the Thread keeps its arguments as long as it lives.
+        threading.Thread(target=self._serve, args=([task],), name=name, daemon=True).start()
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every task submitted, and every task they submitted, returned
@@ -48,12 +49,16 @@ class Workers:
             while self._unfinished:
                 self._idle.wait(timeout)
 
-    def _serve(self, task: Callable[[], None]) -> None:
+    def _serve(self, first: list[Callable[[], None]]) -> None:
         me = threading.current_thread()
+        task = first.pop()
         while True:
             try:
                 task()
             finally:
+                # Parked, it must not keep what the run used alive: the store a
+                # `trigger` leaves to be closed when nothing refers to it, for one.
+                del task
                 with self._idle:
                     self._unfinished -= 1
                     if not self._unfinished:

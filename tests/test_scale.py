@@ -497,3 +497,27 @@ def test_no_more_threads_stay_parked_than_kept():
         threads[0].join(0.05)
     assert len(set(threads)) == 3
     assert sum(t.is_alive() for t in threads) == 1
+
+
+def test_a_parked_thread_keeps_nothing_of_its_run_alive():
+    """`trigger` leaves its store to be closed when nothing refers to it (then SQLite
+    removes its write-ahead log): a parked thread must not hold it."""
+    import gc
+    import weakref
+
+    from cronplus.workers import Workers
+
+    class Held:
+        def run(self) -> None:
+            pass
+
+    workers = Workers(keep=2)
+    held = [Held(), Held()]
+    refs = [weakref.ref(h) for h in held]
+    workers.submit("run-1", held[0].run)  # a new thread's first task
+    workers.wait_idle()
+    workers.submit("run-2", held[1].run)  # a parked thread's
+    workers.wait_idle()
+    del held
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
