@@ -16,6 +16,12 @@ probe runs `date +%s.%N >> out` every second. The window starts a second after
 (`/proc/PID/stat`, not its children's), divided by the runs whose fire time falls
 in it. Exits 1 if a target is missed.
 
+Beside it, for reading only (no target): a bare loop that does what the daemon must
+do at each second without its bookkeeping: spawn as many `sh -c true` as jobs are
+due with the probe, back to back, then the probe's command (or it first, with
+`--probe-first`). On two cores the probe defined last cannot start before the
+processes spawned ahead of it, whoever spawns them.
+
 The jobs file sets `max_parallel = 32` (`--max-parallel`): about 18 runs fall due
 at each second, and the default limit, CPUs x 4, is 8 on two cores, so with it the
 last runs of each second wait for a slot by design (a limit the user chose, not a
@@ -29,6 +35,7 @@ import argparse
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,9 +73,30 @@ def jobs_toml(probe_first: bool, max_parallel: int) -> str:
     return defaults + "\n".join([probe, *jobs] if probe_first else [*jobs, probe])
 
 
-def cpu_s(pid: int) -> float:
-    """The process's own user + sys time (fields 14 and 15 of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def batch_floor(folder: Path, seconds: int, probe_first: bool) -> list[float]:
+    """Each second, the runs due with the probe spawned by a bare loop, the probe's
+    last (or first): its lateness in ms, one per second."""
+    children: list[subprocess.Popen[bytes]] = []
+    t = math.floor(time.time()) + 1
+    for _ in range(seconds):
+        time.sleep(max(0.0, t - time.time()))
+        others = [["sh", "-c", "true"]] * sum(1 for i in range(JOBS) if i % 60 == t % 60)
+        probe = ["sh", "-c", "date +%s.%N >> batch"]
+        for argv in [probe, *others] if probe_first else [*others, probe]:
+            kw = {"stdin": subprocess.DEVNULL, "start_new_session": True, "cwd": folder}
+            children.append(subprocess.Popen(argv, **kw))
+        children = [c for c in children if c.poll() is None]
+        t += 1
+    for c in children:
+        c.wait()
+    return lateness_ms(folder / "batch")
+
+
+def cpu_s(pid: int, task: int | None = None) -> float:
+    """The process's own user + sys time (fields 14 and 15 of /proc/PID/stat), or one
+    of its threads' (`task`; the main thread's id is the pid)."""
+    where = f"/proc/{pid}" if task is None else f"/proc/{pid}/task/{task}"
+    fields = Path(f"{where}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -76,12 +104,16 @@ def p99(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=100, method="inclusive")[98]
 
 
-def check_runs(state: Path, start: datetime, end: datetime) -> tuple[int, list[str], list[float]]:
+def check_runs(
+    state: Path, start: datetime, end: datetime
+) -> tuple[int, list[str], list[float], list[float]]:
     """Runs with a fire time in [start, end): their number, what is wrong, and each
-    one's lateness as the daemon recorded it (its first attempt's start, in ms)."""
+    one's lateness as the daemon recorded it (its first attempt's start, in ms), then
+    the probe's alone."""
     store = open_store(StatePaths(state), create=False)
     wrong: list[str] = []
     late: list[float] = []
+    probe_late: list[float] = []
     count = 0
     utc = zone("UTC")
     try:
@@ -98,14 +130,17 @@ def check_runs(state: Path, start: datetime, end: datetime) -> tuple[int, list[s
             if skipped:
                 wrong.append(f"{name}: {len(skipped)} skipped ({skipped[0].reason})")
             count += len(runs)
-            late += [
+            mine = [
                 (r.attempts[0].started_at - r.scheduled_for).total_seconds() * 1000
                 for r in runs
                 if r.attempts
             ]
+            late += mine
+            if name == "probe":
+                probe_late = mine
     finally:
         store.close()
-    return count, wrong, late
+    return count, wrong, late, probe_late
 
 
 def main() -> int:
@@ -127,13 +162,14 @@ def main() -> int:
         daemon_dir.mkdir()
         (daemon_dir / "jobs.toml").write_text(jobs_toml(args.probe_first, args.max_parallel))
         floor_loop(floor_dir, floor_s)
+        batch = batch_floor(floor_dir, floor_s, args.probe_first)
         proc = start_daemon(daemon_dir, clean_env())
         try:
             time.sleep(math.ceil(time.time()) + 1 - time.time())  # to a whole second, +1
             start = datetime.fromtimestamp(round(time.time()), UTC)
-            cpu0 = cpu_s(proc.pid)
+            cpu0, main0 = cpu_s(proc.pid), cpu_s(proc.pid, proc.pid)
             time.sleep(seconds)
-            cpu = cpu_s(proc.pid) - cpu0
+            cpu, main = cpu_s(proc.pid) - cpu0, cpu_s(proc.pid, proc.pid) - main0
             end = start + timedelta(seconds=seconds)
         finally:
             code = stop_daemon(proc)
@@ -148,7 +184,7 @@ def main() -> int:
         ]
         floor = lateness_ms(floor_dir / "f")
         floor_check = check_seconds(floor_dir / "f", 2 * floor_s)
-        runs, wrong, late = check_runs(daemon_dir / "state", start, end)
+        runs, wrong, late, probe_late = check_runs(daemon_dir / "state", start, end)
     where = "first" if args.probe_first else "last"
     print(f"the probe is defined {where}: it starts {where} of the runs due with it")
     print(f"max_parallel: {args.max_parallel or 'the default, CPUs x 4'}")
@@ -156,6 +192,16 @@ def main() -> int:
         f"every run's first attempt start, as recorded, after its fire time (ms):"
         f" median {statistics.median(late):.2f}, p99 {p99(late):.2f}, n {len(late)}"
     )
+    # What comes before the spawns (the wake-up, the claim, the attempts' record), told
+    # from the spawns themselves: the probe's process starts the rest of its lateness later.
+    print(f"the probe's, alone: median {statistics.median(probe_late):.2f}")
+    print(
+        f"a bare loop spawning the runs due with the probe, it {where}:"
+        f" its lateness median {statistics.median(batch):.2f}, p99 {p99(batch):.2f} ms"
+    )
+    if runs:
+        # The engine's thread (the main one) starts the runs; the runs' threads watch them.
+        print(f"daemon CPU per run in its engine thread alone: {main / runs * 1000:.3f} ms")
     return report(floor, probe, floor_check, seconds, runs, cpu, wrong)
 
 

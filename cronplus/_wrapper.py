@@ -105,11 +105,14 @@ def wrapper_argv(status_path: Path, child: list[str]) -> list[str]:
     return [SHELL, "-c", SCRIPT, os.fspath(status_path), *child]
 
 
-def command_argv(status_path: Path, shell: str, command: str) -> list[str]:
+def command_argv(
+    status_path: Path, shell: str, command: str, umask: int | None = None
+) -> list[str]:
     """The argv that runs a shell job's `command` under the wrapper: in the wrapper's
-    own shell when the job's shell is that shell and the command cannot tell."""
+    own shell when the job's shell is that shell and the command cannot tell. The
+    job gets `umask`, else the starter's, read now."""
     if shell == SHELL and _SEES_ITS_PID.search(command) is None:
-        mask = f"{_umask():04o}"
+        mask = f"{current_umask() if umask is None else umask:04o}"
         script = SIMPLE if _simple(command) else ONE_SHELL
         return [SHELL, "-c", script, SHELL, os.fspath(status_path), command, mask]
     return wrapper_argv(status_path, [shell, "-c", command])
@@ -130,7 +133,7 @@ def _simple(command: str) -> bool:
     )
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """This process's umask, read without setting it (os.umask would change it for
     every thread a moment, and a job started meanwhile would inherit that)."""
     with open("/proc/self/status", "rb") as f:

@@ -41,6 +41,7 @@ from cronplus.run_control import RunControl, SlotPool
 from cronplus.runner import Runner
 from cronplus.state_health import StateHealth, state_down
 from cronplus.store import Store
+from cronplus.workers import Workers
 from cronplus.zones import human_time
 
 log = logging.getLogger("cronplus")
@@ -100,7 +101,8 @@ class Dispatcher:
         resume_after_stop: bool = False,
     ) -> None:
         # Attempts at once: the argument, else [defaults].max_parallel, else CPUs x 4.
-        slots = SlotPool(max_parallel or config.max_parallel or default_max_parallel())
+        size = max_parallel or config.max_parallel or default_max_parallel()
+        slots = SlotPool(size)
         self.runner = Runner(
             config,
             store,
@@ -115,9 +117,10 @@ class Dispatcher:
         self.clock = self.runner.clock
         self.stop = self.runner.stop
         self.state: StateHealth = self.runner.state
+        self.spawner = self.runner.spawner  # the engine has log folders made ahead
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
-        self._threads: set[threading.Thread] = set()
+        self._workers = Workers(keep=size)  # each run's thread, parked once it is done
 
     @property
     def config(self) -> Config:
@@ -160,13 +163,9 @@ class Dispatcher:
         execute = partial(self.runner.execute, run, release=release, control=control, **kw)
         with self._lock:
             self._lane(run.job).active = control
-            t = threading.Thread(
-                target=self._run_thread,
-                args=(run, control, execute, release),
-                name=f"run-{run.id}",
-            )
-            self._threads.add(t)
-            t.start()  # under the lock: wait_all() must never find it not yet started
+        # Counted from here on: wait_all() never finds it not yet started.
+        task = partial(self._run_thread, run, control, execute, release)
+        self._workers.submit(f"run-{run.id}", task)
 
     def resume(self, runs: list[tuple[Run, int]]) -> None:
         """Runs of one job a stop or crash cut short, reopened, with the attempts each
@@ -311,13 +310,8 @@ class Dispatcher:
                 self.store.finish_run(run.id, end)
 
     def wait_all(self, timeout: float | None = None) -> None:
-        while True:
-            with self._lock:
-                threads = list(self._threads)
-            if not threads:
-                return
-            for t in threads:
-                t.join(timeout)
+        """Wait for every run's thread, and the runs they start, to end."""
+        self._workers.wait_idle(timeout)
 
     # -- one run's thread ------------------------------------------------------------------
 
@@ -371,7 +365,6 @@ class Dispatcher:
             lane = self._lane(job)
             if lane.active is control:
                 lane.active = None
-            self._threads.discard(threading.current_thread())
             waiting = lane.queue.popleft() if lane.queue and not self.stop.is_set() else None
             if not lane.queue and waiting is None:
                 lane.catching_up = False  # drained: overlap applies again

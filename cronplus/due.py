@@ -62,6 +62,17 @@ class Due:
         top = self._top()
         return None if top is None else self.at[top[2]]
 
+    def due_by(self, t: datetime) -> list[str]:
+        """The jobs due at or before `t` (and perhaps a few whose time moved since):
+        only the part of the heap before `t` is looked at."""
+        heap, names, todo = self._heap, [], [0]
+        while todo:
+            i = todo.pop()
+            if i < len(heap) and heap[i][0] <= t:
+                names.append(heap[i][2])
+                todo += (2 * i + 1, 2 * i + 2)
+        return names
+
     def pop_due(self, now: datetime) -> str | None:
         """The job due first at `now`, out of the heap until `back` (None: none due)."""
         top = self._top()

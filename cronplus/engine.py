@@ -278,7 +278,10 @@ class Engine:
         if self._state_failing:
             self.dispatcher.state.ok()
             self._state_failing = False
-        return self.next_due()
+        nxt = self.next_due()
+        if nxt is not None:  # made while it waits, not by the runs' first start (issue 12)
+            self.dispatcher.spawner.make_folders(self._due.due_by(nxt))
+        return nxt
 
     def _step(self, now: datetime) -> None:
         self._drain(now)

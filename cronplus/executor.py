@@ -280,6 +280,7 @@ def start_attempt(
     *,
     jobs_folder: Path,
     clock: Clock,
+    umask: int | None = None,
 ) -> AttemptHandle | AttemptResult:
     """Start one attempt and return its handle, or a `failed` result if it cannot start.
 
@@ -288,6 +289,7 @@ def start_attempt(
     that is not found inside the job's shell is the shell's exit 127, reported by
     `wait()`. `log_path`'s folder is created (0700) if missing. Everything not needed
     to start the process is done after Popen, to keep start lateness near a bare Popen.
+    `umask`: the job's, when the caller knows it (else this process's, read now).
     """
     now = clock.now
     status_path = _wrapper.status_path_for(log_path)
@@ -299,7 +301,7 @@ def start_attempt(
         problem = _shell_problem(job.shell, env)
         if problem is not None:
             return _not_started(now(), problem)
-        argv = _wrapper.command_argv(status_path, job.shell, job.command)
+        argv = _wrapper.command_argv(status_path, job.shell, job.command, umask)
     else:
         raise ValueError(f'job "{job.name}" has neither command nor python')
     cwd = os.fspath(job.cwd)

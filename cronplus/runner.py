@@ -32,6 +32,7 @@ from cronplus.events import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool
+from cronplus.spawner import Spawner
 from cronplus.state_health import StateHealth
 from cronplus.store import Store
 
@@ -76,6 +77,7 @@ class Runner:
         self.store = store
         self.paths = paths
         self.clock = clock
+        self.spawner = Spawner(paths, clock)
         self.slots = slots or SlotPool(None)
         self.alerter = alerter
         self.stop = threading.Event()
@@ -301,40 +303,11 @@ class Runner:
         begun = Attempt(number, started, log=str(log_path), trigger=trigger)
         self.write(control, self.store.begin_attempt, run.id, begun, owner=os.getpid())
         control.stuck = False  # running from here on
-        handle = self.spawn(job, run, number, trigger, log_path, started)
+        handle = self.spawner.spawn(
+            self.config.folder, job, run, number, trigger, log_path, started
+        )
         result, attempt = self._watch(run, number, handle, log_path, trigger, control)
         return result, attempt, started
-
-    def spawn(
-        self, job: Job, run: Run, number: int, trigger: Trigger, log_path: Path, begun: datetime
-    ) -> executor.AttemptHandle | AttemptResult:
-        """Start the process of an attempt recorded `begun`: its handle, or the failed
-        result of one that could not start."""
-        handle: executor.AttemptHandle | AttemptResult
-        try:
-            env = executor.build_env(
-                job,
-                run_id=run.id,
-                attempt=number,
-                trigger=str(trigger),
-                scheduled_for=run.scheduled_for,
-            )
-            folder = self.config.folder
-            handle = executor.start_attempt(
-                job, env, log_path, jobs_folder=folder, clock=self.clock
-            )
-        except Exception as e:
-            # It did not start: a failed attempt with the cause, retried and alerted as
-            # any failure. What the environment or the job's values cause needs no
-            # traceback; anything else is a bug, and the log shows where.
-            if not isinstance(e, OSError | ValueError | OverflowError):
-                log.exception("job=%s run=%s attempt=%s event=error", run.job, run.id, number)
-            cause = e.strerror if isinstance(e, OSError) and e.strerror else e
-            why = f"cannot start: {cause}"
-            handle = AttemptResult(RunStatus.FAILED, begun, self.clock.now(), reason=why)
-        if not isinstance(handle, AttemptResult):
-            log_event(run, "start", number)
-        return handle
 
     def _watch(
         self,

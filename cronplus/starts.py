@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cronplus.errors import StateError
+from cronplus.events import log_event
 from cronplus.executor import AttemptHandle
 from cronplus.model import Attempt, AttemptResult, Job, Run, RunStatus
 from cronplus.runner import Runner
@@ -50,8 +51,13 @@ def start_first_attempts(
             runner.slots.put_back()
         return [(run, None) for run in runs]
     started: dict[int, tuple[Run, AttemptHandle | AttemptResult]] = {}
+    folder, spawn = runner.config.folder, runner.spawner.spawn
     for run, job, attempt in ready:
-        handle = runner.spawn(job, run, 1, run.trigger, Path(attempt.log or ""), begun)
+        log_path = Path(attempt.log or "")
+        handle = spawn(folder, job, run, 1, run.trigger, log_path, begun, announce=False)
         going = replace(run, status=RunStatus.RUNNING, started_at=begun, attempts=(attempt,))
         started[run.id] = (going, handle)
+    for going, handle in started.values():  # logged once all have started, in order
+        if not isinstance(handle, AttemptResult):
+            log_event(going, "start", 1)
     return [started.get(run.id, (run, None)) for run in runs]

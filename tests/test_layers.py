@@ -26,6 +26,8 @@ LAYERS = {
     "dispatch": 3,
     "runner": 3,
     "starts": 3,
+    "spawner": 3,
+    "workers": 4,
     "run_control": 3,
     "recovery": 3,
     "alerts": 3,

@@ -19,7 +19,7 @@ from cronplus.dispatch import Dispatcher
 from cronplus.due import Due
 from cronplus.engine import Engine
 from cronplus.errors import StateError
-from cronplus.model import Config, RunStatus
+from cronplus.model import Claim, Config, RunStatus
 from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -370,3 +370,154 @@ def test_fire_times_due_together_whose_claim_the_state_refused_are_claimed_later
     for i in range(5):
         (run,) = store.runs_between(f"j{i}", t, t + timedelta(minutes=1))
         assert (run.scheduled_for, run.status) == (t, RunStatus.SUCCEEDED)
+
+
+def test_due_by_gives_the_jobs_due_up_to_an_instant_and_no_other():
+    due = Due()
+    for i in range(50):
+        due.set(f"j{i}", T0 + timedelta(seconds=i % 10))
+    assert sorted(due.due_by(T0 + timedelta(seconds=1))) == sorted(
+        f"j{i}" for i in range(50) if i % 10 <= 1
+    )
+    assert due.due_by(T0 - timedelta(seconds=1)) == []
+
+
+def test_the_log_folders_of_the_jobs_due_next_are_made_while_the_engine_waits(project):
+    """A job's first run makes no folder on the way to its process (issue 12): the
+    step before makes those of the jobs due next, and of no other."""
+    project.write(
+        '[jobs.soon]\nschedule = "5 * * * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+        '[jobs.later]\nschedule = "7 * * * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+    )
+    config, store = project.config(), project.store()
+    clock = FakeClock(T0)
+    paths = StatePaths(project.state)
+    dispatcher = Dispatcher(config, store, paths, clock=clock)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(T0)
+    try:
+        assert engine.step(T0) == T0 + timedelta(seconds=5)
+        assert (paths.logs / "soon").is_dir()
+        assert not (paths.logs / "later").exists()
+        clock.set(T0 + timedelta(seconds=5))
+        engine.step(T0 + timedelta(seconds=5))
+        assert (paths.logs / "later").is_dir()
+    finally:
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+
+
+def test_a_reloaded_job_starts_with_its_new_environment(project, monkeypatch):
+    """The environment is worked out once per job, and again for a job a reload
+    changed."""
+    from dataclasses import replace
+
+    from cronplus.model import Trigger
+    from cronplus.spawner import Spawner
+
+    monkeypatch.delenv("X", raising=False)
+    project.write('[jobs.a]\ncommand = \'printf "%s" "$X"\'\nenv = { X = "old" }\n')
+    config = project.config()
+    paths = StatePaths(project.state)
+    clock = FakeClock(T0)
+    spawner = Spawner(paths, clock)
+    store = project.store()
+    outputs = []
+    for job in (config.jobs["a"], replace(config.jobs["a"], env={})):
+        run = store.claim_run("a", T0, Trigger.MANUAL, Claim(owner=1, now=T0))
+        run = run or store.claim_run("a", T0 + timedelta(1), Trigger.MANUAL, Claim(owner=1, now=T0))
+        log = paths.attempt_log("a", run.id, 1)
+        handle = spawner.spawn(config.folder, job, run, 1, Trigger.MANUAL, log, T0)
+        handle.wait()
+        outputs.append(log.read_text())
+    assert outputs == ["old", ""]  # not the environment worked out for the old job
+
+
+def test_a_run_takes_the_thread_an_earlier_run_parked():
+    """No thread made per run (issue 12): the second run's thread is the first's,
+    named after the run it executes."""
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=4)
+    seen = []
+
+    def note():
+        me = threading.current_thread()
+        seen.append((me, me.name))  # the Thread itself: an ident may be reused
+
+    workers.submit("run-1", note)
+    workers.wait_idle()
+    workers.submit("run-2", note)
+    workers.wait_idle()
+    assert [name for _, name in seen] == ["run-1", "run-2"]
+    assert seen[0][0] is seen[1][0]
+
+
+def test_waiting_for_the_workers_waits_for_the_runs_their_runs_start():
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=1)
+    done = []
+    gate = threading.Event()
+
+    def second():
+        gate.wait(5)
+        done.append(2)
+
+    def first():
+        workers.submit("run-2", second)  # a dependent released by a run's thread
+        done.append(1)
+
+    workers.submit("run-1", first)
+    threading.Timer(0.2, gate.set).start()
+    workers.wait_idle()
+    assert done == [1, 2]
+
+
+def test_no_more_threads_stay_parked_than_kept():
+    from cronplus.workers import Workers
+
+    workers = Workers(keep=1)
+    gate = threading.Barrier(4)
+    threads = []
+
+    def run():
+        threads.append(threading.current_thread())
+        gate.wait(5)
+
+    for i in range(3):  # three at once: three threads
+        workers.submit(f"run-{i}", run)
+    gate.wait(5)
+    workers.wait_idle()
+    for t in threads:  # the two not kept end once their run is done
+        t.join(0.05)
+    for _ in range(100):
+        if sum(t.is_alive() for t in threads) <= 1:
+            break
+        threads[0].join(0.05)
+    assert len(set(threads)) == 3
+    assert sum(t.is_alive() for t in threads) == 1
+
+
+def test_a_parked_thread_keeps_nothing_of_its_run_alive():
+    """`trigger` leaves its store to be closed when nothing refers to it (then SQLite
+    removes its write-ahead log): a parked thread must not hold it."""
+    import gc
+    import weakref
+
+    from cronplus.workers import Workers
+
+    class Held:
+        def run(self) -> None:
+            pass
+
+    workers = Workers(keep=2)
+    held = [Held(), Held()]
+    refs = [weakref.ref(h) for h in held]
+    workers.submit("run-1", held[0].run)  # a new thread's first task
+    workers.wait_idle()
+    workers.submit("run-2", held[1].run)  # a parked thread's
+    workers.wait_idle()
+    del held
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
