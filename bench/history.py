@@ -18,14 +18,15 @@ fire times before now, so the short state is the newest slice of the long one: t
 date `status --on` reads and the runs `history` and `logs` show are the same in both.
 Only the runs `logs` reads get a log file.
 
-Every command runs as `python -m cronplus` with stdout to a pipe, the two states
+Every command runs as `python -m cronplus`, by a fresh venv's Python whose
+site-packages hold only a path line to the dependencies (`status.py`'s), with stdout
+to a pipe, the two states
 interleaved run by run so machine noise hits both alike. Exits 1 if a ratio is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import subprocess
@@ -38,6 +39,8 @@ from pathlib import Path
 # Measure this checkout's cronplus, in this process and in every child.
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from status import clean_env, make_venvs  # noqa: E402
 
 from cronplus.store._db import to_db  # noqa: E402
 from cronplus.store.sqlite import SqliteDb  # noqa: E402
@@ -200,12 +203,17 @@ def main() -> int:
     args = parser.parse_args()
     repeat = max(3, min(args.repeat, 100))
     now = datetime.now(UTC)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONPLUS_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
 
     with tempfile.TemporaryDirectory(prefix="cronplus-bench-history-") as tmp:
         root = Path(tmp)
-        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+        # No inherited CRONPLUS_* or PYTHONDONTWRITEBYTECODE: bytecode is cached in the
+        # folder, as pip compiles it (with that variable set, every run compiled every
+        # module: 240 ms a command where 70 ms is the truth).
+        env = clean_env(root / "pycache")
+        env["XDG_CACHE_HOME"] = str(root / "cache")  # the read commands' cache, here
+        # cronplus runs in a fresh venv: an interpreter whose site-packages run code at
+        # start (this one's do) adds the same time to both figures of a ratio.
+        _, py = make_venvs(root)
         jobs = root / "jobs.toml"
         jobs.write_text(jobs_toml())
         sizes = {"short": SHORT_RUNS, "long": args.runs}
@@ -215,8 +223,7 @@ def main() -> int:
         per_run = (root / "long" / "state.db").stat().st_size / args.runs
         cmds = commands(now)
         argv = {
-            (c, s): [sys.executable, "-m", "cronplus", "-c", str(jobs), "--state", str(root / s)]
-            + rest
+            (c, s): [py, "-m", "cronplus", "-c", str(jobs), "--state", str(root / s)] + rest
             for c, rest in cmds.items()
             for s in sizes
         }

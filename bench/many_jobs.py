@@ -11,7 +11,9 @@ The jobs files are generated in a temporary folder (see `jobs_toml`): a realisti
 mix of 5- and 6-field schedules, four time zones, `after` chains with fan-in, and
 one job in 25 disabled. Each job's state holds its two latest fire times as runs
 (written through the store API), so nothing is overdue and `status` reads real
-rows. The commands run with stdout to a pipe, interleaved size by size in each
+rows. cronplus runs in a fresh venv whose site-packages hold only a path line to
+the dependencies (`status.py`'s), so no unrelated start-up code dilutes the ratios.
+The commands run with stdout to a pipe, interleaved size by size in each
 round; the figure is the median. The daemon's start is timed on the 10,000 jobs plus a
 per-second probe, from `cronplus run`'s spawn to the probe's first start (its
 `date +%s.%N`): every first fire time is scheduled by then, and the figure includes
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from _daemon import stop_daemon  # noqa: E402
+from status import make_venvs  # noqa: E402
 
 from cronplus.model import Claim, RunStatus, Trigger  # noqa: E402
 from cronplus.paths import StatePaths  # noqa: E402
@@ -150,7 +153,7 @@ command = 'date +%s.%N >> probe.out'
 """
 
 
-def daemon_start_s(folder: Path, env: dict[str, str]) -> tuple[float, float]:
+def daemon_start_s(folder: Path, env: dict[str, str], py: str) -> tuple[float, float]:
     """`cronplus run` on the jobs plus a per-second probe, restarted on a state that a
     daemon left just now (so no catch-up runs start): seconds from the spawn to its
     `event=started` line, and to the probe's first start (the first fire time is
@@ -167,7 +170,7 @@ def daemon_start_s(folder: Path, env: dict[str, str]) -> tuple[float, float]:
     t0 = time.time()
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cronplus", "-c", "daemon.toml", "--state", str(state), "run"],
+            [py, "-m", "cronplus", "-c", "daemon.toml", "--state", str(state), "run"],
             cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=err, start_new_session=True,
         )  # fmt: skip
@@ -202,6 +205,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cronplus-bench-many-") as tmp:
         root = Path(tmp)
         env = clean_env(root / "pycache")
+        # cronplus runs in a fresh venv: an interpreter whose site-packages run code at
+        # start (this one's do) adds the same tens of ms to every figure, and a ratio
+        # to the 20-job figure would hide that much of cronplus's own cost.
+        _, py = make_venvs(root)
         folders = {}
         for n in SIZES:
             folder = root / str(n)
@@ -217,7 +224,7 @@ def main() -> int:
             for label, cmd in COMMANDS.items():
                 for n in SIZES:
                     folder = folders[n]
-                    argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml"]
+                    argv = [py, "-m", "cronplus", "-c", "jobs.toml"]
                     argv += ["--state", "state", *cmd]
                     if label == COLD:
                         cold = root / f"cold-{len(figures.get((label, n), []))}-{n}"
@@ -225,7 +232,7 @@ def main() -> int:
                     else:
                         run_env = env
                     figures.setdefault((label, n), []).append(timed(argv, folder, run_env))
-        starts = [daemon_start_s(folders[10_000], env) for _ in range(3)]
+        starts = [daemon_start_s(folders[10_000], env, py) for _ in range(3)]
     return report(figures, starts, args.repeat)
 
 
