@@ -154,12 +154,13 @@ class Dispatcher:
         release: bool = True,
         holds_slot: bool = False,
         control: RunControl | None = None,
+        job: Job | None = None,
     ) -> None:
         """Execute a claimed run in a new thread, then (with `release`) its dependents.
-        `spent`, `adopted` and `holds_slot` are as for `Runner.execute`; `control`: the
-        run's, made when it was claimed."""
+        `spent`, `adopted`, `holds_slot` and `job` are as for `Runner.execute`;
+        `control`: the run's, made when it was claimed."""
         control = control or RunControl(run.id)
-        kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot}
+        kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot, "job": job}
         execute = partial(self.runner.execute, run, release=release, control=control, **kw)
         with self._lock:
             self._lane(run.job).active = control
@@ -209,8 +210,9 @@ class Dispatcher:
             for run, control in zip(claimed, controls, strict=True):
                 self._lane(run.job).active = control
         firsts = starts.start_first_attempts(self.runner, claimed)
-        for (run, first), control in zip(firsts, controls, strict=True):
-            self.submit(run, adopted=first, holds_slot=first is not None, control=control)
+        for (run, first, job), control in zip(firsts, controls, strict=True):
+            kw = {"adopted": first, "holds_slot": first is not None, "job": job}
+            self.submit(run, control=control, **kw)
         for (job, t), run in zip(fires, runs, strict=True):
             if run is None:
                 self.start(job, t, trigger, now)

@@ -103,6 +103,7 @@ class Runner:
         release: bool = True,
         control: RunControl | None = None,
         holds_slot: bool = False,
+        job: Job | None = None,
     ) -> Run:
         """Attempts with retries; returns the run as recorded at its end.
 
@@ -113,12 +114,14 @@ class Runner:
         last attempt, started by a cronplus process that died, is still going (a
         handle) or ended unrecorded (its result); it is this call's first attempt.
         With `holds_slot`, `adopted` is a first attempt started with others due at the
-        same instant (`starts`), holding a slot of the pool until it ends.
+        same instant (`starts`), holding a slot of the pool until it ends, and `job` is
+        the job it was started as: a reload since then neither skips the run (its
+        process is running) nor changes its timeout or retries.
         `release`: its dependents follow it (the final write marks that, for a
         daemon's next start, if a crash cuts the release short).
         """
         control = control or RunControl(run.id)
-        job = self.config.jobs.get(run.job)
+        job = job or self.config.jobs.get(run.job)
         if job is None:  # removed by a reload while the run waited
             return self._gone(run, control)
         with self._lock:

@@ -27,13 +27,14 @@ from cronplus.runner import Runner
 
 def start_first_attempts(
     runner: Runner, runs: Sequence[Run]
-) -> list[tuple[Run, AttemptHandle | AttemptResult | None]]:
+) -> list[tuple[Run, AttemptHandle | AttemptResult | None, Job | None]]:
     """Begin and start the first attempt of each run of `runs`, freshly claimed, that
     a slot is free for (`SlotPool.try_take`) while no stop is asked: each as recorded
     (its attempt begun), with its attempt's handle, or the failed result of one that
     could not start, holding its slot. The others come back as they were, with
     None: their own thread starts them as usual, waiting for a slot or, when the
-    state refused the attempts' write, for the state."""
+    state refused the attempts' write, for the state. With each started one, the job
+    as it was started (a reload before its thread runs changes nothing of it)."""
     begun = runner.clock.now()
     ready: list[tuple[Run, Job, Attempt]] = []
     for run in runs:
@@ -43,21 +44,21 @@ def start_first_attempts(
         log = str(runner.paths.attempt_log(run.job, run.id, 1))
         ready.append((run, job, Attempt(1, begun, log=log, trigger=run.trigger)))
     if not ready:
-        return [(run, None) for run in runs]
+        return [(run, None, None) for run in runs]
     try:
         runner.store.begin_attempts([(run.id, a) for run, _, a in ready], owner=os.getpid())
     except StateError:
         for _ in ready:
             runner.slots.put_back()
-        return [(run, None) for run in runs]
-    started: dict[int, tuple[Run, AttemptHandle | AttemptResult]] = {}
+        return [(run, None, None) for run in runs]
+    started: dict[int, tuple[Run, AttemptHandle | AttemptResult, Job]] = {}
     folder, spawn = runner.config.folder, runner.spawner.spawn
     for run, job, attempt in ready:
         log_path = Path(attempt.log or "")
         handle = spawn(folder, job, run, 1, run.trigger, log_path, begun, announce=False)
         going = replace(run, status=RunStatus.RUNNING, started_at=begun, attempts=(attempt,))
-        started[run.id] = (going, handle)
-    for going, handle in started.values():  # logged once all have started, in order
+        started[run.id] = (going, handle, job)
+    for going, handle, _ in started.values():  # logged once all have started, in order
         if not isinstance(handle, AttemptResult):
             log_event(going, "start", 1)
-    return [started.get(run.id, (run, None)) for run in runs]
+    return [started.get(run.id, (run, None, None)) for run in runs]

@@ -372,6 +372,34 @@ def test_fire_times_due_together_whose_claim_the_state_refused_are_claimed_later
         assert (run.scheduled_for, run.status) == (t, RunStatus.SUCCEEDED)
 
 
+def test_a_reload_before_a_started_run_has_its_thread_neither_skips_it_nor_loses_its_slot(
+    project, monkeypatch
+):
+    """A run started with others due at its instant has its process before its thread
+    runs; a reload meanwhile that removes its job must not record it skipped (its
+    process runs), and the slot it holds comes back when it ends."""
+    engine, store, dispatcher = _busy_instant(project, 2)
+    t = T0 + timedelta(seconds=5)
+    held = []
+    submit = dispatcher._workers.submit
+    monkeypatch.setattr(dispatcher._workers, "submit", lambda *task: held.append(task))
+    try:
+        engine.step(t)  # spawned, the threads' tasks held back
+        assert len(held) == 2
+        project.write('[jobs.other]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
+        engine.apply(project.config(), t)  # the reload removes j0 and j1
+        for task in held:
+            submit(*task)
+        dispatcher.wait_all(10)
+    finally:
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+    for name in ("j0", "j1"):
+        run = store.find_run(name, t)
+        assert (run.status, len(run.attempts)) == (RunStatus.SUCCEEDED, 1), run
+    assert dispatcher.runner.slots.try_take() and dispatcher.runner.slots.try_take()
+
+
 def test_due_by_gives_the_jobs_due_up_to_an_instant_and_no_other():
     due = Due()
     for i in range(50):
