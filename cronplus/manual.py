@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from cronplus.alerts import Alerter
@@ -12,6 +13,7 @@ from cronplus.events import log_event
 from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import settle_orphan
+from cronplus.run_control import calling_on_signals
 from cronplus.store import Store
 
 # Statuses `mark` may set, and the recorded ones it may set them over.
@@ -37,12 +39,14 @@ def mark_run(
     release: bool = False,
     clock: Clock | None = None,
     alerter: Alerter | None = None,
+    install_signals: Iterable[int] = (),
 ) -> tuple[Run, list[Run]]:
     """`mark`: record (job, logical time `at`) as `status` by hand, as Airflow's "mark
     success" does: a new run with trigger `manual` and no attempts, or an existing
     run that did not succeed, which keeps its id, trigger and attempts. With
     `release` (a succeeded mark), the jobs after it run now for that logical time, as
-    they would have after a real success. Returns the marked run and those runs."""
+    they would have after a real success, and each of `install_signals` interrupts
+    them, as for `trigger`. Returns the marked run and those runs."""
     clock = clock or system_clock()
     now = clock.now()
     claim = Claim(owner=None, now=now, status=status, reason=reason)
@@ -70,6 +74,7 @@ def mark_run(
     if not release or status is not RunStatus.SUCCEEDED:
         return run, []
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
-    dispatcher.release(run)
-    dispatcher.wait_all()
+    with calling_on_signals(install_signals, dispatcher.shutdown):
+        dispatcher.release(run)
+        dispatcher.wait_all()
     return run, sorted(dispatcher.finished, key=lambda r: r.id)

@@ -132,3 +132,30 @@ def test_mark_skipped_with_release_is_a_usage_error(project, cli):
     assert result.exit_code == ExitCode.USAGE
     assert "--release goes with succeeded" in result.stderr
     assert not (project.state / "state.db").exists()
+
+
+def test_an_interrupted_mark_release_stops_the_runs_it_started_and_records_them(project):
+    """Ctrl-C while the released jobs run: they are stopped and recorded, as under
+    `trigger`; none is left `running` with its process going on unwatched."""
+    import signal
+
+    project.write(
+        CHAIN.replace('echo "$CRONPLUS_SCHEDULED_FOR" >> transformed.txt', "touch going; sleep 30")
+    )
+    args = ["mark", "extract", "succeeded", "--at", "2026-12-04T03:00", "--release"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cronplus", "-c", str(project.jobs_file)]
+        + ["--state", str(project.state), *args],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: (project.root / "going").exists(), timeout=20)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    transform = project.store().find_run("transform", AT)
+    assert transform.status is RunStatus.INTERRUPTED, transform
+    assert project.store().find_run("load", AT) is None

@@ -152,6 +152,8 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
       cronplus mark extract succeeded --at 2026-12-04T03:00 --reason "loaded by hand"
       cronplus mark extract succeeded --at 2026-12-04T03:00 --release
     """
+    import signal
+
     from cronplus import render
     from cronplus.events import log_to_stderr
     from cronplus.manual import mark_run
@@ -174,6 +176,7 @@ def mark(obj: Context, job: str, status: str, at: str, reason: str | None, relea
         reason or "marked by hand",
         release=release,
         alerter=alerter,
+        install_signals=(signal.SIGTERM, signal.SIGINT),
     )
     alerter.flush()
     render.print_lines(render.mark_lines(marked, released, obj.config))
