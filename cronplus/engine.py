@@ -324,8 +324,10 @@ class Engine:
                 later = next(it, None)  # is t the newest due?
                 try:
                     if (later is not None and later <= now) or now - t > job.start_grace:
-                        self._record(name, t, state_down(now, job.timezone))
-                        self._held.setdefault(name, []).append(t)
+                        # A run may exist already: claimed with its instant's batch
+                        # before a later write failed. Only a time recorded here alerts.
+                        if self._record(name, t, state_down(now, job.timezone)):
+                            self._held.setdefault(name, []).append(t)
                     else:
                         self._fire(name, t, now)
                 except BaseException:

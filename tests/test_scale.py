@@ -19,7 +19,7 @@ from cronplus.dispatch import Dispatcher
 from cronplus.due import Due
 from cronplus.engine import Engine
 from cronplus.errors import StateError
-from cronplus.model import Claim, Config, RunStatus
+from cronplus.model import Claim, Config, RunStatus, Trigger
 from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -398,6 +398,34 @@ def test_a_reload_before_a_started_run_has_its_thread_neither_skips_it_nor_loses
         run = store.find_run(name, t)
         assert (run.status, len(run.attempts)) == (RunStatus.SUCCEEDED, 1), run
     assert dispatcher.runner.slots.try_take() and dispatcher.runner.slots.try_take()
+
+
+def test_fire_times_given_back_after_their_claim_took_alert_no_missed_run(project, monkeypatch):
+    """The batch's claim took, then a later write of the step failed: the fire times
+    go back to their jobs, and the next step finds their runs. None of them is
+    recorded or alerted as missed: they ran."""
+    engine, store, dispatcher = _busy_instant(project, 3)
+    t = T0 + timedelta(seconds=5)
+    store.claim_run("j2", t, Trigger.SCHEDULE, Claim(owner=1, now=t))  # goes through start
+    alerts = []
+    monkeypatch.setattr(dispatcher, "alert", lambda event, *a, **kw: alerts.append(a))
+    real = dispatcher.start
+
+    def refused(*args, **kw):
+        raise StateError("disk full")
+
+    monkeypatch.setattr(dispatcher, "start", refused)
+    try:
+        engine.step(t)  # j0 and j1 claimed and started, then the write for j2 failed
+        monkeypatch.setattr(dispatcher, "start", real)
+        engine.step(t + timedelta(seconds=61))  # past start_grace: not started again
+        dispatcher.wait_all(10)
+    finally:
+        dispatcher.shutdown()
+        dispatcher.wait_all()
+    assert alerts == []
+    for i in range(2):
+        assert store.find_run(f"j{i}", t).status is RunStatus.SUCCEEDED
 
 
 def test_due_by_gives_the_jobs_due_up_to_an_instant_and_no_other():
