@@ -418,12 +418,13 @@ def test_fire_times_given_back_after_their_claim_took_alert_no_missed_run(projec
     try:
         engine.step(t)  # j0 and j1 claimed and started, then the write for j2 failed
         monkeypatch.setattr(dispatcher, "start", real)
+        dispatcher.wait_all(10)  # ended: the next minute's fire times find nothing going
         engine.step(t + timedelta(seconds=61))  # past start_grace: not started again
         dispatcher.wait_all(10)
     finally:
         dispatcher.shutdown()
         dispatcher.wait_all()
-    assert alerts == []
+    assert [a for a in alerts if t in a[1]] == []
     for i in range(2):
         assert store.find_run(f"j{i}", t).status is RunStatus.SUCCEEDED
 
