@@ -196,28 +196,28 @@ class SqlStore(SideTablesSql):
 
     def latest_runs(self, jobs: Iterable[str]) -> dict[str, tuple[Run, Run | None]]:
         names = list(dict.fromkeys(jobs))
+        out = {run.job: (run, run) for run in self._newest_of(names, "")}
+        # The newest run is mostly over: only the jobs whose newest is not ask again.
+        going = [job for job, (last, _) in out.items() if last.status.value not in _FINISHED_SET]
+        out.update((job, (out[job][0], None)) for job in going)
+        for done in self._newest_of(going, f" AND status IN {_FINISHED}"):
+            out[done.job] = (out[done.job][0], done)
+        return out
+
+    def _newest_of(self, names: list[str], where: str) -> list[Run]:
+        """Each job's newest run (by logical time) that matches `where`, in one query
+        per 5,000 jobs: an index probe a job, not a scan of their runs."""
         found: list[Run] = []
+        newest = f"SELECT id FROM runs WHERE runs.job = asked.job{where}"
+        newest += " ORDER BY scheduled_for DESC LIMIT 1"
         for i in range(0, len(names), _JOBS_CHUNK):
             chunk = names[i : i + _JOBS_CHUNK]
-            newest = (
-                "SELECT id FROM runs WHERE runs.job = asked.job{}"
-                " ORDER BY scheduled_for DESC LIMIT 1"
-            )
             found += self._runs(
                 f"WITH asked (job) AS (VALUES {', '.join(['(?)'] * len(chunk))})"
-                f" SELECT {RUN_COLUMNS} FROM runs WHERE id IN"
-                f" (SELECT ({newest.format('')}) FROM asked"
-                f" UNION SELECT ({newest.format(f' AND status IN {_FINISHED}')}) FROM asked)"
-                " ORDER BY scheduled_for DESC",
+                f" SELECT {RUN_COLUMNS} FROM runs WHERE id IN (SELECT ({newest}) FROM asked)",
                 chunk,
             )
-        out: dict[str, tuple[Run, Run | None]] = {}
-        for run in found:  # each job's newest first
-            last, done = out.get(run.job, (run, None))
-            if done is None and run.status.value in _FINISHED_SET:
-                done = run
-            out[run.job] = (last, done)
-        return out
+        return found
 
     def latest_started(self, job: str) -> Run | None:
         return self._first(
