@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,25 @@ class FakeClock:
 
     def set(self, t: datetime) -> None:
         self.advance((t - self._now).total_seconds())
+
+
+@contextlib.contextmanager
+def traced_statements() -> Iterator[list[str]]:
+    """Every statement issued, values bound, on the SQLite connections opened inside
+    the block: what a command asks of the state."""
+    issued: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*a, **kw):
+        conn = connect(*a, **kw)
+        conn.set_trace_callback(issued.append)
+        return conn
+
+    sqlite3.connect = traced
+    try:
+        yield issued
+    finally:
+        sqlite3.connect = connect
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):

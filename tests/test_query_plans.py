@@ -16,6 +16,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import traced_statements
 
 from cronplus.model import Attempt, AttemptResult, Claim, RunEnd, RunStatus, Trigger
 
@@ -89,26 +90,15 @@ def finished(store, project, job: str, t: datetime, tries: int) -> None:
     store.finish_run(run.id, RunEnd(RunStatus.SUCCEEDED, None, t + timedelta(seconds=1)))
 
 
-def statements_of(cli, monkeypatch, *args: str) -> list[str]:
+def statements_of(cli, *args: str) -> list[str]:
     """Every statement the command issued on a store connection, values bound."""
-    issued: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*a, **kw):
-        conn = connect(*a, **kw)
-        conn.set_trace_callback(issued.append)
-        return conn
-
-    with monkeypatch.context() as m:
-        m.setattr(sqlite3, "connect", traced)
+    with traced_statements() as issued:
         result = cli(*args)
     assert result.exit_code in (0, 1), result.output
     return issued
 
 
-def test_the_read_commands_use_indexes_on_runs_and_attempts(
-    project, cli, monkeypatch, history_state
-):
+def test_the_read_commands_use_indexes_on_runs_and_attempts(project, cli, history_state):
     store = project.store()
     first_run = store.history("say")[-1].id
     store.close()
@@ -122,7 +112,7 @@ def test_the_read_commands_use_indexes_on_runs_and_attempts(
     conn = sqlite3.connect(project.state / "state.db")
     seen: list[str] = []
     for args in commands:
-        reads = [s for s in statements_of(cli, monkeypatch, *args) if _ON_RUNS.search(s)]
+        reads = [s for s in statements_of(cli, *args) if _ON_RUNS.search(s)]
         assert reads, f"{args}: no query on runs or attempts was seen"
         for sql in reads:
             assert full_scans(conn, sql) == [], f"{' '.join(args)}: {sql}"

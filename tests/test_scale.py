@@ -10,7 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FakeClock
+from conftest import FakeClock, traced_statements
 
 from cronplus import engine as engine_module
 from cronplus import graph, report
@@ -252,12 +252,10 @@ def test_due_compares_instants_across_zones():
     assert due.pop_due(T0 + timedelta(hours=1)) == "berlin"
 
 
-def _status_statements(project, monkeypatch, n: int) -> int:
+def _status_statements(project, n: int) -> int:
     """Store statements a status of `n` jobs issues, each job with runs in the hour
     before T0: succeeded, failed, or a skipped one after a failure (the newest run is
     then not the newest finished one)."""
-    import sqlite3
-
     from cronplus.model import Claim, RunStatus, Trigger
     from cronplus.schedule import fire_times, parse_schedule
     from cronplus.zones import zone
@@ -273,33 +271,24 @@ def _status_statements(project, monkeypatch, n: int) -> int:
             at = t - timedelta(hours=len(kinds[i % 3]) - 1 - k)
             store.claim_run(name, at, Trigger.SCHEDULE, Claim(owner=None, now=at, status=status))
     store.close()
-    issued: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*a, **kw):
-        conn = connect(*a, **kw)
-        conn.set_trace_callback(issued.append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    store = project.store()
-    try:
-        rows = report.job_statuses(config, store, list(config.jobs), T0)
-    finally:
-        store.close()
-        monkeypatch.setattr(sqlite3, "connect", connect)
+    with traced_statements() as issued:
+        store = project.store()
+        try:
+            rows = report.job_statuses(config, store, list(config.jobs), T0)
+        finally:
+            store.close()
     assert len(rows) == n and all(r.last_run is not None for r in rows)
     assert sum(r.last_finished is not r.last_run for r in rows) == n // 3
     assert not any(r.overdue for r in rows)
     return len(issued)
 
 
-def test_a_status_issues_as_many_store_statements_for_1000_jobs_as_for_20(project, monkeypatch):
+def test_a_status_issues_as_many_store_statements_for_1000_jobs_as_for_20(project):
     """Two queries a job (its newest run, its newest finished one) made a status of
     1,000 jobs issue some 2,000 statements. Reading a batch of runs reads their
     attempts 500 runs at a time, so a few statements more are allowed, never one a job."""
-    small = _status_statements(project, monkeypatch, 20)
-    big = _status_statements(project, monkeypatch, 1_000)
+    small = _status_statements(project, 20)
+    big = _status_statements(project, 1_000)
     assert big <= small + 4, (small, big)
 
 
