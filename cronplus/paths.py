@@ -13,7 +13,6 @@ from pathlib import Path
 from cronplus.errors import StateError, StateUsageError
 
 STATE_ENV = "CRONPLUS_STATE"
-CONFIG_ENV = "CRONPLUS_CONFIG"
 DEFAULT_STATE_DIRNAME = ".cronplus"
 
 
