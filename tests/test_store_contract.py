@@ -184,24 +184,27 @@ def _claim_in_a_process(backend: str, where: str, rounds: int, barrier, results)
     results.put((os.getpid(), won))
 
 
-def test_two_processes_claiming_the_same_run_at_once_one_wins(backend, store):
+def _race(backend, target, rounds: int) -> dict[int, list]:
+    """Two processes running `target` at once, `rounds` times in step: what each won,
+    by its pid."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    rounds = 20
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_claim_in_a_process, args=(backend.name, backend.where, rounds, barrier, results)
-        )
-        for _ in "ab"
-    ]
+    args = (backend.name, backend.where, rounds, barrier, results)
+    procs = [ctx.Process(target=target, args=args) for _ in "ab"]
     for p in procs:
         p.start()
     outcome = dict(results.get(timeout=60) for _ in procs)
     for p in procs:
         p.join(30)
         assert p.exitcode == 0
+    return outcome
+
+
+def test_two_processes_claiming_the_same_run_at_once_one_wins(backend, store):
+    rounds = 20
+    outcome = _race(backend, _claim_in_a_process, rounds)
     assert sorted(i for won in outcome.values() for i in won) == list(range(rounds))
     for pid, won in outcome.items():
         for i in won:  # the winner owns its run
@@ -247,19 +250,8 @@ def _claim_batches_in_a_process(backend: str, where: str, rounds: int, barrier, 
 
 
 def test_two_processes_claiming_overlapping_batches_at_once_claim_each_run_once(backend, store):
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     rounds = 20
-    barrier, results = ctx.Barrier(2), ctx.Queue()
-    args = (backend.name, backend.where, rounds, barrier, results)
-    procs = [ctx.Process(target=_claim_batches_in_a_process, args=args) for _ in "ab"]
-    for p in procs:
-        p.start()
-    outcome = dict(results.get(timeout=60) for _ in procs)
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
+    outcome = _race(backend, _claim_batches_in_a_process, rounds)
     won = sorted(w for ws in outcome.values() for w in ws)
     assert won == sorted((f"j{k}", i) for k in range(5) for i in range(rounds))
     for pid, ws in outcome.items():
