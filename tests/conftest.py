@@ -263,3 +263,124 @@ def record(
         run.id, RunEnd(status, reason or (None if status == "succeeded" else "why"), t)
     )
     return run
+
+
+# -- cronplus web: a real server, and real headless Chromium ------------------------------------
+
+
+class WebServer:
+    """A real `cronplus web` subprocess over the project; `url` once it listens."""
+
+    def __init__(self, project: Project, *args: str, env: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.stderr_path = project.root / f"web-{time.monotonic_ns()}.stderr"
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cronplus",
+                "-c",
+                str(project.jobs_file),
+                "--state",
+                str(project.state),
+                "web",
+                "--port",
+                "0",
+                *args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=project.root,
+            env={**os.environ, **(env or {})},
+        )
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("cronplus web: serving http://"), (line, self.stderr)
+        self.url = line.split("serving ", 1)[1].strip().rstrip("/")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def get(self, path: str, headers: dict[str, str] | None = None):
+        """(status, headers, body bytes) of a GET, without following redirects."""
+        return self.request("GET", path, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self._stderr.close()
+
+
+@pytest.fixture
+def web(project: Project) -> Iterator[Callable[..., WebServer]]:
+    """Start `cronplus web --port 0 ARGS...` over the project; stopped at the end."""
+    started: list[WebServer] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> WebServer:
+        server = WebServer(project, *args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium per test worker (Debian's chromium and chromium-driver)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The worker's Chromium, with its cookies cleared before each test."""
+    chromium.delete_all_cookies()
+    return chromium

@@ -33,6 +33,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._read import COMMANDS as read_commands
 
         return read_commands
+    if module == "_web":
+        from cronplus.cli._web import COMMANDS as web_commands
+
+        return web_commands
     from cronplus.cli._act import COMMANDS as act_commands
 
     return act_commands

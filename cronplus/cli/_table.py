@@ -62,4 +62,5 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "_act",
         "Check the jobs file and print every problem, one per line (exit 2 if any).",
     ),
+    "web": ("_web", "Serve a local web view of the jobs and their runs, until SIGTERM or Ctrl-C."),
 }

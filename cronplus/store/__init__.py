@@ -315,12 +315,12 @@ class Store(Protocol):
         ...
 
 
-def open_store(paths: StatePaths, *, create: bool = True) -> Store:
+def open_store(paths: StatePaths, *, create: bool = True, upgrade: bool = True) -> Store:
     """Open the state to write it (`create`: making it when missing), or, with
     create=False, only to read it: a missing state reads as an empty one, and one the
     caller cannot write (another user's, a read-only mount) is opened read-only.
     Nothing is written to disk when create=False, unless the schema needs upgrading,
-    the caller may write, and no daemon holds the state."""
+    `upgrade` allows it, the caller may write, and no daemon holds the state."""
     paths.check_kinds()
     if create:
         if not paths.db.exists():
@@ -336,7 +336,7 @@ def open_store(paths: StatePaths, *, create: bool = True) -> Store:
     except OlderStateError:
         # Upgrading writes: only when the caller may, and no daemon (perhaps the older
         # cronplus that wrote it, which could not open it any more) holds the state.
-        if not _writable(paths) or read_daemon_pid(paths) is not None:
+        if not upgrade or not _writable(paths) or read_daemon_pid(paths) is not None:
             raise
     return SqliteStore(paths.db)
 

@@ -1,0 +1,73 @@
+"""`cronplus web`: one local screen for 03:00, served by the standard library.
+
+`App` (`_app.py`) is a WSGI callable over the jobs file and the state (`_source.py`),
+guarded by `_guard.py`; the pages (`pages/`) build HTML through `_html.py`, where
+everything is escaped unless it is markup already, and JSON through `render`'s
+`--json` functions. `_server.py` serves it on `wsgiref`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from cronplus.errors import UsageError
+
+TOKEN_ENV = "CRONPLUS_WEB_TOKEN"
+NO_TOKEN_WARNING = (
+    "cronplus web: warning: no token: any local user can read the job logs "
+    f"(set {TOKEN_ENV} or --token-file)"
+)
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The token: `--token-file`'s first line, else $CRONPLUS_WEB_TOKEN, else None."""
+    if token_file is not None:
+        try:
+            lines = Path(token_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--token-file {token_file}: cannot read it ({e})") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise UsageError(f"--token-file {token_file}: its first line is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def serve(
+    config_path: str,
+    state_option: str | None,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_hosts: tuple[str, ...] = (),
+    allow_trigger: bool = False,
+) -> None:
+    """Serve until SIGTERM or Ctrl-C. Raises UsageError for an address it may not or
+    cannot bind, ConfigError when the jobs file cannot be read."""
+    from cronplus.clock import system_clock
+    from cronplus.web._app import App
+    from cronplus.web._guard import Settings, is_loopback
+    from cronplus.web._server import bind, serve_forever, url_host
+    from cronplus.web._source import Source
+
+    if not is_loopback(host) and token is None:
+        raise UsageError(
+            f"--host {host} is reachable from other machines: set a token first "
+            f"({TOKEN_ENV}=..., or --token-file FILE), and put a TLS proxy in front"
+        )
+    source = Source(config_path, state_option, system_clock())
+    source.load()  # a jobs file that cannot be read stops here, before listening
+    try:
+        server = bind(host, port)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {url_host(host)}:{port}: {e.strerror or e}") from None
+    bound_port = server.server_address[1]
+    settings = Settings(host, bound_port, token, allow_hosts, allow_trigger)
+    app = App(source, settings)
+    if token is None:
+        print(NO_TOKEN_WARNING, file=sys.stderr, flush=True)
+    print(f"cronplus web: serving http://{url_host(host)}:{bound_port}/", flush=True)
+    serve_forever(server, app)

@@ -1,0 +1,84 @@
+"""Serving the WSGI app with the standard library: `wsgiref.simple_server`, one
+thread per request but at most `MAX_REQUESTS` at once (the accept loop waits for a
+free one), each connection's socket timing out after `SOCKET_TIMEOUT_S` so a client
+that stalls half-way is dropped and holds no thread for long."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+MAX_REQUESTS = 16
+SOCKET_TIMEOUT_S = 10.0
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = SOCKET_TIMEOUT_S  # StreamRequestHandler sets it on the socket
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+        pass  # no access log: stderr is for problems
+
+
+class BoundedServer(ThreadingMixIn, WSGIServer):
+    """A thread per request, at most MAX_REQUESTS at once."""
+
+    daemon_threads = True  # a stalled client never holds the process at exit
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self._slots = threading.BoundedSemaphore(MAX_REQUESTS)
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()  # the accept loop waits here while 16 are being answered
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or stalled past the timeout is no error of ours."""
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+def bind(host: str, port: int) -> BoundedServer:
+    """A server listening on host:port (port 0: one the system picks). Raises OSError."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    return BoundedServer((host.strip("[]"), port), family)
+
+
+def url_host(host: str) -> str:
+    host = host.strip("[]")
+    return f"[{host}]" if ":" in host else host
+
+
+def serve_forever(server: BoundedServer, app: Any) -> None:
+    """Serve until SIGTERM or SIGINT, then return (the caller exits 0)."""
+    server.set_app(app)
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        server.server_close()

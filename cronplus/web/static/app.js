@@ -1,0 +1,2 @@
+/* cronplus web: the one script. Every page works without it. */
+"use strict";
