@@ -1,3 +1,12 @@
 """The pages, each module registering its URLs (`_routes.route`) when imported."""
 
-from cronplus.web.pages import overview, static  # noqa: F401
+from cronplus.web.pages import (  # noqa: F401
+    actions,
+    api,
+    graph,
+    job,
+    ledger,
+    overview,
+    run,
+    static,
+)
