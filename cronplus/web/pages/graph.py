@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cronplus.config import config_dag
 from cronplus.model import Config
-from cronplus.web._html import Markup, attrs, html, join
+from cronplus.web._html import Markup, attrs, escape, html, join
 from cronplus.web._http import Response
 from cronplus.web._layout import page, status_word
 from cronplus.web._layout_graph import NODE_H, NODE_W, Layout, layout
@@ -80,30 +80,31 @@ def drawing(config: Config, status: dict[str, str]) -> tuple[Markup, Layout]:
     return svg, placed
 
 
+# One template for every node (a trusted literal, its sizes filled in once); only the
+# name, position, status and glyph vary, each escaped once however often it appears.
+_NODE = (
+    '<g class="node"{attrs} transform="translate({x},{y})"><a href="/jobs/{name}">'
+    "<title>{name}: {word}</title>"
+    f'<rect class="box" width="{NODE_W}" height="{NODE_H}" rx="4" fill="#fff" stroke="#767676"/>'
+    f'{{glyph}}<text x="{TEXT_X}" y="19" fill="#1a1a1a"{{fit}}>{{shown}}</text>'
+    f'<text class="word" x="{TEXT_X}" y="37" fill="#555">{{word}}</text></a></g>'
+)
+_FIT = attrs(textLength=TEXT_W, lengthAdjust="spacingAndGlyphs")
+_GLYPHS = {status: Markup(shape) for status, shape in GLYPHS.items()}
+
+
 def _node(name: str, x: int, y: int, status: str | None) -> Markup:
-    word = status_word(status) if status else "never run"
     shown = name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
-    fit = attrs(textLength=TEXT_W, lengthAdjust="spacingAndGlyphs")
     return html(
-        '<g class="node"{} transform="translate({},{})"><a href="/jobs/{}">'
-        "<title>{}: {}</title>"
-        '<rect class="box" width="{}" height="{}" rx="4" fill="#fff" stroke="#767676"/>{}'
-        '<text x="{}" y="19" fill="#1a1a1a"{}>{}</text>'
-        '<text class="word" x="{}" y="37" fill="#555">{}</text></a></g>',
-        attrs(data_job=name, data_status=status),
-        x,
-        y,
-        name,
-        name,
-        word,
-        NODE_W,
-        NODE_H,
-        Markup(GLYPHS.get(status or "never", GLYPHS["never"])),
-        TEXT_X,
-        fit if len(shown) >= SQUEEZE_FROM else Markup(""),
-        shown,
-        TEXT_X,
-        word,
+        _NODE,
+        attrs=attrs(data_job=name, data_status=status),
+        x=x,
+        y=y,
+        name=escape(name),
+        word=escape(status_word(status) if status else "never run"),
+        glyph=_GLYPHS.get(status or "never", _GLYPHS["never"]),
+        fit=_FIT if len(shown) >= SQUEEZE_FROM else Markup(""),
+        shown=shown,
     )
 
 
