@@ -343,7 +343,8 @@ def imports(py: str, jobs: Path, state: Path, env: dict, paths: list) -> list[st
         if line.startswith("import time:") and "|" in line and "cumulative" not in line
     }
     found = sorted(m for m in FORBIDDEN if m in names)
-    others = [n for n in names if n not in sys.stdlib_module_names and n != "cronplus"]
+    stdlib = sys.stdlib_module_names
+    others = [n for n in names if n not in stdlib and not n.startswith(("cronplus", "_sysconf"))]
     # The log also holds imports tried and failed (copy's `org.python.core`, site's
     # `sitecustomize`): keep those the server's Python can find.
     find = "import importlib.util as u, sys; print(*[n for n in sys.argv[1:] if u.find_spec(n)])"
