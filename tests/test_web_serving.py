@@ -557,3 +557,22 @@ def test_at_most_16_requests_are_answered_at_once():
 def _serve_until(server) -> None:
     while not server.stopping.is_set():
         server.handle_request()
+
+
+def test_an_older_state_is_not_upgraded_while_the_jobs_file_has_problems(make_app, project):
+    from cronplus.paths import StatePaths
+    from cronplus.store.schema import MIGRATIONS
+
+    paths = StatePaths(project.state)
+    paths.create()
+    conn = sqlite3.connect(paths.db)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    app = make_app()
+    project.write(JOBS + "\n[jobs.broken]\ncommand = 3\n")  # problems: the fallback reads the state
+    for path in ("/", "/jobs/load", "/api/status"):
+        call(app, "GET", path)
+    assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 1
