@@ -576,3 +576,19 @@ def test_an_older_state_is_not_upgraded_while_the_jobs_file_has_problems(make_ap
     for path in ("/", "/jobs/load", "/api/status"):
         call(app, "GET", path)
     assert sqlite3.connect(paths.db).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_sigterm_stops_the_server_while_16_clients_stall(project, web):
+    project.write(JOBS)
+    server = web()
+    stalled = [raw(server.url) for _ in range(18)]
+    try:
+        for s in stalled:
+            s.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.5)  # let the accept loop take them: 16 answering, one waiting
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - started < 3.0  # not the 10 s a stalled one holds its slot
+    finally:
+        for s in stalled:
+            s.close()
