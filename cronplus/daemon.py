@@ -45,10 +45,11 @@ def run_daemon(
     clock: Clock | None = None,
     *,
     display_path: str | None = None,
+    web: tuple[str, int] | None = None,
 ) -> None:
     """`cronplus run`: one daemon per state directory, in the foreground, until signalled.
     It reads the jobs file again on SIGHUP and when the file changes; `display_path`
-    is how messages name it."""
+    is how messages name it. `web`: (host, port) of a `cronplus web` child to serve."""
     from cronplus.config import load_config
     from cronplus.watch import FileWatcher
 
@@ -87,6 +88,10 @@ def run_daemon(
         watcher = FileWatcher(config.path, engine.request_reload, clock=clock)
         watcher.start()
         stack.callback(watcher.stop)
+        if web is not None:
+            from cronplus.webchild import start_web_child
+
+            start_web_child(stack, str(config.path), paths.root, *web)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
     log.info("event=stopped")

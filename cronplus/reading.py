@@ -25,9 +25,12 @@ class Reading:
     warning: str | None  # why this is not the jobs file as written, for stderr
 
 
-def config_for_reading(config_path: str, state_option: str | None) -> Reading:
+def config_for_reading(
+    config_path: str, state_option: str | None, *, upgrade: bool = True
+) -> Reading:
     """The jobs file, or while it has problems what can stand in for it (see the module
-    doc); raises the file's ConfigError when nothing can."""
+    doc); raises the file's ConfigError when nothing can. `upgrade=False`: an older
+    state is not upgraded to read the daemon's copy (`cronplus web`)."""
     try:
         return Reading(load_config_kept(Path(config_path), display_path=config_path), None)
     except ConfigError as e:
@@ -36,7 +39,7 @@ def config_for_reading(config_path: str, state_option: str | None) -> Reading:
     readable = readable_jobs(path, config_path)
     # The state is where the file says, as far as it can be read (else the default).
     config = readable or Config(path=path.absolute(), jobs={})
-    recorded = _recorded_config(config, config_path, state_option)
+    recorded = _recorded_config(config, config_path, state_option, upgrade)
     if recorded is not None:
         config = replace(recorded, state=config.state)
         how = "the configuration the daemon last ran from it"
@@ -52,13 +55,15 @@ def config_for_reading(config_path: str, state_option: str | None) -> Reading:
     return Reading(config, warning)
 
 
-def _recorded_config(config: Config, display: str, state_option: str | None) -> Config | None:
+def _recorded_config(
+    config: Config, display: str, state_option: str | None, upgrade: bool
+) -> Config | None:
     """The configuration the daemon last ran from this file, kept in the state."""
     from cronplus.store import open_store
 
     paths: StatePaths = resolve_state_dir(state_option, config.state, config.folder)
     try:
-        store = open_store(paths, create=False)
+        store = open_store(paths, create=False, upgrade=upgrade)
         try:
             saved = store.config_copy()
         finally:

@@ -142,11 +142,19 @@ def cli(project: Project) -> Callable[..., Result]:
 
 
 class Daemon:
-    def __init__(self, project: Project, *extra: str) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *extra: str,
+        run_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.project = project
         n = len(list(project.root.glob("daemon-*.stderr")))
         self.stderr_path = project.root / f"daemon-{n + 1}.stderr"
+        self.stdout_path = project.root / f"daemon-{n + 1}.stdout"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
+        self._stdout = open(self.stdout_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -158,17 +166,23 @@ class Daemon:
                 str(project.state),
                 *extra,
                 "run",
+                *run_args,
             ],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=self._stdout,
             stderr=self._stderr,
             start_new_session=True,
             cwd=project.root,
+            env=None if env is None else {**os.environ, **env},
         )
 
     @property
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
 
     def wait_started(self, timeout: float = 15.0) -> None:
         wait_until(lambda: "event=started" in self.stderr or self.proc.poll() is not None, timeout)
@@ -187,14 +201,15 @@ class Daemon:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self._stderr.close()
+        self._stdout.close()
 
 
 @pytest.fixture
 def daemon(project: Project, request: pytest.FixtureRequest) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def start(*extra: str) -> Daemon:
-        d = Daemon(project, *extra)
+    def start(*extra: str, **kwargs) -> Daemon:
+        d = Daemon(project, *extra, **kwargs)
         started.append(d)
         return d
 

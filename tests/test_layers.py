@@ -24,6 +24,7 @@ LAYERS = {
     "trigger": 2,
     "backfill_alert": 2,
     "web": 2,
+    "webchild": 2,
     "dispatch": 3,
     "runner": 3,
     "starts": 3,

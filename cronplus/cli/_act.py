@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 
 
 @click.command()
+@click.option(
+    "--web",
+    "web",
+    metavar="[HOST:]PORT",
+    help="Also serve cronplus web there (host 127.0.0.1 unless given), from a child process.",
+)
 @pass_ctx
-def run(obj: Context) -> None:
+def run(obj: Context, web: str | None) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 
     It sleeps until the next fire time, runs the due jobs and records every run in
@@ -35,6 +41,9 @@ def run(obj: Context) -> None:
     keep it); each attempt's output goes to the state's logs/ folder (cronplus logs
     JOB). One daemon per state directory.
 
+    With --web, a child process serves `cronplus web` (restarted if it exits, stopped
+    with the daemon); its serving line goes to stdout.
+
     As a service, under systemd: a unit with Type=simple,
     ExecStart=/path/to/cronplus -c /etc/cronplus/jobs.toml run,
     ExecReload=/bin/kill -HUP $MAINPID and Restart=on-failure (the README has one).
@@ -46,10 +55,16 @@ def run(obj: Context) -> None:
     from cronplus.daemon import run_daemon
     from cronplus.events import log_to_stderr
 
+    address = None
+    if web is not None:
+        from cronplus.web import check_exposure, parse_address, read_token
+
+        address = parse_address(web)
+        check_exposure(address[0], read_token(None), "--web")
     config = obj.config
     obj.alert_env(strict=True)
     log_to_stderr()
-    run_daemon(config, obj.paths, display_path=obj.config_path)
+    run_daemon(config, obj.paths, display_path=obj.config_path, web=address)
 
 
 # -- validate -----------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ from pathlib import Path
 from cronplus.errors import UsageError
 
 TOKEN_ENV = "CRONPLUS_WEB_TOKEN"
+# Set by `cronplus run --web` on its child: the end of the child's stdin (the daemon
+# gone, even SIGKILLed) stops it, so no server outlives its daemon holding the port.
+SUPERVISED_ENV = "CRONPLUS_WEB_SUPERVISED"
+DEFAULT_HOST = "127.0.0.1"
 NO_TOKEN_WARNING = (
     "cronplus web: warning: no token: any local user can read the job logs "
     f"(set {TOKEN_ENV} or --token-file)"
@@ -35,6 +39,31 @@ def read_token(token_file: str | None) -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
+def check_exposure(host: str, token: str | None, option: str = "--host") -> None:
+    """Raise UsageError (exit 2) for an address other machines can reach, without a
+    token: say how to set one."""
+    from cronplus.web._guard import is_loopback
+
+    if not is_loopback(host) and token is None:
+        raise UsageError(
+            f"{option} {host} is reachable from other machines: set a token first "
+            f"({TOKEN_ENV}=..., or --token-file FILE), and put a TLS proxy in front"
+        )
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`[HOST:]PORT` (`8421`, `:0`, `0.0.0.0:8421`, `[::1]:8421`) → (host, port);
+    the host defaults to 127.0.0.1. Raises UsageError."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535 or (":" in host and not text.startswith("[")):
+        raise UsageError(f"--web {text}: expected [HOST:]PORT, e.g. 8421 or 127.0.0.1:8421")
+    return host or DEFAULT_HOST, int(port)
+
+
 def serve(
     config_path: str,
     state_option: str | None,
@@ -49,15 +78,11 @@ def serve(
     cannot bind, ConfigError when the jobs file cannot be read."""
     from cronplus.clock import system_clock
     from cronplus.web._app import App
-    from cronplus.web._guard import Settings, is_loopback
-    from cronplus.web._server import bind, serve_forever, url_host
+    from cronplus.web._guard import Settings
+    from cronplus.web._server import bind, serve_forever, stop_at_eof, url_host
     from cronplus.web._source import Source
 
-    if not is_loopback(host) and token is None:
-        raise UsageError(
-            f"--host {host} is reachable from other machines: set a token first "
-            f"({TOKEN_ENV}=..., or --token-file FILE), and put a TLS proxy in front"
-        )
+    check_exposure(host, token)
     source = Source(config_path, state_option, system_clock())
     source.load()  # a jobs file that cannot be read stops here, before listening
     try:
@@ -69,5 +94,7 @@ def serve(
     app = App(source, settings)
     if token is None:
         print(NO_TOKEN_WARNING, file=sys.stderr, flush=True)
+    if os.environ.get(SUPERVISED_ENV) == "1":
+        stop_at_eof(server, sys.stdin.buffer)
     print(f"cronplus web: serving http://{url_host(host)}:{bound_port}/", flush=True)
     serve_forever(server, app)

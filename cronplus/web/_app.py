@@ -99,7 +99,13 @@ def error_response(req: Request, status: int, message: str) -> Response:
     if req.path.startswith("/api/"):
         resp = json_response({"error": message}, status)
     else:
-        titles = {401: "Token required", 403: "Refused", 404: "Not found", 503: "Unavailable"}
+        titles = {
+            401: "Token required",
+            403: "Refused",
+            404: "Not found",
+            421: "Wrong host",
+            503: "Unavailable",
+        }
         title = titles.get(status, "Error")
         resp = page(title, html('<p class="error">{}</p>', message), status=status)
     if status == 401:

@@ -4,11 +4,12 @@ form's `csrf_token`). Every refusal is an `HttpError` with a sentence saying why
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from cronplus.web._http import HttpError, Request, Response, redirect
 
@@ -18,7 +19,8 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What a server was started with. `host`/`port` are the bound address."""
+    """What a server was started with. `host`/`port` are the bound address; `csrf`
+    is the forms' token, random for each start."""
 
     host: str
     port: int
@@ -31,9 +33,17 @@ class Settings:
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
+    @property
+    def cookie_value(self) -> str:
+        """What the cookie carries: derived from the token, never the token itself
+        (a token with a `;` or a space would not survive a cookie either)."""
+        assert self.token is not None
+        key = self.token.encode("utf-8")
+        return hmac.new(key, b"cronplus web cookie", hashlib.sha256).hexdigest()
+
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -66,21 +76,18 @@ def check_host(settings: Settings, req: Request) -> None:
 
 
 def check_token(settings: Settings, req: Request) -> Response | None:
-    """None when the request may go on; a 303 setting the cookie for `?token=`;
-    raises 401 without the token."""
+    """None when the request may go on; a 303 to the same URL without `?token=`,
+    setting the cookie; raises 401 without the token."""
     if settings.token is None:
         return None
     given = req.query.get("token")
     if given is not None and _same(given, settings.token):
-        rest = {k: v for k, v in req.query.items() if k != "token"}
-        location = req.path + (f"?{urlencode(rest)}" if rest else "")
-        cookie = f"{TOKEN_COOKIE}={settings.token}; Path=/; HttpOnly; SameSite=Strict"
-        return redirect(location, [("Set-Cookie", cookie)])
+        return _cookie_redirect(settings, req)
     auth = req.header("Authorization") or ""
-    if auth.startswith("Bearer ") and _same(auth[7:].strip(), settings.token):
+    if auth[:7].lower() == "bearer " and _same(auth[7:].strip(), settings.token):
         return None
     cookie = req.cookies.get(TOKEN_COOKIE)
-    if cookie is not None and _same(cookie, settings.token):
+    if cookie is not None and _same(cookie, settings.cookie_value):
         return None
     raise HttpError(
         401,
@@ -89,18 +96,42 @@ def check_token(settings: Settings, req: Request) -> Response | None:
     )
 
 
+def _cookie_redirect(settings: Settings, req: Request) -> Response:
+    rest = {k: v for k, v in req.query.items() if k != "token"}
+    # Our own path, never `//host/...` (which a browser reads as another site).
+    path = "/" + quote(req.path, safe="/:@!$&'()*+,;=-._~").lstrip("/")
+    location = path + (f"?{urlencode(rest)}" if rest else "")
+    cookie = f"{TOKEN_COOKIE}={settings.cookie_value}; Path=/; HttpOnly; SameSite=Strict"
+    return redirect(location, [("Set-Cookie", cookie)])
+
+
 def check_post(settings: Settings, req: Request) -> None:
     """A POST acts: only with --allow-trigger, from a page of this server (its
-    `Origin`), carrying the form's csrf_token."""
+    `Origin`: refused when missing or `null`), carrying the form's csrf_token."""
     if not settings.allow_trigger:
         raise HttpError(403, "this server is read-only (start it with --allow-trigger to act)")
-    origin = req.header("Origin")
-    expected = {f"http://{req.header('Host') or ''}".lower()}
-    if origin is None or origin == "null" or origin.lower() not in expected:
+    if not same_origin(req.header("Origin"), req.header("Host")):
         raise HttpError(403, "refused: the request does not come from a page of this server")
     if not _same(req.form().get("csrf_token", ""), settings.csrf):
         raise HttpError(403, "refused: the form's csrf_token is missing or wrong")
 
 
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """`Origin` names the site the request was asked for (`Host`): http, or https
+    through a TLS proxy. A missing or `null` Origin is no proof."""
+    if not origin or not host or origin == "null":
+        return False
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and not parts.path
+        and parts.netloc.lower() == host.strip().lower()
+    )
+
+
 def _same(a: str, b: str) -> bool:
+    """Constant-time equality (the time a wrong guess takes tells nothing)."""
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -15,6 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 MAX_REQUESTS = 16
 SOCKET_TIMEOUT_S = 10.0
+STOP_POLL_S = 0.5  # a stop is noticed within this long
 
 
 class _Handler(WSGIRequestHandler):
@@ -22,6 +23,15 @@ class _Handler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
         pass  # no access log: stderr is for problems
+
+    def end_headers(self) -> None:
+        """Only http.server's own answers (a malformed request: 400, 414, 431) come
+        through here, the app's are written by wsgiref: they get the headers too."""
+        from cronplus.web._app import SAFETY_HEADERS
+
+        for name, value in (*SAFETY_HEADERS, ("Cache-Control", "no-store")):
+            self.send_header(name, value)
+        super().end_headers()
 
 
 class BoundedServer(ThreadingMixIn, WSGIServer):
@@ -33,10 +43,15 @@ class BoundedServer(ThreadingMixIn, WSGIServer):
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
         self.address_family = family
         self._slots = threading.BoundedSemaphore(MAX_REQUESTS)
+        self.stopping = threading.Event()
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()  # the accept loop waits here while 16 are being answered
+        # The accept loop waits here while 16 are being answered; a stop ends the wait.
+        while not self._slots.acquire(timeout=0.2):
+            if self.stopping.is_set():
+                self.shutdown_request(request)
+                return
         try:
             super().process_request(request, client_address)
         except BaseException:
@@ -69,16 +84,31 @@ def url_host(host: str) -> str:
 
 
 def serve_forever(server: BoundedServer, app: Any) -> None:
-    """Serve until SIGTERM or SIGINT, then return (the caller exits 0)."""
+    """Serve until SIGTERM, SIGINT or `server.stopping`, then return (the caller exits
+    0). Its own loop rather than `serve_forever`'s: a stop is one Event, safe to set
+    from a signal handler or a thread, even before the loop started."""
     server.set_app(app)
+    server.timeout = STOP_POLL_S  # how long one handle_request waits for a connection
 
     def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.stopping.set()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.serve_forever(poll_interval=0.5)
+        while not server.stopping.is_set():
+            server.handle_request()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         server.server_close()
+
+
+def stop_at_eof(server: BoundedServer, stream: Any) -> None:
+    """Stop the server once `stream` ends (its writer, the supervising daemon, gone)."""
+
+    def watch() -> None:
+        while stream.read(4096):
+            pass
+        server.stopping.set()
+
+    threading.Thread(target=watch, name="cronplus-web-parent", daemon=True).start()

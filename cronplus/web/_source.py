@@ -47,7 +47,7 @@ class Source:
             key = None
         with self._lock:
             if self._loaded is None or key is None or key != self._key:
-                reading = config_for_reading(self.config_path, self.state_option)
+                reading = config_for_reading(self.config_path, self.state_option, upgrade=False)
                 config = reading.config
                 paths = resolve_state_dir(self.state_option, config.state, config.folder)
                 self._loaded = Loaded(config, reading.warning, paths)
