@@ -542,6 +542,33 @@ def test_latest_runs_reads_each_asked_job_as_latest_run_does(store):
     assert store.latest_runs([]) == {}
 
 
+def test_runs_between_of_reads_many_jobs_as_runs_between_does(store):
+    bad = (RunStatus.FAILED, RunStatus.TIMED_OUT)
+    runs = {}
+    for n, job in enumerate(("load", "sync", "quiet")):
+        for k, status in enumerate((RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)):
+            run = claimed(store, job, T + timedelta(minutes=k))
+            end = T + timedelta(minutes=10 - k, seconds=n)
+            store.finish_run(run.id, RunEnd(status, None if k == 0 else "x", end))
+            runs[job, k] = run.id
+    claimed(store, "load", T - timedelta(minutes=1))  # before the window
+    claimed(store, "load", T + timedelta(minutes=3))  # at its end: left out
+    got = store.runs_between_of(["load", "sync", "never", "load"], T, T + timedelta(minutes=3))
+    for job in ("load", "sync"):
+        mine = [r for r in got if r.job == job]
+        assert mine == store.runs_between(job, T, T + timedelta(minutes=3))
+        assert [r.id for r in mine] == [runs[job, k] for k in range(3)]
+    assert {r.job for r in got} == {"load", "sync"}
+    only_bad = store.runs_between_of(["load", "sync"], T, T + timedelta(minutes=3), bad)
+    assert sorted(r.id for r in only_bad) == sorted(
+        runs[j, k] for j in ("load", "sync") for k in (1, 2)
+    )
+    # the two that finished last, newest first: k=1 ended after k=2, quiet after sync
+    last = store.runs_between_of(["load", "sync", "quiet"], T, T + timedelta(hours=1), bad, 2)
+    assert [r.id for r in last] == [runs["quiet", 1], runs["sync", 1]]
+    assert store.runs_between_of([], T, T + timedelta(hours=1)) == []
+
+
 def test_runs_between_and_history_order(store):
     for i in range(5):
         claim(store, t=T + timedelta(hours=i))

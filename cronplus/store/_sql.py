@@ -234,6 +234,33 @@ class SqlStore(SideTablesSql):
             (job, to_db(start), to_db(end)),
         )
 
+    def runs_between_of(
+        self,
+        jobs: Iterable[str],
+        start: datetime,
+        end: datetime,
+        statuses: Iterable[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        names = list(dict.fromkeys(jobs))
+        picked = [] if statuses is None else [str(s) for s in statuses]
+        where = "" if statuses is None else f" AND status IN ({marks(len(picked))})"
+        order = " ORDER BY job, scheduled_for"
+        if limit is not None:
+            order = " ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT ?"
+        found: list[Run] = []
+        for i in range(0, len(names), _JOBS_CHUNK):
+            chunk = names[i : i + _JOBS_CHUNK]
+            found += self._runs(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE job IN ({marks(len(chunk))})"
+                f" AND scheduled_for >= ? AND scheduled_for < ?{where}{order}",
+                (*chunk, to_db(start), to_db(end), *picked, *([] if limit is None else [limit])),
+            )
+        if limit is not None and len(names) > _JOBS_CHUNK:
+            found.sort(key=lambda r: (r.finished_at is not None, r.finished_at, r.id), reverse=True)
+            del found[limit:]
+        return found
+
     def history(self, job: str, limit: int | None = None) -> list[Run]:
         sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? ORDER BY scheduled_for DESC, id DESC"
         if limit is None:
