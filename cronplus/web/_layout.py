@@ -38,12 +38,14 @@ def badge(status: str | None, word: str | None = None) -> Markup:
     )
 
 
-def time_tag(t: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+def time_tag(
+    t: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M", cls: str | None = None
+) -> Markup:
     """`<time datetime=ISO>` in the job's zone, with its offset, as in the JSON."""
     if t is None:
         return Markup("-")
     local = t.astimezone(zone(tz))
-    return html('<time datetime="{}">{}</time>', iso(t, tz), local.strftime(fmt))
+    return html("<time{}>{}</time>", attrs(class_=cls, datetime=iso(t, tz)), local.strftime(fmt))
 
 
 def page(title: str, body: Markup, *, warning: str | None = None, status: int = 200) -> Response:
