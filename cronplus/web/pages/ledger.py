@@ -13,7 +13,7 @@ from cronplus.model import Run
 from cronplus.render._base import going_word, iso
 from cronplus.web._html import Markup, html, join
 from cronplus.web._http import HttpError, Request, Response
-from cronplus.web._layout import NO_RUN, NOT_YET_DUE, badge, page, status_word, time_tag
+from cronplus.web._layout import NO_RUN, NOT_YET_DUE, badge, compressed, page, status_word, time_tag
 from cronplus.web._routes import route
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -45,7 +45,7 @@ def ledger(view, req: Request) -> Response:
         next=(day + timedelta(days=1)).isoformat(),
         rows=rows,
     )
-    return page(f"Ledger of {day.isoformat()}", body, warning=loaded.warning)
+    return compressed(req, page(f"Ledger of {day.isoformat()}", body, warning=loaded.warning))
 
 
 def _day(text: str | None, now: datetime) -> date:
