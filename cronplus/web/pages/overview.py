@@ -16,7 +16,7 @@ from functools import cache
 from cronplus import report
 from cronplus.model import Run
 from cronplus.paths import read_daemon_pid
-from cronplus.web._html import Markup, attrs, html, join
+from cronplus.web._html import Markup, attrs, escape, html, join
 from cronplus.web._http import HttpError, Request, Response
 from cronplus.web._layout import badge, compressed, page, status_word, time_tag
 from cronplus.web._routes import route
@@ -24,7 +24,7 @@ from cronplus.web._window import MAX_CELLS, Bucket, Cell, FireTimes, Window, buc
 from cronplus.zones import zone
 
 PAGE_JOBS = 50
-PROBLEMS_SHOWN = 100
+PROBLEMS_SHOWN = 50  # a screen of them; the rest are in each job's history
 MAX_HOURS = 24 * 31
 
 
@@ -106,7 +106,8 @@ def _row(r: report.JobStatus, row: list[Cell], window: Window, long: bool) -> Ma
 
 
 # A row holds up to 96 cells and a page 50 rows: each cell is one template, its time
-# worked out once (`isoformat` of the time in the job's zone is render's `iso`).
+# worked out once (`isoformat` of the time in the job's zone is render's `iso`), and
+# the few words every cell repeats (status, trigger) escaped once (`_once`).
 def _cell(c: Cell, z: tzinfo, long: bool) -> Markup:
     local = c.time.astimezone(z)
     when = local.isoformat()
@@ -115,19 +116,20 @@ def _cell(c: Cell, z: tzinfo, long: bool) -> Markup:
         return html(
             '<li data-status="{}" data-time="{}"><a href="/ledger?date={}" aria-label="{}">'
             "</a></li>",
-            c.status,
+            _once(c.status),
             when,
             when[:10],
             label,
         )
     return html(
-        '<li data-status="{status}" data-time="{when}" data-run-id="{id}" data-trigger="{by}">'
-        '<a href="/runs/{id}" aria-label="{label}"></a></li>',
-        status=c.status,
-        when=when,
-        id=c.run.id,
-        by=c.run.trigger,
-        label=label,
+        '<li data-status="{}" data-time="{}" data-run-id="{}" data-trigger="{}">'
+        '<a href="/runs/{}" aria-label="{}"></a></li>',
+        _once(c.status),
+        when,
+        c.run.id,
+        _once(c.run.trigger),
+        c.run.id,
+        label,
     )
 
 
@@ -152,6 +154,11 @@ def _bucket(b: Bucket, z: tzinfo, long: bool) -> Markup:
 @cache
 def _word(status: str) -> str:
     return status_word(status)
+
+
+@cache
+def _once(word: str) -> Markup:
+    return escape(word)
 
 
 def _clock(local: datetime, long: bool) -> str:
