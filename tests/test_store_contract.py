@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -540,6 +540,49 @@ def test_latest_runs_reads_each_asked_job_as_latest_run_does(store):
     assert got["done"][0].id == got["done"][1].id == done.id
     assert got["going"][1] is None
     assert store.latest_runs([]) == {}
+
+
+def test_runs_between_of_reads_many_jobs_as_runs_between_does(store):
+    runs = {}
+    for job in ("load", "sync", "quiet"):
+        for k in range(3):
+            run = claimed(store, job, T + timedelta(minutes=k))
+            store.begin_attempt(run.id, Attempt(1, T, log="/x/1.log"), owner=ME)
+            runs[job, k] = run.id
+    claimed(store, "load", T - timedelta(minutes=1))  # before the window
+    claimed(store, "load", T + timedelta(minutes=3))  # at its end: left out
+    got = store.runs_between_of(["load", "sync", "never", "load"], T, T + timedelta(minutes=3))
+    for job in ("load", "sync"):
+        mine = [r for r in got if r.job == job]
+        whole = store.runs_between(job, T, T + timedelta(minutes=3))
+        assert mine == [replace(r, attempts=()) for r in whole]
+        assert all(r.attempts for r in whole)  # which runs_between_of leaves out
+        assert [r.id for r in mine] == [runs[job, k] for k in range(3)]
+    assert {r.job for r in got} == {"load", "sync"}
+    assert store.runs_between_of([], T, T + timedelta(hours=1)) == []
+
+
+def test_ended_badly_is_by_end_newest_first_whatever_the_logical_time(store):
+    def ends(job: str, t: datetime, status: RunStatus, end: datetime) -> int:
+        run = claimed(store, job, t)
+        store.finish_run(run.id, RunEnd(status, None if status == "succeeded" else "x", end))
+        return run.id
+
+    since = T + timedelta(hours=1)
+    old_backfill = ends(
+        "load", T - timedelta(days=30), RunStatus.FAILED, since + timedelta(seconds=20)
+    )
+    timed_out = ends("sync", T, RunStatus.TIMED_OUT, since + timedelta(seconds=5))
+    upstream = ends("after", T, RunStatus.UPSTREAM_FAILED, since)
+    ends("load", T, RunStatus.SUCCEEDED, since + timedelta(seconds=9))  # went well
+    ends("load", T + timedelta(minutes=1), RunStatus.FAILED, since - timedelta(seconds=1))
+    skipped = claimed(store, "sync", T + timedelta(minutes=1), status=RunStatus.SKIPPED, now=since)
+    claimed(store, "going", T)  # not ended
+    assert skipped.finished_at == since
+    assert [r.id for r in store.ended_badly(since, 10)] == [old_backfill, timed_out, upstream]
+    assert [r.id for r in store.ended_badly(since, 2)] == [old_backfill, timed_out]
+    assert store.ended_badly(since, 1)[0].reason == "x"
+    assert store.ended_badly(since + timedelta(days=1), 5) == []
 
 
 def test_runs_between_and_history_order(store):

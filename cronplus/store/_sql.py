@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
 from cronplus.store._sql_side import SideTablesSql
+from cronplus.store.schema import ENDED_BADLY
 
 RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
 _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
@@ -232,6 +233,29 @@ class SqlStore(SideTablesSql):
             f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? AND scheduled_for >= ?"
             " AND scheduled_for < ? ORDER BY scheduled_for",
             (job, to_db(start), to_db(end)),
+        )
+
+    def runs_between_of(self, jobs: Iterable[str], start: datetime, end: datetime) -> list[Run]:
+        names = list(dict.fromkeys(jobs))
+        found: list[Run] = []
+        for i in range(0, len(names), _JOBS_CHUNK):
+            chunk = names[i : i + _JOBS_CHUNK]
+            found += [
+                _run(r, ())
+                for r in self._db.rows(
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE job IN ({marks(len(chunk))})"
+                    " AND scheduled_for >= ? AND scheduled_for < ? ORDER BY job, scheduled_for",
+                    (*chunk, to_db(start), to_db(end)),
+                )
+            ]
+        return found
+
+    def ended_badly(self, since: datetime, limit: int) -> list[Run]:
+        # The status test is the partial index's own (schema 6), so the index serves it.
+        return self._runs(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN {ENDED_BADLY}"
+            " AND finished_at >= ? ORDER BY finished_at DESC, id DESC LIMIT ?",
+            (to_db(since), limit),
         )
 
     def history(self, job: str, limit: int | None = None) -> list[Run]:

@@ -11,6 +11,10 @@ import sqlite3
 
 from cronplus.errors import StateError
 
+# The statuses of a run that ended badly, as the partial index of schema 6 and the
+# queries it serves write them (SQLite uses such an index only for the same terms).
+ENDED_BADLY = "('failed', 'timed_out', 'upstream_failed', 'interrupted')"
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: runs keyed by (job, logical time); attempts per run.
     (
@@ -130,6 +134,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """
         DROP INDEX runs_job_status_time
+        """,
+    ),
+    # 6: the runs that ended badly, by their end: the web's overview lists those that
+    # ended in its window across every job (issue 13). Without it that read walks every
+    # run of the window (83 ms for 1,000 jobs at a million runs; 0.1 ms with it). Only
+    # bad runs are in it: about 6 bytes a run, and a write only when one ends badly.
+    (
+        f"""
+        CREATE INDEX runs_ended_badly ON runs (finished_at) WHERE status IN {ENDED_BADLY}
         """,
     ),
 )

@@ -1,1 +1,120 @@
-"""(to be written)."""
+"""`/ledger?date=YYYY-MM-DD` (default: today in the host's zone): `status --on` as a
+table, every fire time of the date beside its run (or `no_run`, or `not_yet_due`
+for one still to come), then the date's other runs, from the same `report.day_report`
+the command prints."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from cronplus import report
+from cronplus.model import Run
+from cronplus.render._base import going_word, iso
+from cronplus.web._html import Markup, html, join
+from cronplus.web._http import HttpError, Request, Response
+from cronplus.web._layout import NO_RUN, NOT_YET_DUE, badge, compressed, page, status_word, time_tag
+from cronplus.web._routes import route
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@route("GET", r"/ledger")
+def ledger(view, req: Request) -> Response:
+    now = view.now()
+    day = _day(req.query.get("date"), now)
+    loaded = view.loaded()
+    config = loaded.config
+    with view.source.store() as store:
+        reports = [report.day_report(config, store, job, day, now) for job in config.jobs.values()]
+    rows = join(_rows(r) for r in reports)
+    body = html(
+        '<form class="day" method="get" action="/ledger"><label>Date '
+        '<input type="date" name="date" value="{day}" required></label> '
+        "<button>Show</button></form>\n"
+        '<nav class="days" aria-label="other dates"><a rel="prev" href="/ledger?date={prev}">'
+        'Previous day ({prev})</a> <a rel="next" href="/ledger?date={next}">Next day ({next})'
+        "</a></nav>\n"
+        '<table id="ledger"><caption>Every fire time of {day} beside its run, in each job\'s '
+        'zone, then the other runs of the date</caption><thead><tr><th scope="col">Job</th>'
+        '<th scope="col">Time</th><th scope="col">Status</th><th scope="col">Trigger</th>'
+        '<th scope="col">Run</th><th scope="col">Attempts</th><th scope="col">Reason</th>'
+        "</tr></thead><tbody>\n{rows}</tbody></table>",
+        day=day.isoformat(),
+        prev=(day - timedelta(days=1)).isoformat(),
+        next=(day + timedelta(days=1)).isoformat(),
+        rows=rows,
+    )
+    return compressed(req, page(f"Ledger of {day.isoformat()}", body, warning=loaded.warning))
+
+
+def _day(text: str | None, now: datetime) -> date:
+    """The date asked for; today in the host's local zone when none is."""
+    if text is None or text == "":
+        return now.astimezone().date()
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise HttpError(400, f'date "{text}" is not a date (use YYYY-MM-DD)') from None
+    if not 2 <= day.year <= 9998:  # as the commands: every zone can shift it
+        raise HttpError(400, f'date "{text}" is out of range (years 2 to 9998)')
+    return day
+
+
+def _rows(r: report.DayReport) -> Markup:
+    """The job's rows in time order, as `status --on` prints them."""
+    lines: list[tuple[datetime, int, Markup]] = []
+    for s in r.slots:
+        if s.run is None:
+            lines.append((s.fire_time, 0, _no_run_row(r, s.fire_time, s.due)))
+        else:
+            lines.append((s.fire_time, s.run.id, _run_row(r, s.run)))
+    lines += [(run.scheduled_for, run.id, _run_row(r, run)) for run in r.other_runs]
+    if not lines:
+        return html(
+            '<tr data-job="{}" class="nothing"><th scope="row">{}</th>'
+            '<td colspan="6">no fire times on this date</td></tr>\n',
+            r.job.name,
+            r.job.name,
+        )
+    lines.sort(key=lambda x: (x[0], x[1]))
+    return join(row for _, _, row in lines)
+
+
+def _no_run_row(r: report.DayReport, t: datetime, due: bool) -> Markup:
+    status = NO_RUN if due else NOT_YET_DUE
+    tz = r.job.timezone
+    return html(
+        '<tr data-job="{}" data-time="{}" data-status="{}"><th scope="row">{}</th>'
+        "<td>{}</td><td>{}</td><td>-</td><td>-</td><td>-</td><td></td></tr>\n",
+        r.job.name,
+        iso(t, tz),
+        status,
+        r.job.name,
+        time_tag(t, tz, "%H:%M:%S"),
+        badge(status, status_word(status)),
+    )
+
+
+def _run_row(r: report.DayReport, run: Run) -> Markup:
+    tz = r.job.timezone
+    return html(
+        '<tr data-job="{}" data-time="{}" data-status="{}" data-run-id="{}" data-trigger="{}">'
+        '<th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td><td><a href="/runs/{}">{}</a>'
+        "</td><td>{}</td><td>{}</td></tr>\n",
+        r.job.name,
+        iso(run.scheduled_for, tz),
+        run.status,
+        run.id,
+        run.trigger,
+        r.job.name,
+        time_tag(run.scheduled_for, tz, "%H:%M:%S"),
+        badge(str(run.status), going_word(run, r.state_of(run))),
+        run.trigger,
+        run.id,
+        run.id,
+        len(run.attempts),
+        run.reason or "",
+    )

@@ -1,32 +1,241 @@
-"""`/`: every job's last N hours (to be filled: cells, buckets, #problems)."""
+"""`/` (`?hours=N`, default 24; `?page=P`): each job's last N hours as cells, its
+last status and next fire time, the daemon, and `#problems`, the runs of the window
+that ended without success, across all jobs.
+
+At 1,000 jobs the page shows `PAGE_JOBS` jobs at a time: a row holds up to 96 cells
+of ~160 bytes, and every job on one page would be megabytes of HTML and 50 times
+the work of 20 jobs, where issue 13 allows 3 times. `#problems` covers every job
+(and jobs no longer in the file): the `PROBLEMS_SHOWN` runs that ended badly last,
+read through the store's index of such runs by their end."""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+from functools import cache
+
 from cronplus import report
-from cronplus.web._html import html, join
-from cronplus.web._http import Response
-from cronplus.web._layout import badge, page
+from cronplus.model import Run
+from cronplus.paths import read_daemon_pid
+from cronplus.web._html import Markup, attrs, escape, html, join
+from cronplus.web._http import HttpError, Request, Response
+from cronplus.web._layout import badge, compressed, page, status_word, time_tag
 from cronplus.web._routes import route
+from cronplus.web._window import MAX_CELLS, Bucket, Cell, FireTimes, Window, buckets, cells
+from cronplus.zones import zone
+
+PAGE_JOBS = 50
+PROBLEMS_SHOWN = 50  # a screen of them; the rest are in each job's history
+MAX_HOURS = 24 * 31
 
 
 @route("GET", r"/")
-def overview(view, req) -> Response:
+def overview(view, req: Request) -> Response:
+    hours = _number(req, "hours", 24, MAX_HOURS)
     loaded = view.loaded()
     config = loaded.config
+    names = list(config.jobs)
+    pages = max(1, -(-len(names) // PAGE_JOBS))
+    page_no = _number(req, "page", 1, pages)
+    shown = names[(page_no - 1) * PAGE_JOBS : page_no * PAGE_JOBS]
+    window = Window(view.now().replace(microsecond=0), hours)
     with view.source.store() as store:
-        rows = report.job_statuses(config, store, list(config.jobs), view.now())
-    body = html(
-        '<table id="overview"><thead><tr><th>Job</th><th>Last</th></tr></thead><tbody>{}'
-        "</tbody></table>",
-        join(
-            html(
-                '<tr data-job="{}"><th scope="row"><a href="/jobs/{}">{}</a></th><td>{}</td></tr>',
-                r.job.name,
-                r.job.name,
-                r.job.name,
-                badge(str(r.last_run.status) if r.last_run else None),
-            )
-            for r in rows
-        ),
+        rows = report.job_statuses(config, store, shown, window.now)
+        runs = store.runs_between_of(shown, window.start, window.end)
+        problems = store.ended_badly(window.start, PROBLEMS_SHOWN + 1)
+    by_job: dict[str, list[Run]] = {}
+    for r in runs:
+        by_job.setdefault(r.job, []).append(r)
+    times = FireTimes(config, window)
+    body_rows = join(
+        _row(r, cells(times.of(r.job), by_job.get(r.job.name, [])), window, hours > 24)
+        for r in rows
     )
-    return page("Last 24 hours", body, warning=loaded.warning)
+    tz_of = {n: config.jobs[n].timezone for n in names}
+    body = html(
+        "{daemon}\n{form}\n{problems}\n"
+        '<table id="overview"><caption>Each job, oldest first on the right; '
+        "a cell per run or per fire time with no run</caption>"
+        '<thead><tr><th scope="col">Job</th><th scope="col">Last status</th>'
+        '<th scope="col">Next fire time</th><th scope="col">Last {hours} hours</th></tr>'
+        "</thead><tbody>\n{rows}</tbody></table>\n{pager}",
+        daemon=_daemon(read_daemon_pid(loaded.paths)),
+        form=_hours_form(hours),
+        problems=_problems(problems, tz_of, hours),
+        hours=hours,
+        rows=body_rows,
+        pager=_pager(page_no, pages, hours, len(names)),
+    )
+    return compressed(req, page(f"Last {hours} hours", body, warning=loaded.warning))
+
+
+def _number(req: Request, name: str, default: int, most: int) -> int:
+    text = req.query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise HttpError(400, f'{name} "{text}" must be a whole number from 1 to {most}')
+    return int(text)
+
+
+def _row(r: report.JobStatus, row: list[Cell], window: Window, long: bool) -> Markup:
+    job = r.job
+    last = str(r.last_run.status) if r.last_run else ""
+    if r.paused_since is not None:
+        nxt = html("paused since {}", time_tag(r.paused_since, job.timezone))
+    elif r.next_run is not None:
+        nxt = time_tag(r.next_run, job.timezone, cls="next")
+    else:
+        nxt = Markup("-")
+    z = zone(job.timezone)
+    if len(row) > MAX_CELLS:
+        drawn = join(_bucket(b, z, long) for b in buckets(row, window))
+    else:
+        drawn = join(_cell(c, z, long) for c in row)
+    return html(
+        '<tr data-job="{name}" data-last-status="{last}"><th scope="row">'
+        '<a href="/jobs/{name}">{name}</a></th><td>{badge}</td><td>{nxt}</td>'
+        '<td><ol class="cells" aria-label="{name}: {count} cells, oldest first">{drawn}</ol>'
+        "</td></tr>\n",
+        name=job.name,
+        last=last,
+        badge=badge(last or None),
+        nxt=nxt,
+        count=len(row),
+        drawn=drawn,
+    )
+
+
+# A row holds up to 96 cells and a page 50 rows: each cell is one template, its time
+# worked out once (`isoformat` of the time in the job's zone is render's `iso`), and
+# the few words every cell repeats (status, trigger) escaped once (`_once`).
+def _cell(c: Cell, z: tzinfo, long: bool) -> Markup:
+    local = c.time.astimezone(z)
+    when = local.isoformat()
+    label = f"{_word(c.status)} {_clock(local, long)}"
+    if c.run is None:
+        return html(
+            '<li data-status="{}" data-time="{}"><a href="/ledger?date={}" aria-label="{}">'
+            "</a></li>",
+            _once(c.status),
+            when,
+            when[:10],
+            label,
+        )
+    return html(
+        '<li data-status="{}" data-time="{}" data-run-id="{}" data-trigger="{}">'
+        '<a href="/runs/{}" aria-label="{}"></a></li>',
+        _once(c.status),
+        when,
+        c.run.id,
+        _once(c.run.trigger),
+        c.run.id,
+        label,
+    )
+
+
+def _bucket(b: Bucket, z: tzinfo, long: bool) -> Markup:
+    when = b.time.astimezone(z).isoformat()
+    if b.status is None:
+        return html(
+            '<li class="empty" data-time="{}" data-count="0" aria-hidden="true"></li>', when
+        )
+    label = f"worst {_word(b.status)}, {b.count} cells from {_clock(b.time.astimezone(z), long)}"
+    return html(
+        '<li data-status="{}" data-time="{}" data-count="{}">'
+        '<a href="/ledger?date={}" aria-label="{}"></a></li>',
+        b.status,
+        when,
+        b.count,
+        when[:10],
+        label,
+    )
+
+
+@cache
+def _word(status: str) -> str:
+    return status_word(status)
+
+
+@cache
+def _once(word: str) -> Markup:
+    return escape(word)
+
+
+def _clock(local: datetime, long: bool) -> str:
+    """`03:15`, or `12-04 03:15` in a window longer than a day (strftime is slower)."""
+    short = f"{local.hour:02}:{local.minute:02}"
+    return f"{local.month:02}-{local.day:02} {short}" if long else short
+
+
+def _daemon(pid: int | None) -> Markup:
+    if pid is None:
+        return html('<p id="daemon" data-running="false">Daemon: not running</p>')
+    shown = f"pid {pid}" if pid else "pid unknown"
+    return html('<p id="daemon" data-running="true">Daemon: running, {}</p>', shown)
+
+
+def _hours_form(hours: int) -> Markup:
+    return html(
+        '<form class="window" method="get" action="/"><label>Hours '
+        '<input type="number" name="hours" min="1" max="{}" value="{}"></label> '
+        "<button>Show</button></form>",
+        MAX_HOURS,
+        hours,
+    )
+
+
+def _problems(runs: list[Run], tz_of: dict[str, str], hours: int) -> Markup:
+    items = join(
+        html(
+            '<li{}><a href="/runs/{}">{} {} run {}</a> at {}{}</li>\n',
+            attrs(data_run_id=r.id, data_job=r.job, data_status=str(r.status)),
+            r.id,
+            badge(str(r.status)),
+            r.job,
+            r.id,
+            time_tag(r.scheduled_for, tz_of.get(r.job, "UTC")),
+            html(": {}", r.reason) if r.reason else "",
+        )
+        for r in runs[:PROBLEMS_SHOWN]
+    )
+    if not runs:
+        note = html(
+            '<p class="none">No run ended failed, timed out, upstream failed or interrupted.</p>'
+        )
+    elif len(runs) > PROBLEMS_SHOWN:
+        note = html(
+            '<p class="more">The {} that ended last; older ones are in each job\'s history.</p>',
+            PROBLEMS_SHOWN,
+        )
+    else:
+        note = Markup("")
+    return html(
+        '<section aria-labelledby="problems-title"><h2 id="problems-title">'
+        "Ended without success in the last {} hours</h2>{}"
+        '<ul id="problems">\n{}</ul></section>',
+        hours,
+        note,
+        items,
+    )
+
+
+def _pager(page_no: int, pages: int, hours: int, jobs: int) -> Markup:
+    if pages == 1:
+        return Markup("")
+    first = (page_no - 1) * PAGE_JOBS + 1
+    last = min(jobs, page_no * PAGE_JOBS)
+    links = [
+        html('<a rel="prev" href="/?hours={}&amp;page={}">Previous jobs</a>', hours, page_no - 1)
+        if page_no > 1
+        else "",
+        html('<a rel="next" href="/?hours={}&amp;page={}">Next jobs</a>', hours, page_no + 1)
+        if page_no < pages
+        else "",
+    ]
+    return html(
+        '<nav class="pager" aria-label="pages of jobs">Jobs {} to {} of {} {}</nav>',
+        f"{first:,}",
+        f"{last:,}",
+        f"{jobs:,}",
+        join(links, " "),
+    )
