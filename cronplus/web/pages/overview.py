@@ -105,31 +105,24 @@ def _row(r: report.JobStatus, row: list[Cell], window: Window, long: bool) -> Ma
     )
 
 
-# A row holds up to 96 cells and a page 50 rows: each cell is one template, its time
-# worked out once (`isoformat` of the time in the job's zone is render's `iso`), and
-# the few words every cell repeats (status, trigger) escaped once (`_once`).
+# A row holds up to 96 cells and a page 50 rows, so a cell is one f-string rather than
+# an `html()` template: every value in it is a number, an ISO time or clock made here
+# from a datetime, or a status or trigger word escaped once (`_once`) — none is text
+# from a job, so nothing in a cell can become markup.
 def _cell(c: Cell, z: tzinfo, long: bool) -> Markup:
     local = c.time.astimezone(z)
     when = local.isoformat()
-    label = f"{_word(c.status)} {_clock(local, long)}"
+    label = f"{_once(_word(c.status))} {_clock(local, long)}"
+    status = _once(c.status)
     if c.run is None:
-        return html(
-            '<li data-status="{}" data-time="{}"><a href="/ledger?date={}" aria-label="{}">'
-            "</a></li>",
-            _once(c.status),
-            when,
-            when[:10],
-            label,
+        return Markup(
+            f'<li data-status="{status}" data-time="{when}"><a href="/ledger?date={when[:10]}"'
+            f' aria-label="{label}"></a></li>'
         )
-    return html(
-        '<li data-status="{}" data-time="{}" data-run-id="{}" data-trigger="{}">'
-        '<a href="/runs/{}" aria-label="{}"></a></li>',
-        _once(c.status),
-        when,
-        c.run.id,
-        _once(c.run.trigger),
-        c.run.id,
-        label,
+    run_id = int(c.run.id)
+    return Markup(
+        f'<li data-status="{status}" data-time="{when}" data-run-id="{run_id}" data-trigger='
+        f'"{_once(c.run.trigger)}"><a href="/runs/{run_id}" aria-label="{label}"></a></li>'
     )
 
 
@@ -158,7 +151,7 @@ def _word(status: str) -> str:
 
 @cache
 def _once(word: str) -> Markup:
-    return escape(word)
+    return escape(str(word))
 
 
 def _clock(local: datetime, long: bool) -> str:
