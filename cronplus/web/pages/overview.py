@@ -53,8 +53,8 @@ def overview(view, req: Request) -> Response:
     tz_of = {n: config.jobs[n].timezone for n in names}
     body = html(
         "{daemon}\n{form}\n{problems}\n"
-        '<table id="overview"><caption>Each job, oldest first on the right; '
-        "a cell per run or per fire time with no run</caption>"
+        '<table id="overview"><caption>One row per job: a cell per run, oldest on the left, '
+        "and one per fire time that passed with no run</caption>"
         '<thead><tr><th scope="col">Job</th><th scope="col">Last status</th>'
         '<th scope="col">Next fire time</th><th scope="col">Last {hours} hours</th></tr>'
         "</thead><tbody>\n{rows}</tbody></table>\n{pager}",
