@@ -5,6 +5,7 @@ and the glyphs' shapes and contrast as the browser draws them."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from collections import Counter
@@ -503,3 +504,26 @@ def test_pages_travel_gzipped_to_a_browser_that_takes_it(project, web):
     assert len(packed) < len(plain) / 4
     assert zlib.decompress(packed, 16 + zlib.MAX_WBITS) == plain
     assert "Content-Encoding" not in server.get("/", {"Accept-Encoding": "gzip;q=0"})[1]
+
+
+def test_the_ledger_shows_50_jobs_a_page_and_one_job_on_asking(project, web):
+    """At 1,000 jobs a ledger of every job is 96,000 rows: it pages as / does."""
+    project.write(
+        "".join(f'[jobs.j{i:02d}]\nschedule = "0 3 * * *"\ncommand = "true"\n' for i in range(55))
+    )
+    server = web()
+
+    def jobs_on(query: str) -> list[str]:
+        status, _, body = server.get(f"/ledger?date=2026-11-17{query}")
+        assert status == 200, body
+        return re.findall(r'<tr data-job="([^"]+)"', body.decode())
+
+    assert jobs_on("") == [f"j{i:02d}" for i in range(50)]
+    assert jobs_on("&page=2") == [f"j{i:02d}" for i in range(50, 55)]
+    assert jobs_on("&job=j07") == ["j07"]
+    status, _, body = server.get("/ledger?date=2026-11-17")
+    assert 'href="/ledger?date=2026-11-17&amp;page=2"' in body.decode()
+    assert server.get("/ledger?date=2026-11-17&page=3")[0] == 400
+    assert server.get("/ledger?date=2026-11-17&job=nope")[0] == 404
+    _, _, body = server.get("/ledger?date=2026-11-17&job=j07")
+    assert 'href="/ledger?date=2026-11-16&amp;job=j07"' in body.decode()  # the day before

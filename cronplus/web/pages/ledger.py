@@ -1,12 +1,13 @@
-"""`/ledger?date=YYYY-MM-DD` (default: today in the host's zone): `status --on` as a
-table, every fire time of the date beside its run (or `no_run`, or `not_yet_due`
-for one still to come), then the date's other runs, from the same `report.day_report`
-the command prints."""
+"""`/ledger?date=YYYY-MM-DD` (default: today in the host's zone; `&job=NAME` for one
+job; 50 jobs a page, `&page=N`, as `/`): `status --on` as a table, every fire time of
+the date beside its run (or `no_run`, or `not_yet_due` for one still to come), then
+the date's other runs, from the same `report.day_report` the command prints."""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from cronplus import report
 from cronplus.model import Run
@@ -14,6 +15,7 @@ from cronplus.render._base import going_word, iso
 from cronplus.web._html import Markup, html, join
 from cronplus.web._http import HttpError, Request, Response
 from cronplus.web._layout import NO_RUN, NOT_YET_DUE, badge, compressed, page, status_word, time_tag
+from cronplus.web._paging import job_page
 from cronplus.web._routes import route
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -25,25 +27,37 @@ def ledger(view, req: Request) -> Response:
     day = _day(req.query.get("date"), now)
     loaded = view.loaded()
     config = loaded.config
+    only = req.query.get("job") or None
+    if only is not None and only not in config.jobs:
+        raise HttpError(404, f'no job "{only}" in {view.source.config_path}')
+    jobs = job_page(req, [only] if only else list(config.jobs))
     with view.source.store() as store:
-        reports = [report.day_report(config, store, job, day, now) for job in config.jobs.values()]
-    rows = join(_rows(r) for r in reports)
+        reports = [report.day_report(config, store, config.jobs[n], day, now) for n in jobs.shown]
+    keep = {"job": only} if only else {}
+
+    def to(d: date) -> str:
+        return f"/ledger?{urlencode({'date': d.isoformat(), **keep})}"
+
     body = html(
         '<form class="day" method="get" action="/ledger"><label>Date '
-        '<input type="date" name="date" value="{day}" required></label> '
+        '<input type="date" name="date" value="{day}" required></label>{hidden} '
         "<button>Show</button></form>\n"
-        '<nav class="days" aria-label="other dates"><a rel="prev" href="/ledger?date={prev}">'
-        'Previous day ({prev})</a> <a rel="next" href="/ledger?date={next}">Next day ({next})'
+        '<nav class="days" aria-label="other dates"><a rel="prev" href="{prev_href}">'
+        'Previous day ({prev})</a> <a rel="next" href="{next_href}">Next day ({next})'
         "</a></nav>\n"
         '<table id="ledger"><caption>Every fire time of {day} beside its run, in each job\'s '
         'zone, then the other runs of the date</caption><thead><tr><th scope="col">Job</th>'
         '<th scope="col">Time</th><th scope="col">Status</th><th scope="col">Trigger</th>'
         '<th scope="col">Run</th><th scope="col">Attempts</th><th scope="col">Reason</th>'
-        "</tr></thead><tbody>\n{rows}</tbody></table>",
+        "</tr></thead><tbody>\n{rows}</tbody></table>\n{pager}",
         day=day.isoformat(),
+        hidden=html('<input type="hidden" name="job" value="{}">', only) if only else "",
         prev=(day - timedelta(days=1)).isoformat(),
+        prev_href=to(day - timedelta(days=1)),
         next=(day + timedelta(days=1)).isoformat(),
-        rows=rows,
+        next_href=to(day + timedelta(days=1)),
+        rows=join(_rows(r) for r in reports),
+        pager=jobs.nav("/ledger", {"date": day.isoformat(), **keep}),
     )
     return compressed(req, page(f"Ledger of {day.isoformat()}", body, warning=loaded.warning))
 

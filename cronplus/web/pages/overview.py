@@ -2,7 +2,7 @@
 last status and next fire time, the daemon, and `#problems`, the runs of the window
 that ended without success, across all jobs.
 
-At 1,000 jobs the page shows `PAGE_JOBS` jobs at a time: a row holds up to 96 cells
+At 1,000 jobs the page shows 50 jobs at a time (`_paging`): a row holds up to 96 cells
 of ~160 bytes, and every job on one page would be megabytes of HTML and 50 times
 the work of 20 jobs, where issue 13 allows 3 times. `#problems` covers every job
 (and jobs no longer in the file): the `PROBLEMS_SHOWN` runs that ended badly last,
@@ -17,26 +17,25 @@ from cronplus import report
 from cronplus.model import Run
 from cronplus.paths import read_daemon_pid
 from cronplus.web._html import Markup, attrs, escape, html, join
-from cronplus.web._http import HttpError, Request, Response
+from cronplus.web._http import Request, Response
 from cronplus.web._layout import badge, compressed, page, status_word, time_tag
+from cronplus.web._paging import job_page, number
 from cronplus.web._routes import route
 from cronplus.web._window import MAX_CELLS, Bucket, Cell, FireTimes, Window, buckets, cells
 from cronplus.zones import zone
 
-PAGE_JOBS = 50
 PROBLEMS_SHOWN = 50  # a screen of them; the rest are in each job's history
 MAX_HOURS = 24 * 31
 
 
 @route("GET", r"/")
 def overview(view, req: Request) -> Response:
-    hours = _number(req, "hours", 24, MAX_HOURS)
+    hours = number(req, "hours", 24, MAX_HOURS)
     loaded = view.loaded()
     config = loaded.config
     names = list(config.jobs)
-    pages = max(1, -(-len(names) // PAGE_JOBS))
-    page_no = _number(req, "page", 1, pages)
-    shown = names[(page_no - 1) * PAGE_JOBS : page_no * PAGE_JOBS]
+    jobs = job_page(req, names)
+    shown = jobs.shown
     window = Window(view.now().replace(microsecond=0), hours)
     with view.source.store() as store:
         rows = report.job_statuses(config, store, shown, window.now)
@@ -63,18 +62,9 @@ def overview(view, req: Request) -> Response:
         problems=_problems(problems, tz_of, hours),
         hours=hours,
         rows=body_rows,
-        pager=_pager(page_no, pages, hours, len(names)),
+        pager=jobs.nav("/", {"hours": hours}),
     )
     return compressed(req, page(f"Last {hours} hours", body, warning=loaded.warning))
-
-
-def _number(req: Request, name: str, default: int, most: int) -> int:
-    text = req.query.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise HttpError(400, f'{name} "{text}" must be a whole number from 1 to {most}')
-    return int(text)
 
 
 def _row(r: report.JobStatus, row: list[Cell], window: Window, long: bool) -> Markup:
@@ -209,26 +199,4 @@ def _problems(runs: list[Run], tz_of: dict[str, str], hours: int) -> Markup:
         hours,
         note,
         items,
-    )
-
-
-def _pager(page_no: int, pages: int, hours: int, jobs: int) -> Markup:
-    if pages == 1:
-        return Markup("")
-    first = (page_no - 1) * PAGE_JOBS + 1
-    last = min(jobs, page_no * PAGE_JOBS)
-    links = [
-        html('<a rel="prev" href="/?hours={}&amp;page={}">Previous jobs</a>', hours, page_no - 1)
-        if page_no > 1
-        else "",
-        html('<a rel="next" href="/?hours={}&amp;page={}">Next jobs</a>', hours, page_no + 1)
-        if page_no < pages
-        else "",
-    ]
-    return html(
-        '<nav class="pager" aria-label="pages of jobs">Jobs {} to {} of {} {}</nav>',
-        f"{first:,}",
-        f"{last:,}",
-        f"{jobs:,}",
-        join(links, " "),
     )
