@@ -12,7 +12,7 @@ from cronplus.render._base import going_run_json
 from cronplus.render.reports import day_json, history_json, next_json, status_json
 from cronplus.web._http import HttpError, Response, json_response
 from cronplus.web._routes import route
-from cronplus.web.pages.job import HISTORY_LIMIT, MAX_LIMIT, parse_day
+from cronplus.web.pages.job import HISTORY_LIMIT, MAX_LIMIT, parse_day, parse_when
 from cronplus.zones import zone
 
 MAX_NEXT = 10_000  # as `cronplus next -n`: more is listed as this many
@@ -88,10 +88,5 @@ def _count(text: str | None, key: str, default: int, most: int | None) -> int:
 
 def _after(text: str, tz: str) -> datetime:
     """`next --after`: an ISO date-time, in the job's zone when it has no offset."""
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise HttpError(400, f'after "{text}" is not an ISO date-time') from None
-    if not 2 <= t.year <= 9998:
-        raise HttpError(400, f'after "{text}" is out of range (years 2 to 9998)')
+    t = parse_when(text, "after", datetime)
     return t if t.tzinfo else t.replace(tzinfo=zone(tz))

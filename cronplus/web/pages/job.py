@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from cronplus import report
 from cronplus.config import pipeline_schedule
@@ -26,6 +26,7 @@ MAX_LIMIT = 2**62  # as `cronplus history --limit`: SQLite's integers are 64-bit
 NEXT_COUNT = 10
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+_When = TypeVar("_When", date, datetime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +81,20 @@ def _date(query: dict[str, str], key: str) -> date | None:
 
 def parse_day(text: str, key: str) -> date:
     """A YYYY-MM-DD date of the years the commands take; 400 otherwise."""
+    return parse_when(text, key, date)
+
+
+def parse_when(text: str, key: str, kind: type[_When]) -> _When:
+    """A date, or with `kind` datetime an ISO date-time, of the years the commands take
+    (2 to 9998: a time near the calendar's ends cannot be shifted into every zone)."""
+    what = "an ISO date-time" if kind is datetime else "a date (use YYYY-MM-DD)"
     try:
-        day = date.fromisoformat(text)
+        value = kind.fromisoformat(text)
     except ValueError:
-        raise HttpError(400, f'{key} "{text}" is not a date (use YYYY-MM-DD)') from None
-    if not 2 <= day.year <= 9998:
+        raise HttpError(400, f'{key} "{text}" is not {what}') from None
+    if not 2 <= value.year <= 9998:
         raise HttpError(400, f'{key} "{text}" is out of range (years 2 to 9998)')
-    return day
+    return value
 
 
 def filtered_runs(store: Store, name: str, tz: str, f: HistoryFilter) -> list[Run]:

@@ -107,6 +107,11 @@
           window.location.reload();
           return;
         }
+        if (final(data.status) && !log) {
+          /* Over before its log could be shown here: the page shows it now. */
+          window.location.reload();
+          return;
+        }
         if (final(data.status)) {
           /* The last bytes were written before the status: read them once more. */
           return readLog().then(function () {
