@@ -137,6 +137,7 @@ def test_api_next_equals_next_json(state, cli, web):
     [
         ("/api/jobs/nothing/history", 404, 'no job "nothing"'),
         ("/api/runs/999999", 404, "no run 999999"),
+        ("/api/runs/99999999999999999999999", 404, "no run 99999999999999999999999"),
         ("/api/next?job=nothing", 404, 'no job "nothing"'),
         ("/api/jobs/load/history?limit=x", 400, 'limit "x" is not a whole number'),
         ("/api/jobs/load/history?limit=0", 400, "limit 0 is less than 1"),

@@ -129,6 +129,46 @@ def test_history_filter_by_status_trigger_dates_in_the_jobs_zone_and_limit(
     assert chosen.get_attribute("value") == "failed"
 
 
+def test_the_history_filter_is_one_indexed_read_whatever_it_asks(project):
+    """Filtering in SQL, through UNIQUE (job, logical time): a filter that matches
+    nothing in a long history reads no run at all, never a scan of `runs`."""
+    import sqlite3
+
+    from conftest import traced_statements
+    from test_query_plans import _ON_RUNS, full_scans
+
+    from cronplus.model import RunStatus
+    from cronplus.web.pages.job import filtered_runs, parse_filter
+
+    project.write('[jobs.load]\nschedule = "@daily"\ncommand = "true"\n')
+    store = project.store()
+    for i in range(30):
+        record(store, "load", T0 + timedelta(days=i), "failed" if i % 3 else "succeeded")
+    store.close()
+    asks = [
+        ({}, 20),
+        ({"status": "failed", "limit": "5"}, 5),
+        ({"status": "queued"}, 0),
+        ({"trigger": "manual"}, 0),
+        ({"since": "2026-03-05", "until": "2026-03-06", "status": "succeeded"}, 0),
+        ({"since": "2026-03-04", "until": "2026-03-04"}, 1),
+        ({"until": "2026-03-10"}, 10),
+    ]
+    with traced_statements() as issued:
+        store = project.store()
+        for query, count in asks:
+            runs = filtered_runs(store, "load", "UTC", parse_filter(query))
+            assert len(runs) == count, query
+            if "status" in query:
+                assert {r.status for r in runs} <= {RunStatus(query["status"])}
+        store.close()
+    reads = [s for s in issued if s.startswith("SELECT") and _ON_RUNS.search(s)]
+    assert len(reads) >= len(asks)
+    conn = sqlite3.connect(project.state / "state.db")
+    for sql in reads:
+        assert full_scans(conn, sql) == [], sql
+
+
 @pytest.mark.parametrize(
     ("query", "words"),
     [
@@ -190,7 +230,12 @@ def test_run_page_hooks_and_attempts_with_a_signal(project, web, browser):
     assert not css(browser, "pre#log")
     browser.get(f"{server.url}/runs/{run.id}?attempt=1")
     assert css(browser, "tr.shown")[0].get_attribute("data-attempt") == "1"
-    for path in (f"/runs/{run.id + 100}", f"/runs/{run.id}?attempt=3", f"/runs/{run.id}?attempt=0"):
+    for path in (
+        f"/runs/{run.id + 100}",
+        "/runs/99999999999999999999999",
+        f"/runs/{run.id}?attempt=3",
+        f"/runs/{run.id}?attempt=0",
+    ):
         assert server.get(path)[0] == 404, path
     assert server.get(f"/runs/{run.id}/attempts/2/log")[0] == 404  # gone
     assert server.get(f"/runs/{run.id}/attempts/3/log")[0] == 404

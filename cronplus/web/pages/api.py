@@ -13,6 +13,7 @@ from cronplus.render.reports import day_json, history_json, next_json, status_js
 from cronplus.web._http import HttpError, Response, json_response
 from cronplus.web._routes import route
 from cronplus.web.pages.job import HISTORY_LIMIT, MAX_LIMIT, parse_day, parse_when
+from cronplus.web.pages.run import find_run
 from cronplus.zones import zone
 
 MAX_NEXT = 10_000  # as `cronplus next -n`: more is listed as this many
@@ -49,9 +50,7 @@ def api_history(view, req, name: str) -> Response:
 def api_run(view, req, run_id: str) -> Response:
     jobs = view.loaded().config.jobs
     with view.source.store() as store:
-        run = store.get_run(int(run_id))
-        if run is None:
-            raise HttpError(404, f"no run {run_id}")
+        run = find_run(store, run_id)
         job = jobs.get(run.job)
         going = report.going_state(store, run, job, view.now())
     return json_response(going_run_json(run, job.timezone if job else "UTC", going))

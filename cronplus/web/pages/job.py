@@ -4,9 +4,8 @@ keeps its history). `env` shows its keys only: the values may be secrets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -24,8 +23,6 @@ from cronplus.web.pages.actions import action_forms
 HISTORY_LIMIT = 20  # as `cronplus history`
 MAX_LIMIT = 2**62  # as `cronplus history --limit`: SQLite's integers are 64-bit
 NEXT_COUNT = 10
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _When = TypeVar("_When", date, datetime)
 
 
@@ -39,11 +36,6 @@ class HistoryFilter:
     since: date | None = None
     until: date | None = None
     limit: int = HISTORY_LIMIT
-
-    def keeps(self, run: Run) -> bool:
-        return (self.status is None or run.status is self.status) and (
-            self.trigger is None or run.trigger is self.trigger
-        )
 
 
 def parse_filter(query: dict[str, str]) -> HistoryFilter:
@@ -98,26 +90,16 @@ def parse_when(text: str, key: str, kind: type[_When]) -> _When:
 
 
 def filtered_runs(store: Store, name: str, tz: str, f: HistoryFilter) -> list[Run]:
-    """The job's runs that `f` keeps, newest first (as `history`), at most `f.limit`."""
-    if f.since is None and f.until is None:
-        return _newest(store, name, f.keeps, f.limit)
-    start = report.day_bounds(f.since, tz)[0] if f.since else _EARLIEST
-    end = report.day_bounds(f.until, tz)[1] if f.until else _LATEST
-    runs = store.runs_between(name, start, end)
-    runs.sort(key=lambda r: (r.scheduled_for, r.id), reverse=True)
-    return [r for r in runs if f.keeps(r)][: f.limit]
-
-
-def _newest(store: Store, name: str, keeps: Callable[[Run], bool], limit: int) -> list[Run]:
-    """The newest `limit` runs that `keeps`: the history read in growing pages, so a
-    filter that matches often reads little more than `limit` runs."""
-    ask = limit
-    while True:
-        runs = store.history(name, ask)
-        found = [r for r in runs if keeps(r)]
-        if len(found) >= limit or len(runs) < ask:
-            return found[:limit]
-        ask = min(ask * 4, MAX_LIMIT)
+    """The job's runs that `f` keeps, newest first (as `history`), at most `f.limit`:
+    one read through the job's (job, logical time) index, however long its history."""
+    return store.history(
+        name,
+        f.limit,
+        status=f.status,
+        trigger=f.trigger,
+        start=report.day_bounds(f.since, tz)[0] if f.since else None,
+        end=report.day_bounds(f.until, tz)[1] if f.until else None,
+    )
 
 
 @route("GET", r"/jobs/(?P<name>[^/]+)")
@@ -179,7 +161,7 @@ def _facts(config, job: Job, paused: datetime | None) -> Markup:
         keys = join((html("<code>{}</code>", k) for k in sorted(job.env)), ", ")
         rows.append(("Environment", html("{} (values not shown)", keys)))
     items = join(html("<dt>{}</dt><dd>{}</dd>", k, v) for k, v in rows)
-    return html('<dl class="facts" id="job" {}>{}</dl>', attrs(data_job=job.name), items)
+    return html('<dl class="facts" id="job"{}>{}</dl>', attrs(data_job=job.name), items)
 
 
 def _upcoming(times: list[datetime], tz: str, job: Job | None) -> Markup:

@@ -24,7 +24,7 @@ def run_page(view, req, run_id: str) -> Response:
     loaded = view.loaded()
     now = view.now()
     with view.source.store() as store:
-        run = _run(store, run_id)
+        run = find_run(store, run_id)
         job = loaded.config.jobs.get(run.job)
         going = report.going_state(store, run, job, now)
     tz = job.timezone if job else "UTC"
@@ -44,8 +44,9 @@ def run_page(view, req, run_id: str) -> Response:
     return resp
 
 
-def _run(store, run_id: str) -> Run:
-    run = store.get_run(int(run_id))
+def find_run(store, run_id: str) -> Run:
+    """The run of a URL's id; 404 when there is none (an id past SQLite's integers too)."""
+    run = store.get_run(int(run_id)) if len(run_id) <= 18 else None
     if run is None:
         raise HttpError(404, f"no run {run_id}")
     return run
@@ -173,7 +174,7 @@ def raw_log(view, req, run_id: str, number: str) -> Response:
     """The attempt's log as text/plain from byte `?offset=` (0 by default); the header
     `X-Next-Offset` says where to ask from next (bytes, as the file counts them)."""
     with view.source.store() as store:
-        run = _run(store, run_id)
+        run = find_run(store, run_id)
     n = _attempt_number(run, number)
     if n == 0:
         raise HttpError(404, f"run {run.id} has no attempt")
