@@ -355,6 +355,7 @@ def test_a_running_runs_page_follows_its_output_and_status_without_reload(
 ):
     run_id = start_waiting_run(project, cli)
     server = web()
+    browser.get_log("browser")  # drop what earlier tests left
     browser.get(f"{server.url}/runs/{run_id}")
     box = browser.find_element(By.CSS_SELECTOR, "#run")
     assert box.get_attribute("data-status") == "running"
@@ -376,6 +377,9 @@ def test_a_running_runs_page_follows_its_output_and_status_without_reload(
     assert word.get_attribute("data-status") == "succeeded" and "succeeded" in word.text
     row = browser.find_element(By.CSS_SELECTOR, "#attempts tr[data-attempt='1']")
     assert row.get_attribute("data-exit-code") == "0"
+    logged = browser.get_log("browser")
+    errors = [e["message"] for e in logged if e["level"] == "SEVERE"]
+    assert [e for e in errors if "favicon.ico" not in e] == []  # no script error, no CSP refusal
 
 
 def test_follow_1_reloads_the_page_without_any_script_while_the_run_goes(
