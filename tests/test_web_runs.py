@@ -437,4 +437,4 @@ def test_tab_reaches_the_skip_link_first_then_links_forms_and_the_log(project, c
     browser.get(f"{server.url}/runs/{run_id}")
     seen = tab_through(browser)
     assert seen[:5] == ["Skip to content", "Last 24 hours", "Graph", "Ledger", "load"], seen
-    assert seen[5:] == ["1", "log", "log-raw"], seen  # the attempt, the log, the raw log
+    assert seen[5:] == ["1", "log-raw", "log"], seen  # the attempt, the raw log, the log

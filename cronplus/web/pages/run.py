@@ -159,8 +159,9 @@ def _log(run: Run, number: int) -> Markup:
             f"{t.end:,}",
         )
     return html(
-        '<h2>Log of attempt {n}</h2>{note}<pre id="log" tabindex="0"{a}>{text}</pre>'
-        '<p><a id="log-raw" href="{raw}" type="text/plain">The whole log, as plain text</a></p>',
+        "<h2>Log of attempt {n}</h2>{note}"
+        '<p><a id="log-raw" href="{raw}" type="text/plain">The whole log, as plain text</a></p>'
+        '<pre id="log" tabindex="0"{a}>{text}</pre>',
         n=number,
         note=note,
         a=attrs(data_offset=t.end, aria_label=f"log of attempt {number}"),
