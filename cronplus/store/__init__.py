@@ -238,9 +238,19 @@ class Store(Protocol):
         the runs that went well."""
         ...
 
-    def history(self, job: str, limit: int | None = None) -> list[Run]:
+    def history(
+        self,
+        job: str,
+        limit: int | None = None,
+        *,
+        status: RunStatus | None = None,
+        trigger: Trigger | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Run]:
         """Runs of `job`, latest logical time first (ties: latest id first), at most
-        `limit` of them (None: all)."""
+        `limit` of them (None: all); given, only those of `status`, of `trigger`, and
+        with start <= logical time < end (the web's history filter)."""
         ...
 
     def unfinished_runs(self) -> list[Run]:

@@ -258,11 +258,29 @@ class SqlStore(SideTablesSql):
             (to_db(since), limit),
         )
 
-    def history(self, job: str, limit: int | None = None) -> list[Run]:
-        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE job = ? ORDER BY scheduled_for DESC, id DESC"
+    def history(
+        self,
+        job: str,
+        limit: int | None = None,
+        *,
+        status: RunStatus | None = None,
+        trigger: Trigger | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Run]:
+        where, args = "job = ?", [job]
+        for clause, value in (
+            (" AND status = ?", status and str(status)),
+            (" AND trigger = ?", trigger and str(trigger)),
+            (" AND scheduled_for >= ?", start and to_db(start)),
+            (" AND scheduled_for < ?", end and to_db(end)),
+        ):
+            if value is not None:
+                where, args = where + clause, [*args, value]
+        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} ORDER BY scheduled_for DESC, id DESC"
         if limit is None:
-            return self._runs(sql, (job,))
-        return self._runs(sql + " LIMIT ?", (job, limit))
+            return self._runs(sql, args)
+        return self._runs(sql + " LIMIT ?", [*args, limit])
 
     def unfinished_runs(self) -> list[Run]:
         return self._runs(

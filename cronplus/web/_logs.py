@@ -1,0 +1,86 @@
+"""A run's log as the pages read it: its tail, read from the file's end (a 50 MB log
+costs one read of at most `TAIL_BYTES`, never the whole file), and a byte range for
+the raw log and a page following a running run. Bytes that are not UTF-8 are
+replaced; a range never ends inside a character, so the next one starts on its first
+byte and a follower never shows a character split in two."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+TAIL_LINES = 1_000
+TAIL_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    text: str  # the last lines, decoded
+    start: int  # the byte where they begin: 0 when the whole file is shown
+    end: int  # the bytes read up to: where a follower goes on from
+    lines: int  # how many lines `text` holds
+
+
+def tail(path: str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Tail:
+    """The last `lines` lines of the file, at most `max_bytes` of them (then from the
+    first line that begins within them, or mid-line when none does). Raises OSError
+    (FileNotFoundError when the log is gone)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        begin = max(0, size - max_bytes)
+        f.seek(begin)
+        data = f.read(size - begin)
+    end = begin + len(data)
+    cut = _tail_start(data, lines, whole=begin == 0)
+    data = _whole_chars(data[cut:])
+    body = data[: len(data) - _partial_end(data)]
+    text = body.decode("utf-8", "replace")
+    count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+    return Tail(text, end - len(data), end - (len(data) - len(body)), count)
+
+
+def _tail_start(data: bytes, lines: int, whole: bool) -> int:
+    """Where the last `lines` lines of `data` begin. A final newline ends the last
+    line; it does not begin one more."""
+    pos = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(lines):
+        pos = data.rfind(b"\n", 0, pos)
+        if pos < 0:
+            if whole:
+                return 0
+            first = data.find(b"\n")  # cut by max_bytes: begin at a line's start if one does
+            return 0 if first < 0 or first + 1 >= len(data) else first + 1
+    return pos + 1
+
+
+def _whole_chars(data: bytes) -> bytes:
+    """`data` without the continuation bytes of a character cut at its start."""
+    skip = 0
+    while skip < min(3, len(data)) and data[skip] & 0xC0 == 0x80:
+        skip += 1
+    return data[skip:]
+
+
+def _partial_end(data: bytes) -> int:
+    """How many bytes at the end of `data` begin a UTF-8 character whose rest is not
+    written yet (0 to 3): a follower reads them with the rest, next time."""
+    for back in range(1, min(4, len(data)) + 1):
+        b = data[-back]
+        if b & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for its lead
+        need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
+        return back if need > back else 0
+    return 0
+
+
+def read_range(path: str, offset: int = 0) -> tuple[str, int]:
+    """(the text from byte `offset` to the end, the byte to ask from next). A character
+    whose last bytes are not written yet is left for the next read. An offset past the
+    end reads nothing. Raises OSError (FileNotFoundError when the log is gone)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        offset = min(offset, size)
+        f.seek(offset)
+        data = f.read(size - offset)
+    keep = len(data) - _partial_end(data)
+    return data[:keep].decode("utf-8", "replace"), offset + keep
