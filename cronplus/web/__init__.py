@@ -64,6 +64,21 @@ def parse_address(text: str) -> tuple[str, int]:
     return host or DEFAULT_HOST, int(port)
 
 
+def _load_http_without_ssl() -> None:
+    """Import `wsgiref`'s server without `ssl`, in the process that serves. http.server
+    imports http.client, which imports ssl only to offer HTTPS connections: 4.6 MiB of
+    OpenSSL a plain-HTTP server on loopback (or behind a TLS proxy) never uses. While
+    they load, `import ssl` fails and http.client goes without HTTPS; afterwards ssl
+    can be imported as usual. Nothing when http.client is already loaded."""
+    if "http.client" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]  (import ssl: ImportError)
+    try:
+        import wsgiref.simple_server  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
+
+
 def serve(
     config_path: str,
     state_option: str | None,
@@ -76,6 +91,7 @@ def serve(
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. Raises UsageError for an address it may not or
     cannot bind, ConfigError when the jobs file cannot be read."""
+    _load_http_without_ssl()
     from cronplus.clock import system_clock
     from cronplus.web._app import App
     from cronplus.web._guard import Settings

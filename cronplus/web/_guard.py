@@ -4,10 +4,7 @@ form's `csrf_token`). Every refusal is an `HttpError` with a sentence saying why
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -27,7 +24,7 @@ class Settings:
     token: str | None = None
     allow_hosts: tuple[str, ...] = ()
     allow_trigger: bool = False
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf: str = field(default_factory=lambda: _random_token())
 
     @property
     def loopback(self) -> bool:
@@ -37,9 +34,20 @@ class Settings:
     def cookie_value(self) -> str:
         """What the cookie carries: derived from the token, never the token itself
         (a token with a `;` or a space would not survive a cookie either)."""
+        import hashlib
+        import hmac
+
         assert self.token is not None
         key = self.token.encode("utf-8")
         return hmac.new(key, b"cronplus web cookie", hashlib.sha256).hexdigest()
+
+
+# hashlib, hmac and secrets load OpenSSL's libcrypto (4 MiB): imported where used, so
+# that `run --web`, which checks its address here, leaves the daemon as small as it was.
+def _random_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
 
 
 def is_loopback(host: str) -> bool:
@@ -134,4 +142,6 @@ def same_origin(origin: str | None, host: str | None) -> bool:
 
 def _same(a: str, b: str) -> bool:
     """Constant-time equality (the time a wrong guess takes tells nothing)."""
+    import hmac
+
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
