@@ -21,7 +21,9 @@ Server time is measured two ways, interleaved request by request with a floor,
 `/static/app.css` (the same guard, routing and headers, and a body from memory):
 in-process, the WSGI callable (`App`) called with an environ, as `_server.py` calls
 it; and over HTTP, a real `cronplus web` (a fresh venv's Python, as in `status.py`)
-asked with `http.client`, connection to last byte. A page not written yet answers
+asked with `http.client`, connection to last byte. Both ask as a browser does, with
+`Accept-Encoding: gzip, deflate, br`: the weight is what travels (the unzipped size is
+printed beside it; `/` and `/ledger` travel gzipped). A page not written yet answers
 404: it is printed as such and its target left out, so this script measures
 whatever the checkout has.
 
@@ -40,6 +42,7 @@ saying so, while `run` has no `--web`. Exits 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import io
 import os
@@ -70,7 +73,8 @@ from cronplus.web._guard import Settings  # noqa: E402
 from cronplus.web._source import Source  # noqa: E402
 
 MAX_PAGE_MS = 30.0
-MAX_PAGE_KIB = 150.0
+MAX_PAGE_KIB = 150.0  # as it travels: a browser asks for gzip
+ACCEPT_ENCODING = "gzip, deflate, br"  # what Chromium sends
 MAX_BIG_RATIO = 3.0
 MAX_LISTEN_S = 0.5
 MAX_RSS_MIB = 30.0
@@ -165,6 +169,7 @@ class InProcess:
             "PATH_INFO": path.split("?")[0],
             "QUERY_STRING": path.partition("?")[2],
             "HTTP_HOST": "127.0.0.1:8421",
+            "HTTP_ACCEPT_ENCODING": ACCEPT_ENCODING,
             "wsgi.input": io.BytesIO(),
         }
         got: list[str] = []
@@ -195,7 +200,7 @@ class Server:
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers={"Accept-Encoding": ACCEPT_ENCODING})
             resp = conn.getresponse()
             body = resp.read()
         finally:
@@ -221,15 +226,24 @@ def median_ms(xs: list[float]) -> float:
     return statistics.median(xs) * 1000
 
 
-def time_pages(targets: dict[tuple, tuple], repeat: int) -> dict[tuple, tuple[int, int, float]]:
-    """label -> (HTTP status, body bytes, median ms): each target (client, path) asked
-    once to warm up, then `repeat` rounds, every target once a round."""
+def time_pages(targets: dict[tuple, tuple], repeat: int) -> dict[tuple, tuple]:
+    """label -> (HTTP status, body bytes on the wire, median ms, unzipped bytes): each
+    target (client, path) asked once to warm up, then `repeat` rounds, every target
+    once a round."""
     first = {label: client.get(path) for label, (client, path) in targets.items()}
     times: dict[tuple, list[float]] = {label: [] for label in targets}
     for _ in range(repeat):
         for label, (client, path) in targets.items():
             times[label].append(client.get(path)[2])
-    return {k: (first[k][0], len(first[k][1]), median_ms(v)) for k, v in times.items()}
+    return {
+        k: (first[k][0], len(first[k][1]), median_ms(v), raw_size(first[k][1]))
+        for k, v in times.items()
+    }
+
+
+def raw_size(body: bytes) -> int:
+    """The body's size once a browser has unzipped it (gzip: its magic bytes)."""
+    return len(gzip.decompress(body)) if body[:2] == b"\x1f\x8b" else len(body)
 
 
 def page_figures(clients: dict, pages: dict[str, list[str]], repeat: int) -> list[str]:
@@ -242,15 +256,20 @@ def page_figures(clients: dict, pages: dict[str, list[str]], repeat: int) -> lis
     }
     got = time_pages(targets, repeat)
     print(f"\nserver time, median of {repeat} requests (in-process WSGI call / over HTTP)")
-    print(f"{'page':<24} {'jobs':>5} {'status':>6} {'KiB':>7} {'in-process':>11} {'HTTP':>9}")
+    print(
+        f"(asked as a browser asks: Accept-Encoding: {ACCEPT_ENCODING}; KiB on the wire / unzipped)"
+    )
+    head = f"{'page':<24} {'jobs':>5} {'status':>6} {'KiB':>7} {'raw KiB':>8}"
+    print(f"{head} {'in-process':>11} {'HTTP':>9}")
     failures = []
     for size, paths in pages.items():
         for path in [*paths, FLOOR]:
-            status, size_b, wsgi = got[size, path, "wsgi"]
-            _, _, over = got[size, path, "http"]
+            status, size_b, wsgi, raw_b = got[size, path, "wsgi"]
+            over = got[size, path, "http"][2]
             name = "floor " + path if path == FLOOR else path
             print(
-                f"{name:<24} {size:>5} {status:>6} {size_b / 1024:7.1f} {wsgi:8.2f} ms"
+                f"{name:<24} {size:>5} {status:>6} {size_b / 1024:7.1f} {raw_b / 1024:8.1f}"
+                f" {wsgi:8.2f} ms"
                 f" {over:6.2f} ms"
             )
             if status != 200 or path == FLOOR:
@@ -381,8 +400,12 @@ def start_daemon(py: str, root: Path, env: dict, *extra: str) -> subprocess.Pope
 
 
 def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
+    """The processes `pid` started, from any of its threads (the web child is started
+    by the daemon's supervising thread, so it is that task's child, not the main's)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
 
 
 def daemons(py: str, root: Path, env: dict, seconds: float) -> list[str]:
