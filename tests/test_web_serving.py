@@ -390,7 +390,8 @@ def test_a_missing_state_stays_missing(make_app, project):
     assert not project.state.exists()
 
 
-def test_an_older_state_is_not_upgraded(make_app, project):
+def older_state(project):
+    """A state as the first cronplus wrote it (schema 1); its StatePaths."""
     from cronplus.paths import StatePaths
     from cronplus.store.schema import MIGRATIONS
 
@@ -402,6 +403,11 @@ def test_an_older_state_is_not_upgraded(make_app, project):
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
+    return paths
+
+
+def test_an_older_state_is_not_upgraded(make_app, project):
+    paths = older_state(project)
     app = make_app()
     for path in ("/", "/jobs/load", "/api/status"):
         answer = call(app, "GET", path)
@@ -561,17 +567,7 @@ def _serve_until(server) -> None:
 
 
 def test_an_older_state_is_not_upgraded_while_the_jobs_file_has_problems(make_app, project):
-    from cronplus.paths import StatePaths
-    from cronplus.store.schema import MIGRATIONS
-
-    paths = StatePaths(project.state)
-    paths.create()
-    conn = sqlite3.connect(paths.db)
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    paths = older_state(project)
     app = make_app()
     project.write(JOBS + "\n[jobs.broken]\ncommand = 3\n")  # problems: the fallback reads the state
     for path in ("/", "/jobs/load", "/api/status"):
