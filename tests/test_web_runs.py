@@ -438,3 +438,46 @@ def test_tab_reaches_the_skip_link_first_then_links_forms_and_the_log(project, c
     seen = tab_through(browser)
     assert seen[:5] == ["Skip to content", "Last 24 hours", "Graph", "Ledger", "load"], seen
     assert seen[5:] == ["1", "log-raw", "log"], seen  # the attempt, the raw log, the log
+
+
+def test_the_raw_log_is_streamed_never_whole_in_the_servers_memory(project, cli, web):
+    """dagu's trap (a 216 MB log loaded whole): the raw log goes out a chunk at a time."""
+    project.write(
+        """
+        [jobs.chatty]
+        command = "echo small"
+        """
+    )
+    assert cli("trigger", "chatty", "--wait").exit_code == 0
+    run_id = run_id_of(cli, "chatty")
+    log = Path(
+        json.loads(cli("history", "chatty", "--json").stdout)[0]["attempt_details"][0]["log"]
+    )
+    line = "é log line that goes on for a while, then ends\n".encode()
+    with open(log, "wb") as f:
+        for _ in range(80 * 1024 * 1024 // (len(line) * 4096)):
+            f.write(line * 4096)
+    size = log.stat().st_size
+    server = web()
+
+    def rss_kib() -> int:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        return int(next(s for s in status.splitlines() if s.startswith("VmRSS")).split()[1])
+
+    assert server.get("/")[0] == 200
+    before = rss_kib()
+    status, headers, body = server.get(f"/runs/{run_id}/attempts/1/log")
+    grown_mib = (rss_kib() - before) / 1024
+    assert status == 200 and len(body) == size and body[: len(line)] == line
+    assert headers["X-Next-Offset"] == str(size)
+    assert grown_mib < 16, f"serving an {size >> 20} MiB log grew the server by {grown_mib:.0f} MiB"
+
+
+def test_a_character_cut_by_a_chunk_comes_out_whole(tmp_path, monkeypatch):
+    from cronplus.web import _logs
+
+    monkeypatch.setattr(_logs, "CHUNK", 3)
+    path = tmp_path / "x.log"
+    path.write_bytes(b"a" + "é€".encode() + b"\xff!")  # é and € each cut by a chunk
+    stream, end = _logs.open_range(str(path))
+    assert b"".join(stream).decode() == "aé€\ufffd!" and end == path.stat().st_size

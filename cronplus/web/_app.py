@@ -58,12 +58,19 @@ class App:
     ) -> Iterable[bytes]:
         req = Request.from_environ(environ)
         resp = self.answer(req)
-        headers = [("Content-Type", resp.content_type), ("Content-Length", str(len(resp.body)))]
+        headers = [("Content-Type", resp.content_type)]
+        if resp.stream is None:
+            headers.append(("Content-Length", str(len(resp.body))))
         headers += SAFETY_HEADERS
         headers.append(("Cache-Control", "max-age=300" if resp.cache else "no-store"))
         headers += resp.headers
         start_response(resp.status_line, headers)
-        return [b"" if req.method == "HEAD" else resp.body]
+        if resp.stream is None:
+            return [b"" if req.method == "HEAD" else resp.body]
+        if req.method == "HEAD":
+            getattr(resp.stream, "close", lambda: None)()
+            return [b""]
+        return resp.stream  # the server closes it (PEP 3333), sent or not
 
     def answer(self, req: Request) -> Response:
         try:

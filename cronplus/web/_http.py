@@ -4,6 +4,7 @@ query, form, cookies, headers) and what they answer (status, headers, body)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -76,6 +77,9 @@ class Response:
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
     cache: bool = False  # static files may be cached; pages, logs and JSON never
+    # A body sent piece by piece instead of `body` (a raw log: never whole in memory),
+    # without a Content-Length; closed when sent, or when the client goes away.
+    stream: Iterable[bytes] | None = None
 
     @property
     def status_line(self) -> str:

@@ -6,8 +6,11 @@ byte and a follower never shows a character split in two."""
 
 from __future__ import annotations
 
+import codecs
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 TAIL_LINES = 1_000
 TAIL_BYTES = 256 * 1024
@@ -73,14 +76,52 @@ def _partial_end(data: bytes) -> int:
     return 0
 
 
-def read_range(path: str, offset: int = 0) -> tuple[str, int]:
-    """(the text from byte `offset` to the end, the byte to ask from next). A character
-    whose last bytes are not written yet is left for the next read. An offset past the
-    end reads nothing. Raises OSError (FileNotFoundError when the log is gone)."""
-    with open(path, "rb") as f:
+CHUNK = 64 * 1024
+
+
+class RangeStream:
+    """The bytes of a log from `start` to `end`, read `CHUNK` at a time, bytes that are
+    not UTF-8 replaced as they go (an incremental decoder: a character cut by a chunk
+    is whole in the output). A WSGI body: iterated, then `close`d."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int) -> None:
+        self._f, self._left = f, end - start
+        f.seek(start)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while self._left > 0:
+                data = self._f.read(min(CHUNK, self._left))
+                if not data:
+                    break  # the file was cut short while read
+                self._left -= len(data)
+                yield self._decoder.decode(data).encode("utf-8")
+            yield self._decoder.decode(b"", final=True).encode("utf-8")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def open_range(path: str, offset: int = 0) -> tuple[RangeStream, int]:
+    """(the log from byte `offset` to its end as it is now, the byte to ask from next).
+    A character whose last bytes are not written yet is left for the next read; an
+    offset past the end reads nothing. Raises OSError (FileNotFoundError when gone)."""
+    f = open(path, "rb")  # noqa: SIM115 (the stream closes it)
+    try:
         size = os.fstat(f.fileno()).st_size
         offset = min(offset, size)
-        f.seek(offset)
-        data = f.read(size - offset)
-    keep = len(data) - _partial_end(data)
-    return data[:keep].decode("utf-8", "replace"), offset + keep
+        f.seek(max(offset, size - 4))
+        end = size - _partial_end(f.read())
+    except BaseException:
+        f.close()
+        raise
+    return RangeStream(f, offset, end), end
+
+
+def read_range(path: str, offset: int = 0) -> tuple[str, int]:
+    """`open_range`'s text whole, for a caller that wants it so."""
+    stream, end = open_range(path, offset)
+    return b"".join(stream).decode("utf-8"), end

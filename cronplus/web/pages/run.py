@@ -10,9 +10,9 @@ from cronplus import report
 from cronplus.model import Attempt, Run
 from cronplus.render._base import duration, going_word
 from cronplus.web._html import Markup, attrs, html, join
-from cronplus.web._http import HttpError, Response, text_response
+from cronplus.web._http import HttpError, Response
 from cronplus.web._layout import badge, page, status_word, time_tag
-from cronplus.web._logs import TAIL_LINES, read_range, tail
+from cronplus.web._logs import TAIL_LINES, open_range, tail
 from cronplus.web._routes import route
 
 REFRESH_S = 2  # ?follow=1: how often the page is loaded again while the run is going
@@ -184,11 +184,15 @@ def raw_log(view, req, run_id: str, number: str) -> Response:
         raise HttpError(400, f'offset "{text}" is not a byte count (0 or more)')
     path = run.attempts[n - 1].log
     try:
-        out, nxt = read_range(path or "", int(text))
+        stream, nxt = open_range(path or "", int(text))
     except FileNotFoundError:
         raise HttpError(404, f"the log of run {run.id} attempt {n} is gone ({path})") from None
     except OSError as e:
         raise HttpError(503, f"the log of run {run.id} attempt {n} cannot be read: {e}") from None
-    resp = text_response(out)
-    resp.headers.append(("X-Next-Offset", str(nxt)))
-    return resp
+    # Streamed a chunk at a time: a 200 MB log never sits whole in the server's memory.
+    return Response(
+        200,
+        content_type="text/plain; charset=utf-8",
+        headers=[("X-Next-Offset", str(nxt))],
+        stream=stream,
+    )
