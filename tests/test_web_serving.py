@@ -506,6 +506,49 @@ def test_a_half_sent_request_is_dropped_after_the_socket_timeout(project, web):
     assert 9.0 <= waited <= 15.0
 
 
+@pytest.mark.slow
+def test_clients_trickling_a_request_are_cut_10_s_after_they_connect(project, web):
+    """A byte every 2 s never trips the timeout of one read: 16 such clients would hold
+    every thread for ever. The whole request is due within 10 s of connecting."""
+    project.write(JOBS)
+    server = web()
+    started = time.monotonic()
+    tricklers = [(raw(server.url), time.monotonic()) for _ in range(16)]
+    cut_after: list[float] = []
+
+    def trickle(s, connected: float) -> None:
+        for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                s.sendall(bytes([byte]))
+                time.sleep(2 if byte == ord("a") else 0)
+            except OSError:
+                break
+            s.settimeout(0)
+            try:
+                if s.recv(1) == b"":
+                    break  # the server closed it
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+        cut_after.append(time.monotonic() - connected)
+
+    threads = [threading.Thread(target=trickle, args=pair) for pair in tricklers]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1)
+        assert server.get("/")[0] == 200  # the 17th waits for a slot, at most ~10 s
+        assert time.monotonic() - started < 14
+    finally:
+        for t in threads:
+            t.join(30)
+        for s, _ in tricklers:
+            s.close()
+    assert len(cut_after) == 16
+    assert all(9.0 <= t <= 14.0 for t in cut_after), cut_after
+
+
 def test_at_most_16_requests_are_answered_at_once():
     from cronplus.web._server import MAX_REQUESTS, bind
 

@@ -22,6 +22,10 @@ class HttpError(Exception):
         self.message = message
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass
 class Request:
     environ: dict[str, Any]
@@ -65,6 +69,7 @@ class Request:
             if length > MAX_FORM_BYTES:
                 raise HttpError(413, "form too large")
             body = self.environ["wsgi.input"].read(length) if length > 0 else b""
+            self.environ.get("cronplus.request_read", _nothing)()  # the server's deadline
             text = body.decode("utf-8", "replace")
             self._form = {k: v[-1] for k, v in parse_qs(text).items()}
         return self._form

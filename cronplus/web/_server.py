@@ -1,10 +1,12 @@
 """Serving the WSGI app with the standard library: `wsgiref.simple_server`, one
 thread per request but at most `MAX_REQUESTS` at once (the accept loop waits for a
-free one), each connection's socket timing out after `SOCKET_TIMEOUT_S` so a client
-that stalls half-way is dropped and holds no thread for long."""
+free one). A client must have sent its whole request within `SOCKET_TIMEOUT_S` of
+connecting, or its connection is cut: a client that stalls half-way, or trickles a
+byte at a time (each read then never times out by itself), holds no thread for long."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import sys
@@ -16,10 +18,39 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 MAX_REQUESTS = 16
 SOCKET_TIMEOUT_S = 10.0
 STOP_POLL_S = 0.5  # a stop is noticed within this long
+REQUEST_READ = "cronplus.request_read"  # environ: call once the body is read
 
 
 class _Handler(WSGIRequestHandler):
     timeout = SOCKET_TIMEOUT_S  # StreamRequestHandler sets it on the socket
+
+    def setup(self) -> None:
+        super().setup()
+        # The whole request (line, headers, a form's body) within the timeout of the
+        # connection: cut when the app starts its answer, or at the end.
+        self._deadline = threading.Timer(SOCKET_TIMEOUT_S, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cut(self) -> None:
+        """Too slow: the blocked read returns at once, and the request ends."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and self.headers.get("Content-Length", "0").strip() in ("", "0"):
+            self._deadline.cancel()  # no body to wait for: the request is in
+        return ok
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[REQUEST_READ] = self._deadline.cancel  # a body read: the request is in
+        return environ
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
         pass  # no access log: stderr is for problems
@@ -38,6 +69,9 @@ class BoundedServer(ThreadingMixIn, WSGIServer):
     """A thread per request, at most MAX_REQUESTS at once."""
 
     daemon_threads = True  # a stalled client never holds the process at exit
+    # socketserver's default backlog is 5: a burst of connections beyond it waits for
+    # the client's SYN to be sent again (1 s, then 2 s...) before it is even accepted.
+    request_queue_size = 64
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
