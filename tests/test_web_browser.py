@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 JOBS = """
@@ -63,12 +64,17 @@ def test_pause_resume_and_trigger_work_from_the_job_page(project, cli, web, brow
     project.write(JOBS)
     server = web("--allow-trigger")
     browser.get(server.url + "/jobs/extract")
-    browser.find_element(By.CSS_SELECTOR, 'form[action="/jobs/extract/pause"] button').click()
-    WebDriverWait(browser, 10).until(lambda b: b.current_url == server.url + "/jobs/extract")
-    assert status_json(cli)["extract"]["paused_since"] is not None
 
-    browser.find_element(By.CSS_SELECTOR, 'form[action="/jobs/extract/resume"] button').click()
-    WebDriverWait(browser, 10).until(lambda b: b.current_url == server.url + "/jobs/extract")
+    def click_and_reload(action: str) -> None:
+        """Post the form and wait for the page it answers: the same URL, a new page."""
+        button = browser.find_element(By.CSS_SELECTOR, f'form[action$="/{action}"] button')
+        button.click()
+        WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
+        assert browser.current_url == server.url + "/jobs/extract"
+
+    click_and_reload("pause")
+    assert status_json(cli)["extract"]["paused_since"] is not None
+    click_and_reload("resume")
     assert status_json(cli)["extract"]["paused_since"] is None
 
     browser.find_element(By.CSS_SELECTOR, 'form[action="/jobs/extract/trigger"] button').click()
