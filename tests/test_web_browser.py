@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 JOBS = """
@@ -67,9 +66,13 @@ def test_pause_resume_and_trigger_work_from_the_job_page(project, cli, web, brow
 
     def click_and_reload(action: str) -> None:
         """Post the form and wait for the page it answers: the same URL, a new page."""
-        button = browser.find_element(By.CSS_SELECTOR, f'form[action$="/{action}"] button')
-        button.click()
-        WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
+        browser.execute_script("window.beforeThePost = true")  # gone once a page replaces it
+        browser.find_element(By.CSS_SELECTOR, f'form[action$="/{action}"] button').click()
+        WebDriverWait(browser, 10).until(
+            lambda b: b.execute_script(
+                "return window.beforeThePost === undefined && document.readyState === 'complete'"
+            )
+        )
         assert browser.current_url == server.url + "/jobs/extract"
 
     click_and_reload("pause")
