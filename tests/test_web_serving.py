@@ -218,6 +218,16 @@ def test_token_in_the_query_once_sets_the_cookie_and_redirects_without_it(make_a
     assert call(app, headers={"Cookie": "cronplus_token=forged"}).status == 401
 
 
+def test_another_sites_cookie_on_this_host_never_hides_ours(make_app):
+    """Cookies ignore ports: another local app's cookie SimpleCookie would refuse
+    (a JSON value, a space) comes before ours in the header."""
+    app = make_app(token="s3cret")
+    ours = call(app, "GET", "/", "token=s3cret").headers["Set-Cookie"].split(";")[0]
+    for theirs in ('prefs={"a":"b"}', "a=b c", "x", '="odd"'):
+        assert call(app, headers={"Cookie": f"{theirs}; {ours}"}).status == 200, theirs
+        assert call(app, headers={"Cookie": f"{ours}; {theirs}"}).status == 200, theirs
+
+
 def test_the_redirect_never_leaves_the_server(make_app):
     app = make_app(token="s3cret")
     answer = call(app, "GET", "//evil.example/x", "token=s3cret")

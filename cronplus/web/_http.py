@@ -50,14 +50,15 @@ class Request:
 
     @property
     def cookies(self) -> dict[str, str]:
-        from http.cookies import CookieError, SimpleCookie
-
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(self.environ.get("HTTP_COOKIE", ""))
-        except CookieError:
-            return {}
-        return {k: m.value for k, m in jar.items()}
+        """`name=value` pairs of the Cookie header, read one by one: a cookie another
+        site on this host set (cookies ignore ports) that SimpleCookie would refuse,
+        such as `prefs={"a":"b"}`, must not hide ours behind it."""
+        found: dict[str, str] = {}
+        for pair in self.environ.get("HTTP_COOKIE", "").split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name and name not in found:
+                found[name] = value.strip().strip('"')
+        return found
 
     def form(self) -> dict[str, str]:
         """The body of an `application/x-www-form-urlencoded` POST."""
