@@ -141,11 +141,16 @@ def test_api_next_equals_next_json(state, cli, web):
         ("/api/next?job=nothing", 404, 'no job "nothing"'),
         ("/api/jobs/load/history?limit=x", 400, 'limit "x" is not a whole number'),
         ("/api/jobs/load/history?limit=0", 400, "limit 0 is less than 1"),
-        ("/api/next?n=-2", 400, "n -2 is less than 1"),
+        ("/api/next?n=-2", 400, 'n "-2" is not a whole number'),
         ("/api/next?after=tomorrow", 400, 'after "tomorrow" is not an ISO date-time'),
         ("/api/status?on=2026-02-30", 400, 'on "2026-02-30" is not a date'),
         ("/api/status?on=0001-01-01", 400, "out of range"),
         ("/api/nothing", 404, "nothing at /api/nothing"),
+        # int() takes digits str.isdigit() calls so and a number of 5,000 digits: 400s
+        ("/api/next?n=%C2%B2", 400, 'n "²" is not a whole number'),
+        ("/api/next?n=%D9%A1%D9%A2", 400, 'n "١٢" is not a whole number'),
+        ("/api/next?n=" + "9" * 5000, 400, "is not a whole number (0 to 18 digits)"),
+        ("/api/jobs/load/history?limit=%2B5", 400, 'limit "+5" is not a whole number'),
     ],
 )
 def test_api_errors_are_json_with_their_status(state, web, path, code, words):

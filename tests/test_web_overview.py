@@ -524,6 +524,9 @@ def test_the_ledger_shows_50_jobs_a_page_and_one_job_on_asking(project, web):
     status, _, body = server.get("/ledger?date=2026-11-17")
     assert 'href="/ledger?date=2026-11-17&amp;page=2"' in body.decode()
     assert server.get("/ledger?date=2026-11-17&page=3")[0] == 400
+    for odd in ("%C2%B2", "9" * 5000, "-1", "1.0"):  # never a 500
+        assert server.get(f"/ledger?date=2026-11-17&page={odd}")[0] == 400
+        assert server.get(f"/?hours={odd}")[0] == 400
     assert server.get("/ledger?date=2026-11-17&job=nope")[0] == 404
     _, _, body = server.get("/ledger?date=2026-11-17&job=j07")
     assert 'href="/ledger?date=2026-11-16&amp;job=j07"' in body.decode()  # the day before

@@ -4,6 +4,7 @@ query, form, cookies, headers) and what they answer (status, headers, body)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -20,6 +21,16 @@ class HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit and int() take "²", "١٢"
+
+
+def whole_number(text: str, name: str) -> int:
+    """A query's whole number, 0 to 10**18 - 1, in ASCII digits; else 400 saying so."""
+    if not _DIGITS.fullmatch(text):
+        raise HttpError(400, f'{name} "{text[:40]}" is not a whole number (0 to 18 digits)')
+    return int(text)
 
 
 def _nothing() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from cronplus.web._html import Markup, html, join
-from cronplus.web._http import HttpError, Request
+from cronplus.web._http import HttpError, Request, whole_number
 
 PAGE_JOBS = 50
 
@@ -18,9 +18,10 @@ def number(req: Request, name: str, default: int, most: int) -> int:
     text = req.query.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    value = whole_number(text, name)
+    if not 1 <= value <= most:
         raise HttpError(400, f'{name} "{text}" must be a whole number from 1 to {most}')
-    return int(text)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from cronplus import report
 from cronplus.render._base import going_run_json
 from cronplus.render.reports import day_json, history_json, next_json, status_json
-from cronplus.web._http import HttpError, Response, json_response
+from cronplus.web._http import HttpError, Response, json_response, whole_number
 from cronplus.web._routes import route
 from cronplus.web.pages.job import HISTORY_LIMIT, MAX_LIMIT, parse_day, parse_when
 from cronplus.web.pages.run import find_run
@@ -76,10 +76,7 @@ def api_next(view, req) -> Response:
 def _count(text: str | None, key: str, default: int, most: int | None) -> int:
     if text is None or text == "":
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise HttpError(400, f'{key} "{text}" is not a whole number') from None
+    value = whole_number(text, key)
     if value < 1:
         raise HttpError(400, f"{key} {value} is less than 1")
     return value if most is None else min(value, most)

@@ -15,7 +15,7 @@ from cronplus.model import Job, Run, RunStatus, Trigger
 from cronplus.render._base import duration, going_word
 from cronplus.store import Store
 from cronplus.web._html import Markup, attrs, html, join
-from cronplus.web._http import HttpError, Response
+from cronplus.web._http import HttpError, Response, whole_number
 from cronplus.web._layout import badge, page, status_word, time_tag
 from cronplus.web._routes import route
 from cronplus.web.pages.actions import action_forms
@@ -46,10 +46,7 @@ def parse_filter(query: dict[str, str]) -> HistoryFilter:
     if since and until and since > until:
         raise HttpError(400, f"since {since} is after until {until}")
     text = query.get("limit", "").strip()
-    try:
-        limit = int(text) if text else HISTORY_LIMIT
-    except ValueError:
-        raise HttpError(400, f'limit "{text}" is not a whole number') from None
+    limit = whole_number(text, "limit") if text else HISTORY_LIMIT
     if limit < 1:
         raise HttpError(400, f"limit {limit} is less than 1")
     return HistoryFilter(status, trigger, since, until, min(limit, MAX_LIMIT))

@@ -10,7 +10,7 @@ from cronplus import report
 from cronplus.model import Attempt, Run
 from cronplus.render._base import duration, going_word
 from cronplus.web._html import Markup, attrs, html, join
-from cronplus.web._http import HttpError, Response
+from cronplus.web._http import HttpError, Response, whole_number
 from cronplus.web._layout import badge, page, status_word, time_tag
 from cronplus.web._logs import TAIL_LINES, open_range, tail
 from cronplus.web._routes import route
@@ -56,10 +56,7 @@ def _attempt_number(run: Run, text: str | None) -> int:
     """`?attempt=N`, 1 to the run's attempts; the last by default (0: none yet)."""
     if text is None or text == "":
         return len(run.attempts)
-    try:
-        number = int(text)
-    except ValueError:
-        raise HttpError(400, f'attempt "{text}" is not a whole number') from None
+    number = whole_number(text, "attempt")
     if not 1 <= number <= len(run.attempts):
         raise HttpError(404, f"run {run.id} has {len(run.attempts)} attempt(s), not {number}")
     return number
@@ -179,12 +176,10 @@ def raw_log(view, req, run_id: str, number: str) -> Response:
     n = _attempt_number(run, number)
     if n == 0:
         raise HttpError(404, f"run {run.id} has no attempt")
-    text = req.query.get("offset", "0") or "0"
-    if not text.isdigit():
-        raise HttpError(400, f'offset "{text}" is not a byte count (0 or more)')
+    offset = whole_number(req.query.get("offset", "0") or "0", "offset")
     path = run.attempts[n - 1].log
     try:
-        stream, nxt = open_range(path or "", int(text))
+        stream, nxt = open_range(path or "", offset)
     except FileNotFoundError:
         raise HttpError(404, f"the log of run {run.id} attempt {n} is gone ({path})") from None
     except OSError as e:
