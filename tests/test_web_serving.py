@@ -642,3 +642,11 @@ def test_sigterm_stops_the_server_while_16_clients_stall(project, web):
     finally:
         for s in stalled:
             s.close()
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(project, cli, port):
+    project.write(JOBS)
+    result = cli("web", "--port", port)
+    assert result.exit_code == 2
+    assert "--port" in result.output and "Traceback" not in result.output

@@ -10,7 +10,11 @@ from cronplus.cli._group import Context, pass_ctx
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=int, default=8421, show_default=True, help="Port to listen on (0: any free)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8421,
+    show_default=True,
+    help="Port to listen on (0: any free).",
 )
 @click.option(
     "--token-file",
