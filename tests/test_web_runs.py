@@ -300,6 +300,9 @@ def test_the_tail_is_read_from_the_end_of_a_huge_log(tmp_path):
     path.write_bytes(b"\xffok\n" + "é".encode()[:1])
     assert tail(str(path)).text == "\ufffdok\n"
     assert read_range(str(path), 0) == ("\ufffdok\n", 4)
+    # Once the attempt ended, no more bytes will come: the cut character is shown.
+    assert tail(str(path), going=False).text == "\ufffdok\n\ufffd"
+    assert read_range(str(path), 0, going=False) == ("\ufffdok\n\ufffd", 5)
     with open(path, "ab") as f:
         f.write("é".encode()[1:] + b"\n")
     assert read_range(str(path), 4) == ("é\n", 7)
@@ -482,3 +485,18 @@ def test_a_character_cut_by_a_chunk_comes_out_whole(tmp_path, monkeypatch):
     path.write_bytes(b"a" + "é€".encode() + b"\xff!")  # é and € each cut by a chunk
     stream, end = _logs.open_range(str(path))
     assert b"".join(stream).decode() == "aé€\ufffd!" and end == path.stat().st_size
+
+
+def test_a_log_that_begins_with_an_empty_line_keeps_it(project, cli, web, browser):
+    """An HTML parser drops one newline right after <pre>: the page writes one more."""
+    project.write(
+        """
+        [jobs.spaced]
+        command = "printf '\\nhello\\n'"
+        """
+    )
+    assert cli("trigger", "spaced", "--wait").exit_code == 0
+    server = web()
+    browser.get(f"{server.url}/runs/{run_id_of(cli, 'spaced')}")
+    pre = browser.find_element(By.CSS_SELECTOR, "pre#log")
+    assert pre.get_attribute("textContent") == "\nhello\n"

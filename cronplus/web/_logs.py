@@ -24,10 +24,14 @@ class Tail:
     lines: int  # how many lines `text` holds
 
 
-def tail(path: str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Tail:
+def tail(
+    path: str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES, *, going: bool = True
+) -> Tail:
     """The last `lines` lines of the file, at most `max_bytes` of them (then from the
-    first line that begins within them, or mid-line when none does). Raises OSError
-    (FileNotFoundError when the log is gone)."""
+    first line that begins within them, or mid-line when none does). While the attempt
+    is `going`, a character whose last bytes are not written yet is left for later;
+    once it ended, such bytes are what the log holds, and are shown (replaced). Raises
+    OSError (FileNotFoundError when the log is gone)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         begin = max(0, size - max_bytes)
@@ -36,7 +40,7 @@ def tail(path: str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> Tai
     end = begin + len(data)
     cut = _tail_start(data, lines, whole=begin == 0)
     data = _whole_chars(data[cut:])
-    body = data[: len(data) - _partial_end(data)]
+    body = data[: len(data) - _partial_end(data)] if going else data
     text = body.decode("utf-8", "replace")
     count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
     return Tail(text, end - len(data), end - (len(data) - len(body)), count)
@@ -105,23 +109,24 @@ class RangeStream:
         self._f.close()
 
 
-def open_range(path: str, offset: int = 0) -> tuple[RangeStream, int]:
+def open_range(path: str, offset: int = 0, *, going: bool = True) -> tuple[RangeStream, int]:
     """(the log from byte `offset` to its end as it is now, the byte to ask from next).
-    A character whose last bytes are not written yet is left for the next read; an
-    offset past the end reads nothing. Raises OSError (FileNotFoundError when gone)."""
+    While the attempt is `going`, a character whose last bytes are not written yet is
+    left for the next read; an offset past the end reads nothing. Raises OSError
+    (FileNotFoundError when gone)."""
     f = open(path, "rb")  # noqa: SIM115 (the stream closes it)
     try:
         size = os.fstat(f.fileno()).st_size
         offset = min(offset, size)
         f.seek(max(offset, size - 4))
-        end = size - _partial_end(f.read())
+        end = size - _partial_end(f.read()) if going else size
     except BaseException:
         f.close()
         raise
     return RangeStream(f, offset, end), end
 
 
-def read_range(path: str, offset: int = 0) -> tuple[str, int]:
+def read_range(path: str, offset: int = 0, *, going: bool = True) -> tuple[str, int]:
     """`open_range`'s text whole, for a caller that wants it so."""
-    stream, end = open_range(path, offset)
+    stream, end = open_range(path, offset, going=going)
     return b"".join(stream).decode("utf-8"), end

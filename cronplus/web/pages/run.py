@@ -141,7 +141,7 @@ def _log(run: Run, number: int) -> Markup:
     path = run.attempts[number - 1].log
     raw = f"/runs/{run.id}/attempts/{number}/log"
     try:
-        t = tail(path or "")
+        t = tail(path or "", going=run.attempts[number - 1].finished_at is None)
     except FileNotFoundError:
         return html('<p class="error" id="log-missing">The log file is gone: {}</p>', path or "-")
     except OSError as e:
@@ -158,7 +158,9 @@ def _log(run: Run, number: int) -> Markup:
     return html(
         "<h2>Log of attempt {n}</h2>{note}"
         '<p><a id="log-raw" href="{raw}" type="text/plain">The whole log, as plain text</a></p>'
-        '<pre id="log" tabindex="0"{a}>{text}</pre>',
+        # The newline after <pre> is the one an HTML parser drops: a first empty line
+        # of the log then stays.
+        '<pre id="log" tabindex="0"{a}>\n{text}</pre>',
         n=number,
         note=note,
         a=attrs(data_offset=t.end, aria_label=f"log of attempt {number}"),
@@ -179,7 +181,8 @@ def raw_log(view, req, run_id: str, number: str) -> Response:
     offset = whole_number(req.query.get("offset", "0") or "0", "offset")
     path = run.attempts[n - 1].log
     try:
-        stream, nxt = open_range(path or "", offset)
+        going = run.attempts[n - 1].finished_at is None
+        stream, nxt = open_range(path or "", offset, going=going)
     except FileNotFoundError:
         raise HttpError(404, f"the log of run {run.id} attempt {n} is gone ({path})") from None
     except OSError as e:
