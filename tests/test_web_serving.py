@@ -650,3 +650,39 @@ def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(project, cli, port
     result = cli("web", "--port", port)
     assert result.exit_code == 2
     assert "--port" in result.output and "Traceback" not in result.output
+
+
+def test_a_host_header_that_is_no_host_name_is_refused(make_app):
+    app = make_app()
+    for host in ("localhost:1@evil.example", "127.0.0.1 evil", "localhost:", "[::1", ""):
+        assert call(app, headers={"Host": host}).status == 421, host
+    for host in ("localhost", "LOCALHOST:8421", "127.0.0.1:1", "[::1]:8421"):
+        assert call(app, headers={"Host": host}).status == 200, host
+
+
+def test_behind_a_proxy_that_rewrites_host_the_allowed_name_is_the_origin(make_app):
+    """nginx sends Host: 127.0.0.1:8421 by default; the browser's Origin is the public
+    name, which --allow-host names."""
+    csrf_of = lambda app: app.view.settings.csrf  # noqa: E731
+    proxied = make_app(allow_trigger=True, allow_hosts=("cron.example.org",))
+    body = f"csrf_token={csrf_of(proxied)}".encode()
+    for origin, status in (
+        ("https://cron.example.org", 303),
+        ("https://cron.example.org:8443", 303),
+        ("https://evil.example", 403),
+        ("https://cron.example.org.evil.example", 403),
+    ):
+        headers = {"Host": "127.0.0.1:8421", "Origin": origin}
+        answer = call(proxied, "POST", "/jobs/load/pause", headers=headers, body=body)
+        assert answer.status == status, origin
+    plain = make_app(allow_trigger=True)
+    headers = {"Host": "127.0.0.1:8421", "Origin": "https://cron.example.org"}
+    body = f"csrf_token={csrf_of(plain)}".encode()
+    assert call(plain, "POST", "/jobs/load/pause", headers=headers, body=body).status == 403
+
+
+def test_a_token_beyond_ascii_works_as_a_bearer_token(make_app):
+    app = make_app(token="sécret")
+    header = "Bearer sécret".encode().decode("latin-1")  # as WSGI hands a header over
+    assert call(app, headers={"Authorization": header}).status == 200
+    assert call(app, headers={"Authorization": "Bearer secret"}).status == 401

@@ -5,6 +5,7 @@ form's `csrf_token`). Every refusal is an `HttpError` with a sentence saying why
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -59,12 +60,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")
+
+
 def host_name(header: str) -> str:
-    """A `Host` header without its port: `[::1]:8421` → `::1`, `a.b:80` → `a.b`."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+    """A `Host` header without its port: `[::1]:8421` → `::1`, `a.b:80` → `a.b`; ""
+    for anything that is no host name (`localhost:1@evil.com`)."""
+    m = _HOST.fullmatch(header.strip().lower())
+    return m.group(1).strip("[]") if m else ""
 
 
 def check_host(settings: Settings, req: Request) -> None:
@@ -91,7 +94,10 @@ def check_token(settings: Settings, req: Request) -> Response | None:
     given = req.query.get("token")
     if given is not None and _same(given, settings.token):
         return _cookie_redirect(settings, req)
-    auth = req.header("Authorization") or ""
+    # Header values reach WSGI decoded as latin-1: a UTF-8 token's bytes, read back.
+    auth = (
+        (req.header("Authorization") or "").encode("latin-1", "replace").decode("utf-8", "replace")
+    )
     if auth[:7].lower() == "bearer " and _same(auth[7:].strip(), settings.token):
         return None
     cookie = req.cookies.get(TOKEN_COOKIE)
@@ -118,25 +124,27 @@ def check_post(settings: Settings, req: Request) -> None:
     `Origin`: refused when missing or `null`), carrying the form's csrf_token."""
     if not settings.allow_trigger:
         raise HttpError(403, "this server is read-only (start it with --allow-trigger to act)")
-    if not same_origin(req.header("Origin"), req.header("Host")):
+    if not same_origin(req.header("Origin"), req.header("Host"), settings.allow_hosts):
         raise HttpError(403, "refused: the request does not come from a page of this server")
     if not _same(req.form().get("csrf_token", ""), settings.csrf):
         raise HttpError(403, "refused: the form's csrf_token is missing or wrong")
 
 
-def same_origin(origin: str | None, host: str | None) -> bool:
-    """`Origin` names the site the request was asked for (`Host`): http, or https
-    through a TLS proxy. A missing or `null` Origin is no proof."""
+def same_origin(origin: str | None, host: str | None, allowed: tuple[str, ...] = ()) -> bool:
+    """`Origin` names the site the request was asked for (`Host`), or a name given
+    with --allow-host (a TLS proxy that rewrites `Host`): http, or https through the
+    proxy. A missing or `null` Origin is no proof."""
     if not origin or not host or origin == "null":
         return False
     try:
         parts = urlsplit(origin)
     except ValueError:
         return False
-    return (
-        parts.scheme in ("http", "https")
-        and not parts.path
-        and parts.netloc.lower() == host.strip().lower()
+    if parts.scheme not in ("http", "https") or parts.path:
+        return False
+    netloc = parts.netloc.lower()
+    return netloc == host.strip().lower() or (
+        bool(allowed) and host_name(netloc) in {host_name(a) for a in allowed}
     )
 
 
