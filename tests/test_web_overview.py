@@ -192,6 +192,23 @@ def test_problems_cover_every_job_across_pages(project, web, browser):
     assert server.get("/?page=3")[0] == 400
 
 
+def test_problems_show_the_50_that_ended_last_and_every_one_on_asking(project, web):
+    project.write('[jobs.flaky]\nschedule = "* * * * *"\ncommand = "false"\n')
+    store = project.store()
+    ids = [record(store, "flaky", ago(minutes=m), "failed").id for m in range(60, 0, -1)]
+    store.close()
+    server = web()
+
+    def listed(query: str) -> list[int]:
+        body = server.get(f"/{query}")[2].decode()
+        problems = body[body.index('<ul id="problems">') :].split("</ul>")[0]
+        return [int(i) for i in re.findall(r'<li data-run-id="([0-9]+)"', problems)]
+
+    assert listed("") == ids[::-1][:50]  # the last to end first
+    assert 'href="/?hours=24&amp;problems=all"' in server.get("/")[2].decode()
+    assert listed("?problems=all") == ids[::-1]
+
+
 def test_text_from_the_state_is_shown_as_text(project, web, browser):
     project.write('[jobs.load]\nschedule = "@hourly"\ncommand = "true"\n')
     store = project.store()

@@ -5,8 +5,9 @@ that ended without success, across all jobs.
 At 1,000 jobs the page shows 50 jobs at a time (`_paging`): a row holds up to 96 cells
 of ~160 bytes, and every job on one page would be megabytes of HTML and 50 times
 the work of 20 jobs, where issue 13 allows 3 times. `#problems` covers every job
-(and jobs no longer in the file): the `PROBLEMS_SHOWN` runs that ended badly last,
-read through the store's index of such runs by their end."""
+(and jobs no longer in the file): the `PROBLEMS_SHOWN` runs that ended badly last
+(`?problems=all`: every one), read through the store's index of such runs by their
+end."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from cronplus.web._routes import route
 from cronplus.web._window import MAX_CELLS, Bucket, Cell, FireTimes, Window, buckets, cells
 from cronplus.zones import zone
 
-PROBLEMS_SHOWN = 50  # a screen of them; the rest are in each job's history
+PROBLEMS_SHOWN = 50  # a screen of them; `?problems=all` lists every one
 MAX_HOURS = 24 * 31
 
 
@@ -40,7 +41,8 @@ def overview(view, req: Request) -> Response:
     with view.source.store() as store:
         rows = report.job_statuses(config, store, shown, window.now)
         runs = store.runs_between_of(shown, window.start, window.end)
-        problems = store.ended_badly(window.start, PROBLEMS_SHOWN + 1)
+        every = req.query.get("problems") == "all"
+        problems = store.ended_badly(window.start, 2**62 if every else PROBLEMS_SHOWN + 1)
     by_job: dict[str, list[Run]] = {}
     for r in runs:
         by_job.setdefault(r.job, []).append(r)
@@ -59,7 +61,7 @@ def overview(view, req: Request) -> Response:
         "</thead><tbody>\n{rows}</tbody></table>\n{pager}",
         daemon=_daemon(read_daemon_pid(loaded.paths)),
         form=_hours_form(hours),
-        problems=_problems(problems, tz_of, hours),
+        problems=_problems(problems, tz_of, hours, every),
         hours=hours,
         rows=body_rows,
         pager=jobs.nav("/", {"hours": hours}),
@@ -167,7 +169,7 @@ def _hours_form(hours: int) -> Markup:
     )
 
 
-def _problems(runs: list[Run], tz_of: dict[str, str], hours: int) -> Markup:
+def _problems(runs: list[Run], tz_of: dict[str, str], hours: int, every: bool) -> Markup:
     items = join(
         html(
             '<li{}><a href="/runs/{}">{} {} run {}</a> at {}{}</li>\n',
@@ -179,16 +181,18 @@ def _problems(runs: list[Run], tz_of: dict[str, str], hours: int) -> Markup:
             time_tag(r.scheduled_for, tz_of.get(r.job, "UTC")),
             html(": {}", r.reason) if r.reason else "",
         )
-        for r in runs[:PROBLEMS_SHOWN]
+        for r in (runs if every else runs[:PROBLEMS_SHOWN])
     )
     if not runs:
         note = html(
             '<p class="none">No run ended failed, timed out, upstream failed or interrupted.</p>'
         )
-    elif len(runs) > PROBLEMS_SHOWN:
+    elif len(runs) > PROBLEMS_SHOWN and not every:
         note = html(
-            '<p class="more">The {} that ended last; older ones are in each job\'s history.</p>',
+            '<p class="more">The {} that ended last. <a id="problems-all" '
+            'href="/?hours={}&amp;problems=all">Show every one</a></p>',
             PROBLEMS_SHOWN,
+            hours,
         )
     else:
         note = Markup("")
