@@ -336,6 +336,14 @@ command = "echo first; while [ ! -f go ]; do sleep 0.05; done; echo second"
 """
 
 
+@pytest.fixture
+def waiting_run(project, cli):
+    """Start `start_waiting_run`; its job is let go at the end whatever the test did, so
+    no job is left looping after a failed test."""
+    yield lambda: start_waiting_run(project, cli)
+    (project.root / "go").touch()
+
+
 def start_waiting_run(project, cli) -> int:
     """A detached run that printed its first line and waits for the file `go`."""
     project.write(WAITER)
@@ -355,9 +363,9 @@ def start_waiting_run(project, cli) -> int:
 
 
 def test_a_running_runs_page_follows_its_output_and_status_without_reload(
-    project, cli, web, browser
+    project, cli, web, browser, waiting_run
 ):
-    run_id = start_waiting_run(project, cli)
+    run_id = waiting_run()
     server = web()
     browser.get_log("browser")  # drop what earlier tests left
     browser.get(f"{server.url}/runs/{run_id}")
@@ -387,9 +395,9 @@ def test_a_running_runs_page_follows_its_output_and_status_without_reload(
 
 
 def test_follow_1_reloads_the_page_without_any_script_while_the_run_goes(
-    project, cli, web, browser
+    project, cli, web, browser, waiting_run
 ):
-    run_id = start_waiting_run(project, cli)
+    run_id = waiting_run()
     server = web()
     status, headers, _ = server.get(f"/runs/{run_id}?follow=1")
     assert headers.get("Refresh") == "2"
