@@ -117,6 +117,9 @@ def _plain(f: _Field, text: str, item: str) -> range:
             raise _error(f, text, body, "runs backwards")
     else:
         start = _value(f, text, body)
+        if slash and f is _DOW and start == 7:
+            # 7/N would step from Sunday past Saturday and match nothing; cronie refuses it
+            raise _error(f, text, item, f"starts a step at 7 (use 0/{step_text}: 0 is Sunday too)")
         # a/s means a-max/s, as croniter and Quartz read it (cronie rejects it)
         end = (6 if f is _DOW else f.hi) if slash else start
     step = 1

@@ -562,6 +562,8 @@ def test_schedules_are_hashable_and_parses_shared():
         ("0 0 * * MON#6", 'day-of-week field "MON#6" has "#6"; expected #1 to #5'),
         ("0 0 * * L", 'day-of-week field "L" needs a weekday before L (5L is the last Friday)'),
         ("0 0 * * 9L", 'day-of-week field "9L": 9 is out of range 0-7'),
+        ("0 0 * * 7/2", 'day-of-week field "7/2" starts a step at 7 (use 0/2: 0 is Sunday too)'),
+        ("0 0 * * 1,7/3", 'day-of-week field "1,7/3": "7/3" starts a step at 7 (use 0/3'),
         ("0 L * * *", 'hour field "L" is not a number'),
     ],
 )
