@@ -127,8 +127,9 @@ def _plain(f: _Field, text: str, item: str) -> range:
         if not (step_text.isascii() and step_text.isdigit()):
             raise _error(f, text, item, f'has a step "{step_text}" that is not a number')
         step = int(step_text)
-        if not 1 <= step <= f.hi:
-            raise _error(f, text, item, f"has a step {step} out of range 1-{f.hi}")
+        if step < 1:
+            raise _error(f, text, item, f"has a step {step}; a step is 1 or more")
+    # A step past the range's end leaves its first value only, as in cronie (`step_notes`).
     return range(start, end + 1, step)
 
 
@@ -162,9 +163,8 @@ def _parse_field(f: _Field, text: str) -> tuple[set[int], set[str | tuple[int, .
     return values, special
 
 
-@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
-def parse_schedule(expr: str) -> CronSchedule:
-    """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
+def _fields(expr: str) -> list[str]:
+    """The six fields, seconds first, of an expression or alias."""
     fields = expr.split()
     if len(fields) == 1 and fields[0].startswith("@"):
         alias = fields[0].lower()
@@ -176,7 +176,31 @@ def parse_schedule(expr: str) -> CronSchedule:
         raise ScheduleError(f"expected 5 or 6 fields, got {len(fields)}")
     if len(fields) == 5:
         fields.insert(0, "0")
-    sec, minute, hour, dom, month, dow = fields
+    return fields
+
+
+def step_notes(expr: str) -> list[str]:
+    """What a valid expression means that its writer may not expect: a step larger than
+    its range (`*/60` minutes), which cronie accepts and reads as the range's first value."""
+    notes = []
+    for f, text in zip((_SEC, _MIN, _HOUR, _DOM, _MON, _DOW), _fields(expr), strict=True):
+        for item in text.split(","):
+            if "/" not in item or "#" in item:
+                continue
+            r = _plain(f, text, item)
+            if len(r) == 1 and r.stop - 1 > r.start:
+                step = item.partition("/")[2]
+                notes.append(
+                    f'{f.name} field "{text}": step {step} is larger than {r.start}-{r.stop - 1},'
+                    f" so only {r.start} matches, as in cron"
+                )
+    return notes
+
+
+@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
+def parse_schedule(expr: str) -> CronSchedule:
+    """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
+    sec, minute, hour, dom, month, dow = _fields(expr)
     days, dom_special = _parse_field(_DOM, dom)
     weekdays, dow_special = _parse_field(_DOW, dow)
     return CronSchedule(

@@ -82,7 +82,7 @@ def validate(obj: Context) -> None:
     from dataclasses import replace
 
     from cronplus import render
-    from cronplus.config import alert_env_warnings, alert_values
+    from cronplus.config import alert_env_warnings, alert_values, schedule_notes
     from cronplus.delivery import unusable_urls
 
     config = obj.config
@@ -93,6 +93,8 @@ def validate(obj: Context) -> None:
     problems = unset + unusable_urls(config, alert_values(config))
     if problems:
         raise ConfigError([replace(p, file=obj.config_path) for p in problems], obj.config_path)
+    for note in schedule_notes(config, obj.config_path):
+        warn(str(note))
     if not config.jobs:  # valid, but most likely not what was meant (a typo in [jobs.NAME]?)
         warn(f"Warning: {obj.config_path} has no jobs (add a [jobs.NAME] table)")
     click.echo(render.validate_line(obj.config_path, config))

@@ -52,6 +52,7 @@ __all__ = [
     "pipeline_schedule",
     "readable_jobs",
     "reading_view",
+    "schedule_notes",
     "show_value",
     "system_timezone",
     "warn_alert_env",
@@ -61,6 +62,13 @@ __all__ = [
 # A pattern, compiled by `re` (and cached) at its first use: a jobs file without a
 # syntax error never pays for it (issue 12).
 _TOML_ERROR = r"(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)"
+
+
+def schedule_notes(config: Config, display: str) -> list[Problem]:
+    """`validate`'s notes on valid schedules (`_checks.schedule_notes`), imported late."""
+    from cronplus.config._checks import schedule_notes as notes
+
+    return notes(config, display)
 
 
 def load_config(path: Path | str, *, display_path: str | None = None) -> Config:

@@ -16,7 +16,7 @@ from typing import Any
 from cronplus._toml_lines import KeyLines
 from cronplus.config._values import is_zone, parse_duration, show_value
 from cronplus.errors import Problem, did_you_mean
-from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Overlap
+from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Config, Overlap
 
 ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
@@ -293,3 +293,21 @@ class Checks:
             hint = did_you_mean(event, ON_EVENTS)
             self.report(where, key, f'{where.keys}{key}: "{event}" is not one of {accepted}{hint}')
         return BAD if bad else tuple(AlertEvent(v) for v in dict.fromkeys(value))
+
+
+def schedule_notes(config: Config, display: str) -> list[Problem]:
+    """`validate`'s notes on schedules that are valid but may not mean what their writer
+    expects (`*/60` minutes), each on its job's `schedule` line; `display` names the file."""
+    from cronplus.schedule import step_notes
+
+    lines = KeyLines(config.source) if config.source is not None else None
+    found = []
+    for job in config.jobs.values():
+        for note in step_notes(job.schedule) if job.schedule else ():
+            line = lines.line_of("jobs", job.name, "schedule") if lines else None
+            found.append(
+                Problem(
+                    display, line, job.name, f"note: schedule {show_value(job.schedule)}: {note}"
+                )
+            )
+    return found
