@@ -35,6 +35,18 @@ _MONTHS = {
     )
 }
 _WEEKDAYS = {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+_MONTH_NAMES: tuple[str, ...] = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+)
+_MONTH_NAMES += ("September", "October", "November", "December")
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
@@ -256,6 +268,23 @@ def fires_ever(s: CronSchedule) -> bool:
     Gregorian cycle).
     """
     return any(_month_days(s, year, m) for year in range(2000, 2028) for m in s.months)
+
+
+def never_fires(s: CronSchedule) -> str | None:
+    """Why no date ever passes the day rule (`never fires: ...` in the jobs file's
+    problems), or None when some date does."""
+    if fires_ever(s):
+        return None
+    any_weekday = s.weekdays == frozenset(range(7)) and not (s.last_weekdays or s.nth_weekdays)
+    if any_weekday and not (s.day_or or s.last_day or s.last_weekday):
+        days = [str(d) for d in sorted(s.days)]  # each past every chosen month's end
+        months = [_MONTH_NAMES[m] for m in sorted(s.months)]
+        return f"no month has a {_either(days)} {_either(months)}"
+    return "no date matches its day-of-month, month and day-of-week fields together"
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _dates(s: CronSchedule, first: date, last: date) -> Iterator[date]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronplus.errors import ExitCode
-from cronplus.schedule import fire_times, parse_schedule, step_notes
+from cronplus.schedule import fire_times, never_fires, parse_schedule, step_notes
 
 AFTER = "2026-01-01T00:00+00:00"
 
@@ -79,3 +79,45 @@ def test_validate_notes_a_step_larger_than_its_range_and_exits_0(project, cli):
         " larger than 0-23, so only 0 matches, as in cron",
     ]
     assert "2 jobs, no problems" in result.stdout
+
+
+# --- Never fires ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("* * 30 2 *", "no month has a 30 February"),
+        ("0 0 31 4 *", "no month has a 31 April"),
+        ("0 0 30,31 2 *", "no month has a 30 or 31 February"),
+        ("0 0 31 2,4,6,9,11 *", "no month has a 31 February, April, June, September or November"),
+        ("0 0 30 feb ?", "no month has a 30 February"),
+        ("0 0 0 31 2 *", "no month has a 31 February"),
+        # every third day of February stops at the 28th; a fifth Monday is the 29th
+        ("0 0 */3 2 MON#5", "no date matches its day-of-month, month and day-of-week fields"),
+        ("0 0 */2 2 */7", None),  # an odd day of February that is a Sunday: often
+        ("* * 30 2 1", None),  # both day fields restricted: either, so Mondays in February
+        ("0 0 29 2 *", None),  # leap years
+        ("0 0 L 2 *", None),
+        ("0 0 * 2 MON#5", None),  # a 29 February that is a Monday
+    ],
+)
+def test_never_fires_says_why(expr, why):
+    got = never_fires(parse_schedule(expr))
+    assert got == why if why is None else got.startswith(why)
+
+
+def test_validate_refuses_a_schedule_that_never_fires_saying_why(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\nschedule = "* * 30 2 *"\n')
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith(
+        'jobs.toml:3: job "a": schedule "* * 30 2 *" never fires: no month has a 30 February'
+        " (see the README's schedule syntax)\n"
+    )
+
+
+def test_a_schedule_that_fires_on_either_day_field_is_accepted(project, cli):
+    project.write('[jobs.a]\ncommand = "true"\nschedule = "* * 30 2 1"\n')
+    assert cli("validate").exit_code == ExitCode.OK
+    assert fires("0 0 30 2 1", 2) == ["2026-02-02T00:00+00:00", "2026-02-09T00:00+00:00"]

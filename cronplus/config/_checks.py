@@ -155,7 +155,7 @@ class Checks:
         return parsed
 
     def _schedule(self, where: Where, key: str, value: Any) -> Any:
-        from cronplus.schedule import ScheduleError, fires_ever, parse_schedule
+        from cronplus.schedule import ScheduleError, never_fires, parse_schedule
 
         if not isinstance(value, str):
             return self.wrong(where, key, 'a cron expression like "0 3 * * *" or "@daily"', value)
@@ -168,12 +168,12 @@ class Checks:
                 f"schedule {show_value(value)}: {exc} (see the README's schedule syntax)",
             )
             return BAD
-        if not fires_ever(parsed):
+        if (why := never_fires(parsed)) is not None:
             self.report(
                 where,
                 key,
-                f"schedule {show_value(value)} never fires: no date matches its day-of-month,"
-                " month and day-of-week fields together (see the README's schedule syntax)",
+                f"schedule {show_value(value)} never fires: {why}"
+                " (see the README's schedule syntax)",
             )
             return BAD
         return value
