@@ -4,20 +4,33 @@ cronplus evaluates cron itself rather than through croniter: a piped `status` mu
 compute next fire times without croniter's ~50 ms import, and the daemon, `next`,
 `status` and `backfill` must all agree, so they all call `fire_times` (issue 3).
 The rules are cronie's, numbered in docs/cron-semantics.md; croniter is only the
-tests' oracle. Standard library only.
+tests' oracle. The day rule (which dates of a month pass the day fields) is in
+_schedule_days.py. Standard library only.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from cronplus._schedule_days import CronSchedule, dates_between, fires_ever, never_fires
+
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
+
+__all__ = [
+    "CronSchedule",
+    "ScheduleError",
+    "fire_times",
+    "fire_times_between",
+    "fires_ever",
+    "never_fires",
+    "parse_schedule",
+    "step_notes",
+]
 
 _ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -35,19 +48,6 @@ _MONTHS = {
     )
 }
 _WEEKDAYS = {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-_MONTH_NAMES: tuple[str, ...] = (
-    "",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-)
-_MONTH_NAMES += ("September", "October", "November", "December")
-_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
 # Leaves room for the day arithmetic below without overflowing datetime.max.
@@ -56,25 +56,6 @@ _END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
 
 class ScheduleError(ValueError):
     """A cron expression cronplus cannot read; the message names the field and the fault."""
-
-
-@dataclass(frozen=True, slots=True)
-class CronSchedule:
-    """A parsed expression. Hashable, so parses are cached and shared."""
-
-    expr: str  # as written
-    fixed_time: bool  # neither minute nor hour field starts with "*" (DST rules 3-5)
-    seconds: tuple[int, ...]  # sorted; (0,) for five fields
-    minutes: tuple[int, ...]
-    hours: tuple[int, ...]
-    months: frozenset[int]
-    days: frozenset[int]  # plain day-of-month numbers
-    last_day: bool  # L
-    last_weekday: bool  # LW: the last day, moved back to Friday from a weekend
-    weekdays: frozenset[int]  # 0 is Sunday
-    last_weekdays: frozenset[int]  # nL: the last weekday n of the month
-    nth_weekdays: frozenset[tuple[int, int]]  # DAY#k as (weekday, k)
-    day_or: bool  # neither day field starts with "*": a day may match either (rule 2)
 
 
 class _Field:
@@ -232,72 +213,6 @@ def parse_schedule(expr: str) -> CronSchedule:
     )
 
 
-@lru_cache(maxsize=16_384)  # the same few months, asked by every job (issue 12)
-def _month_days(s: CronSchedule, year: int, month: int) -> tuple[int, ...]:
-    """The days of one month that pass the day rule, in order."""
-    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    n = _DAYS_IN_MONTH[month] + leap
-    first = (date(year, month, 1).weekday() + 1) % 7  # cron weekday of the 1st
-    last = (first + n - 1) % 7
-    by_date = {d for d in s.days if d <= n}
-    if s.last_day:
-        by_date.add(n)
-    if s.last_weekday:
-        by_date.add(n - {6: 1, 0: 2}.get(last, 0))  # from Saturday or Sunday back to Friday
-    by_weekday: set[int] = set()
-    for wd in s.weekdays:
-        by_weekday.update(range(1 + (wd - first) % 7, n + 1, 7))
-    for wd in s.last_weekdays:
-        by_weekday.add(n - (last - wd) % 7)
-    for wd, k in s.nth_weekdays:
-        if (d := 1 + (wd - first) % 7 + 7 * (k - 1)) <= n:
-            by_weekday.add(d)
-    return tuple(sorted(by_date | by_weekday if s.day_or else by_date & by_weekday))
-
-
-@lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
-def fires_ever(s: CronSchedule) -> bool:
-    """Whether any date passes the day rule: "0 0 30 2 *" never fires, so `fire_times`
-    must end rather than search, and the jobs file is refused.
-
-    The day rule sees a month only as its length and the weekday of its 1st. Each such
-    pair the calendar ever has occurs in 2000-2027: with no century year skipping a leap
-    year among them (2000 is a leap year), those 28 years are a whole Julian cycle,
-    holding each of the 14 kinds of year. So at most 28 x 12 months are looked at, and
-    a rule none of them passes never fires (tests check this against 400 years, the
-    Gregorian cycle).
-    """
-    return any(_month_days(s, year, m) for year in range(2000, 2028) for m in s.months)
-
-
-def never_fires(s: CronSchedule) -> str | None:
-    """Why no date ever passes the day rule (`never fires: ...` in the jobs file's
-    problems), or None when some date does."""
-    if fires_ever(s):
-        return None
-    any_weekday = s.weekdays == frozenset(range(7)) and not (s.last_weekdays or s.nth_weekdays)
-    if any_weekday and not (s.day_or or s.last_day or s.last_weekday):
-        days = [str(d) for d in sorted(s.days)]  # each past every chosen month's end
-        months = [_MONTH_NAMES[m] for m in sorted(s.months)]
-        return f"no month has a {_either(days)} {_either(months)}"
-    return "no date matches its day-of-month, month and day-of-week fields together"
-
-
-def _either(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-def _dates(s: CronSchedule, first: date, last: date) -> Iterator[date]:
-    """Matching dates from `first` to `last`, month by month, so rare rules are found fast."""
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        if month in s.months:
-            for d in _month_days(s, year, month):
-                if first <= (day := date(year, month, d)) <= last:
-                    yield day
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-
-
 def _day_seconds(s: CronSchedule, start: int) -> Iterator[int]:
     """Matching seconds of the day from `start` on, in order."""
     for h in s.hours:
@@ -358,7 +273,7 @@ def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Ite
     within four days, so a day and its edges see at most one transition.
     """
     pending: list[datetime] = []
-    for day in _dates(s, first.date(), last):
+    for day in dates_between(s, first.date(), last):
         start = first.hour * 3600 + first.minute * 60 + first.second if day == first.date() else 0
         offs = _day_offsets(tz, day)
         base = datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -40,6 +40,7 @@ LAYERS = {
     "_pyjob": 4,
     "store": 4,
     "schedule": 4,
+    "_schedule_days": 4,
     "config": 4,
     "_toml_lines": 4,
     "graph": 4,

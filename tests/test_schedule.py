@@ -647,4 +647,4 @@ def test_schedule_imports_only_the_standard_library():
         "print(sorted(m for m in new if m.split('.')[0] not in sys.stdlib_module_names))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['cronplus', 'cronplus.schedule']"
+    assert out.stdout.strip() == "['cronplus', 'cronplus._schedule_days', 'cronplus.schedule']"
