@@ -42,6 +42,7 @@ class CronSchedule:
     days: frozenset[int]  # plain day-of-month numbers
     last_day: bool  # L
     last_weekday: bool  # LW: the last day, moved back to Friday from a weekend
+    nearest_weekday: int  # nW: n (the month's last day if shorter) to a weekday; 0: none
     weekdays: frozenset[int]  # 0 is Sunday
     last_weekdays: frozenset[int]  # nL: the last weekday n of the month
     nth_weekdays: frozenset[tuple[int, int]]  # DAY#k as (weekday, k)
@@ -60,6 +61,8 @@ def _month_days(s: CronSchedule, year: int, month: int) -> tuple[int, ...]:
         by_date.add(n)
     if s.last_weekday:
         by_date.add(n - {6: 1, 0: 2}.get(last, 0))  # from Saturday or Sunday back to Friday
+    if s.nearest_weekday:
+        by_date.add(_nearest_weekday(min(s.nearest_weekday, n), first, n))
     by_weekday: set[int] = set()
     for wd in s.weekdays:
         by_weekday.update(range(1 + (wd - first) % 7, n + 1, 7))
@@ -69,6 +72,19 @@ def _month_days(s: CronSchedule, year: int, month: int) -> tuple[int, ...]:
         if (d := 1 + (wd - first) % 7 + 7 * (k - 1)) <= n:
             by_weekday.add(d)
     return tuple(sorted(by_date | by_weekday if s.day_or else by_date & by_weekday))
+
+
+def _nearest_weekday(day: int, first: int, n: int) -> int:
+    """The weekday nearest `day` in a month of `n` days whose 1st is cron weekday
+    `first`, never leaving the month: a Saturday moves to the Friday before unless it is
+    the 1st (then to Monday the 3rd), a Sunday to the Monday after unless it is the last
+    day (then to the Friday before)."""
+    weekday = (first + day - 1) % 7
+    if weekday == 6:
+        return day - 1 if day > 1 else day + 2
+    if weekday == 0:
+        return day + 1 if day < n else day - 2
+    return day
 
 
 @lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
@@ -92,7 +108,7 @@ def never_fires(s: CronSchedule) -> str | None:
     if fires_ever(s):
         return None
     any_weekday = s.weekdays == frozenset(range(7)) and not (s.last_weekdays or s.nth_weekdays)
-    if any_weekday and not (s.day_or or s.last_day or s.last_weekday):
+    if any_weekday and s.days and not (s.day_or or s.last_day or s.last_weekday):
         days = [str(d) for d in sorted(s.days)]  # each past every chosen month's end
         months = [_MONTH_NAMES[m] for m in sorted(s.months)]
         return f"no month has a {_either(days)} {_either(months)}"

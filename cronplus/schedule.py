@@ -140,8 +140,8 @@ def _parse_field(f: _Field, text: str) -> tuple[set[int], set[str | tuple[int, .
             raise ScheduleError(f'{f.name} field "{text}" has an empty list item')
         if f is _DOM and upper in ("L", "LW"):
             special.add(upper)
-        elif f is _DOM and upper.endswith("W"):
-            raise _error(f, text, item, "uses W (nearest weekday), supported only as LW")
+        elif f is _DOM and upper.endswith("W"):  # nW alone is read by `_nearest`
+            raise _error(f, text, item, "(the weekday nearest a day) must be the field's only item")
         elif f is _DOW and "#" in item:
             day, _, k = item.partition("#")
             if not (k.isascii() and k.isdigit() and 1 <= int(k) <= 5):
@@ -190,11 +190,19 @@ def step_notes(expr: str) -> list[str]:
     return notes
 
 
+def _nearest(text: str) -> int:
+    """n for a day-of-month field `nW` (the weekday nearest day n), else 0."""
+    if text.upper().endswith("W") and text.upper() != "LW" and "," not in text:
+        return _value(_DOM, text, text[:-1])
+    return 0
+
+
 @lru_cache(maxsize=16_384)  # a jobs file may hold 10,000 schedules (issue 12)
 def parse_schedule(expr: str) -> CronSchedule:
     """Parse a 5-field, 6-field (seconds first) or @alias expression, or say what is wrong."""
     sec, minute, hour, dom, month, dow = _fields(expr)
-    days, dom_special = _parse_field(_DOM, dom)
+    nearest = _nearest(dom)
+    days, dom_special = _parse_field(_DOM, dom) if not nearest else (set(), set())
     weekdays, dow_special = _parse_field(_DOW, dow)
     return CronSchedule(
         expr=expr,
@@ -206,6 +214,7 @@ def parse_schedule(expr: str) -> CronSchedule:
         days=frozenset(days),
         last_day="L" in dom_special,
         last_weekday="LW" in dom_special,
+        nearest_weekday=nearest,
         weekdays=frozenset(d % 7 for d in weekdays),
         last_weekdays=frozenset(t[0] for t in dow_special if isinstance(t, tuple) and len(t) == 1),
         nth_weekdays=frozenset(t for t in dow_special if isinstance(t, tuple) and len(t) == 2),

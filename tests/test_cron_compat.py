@@ -4,14 +4,21 @@ field, and what can never fire is a problem in the jobs file, not a silent job."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import croniter
 
 from cronplus.errors import ExitCode
-from cronplus.schedule import fire_times, never_fires, parse_schedule, step_notes
+from cronplus.schedule import (
+    ScheduleError,
+    fire_times,
+    never_fires,
+    parse_schedule,
+    step_notes,
+)
 
 AFTER = "2026-01-01T00:00+00:00"
 
@@ -121,3 +128,58 @@ def test_a_schedule_that_fires_on_either_day_field_is_accepted(project, cli):
     project.write('[jobs.a]\ncommand = "true"\nschedule = "* * 30 2 1"\n')
     assert cli("validate").exit_code == ExitCode.OK
     assert fires("0 0 30 2 1", 2) == ["2026-02-02T00:00+00:00", "2026-02-09T00:00+00:00"]
+
+
+# --- nW: the weekday nearest day n -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        # 1 August 2026 is a Saturday: Monday the 3rd, never Friday 31 July
+        ("0 0 1W * *", "2026-07-15T00:00+00:00", "2026-08-03T00:00+00:00"),
+        # 31 May 2026 is a Sunday and the last day: the Friday before, never 1 June
+        ("0 0 31W * *", "2026-05-15T00:00+00:00", "2026-05-29T00:00+00:00"),
+        # April has no 31st: its last day, a Thursday
+        ("0 0 31W * *", "2026-04-15T00:00+00:00", "2026-04-30T00:00+00:00"),
+        # February 2026's last day is Saturday the 28th: the Friday before
+        ("0 0 30W * *", "2026-02-15T00:00+00:00", "2026-02-27T00:00+00:00"),
+        # 15 March 2026 is a Sunday: Monday the 16th; 14 March, a Saturday: Friday the 13th
+        ("0 0 15W * *", "2026-03-01T00:00+00:00", "2026-03-16T00:00+00:00"),
+        ("0 0 14W * *", "2026-03-01T00:00+00:00", "2026-03-13T00:00+00:00"),
+        ("0 0 15W * *", "2026-01-01T00:00+00:00", "2026-01-15T00:00+00:00"),  # a Thursday
+    ],
+)
+def test_nearest_weekday_never_leaves_its_month(expr, after, expected):
+    assert fires(expr, 1, after) == [expected]
+
+
+def test_nearest_weekday_combines_with_day_of_week_as_either():
+    assert [t[8:10] for t in fires("0 0 15W 3 MON", 6)] == ["02", "09", "16", "23", "30"] + ["01"]
+    # a day field starting with "*" makes it "and": nW is never a Sunday
+    assert never_fires(parse_schedule("0 0 15W 3 */7")).startswith("no date matches")
+
+
+@pytest.mark.parametrize("n", [1, 2, 14, 15, 28, 29, 30, 31])
+def test_nearest_weekday_agrees_with_croniter(n):
+    start = datetime(2020, 1, 1)
+    oracle = croniter(f"0 0 {n}W * *", start)
+    expected = [oracle.get_next(datetime) for _ in range(12 * 30)]
+    got = fires(f"0 0 {n}W * *", 12 * 30, "2020-01-01T00:00+00:00")
+    assert got == [t.replace(tzinfo=UTC).isoformat(timespec="minutes") for t in expected]
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("0 0 1W,15 * *", 'day-of-month field "1W,15": "1W" (the weekday nearest a day) must be'),
+        ("0 0 0W * *", 'day-of-month field "0W": 0 is out of range 1-31'),
+        ("0 0 32W * *", 'day-of-month field "32W": 32 is out of range 1-31'),
+        ("0 0 W * *", 'day-of-month field "W": "" is not a number'),
+        ("0 0 1-5W * *", 'day-of-month field "1-5W": "1-5" is not a number'),
+    ],
+)
+def test_nearest_weekday_is_a_single_day_of_month_item(expr, message):
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(expr)
+    assert str(caught.value).startswith(message)

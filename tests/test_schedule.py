@@ -556,7 +556,6 @@ def test_schedules_are_hashable_and_parses_shared():
         ("*/0 * * * *", 'minute field "*/0" has a step 0; a step is 1 or more'),
         ("*/x * * * *", 'minute field "*/x" has a step "x" that is not a number'),
         ("1,,2 * * * *", 'minute field "1,,2" has an empty list item'),
-        ("0 0 15W * *", 'day-of-month field "15W" uses W (nearest weekday), supported only as LW'),
         ("0 0 L-2 * *", 'day-of-month field "L-2": "L" is not a number'),
         ("0 0 * * MON#6", 'day-of-week field "MON#6" has "#6"; expected #1 to #5'),
         ("0 0 * * L", 'day-of-week field "L" needs a weekday before L (5L is the last Friday)'),
