@@ -50,6 +50,7 @@ _MONTHS = {
 _WEEKDAYS = {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
+_CORRECTION = timedelta(hours=3)  # a zone's offset change over this is no DST (rule 11)
 # Leaves room for the day arithmetic below without overflowing datetime.max.
 _END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
 
@@ -296,6 +297,8 @@ def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Ite
         lo, hi = base - max(offs), base + _DAY - min(offs)
         before, after = _offset(tz, lo), _offset(tz, hi)
         change = _transition(tz, lo, hi)
+        # Over 3 hours is a correction, not DST (cron(8)): fixed-time as wildcard (rule 11)
+        fixed = s.fixed_time and abs(after - before) <= _CORRECTION
         for sod in _day_seconds(s, start):
             wall = base + timedelta(seconds=sod)  # wall-clock numerals, labelled UTC
             first_pass = wall < change + before
@@ -306,9 +309,9 @@ def _instants(s: CronSchedule, tz: ZoneInfo, first: datetime, last: date) -> Ite
                 yield heapq.heappop(pending)
             if first_pass:
                 heapq.heappush(pending, wall - before)
-            if second_pass and not (first_pass and s.fixed_time):
+            if second_pass and not (first_pass and fixed):
                 heapq.heappush(pending, wall - after)  # a wildcard job runs in both passes
-            if not first_pass and not second_pass and s.fixed_time:
+            if not first_pass and not second_pass and fixed:
                 heapq.heappush(pending, change)  # in the gap: run once, right after it
     while pending:
         yield heapq.heappop(pending)

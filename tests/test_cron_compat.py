@@ -183,3 +183,38 @@ def test_nearest_weekday_is_a_single_day_of_month_item(expr, message):
     with pytest.raises(ScheduleError) as caught:
         parse_schedule(expr)
     assert str(caught.value).startswith(message)
+
+
+# --- A zone's change of over 3 hours is a correction, not DST (cron(8)) ------------------------
+
+
+def zone_fires(expr: str, zone: str, after: str, n: int) -> list[str]:
+    tz = ZoneInfo(zone)
+    times = fire_times(parse_schedule(expr), tz, datetime.fromisoformat(after))
+    return [t.astimezone(tz).isoformat(timespec="minutes") for t in islice(times, n)]
+
+
+def test_skipped_day_is_a_correction_fixed_time_is_not_caught_up():
+    # Pacific/Apia went from -10 to +14 at the end of 29 December 2011: the 30th never was
+    assert zone_fires("30 2 * * *", "Pacific/Apia", "2011-12-28T12:00-10:00", 2) == [
+        "2011-12-29T02:30-10:00",
+        "2011-12-31T02:30+14:00",
+    ]
+
+
+def test_repeated_day_is_a_correction_fixed_time_runs_again():
+    # Pacific/Kwajalein went from +11 to -12 at the end of 30 September 1969 (wall time):
+    # 01:00 to midnight of the 30th came twice
+    assert zone_fires("30 2 * * *", "Pacific/Kwajalein", "1969-09-29T12:00+11:00", 3) == [
+        "1969-09-30T02:30+11:00",
+        "1969-09-30T02:30-12:00",
+        "1969-10-01T02:30-12:00",
+    ]
+
+
+def test_a_change_of_exactly_3_hours_is_still_dst():
+    # Antarctica/Casey went from +08 to +11 at 02:00 on 18 October 2009
+    assert zone_fires("30 2 * * *", "Antarctica/Casey", "2009-10-17T00:00+08:00", 2) == [
+        "2009-10-17T02:30+08:00",
+        "2009-10-18T05:00+11:00",
+    ]

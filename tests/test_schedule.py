@@ -241,13 +241,16 @@ def reference(expr: str, tz: ZoneInfo, start: datetime, end: datetime) -> list[d
         local = instant.astimezone(tz)
         wall = local.replace(tzinfo=None, fold=0)
         skipped = wall - prev - minute  # wall time jumped forward: those times did not exist
+        # rule 11: a change of over 3 hours is a correction, where fixed-time is wildcard
+        repeated = local.utcoffset() - local.replace(fold=0).utcoffset()
+        fixed = s.fixed_time and skipped <= timedelta(hours=3) and -repeated <= timedelta(hours=3)
         if (
-            s.fixed_time
+            fixed
             and skipped
             and any(hits(prev + minute * (i + 1)) for i in range(skipped // minute))
         ):
             out.add(instant)
-        if hits(wall) and (local.fold == 0 or not s.fixed_time):
+        if hits(wall) and (local.fold == 0 or not fixed):
             out.add(instant)
         prev = wall
         instant += minute
@@ -265,6 +268,10 @@ TRANSITIONS = [
     pytest.param("Asia/Beirut", "2026-10-25", id="2026-10-24T23:00-Asia/Beirut"),
     pytest.param("America/Santiago", "2026-09-06", id="2026-09-06T00:00-America/Santiago"),
     pytest.param("Pacific/Apia", "2011-12-30", id="2011-12-30-Pacific/Apia-skipped-day"),
+    pytest.param("Pacific/Kwajalein", "1969-10-01", id="1969-09-30-Pacific/Kwajalein-repeated-day"),
+    pytest.param("Pacific/Kwajalein", "1993-08-21", id="1993-08-21-Pacific/Kwajalein-skipped-day"),
+    pytest.param("Antarctica/Casey", "2009-10-18", id="2009-10-18-Antarctica/Casey-3h-forward"),
+    pytest.param("Antarctica/Casey", "2010-03-05", id="2010-03-05-Antarctica/Casey-3h-back"),
 ]
 DST_EXPRESSIONS = [
     "30 2 * * *",
