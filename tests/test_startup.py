@@ -18,6 +18,7 @@ NEVER_MODULES = ("importlib.metadata",)
 
 STATUS_MODULES = {
     "cronplus",
+    "cronplus._schedule_days",
     "cronplus._toml_lines",
     "cronplus.cli",
     "cronplus.cli._context",
