@@ -311,12 +311,17 @@ def start_attempt(
     except OSError as exc:
         return _not_started(now(), f'cannot write log "{exc.filename}": {exc.strerror}')
     try:
+        stdin = subprocess.DEVNULL if job.stdin is None else _stdin_fd(job.stdin)
+    except OSError as exc:
+        os.close(log_fd)
+        return _not_started(now(), f"cannot hold the job's stdin: {exc.strerror}")
+    try:
         started_at = now()
         started_mono = clock.monotonic()
         popen = subprocess.Popen(
             argv,
             start_new_session=True,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             env=env,
@@ -329,9 +334,24 @@ def start_attempt(
         return _not_started(now(), _value_problem(exc, env, argv))
     finally:
         os.close(log_fd)
+        if stdin != subprocess.DEVNULL:
+            os.close(stdin)
     if not _wrapper.private_status(argv):
         _wrapper.owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
+
+
+def _stdin_fd(text: str) -> int:
+    """The job's `stdin` in an unlinked file, at offset 0: the child reads it at its own
+    pace and the daemon never blocks on a pipe (cron writes it down a pipe from a child)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(text.encode())
+        f.flush()
+        fd = os.dup(f.fileno())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _shell_problem(shell: str, env: Mapping[str, str]) -> str | None:

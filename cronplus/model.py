@@ -146,6 +146,7 @@ class Job:
     line: int | None = None  # line of the [jobs.NAME] header, for messages
     alerts: AlertsConfig | None = None  # the job's own alerts table, over [alerts]
     alerts_enabled: bool = True  # false for `alerts = false`
+    stdin: str | None = None  # fed to the process instead of /dev/null (crontab's `%` text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ LAYERS = {
     "manual": 2,
     "trigger": 2,
     "backfill_alert": 2,
+    "crontab_import": 2,
+    "crontab_names": 2,
     "web": 2,
     "webchild": 2,
     "dispatch": 3,

@@ -33,6 +33,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._read import COMMANDS as read_commands
 
         return read_commands
+    if module == "_import":
+        from cronplus.cli._import import COMMANDS as import_commands
+
+        return import_commands
     if module == "_web":
         from cronplus.cli._web import COMMANDS as web_commands
 

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "_read",
         "A job's runs, newest first (a job removed from the file keeps its history).",
     ),
+    "import-crontab": (
+        "_import",
+        "Turn a crontab into a jobs file: FILE, - for stdin, else `crontab -l`.",
+    ),
     "logs": (
         "_read",
         "Print the output a run's attempt captured (latest run and attempt by default).",

@@ -62,6 +62,7 @@ _KINDS: dict[str, type] = {
 
 WITHHELD = "(withheld from the read commands)"
 _COMMAND_AT, _ENV_AT = _JOB_FIELDS.index("command"), _JOB_FIELDS.index("env")
+_STDIN_AT = _JOB_FIELDS.index("stdin")  # crontab `%` text may hold a password, as a command may
 
 
 def cache_dir() -> Path | None:
@@ -199,6 +200,7 @@ def _encode(config: Config) -> tuple[Any, ...]:
         for i in _SHARED_AT:
             row[i] = share(row[i])
         row[_COMMAND_AT] = None if job.command is None else WITHHELD
+        row[_STDIN_AT] = None if job.stdin is None else WITHHELD
         row[_ENV_AT] = dict.fromkeys(job.env, WITHHELD)
         rows.append(tuple(row))
     head = (config.state, config.max_parallel, share(config.alerts), config.env_file)

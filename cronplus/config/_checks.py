@@ -73,6 +73,7 @@ class Checks:
             "catchup": lambda w, k, v: self._one_of(w, k, v, Catchup),
             "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
+            "stdin": self._string,
             "alerts": self._job_alerts,
             "state": self._state,
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),

@@ -22,7 +22,7 @@ JOB_KEYS = (
     "schedule", "command", "python", "shell", "after", "timezone", "retries", "retry_delay",
     "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
     "start_grace", "overlap", "catchup", "catchup_limit", "env", "cwd", "enabled",
-    "description", "alerts",
+    "description", "alerts", "stdin",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -30,6 +30,7 @@ NOT_DEFAULTS = {
     "python": "set it on each job",
     "after": "set it on each job that needs it",
     "alerts": "use the [alerts] table",
+    "stdin": "set it on each job",
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
@@ -309,6 +310,7 @@ class Loader(Checks):
                 if isinstance(own_alerts, dict)
                 else None,
                 alerts_enabled=own_alerts is not False,
+                stdin=job.get("stdin"),
             )
         return Config(
             path=self.path,
