@@ -39,6 +39,7 @@ from cronplus.model import (
     Trigger,
 )
 from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store._sql_read import RunTotal
 from cronplus.store._sql_side import ConfigCopy
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigCopy",
     "OlderStateError",
     "RunEnd",
+    "RunTotal",
     "SeenRun",
     "Store",
     "open_store",
@@ -269,6 +271,26 @@ class Store(Protocol):
 
     def latest_scheduled(self, job: str) -> datetime | None:
         """The latest logical time of a run of `job` the schedule (or catch-up) made."""
+        ...
+
+    def run_totals(self, jobs: Iterable[str]) -> dict[str, dict[RunStatus, RunTotal]]:
+        """For each of `jobs` whose runs ever ended: per final status, how many times
+        one of its runs ended with it, how many of those had an attempt, their
+        durations (`Run.duration_s`) summed, and the latest end (`finished_at`). A
+        status no run ended with, and a job none of whose runs ended, are left out.
+
+        Kept in the state as runs end (every write that makes a run final, or gives a
+        final run a new end, counts it: a run run again counts again), never counted
+        from the runs: a few rows a job, whatever the number of runs, and they only
+        grow. Deleting runs (a retention) must leave them as they are, so that no
+        counter of `cronplus metrics` ever goes down."""
+        ...
+
+    def recent_durations(self, jobs: Iterable[str], count: int) -> dict[str, list[float]]:
+        """For each of `jobs`: the durations (`Run.duration_s`) of its `count` final
+        runs with the latest logical times (ties: latest id) among those that had an
+        attempt, in no set order; a job with none is left out. Read together for all
+        the jobs, an index walk of `count` runs a job, never the whole table."""
         ...
 
     # -- alerts -------------------------------------------------------------------------

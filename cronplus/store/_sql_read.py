@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from cronplus.model import Attempt, Run, RunStatus, Trigger
 from cronplus.store._db import Db, Row, from_db, marks, to_db
 from cronplus.store._sql_side import SideTablesSql
-from cronplus.store.schema import ENDED_BADLY
+from cronplus.store.schema import ENDED_BADLY, FINAL
 
 RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
 _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
@@ -20,6 +21,15 @@ _FINISHED_SET = frozenset(_FINISHED.strip("()").replace("'", "").split(", "))
 _UNFINISHED = "('queued', 'running')"
 _CHUNK = 500  # ids per IN list, under SQLite's variable limit
 _JOBS_CHUNK = 5_000  # jobs per `latest_runs` query, under SQLite's 32,766 variables
+
+
+class RunTotal(NamedTuple):
+    """How often a job's runs ended with one final status (`Store.run_totals`)."""
+
+    runs: int
+    timed: int  # of those, the runs that had an attempt
+    timed_s: float  # their durations summed
+    last_finished_at: datetime
 
 
 class RunReads(SideTablesSql):
@@ -165,6 +175,38 @@ class RunReads(SideTablesSql):
             (job,),
         )
         return from_db(rows[0]["latest"]) if rows else None
+
+    def run_totals(self, jobs: Iterable[str]) -> dict[str, dict[RunStatus, RunTotal]]:
+        wanted = set(jobs)
+        out: dict[str, dict[RunStatus, RunTotal]] = {}
+        # A row per job and status: read them all, it is smaller than any job list.
+        for r in self._db.rows(
+            "SELECT job, status, runs, timed, timed_us, last_finished_at FROM run_totals"
+        ):
+            if r["job"] in wanted:
+                out.setdefault(r["job"], {})[_STATUSES[r["status"]]] = RunTotal(
+                    r["runs"], r["timed"], r["timed_us"] / 1e6, from_db(r["last_finished_at"])
+                )
+        return out
+
+    def recent_durations(self, jobs: Iterable[str], count: int) -> dict[str, list[float]]:
+        names = list(dict.fromkeys(jobs))
+        newest = (
+            "SELECT id FROM runs WHERE runs.job = asked.job AND started_at IS NOT NULL"
+            f" AND status IN {FINAL} ORDER BY scheduled_for DESC, id DESC LIMIT ?"
+        )
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(names), _JOBS_CHUNK):
+            chunk = names[i : i + _JOBS_CHUNK]
+            for r in self._db.rows(
+                f"WITH asked (job) AS (VALUES {', '.join(['(?)'] * len(chunk))})"
+                f" SELECT r.job, r.started_at, r.finished_at FROM asked"
+                f" JOIN runs AS r ON r.id IN ({newest})",
+                (*chunk, count),
+            ):
+                took = from_db(r["finished_at"]) - from_db(r["started_at"])
+                out.setdefault(r["job"], []).append(took.total_seconds())
+        return out
 
     def _first(self, sql: str, args: Sequence[object]) -> Run | None:
         runs = self._runs(sql, args)
