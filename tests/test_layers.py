@@ -25,6 +25,7 @@ LAYERS = {
     "backfill_alert": 2,
     "web": 2,
     "webchild": 2,
+    "metrics": 2,
     "dispatch": 3,
     "runner": 3,
     "starts": 3,
