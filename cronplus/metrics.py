@@ -3,8 +3,9 @@ file and the schedule (render's `metrics_text` writes them out); and the small H
 server that `run --metrics-port` serves them from.
 
 A fixed number of reads whatever the number of jobs (issue 14: 1,000 jobs, a million
-runs): the totals the state keeps as runs end, each job's latest durations, its
-latest runs and the runs not over, each read once for every job.
+runs): the totals and the last durations the state keeps as runs end (a few rows a
+job, never counted from the runs), each job's latest runs and the runs not over,
+each read once for every job.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from cronplus.errors import CronplusError, UsageError
 from cronplus.model import RunStatus
 from cronplus.report import on_schedule, upcoming
-from cronplus.store import open_store
+from cronplus.store import RECENT_KEPT, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cronplus")
 
 QUANTILES = (0.5, 0.9, 0.99)
-RECENT_RUNS = 100  # the runs the quantiles are taken over
+RECENT_RUNS = RECENT_KEPT  # the runs the quantiles are taken over
 FINAL = tuple(s for s in RunStatus if s.is_final)
 # What `latest_run(finished_only=True)` can be, as `status` judges a job by: a skipped
 # fire time does not hide the failure before it.
@@ -69,7 +70,7 @@ def gather(config: Config, store: Store, now: datetime, *, daemon_up: bool) -> F
     """Every job's figures, in the jobs file's order."""
     names = list(config.jobs)
     totals = store.run_totals(names)
-    recent = store.recent_durations(names, RECENT_RUNS)
+    recent = store.recent_durations(names)
     latest = store.latest_runs(names)
     going = Counter(r.job for r in store.unfinished_runs())
     scheduled = on_schedule(config)

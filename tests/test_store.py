@@ -150,10 +150,12 @@ def test_a_version_6_state_gets_its_run_totals_and_deleting_runs_keeps_them(path
         RunStatus.FAILED: (1, 1, 0.2),
         RunStatus.SKIPPED: (1, 0, 0.0),
     }
+    assert store.recent_durations(["load"]) == {"load": [59.5, 0.2]}  # oldest end first
     running = store.find_run("load", datetime(2026, 11, 2, 4, tzinfo=UTC))
     store.finish_run(running.id, RunEnd(RunStatus.SUCCEEDED, None, T.replace(hour=4, second=3)))
     store._db._conn.execute("DELETE FROM runs")
     assert store.run_totals(["load"])["load"][RunStatus.SUCCEEDED][:3] == (2, 2, 62.5)
+    assert store.recent_durations(["load"]) == {"load": [59.5, 0.2, 3.0]}
     store.close()
 
 

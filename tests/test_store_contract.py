@@ -574,17 +574,23 @@ def test_run_totals_count_every_end_with_its_duration(store):
     assert store.run_totals([]) == {}
 
 
-def test_recent_durations_are_the_newest_runs_with_an_attempt(store):
-    for k in range(5):
+def test_recent_durations_are_the_last_100_runs_with_an_attempt_to_end(store):
+    for k in range(103):
         _timed_run(store, "load", T + timedelta(minutes=k), RunStatus.SUCCEEDED, k + 0.5)
-    claim(store, t=T + timedelta(minutes=5), status=RunStatus.SKIPPED, reason="x")
-    going = claimed(store, t=T + timedelta(minutes=6))  # an attempt, not over: left out
+    claim(store, t=T - timedelta(minutes=1), status=RunStatus.SKIPPED, reason="x")
+    going = claimed(store, t=T - timedelta(minutes=2))  # an attempt, not over: left out
     store.begin_attempt(going.id, Attempt(1, T, log="/x/1.log"), owner=ME)
     _timed_run(store, "sync", T, RunStatus.FAILED, 7)
-    got = store.recent_durations(["load", "sync", "never"], 3)
-    assert sorted(got["load"]) == [2.5, 3.5, 4.5]
+    got = store.recent_durations(["load", "sync", "never"])
+    assert got["load"] == [k + 0.5 for k in range(3, 103)]  # oldest end first
     assert got["sync"] == [7.0] and "never" not in got
-    assert sorted(store.recent_durations(["load"], 100)["load"]) == [0.5, 1.5, 2.5, 3.5, 4.5]
+    # Run again: its new end is the newest duration.
+    store.finish_run(going.id, RunEnd(RunStatus.INTERRUPTED, "x", T + timedelta(seconds=1)))
+    store.reopen_run(going.id, [RunStatus.INTERRUPTED], Claim(owner=ME, now=T))
+    store.begin_attempt(going.id, Attempt(2, T + timedelta(seconds=1), log="/x/2.log"), owner=ME)
+    store.finish_run(going.id, RunEnd(RunStatus.SUCCEEDED, None, T + timedelta(seconds=10)))
+    assert store.recent_durations(["load"])["load"][-3:] == [102.5, 1.0, 9.0]
+    assert store.recent_durations([]) == {}
 
 
 def test_runs_between_of_reads_many_jobs_as_runs_between_does(store):

@@ -86,9 +86,11 @@ def _stamp(t: datetime | None) -> str:
 
 
 def _num(x: float) -> str:
+    """To the microsecond, as times and durations are kept: no float noise
+    (15.080513499999999) from a quantile's interpolation or a sum."""
     if math.isnan(x):
         return "NaN"
-    return repr(float(x))
+    return repr(round(float(x), 6))
 
 
 def _escape(value: str) -> str:

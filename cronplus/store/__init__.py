@@ -41,6 +41,7 @@ from cronplus.model import (
 from cronplus.paths import StatePaths, read_daemon_pid
 from cronplus.store._sql_read import RunTotal
 from cronplus.store._sql_side import ConfigCopy
+from cronplus.store.schema import RECENT_KEPT
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
 # The values the `Store` methods take (from cronplus/model.py), for callers that
@@ -50,6 +51,7 @@ __all__ = [
     "Claim",
     "ConfigCopy",
     "OlderStateError",
+    "RECENT_KEPT",
     "RunEnd",
     "RunTotal",
     "SeenRun",
@@ -286,11 +288,12 @@ class Store(Protocol):
         counter of `cronplus metrics` ever goes down."""
         ...
 
-    def recent_durations(self, jobs: Iterable[str], count: int) -> dict[str, list[float]]:
-        """For each of `jobs`: the durations (`Run.duration_s`) of its `count` final
-        runs with the latest logical times (ties: latest id) among those that had an
-        attempt, in no set order; a job with none is left out. Read together for all
-        the jobs, an index walk of `count` runs a job, never the whole table."""
+    def recent_durations(self, jobs: Iterable[str]) -> dict[str, list[float]]:
+        """For each of `jobs`: the durations (`Run.duration_s`) of the last
+        `RECENT_KEPT` (100) of its runs with an attempt to end, oldest end first; a job
+        with none is left out. Kept in the state as runs end, as `run_totals` is (a
+        run run again adds its new duration), one row a job: deleting runs changes
+        none of them."""
         ...
 
     # -- alerts -------------------------------------------------------------------------

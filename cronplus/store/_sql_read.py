@@ -11,7 +11,7 @@ from typing import NamedTuple
 from cronplus.model import Attempt, Run, RunStatus, Trigger
 from cronplus.store._db import Db, Row, from_db, marks, to_db
 from cronplus.store._sql_side import SideTablesSql
-from cronplus.store.schema import ENDED_BADLY, FINAL
+from cronplus.store.schema import ENDED_BADLY
 
 RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
 _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
@@ -189,24 +189,13 @@ class RunReads(SideTablesSql):
                 )
         return out
 
-    def recent_durations(self, jobs: Iterable[str], count: int) -> dict[str, list[float]]:
-        names = list(dict.fromkeys(jobs))
-        newest = (
-            "SELECT id FROM runs WHERE runs.job = asked.job AND started_at IS NOT NULL"
-            f" AND status IN {FINAL} ORDER BY scheduled_for DESC, id DESC LIMIT ?"
-        )
-        out: dict[str, list[float]] = {}
-        for i in range(0, len(names), _JOBS_CHUNK):
-            chunk = names[i : i + _JOBS_CHUNK]
-            for r in self._db.rows(
-                f"WITH asked (job) AS (VALUES {', '.join(['(?)'] * len(chunk))})"
-                f" SELECT r.job, r.started_at, r.finished_at FROM asked"
-                f" JOIN runs AS r ON r.id IN ({newest})",
-                (*chunk, count),
-            ):
-                took = from_db(r["finished_at"]) - from_db(r["started_at"])
-                out.setdefault(r["job"], []).append(took.total_seconds())
-        return out
+    def recent_durations(self, jobs: Iterable[str]) -> dict[str, list[float]]:
+        wanted = set(jobs)
+        return {
+            r["job"]: [int(us) / 1e6 for us in r["durations_us"].split(",")]
+            for r in self._db.rows("SELECT job, durations_us FROM run_recent")
+            if r["job"] in wanted
+        }
 
     def _first(self, sql: str, args: Sequence[object]) -> Run | None:
         runs = self._runs(sql, args)
