@@ -18,7 +18,7 @@ _FAMILIES = (
     (
         "cronplus_job_runs_total",
         "counter",
-        "Runs of the job that ended, by final status (a run run again counts again).",
+        "Runs of the job that ended, by final status (a run that is run again counts again).",
     ),
     (
         "cronplus_job_duration_seconds",
