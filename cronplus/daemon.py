@@ -29,6 +29,9 @@ from cronplus.recovery import Adopted, take_over
 from cronplus.store import Store, open_store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cronplus.metrics import Figures
     from cronplus.model import Config
 
 log = logging.getLogger("cronplus")
@@ -46,10 +49,13 @@ def run_daemon(
     *,
     display_path: str | None = None,
     web: tuple[str, int] | None = None,
+    metrics: tuple[str, int, Callable[[Figures], str]] | None = None,
 ) -> None:
     """`cronplus run`: one daemon per state directory, in the foreground, until signalled.
     It reads the jobs file again on SIGHUP and when the file changes; `display_path`
-    is how messages name it. `web`: (host, port) of a `cronplus web` child to serve."""
+    is how messages name it. `web`: (host, port) of a `cronplus web` child to serve.
+    `metrics`: (host, port, render's `metrics_text`, which the daemon may not import)
+    to serve /metrics at, from a thread."""
     from cronplus.config import load_config
     from cronplus.watch import FileWatcher
 
@@ -92,9 +98,31 @@ def run_daemon(
             from cronplus.webchild import start_web_child
 
             start_web_child(stack, str(config.path), paths.root, *web)
+        if metrics is not None:
+            _serve_metrics(stack, engine, paths, clock, *metrics)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
     log.info("event=stopped")
+
+
+def _serve_metrics(
+    stack: ExitStack,
+    engine: Engine,
+    paths: StatePaths,
+    clock: Clock,
+    host: str,
+    port: int,
+    text: Callable[[Figures], str],
+) -> None:
+    """/metrics from a thread of the daemon: the jobs it runs now (a reload included),
+    the state read as `cronplus metrics` reads it."""
+    from cronplus.metrics import read_figures, serve_metrics
+
+    def page() -> str:
+        return text(read_figures(engine.config, paths, clock.now(), daemon_up=True))
+
+    url = serve_metrics(stack, host, port, page)
+    log.info("event=metrics_started url=%s", url)
 
 
 def _hold(stack: ExitStack, paths: StatePaths) -> None:

@@ -27,6 +27,7 @@ LAYERS = {
     "crontab_names": 2,
     "web": 2,
     "webchild": 2,
+    "metrics": 2,
     "dispatch": 3,
     "runner": 3,
     "starts": 3,

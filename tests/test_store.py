@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cronplus.errors import StateError
-from cronplus.model import Claim, Trigger
+from cronplus.model import Claim, RunEnd, Trigger
 from cronplus.paths import StatePaths
 from cronplus.store import open_store
 from cronplus.store.schema import SCHEMA_VERSION
@@ -115,6 +115,48 @@ def test_a_version_4_state_keeps_its_runs_and_drops_the_unused_index(paths):
     assert "runs_job_status_time" not in indexes and "runs_unfinished" in indexes
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_a_version_6_state_gets_its_run_totals_and_deleting_runs_keeps_them(paths):
+    """Schema 7 counts the runs a state already has, then each end as it is written;
+    a deleted run (retention, later) leaves the totals as they were."""
+    from cronplus.model import RunStatus
+    from cronplus.store.schema import MIGRATIONS
+
+    paths.create()
+    conn = sqlite3.connect(paths.db)
+    for statement in (s for migration in MIGRATIONS[:6] for s in migration):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 6")
+    conn.executemany(
+        "INSERT INTO runs (job, scheduled_for, trigger, status, created_at, started_at,"
+        " finished_at) VALUES ('load', ?, 'schedule', ?, ?, ?, ?)",
+        [
+            (f"2026-11-02T0{h}:00:00.000000Z", status, "2026-11-02T00:00:00.000000Z", start, end)
+            for h, status, start, end in (
+                (1, "succeeded", "2026-11-02T01:00:00.250000Z", "2026-11-02T01:00:59.750000Z"),
+                (2, "failed", "2026-11-02T01:59:59.900000Z", "2026-11-02T02:00:00.100000Z"),
+                (3, "skipped", None, "2026-11-02T03:00:00.000000Z"),
+                (4, "running", "2026-11-02T04:00:00.000000Z", None),
+            )
+        ],
+    )
+    conn.commit()
+    conn.close()
+    store = open_store(paths)
+    totals = store.run_totals(["load"])["load"]
+    assert {s: t[:3] for s, t in totals.items()} == {
+        RunStatus.SUCCEEDED: (1, 1, 59.5),
+        RunStatus.FAILED: (1, 1, 0.2),
+        RunStatus.SKIPPED: (1, 0, 0.0),
+    }
+    assert store.recent_durations(["load"]) == {"load": [59.5, 0.2]}  # oldest end first
+    running = store.find_run("load", datetime(2026, 11, 2, 4, tzinfo=UTC))
+    store.finish_run(running.id, RunEnd(RunStatus.SUCCEEDED, None, T.replace(hour=4, second=3)))
+    store._db._conn.execute("DELETE FROM runs")
+    assert store.run_totals(["load"])["load"][RunStatus.SUCCEEDED][:3] == (2, 2, 62.5)
+    assert store.recent_durations(["load"]) == {"load": [59.5, 0.2, 3.0]}
+    store.close()
 
 
 def test_a_locked_database_is_a_state_error_not_a_traceback(paths, store):

@@ -542,6 +542,57 @@ def test_latest_runs_reads_each_asked_job_as_latest_run_does(store):
     assert store.latest_runs([]) == {}
 
 
+def _timed_run(store: Store, job: str, t: datetime, status: RunStatus, seconds: float) -> Run:
+    run = claimed(store, job, t)
+    store.begin_attempt(run.id, Attempt(1, t, log="/x/1.log"), owner=ME)
+    end = t + timedelta(seconds=seconds)
+    store.finish_run(run.id, RunEnd(status, None, end, last_attempt=(1, ended(status, t, seconds))))
+    return run
+
+
+def test_run_totals_count_every_end_with_its_duration(store):
+    bad = _timed_run(store, "load", T, RunStatus.FAILED, 1.25)
+    _timed_run(store, "load", T + timedelta(hours=1), RunStatus.SUCCEEDED, 2.000001)
+    claim(store, t=T + timedelta(hours=2), status=RunStatus.SKIPPED, reason="paused")
+    claimed(store, t=T + timedelta(hours=3))  # not over: not counted
+    _timed_run(store, "other", T, RunStatus.TIMED_OUT, 60)
+    got = store.run_totals(["load", "never", "load"])
+    assert set(got) == {"load"}
+    assert set(got["load"]) == {RunStatus.FAILED, RunStatus.SUCCEEDED, RunStatus.SKIPPED}
+    assert got["load"][RunStatus.FAILED] == (1, 1, 1.25, T + timedelta(seconds=1.25))
+    ok = got["load"][RunStatus.SUCCEEDED]
+    assert (ok.runs, ok.timed, ok.timed_s) == (1, 1, 2.000001)
+    assert got["load"][RunStatus.SKIPPED] == (1, 0, 0.0, T + timedelta(hours=2))
+    # Run again and marked succeeded: a second end, counted as well; the first stays.
+    later = T + timedelta(days=1)
+    store.reopen_run(
+        bad.id, [RunStatus.FAILED], Claim(owner=None, now=later, status=RunStatus.SUCCEEDED)
+    )
+    again = store.run_totals(["load"])["load"]
+    assert again[RunStatus.FAILED].runs == 1
+    assert again[RunStatus.SUCCEEDED][:2] == (2, 1) and again[RunStatus.SUCCEEDED][3] == later
+    assert store.run_totals([]) == {}
+
+
+def test_recent_durations_are_the_last_100_runs_with_an_attempt_to_end(store):
+    for k in range(103):
+        _timed_run(store, "load", T + timedelta(minutes=k), RunStatus.SUCCEEDED, k + 0.5)
+    claim(store, t=T - timedelta(minutes=1), status=RunStatus.SKIPPED, reason="x")
+    going = claimed(store, t=T - timedelta(minutes=2))  # an attempt, not over: left out
+    store.begin_attempt(going.id, Attempt(1, T, log="/x/1.log"), owner=ME)
+    _timed_run(store, "sync", T, RunStatus.FAILED, 7)
+    got = store.recent_durations(["load", "sync", "never"])
+    assert got["load"] == [k + 0.5 for k in range(3, 103)]  # oldest end first
+    assert got["sync"] == [7.0] and "never" not in got
+    # Run again: its new end is the newest duration.
+    store.finish_run(going.id, RunEnd(RunStatus.INTERRUPTED, "x", T + timedelta(seconds=1)))
+    store.reopen_run(going.id, [RunStatus.INTERRUPTED], Claim(owner=ME, now=T))
+    store.begin_attempt(going.id, Attempt(2, T + timedelta(seconds=1), log="/x/2.log"), owner=ME)
+    store.finish_run(going.id, RunEnd(RunStatus.SUCCEEDED, None, T + timedelta(seconds=10)))
+    assert store.recent_durations(["load"])["load"][-3:] == [102.5, 1.0, 9.0]
+    assert store.recent_durations([]) == {}
+
+
 def test_runs_between_of_reads_many_jobs_as_runs_between_does(store):
     runs = {}
     for job in ("load", "sync", "quiet"):

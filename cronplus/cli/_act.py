@@ -27,8 +27,19 @@ if TYPE_CHECKING:
     metavar="[HOST:]PORT",
     help="Also serve cronplus web there (host 127.0.0.1 unless given), from a child process.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Also serve `cronplus metrics` at http://HOST:PORT/metrics (Prometheus).",
+)
+@click.option(
+    "--metrics-host",
+    metavar="HOST",
+    help="The address --metrics-port listens on (default 127.0.0.1).",
+)
 @pass_ctx
-def run(obj: Context, web: str | None) -> None:
+def run(obj: Context, web: str | None, metrics_port: int | None, metrics_host: str | None) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 
     It sleeps until the next fire time, runs the due jobs and records every run in
@@ -43,6 +54,10 @@ def run(obj: Context, web: str | None) -> None:
 
     With --web, a child process serves `cronplus web` (restarted if it exits, stopped
     with the daemon); its serving line goes to stdout.
+
+    With --metrics-port, a thread of the daemon answers GET /metrics with what
+    `cronplus metrics` prints, without authentication (the log's event=metrics_started
+    line gives its URL).
 
     As a service, under systemd: a unit with Type=simple,
     ExecStart=/path/to/cronplus -c /etc/cronplus/jobs.toml run,
@@ -61,10 +76,17 @@ def run(obj: Context, web: str | None) -> None:
 
         address = parse_address(web)
         check_exposure(address[0], read_token(None), "--web")
+    metrics = None
+    if metrics_port is not None:
+        from cronplus import render
+
+        metrics = (metrics_host or "127.0.0.1", metrics_port, render.metrics_text)
+    elif metrics_host is not None:
+        raise UsageError("--metrics-host goes with --metrics-port PORT")
     config = obj.config
     obj.alert_env(strict=True)
     log_to_stderr()
-    run_daemon(config, obj.paths, display_path=obj.config_path, web=address)
+    run_daemon(config, obj.paths, display_path=obj.config_path, web=address, metrics=metrics)
 
 
 # -- validate -----------------------------------------------------------------------------------

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Print the output a run's attempt captured (latest run and attempt by default).",
     ),
     "mark": ("_act", "Record a run's outcome by hand: JOB at --at as succeeded or skipped."),
+    "metrics": (
+        "_metrics",
+        "Print each job's figures for Prometheus: runs, durations, last success, next fire.",
+    ),
     "next": ("_read", "Upcoming fire times, in each job's time zone."),
     "pause": ("_act", "Stop scheduling jobs until resumed; their fire times are recorded skipped."),
     "resume": (

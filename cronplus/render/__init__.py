@@ -61,6 +61,8 @@ _MODULE_OF = {
     "print_status": "reports",
     "status_json": "reports",
     "status_notes": "reports",
+    # metrics.py
+    "metrics_text": "metrics",
     # progress.py
     "Progress": "progress",
 }

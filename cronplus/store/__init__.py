@@ -39,7 +39,9 @@ from cronplus.model import (
     Trigger,
 )
 from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store._sql_read import RunTotal
 from cronplus.store._sql_side import ConfigCopy
+from cronplus.store.schema import RECENT_KEPT
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
 # The values the `Store` methods take (from cronplus/model.py), for callers that
@@ -49,7 +51,9 @@ __all__ = [
     "Claim",
     "ConfigCopy",
     "OlderStateError",
+    "RECENT_KEPT",
     "RunEnd",
+    "RunTotal",
     "SeenRun",
     "Store",
     "open_store",
@@ -269,6 +273,27 @@ class Store(Protocol):
 
     def latest_scheduled(self, job: str) -> datetime | None:
         """The latest logical time of a run of `job` the schedule (or catch-up) made."""
+        ...
+
+    def run_totals(self, jobs: Iterable[str]) -> dict[str, dict[RunStatus, RunTotal]]:
+        """For each of `jobs` whose runs ever ended: per final status, how many times
+        one of its runs ended with it, how many of those had an attempt, their
+        durations (`Run.duration_s`) summed, and the latest end (`finished_at`). A
+        status no run ended with, and a job none of whose runs ended, are left out.
+
+        Kept in the state as runs end (every write that makes a run final, or gives a
+        final run a new end, counts it: a run run again counts again), never counted
+        from the runs: a few rows a job, whatever the number of runs, and they only
+        grow. Deleting runs (a retention) must leave them as they are, so that no
+        counter of `cronplus metrics` ever goes down."""
+        ...
+
+    def recent_durations(self, jobs: Iterable[str]) -> dict[str, list[float]]:
+        """For each of `jobs`: the durations (`Run.duration_s`) of the last
+        `RECENT_KEPT` (100) of its runs with an attempt to end, oldest end first; a job
+        with none is left out. Kept in the state as runs end, as `run_totals` is (a
+        run run again adds its new duration), one row a job: deleting runs changes
+        none of them."""
         ...
 
     # -- alerts -------------------------------------------------------------------------
