@@ -399,10 +399,13 @@ class Engine:
             if now - self._alive_marked >= ALIVE_EVERY or now < self._alive_marked:
                 self._mark_alive(now)
             timeout = MAX_SLEEP_S
-            if nxt is not None:
+            fresh = self.clock.now()
+            if fresh < now:
+                timeout = 0.0  # the clock went back during the step: notice it now
+            elif nxt is not None:
                 # A fresh reading: starting runs in step() took time that must not
                 # be slept on top of the wait (it made every start ~0.6 ms later).
-                remaining = (nxt - self.clock.now()).total_seconds()
+                remaining = (nxt - fresh).total_seconds()
                 timeout = min(max(remaining, 0.0), MAX_SLEEP_S)
             self._wake.wait(timeout)
             self._wake.clear()

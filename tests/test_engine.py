@@ -589,3 +589,38 @@ def test_a_run_whose_attempt_cannot_start_or_be_retried_fails_with_the_cause(pro
     (capped_run,) = run_now(config, store, paths, "capped")  # max_delay caps it: retried
     assert capped_run.status is RunStatus.FAILED and len(capped_run.attempts) == 3
     assert (project.root / "capped.txt").read_text() == "x\n" * 3
+
+
+def test_a_clock_stepped_back_during_a_step_is_noticed_at_once(project, caplog):
+    """The engine sleeps until the next fire time read after its step: a step back
+    landing during the step made that 600 s away, and the jump went unnoticed for
+    MAX_SLEEP_S (30 s) instead of at the next look."""
+    project.write("""
+        [jobs.tick]
+        schedule = "0 * * * * *"
+        timezone = "UTC"
+        command = "true"
+    """)
+    clock = FakeClock(T0 + timedelta(seconds=1))
+    config, store = project.config(), project.store()
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    step, stepped = engine.step, []
+
+    def step_then_the_clock_steps_back(now):
+        nxt = step(now)
+        if not stepped:  # once: the wall clock alone, as an NTP step moves it
+            stepped.append(now)
+            clock._now -= timedelta(seconds=600)
+        return nxt
+
+    engine.step = step_then_the_clock_steps_back
+    caplog.set_level("INFO", logger="cronplus")
+    runner = threading.Thread(target=engine.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: "detail='backward by 600" in caplog.text, timeout=5)
+    finally:
+        engine.request_stop()
+        runner.join(10)
+    store.close()
