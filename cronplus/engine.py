@@ -35,6 +35,7 @@ log = logging.getLogger("cronplus")
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
 JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is a jump
 JUMPED = "the clock jumped forward"  # the reason of a fire time a forward jump skipped
+CORRECTION = timedelta(hours=3)  # a step back over this is a correction (cron(8))
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
 DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
@@ -215,12 +216,20 @@ class Engine:
         are handled like those of a downtime, through the job's catch-up policy and a
         missed alert (a paused job's are dropped). Backward: nothing is due until the
         clock is back where it was; the runs that exist are never run again, because
-        each job's next fire time stays where it was."""
+        each job's next fire time stays where it was. Back by over 3 hours, the step
+        is a correction (cron(8)): the clock was wrong, and every job follows the new
+        time at once; a fire time that already has a run (claimed while the clock was
+        ahead) keeps it, since a logical time runs at most once."""
+        corrected = before - now > CORRECTION
         log.info(
-            "event=clock-jump detail='%s by %ss'",
+            "event=clock-jump detail='%s by %ss%s'",
             "forward" if now > before else "backward",
             round(abs((now - before).total_seconds()), 3),
+            ", over 3 h: a correction, schedules follow the new time" if corrected else "",
         )
+        if corrected:
+            for name in list(self._next):
+                self._follow(self.config.jobs[name], now)
         if now < before:
             return
         for name in list(self._next):

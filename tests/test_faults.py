@@ -127,6 +127,39 @@ def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
     assert_each_succeeded_time_appended_once(project, "tick", runs)
 
 
+def test_a_clock_corrected_back_by_over_3_hours_follows_the_new_time(project, daemon, monkeypatch):
+    """cron(8): a step of over 3 hours is a correction. A daemon whose clock ran 6 h
+    ahead goes on at the corrected time at once, instead of waiting 6 h for its next
+    fire time; the fire times it already ran (6 h ahead) keep their runs."""
+    clock = project.root / "clock"
+    set_clock(clock, 6 * 3600.0)
+    monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
+    project.write("""
+        [jobs.tick]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
+    """)
+    store = project.store()
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    ahead = {r.scheduled_for for r in store.history("tick")}
+    set_clock(clock, 0.0)
+    corrected_at = datetime.now(UTC)
+    wait_until(lambda: "over 3 h: a correction" in d.stderr)
+    wait_until(lambda: len([r for r in store.history("tick") if r.scheduled_for < min(ahead)]) >= 2)
+    d.terminate()
+    runs = store.history("tick")
+    assert_each_second_once([r for r in runs if r.scheduled_for >= min(ahead)])
+    assert_each_second_once([r for r in runs if r.scheduled_for < min(ahead)])
+    now_runs = sorted(r.scheduled_for for r in runs if r.scheduled_for < min(ahead))
+    # The corrected time's fire times, from the correction on: none skipped or caught up.
+    assert now_runs[0] >= corrected_at - timedelta(seconds=2)
+    assert all(r.trigger is Trigger.SCHEDULE for r in runs)
+    assert_each_succeeded_time_appended_once(project, "tick", runs)
+
+
 def test_dst_spring_forward_in_a_running_daemon(project, daemon, monkeypatch):
     """Europe/Berlin, 2026-03-29: 02:00 CET becomes 03:00 CEST. The fixed-time job due
     at 02:30 runs once at 03:00 CEST; the every-minute-at-:30 wildcard has no 02:xx."""
