@@ -59,9 +59,9 @@ def run(obj: Context, web: str | None, metrics_port: int | None, metrics_host: s
     `cronplus metrics` prints, without authentication (the log's event=metrics_started
     line gives its URL).
 
-    As a service, under systemd: a unit with Type=simple,
-    ExecStart=/path/to/cronplus -c /etc/cronplus/jobs.toml run,
-    ExecReload=/bin/kill -HUP $MAINPID and Restart=on-failure (the README has one).
+    As a service, under systemd: `cronplus service --systemd` prints the unit
+    (Type=notify, with a watchdog fed from the loop;
+    ExecReload=/bin/kill -HUP $MAINPID).
 
     \b
     Example:

@@ -45,6 +45,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 
         return metrics_commands
+    if module == "_service":
+        from cronplus.cli._service import COMMANDS as service_commands
+
+        return service_commands
     from cronplus.cli._act import COMMANDS as act_commands
 
     return act_commands

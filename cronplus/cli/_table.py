@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Schedule paused jobs again, from their next fire time (nothing is caught up).",
     ),
     "run": ("_act", "Run the daemon in the foreground until SIGTERM or Ctrl-C."),
+    "service": (
+        "_service",
+        "Print a service unit that runs this daemon on this jobs file and state.",
+    ),
     "status": (
         "_read",
         "Did it run? Each job's last run, what is running, what is overdue, and the next "
