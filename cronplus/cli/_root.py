@@ -70,7 +70,10 @@ class CronplusGroup(click.Group):
         self._commands = dict(value)
 
     def _load(self, module: str) -> None:
+        from cronplus.cli._completion import add_completions
+
         for cmd in module_commands(module):
+            add_completions(cmd)
             self._commands.setdefault(cmd.name or "", cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

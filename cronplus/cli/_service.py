@@ -1,4 +1,6 @@
-"""`cronplus service --systemd [--user]`: the unit that runs this daemon under systemd."""
+"""Fitting into the host (issue 14): `cronplus service --systemd [--user]`, the unit
+that runs this daemon under systemd, and `cronplus completion SHELL`, the shell's
+completion script (its answers are `_completion.py`'s)."""
 
 from __future__ import annotations
 
@@ -39,4 +41,24 @@ def service(obj: Context, systemd: bool, user: bool) -> None:
     click.echo(text, nl=False)
 
 
-COMMANDS = (service,)
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for bash, zsh or fish.
+
+    Commands and options complete, JOB arguments from the jobs file (the line's own
+    -c, else as every command finds it), --status and --trigger from their words.
+    Load it from the shell's start-up file; `_CRONPLUS_COMPLETE=bash_source cronplus`
+    prints the same, as for any click program.
+
+    \b
+    Example:
+      eval "$(cronplus completion bash)"        # in ~/.bashrc
+      cronplus completion fish > ~/.config/fish/completions/cronplus.fish
+    """
+    from cronplus.cli._completion import source
+
+    click.echo(source(click.get_current_context().find_root().command, shell))
+
+
+COMMANDS = (service, completion)

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "_act",
         "Run every fire time of JOB from --from to --to again, then the jobs after it.",
     ),
+    "completion": ("_service", "Print the shell completion script for bash, zsh or fish."),
     "history": (
         "_read",
         "A job's runs, newest first (a job removed from the file keeps its history).",
