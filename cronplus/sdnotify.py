@@ -64,10 +64,11 @@ def notifier_from_env(clock: Clock) -> Notifier | None:
     """The notifier `$NOTIFY_SOCKET` asks for, or None. The variables are taken out
     of the environment, as `sd_notify(unset_environment=1)` does: the jobs and the web
     child the daemon starts are not the service systemd watches."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return None
     values = {name: os.environ.pop(name, None) for name in _VARIABLES}
     address = values["NOTIFY_SOCKET"]
-    if not address:
-        return None
+    assert address is not None
     watchdog_s = None
     usec, pid = values["WATCHDOG_USEC"], values["WATCHDOG_PID"]
     if usec and usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
