@@ -213,6 +213,15 @@ def fill_history(state: Path, now: datetime) -> int:
     return count
 
 
+def make_project(root: Path) -> tuple[Path, Path, int]:
+    """The 20 jobs' file and a state with their 2,000 runs, in `root` (also for
+    completion.py, whose floor is this script's `status`)."""
+    jobs = root / "jobs.toml"
+    jobs.write_text(JOBS_TOML.lstrip())
+    state = root / "state"
+    return jobs, state, fill_history(state, datetime.now(UTC))
+
+
 def make_venvs(root: Path) -> tuple[str, str]:
     """Two fresh venvs: the floor's, with nothing installed, and the one cronplus runs
     in, whose only addition is a path line to this interpreter's site-packages (where
@@ -372,10 +381,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="cronplus-bench-status-") as tmp:
         root = Path(tmp)
-        jobs = root / "jobs.toml"
-        jobs.write_text(JOBS_TOML.lstrip())
-        state = root / "state"
-        n_runs = fill_history(state, datetime.now(UTC))
+        jobs, state, n_runs = make_project(root)
         env = clean_env(root / "pycache")
         env_nopyc = clean_env(None)
         floor_py, py = make_venvs(root)

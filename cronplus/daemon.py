@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from cronplus.metrics import Figures
     from cronplus.model import Config
+    from cronplus.sdnotify import Notifier
 
 log = logging.getLogger("cronplus")
 
@@ -68,6 +69,7 @@ def run_daemon(
         # Until the engine can reload, a SIGHUP (a reload asked for too early) must not kill it.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         _hold(stack, paths)
+        notifier = _notifier(stack, clock)  # before any child could inherit its variables
         store = open_store(paths)
         stack.callback(store.close)
         adopted = _take_over(store, config, clock)
@@ -89,8 +91,13 @@ def run_daemon(
             adopted=adopted,
             load=lambda: load_config(config.path, display_path=display_path),
         )
+        if notifier is not None:
+            engine.on_loop = notifier.loop
+            engine.max_sleep_s = min(
+                engine.max_sleep_s, notifier.ping_every_s or engine.max_sleep_s
+            )
         _start_heartbeat(stack, config)
-        _route_signals(engine)
+        _route_signals(engine, notifier)
         watcher = FileWatcher(config.path, engine.request_reload, clock=clock)
         watcher.start()
         stack.callback(watcher.stop)
@@ -186,9 +193,21 @@ def _keep_signals(stack: ExitStack) -> None:
         stack.callback(signal.signal, s, handler)
 
 
-def _route_signals(engine: Engine) -> None:
+def _notifier(stack: ExitStack, clock: Clock) -> Notifier | None:
+    """systemd's notify socket, if the daemon runs under a `Type=notify` unit."""
+    from cronplus.sdnotify import notifier_from_env
+
+    notifier = notifier_from_env(clock)
+    if notifier is not None:
+        stack.callback(notifier.close)
+    return notifier
+
+
+def _route_signals(engine: Engine, notifier: Notifier | None) -> None:
     def on_signal(signum: int, _frame: object) -> None:
         log.info("event=stopping detail='%s'", signal.Signals(signum).name)
+        if notifier is not None:
+            notifier.stopping()
         engine.request_stop()
 
     def on_hangup(_signum: int, _frame: object) -> None:

@@ -42,6 +42,9 @@ ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in
 
 
 class Engine:
+    max_sleep_s = MAX_SLEEP_S  # the daemon lowers it to feed systemd's watchdog in time
+    on_loop: Callable[[], None] | None = None  # once a turn of the loop (sd_notify)
+
     def __init__(
         self,
         config: Config,
@@ -407,7 +410,9 @@ class Engine:
             # crash after this mark loses none of them (the next start looks from here).
             if now - self._alive_marked >= ALIVE_EVERY or now < self._alive_marked:
                 self._mark_alive(now)
-            timeout = MAX_SLEEP_S
+            if self.on_loop is not None:
+                self.on_loop()
+            timeout = self.max_sleep_s
             fresh = self.clock.now()
             if fresh < now:
                 timeout = 0.0  # the clock went back during the step: notice it now
@@ -415,7 +420,7 @@ class Engine:
                 # A fresh reading: starting runs in step() took time that must not
                 # be slept on top of the wait (it made every start ~0.6 ms later).
                 remaining = (nxt - fresh).total_seconds()
-                timeout = min(max(remaining, 0.0), MAX_SLEEP_S)
+                timeout = min(max(remaining, 0.0), self.max_sleep_s)
             self._wake.wait(timeout)
             self._wake.clear()
         self.dispatcher.shutdown()

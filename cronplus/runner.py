@@ -337,7 +337,7 @@ class Runner:
                         self.store.set_attempt_pid(run.id, number, handle.pid)
                 result = handle.wait()
         ended = "end" if result.status is RunStatus.SUCCEEDED else str(result.status)
-        log_event(run, ended, number, result.reason)
+        log_event(run, ended, number, result.reason, exit_code=result.exit_code)
         attempt = Attempt(
             number=number,
             started_at=result.started_at,

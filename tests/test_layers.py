@@ -55,6 +55,8 @@ LAYERS = {
     "zones": 4,
     "watch": 4,
     "redact": 4,
+    "sdnotify": 4,
+    "unit": 4,
     "model": 5,
     "errors": 5,
 }

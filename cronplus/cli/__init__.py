@@ -36,6 +36,12 @@ def main() -> None:
         from cronplus.cli._status import main as status_main
 
         status_main(argv)
+    import os  # loaded already by the interpreter's start
+
+    if "_CRONPLUS_COMPLETE" in os.environ:  # a Tab: the common answers without click
+        from cronplus.cli._completion import main as completion_main
+
+        completion_main()
     from cronplus.cli._root import cli
 
     cli(prog_name="cronplus")

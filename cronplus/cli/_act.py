@@ -38,8 +38,21 @@ if TYPE_CHECKING:
     metavar="HOST",
     help="The address --metrics-port listens on (default 127.0.0.1).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The log on stderr: key=value lines, or one JSON object per line.",
+)
 @pass_ctx
-def run(obj: Context, web: str | None, metrics_port: int | None, metrics_host: str | None) -> None:
+def run(
+    obj: Context,
+    web: str | None,
+    metrics_port: int | None,
+    metrics_host: str | None,
+    log_format: str,
+) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C.
 
     It sleeps until the next fire time, runs the due jobs and records every run in
@@ -59,9 +72,9 @@ def run(obj: Context, web: str | None, metrics_port: int | None, metrics_host: s
     `cronplus metrics` prints, without authentication (the log's event=metrics_started
     line gives its URL).
 
-    As a service, under systemd: a unit with Type=simple,
-    ExecStart=/path/to/cronplus -c /etc/cronplus/jobs.toml run,
-    ExecReload=/bin/kill -HUP $MAINPID and Restart=on-failure (the README has one).
+    As a service, under systemd: `cronplus service --systemd` prints the unit
+    (Type=notify, with a watchdog fed from the loop;
+    ExecReload=/bin/kill -HUP $MAINPID).
 
     \b
     Example:
@@ -85,7 +98,7 @@ def run(obj: Context, web: str | None, metrics_port: int | None, metrics_host: s
         raise UsageError("--metrics-host goes with --metrics-port PORT")
     config = obj.config
     obj.alert_env(strict=True)
-    log_to_stderr()
+    log_to_stderr(log_format)
     run_daemon(config, obj.paths, display_path=obj.config_path, web=address, metrics=metrics)
 
 

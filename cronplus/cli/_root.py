@@ -45,6 +45,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 
         return metrics_commands
+    if module == "_service":
+        from cronplus.cli._service import COMMANDS as service_commands
+
+        return service_commands
     from cronplus.cli._act import COMMANDS as act_commands
 
     return act_commands
@@ -66,7 +70,10 @@ class CronplusGroup(click.Group):
         self._commands = dict(value)
 
     def _load(self, module: str) -> None:
+        from cronplus.cli._completion import add_completions
+
         for cmd in module_commands(module):
+            add_completions(cmd)
             self._commands.setdefault(cmd.name or "", cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

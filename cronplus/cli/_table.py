@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "_act",
         "Run every fire time of JOB from --from to --to again, then the jobs after it.",
     ),
+    "completion": ("_service", "Print the shell completion script for bash, zsh or fish."),
     "history": (
         "_read",
         "A job's runs, newest first (a job removed from the file keeps its history).",
@@ -60,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Schedule paused jobs again, from their next fire time (nothing is caught up).",
     ),
     "run": ("_act", "Run the daemon in the foreground until SIGTERM or Ctrl-C."),
+    "service": (
+        "_service",
+        "Print a service unit that runs this daemon on this jobs file and state.",
+    ),
     "status": (
         "_read",
         "Did it run? Each job's last run, what is running, what is overdue, and the next "
