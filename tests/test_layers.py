@@ -14,6 +14,7 @@ PKG = Path(__file__).resolve().parent.parent / "cronplus"
 LAYERS = {
     "cli": 1,
     "engine": 2,
+    "catchup": 2,
     "daemon": 2,
     "backfill": 2,
     "_backfill_run": 2,
