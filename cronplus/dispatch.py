@@ -12,9 +12,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Concatenate, ParamSpec
@@ -25,6 +23,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
+from cronplus.lanes import Lane, overlap_skips
 from cronplus.model import (
     AttemptResult,
     Claim,
@@ -39,7 +38,7 @@ from cronplus.model import (
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool
 from cronplus.runner import Runner
-from cronplus.state_health import StateHealth, state_down
+from cronplus.state_health import StateHealth
 from cronplus.store import Store
 from cronplus.workers import Workers
 from cronplus.zones import human_time
@@ -50,18 +49,6 @@ P = ParamSpec("P")  # an Alerter method's own parameters
 _UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
 _QUEUED_AT_STOP = "interrupted: cronplus stopped while the run was queued behind another"
-
-
-@dataclass
-class Lane:
-    """One job's runs in this process: the one going, and the ones waiting behind it,
-    in order: one for overlap = "queue", or a catch-up backlog (and the fire times
-    that come due behind it)."""
-
-    active: RunControl | None = None
-    # Each with the attempts it has spent: a run resumed after a stop has some.
-    queue: deque[tuple[Run, int | None]] = field(default_factory=deque)
-    catching_up: bool = False  # a catch-up backlog has not drained: overlap waits
 
 
 def upstream_blocker(
@@ -231,7 +218,7 @@ class Dispatcher:
                     lane.queue.append((run, None))
                 log_event(run, "queued", None, "behind the catch-up runs")
             return
-        why = _overlap_skips(job, active, waiting, now)
+        why = overlap_skips(job, active, waiting, now)
         if why is not None:
             self._skip(job.name, t, trigger, why)
             return
@@ -419,22 +406,6 @@ class Dispatcher:
     def _record(self, job: str, upstream: Run, status: RunStatus, reason: str) -> None:
         """Record a run for upstream's logical time that will not execute."""
         self.record(job, upstream.scheduled_for, upstream.trigger, status, reason)
-
-
-def _overlap_skips(
-    job: Job, active: RunControl | None, waiting: Run | None, now: datetime
-) -> str | None:
-    """Why `job`'s `overlap` skips a fire time while its run `active` goes (with the
-    run `waiting` queued behind it), or None."""
-    if active is None:
-        return None
-    if job.overlap is Overlap.SKIP:
-        if active.stuck:  # it is not running: its state write waits for the state
-            return state_down(now, job.timezone)
-        return f"previous run {active.run_id} of the job was still running"
-    if job.overlap is Overlap.QUEUE and waiting is not None:
-        return f"run {waiting.id} of the job was already queued behind run {active.run_id}"
-    return None
 
 
 def default_max_parallel() -> int:

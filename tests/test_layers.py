@@ -30,6 +30,7 @@ LAYERS = {
     "webchild": 2,
     "metrics": 2,
     "dispatch": 3,
+    "lanes": 3,
     "runner": 3,
     "starts": 3,
     "spawner": 3,
