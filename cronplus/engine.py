@@ -25,7 +25,7 @@ from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
 from cronplus.model import Config, Job, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
-from cronplus.schedule import fire_times, parse_schedule
+from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
 from cronplus.store import Store
 
@@ -76,6 +76,8 @@ class Engine:
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
+            if _fired(job) and is_reboot(job.schedule):
+                self._reboot(job, now, paused)
             if not _scheduled(job):
                 continue
             if job.name not in paused:  # a paused job's fire times are not caught up
@@ -85,6 +87,14 @@ class Engine:
                 late(self.dispatcher, job, [t for t in missed if t > horizon], now)
             self._follow(job, now)
         self._mark_alive(now)  # after: a crash before this finds the same fire times
+
+    def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
+        """`@reboot`: one run per daemon start, its logical time the start instant. It
+        has no fire times, so nothing to catch up or miss, and a reload never runs it."""
+        if job.name in paused:
+            self._skip(job.name, now, PAUSED)
+        else:
+            self.dispatcher.start(job, now, Trigger.SCHEDULE, now)
 
     def _follow(self, job: Job, now: datetime) -> None:
         """Fire `job` from its first fire time after `now` on."""
@@ -365,9 +375,14 @@ class Engine:
             self._mark_alive(last[0])
 
 
-def _scheduled(job: Job) -> bool:
+def _fired(job: Job) -> bool:
     """Fired by the engine itself (a job with `after` is started by its upstream)."""
     return job.schedule is not None and not job.after and job.enabled
+
+
+def _scheduled(job: Job) -> bool:
+    """Fired by the engine at its fire times (`@reboot` has none: see `_reboot`)."""
+    return _fired(job) and not is_reboot(job.schedule)
 
 
 def _timing(job: Job) -> tuple[object, ...]:
