@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import Concatenate, ParamSpec
 
-from cronplus import executor, starts
+from cronplus import executor, jitter, starts
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
@@ -108,6 +108,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
         self._workers = Workers(keep=size)  # each run's thread, parked once it is done
+        self.waiting = jitter.Waiting(self.clock)  # runs claimed, waiting out their jitter
 
     @property
     def config(self) -> Config:
@@ -147,13 +148,29 @@ class Dispatcher:
         `spent`, `adopted`, `holds_slot` and `job` are as for `Runner.execute`;
         `control`: the run's, made when it was claimed."""
         control = control or RunControl(run.id)
+        with self._lock:
+            self._lane(run.job).active = control  # also while it waits out its jitter
+        fresh = spent is None and adopted is None and release
+        if fresh and self.waiting.hold(run, control, job or self.config.jobs.get(run.job)):
+            return  # started by start_waited once its delay is over
         kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot, "job": job}
         execute = partial(self.runner.execute, run, release=release, control=control, **kw)
-        with self._lock:
-            self._lane(run.job).active = control
         # Counted from here on: wait_all() never finds it not yet started.
         task = partial(self._run_thread, run, control, execute, release)
         self._workers.submit(f"run-{run.id}", task)
+
+    def start_waited(self, now: datetime) -> None:
+        """Start the runs whose jitter is over (the engine asks at each step); one whose
+        delayed start passed over start_grace ago is recorded skipped, and missed."""
+        for run, control, start_at in self.waiting.due(now):
+            why = jitter.too_late(self.config.jobs.get(run.job), start_at, now)
+            if why is None:
+                self.submit(run, control=control, spent=0)  # spent: no second delay
+                continue
+            with contextlib.suppress(StateError):  # else the next start settles it
+                self.store.finish_run(run.id, RunEnd(RunStatus.SKIPPED, why, now))
+                self.alert(Alerter.missed, run.job, [run.scheduled_for], why)
+            self._next_in_lane(run.job, control)
 
     def resume(self, runs: list[tuple[Run, int]]) -> None:
         """Runs of one job a stop or crash cut short, reopened, with the attempts each
@@ -286,6 +303,7 @@ class Dispatcher:
         self.runner.stop_all()
         with self._lock:
             queued = [run for lane in self._lanes.values() for run, _ in lane.queue]
+            queued += self.waiting.take_all()
             for lane in self._lanes.values():
                 lane.queue.clear()
         for run in queued:

@@ -58,6 +58,7 @@ class Engine:
         self._next = self._due.at  # each scheduled job's next fire time
         self._wake = threading.Event()
         dispatcher.state.on_ok = self._wake.set  # a run's write went through: try again now
+        dispatcher.waiting.on_hold = self._wake.set  # a run waits out its jitter: see when
         self._alive_marked = datetime.min.replace(tzinfo=UTC)
         self._stopping = False
         self._reload = False
@@ -222,7 +223,9 @@ class Engine:
         self._alive_marked = now
 
     def next_due(self) -> datetime | None:
-        return self._due.first()
+        """The next fire time, or the next end of a run's jitter, whichever comes first."""
+        times = (self._due.first(), self.dispatcher.waiting.first())
+        return min((t for t in times if t is not None), default=None)
 
     def step(self, now: datetime) -> datetime | None:
         """Start every run due at `now`; return the next instant anything is due.
@@ -248,6 +251,7 @@ class Engine:
         return nxt
 
     def _step(self, now: datetime) -> None:
+        self.dispatcher.start_waited(now)
         self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         try:
@@ -322,7 +326,7 @@ class Engine:
         job = self.config.jobs[name]
         if name in self._together:
             self._start_together(now)  # its earlier fire time first: overlap sees it going
-        elif self.dispatcher.idle(name):
+        elif self.dispatcher.idle(name) and job.jitter is None:  # jitter: not together
             self._together[name] = (job, t)  # consumed: given back if never claimed
             return
         self.dispatcher.start(job, t, Trigger.SCHEDULE, now)

@@ -31,6 +31,7 @@ LAYERS = {
     "metrics": 2,
     "dispatch": 3,
     "lanes": 3,
+    "jitter": 3,
     "runner": 3,
     "starts": 3,
     "spawner": 3,

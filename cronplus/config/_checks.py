@@ -74,6 +74,7 @@ class Checks:
             "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
             "stdin": self._string,
+            "jitter": lambda w, k, v: self._duration(w, k, v, positive=True),
             "alerts": self._job_alerts,
             "state": self._state,
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
