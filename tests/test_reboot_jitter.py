@@ -99,36 +99,26 @@ def test_reboot_commands_list_no_times_and_refuse_backfill(project, cli):
 
 # -- jitter: validation -----------------------------------------------------------------------
 
+PIPELINE = """
+[jobs.root]
+schedule = "@daily"
+command = "true"
+
+[jobs.child]
+after = ["root"]
+command = "true"
+"""
+
 
 def test_jitter_on_a_job_without_a_schedule_is_a_problem_naming_job_and_line(project, cli):
-    project.write("""
-        [jobs.root]
-        schedule = "@daily"
-        command = "true"
-
-        [jobs.child]
-        after = ["root"]
-        command = "true"
-        jitter = "30s"
-    """)
+    project.write(PIPELINE + 'jitter = "30s"\n')
     done = cli("validate")
     assert done.exit_code == ExitCode.USAGE
     assert 'jobs.toml:8: job "child": jitter without a schedule' in done.stderr
 
 
 def test_defaults_jitter_spreads_only_the_jobs_with_a_schedule(project):
-    project.write("""
-        [defaults]
-        jitter = "30s"
-
-        [jobs.root]
-        schedule = "@daily"
-        command = "true"
-
-        [jobs.child]
-        after = ["root"]
-        command = "true"
-    """)
+    project.write('[defaults]\njitter = "30s"\n' + PIPELINE)
     jobs = project.config().jobs
     assert (jobs["root"].jitter, jobs["child"].jitter) == (timedelta(seconds=30), None)
 
