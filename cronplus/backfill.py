@@ -20,7 +20,7 @@ from cronplus.config import pipeline_schedule
 from cronplus.errors import UnknownJobError, UsageError
 from cronplus.graph import downstream, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus
-from cronplus.schedule import CronSchedule, fire_times, parse_schedule
+from cronplus.schedule import CronSchedule, fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import human_time, zone
 
@@ -167,6 +167,11 @@ def plan_backfill(
         raise UsageError(
             f'job "{job}" has no schedule, so it has no fire times to backfill '
             f"(run it with: cronplus trigger {job} --wait)"
+        )
+    if is_reboot(expr):
+        raise UsageError(
+            f'job "{job}" runs at each daemon start (@reboot), so it has no fire times to '
+            f"backfill (run it with: cronplus trigger {job} --wait)"
         )
     start = parse_bound(start_text, tz, "--from", end=False)
     end = parse_bound(end_text, tz, "--to", end=True)

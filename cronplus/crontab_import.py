@@ -24,6 +24,7 @@ _ALIASES = {
     "@daily": "@daily",
     "@midnight": "@daily",
     "@hourly": "@hourly",
+    "@reboot": "@reboot",  # kept: cronplus runs it at each daemon start
 }
 # cronie's load_env: a name (quoted, or up to a blank or "="), blanks, "=", the value.
 _VARIABLE = re.compile(r"""\s*(?:"([^"]*)"|'([^']*)'|([^\s="']+))\s*=\s*(.*)""")
@@ -109,8 +110,10 @@ def mail_url(addresses: tuple[str, ...]) -> str:
 
 def _schedule_problem(schedule: str) -> str | None:
     """Why cronplus refuses a schedule (its validate's words), or None."""
-    from cronplus.schedule import ScheduleError, fires_ever, parse_schedule
+    from cronplus.schedule import ScheduleError, fires_ever, is_reboot, parse_schedule
 
+    if is_reboot(schedule):
+        return None
     try:
         parsed = parse_schedule(schedule)
     except ScheduleError as exc:
@@ -124,8 +127,6 @@ def _entry_parts(text: str, system: bool) -> tuple[str, str | None, str] | str:
     """(schedule, user, command) of an entry line, or why it is none."""
     words = text.split(None, 1)
     if words[0].startswith("@"):
-        if words[0] == "@reboot":
-            return "@reboot is not supported yet"
         if words[0] not in _ALIASES:
             return f'"{words[0]}" is no schedule cron knows'
         schedule, rest = _ALIASES[words[0]], words[1:]

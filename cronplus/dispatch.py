@@ -12,19 +12,18 @@ import contextlib
 import logging
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Concatenate, ParamSpec
 
-from cronplus import executor, starts
+from cronplus import executor, jitter, starts
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
+from cronplus.lanes import Lane, overlap_skips
 from cronplus.model import (
     AttemptResult,
     Claim,
@@ -39,7 +38,7 @@ from cronplus.model import (
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool
 from cronplus.runner import Runner
-from cronplus.state_health import StateHealth, state_down
+from cronplus.state_health import StateHealth
 from cronplus.store import Store
 from cronplus.workers import Workers
 from cronplus.zones import human_time
@@ -50,18 +49,6 @@ P = ParamSpec("P")  # an Alerter method's own parameters
 _UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
 _QUEUED_AT_STOP = "interrupted: cronplus stopped while the run was queued behind another"
-
-
-@dataclass
-class Lane:
-    """One job's runs in this process: the one going, and the ones waiting behind it,
-    in order: one for overlap = "queue", or a catch-up backlog (and the fire times
-    that come due behind it)."""
-
-    active: RunControl | None = None
-    # Each with the attempts it has spent: a run resumed after a stop has some.
-    queue: deque[tuple[Run, int | None]] = field(default_factory=deque)
-    catching_up: bool = False  # a catch-up backlog has not drained: overlap waits
 
 
 def upstream_blocker(
@@ -121,6 +108,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
         self._workers = Workers(keep=size)  # each run's thread, parked once it is done
+        self.waiting = jitter.Waiting(self.clock)  # runs claimed, waiting out their jitter
 
     @property
     def config(self) -> Config:
@@ -160,13 +148,29 @@ class Dispatcher:
         `spent`, `adopted`, `holds_slot` and `job` are as for `Runner.execute`;
         `control`: the run's, made when it was claimed."""
         control = control or RunControl(run.id)
+        with self._lock:
+            self._lane(run.job).active = control  # also while it waits out its jitter
+        fresh = spent is None and adopted is None and release
+        if fresh and self.waiting.hold(run, control, job or self.config.jobs.get(run.job)):
+            return  # started by start_waited once its delay is over
         kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot, "job": job}
         execute = partial(self.runner.execute, run, release=release, control=control, **kw)
-        with self._lock:
-            self._lane(run.job).active = control
         # Counted from here on: wait_all() never finds it not yet started.
         task = partial(self._run_thread, run, control, execute, release)
         self._workers.submit(f"run-{run.id}", task)
+
+    def start_waited(self, now: datetime) -> None:
+        """Start the runs whose jitter is over (the engine asks at each step); one whose
+        delayed start passed over start_grace ago is recorded skipped, and missed."""
+        for run, control, start_at in self.waiting.due(now):
+            why = jitter.too_late(self.config.jobs.get(run.job), start_at, now)
+            if why is None:
+                self.submit(run, control=control, spent=0)  # spent: no second delay
+                continue
+            with contextlib.suppress(StateError):  # else the next start settles it
+                self.store.finish_run(run.id, RunEnd(RunStatus.SKIPPED, why, now))
+                self.alert(Alerter.missed, run.job, [run.scheduled_for], why)
+            self._next_in_lane(run.job, control)
 
     def resume(self, runs: list[tuple[Run, int]]) -> None:
         """Runs of one job a stop or crash cut short, reopened, with the attempts each
@@ -231,7 +235,7 @@ class Dispatcher:
                     lane.queue.append((run, None))
                 log_event(run, "queued", None, "behind the catch-up runs")
             return
-        why = _overlap_skips(job, active, waiting, now)
+        why = overlap_skips(job, active, waiting, now)
         if why is not None:
             self._skip(job.name, t, trigger, why)
             return
@@ -299,6 +303,7 @@ class Dispatcher:
         self.runner.stop_all()
         with self._lock:
             queued = [run for lane in self._lanes.values() for run, _ in lane.queue]
+            queued += self.waiting.take_all()
             for lane in self._lanes.values():
                 lane.queue.clear()
         for run in queued:
@@ -419,22 +424,6 @@ class Dispatcher:
     def _record(self, job: str, upstream: Run, status: RunStatus, reason: str) -> None:
         """Record a run for upstream's logical time that will not execute."""
         self.record(job, upstream.scheduled_for, upstream.trigger, status, reason)
-
-
-def _overlap_skips(
-    job: Job, active: RunControl | None, waiting: Run | None, now: datetime
-) -> str | None:
-    """Why `job`'s `overlap` skips a fire time while its run `active` goes (with the
-    run `waiting` queued behind it), or None."""
-    if active is None:
-        return None
-    if job.overlap is Overlap.SKIP:
-        if active.stuck:  # it is not running: its state write waits for the state
-            return state_down(now, job.timezone)
-        return f"previous run {active.run_id} of the job was still running"
-    if job.overlap is Overlap.QUEUE and waiting is not None:
-        return f"run {waiting.id} of the job was already queued behind run {active.run_id}"
-    return None
 
 
 def default_max_parallel() -> int:

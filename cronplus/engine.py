@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -18,15 +17,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter
+from cronplus.catchup import DOWN, JUMPED, catch_up, late, record
 from cronplus.clock import Clock, system_clock
 from cronplus.config import check_alert_env, reading_view
 from cronplus.dispatch import Dispatcher
 from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
-from cronplus.events import log_event
-from cronplus.model import Catchup, Claim, Config, Job, Run, RunStatus, Trigger
+from cronplus.model import Config, Job, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
-from cronplus.schedule import fire_times, parse_schedule
+from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
 from cronplus.store import Store
 
@@ -34,10 +33,8 @@ log = logging.getLogger("cronplus")
 
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
 JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is a jump
-JUMPED = "the clock jumped forward"  # the reason of a fire time a forward jump skipped
 CORRECTION = timedelta(hours=3)  # a step back over this is a correction (cron(8))
 PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
-DOWN = "daemon was down"  # ... and of one that passed while no daemon ran
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 
 
@@ -65,6 +62,7 @@ class Engine:
         self._next = self._due.at  # each scheduled job's next fire time
         self._wake = threading.Event()
         dispatcher.state.on_ok = self._wake.set  # a run's write went through: try again now
+        dispatcher.waiting.on_hold = self._wake.set  # a run waits out its jitter: see when
         self._alive_marked = datetime.min.replace(tzinfo=UTC)
         self._stopping = False
         self._reload = False
@@ -83,15 +81,25 @@ class Engine:
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
+            if _fired(job) and is_reboot(job.schedule):
+                self._reboot(job, now, paused)
             if not _scheduled(job):
                 continue
             if job.name not in paused:  # a paused job's fire times are not caught up
                 missed = missed_while_down(self.store, job, last_alive, now)
                 horizon = now - job.start_grace
-                self._catch_up(job, [t for t in missed if t <= horizon], now, DOWN)
-                self._late(job, [t for t in missed if t > horizon], now)
+                catch_up(self.dispatcher, job, [t for t in missed if t <= horizon], now, DOWN)
+                late(self.dispatcher, job, [t for t in missed if t > horizon], now)
             self._follow(job, now)
         self._mark_alive(now)  # after: a crash before this finds the same fire times
+
+    def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
+        """`@reboot`: one run per daemon start, its logical time the start instant. It
+        has no fire times, so nothing to catch up or miss, and a reload never runs it."""
+        if job.name in paused:
+            self._skip(job.name, now, PAUSED)
+        else:
+            self.dispatcher.start(job, now, Trigger.SCHEDULE, now)
 
     def _follow(self, job: Job, now: datetime) -> None:
         """Fire `job` from its first fire time after `now` on."""
@@ -169,49 +177,6 @@ class Engine:
         for run in releases_left(self.store):
             self.dispatcher.release(run)  # its dependents, once
 
-    def _catch_up(self, job: Job, missed: list[datetime], now: datetime, reason: str) -> None:
-        """`catchup`: latest runs the newest missed fire time, all runs up to
-        catchup_limit of the newest, oldest first, none runs none; the rest are recorded
-        skipped, and they alone alert as missed (a run caught up was not missed). The
-        runs queue one after another, whatever `overlap` says."""
-        keep = {Catchup.NONE: 0, Catchup.LATEST: 1, Catchup.ALL: job.catchup_limit}[job.catchup]
-        run_times = missed[len(missed) - keep :] if keep else []
-        runs: list[Run] = []
-        skipped = []
-        try:
-            for t in missed:
-                if t in run_times:
-                    runs += self._claim(job.name, t, Trigger.CATCHUP, now, "catchup", reason)
-                elif self._record(job.name, t, reason):
-                    skipped.append(t)
-        finally:
-            # What was claimed runs even if the state refused a later write; doing the
-            # whole list again (see _drain) claims and records only what is missing.
-            self.dispatcher.catch_up(runs)
-            if skipped:
-                self.dispatcher.alert(Alerter.missed, job.name, skipped, reason)
-
-    def _late(self, job: Job, late: list[datetime], now: datetime) -> None:
-        """Fire times within start_grace that passed while no daemon ran: scheduled runs,
-        started late, one after another behind any catch-up runs (claimed here, so
-        the alive mark that follows start() never passes an unclaimed one)."""
-        runs: list[Run] = []
-        try:
-            for t in late:
-                runs += self._claim(job.name, t, Trigger.SCHEDULE, now, "late", DOWN)
-        finally:
-            self.dispatcher.catch_up(runs)
-
-    def _claim(
-        self, name: str, t: datetime, trigger: Trigger, now: datetime, event: str, why: str
-    ) -> list[Run]:
-        """Claim (name, t) to run it after a downtime: the run, or none if it exists."""
-        run = self.store.claim_run(name, t, trigger, Claim(owner=os.getpid(), now=now))
-        if run is None:
-            return []
-        log_event(run, event, None, why)
-        return [run]
-
     def jumped(self, before: datetime, now: datetime) -> None:
         """The wall clock moved from `before` to `now` by a step, not by waiting.
 
@@ -257,7 +222,7 @@ class Engine:
         for name, missed in list(self._jumped_over.items()):
             job = self.config.jobs.get(name)
             if job is not None and name not in paused:
-                self._catch_up(job, missed, now, JUMPED)
+                catch_up(self.dispatcher, job, missed, now, JUMPED)
             del self._jumped_over[name]
 
     def _mark_alive(self, now: datetime) -> None:
@@ -270,7 +235,9 @@ class Engine:
         self._alive_marked = now
 
     def next_due(self) -> datetime | None:
-        return self._due.first()
+        """The next fire time, or the next end of a run's jitter, whichever comes first."""
+        times = (self._due.first(), self.dispatcher.waiting.first())
+        return min((t for t in times if t is not None), default=None)
 
     def step(self, now: datetime) -> datetime | None:
         """Start every run due at `now`; return the next instant anything is due.
@@ -296,6 +263,7 @@ class Engine:
         return nxt
 
     def _step(self, now: datetime) -> None:
+        self.dispatcher.start_waited(now)
         self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         try:
@@ -338,7 +306,7 @@ class Engine:
                     if (later is not None and later <= now) or now - t > job.start_grace:
                         # A run may exist already: claimed with its instant's batch
                         # before a later write failed. Only a time recorded here alerts.
-                        if self._record(name, t, state_down(now, job.timezone)):
+                        if self._skip(name, t, state_down(now, job.timezone)):
                             self._held.setdefault(name, []).append(t)
                     else:
                         self._fire(name, t, now)
@@ -348,7 +316,7 @@ class Engine:
                     raise
             else:
                 if paused:
-                    self._record(name, t, PAUSED)
+                    self._skip(name, t, PAUSED)
                 else:
                     self._fire(name, t, now)
                 later = next(it, None)  # after the start: it waits for nothing
@@ -365,24 +333,18 @@ class Engine:
         grace = self.config.jobs[name].start_grace
         if now - t > grace:
             why = f"cronplus could not start it within {grace.total_seconds():g}s"
-            self._record(name, t, f"{why} of its fire time", missed=True)
+            self._skip(name, t, f"{why} of its fire time", missed=True)
             return
         job = self.config.jobs[name]
         if name in self._together:
             self._start_together(now)  # its earlier fire time first: overlap sees it going
-        elif self.dispatcher.idle(name):
+        elif self.dispatcher.idle(name) and job.jitter is None:  # jitter: not together
             self._together[name] = (job, t)  # consumed: given back if never claimed
             return
         self.dispatcher.start(job, t, Trigger.SCHEDULE, now)
 
-    def _record(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> bool:
-        """A fire time recorded skipped; `missed` alerts it at once (paused ones never
-        alert; _catch_up alerts the ones it skipped together). False if it had a run
-        already."""
-        run = self.dispatcher.record(
-            name, t, Trigger.SCHEDULE, RunStatus.SKIPPED, reason, missed=missed
-        )
-        return run is not None
+    def _skip(self, name: str, t: datetime, reason: str, *, missed: bool = False) -> bool:
+        return record(self.dispatcher, name, t, reason, missed=missed)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -431,9 +393,14 @@ class Engine:
             self._mark_alive(last[0])
 
 
-def _scheduled(job: Job) -> bool:
+def _fired(job: Job) -> bool:
     """Fired by the engine itself (a job with `after` is started by its upstream)."""
     return job.schedule is not None and not job.after and job.enabled
+
+
+def _scheduled(job: Job) -> bool:
+    """Fired by the engine at its fire times (`@reboot` has none: see `_reboot`)."""
+    return _fired(job) and not is_reboot(job.schedule)
 
 
 def _timing(job: Job) -> tuple[object, ...]:

@@ -147,6 +147,7 @@ class Job:
     alerts: AlertsConfig | None = None  # the job's own alerts table, over [alerts]
     alerts_enabled: bool = True  # false for `alerts = false`
     stdin: str | None = None  # fed to the process instead of /dev/null (crontab's `%` text)
+    jitter: timedelta | None = None  # a scheduled run starts up to this much after its time
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from itertools import islice, takewhile
 from cronplus.config import config_dag, pipeline_schedule
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
-from cronplus.schedule import fire_times, parse_schedule
+from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import zone
 
@@ -133,7 +133,7 @@ def on_schedule(config: Config) -> set[str]:
 
 def upcoming(config: Config, job: Job, after: datetime, count: int) -> list[datetime]:
     expr, _ = pipeline_schedule(config, job.name)
-    if expr is None:
+    if expr is None or is_reboot(expr):
         return []
     return list(_fire_times(expr, job.timezone, after, count))
 
@@ -216,6 +216,8 @@ def _next_and_overdue(
     """The job's next fire time and, if `watched` (not paused), `overdue`. A job whose
     first fire time after its newest run is still to come has both from that one
     fire time: the usual case, and one schedule walk a job instead of two."""
+    if is_reboot(expr):
+        return None, None  # no fire times: nothing next, nothing overdue
     quick = watched and job.enabled and expr is not None and last is not None
     if quick and last.scheduled_for <= now:
         times = _fire_times(expr, job.timezone, last.scheduled_for, 1)
@@ -250,8 +252,8 @@ def overdue(
         return None
     if expr is None:
         expr, _ = pipeline_schedule(config, job.name)
-    if expr is None:
-        return None
+    if expr is None or is_reboot(expr):
+        return None  # @reboot has no fire times: it cannot be overdue
     cutoff = now - job.start_grace
     times = fire_times(parse_schedule(expr), zone(job.timezone), after=last.scheduled_for)
     if not job.after:
@@ -314,7 +316,7 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
     start, end = day_bounds(day, job.timezone)
     times: list[datetime] = []
     expr, _ = pipeline_schedule(config, job.name)
-    if expr is not None:
+    if expr is not None and not is_reboot(expr):  # @reboot: its runs, no fire times
         # fire_times is strictly after its start, so begin a microsecond early.
         for t in fire_times(
             parse_schedule(expr), zone(job.timezone), after=start - timedelta(microseconds=1)

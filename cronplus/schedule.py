@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 __all__ = [
+    "REBOOT",
     "CronSchedule",
     "ScheduleError",
     "fire_times",
     "fire_times_between",
     "fires_ever",
+    "is_reboot",
     "never_fires",
     "parse_schedule",
     "step_notes",
@@ -41,6 +43,7 @@ _ALIASES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+REBOOT = "@reboot"  # not a time: once at each daemon start (issue 14)
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -173,10 +176,18 @@ def _fields(expr: str) -> list[str]:
     return fields
 
 
+def is_reboot(expr: str | None) -> bool:
+    """`@reboot`: fired by the daemon's start, never by a time, so it has no fire times;
+    every caller of `parse_schedule` on a job's schedule asks this first."""
+    return expr is not None and expr.strip().lower() == REBOOT
+
+
 def step_notes(expr: str) -> list[str]:
     """What a valid expression means that its writer may not expect: a step larger than
     its range (`*/60` minutes), which cronie accepts and reads as the range's first value."""
-    notes = []
+    notes: list[str] = []
+    if is_reboot(expr):
+        return notes
     for f, text in zip((_SEC, _MIN, _HOUR, _DOM, _MON, _DOW), _fields(expr), strict=True):
         for item in text.split(","):
             if "/" not in item or "#" in item:

@@ -88,10 +88,10 @@ def test_the_read_commands_cache_withholds_stdin(project, cli):
 
 # Each crontab of tests/data/crontabs: its options, and the lines import leaves out.
 CORPUS = {
-    "webserver": ((), {27: "@reboot is not supported yet", 34: 'schedule "0~30 * * * *"',
+    "webserver": ((), {34: 'schedule "0~30 * * * *"',
                        35: 'schedule "* * * * /srv/app/bin/too-few-fields.sh"',
                        36: "not a comment, variable or entry", 37: "no command"}),
-    "etc-crontab": (("--system",), {37: "@reboot is not supported yet", 38: "no command"}),
+    "etc-crontab": (("--system",), {38: "no command"}),
     "reports": ((), {31: 'time zone "Mars/Olympus_Mons" is unknown',
                      32: '"@every" is no schedule cron knows'}),
 }  # fmt: skip
@@ -154,7 +154,8 @@ def test_the_corpus_imports_validates_and_fires_as_cron_does(tmp_path, name):
         for row in json.loads(shown.stdout):
             job = document["jobs"][row["job"]]
             zone = job.get("timezone", defaults.get("timezone", MACHINE_ZONE))
-            expected = cron_times(job["schedule"], zone, after, 30)
+            reboot = job["schedule"] == "@reboot"  # no fire times: at each daemon start
+            expected = [] if reboot else cron_times(job["schedule"], zone, after, 30)
             assert utc(row["fire_times"]) == expected, (row["job"], after)
 
 
@@ -235,10 +236,19 @@ def test_output_file_is_created_owner_only_and_never_replaced_without_force(tmp_
 
 
 def test_a_crontab_whose_every_line_is_left_out_exits_1_with_a_file_of_no_jobs(tmp_path):
-    done = cronplus("import-crontab", "-", "-o", "jobs.toml", cwd=tmp_path, stdin="@reboot x\n")
+    done = cronplus("import-crontab", "-", "-o", "jobs.toml", cwd=tmp_path, stdin="@every x\n")
     assert done.returncode == ExitCode.NOT_SUCCEEDED
-    assert "<stdin>:1: left out: @reboot is not supported yet: @reboot x" in done.stderr
+    assert '<stdin>:1: left out: "@every" is no schedule cron knows: @every x' in done.stderr
     assert tomllib.loads((tmp_path / "jobs.toml").read_text()) == {"jobs": {}}
+    assert cronplus("-c", "jobs.toml", "validate", cwd=tmp_path).returncode == ExitCode.OK
+
+
+def test_reboot_is_kept_as_a_schedule(tmp_path):
+    crontab = "@reboot /srv/app/bin/start-workers.sh\n"
+    done = cronplus("import-crontab", "-", "-o", "jobs.toml", cwd=tmp_path, stdin=crontab)
+    assert done.returncode == ExitCode.OK, done.stderr
+    jobs = tomllib.loads((tmp_path / "jobs.toml").read_text())["jobs"]
+    assert jobs["start-workers"]["schedule"] == "@reboot"
     assert cronplus("-c", "jobs.toml", "validate", cwd=tmp_path).returncode == ExitCode.OK
 
 

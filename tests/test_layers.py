@@ -14,6 +14,7 @@ PKG = Path(__file__).resolve().parent.parent / "cronplus"
 LAYERS = {
     "cli": 1,
     "engine": 2,
+    "catchup": 2,
     "daemon": 2,
     "backfill": 2,
     "_backfill_run": 2,
@@ -29,6 +30,8 @@ LAYERS = {
     "webchild": 2,
     "metrics": 2,
     "dispatch": 3,
+    "lanes": 3,
+    "jitter": 3,
     "runner": 3,
     "starts": 3,
     "spawner": 3,

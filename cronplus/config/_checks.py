@@ -74,6 +74,7 @@ class Checks:
             "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
             "stdin": self._string,
+            "jitter": lambda w, k, v: self._duration(w, k, v, positive=True),
             "alerts": self._job_alerts,
             "state": self._state,
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
@@ -156,10 +157,12 @@ class Checks:
         return parsed
 
     def _schedule(self, where: Where, key: str, value: Any) -> Any:
-        from cronplus.schedule import ScheduleError, never_fires, parse_schedule
+        from cronplus.schedule import REBOOT, ScheduleError, is_reboot, never_fires, parse_schedule
 
         if not isinstance(value, str):
             return self.wrong(where, key, 'a cron expression like "0 3 * * *" or "@daily"', value)
+        if is_reboot(value):
+            return REBOOT
         try:
             parsed = parse_schedule(value)
         except ScheduleError as exc:

@@ -23,6 +23,7 @@ JOB_KEYS = (
     "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
     "start_grace", "overlap", "catchup", "catchup_limit", "env", "cwd", "enabled",
     "description", "alerts", "stdin",
+    "jitter",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -151,6 +152,13 @@ class Loader(Checks):
                 None,
                 "has neither command nor python"
                 ' (add command = "..." or python = "package.module:function")',
+            )
+        if "jitter" in table and "schedule" not in table:
+            self.report(
+                where,
+                "jitter",
+                "jitter without a schedule: only fire times are jittered"
+                " (remove jitter, or add a schedule)",
             )
         return self.checked(where, table, JOB_KEYS, self.checks, _defaults_only)
 
@@ -311,6 +319,8 @@ class Loader(Checks):
                 else None,
                 alerts_enabled=own_alerts is not False,
                 stdin=job.get("stdin"),
+                # [defaults].jitter spreads the jobs that have fire times, not `after` ones.
+                jitter=get("jitter") if job.get("schedule") else None,
             )
         return Config(
             path=self.path,

@@ -261,8 +261,14 @@ def next_json(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> list[dict[s
 
 
 def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
+    from cronplus.schedule import is_reboot
+
     when = _once_each(human_time)
-    rows = [[j.name, when(t, j.timezone)] for j, times in upcoming for t in times]
+    rows = []
+    for j, times in upcoming:
+        if is_reboot(j.schedule):  # no fire times to list: say when it runs instead
+            rows.append([j.name, "@reboot: at each daemon start"])
+        rows += [[j.name, when(t, j.timezone)] for t in times]
     print_table(["JOB", "FIRE TIME"], rows)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from cronplus.config import config_dag
 from cronplus.model import Config, Job, Run
-from cronplus.schedule import fire_times, parse_schedule
+from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.web._layout import NO_RUN
 from cronplus.zones import zone
 
@@ -82,7 +82,7 @@ class FireTimes:
 
     def of(self, job: Job) -> list[datetime]:
         root = self.config.jobs[config_dag(self.config).pipeline_roots(job.name)[0]]
-        if root.schedule is None:
+        if root.schedule is None or is_reboot(root.schedule):  # @reboot: no fire times
             return []
         key = (root.schedule, job.timezone)
         if key not in self._kept:
