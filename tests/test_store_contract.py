@@ -646,6 +646,36 @@ def test_runs_between_and_history_order(store):
     assert len(store.history("load")) == 5
 
 
+def test_history_of_reads_many_jobs_each_in_its_own_range_newest_first(store):
+    h = timedelta(hours=1)
+    for i in range(4):
+        claimed(store, "load", T + i * h)
+        claimed(store, "sync", T + i * h + timedelta(minutes=30), trigger=Trigger.MANUAL)
+    claimed(store, "sync", T + 9 * h, status=RunStatus.SKIPPED, reason="paused")
+    claimed(store, "other", T + 5 * h)
+    both = store.history_of({"load": (None, None), "sync": (T + 2 * h, None)})
+    assert [(r.job, r.scheduled_for - T) for r in both] == [
+        ("sync", 9 * h),
+        ("sync", 3.5 * h),
+        ("load", 3 * h),
+        ("sync", 2.5 * h),
+        ("load", 2 * h),
+        ("load", h),
+        ("load", timedelta(0)),
+    ]
+    limited = store.history_of({"load": (T + h, T + 3 * h), "sync": (None, T + h)}, 2)
+    assert [(r.job, r.scheduled_for - T) for r in limited] == [("load", 2 * h), ("load", h)]
+    manual = store.history_of(
+        {"load": (None, None), "sync": (None, None)}, triggers=[Trigger.MANUAL]
+    )
+    assert {r.job for r in manual} == {"sync"} and len(manual) == 4
+    skipped = store.history_of(
+        {"sync": (None, None)}, statuses=[RunStatus.SKIPPED, RunStatus.FAILED]
+    )
+    assert [r.reason for r in skipped] == ["paused"]
+    assert store.history_of({}) == [] and store.history_of({"none": (None, None)}) == []
+
+
 def test_latest_started_is_the_newest_run_with_an_attempt(store):
     assert store.latest_started("load") is None
     older = failed_run(store, t=T)

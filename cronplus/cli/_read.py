@@ -86,39 +86,92 @@ def _status_on(
 
 
 @click.command()
-@click.argument("job")
+@click.argument("jobs", nargs=-1)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="S",
+    help="Only runs of this status (repeat or S,S).",
+)
+@click.option(
+    "--trigger",
+    "triggers",
+    multiple=True,
+    metavar="T",
+    help="Only runs of this trigger (repeat or T,T).",
+)
+@click.option(
+    "--since", metavar="WHEN", help="Logical time from: a date, ISO date-time or 24h, 7d."
+)
+@click.option("--until", metavar="WHEN", help="Logical time before (exclusive), as --since.")
 @limit_option("runs")
 @json_option()
 @pass_ctx
-def history(obj: Context, job: str, limit: int, as_json: bool) -> None:
-    """A job's runs, newest first (a job removed from the file keeps its history).
+def history(
+    obj: Context,
+    jobs: tuple[str, ...],
+    statuses: tuple[str, ...],
+    triggers: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Runs of the JOBs named, else of every job, newest logical time first.
+
+    A job removed from the file keeps its history (name it to see it). A date in
+    --since or --until is that day in each job's time zone; --limit counts after
+    the filters.
 
     \b
-    Example:
+    Examples:
       cronplus history load --limit 5
+      cronplus history --status failed,timed_out --since 7d
+      cronplus history extract load --trigger backfill --since 2026-11-01 --until 2026-11-08
     """
     from cronplus import render, report
+    from cronplus.cli._when import parse_when, parse_words
+    from cronplus.model import RunStatus, Trigger
 
-    runs, tz, store = _job_runs(obj, job, limit)
+    wanted = (
+        parse_words(statuses, RunStatus, "--status"),
+        parse_words(triggers, Trigger, "--trigger"),
+    )
+    zones = _history_zones(obj, jobs)
     now = system_clock().now()
-    spec = obj.config.jobs.get(job)
-    states = [report.going_state(store, r, spec, now) for r in runs]
-    if as_json:
-        render.print_json(render.history_json(runs, tz, states))
-    else:
-        render.print_history(runs, tz, states)
-
-
-def _job_runs(obj: Context, job: str, limit: int | None) -> tuple[list[Run], str, Store]:
-    """Runs of a configured job, or of one removed from the file that still has history."""
-    obj.read_config()
+    bounds = {
+        job: (
+            since and parse_when(since, tz, "--since", now),
+            until and parse_when(until, tz, "--until", now),
+        )
+        for job, tz in zones.items()
+    }
     store = obj.store()
-    runs = store.history(job, limit)
-    if job in obj.config.jobs:
-        return runs, obj.config.jobs[job].timezone, store
-    if not runs:
-        raise UnknownJobError(job, obj.config.jobs)
-    return runs, "UTC", store
+    runs = store.history_of(bounds, limit, statuses=wanted[0], triggers=wanted[1])
+    states = [report.going_state(store, r, obj.config.jobs.get(r.job), now) for r in runs]
+    if as_json:
+        render.print_json(render.history_json(runs, zones, states))
+    else:
+        render.print_history(runs, zones, states, by_job=len(jobs) != 1)
+
+
+def _history_zones(obj: Context, jobs: tuple[str, ...]) -> dict[str, str]:
+    """Each job `history` reads and its zone: every job of the file when none is named;
+    a named job removed from the file counts (in UTC) while it has history."""
+    obj.read_config()
+    if not jobs:
+        return {name: job.timezone for name, job in obj.config.jobs.items()}
+    zones: dict[str, str] = {}
+    store = obj.store()
+    for name in dict.fromkeys(jobs):
+        if name in obj.config.jobs:
+            zones[name] = obj.config.jobs[name].timezone
+        elif store.latest_run(name) is not None:
+            zones[name] = "UTC"
+        else:
+            raise UnknownJobError(name, obj.config.jobs)
+    return zones
 
 
 @click.command()

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "completion": ("_service", "Print the shell completion script for bash, zsh or fish."),
     "history": (
         "_read",
-        "A job's runs, newest first (a job removed from the file keeps its history).",
+        "Runs of the JOBs named, else of every job, newest logical time first.",
     ),
     "import-crontab": (
         "_import",

@@ -6,7 +6,7 @@ Each shape is a function of the library's answer (report's `JobStatus` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,17 +219,41 @@ def _day_row(r: DayReport, run: Run) -> list[str]:
 # -- history ------------------------------------------------------------------------------------
 
 
-def history_json(runs: Sequence[Run], tz: str, states: Sequence[Going]) -> list[dict[str, Any]]:
-    return [going_run_json(r, tz, g) for r, g in zip(runs, states, strict=True)]
+def history_json(
+    runs: Sequence[Run], tz: str | Mapping[str, str], states: Sequence[Going]
+) -> list[dict[str, Any]]:
+    """`tz`: the zone of every run, or each job's (history across jobs)."""
+    zones = _zones_of(tz)
+    return [going_run_json(r, zones(r.job), g) for r, g in zip(runs, states, strict=True)]
 
 
-def print_history(runs: Sequence[Run], tz: str, states: Sequence[Going]) -> None:
+def print_history(
+    runs: Sequence[Run],
+    tz: str | Mapping[str, str],
+    states: Sequence[Going],
+    *,
+    by_job: bool = False,
+) -> None:
+    """The runs' table; `by_job` adds a JOB column (history across jobs)."""
+    zones = _zones_of(tz)
+    head = ["JOB"] if by_job else []
     print_table(
-        ["RUN", "LOGICAL TIME", "TRIGGER", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON"],
+        [
+            *head,
+            "RUN",
+            "LOGICAL TIME",
+            "TRIGGER",
+            "STATUS",
+            "ATTEMPTS",
+            "DURATION",
+            "EXIT",
+            "REASON",
+        ],
         [
             [
+                *([r.job] if by_job else []),
                 str(r.id),
-                human_time(r.scheduled_for, tz),
+                human_time(r.scheduled_for, zones(r.job)),
                 str(r.trigger),
                 going_word(r, g),
                 str(len(r.attempts)),
@@ -239,9 +263,15 @@ def print_history(runs: Sequence[Run], tz: str, states: Sequence[Going]) -> None
             ]
             for r, g in zip(runs, states, strict=True)
         ],
-        status_column=3,
-        whole=[1, 3],
+        status_column=3 + len(head),
+        whole=[1 + len(head), 3 + len(head)],
     )
+
+
+def _zones_of(tz: str | Mapping[str, str]) -> Callable[[str], str]:
+    if isinstance(tz, str):
+        return lambda _job: tz
+    return lambda job: tz.get(job, "UTC")
 
 
 def _exit_text(run: Run) -> str:

@@ -21,7 +21,7 @@ What holds for every method of a `Store` unless its docstring says otherwise:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -255,6 +255,22 @@ class Store(Protocol):
         """Runs of `job`, latest logical time first (ties: latest id first), at most
         `limit` of them (None: all); given, only those of `status`, of `trigger`, and
         with start <= logical time < end (the web's history filter)."""
+        ...
+
+    def history_of(
+        self,
+        bounds: Mapping[str, tuple[datetime | None, datetime | None]],
+        limit: int | None = None,
+        *,
+        statuses: Collection[RunStatus] = (),
+        triggers: Collection[Trigger] = (),
+    ) -> list[Run]:
+        """`history` across jobs (`cronplus history` with several or no JOB): runs of
+        each job of `bounds` with start <= logical time < end, its own (start, end)
+        (a date is a day in each job's zone; None: no bound), of any of `statuses`
+        and of any of `triggers` (empty: any), latest logical time first (ties:
+        latest id first), at most `limit` (None: all). One query per 2,500 jobs, each
+        job's range read through its (job, logical time) key."""
         ...
 
     def unfinished_runs(self) -> list[Run]:

@@ -4,7 +4,7 @@ SQL backend, as `_sql.py` is (see its docstring for the SQL both share)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -14,6 +14,7 @@ from cronplus.store._sql_side import SideTablesSql
 from cronplus.store.schema import ENDED_BADLY
 
 RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
+_RUNS_COLUMNS = ", ".join(f"runs.{c} AS {c}" for c in RUN_COLUMNS.split(", "))
 _ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
 _OWN_OUTCOMES = "('succeeded', 'failed', 'timed_out')"  # not what others did to a run
 _FINISHED = "('succeeded', 'failed', 'timed_out', 'upstream_failed', 'interrupted')"
@@ -140,6 +141,42 @@ class RunReads(SideTablesSql):
         if limit is None:
             return self._runs(sql, args)
         return self._runs(sql + " LIMIT ?", [*args, limit])
+
+    def history_of(
+        self,
+        bounds: Mapping[str, tuple[datetime | None, datetime | None]],
+        limit: int | None = None,
+        *,
+        statuses: Collection[RunStatus] = (),
+        triggers: Collection[Trigger] = (),
+    ) -> list[Run]:
+        found: list[Run] = []
+        names = list(bounds)
+        for i in range(0, len(names), _JOBS_CHUNK // 2):
+            chunk = names[i : i + _JOBS_CHUNK // 2]
+            args: list[object] = []
+            for job in chunk:
+                start, end = bounds[job]
+                args += [job, to_db(start) if start else "", to_db(end) if end else "~"]
+            where = "".join(
+                f" AND runs.{column} IN ({marks(len(words))})"
+                for column, words in (("status", statuses), ("trigger", triggers))
+                if words
+            )
+            args += [str(w) for w in (*statuses, *triggers)]
+            # The (job, logical time) key answers each job's range: a probe a job.
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            sql = (
+                f"WITH asked (job, since, until) AS (VALUES {values})"
+                f" SELECT {_RUNS_COLUMNS} FROM asked JOIN runs ON runs.job = asked.job"
+                " AND runs.scheduled_for >= asked.since AND runs.scheduled_for < asked.until"
+                f"{where} ORDER BY runs.scheduled_for DESC, runs.id DESC"
+            )
+            if limit is not None:
+                sql, args = sql + " LIMIT ?", [*args, limit]
+            found += self._runs(sql, args)
+        found.sort(key=lambda r: (r.scheduled_for, r.id), reverse=True)
+        return found if limit is None else found[:limit]
 
     def unfinished_runs(self) -> list[Run]:
         return self._runs(
