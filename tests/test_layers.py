@@ -29,6 +29,7 @@ LAYERS = {
     "web": 2,
     "webchild": 2,
     "metrics": 2,
+    "follow": 2,
     "dispatch": 3,
     "lanes": 3,
     "jitter": 3,

@@ -178,13 +178,24 @@ def _history_zones(obj: Context, jobs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("job")
 @click.option("--run", "run_id", type=int, metavar="ID", help="A run id (default: latest).")
 @click.option("--attempt", type=click.IntRange(min=1), metavar="N", help="Default: the last.")
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Go on printing until the run ends (exit 1 unless it succeeded).",
+)
 @pass_ctx
-def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> None:
+def logs(obj: Context, job: str, run_id: int | None, attempt: int | None, follow: bool) -> None:
     """Print the output a run's attempt captured (latest run and attempt by default).
 
+    With -f, the output so far, then as it comes until the run ends (the run going,
+    else the next one if the job has no output yet), `--- attempt N ---` before each
+    later attempt; exit 0 if the run succeeded, 1 if not, 130 on Ctrl-C.
+
     \b
-    Example:
+    Examples:
       cronplus logs load --run 41 --attempt 2
+      cronplus logs load -f
     """
     from cronplus import render
 
@@ -192,6 +203,12 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None) -> Non
     store = obj.store()
     if job not in obj.config.jobs and store.latest_run(job) is None:
         raise UnknownJobError(job, obj.config.jobs)
+    if follow:
+        if attempt is not None:
+            raise UsageError("-f follows a run's attempts as they come; leave out --attempt")
+        from cronplus.cli._follow import follow_logs
+
+        sys.exit(follow_logs(store, job, run_id))
     chosen, number = _chosen_attempt(store, job, run_id, attempt)
     path = chosen.attempts[number - 1].log
     try:
