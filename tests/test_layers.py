@@ -30,6 +30,7 @@ LAYERS = {
     "webchild": 2,
     "metrics": 2,
     "follow": 2,
+    "starter": 2,
     "dispatch": 3,
     "lanes": 3,
     "jitter": 3,

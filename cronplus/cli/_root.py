@@ -41,6 +41,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._web import COMMANDS as web_commands
 
         return web_commands
+    if module == "_init":
+        from cronplus.cli._init import COMMANDS as init_commands
+
+        return init_commands
     if module == "_metrics":
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 

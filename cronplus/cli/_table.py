@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "_import",
         "Turn a crontab into a jobs file: FILE, - for stdin, else `crontab -l`.",
     ),
+    "init": ("_init", "Write a commented starter jobs file at the -c path (exit 2 if it exists)."),
     "logs": (
         "_read",
         "Print the output a run's attempt captured (latest run and attempt by default).",
