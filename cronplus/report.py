@@ -204,6 +204,34 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     return out
 
 
+# -- status --watch ---------------------------------------------------------------------------
+
+FAILURES_SINCE = timedelta(hours=24)  # what `status --watch` lists as failed lately
+FAILURES_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One look of `status --watch`: the `status` rows, the runs of those jobs that
+    ended badly in the last 24 hours (newest end first), the daemon's pid (None: no
+    daemon; 0: one whose pid is unknown)."""
+
+    now: datetime
+    rows: list[JobStatus]
+    failures: list[Run]
+    daemon_pid: int | None
+
+
+def watch(
+    config: Config, store: Store, names: list[str], now: datetime, daemon_pid: int | None
+) -> Watch:
+    wanted = set(names)
+    # Through the index of runs ended badly: never the runs that went well.
+    failures = [r for r in store.ended_badly(now - FAILURES_SINCE, 500) if r.job in wanted]
+    rows = job_statuses(config, store, names, now)
+    return Watch(now, rows, failures[:FAILURES_SHOWN], daemon_pid)
+
+
 def _next_and_overdue(
     config: Config,
     store: Store,

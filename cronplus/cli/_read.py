@@ -34,13 +34,23 @@ if TYPE_CHECKING:
 @click.option(
     "--problems", is_flag=True, help="With --on: only the fire times that did not succeed."
 )
+@click.option("--watch", is_flag=True, help="Show it again every second until Ctrl-C.")
 @json_option()
 @pass_ctx
 def status(
-    obj: Context, jobs: tuple[str, ...], on_date: str | None, problems: bool, as_json: bool
+    obj: Context,
+    jobs: tuple[str, ...],
+    on_date: str | None,
+    problems: bool,
+    watch: bool,
+    as_json: bool,
 ) -> None:
     """Did it run? Each job's last run, what is running, what is overdue, and the next
     fire time; with --on, every fire time of that date beside its run.
+
+    With --watch, the table, the runs going with their elapsed time, the last 24
+    hours' failures, the daemon's pid and the time, again every second until Ctrl-C
+    (exit 0); piped, a plain snapshot each second.
 
     Exits 1 when a job's latest finished run (or, with --on, a run of that date) ended
     failed, timed_out, upstream_failed or interrupted, when a fire time is overdue
@@ -51,10 +61,17 @@ def status(
     Examples:
       cronplus status
       cronplus status load --on 2026-11-17 --problems
+      cronplus status --watch
     """
     from cronplus.cli._status import job_names, show_status
 
     names = job_names(obj, jobs)
+    if watch:
+        if on_date is not None or as_json:
+            raise UsageError("--watch shows the status table; leave out --on and --json")
+        from cronplus.cli._watch import watch as watch_status
+
+        sys.exit(watch_status(obj, names))
     if problems and on_date is None:
         raise UsageError("--problems goes with --on DATE (e.g. status --on 2026-11-17 --problems)")
     if on_date is not None:

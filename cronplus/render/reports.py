@@ -73,14 +73,22 @@ def print_status(
     ATTEMPTS or FINISHED column, so that a 100-column terminal shows it without
     cutting a status word or a time in two (else it falls back to plain columns)."""
     terminal = is_terminal()
-    when = _once_each(lambda t, tz: short_time(t, tz, now) if terminal else human_time(t, tz))
-    table = [_status_cells(r, when, terminal) for r in rows]
+    headers, table = status_table(rows, now, terminal)
     if terminal:
-        print_table(_STATUS_HEADERS_TERMINAL, table, status_column=3, whole=[2, 3, 5])
+        print_table(headers, table, status_column=3, whole=[2, 3, 5])
     else:
-        print_table(_STATUS_HEADERS, table, status_column=4)
+        print_table(headers, table, status_column=4)
     print_lines([note for r in rows for note in status_notes(r, chosen)])
     print_lines([daemon_line(daemon_pid, state)])
+
+
+def status_table(
+    rows: Sequence[JobStatus], now: datetime, terminal: bool
+) -> tuple[list[str], list[list[str]]]:
+    """The status table's headers and cells, laid out for a terminal or for a pipe."""
+    when = _once_each(lambda t, tz: short_time(t, tz, now) if terminal else human_time(t, tz))
+    table = [_status_cells(r, when, terminal) for r in rows]
+    return (_STATUS_HEADERS_TERMINAL if terminal else _STATUS_HEADERS), table
 
 
 def _once_each(
