@@ -52,7 +52,8 @@ def read_until(fd: int, enough, timeout: float = 30.0, got: bytes = b"") -> byte
             try:
                 chunk = os.read(fd, 65536)
             except OSError:  # the pty's other end closed
-                break
+                chunk = b""
+            assert chunk, f"the output ended: {got.decode(errors='replace')[-2000:]}"
             got += chunk
     return got
 
