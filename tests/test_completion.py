@@ -110,7 +110,8 @@ def test_job_arguments_complete_from_the_jobs_file(project, monkeypatch, capsys)
     project.write(JOBS)
     assert values(answer(project, "cronplus status ")) == ["extract", "export", "load"]
     assert values(answer(project, "cronplus history ex")) == ["extract", "export"]
-    assert values(answer(project, "cronplus history extract ")) == []  # one JOB only
+    assert values(answer(project, "cronplus logs extract ")) == []  # one JOB only
+    assert values(answer(project, "cronplus history extract ")) == ["extract", "export", "load"]
     assert values(answer(project, "cronplus pause load e")) == ["extract", "export"]
     assert "status" in values(answer(project, "cronplus st"))
 

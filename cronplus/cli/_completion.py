@@ -40,7 +40,7 @@ WORD_OPTIONS = {"--status": STATUS_WORDS, "--trigger": TRIGGER_WORDS}
 JOB_ARGUMENTS: dict[str, int | None] = {
     "alert-test": 1,
     "backfill": 1,
-    "history": 1,
+    "history": None,
     "logs": 1,
     "mark": 1,
     "next": 1,
