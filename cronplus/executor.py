@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import pwd
 import select
 import shutil
 import signal
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cronplus import _wrapper
+from cronplus import _logcap, _runas, _wrapper
 from cronplus.clock import Clock
 from cronplus.model import AttemptResult, Job, RunStatus
 
@@ -82,6 +83,8 @@ def adopt_attempt(
     try:
         return AttemptHandle(proc, job, log_path, status_path, started_at, started_mono, clock)
     except ProcessLookupError:  # it ended between finding it and now
+        with contextlib.suppress(OSError):
+            _logcap.compact(log_path, job.max_log_bytes)
         return _wrapper.ended_attempt(status_path, started_at, clock.now())
 
 
@@ -118,6 +121,9 @@ class AttemptHandle:
         self._closed = False
         self._interrupt_reason: str | None = None
         self._result: AttemptResult | None = None
+        # Watched from here, by the process's one log-capping thread (`_logcap`);
+        # an adopted attempt's log is capped by the daemon that adopted it.
+        self._cap = _logcap.CAPPER.watch(log_path, job.max_log_bytes)
 
     def wait(self) -> AttemptResult:
         """Block until the attempt is over, enforcing the job's timeout, and say how it ended.
@@ -131,6 +137,7 @@ class AttemptHandle:
                     self._result = self._wait()
                 finally:
                     self._close()
+                    _logcap.CAPPER.finish(self._cap, self.log_path)
             return self._result
 
     def ended_within(self, seconds: float) -> bool:
@@ -293,17 +300,11 @@ def start_attempt(
     """
     now = clock.now
     status_path = _wrapper.status_path_for(log_path)
-    if job.python is not None:
-        shim = [sys.executable, "-m", "cronplus._pyjob"]
-        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
-        argv = _wrapper.wrapper_argv(status_path, child)
-    elif job.command is not None:
-        problem = _shell_problem(job.shell, env)
-        if problem is not None:
-            return _not_started(now(), problem)
-        argv = _wrapper.command_argv(status_path, job.shell, job.command, umask)
-    else:
-        raise ValueError(f'job "{job.name}" has neither command nor python')
+    as_user = _runas.target(job.user)
+    argv = _argv(job, env, status_path, jobs_folder, umask, as_user)
+    if isinstance(argv, str):
+        return _not_started(now(), argv)
+    env = _runas.environ(as_user, env, job.env)
     cwd = os.fspath(job.cwd)
     try:
         _wrapper.remove_stale(status_path)
@@ -339,6 +340,33 @@ def start_attempt(
     if not _wrapper.private_status(argv):
         _wrapper.owner_only(status_path)
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
+
+
+def _argv(
+    job: Job,
+    env: Mapping[str, str],
+    status_path: Path,
+    jobs_folder: Path,
+    umask: int | None,
+    as_user: pwd.struct_passwd | str | None,
+) -> list[str] | str:
+    """The wrapper's argv for `job`, or why it cannot start. A job run as another
+    user runs under the generic wrapper, its own process switching (`_runas`)."""
+    if isinstance(as_user, str):
+        return as_user
+    if job.python is not None:
+        shim = [sys.executable, "-m", "cronplus._pyjob"]
+        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
+        return _wrapper.wrapper_argv(status_path, _runas.argv(as_user, child))
+    if job.command is None:
+        raise ValueError(f'job "{job.name}" has neither command nor python')
+    problem = _shell_problem(job.shell, env)
+    if problem is not None:
+        return problem
+    if as_user is None:
+        return _wrapper.command_argv(status_path, job.shell, job.command, umask)
+    child = _runas.argv(as_user, [job.shell, "-c", job.command])
+    return _wrapper.wrapper_argv(status_path, child)
 
 
 def _stdin_fd(text: str) -> int:
