@@ -83,9 +83,15 @@ def adopt_attempt(
     try:
         return AttemptHandle(proc, job, log_path, status_path, started_at, started_mono, clock)
     except ProcessLookupError:  # it ended between finding it and now
-        with contextlib.suppress(OSError):
-            _logcap.compact(log_path, job.max_log_bytes)
-        return _wrapper.ended_attempt(status_path, started_at, clock.now())
+        return ended_attempt(job, log_path, started_at, clock)
+
+
+def ended_attempt(job: Job, log_path: Path, started_at: datetime, clock: Clock) -> AttemptResult:
+    """The result of an attempt that ended while no cronplus watched it, its log
+    capped as a watcher would have left it."""
+    with contextlib.suppress(OSError):
+        _logcap.compact(log_path, job.max_log_bytes)
+    return _wrapper.ended_attempt(_wrapper.status_path_for(log_path), started_at, clock.now())
 
 
 class AttemptHandle:
@@ -121,9 +127,8 @@ class AttemptHandle:
         self._closed = False
         self._interrupt_reason: str | None = None
         self._result: AttemptResult | None = None
-        # Watched from here, by the process's one log-capping thread (`_logcap`);
-        # an adopted attempt's log is capped by the daemon that adopted it.
-        self._cap = _logcap.CAPPER.watch(log_path, job.max_log_bytes)
+        self._cap: _logcap.Watch | None = None
+        self._watched = False
 
     def wait(self) -> AttemptResult:
         """Block until the attempt is over, enforcing the job's timeout, and say how it ended.
@@ -133,6 +138,7 @@ class AttemptHandle:
         """
         with self._wait_lock:
             if self._result is None:
+                self._watch_log()
                 try:
                     self._result = self._wait()
                 finally:
@@ -145,6 +151,7 @@ class AttemptHandle:
         interrupted; True if it did, or if its timeout is up. `wait()` still says how
         it ended. What is worth doing only for an attempt that goes on (recording its
         pid) waits on this first: a quick attempt then costs no such write."""
+        self._watch_log()
         timed_out = False
         if self._job.timeout is not None:
             left = self._started_mono + self._job.timeout.total_seconds() - self._monotonic()
@@ -156,6 +163,14 @@ class AttemptHandle:
         poller.register(self._pidfd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         return bool(poller.poll(math.ceil(seconds * 1000))) or timed_out
+
+    def _watch_log(self) -> None:
+        """Have the process's log-capping thread (`_logcap`) watch the log, once, from
+        the worker thread: not on the way from one start to the next (runs due
+        together start back to back). An adopted attempt is capped by its adopter."""
+        if not self._watched:
+            self._watched = True
+            self._cap = _logcap.CAPPER.watch(self.log_path, self._job.max_log_bytes)
 
     def interrupt(self, reason: str = "interrupted: cronplus stopped") -> None:
         """Ask `wait()` to stop the attempt's whole group: TERM, then KILL after kill_grace.

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,13 +150,13 @@ def test_an_adopted_attempt_is_capped_by_its_watcher(project):
     job = _job(command=command, max_log_bytes=256 * 1024)
     handle = executor.adopt_attempt(job, wrapper.pid, log, datetime.now(UTC), clock=SystemClock())
     assert isinstance(handle, executor.AttemptHandle)
-    try:
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(handle.wait)  # a worker thread watches it, as after recovery
         peak = 0
         while wrapper.poll() is None:
             peak = max(peak, log.stat().st_blocks * 512)
             time.sleep(0.001)
-    finally:
-        result = handle.wait()
+        result = waiting.result()
     assert result.status is RunStatus.SUCCEEDED
     assert peak <= 256 * 1024 + _logcap.SLACK
     half = 128 * 1024
@@ -185,3 +186,14 @@ def test_readers_show_a_running_logs_hole_as_one_marker_line(tmp_path):
     finally:
         _logcap.CAPPER.finish(watch, log)
     assert log.stat().st_size < 64 * 1024 + 100
+
+
+def test_an_attempt_that_ended_unwatched_is_compacted_when_found(project):
+    """An attempt that ended while no cronplus ran: the daemon that finds it caps its log."""
+    log = project.root / "1-1.log"
+    log.write_bytes(b"a" * MIB + b"b" * MIB)
+    _wrapper.status_path_for(log).write_text("0\n")
+    job = _job(command="true", max_log_bytes=1000)
+    result = executor.ended_attempt(job, log, datetime.now(UTC), SystemClock())
+    assert result.status is RunStatus.SUCCEEDED
+    assert log.read_bytes() == b"a" * 500 + b"\n" + _logcap.marker(2 * MIB - 1000) + b"b" * 500
