@@ -12,12 +12,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import pwd
 import select
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -316,7 +313,9 @@ def start_attempt(
     now = clock.now
     status_path = _wrapper.status_path_for(log_path)
     as_user = _runas.target(job.user)
-    argv = _argv(job, env, status_path, jobs_folder, umask, as_user)
+    if isinstance(as_user, str):
+        return _not_started(now(), as_user)
+    argv = _wrapper.job_argv(job, env, status_path, jobs_folder, umask, as_user)
     if isinstance(argv, str):
         return _not_started(now(), argv)
     env = _runas.environ(as_user, env, job.env)
@@ -357,33 +356,6 @@ def start_attempt(
     return AttemptHandle(popen, job, log_path, status_path, started_at, started_mono, clock)
 
 
-def _argv(
-    job: Job,
-    env: Mapping[str, str],
-    status_path: Path,
-    jobs_folder: Path,
-    umask: int | None,
-    as_user: pwd.struct_passwd | str | None,
-) -> list[str] | str:
-    """The wrapper's argv for `job`, or why it cannot start. A job run as another
-    user runs under the generic wrapper, its own process switching (`_runas`)."""
-    if isinstance(as_user, str):
-        return as_user
-    if job.python is not None:
-        shim = [sys.executable, "-m", "cronplus._pyjob"]
-        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
-        return _wrapper.wrapper_argv(status_path, _runas.argv(as_user, child))
-    if job.command is None:
-        raise ValueError(f'job "{job.name}" has neither command nor python')
-    problem = _shell_problem(job.shell, env)
-    if problem is not None:
-        return problem
-    if as_user is None:
-        return _wrapper.command_argv(status_path, job.shell, job.command, umask)
-    child = _runas.argv(as_user, [job.shell, "-c", job.command])
-    return _wrapper.wrapper_argv(status_path, child)
-
-
 def _stdin_fd(text: str) -> int:
     """The job's `stdin` in an unlinked file, at offset 0: the child reads it at its own
     pace and the daemon never blocks on a pipe (cron writes it down a pipe from a child)."""
@@ -395,19 +367,6 @@ def _stdin_fd(text: str) -> int:
         fd = os.dup(f.fileno())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _shell_problem(shell: str, env: Mapping[str, str]) -> str | None:
-    """Why the job's shell cannot run, or None. A bare name is looked up on the job's PATH."""
-    if "/" not in shell:
-        if shutil.which(shell, path=env.get("PATH", os.defpath)) is None:
-            return f'shell "{shell}" not found on PATH'
-        return None
-    if os.access(shell, os.X_OK) and not os.path.isdir(shell):
-        return None
-    if not os.path.exists(shell):
-        return f'shell "{shell}" does not exist'
-    return f'shell "{shell}" is not executable'
 
 
 def _open_log(log_path: Path) -> int:
