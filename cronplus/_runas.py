@@ -7,9 +7,11 @@ attempt's session, so a timeout still signals the whole group and a daemon that
 restarts finds it by its argv (`find_wrapper`) exactly as before. The job's output
 fd is opened by the starter and inherited, so it still goes to its log.
 
-The switch is `python -m cronplus._runas NAME UID GID ARGV...` run by the wrapper:
+The switch is this file run by the wrapper, `python -I _runas.py NAME UID GID ARGV...`:
 it sets the supplementary groups (initgroups), the gid, then the uid, and execs
-ARGV. A shim of our own rather than `setpriv`/`runuser`: util-linux is not on every
+ARGV. Isolated (`-I`, the standard library only): it runs as root in the job's
+environment, whose `PYTHONPATH` or `PYTHONSTARTUP` must not choose its code.
+A shim of our own rather than `setpriv`/`runuser`: util-linux is not on every
 host, and the same three calls are all there is to it. Its cost, one interpreter
 start per attempt, is paid only by jobs that name another user.
 """
@@ -46,7 +48,7 @@ def argv(entry: pwd.struct_passwd | None, child: list[str]) -> list[str]:
     if entry is None:
         return child
     ids = [entry.pw_name, str(entry.pw_uid), str(entry.pw_gid)]
-    return [sys.executable, "-m", "cronplus._runas", *ids, *child]
+    return [sys.executable, "-I", __file__, *ids, *child]
 
 
 def environ(

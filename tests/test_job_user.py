@@ -162,3 +162,19 @@ def test_a_timeout_kills_the_switched_jobs_whole_session(tmp_path):
     assert result.status is RunStatus.TIMED_OUT
     with pytest.raises(ProcessLookupError):
         os.killpg(handle.pid, 0)
+
+
+def test_the_switch_runs_as_root_without_the_jobs_python_settings(project, cli, open_folder):
+    """The shim runs as root in the job's environment: a `PYTHONPATH` there must not
+    give it code to run (a `sitecustomize` would run first, as root)."""
+    (open_folder / "sitecustomize.py").write_text(
+        "import sys; print('HIJACKED', file=sys.stderr)\n"
+    )
+    project.write(f"""
+        [jobs.who]
+        command = "id -u"
+        user = "nobody"
+        env = {{ PYTHONPATH = "{open_folder}" }}
+    """)
+    assert cli("trigger", "who", "--wait").exit_code == ExitCode.OK
+    assert cli("logs", "who").stdout == f"{NOBODY.pw_uid}\n"
