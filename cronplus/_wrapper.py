@@ -16,13 +16,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
+import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cronplus.model import AttemptResult, RunStatus
+from cronplus import _runas
+from cronplus.model import AttemptResult, Job, RunStatus
 from cronplus.procs import all_pids, cmdline
+
+if TYPE_CHECKING:
+    import pwd
 
 # The wrapper gets the status file as $0 and the job's argv as "$@", so no shell
 # variable is assigned before the job starts: assigning one would change an
@@ -116,6 +124,44 @@ def command_argv(
         script = SIMPLE if _simple(command) else ONE_SHELL
         return [SHELL, "-c", script, SHELL, os.fspath(status_path), command, mask]
     return wrapper_argv(status_path, [shell, "-c", command])
+
+
+def job_argv(
+    job: Job,
+    env: Mapping[str, str],
+    status_path: Path,
+    jobs_folder: Path,
+    umask: int | None,
+    as_user: pwd.struct_passwd | None,
+) -> list[str] | str:
+    """The wrapper's argv for `job`, or why it cannot start. A job run as another
+    user runs under the generic wrapper, its own process switching (`_runas`)."""
+    if job.python is not None:
+        shim = [sys.executable, "-m", "cronplus._pyjob"]
+        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
+        return wrapper_argv(status_path, _runas.argv(as_user, child))
+    if job.command is None:
+        raise ValueError(f'job "{job.name}" has neither command nor python')
+    problem = shell_problem(job.shell, env)
+    if problem is not None:
+        return problem
+    if as_user is None:
+        return command_argv(status_path, job.shell, job.command, umask)
+    child = _runas.argv(as_user, [job.shell, "-c", job.command])
+    return wrapper_argv(status_path, child)
+
+
+def shell_problem(shell: str, env: Mapping[str, str]) -> str | None:
+    """Why the job's shell cannot run, or None. A bare name is looked up on the job's PATH."""
+    if "/" not in shell:
+        if shutil.which(shell, path=env.get("PATH", os.defpath)) is None:
+            return f'shell "{shell}" not found on PATH'
+        return None
+    if os.access(shell, os.X_OK) and not os.path.isdir(shell):
+        return None
+    if not os.path.exists(shell):
+        return f'shell "{shell}" does not exist'
+    return f'shell "{shell}" is not executable'
 
 
 def private_status(argv: list[str]) -> bool:

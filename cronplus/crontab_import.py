@@ -248,8 +248,8 @@ def read_crontab(text: str, display: str, *, system: bool = False) -> Crontab:
     if user is not None:
         reader.note(
             user.line,
-            'the user column goes into "user", which cronplus does not act on yet: '
-            "every job runs as the daemon's user",
+            'the user column goes into "user": a job runs as its user when cronplus '
+            "runs as root (as cron does), else only as cronplus's own user",
         )
     out.messages.sort(key=lambda m: m[0])
     return out

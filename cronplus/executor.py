@@ -13,10 +13,8 @@ import contextlib
 import math
 import os
 import select
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cronplus import _wrapper
+from cronplus import _logcap, _runas, _wrapper
 from cronplus.clock import Clock
 from cronplus.model import AttemptResult, Job, RunStatus
 
@@ -82,7 +80,15 @@ def adopt_attempt(
     try:
         return AttemptHandle(proc, job, log_path, status_path, started_at, started_mono, clock)
     except ProcessLookupError:  # it ended between finding it and now
-        return _wrapper.ended_attempt(status_path, started_at, clock.now())
+        return ended_attempt(job, log_path, started_at, clock)
+
+
+def ended_attempt(job: Job, log_path: Path, started_at: datetime, clock: Clock) -> AttemptResult:
+    """The result of an attempt that ended while no cronplus watched it, its log
+    capped as a watcher would have left it."""
+    with contextlib.suppress(OSError):
+        _logcap.compact(log_path, job.max_log_bytes)
+    return _wrapper.ended_attempt(_wrapper.status_path_for(log_path), started_at, clock.now())
 
 
 class AttemptHandle:
@@ -118,6 +124,8 @@ class AttemptHandle:
         self._closed = False
         self._interrupt_reason: str | None = None
         self._result: AttemptResult | None = None
+        self._cap: _logcap.Watch | None = None
+        self._watched = False
 
     def wait(self) -> AttemptResult:
         """Block until the attempt is over, enforcing the job's timeout, and say how it ended.
@@ -127,10 +135,12 @@ class AttemptHandle:
         """
         with self._wait_lock:
             if self._result is None:
+                self._watch_log()
                 try:
                     self._result = self._wait()
                 finally:
                     self._close()
+                    _logcap.CAPPER.finish(self._cap, self.log_path)
             return self._result
 
     def ended_within(self, seconds: float) -> bool:
@@ -138,6 +148,7 @@ class AttemptHandle:
         interrupted; True if it did, or if its timeout is up. `wait()` still says how
         it ended. What is worth doing only for an attempt that goes on (recording its
         pid) waits on this first: a quick attempt then costs no such write."""
+        self._watch_log()
         timed_out = False
         if self._job.timeout is not None:
             left = self._started_mono + self._job.timeout.total_seconds() - self._monotonic()
@@ -149,6 +160,14 @@ class AttemptHandle:
         poller.register(self._pidfd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         return bool(poller.poll(math.ceil(seconds * 1000))) or timed_out
+
+    def _watch_log(self) -> None:
+        """Have the process's log-capping thread (`_logcap`) watch the log, once, from
+        the worker thread: not on the way from one start to the next (runs due
+        together start back to back). An adopted attempt is capped by its adopter."""
+        if not self._watched:
+            self._watched = True
+            self._cap = _logcap.CAPPER.watch(self.log_path, self._job.max_log_bytes)
 
     def interrupt(self, reason: str = "interrupted: cronplus stopped") -> None:
         """Ask `wait()` to stop the attempt's whole group: TERM, then KILL after kill_grace.
@@ -293,17 +312,13 @@ def start_attempt(
     """
     now = clock.now
     status_path = _wrapper.status_path_for(log_path)
-    if job.python is not None:
-        shim = [sys.executable, "-m", "cronplus._pyjob"]
-        child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
-        argv = _wrapper.wrapper_argv(status_path, child)
-    elif job.command is not None:
-        problem = _shell_problem(job.shell, env)
-        if problem is not None:
-            return _not_started(now(), problem)
-        argv = _wrapper.command_argv(status_path, job.shell, job.command, umask)
-    else:
-        raise ValueError(f'job "{job.name}" has neither command nor python')
+    as_user = _runas.target(job.user)
+    if isinstance(as_user, str):
+        return _not_started(now(), as_user)
+    argv = _wrapper.job_argv(job, env, status_path, jobs_folder, umask, as_user)
+    if isinstance(argv, str):
+        return _not_started(now(), argv)
+    env = _runas.environ(as_user, env, job.env)
     cwd = os.fspath(job.cwd)
     try:
         _wrapper.remove_stale(status_path)
@@ -352,19 +367,6 @@ def _stdin_fd(text: str) -> int:
         fd = os.dup(f.fileno())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _shell_problem(shell: str, env: Mapping[str, str]) -> str | None:
-    """Why the job's shell cannot run, or None. A bare name is looked up on the job's PATH."""
-    if "/" not in shell:
-        if shutil.which(shell, path=env.get("PATH", os.defpath)) is None:
-            return f'shell "{shell}" not found on PATH'
-        return None
-    if os.access(shell, os.X_OK) and not os.path.isdir(shell):
-        return None
-    if not os.path.exists(shell):
-        return f'shell "{shell}" does not exist'
-    return f'shell "{shell}" is not executable'
 
 
 def _open_log(log_path: Path) -> int:

@@ -148,6 +148,8 @@ class Job:
     alerts_enabled: bool = True  # false for `alerts = false`
     stdin: str | None = None  # fed to the process instead of /dev/null (crontab's `%` text)
     jitter: timedelta | None = None  # a scheduled run starts up to this much after its time
+    user: str | None = None  # run as this user (name or uid) when cronplus is root
+    max_log_bytes: int = 10 * 1024 * 1024  # an attempt's log keeps head and tail; 0: no cap
 
 
 @dataclass(frozen=True, slots=True)

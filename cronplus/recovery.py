@@ -89,7 +89,9 @@ def take_over(
                         job, pid, Path(attempt.log or ""), attempt.started_at, clock=clock
                     )
                 else:
-                    handle = _wrapper.ended_attempt(status_path, attempt.started_at, clock.now())
+                    handle = executor.ended_attempt(
+                        job, Path(attempt.log or ""), attempt.started_at, clock
+                    )
                 log_event(run, "adopted", attempt.number, f"pid {pid}" if pid else "ended")
                 # A trigger's or backfill's run is watched to its end, not retried.
                 spent = store.spent_attempts(run.id) if ours else job.retry.retries

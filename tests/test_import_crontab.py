@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import tomli_w
 
 from cronplus.crontab_import import split_percent
 from cronplus.crontab_names import base_name, unique_names
@@ -133,16 +132,13 @@ def test_the_corpus_imports_validates_and_fires_as_cron_does(tmp_path, name):
         assert reported[n].startswith(f"{source}:{n}: left out: {reason}")
         assert reported[n].endswith(f": {lines[n - 1].strip()}")
     document = tomllib.loads((tmp_path / "jobs.toml").read_text())
-    if "--system" in options:  # `user` is a later part of issue 14: validate knows it not yet
+    if "--system" in options:  # each job keeps its user, and `validate` accepts it
         assert {j["user"] for j in document["jobs"].values()} == {
             "root",
             "postgres",
             "backup",
             "www-data",
         }
-        for job in document["jobs"].values():
-            del job["user"]
-        (tmp_path / "jobs.toml").write_text(tomli_w.dumps(document))
     entries = [n for n, line in enumerate(lines, 1) if _is_entry(line)]
     assert len(document["jobs"]) == len(entries) - len(left_out)
     assert cronplus("-c", "jobs.toml", "validate", cwd=tmp_path).returncode == ExitCode.OK
@@ -408,11 +404,11 @@ def test_schedules_are_copied_as_written_and_two_aliases_renamed(project):
                          "0 0 * * 7"]  # fmt: skip
 
 
-def test_system_crontab_reads_the_user_column_and_says_it_is_not_acted_on(project):
+def test_system_crontab_reads_the_user_column_and_says_when_it_is_acted_on(project):
     document, done = imported(project, "0 1 * * * root /opt/a.sh\n", "--system")
     assert document["jobs"]["a"] == {"schedule": "0 1 * * *", "command": "/opt/a.sh",
                                      "user": "root"}  # fmt: skip
-    assert 'crontab:1: note: the user column goes into "user", which cronplus does not act' in (
+    assert 'crontab:1: note: the user column goes into "user": a job runs as its user when' in (
         done.stderr
     )
 

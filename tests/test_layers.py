@@ -46,6 +46,8 @@ LAYERS = {
     "_wrapper": 4,
     "state_health": 4,
     "_pyjob": 4,
+    "_logcap": 4,
+    "_runas": 4,
     "store": 4,
     "schedule": 4,
     "_schedule_days": 4,

@@ -18,6 +18,8 @@ from cronplus.config._values import is_zone, parse_duration, show_value
 from cronplus.errors import Problem, did_you_mean
 from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Config, Overlap
 
+_SIZE = re.compile(r"([0-9]+)\s*([KMGkmg]?)")
+
 ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
 
@@ -75,6 +77,8 @@ class Checks:
             "description": self._string,
             "stdin": self._string,
             "jitter": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "user": self._text,
+            "max_log_bytes": self._size,
             "alerts": self._job_alerts,
             "state": self._state,
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
@@ -137,6 +141,16 @@ class Checks:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             return self.wrong(where, key, f"a whole number, {minimum} or more", value)
         return value
+
+    def _size(self, where: Where, key: str, value: Any) -> Any:
+        """A byte count: a whole number, or a string of one with K, M or G (1024-based)."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        found = _SIZE.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            expected = 'a number of bytes, or a string such as "512K", "10M" or "1G"'
+            return self.wrong(where, key, expected, value)
+        return int(found[1]) * 1024 ** " KMG".index(found[2].upper() or " ")
 
     def _backoff(self, where: Where, key: str, value: Any) -> Any:
         # Below 1 each retry would come sooner than the last, which is never what a

@@ -24,6 +24,7 @@ JOB_KEYS = (
     "start_grace", "overlap", "catchup", "catchup_limit", "env", "cwd", "enabled",
     "description", "alerts", "stdin",
     "jitter",
+    "user", "max_log_bytes",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -321,6 +322,8 @@ class Loader(Checks):
                 stdin=job.get("stdin"),
                 # [defaults].jitter spreads the jobs that have fire times, not `after` ones.
                 jitter=get("jitter") if job.get("schedule") else None,
+                user=get("user", _JOB.user),
+                max_log_bytes=get("max_log_bytes", _JOB.max_log_bytes),
             )
         return Config(
             path=self.path,

@@ -210,9 +210,11 @@ def print_log(path: str) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     sys.stdout.flush()
     out = sys.stdout.buffer
+    from cronplus._logcap import read_present  # a running capped log's hole: a marker
+
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 16):
-            out.write(decoder.decode(chunk).encode())
+        while (chunk := read_present(f, 1 << 16))[1]:
+            out.write(decoder.decode(chunk[0]).encode())
         out.write(decoder.decode(b"", final=True).encode())
     out.flush()
 

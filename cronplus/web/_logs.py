@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from cronplus._logcap import read_present  # a running capped log's hole: one marker line
+
 TAIL_LINES = 1_000
 TAIL_BYTES = 256 * 1024
 
@@ -36,8 +38,9 @@ def tail(
         size = os.fstat(f.fileno()).st_size
         begin = max(0, size - max_bytes)
         f.seek(begin)
-        data = f.read(size - begin)
-    end = begin + len(data)
+        data, end = b"", begin
+        while end < size and (part := read_present(f, size - end))[1]:
+            data, end = data + part[0], end + part[1]
     cut = _tail_start(data, lines, whole=begin == 0)
     data = _whole_chars(data[cut:])
     body = data[: len(data) - _partial_end(data)] if going else data
@@ -96,10 +99,10 @@ class RangeStream:
     def __iter__(self) -> Iterator[bytes]:
         try:
             while self._left > 0:
-                data = self._f.read(min(CHUNK, self._left))
-                if not data:
+                data, used = read_present(self._f, min(CHUNK, self._left))
+                if not used:
                     break  # the file was cut short while read
-                self._left -= len(data)
+                self._left -= used
                 yield self._decoder.decode(data).encode("utf-8")
             yield self._decoder.decode(b"", final=True).encode("utf-8")
         finally:

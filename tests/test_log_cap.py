@@ -1,0 +1,199 @@
+"""`max_log_bytes`: an attempt's log keeps its head and tail around one marker line,
+and stays near that size on disk while the job runs (issue 14)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cronplus import _logcap, _wrapper, executor
+from cronplus.clock import SystemClock
+from cronplus.errors import ExitCode
+from cronplus.model import Job, RunStatus
+from cronplus.web import _logs
+
+MIB = 1 << 20
+# Lines "000000 xxxx...\n" of 100 bytes each: every byte's place is known.
+LINES = """
+import sys
+for i in range(int(sys.argv[1])):
+    sys.stdout.write(f"{i:06d} " + "x" * 92 + "\\n")
+"""
+
+
+# A noisy job: `x`s in 64 KiB writes, resting 2 ms after each 256 KiB (up to ~120 MiB/s).
+# A watcher keeps up with it unless it is kept off the CPU for a whole burst and more;
+# a firehose of GB/s is `bench/log_cap.py`'s.
+FLOOD = """
+import sys, time
+out, chunk = sys.stdout.buffer, b"x" * 65536
+for i in range(int(sys.argv[1]) // 65536):
+    out.write(chunk)
+    out.flush()
+    if i % 4 == 3:
+        time.sleep(0.002)
+"""
+
+
+def expected(n: int) -> bytes:
+    return b"".join(f"{i:06d} ".encode() + b"x" * 92 + b"\n" for i in range(n))
+
+
+def only_log(project) -> Path:
+    (log,) = (project.state / "logs").glob("*/*.log")
+    return log
+
+
+def test_a_long_log_keeps_its_head_and_tail_around_an_exact_marker(project, cli):
+    project.write(LINES, "lines.py")
+    project.write('[jobs.chatty]\ncommand = "python3 lines.py 30000"\nmax_log_bytes = "64K"\n')
+    assert cli("trigger", "chatty", "--wait").exit_code == ExitCode.OK
+    whole, half = expected(30_000), 32 * 1024
+    omitted = len(whole) - 2 * half
+    shown = whole[:half] + b"\n" + _logcap.marker(omitted) + whole[-half:]
+    assert only_log(project).read_bytes() == shown
+    assert f"[cronplus: {omitted} bytes omitted]" in cli("logs", "chatty").stdout
+
+
+@pytest.mark.parametrize(("value", "whole"), [("0", True), ('"1M"', True), ("1000", False)])
+def test_a_log_within_its_cap_or_with_no_cap_is_kept_whole(project, cli, value, whole):
+    project.write(LINES, "lines.py")
+    project.write(
+        f'[defaults]\nmax_log_bytes = {value}\n[jobs.j]\ncommand = "python3 lines.py 2000"\n'
+    )
+    assert cli("trigger", "j", "--wait").exit_code == ExitCode.OK
+    data = only_log(project).read_bytes()
+    assert (data == expected(2000)) == whole
+    assert (b"[cronplus: 199000 bytes omitted]" in data) != whole
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('"10MB"', 'max_log_bytes must be a number of bytes, or a string such as "512K"'),
+        ("-1", "max_log_bytes must be a number of bytes"),
+        ("true", "max_log_bytes must be a number of bytes"),
+    ],
+)
+def test_max_log_bytes_must_be_a_size(project, cli, value, problem):
+    project.write(f'[jobs.j]\ncommand = "true"\nmax_log_bytes = {value}\n')
+    result = cli("validate")
+    assert result.exit_code == ExitCode.USAGE
+    assert f'jobs.toml:3: job "j": {problem}' in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("0", 0), ("1500", 1500), ('"2k"', 2048), ('"10M"', 10 * MIB), ('"1G"', 1 << 30)],
+)
+def test_max_log_bytes_reads_bytes_k_m_g(project, value, size):
+    project.write(f'[defaults]\nmax_log_bytes = {value}\n[jobs.j]\ncommand = "true"\n')
+    assert project.config().jobs["j"].max_log_bytes == size
+
+
+def test_the_default_cap_is_10_mib(project):
+    project.write('[jobs.j]\ncommand = "true"\n')
+    assert project.config().jobs["j"].max_log_bytes == 10 * MIB
+
+
+def _peak_on_disk(proc: subprocess.Popen, logs: Path) -> tuple[int, int]:
+    """The most blocks the one log under `logs` held while `proc` ran, in bytes, and
+    how many times it was looked at."""
+    peak = looks = 0
+    while proc.poll() is None:
+        for log in logs.glob("*/*.log"):
+            try:
+                peak = max(peak, log.stat().st_blocks * 512)
+                looks += 1
+            except FileNotFoundError:
+                pass
+        time.sleep(0.0005)
+    return peak, looks
+
+
+def test_a_running_log_never_takes_more_than_its_cap_and_1_mib_on_disk(project):
+    total = 40 * MIB
+    project.write(FLOOD, "flood.py")
+    project.write(f'[jobs.flood]\ncommand = "python3 flood.py {total}"\nmax_log_bytes = "1M"\n')
+    argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", str(project.state)]
+    proc = subprocess.Popen([*argv, "trigger", "flood", "--wait"], stdout=subprocess.DEVNULL)
+    peak, looks = _peak_on_disk(proc, project.state / "logs")
+    assert proc.returncode == 0
+    assert looks > 10
+    assert peak <= MIB + _logcap.SLACK, peak
+    data = only_log(project).read_bytes()
+    assert data == b"x" * (MIB // 2) + b"\n" + _logcap.marker(total - MIB) + b"x" * (MIB // 2)
+
+
+def _job(**kw) -> Job:
+    return Job(name="j", cwd=Path.cwd(), **kw)
+
+
+def test_an_adopted_attempt_is_capped_by_its_watcher(project):
+    """A wrapper another process started (as after a daemon's crash) is capped and
+    compacted by whoever adopts it."""
+    log = project.root / "1-1.log"
+    status = _wrapper.status_path_for(log)
+    project.write(FLOOD, "flood.py")
+    command = f"python3 flood.py {20 * MIB}; sleep 0.2; python3 flood.py {20 * MIB}"
+    argv = _wrapper.command_argv(status, "/bin/sh", command)
+    with open(log, "ab") as out:
+        wrapper = subprocess.Popen(argv, stdout=out, start_new_session=True)
+    job = _job(command=command, max_log_bytes=256 * 1024)
+    handle = executor.adopt_attempt(job, wrapper.pid, log, datetime.now(UTC), clock=SystemClock())
+    assert isinstance(handle, executor.AttemptHandle)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(handle.wait)  # a worker thread watches it, as after recovery
+        peak = 0
+        while wrapper.poll() is None:
+            peak = max(peak, log.stat().st_blocks * 512)
+            time.sleep(0.001)
+        result = waiting.result()
+    assert result.status is RunStatus.SUCCEEDED
+    assert peak <= 256 * 1024 + _logcap.SLACK
+    half = 128 * 1024
+    tail = b"x" * half
+    assert log.read_bytes() == tail + b"\n" + _logcap.marker(40 * MIB - 2 * half) + tail
+
+
+def test_readers_show_a_running_logs_hole_as_one_marker_line(tmp_path):
+    """While the job runs the freed middle is a hole: `logs`, the page's tail and the raw
+    log read a marker line there, never its zeros."""
+    log = tmp_path / "x.log"
+    log.write_bytes(b"head\n" + b"y" * (3 * MIB) + b"tail\n")
+    watch = _logcap.CAPPER.watch(log, 64 * 1024)
+    assert watch is not None
+    try:
+        assert os.stat(log).st_blocks * 512 < 512 * 1024  # the middle is freed
+        text, _end = _logs.read_range(os.fspath(log), going=True)
+        assert "\0" not in text
+        omitted = re.findall(r"\[cronplus: (\d+) bytes omitted\]", text)
+        assert len(omitted) == 1
+        assert text.startswith("head\n") and text.endswith("tail\n")
+        assert len(text) - len(f"[cronplus: {omitted[0]} bytes omitted]\n") + int(omitted[0]) == (
+            log.stat().st_size
+        )
+        tail = _logs.tail(os.fspath(log), max_bytes=4 * MIB)
+        assert "\0" not in tail.text and "bytes omitted]" in tail.text
+    finally:
+        _logcap.CAPPER.finish(watch, log)
+    assert log.stat().st_size < 64 * 1024 + 100
+
+
+def test_an_attempt_that_ended_unwatched_is_compacted_when_found(project):
+    """An attempt that ended while no cronplus ran: the daemon that finds it caps its log."""
+    log = project.root / "1-1.log"
+    log.write_bytes(b"a" * MIB + b"b" * MIB)
+    _wrapper.status_path_for(log).write_text("0\n")
+    job = _job(command="true", max_log_bytes=1000)
+    result = executor.ended_attempt(job, log, datetime.now(UTC), SystemClock())
+    assert result.status is RunStatus.SUCCEEDED
+    assert log.read_bytes() == b"a" * 500 + b"\n" + _logcap.marker(2 * MIB - 1000) + b"b" * 500
