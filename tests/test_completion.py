@@ -17,7 +17,11 @@ from cronplus.cli._completion import (
     JOB_ARGUMENTS,
     STATUS_WORDS,
     TRIGGER_WORDS,
+    WORD_OPTION_COMMANDS,
+    WORD_OPTIONS,
     add_completions,
+    fast_values,
+    job_names,
 )
 from cronplus.model import RunStatus, Trigger
 
@@ -161,7 +165,21 @@ def test_the_tables_match_the_commands_and_the_model():
         if jobs:
             assert args[: len(jobs)] == jobs, name  # the jobs come first
             found[name] = None if jobs[-1].nargs == -1 else len(jobs)
+        words = tuple(o for p in cmd.params for o in p.opts if o in WORD_OPTIONS)
+        assert words == WORD_OPTION_COMMANDS.get(name, ()), name
     assert found == JOB_ARGUMENTS
+
+
+def test_a_word_option_a_command_lacks_is_left_to_click_and_bad_files_to_nothing(project):
+    """`pause --trigger ` completes nothing special without click: pause has no such
+    option, so the fast path leaves it to click (which offers jobs, as for any
+    argument); a jobs file that is not UTF-8 completes no job, without a traceback."""
+    project.write(JOBS)
+    assert fast_values(["pause", "--trigger"], "") is None
+    assert fast_values(["history", "--trigger"], "ma") == ["manual"]
+    bad = project.root / "bad.toml"
+    bad.write_bytes(b'[jobs.a]\ncommand = "true \xff"\n')
+    assert job_names(str(bad)) == []
 
 
 def test_the_answer_without_click_imports_no_click(project):

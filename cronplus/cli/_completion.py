@@ -35,6 +35,8 @@ STATUS_WORDS = (
 )
 TRIGGER_WORDS = ("schedule", "manual", "backfill", "catchup")
 WORD_OPTIONS = {"--status": STATUS_WORDS, "--trigger": TRIGGER_WORDS}
+# The commands that take those options (tests/test_completion.py checks it against click).
+WORD_OPTION_COMMANDS: dict[str, tuple[str, ...]] = {"history": ("--status", "--trigger")}
 # The commands whose first positional arguments are jobs: how many (None: all of them).
 # tests/test_completion.py checks this against the commands' click arguments.
 JOB_ARGUMENTS: dict[str, int | None] = {
@@ -127,7 +129,7 @@ def fast_values(args: list[str], incomplete: str) -> list[str] | None:
     if i >= len(args) or args[i] not in JOB_ARGUMENTS:
         return None
     command, rest = args[i], args[i + 1 :]
-    if rest and rest[-1] in WORD_OPTIONS:
+    if rest and rest[-1] in WORD_OPTION_COMMANDS.get(command, ()):
         return complete_words(WORD_OPTIONS[rest[-1]], incomplete)
     if incomplete.startswith("-") or any(a.startswith("-") for a in rest):
         return None
@@ -152,7 +154,7 @@ def job_names(config: str) -> list[str]:
     try:
         with open(os.path.expanduser(config), "rb") as f:
             jobs = tomllib.load(f).get("jobs", {})
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # TOMLDecodeError, and UnicodeDecodeError, are ValueErrors
         return []
     return list(jobs) if isinstance(jobs, dict) else []
 
