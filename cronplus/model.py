@@ -147,6 +147,8 @@ class Job:
     alerts: AlertsConfig | None = None  # the job's own alerts table, over [alerts]
     alerts_enabled: bool = True  # false for `alerts = false`
     stdin: str | None = None  # fed to the process instead of /dev/null (crontab's `%` text)
+    keep_runs: int = 1000  # retention: runs kept beyond the always-kept ones; 0 no limit
+    keep_days: int = 90  # retention: runs that ended longer ago go; 0 no limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._web import COMMANDS as web_commands
 
         return web_commands
+    if module == "_prune":
+        from cronplus.cli._prune import COMMANDS as prune_commands
+
+        return prune_commands
     if module == "_metrics":
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 

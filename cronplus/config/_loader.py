@@ -23,6 +23,7 @@ JOB_KEYS = (
     "retry_backoff", "retry_max_delay", "timeout", "kill_grace", "expected_duration",
     "start_grace", "overlap", "catchup", "catchup_limit", "env", "cwd", "enabled",
     "description", "alerts", "stdin",
+    "keep_runs", "keep_days",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -311,6 +312,8 @@ class Loader(Checks):
                 else None,
                 alerts_enabled=own_alerts is not False,
                 stdin=job.get("stdin"),
+                keep_runs=get("keep_runs", _JOB.keep_runs),
+                keep_days=get("keep_days", _JOB.keep_days),
             )
         return Config(
             path=self.path,
