@@ -101,7 +101,7 @@ def run_daemon(
             start_web_child(stack, str(config.path), paths.root, *web)
         if metrics is not None:
             _serve_metrics(stack, engine, paths, clock, *metrics)
-        pruner = Pruner(lambda: engine.config, store, paths, clock)  # off the engine's thread
+        pruner = Pruner(lambda: engine.config, paths, clock)  # off the engine's thread
         pruner.start()
         stack.callback(pruner.stop)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
