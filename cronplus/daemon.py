@@ -26,6 +26,7 @@ from cronplus.engine import Engine, record_config
 from cronplus.errors import DaemonRunningError, StateError
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
+from cronplus.retention import Pruner
 from cronplus.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def run_daemon(
             start_web_child(stack, str(config.path), paths.root, *web)
         if metrics is not None:
             _serve_metrics(stack, engine, paths, clock, *metrics)
+        pruner = Pruner(lambda: engine.config, paths, clock)  # off the engine's thread
+        pruner.start()
+        stack.callback(pruner.stop)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
     log.info("event=stopped")

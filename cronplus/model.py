@@ -150,6 +150,8 @@ class Job:
     jitter: timedelta | None = None  # a scheduled run starts up to this much after its time
     user: str | None = None  # run as this user (name or uid) when cronplus is root
     max_log_bytes: int = 10 * 1024 * 1024  # an attempt's log keeps head and tail; 0: no cap
+    keep_runs: int = 1000  # retention: runs kept beyond the always-kept ones; 0 no limit
+    keep_days: int = 90  # retention: runs that ended longer ago go; 0 no limit
 
 
 @dataclass(frozen=True, slots=True)

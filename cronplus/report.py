@@ -76,6 +76,13 @@ class DayReport:
     slots: tuple[Slot, ...]
     other_runs: tuple[Run, ...]  # manual, backfill and other runs of that date with no slot
     going: dict[int, Going] = field(default_factory=dict)  # run id -> state, runs not over
+    pruned_through: datetime | None = None  # fire times up to it with no run were pruned
+
+    def is_pruned(self, slot: Slot) -> bool:
+        """A fire time with no run at or before the job's newest pruned run (retention):
+        its run went, so it is no problem and no `no_run`."""
+        through = self.pruned_through
+        return slot.run is None and through is not None and slot.fire_time <= through
 
     def state_of(self, run: Run) -> Going:
         return self.going.get(run.id, NOT_GOING)
@@ -85,7 +92,7 @@ class DayReport:
         succeed (skipped included), or one still going whose process is gone or that
         is late. Fire times not yet due and runs going well are not problems."""
         if slot.run is None:
-            return slot.due
+            return slot.due and not self.is_pruned(slot)
         return self.run_is_problem(slot.run)
 
     def run_is_problem(self, run: Run) -> bool:
@@ -106,6 +113,7 @@ class DayReport:
             slots=tuple(s for s in self.slots if self.is_problem(s)),
             other_runs=tuple(r for r in self.other_runs if self.run_is_problem(r)),
             going=self.going,
+            pruned_through=self.pruned_through,
         )
 
     @property
@@ -115,7 +123,13 @@ class DayReport:
 
     @property
     def no_run(self) -> list[datetime]:
-        return [s.fire_time for s in self.slots if s.run is None and s.due]
+        return [
+            s.fire_time for s in self.slots if s.run is None and s.due and not self.is_pruned(s)
+        ]
+
+    @property
+    def pruned(self) -> list[datetime]:
+        return [s.fire_time for s in self.slots if self.is_pruned(s)]
 
 
 def on_schedule(config: Config) -> set[str]:
@@ -358,7 +372,8 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
     by_time = {r.scheduled_for.astimezone(UTC): r for r in runs}
     slots = tuple(Slot(t, by_time.pop(t.astimezone(UTC), None), t <= now) for t in times)
     going = {r.id: going_state(store, r, job, now) for r in runs if not r.status.is_final}
-    return DayReport(job=job, day=day, slots=slots, other_runs=tuple(by_time.values()), going=going)
+    through = store.pruned_through([job.name]).get(job.name) if times else None
+    return DayReport(job, day, slots, tuple(by_time.values()), going, through)
 
 
 def not_run_downstream(config: Config, job: str, runs: list[Run]) -> list[tuple[str, str]]:

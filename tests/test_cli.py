@@ -507,7 +507,7 @@ def test_status_on_json_has_fire_times_runs_and_no_run(project, cli, six_hourly)
     result = cli("status", "--on", DAY, "--json")
     assert result.exit_code == ExitCode.OK
     (day,) = json.loads(result.stdout)
-    assert set(day) == {"job", "date", "fire_times", "runs", "no_run"}
+    assert set(day) == {"job", "date", "fire_times", "runs", "no_run", "pruned"}
     assert (day["job"], day["date"]) == ("sync", DAY)
     assert day["fire_times"] == [f"{DAY}T{h}:00:00+01:00" for h in ("00", "06", "12", "18")]
     assert day["no_run"] == [f"{DAY}T{h}:00:00+01:00" for h in ("06", "12", "18")]

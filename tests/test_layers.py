@@ -40,6 +40,7 @@ LAYERS = {
     "workers": 4,
     "run_control": 3,
     "recovery": 3,
+    "retention": 3,
     "alerts": 3,
     "delivery": 3,
     "executor": 4,

@@ -45,6 +45,7 @@ STATUS_MODULES = {
     "cronplus.store",
     "cronplus.store._db",
     "cronplus.store._sql",
+    "cronplus.store._sql_prune",
     "cronplus.store._sql_read",
     "cronplus.store._sql_side",
     "cronplus.store.schema",

@@ -126,7 +126,7 @@ def test_the_queries_know_no_driver():
     """The SQL is written once, apart from the connection layer: a second backend
     brings its own connection layer and reuses every query."""
     store_dir = Path(__file__).resolve().parent.parent / "cronplus" / "store"
-    for module in ("_db.py", "_sql.py", "_sql_side.py"):
+    for module in ("_db.py", "_sql.py", "_sql_side.py", "_sql_prune.py"):
         text = (store_dir / module).read_text()
         imported = set()
         for node in ast.walk(ast.parse(text)):
@@ -806,3 +806,50 @@ def test_the_config_copy_is_kept_for_read_commands(backend, store):
     store.save_config_copy("/etc/jobs.toml", "[jobs.b]\ncommand = 'true'\n")
     got = backend.open(readonly=True).config_copy()
     assert got == ConfigCopy("/etc/jobs.toml", "[jobs.b]\ncommand = 'true'\n")
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def _hourly(store: Store, n: int, status: RunStatus = RunStatus.FAILED) -> list[Run]:
+    runs = []
+    for h in range(n):
+        t = T + timedelta(hours=h)
+        run = claimed(store, t=t, trigger=Trigger.MANUAL)
+        store.begin_attempt(run.id, Attempt(1, t, log="/x/1.log"), owner=ME)
+        store.finish_run(run.id, RunEnd(status, "why", t + timedelta(seconds=1)))
+        runs.append(run)
+    return runs
+
+
+def test_prune_runs_deletes_a_batch_of_the_oldest_and_remembers_the_newest(backend, store):
+    runs = _hourly(store, 6)
+    totals = store.run_totals(["load"])
+    wanted = store.prunable_runs("load", 2, None)
+    assert [(r.id, r.scheduled_for, r.attempts) for r in wanted] == [
+        (r.id, r.scheduled_for, (1,)) for r in runs[:4]
+    ]
+    assert store.pruned_through(["load"]) == {}
+    assert store.prune_runs("load", 2, None, limit=3) == wanted[:3]
+    assert store.pruned_through(["load", "other"]) == {"load": runs[2].scheduled_for}
+    assert store.prune_runs("load", 2, None, limit=3) == wanted[3:]
+    assert store.prune_runs("load", 2, None, limit=3) == []
+    assert [r.id for r in store.history("load")] == [runs[5].id, runs[4].id]
+    assert store.get_run(runs[0].id) is None
+    assert store.run_totals(["load"]) == totals  # metrics never go down
+    assert backend.open(readonly=True).pruned_through(["load"]) == {"load": runs[3].scheduled_for}
+
+
+def test_prunable_runs_by_age_keep_the_latest_of_each_kind(store):
+    ok = _hourly(store, 2, RunStatus.SUCCEEDED)
+    bad = [claimed(store, t=T + timedelta(hours=h), trigger=Trigger.MANUAL) for h in (2, 3)]
+    scheduled = claimed(store, t=T + timedelta(hours=4))
+    for run in [*bad, scheduled]:
+        store.finish_run(run.id, RunEnd(RunStatus.FAILED, "why", run.scheduled_for))
+    going = claimed(store, t=T + timedelta(hours=9), trigger=Trigger.MANUAL)
+    cut = T + timedelta(days=1)
+    # all ended before the cut; kept: the latest run (going), success and scheduled run
+    assert [r.id for r in store.prunable_runs("load", 0, cut)] == [ok[0].id, bad[0].id, bad[1].id]
+    assert [r.attempts for r in store.prunable_runs("load", 0, cut)] == [(1,), (), ()]
+    assert going.id not in {r.id for r in store.prunable_runs("load", 1, cut)}
+    assert store.prunable_runs("load", 0, None) == []  # 0 and None: no limit

@@ -45,6 +45,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._init import COMMANDS as init_commands
 
         return init_commands
+    if module == "_prune":
+        from cronplus.cli._prune import COMMANDS as prune_commands
+
+        return prune_commands
     if module == "_metrics":
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 

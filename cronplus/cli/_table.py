@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "next": ("_read", "Upcoming fire times, in each job's time zone."),
     "pause": ("_act", "Stop scheduling jobs until resumed; their fire times are recorded skipped."),
+    "prune": ("_prune", "Delete the runs and logs each job's keep_runs and keep_days let go, now."),
     "resume": (
         "_act",
         "Schedule paused jobs again, from their next fire time (nothing is caught up).",

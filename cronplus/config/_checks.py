@@ -82,6 +82,8 @@ class Checks:
             "alerts": self._job_alerts,
             "state": self._state,
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
+            "keep_runs": lambda w, k, v: self._int(w, k, v, minimum=0),
+            "keep_days": lambda w, k, v: self._int(w, k, v, minimum=0),
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {

@@ -25,6 +25,7 @@ JOB_KEYS = (
     "description", "alerts", "stdin",
     "jitter",
     "user", "max_log_bytes",
+    "keep_runs", "keep_days",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -324,6 +325,8 @@ class Loader(Checks):
                 jitter=get("jitter") if job.get("schedule") else None,
                 user=get("user", _JOB.user),
                 max_log_bytes=get("max_log_bytes", _JOB.max_log_bytes),
+                keep_runs=get("keep_runs", _JOB.keep_runs),
+                keep_days=get("keep_days", _JOB.keep_days),
             )
         return Config(
             path=self.path,

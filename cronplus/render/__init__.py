@@ -63,6 +63,9 @@ _MODULE_OF = {
     "status_notes": "reports",
     # metrics.py
     "metrics_text": "metrics",
+    # prune.py
+    "print_prune": "prune",
+    "prune_json": "prune",
     # progress.py
     "Progress": "progress",
 }

@@ -180,6 +180,7 @@ def day_json(reports: Sequence[DayReport]) -> list[dict[str, Any]]:
             "fire_times": [iso(s.fire_time, r.job.timezone) for s in r.slots],
             "runs": [going_run_json(run, r.job.timezone, r.state_of(run)) for run in r.runs],
             "no_run": [iso(t, r.job.timezone) for t in r.no_run],
+            "pruned": [iso(t, r.job.timezone) for t in r.pruned],
         }
         for r in reports
     ]
@@ -194,7 +195,7 @@ def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
         lines: list[tuple[datetime, list[str]]] = []
         for s in r.slots:
             if s.run is None:
-                word = "no run" if s.due else "not yet due"
+                word = "pruned" if r.is_pruned(s) else "no run" if s.due else "not yet due"
                 cells = [r.job.name, human_time(s.fire_time, tz), word, "-", "-", "-", "-"]
                 lines.append((s.fire_time, cells))
             else:

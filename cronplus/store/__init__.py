@@ -39,6 +39,7 @@ from cronplus.model import (
     Trigger,
 )
 from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store._sql_prune import PrunedRun
 from cronplus.store._sql_read import RunTotal
 from cronplus.store._sql_side import ConfigCopy
 from cronplus.store.schema import RECENT_KEPT
@@ -51,6 +52,7 @@ __all__ = [
     "Claim",
     "ConfigCopy",
     "OlderStateError",
+    "PrunedRun",
     "RECENT_KEPT",
     "RunEnd",
     "RunTotal",
@@ -310,6 +312,32 @@ class Store(Protocol):
         with none is left out. Kept in the state as runs end, as `run_totals` is (a
         run run again adds its new duration), one row a job: deleting runs changes
         none of them."""
+        ...
+
+    # -- retention (keep_runs, keep_days) -------------------------------------------------
+
+    def prunable_runs(
+        self, job: str, keep_runs: int, ended_before: datetime | None
+    ) -> list[PrunedRun]:
+        """The runs of `job` retention lets go, oldest logical time first, with their
+        attempts' numbers: final runs not among its `keep_runs` newest (0: no limit) or
+        that ended before `ended_before` (None: no limit), except the job's latest run,
+        latest SUCCEEDED run, latest SCHEDULE or CATCHUP run, and runs still `resumable`
+        or `unreleased`. A read: a dry run, and what `prune_runs` deletes."""
+        ...
+
+    def prune_runs(
+        self, job: str, keep_runs: int, ended_before: datetime | None, *, limit: int
+    ) -> list[PrunedRun]:
+        """Delete the oldest `limit` of `prunable_runs` (chosen in the same transaction)
+        with their attempts, and raise the job's `pruned_through` to the newest of
+        them; the runs deleted (none: nothing is left to prune). `run_totals` and
+        `recent_durations` are unchanged. Alert records keep their run ids."""
+        ...
+
+    def pruned_through(self, jobs: Iterable[str]) -> dict[str, datetime]:
+        """For each of `jobs` that `prune_runs` ever deleted a run of: the newest logical
+        time of such a run (it never goes down); other jobs are left out."""
         ...
 
     # -- alerts -------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class Tx(Protocol):
 
     def one(self, sql: str, args: Sequence[object] = ()) -> Row | None: ...
 
+    def all(self, sql: str, args: Sequence[object] = ()) -> list[Row]: ...
+
 
 class Db(Protocol):
     """A backend's connection layer."""

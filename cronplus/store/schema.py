@@ -235,6 +235,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         BEGIN {_COUNT_THE_END} END
         """,
     ),
+    # 8: retention (issue 14): each job's newest logical time whose run was pruned, so
+    # `status --on` shows its fire times up to it as pruned, not as passed with no run.
+    # No trigger fires on DELETE FROM runs: pruning leaves run_totals and run_recent.
+    (
+        """
+        CREATE TABLE pruned (
+            job     TEXT PRIMARY KEY,
+            through TEXT NOT NULL  -- the newest logical time of a run pruned, UTC text
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

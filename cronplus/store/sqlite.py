@@ -136,6 +136,9 @@ class _SqliteTx:
     def one(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Row | None:
         return self._conn.execute(sql, args).fetchone()
 
+    def all(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, args).fetchall()
+
 
 class SqliteDb:
     """One SQLite file (or `:memory:`), its connection shared by threads under a lock."""

@@ -13,6 +13,7 @@ from cronplus.zones import zone
 NAV = (("/", "Last 24 hours"), ("/graph", "Graph"), ("/ledger", "Ledger"))
 NO_RUN = "no_run"  # a fire time that passed with no run
 NOT_YET_DUE = "not_yet_due"  # a fire time of the day still to come
+PRUNED = "pruned"  # a fire time whose run retention deleted (issue 14)
 WORDS = {NO_RUN: "no run", NOT_YET_DUE: "not yet due", "upstream_failed": "upstream failed"}
 
 

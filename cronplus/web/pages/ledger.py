@@ -14,7 +14,16 @@ from cronplus.model import Run
 from cronplus.render._base import going_word, iso
 from cronplus.web._html import Markup, html, join
 from cronplus.web._http import HttpError, Request, Response
-from cronplus.web._layout import NO_RUN, NOT_YET_DUE, badge, compressed, page, status_word, time_tag
+from cronplus.web._layout import (
+    NO_RUN,
+    NOT_YET_DUE,
+    PRUNED,
+    badge,
+    compressed,
+    page,
+    status_word,
+    time_tag,
+)
 from cronplus.web._paging import job_page
 from cronplus.web._routes import route
 
@@ -82,7 +91,7 @@ def _rows(r: report.DayReport) -> Markup:
     lines: list[tuple[datetime, int, Markup]] = []
     for s in r.slots:
         if s.run is None:
-            lines.append((s.fire_time, 0, _no_run_row(r, s.fire_time, s.due)))
+            lines.append((s.fire_time, 0, _no_run_row(r, s)))
         else:
             lines.append((s.fire_time, s.run.id, _run_row(r, s.run)))
     lines += [(run.scheduled_for, run.id, _run_row(r, run)) for run in r.other_runs]
@@ -97,8 +106,9 @@ def _rows(r: report.DayReport) -> Markup:
     return join(row for _, _, row in lines)
 
 
-def _no_run_row(r: report.DayReport, t: datetime, due: bool) -> Markup:
-    status = NO_RUN if due else NOT_YET_DUE
+def _no_run_row(r: report.DayReport, s: report.Slot) -> Markup:
+    t = s.fire_time
+    status = PRUNED if r.is_pruned(s) else NO_RUN if s.due else NOT_YET_DUE
     tz = r.job.timezone
     return html(
         '<tr data-job="{}" data-time="{}" data-status="{}"><th scope="row">{}</th>'

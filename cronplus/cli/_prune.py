@@ -1,0 +1,39 @@
+"""`cronplus prune`: apply each job's retention (`keep_runs`, `keep_days`) now."""
+
+from __future__ import annotations
+
+import click
+
+from cronplus.cli._group import Context, json_option, pass_ctx
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would go.")
+@json_option("Print one JSON array: an object per job of the jobs file, in its order.")
+@pass_ctx
+def prune(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Delete the runs and logs each job's keep_runs and keep_days let go, now.
+
+    A run goes once it is not among its job's keep_runs newest, or it ended over
+    keep_days ago; a job's latest run, latest succeeded run, latest scheduled run and
+    unfinished runs always stay. A running daemon does the same at its start and every
+    10 minutes. Counters of `cronplus metrics` are not lowered.
+
+    \b
+    Example:
+      cronplus prune --dry-run
+    """
+    from cronplus import render
+    from cronplus.clock import system_clock
+    from cronplus.retention import prune as prune_runs
+
+    config = obj.config  # a file with problems prunes nothing: exit 2, as `run` does
+    store = obj.store(create=not dry_run)
+    pruned = prune_runs(config, store, obj.paths, system_clock().now(), dry_run=dry_run)
+    if as_json:
+        render.print_json(render.prune_json(pruned))
+    else:
+        render.print_prune(pruned, dry_run=dry_run)
+
+
+COMMANDS = (prune,)

@@ -1,0 +1,178 @@
+"""Retention (issue 14): `keep_runs` / `keep_days`, `cronplus prune`, the daemon's
+pruner, `status --on`'s pruned fire times, and metrics that never go down."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+from conftest import record, wait_until
+
+from cronplus.model import Claim, RunEnd, RunStatus, Trigger
+from cronplus.paths import StatePaths
+
+T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+HOURLY = """
+[defaults]
+keep_days = 0
+timezone = "UTC"
+
+[jobs.hourly]
+schedule = "0 * * * *"
+command = "true"
+keep_runs = 3
+
+[jobs.other]
+command = "true"
+"""
+
+
+def _hours(store, job: str, n: int, status: str = "succeeded", **kw) -> list[int]:
+    return [record(store, job, T0 + timedelta(hours=h), status, **kw).id for h in range(n)]
+
+
+def _ids(store, job: str) -> list[int]:
+    return sorted(r.id for r in store.history(job))
+
+
+def _log(project, job: str, run_id: int, text: str = "out\n") -> None:
+    log = StatePaths(project.state).attempt_log(job, run_id, 1)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(text)
+    log.with_name(log.name + ".status").write_text("0\n")
+
+
+def test_keys_default_and_are_checked_with_their_line(project, cli):
+    project.write(HOURLY)
+    jobs = project.config().jobs
+    assert (jobs["hourly"].keep_runs, jobs["hourly"].keep_days) == (3, 0)
+    assert (jobs["other"].keep_runs, jobs["other"].keep_days) == (1000, 0)
+    project.write('[jobs.a]\ncommand = "true"\nkeep_runs = -1\nkeep_days = 1.5\n')
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert 'jobs.toml:3: job "a": keep_runs must be a whole number, 0 or more (got -1)' in (
+        result.stderr
+    )
+    assert 'jobs.toml:4: job "a": keep_days must be a whole number, 0 or more' in result.stderr
+
+
+def test_prune_keeps_the_newest_and_deletes_older_runs_and_their_logs(project, cli):
+    project.write(HOURLY)
+    store = project.store()
+    ids = _hours(store, "hourly", 6)
+    for i in ids:
+        _log(project, "hourly", i, "x" * 10)
+    dry = cli("prune", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    would = {"job": "hourly", "runs_deleted": 3, "logs_deleted": 6, "bytes_freed": 3 * (10 + 2)}
+    assert json.loads(dry.stdout) == [would, {**would, "job": "other", **_ZERO}]
+    assert _ids(store, "hourly") == ids  # a dry run changes nothing
+    result = cli("prune", "--json")
+    assert json.loads(result.stdout) == json.loads(dry.stdout)
+    assert _ids(store, "hourly") == ids[3:]
+    logs = StatePaths(project.state).logs / "hourly"
+    assert sorted(os.listdir(logs)) == sorted(
+        f"{i}-1.log{s}" for i in ids[3:] for s in ("", ".status")
+    )
+    again = cli("prune")
+    assert again.exit_code == 0
+    assert again.stdout.split("\n")[1].split() == ["hourly", "0", "0", "0"]
+
+
+_ZERO = {"runs_deleted": 0, "logs_deleted": 0, "bytes_freed": 0}
+
+
+def test_the_latest_success_schedule_run_and_unfinished_runs_always_stay(project, cli):
+    project.write(HOURLY.replace("keep_runs = 3", "keep_runs = 1"))
+    store = project.store()
+    hour = [T0 + timedelta(hours=h) for h in range(8)]
+    kept_success = record(store, "hourly", hour[0], "succeeded").id
+    kept_scheduled = record(store, "hourly", hour[1], "failed", exits=(1,)).id
+    going = record(store, "hourly", hour[2], "running", trigger=Trigger.MANUAL).id
+    resumed = record(store, "hourly", hour[3], "failed", trigger=Trigger.MANUAL, exits=(1,)).id
+    store.finish_run(  # a daemon's stop cut it short: the next one resumes it
+        resumed, RunEnd(RunStatus.INTERRUPTED, "stopped", hour[3], resume_spent=0)
+    )
+    unreleased = record(store, "hourly", hour[4], "failed", trigger=Trigger.MANUAL).id
+    store.finish_run(unreleased, RunEnd(RunStatus.FAILED, "x", hour[4]), release=True)
+    gone = record(store, "hourly", hour[5], "skipped", trigger=Trigger.MANUAL).id
+    latest = record(store, "hourly", hour[6], "failed", trigger=Trigger.MANUAL, exits=(1,)).id
+    result = cli("prune", "--json")
+    assert json.loads(result.stdout)[0]["runs_deleted"] == 1
+    assert _ids(store, "hourly") == sorted(
+        [kept_success, kept_scheduled, going, resumed, unreleased, latest]
+    )
+    assert gone not in _ids(store, "hourly")
+
+
+def test_keep_days_deletes_runs_that_ended_long_ago(project, cli):
+    project.write(HOURLY.replace("keep_days = 0", "keep_days = 30"))
+    store = project.store()
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    ids = [record(store, "other", old + timedelta(hours=h), "succeeded").id for h in range(4)]
+    newer = record(store, "other", datetime.now(UTC) - timedelta(days=1), "failed").id
+    result = cli("prune", "--json")
+    assert json.loads(result.stdout)[1]["runs_deleted"] == 3  # the latest success stays
+    assert _ids(store, "other") == [ids[-1], newer]
+
+
+def test_zero_keeps_every_run(project, cli):
+    project.write(HOURLY.replace("keep_runs = 3", "keep_runs = 0"))
+    store = project.store()
+    ids = _hours(store, "hourly", 5)
+    assert json.loads(cli("prune", "--json").stdout)[0] == {"job": "hourly", **_ZERO}
+    assert _ids(store, "hourly") == ids
+
+
+def test_prune_never_lowers_the_metrics_counters(project, cli):
+    project.write(HOURLY)
+    store = project.store()
+    _hours(store, "hourly", 5)
+    _hours(store, "other", 3, "failed", exits=(1,))
+    before = cli("metrics").stdout
+    totals = store.run_totals(["hourly", "other"])
+    result = cli("prune", "--json")
+    assert json.loads(result.stdout)[0]["runs_deleted"] == 2
+    assert store.run_totals(["hourly", "other"]) == totals
+    counters = [line for line in before.splitlines() if line.startswith("cronplus_job_runs_total")]
+    counters += [line for line in before.splitlines() if "duration_seconds" in line]
+    after = cli("metrics").stdout.splitlines()
+    assert counters and all(line in after for line in counters)
+
+
+def test_status_on_shows_pruned_fire_times_not_no_run(project, cli):
+    project.write(HOURLY)
+    store = project.store()
+    _hours(store, "hourly", 6)
+    store.prune_runs("hourly", 2, None, limit=500)  # hours 0..3 go
+    result = cli("status", "--on", "2026-03-01", "--json")
+    day = json.loads(result.stdout)[0]
+    assert day["pruned"] == [f"2026-03-01T{h:02}:00:00+00:00" for h in range(4)]
+    assert day["no_run"] == [f"2026-03-01T{h:02}:00:00+00:00" for h in range(6, 24)]
+    table = cli("status", "--on", "2026-03-01").stdout
+    assert table.count(" pruned ") == 4 and "hourly  2026-03-01 00:00" in table
+
+
+def test_the_ledger_shows_pruned_fire_times(project, web):
+    project.write(HOURLY)
+    store = project.store()
+    _hours(store, "hourly", 6)
+    store.prune_runs("hourly", 2, None, limit=500)
+    store.close()
+    status, _, body = web().get("/ledger?date=2026-03-01")
+    assert status == 200
+    assert body.decode().count('class="glyph g-pruned"') == 4
+
+
+def test_the_daemon_prunes_at_its_start(project, daemon):
+    project.write(HOURLY.replace('schedule = "0 * * * *"', 'schedule = "0 0 1 1 *"'))
+    store = project.store()
+    ids = _hours(store, "hourly", 6)
+    store.claim_run(
+        "other", T0, Trigger.MANUAL, Claim(owner=None, now=T0, status=RunStatus.SKIPPED)
+    )
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: _ids(store, "hourly") == ids[3:], timeout=15)
+    wait_until(lambda: "event=pruned runs=3" in d.stderr, timeout=5)
