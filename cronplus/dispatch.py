@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Concatenate, ParamSpec
@@ -23,7 +23,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
-from cronplus.lanes import Lane, overlap_skips
+from cronplus.lanes import Lane, overlap_skips, upstream_blocker
 from cronplus.model import (
     AttemptResult,
     Claim,
@@ -41,7 +41,6 @@ from cronplus.runner import Runner
 from cronplus.state_health import StateHealth
 from cronplus.store import Store
 from cronplus.workers import Workers
-from cronplus.zones import human_time
 
 log = logging.getLogger("cronplus")
 P = ParamSpec("P")  # an Alerter method's own parameters
@@ -49,26 +48,6 @@ P = ParamSpec("P")  # an Alerter method's own parameters
 _UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
 _QUEUED_AT_STOP = "interrupted: cronplus stopped while the run was queued behind another"
-
-
-def upstream_blocker(
-    store: Store, after: Iterable[str], scheduled_for: datetime, timezone: str
-) -> str | None:
-    """Why a job that runs after the jobs `after` may not run for `scheduled_for`:
-    one of them has no successful run for it (None if every one has). The daemon's
-    release, `trigger`'s and `backfill` all ask this."""
-    after = list(after)
-    succeeded = store.succeeded_jobs(after, scheduled_for)
-    for name in after:
-        if name not in succeeded:
-            return no_success(name, scheduled_for, timezone)
-    return None
-
-
-def no_success(upstream_job: str, scheduled_for: datetime, timezone: str) -> str:
-    """The reason a dependent does not run: its upstream job did not succeed for T."""
-    when = human_time(scheduled_for, timezone)
-    return f'upstream job "{upstream_job}" has no successful run for {when}'
 
 
 class Dispatcher:
