@@ -19,8 +19,8 @@ from datetime import datetime
 
 from cronplus.backfill import BackfillResult, Outcome, Plan, Settled
 from cronplus.clock import Clock, system_clock
-from cronplus.dispatch import upstream_blocker
 from cronplus.errors import StateError
+from cronplus.lanes import upstream_blocker
 from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import SettleResult, settle_orphan

@@ -274,7 +274,7 @@ def _classify(
     *,
     rerun: bool,
 ) -> list[PlanItem]:
-    from cronplus.dispatch import no_success
+    from cronplus.lanes import no_success
 
     planned = set(jobs)
     outside = {u for n in jobs for u in config.jobs[n].after if u not in planned}

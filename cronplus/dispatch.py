@@ -12,7 +12,8 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Concatenate, ParamSpec
@@ -23,7 +24,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
-from cronplus.lanes import Lane, overlap_skips
+from cronplus.lanes import Lane, overlap_skips, upstream_blocker
 from cronplus.model import (
     AttemptResult,
     Claim,
@@ -41,7 +42,6 @@ from cronplus.runner import Runner
 from cronplus.state_health import StateHealth
 from cronplus.store import Store
 from cronplus.workers import Workers
-from cronplus.zones import human_time
 
 log = logging.getLogger("cronplus")
 P = ParamSpec("P")  # an Alerter method's own parameters
@@ -49,26 +49,7 @@ P = ParamSpec("P")  # an Alerter method's own parameters
 _UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
 _QUEUED_AT_STOP = "interrupted: cronplus stopped while the run was queued behind another"
-
-
-def upstream_blocker(
-    store: Store, after: Iterable[str], scheduled_for: datetime, timezone: str
-) -> str | None:
-    """Why a job that runs after the jobs `after` may not run for `scheduled_for`:
-    one of them has no successful run for it (None if every one has). The daemon's
-    release, `trigger`'s and `backfill` all ask this."""
-    after = list(after)
-    succeeded = store.succeeded_jobs(after, scheduled_for)
-    for name in after:
-        if name not in succeeded:
-            return no_success(name, scheduled_for, timezone)
-    return None
-
-
-def no_success(upstream_job: str, scheduled_for: datetime, timezone: str) -> str:
-    """The reason a dependent does not run: its upstream job did not succeed for T."""
-    when = human_time(scheduled_for, timezone)
-    return f'upstream job "{upstream_job}" has no successful run for {when}'
+_WAITING_AT_STOP = "interrupted: cronplus stopped while the run waited out its jitter"
 
 
 class Dispatcher:
@@ -149,11 +130,19 @@ class Dispatcher:
         `control`: the run's, made when it was claimed."""
         control = control or RunControl(run.id)
         with self._lock:
-            self._lane(run.job).active = control  # also while it waits out its jitter
-        fresh = spent is None and adopted is None and release
-        if fresh and self.waiting.hold(run, control, job or self.config.jobs.get(run.job)):
+            lane = self._lane(run.job)
+            if lane.active is None or lane.active is control:  # never over a newer run
+                lane.active = control  # also while it waits out its jitter
+        # A scheduled or catch-up run waits out its jitter; so does one resumed that
+        # never had an attempt (a mass restart stays spread out).
+        fresh = adopted is None and release and not run.attempts
+        job_now = job or self.config.jobs.get(run.job)
+        if fresh and self.waiting.hold(run, control, job_now, spent):
             return  # started by start_waited once its delay is over
         kw = {"spent": spent, "adopted": adopted, "holds_slot": holds_slot, "job": job}
+        self._thread(run, control, release=release, **kw)
+
+    def _thread(self, run: Run, control: RunControl, *, release: bool = True, **kw: object) -> None:
         execute = partial(self.runner.execute, run, release=release, control=control, **kw)
         # Counted from here on: wait_all() never finds it not yet started.
         task = partial(self._run_thread, run, control, execute, release)
@@ -162,10 +151,12 @@ class Dispatcher:
     def start_waited(self, now: datetime) -> None:
         """Start the runs whose jitter is over (the engine asks at each step); one whose
         delayed start passed over start_grace ago is recorded skipped, and missed."""
-        for run, control, start_at in self.waiting.due(now):
-            why = jitter.too_late(self.config.jobs.get(run.job), start_at, now)
+        for run, control, spent, late_s in self.waiting.due():
+            if control.is_cut:
+                continue  # replaced: its end is recorded; it never starts
+            why = jitter.too_late(self.config.jobs.get(run.job), late_s)
             if why is None:
-                self.submit(run, control=control, spent=0)  # spent: no second delay
+                self._thread(run, control, spent=spent)  # no second delay
                 continue
             with contextlib.suppress(StateError):  # else the next start settles it
                 self.store.finish_run(run.id, RunEnd(RunStatus.SKIPPED, why, now))
@@ -249,8 +240,31 @@ class Dispatcher:
                     log_event(run, "queued", None, f"behind run {active.run_id}")
                     return
         if active is not None and job.overlap is Overlap.REPLACE:
-            active.cut_short(f"interrupted: replaced by run {run.id} (overlap = replace)")
+            self._replace(active, run)
+            return
         self.submit(run)
+
+    def _replace(self, active: RunControl, run: Run) -> None:
+        """overlap = replace: `run` starts in place of the run `active`, which is cut
+        short; one still waiting out its jitter never starts and ends here and now."""
+        why = f"interrupted: replaced by run {run.id} (overlap = replace)"
+        active.cut_short(why)
+        control = RunControl(run.id)
+        with self._lock:
+            lane = self._lane(run.job)
+            if lane.active is active:
+                lane.active = control  # the job's run from now on, not the one cut short
+        waited = self.waiting.remove(active.run_id)
+        if waited is not None:
+            now = self.clock.now()
+            with contextlib.suppress(StateError):  # else the next start settles it
+                self.store.finish_run(waited.id, RunEnd(RunStatus.INTERRUPTED, why, now))
+                log_event(waited, str(RunStatus.INTERRUPTED), None, why)
+                done = replace(waited, status=RunStatus.INTERRUPTED, reason=why, finished_at=now)
+                self.runner.keep(done)
+                self.alert(Alerter.run_ended, done)
+                self.release(done, active)  # as a replaced run's: its dependents blocked
+        self.submit(run, control=control)
 
     def _claim(self, job: Job, t: datetime, trigger: Trigger, now: datetime) -> Run | None:
         run = self.store.claim_run(job.name, t, trigger, Claim(owner=os.getpid(), now=now))
@@ -302,18 +316,16 @@ class Dispatcher:
         """Start nothing more, interrupt running attempts (TERM, KILL after kill_grace)."""
         self.runner.stop_all()
         with self._lock:
-            queued = [run for lane in self._lanes.values() for run, _ in lane.queue]
-            queued += self.waiting.take_all()
+            queued = [(run, _QUEUED_AT_STOP) for ln in self._lanes.values() for run, _ in ln.queue]
+            queued += [(run, _WAITING_AT_STOP) for run in self.waiting.take_all()]
             for lane in self._lanes.values():
                 lane.queue.clear()
-        for run in queued:
+        for run, why in queued:
             # While the state cannot be written, the next start finds the run queued and
             # does the same.
             with contextlib.suppress(StateError):
                 resume = 0 if self.resume_after_stop else None
-                end = RunEnd(
-                    RunStatus.INTERRUPTED, _QUEUED_AT_STOP, self.clock.now(), resume_spent=resume
-                )
+                end = RunEnd(RunStatus.INTERRUPTED, why, self.clock.now(), resume_spent=resume)
                 self.store.finish_run(run.id, end)
 
     def wait_all(self, timeout: float | None = None) -> None:

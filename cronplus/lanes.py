@@ -1,15 +1,19 @@
-"""One job's runs in this process (`Lane`) and its `overlap` rule: whether a fire time
-due while a run of the job goes is skipped. The dispatcher holds the lanes."""
+"""One job's runs in this process (`Lane`) and the rules on whether a run goes: its
+`overlap` (whether a fire time due while a run of the job goes is skipped) and its
+`after` (`upstream_blocker`). The dispatcher holds the lanes."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cronplus.model import Job, Overlap, Run
 from cronplus.run_control import RunControl
 from cronplus.state_health import state_down
+from cronplus.store import Store
+from cronplus.zones import human_time
 
 
 @dataclass
@@ -38,3 +42,23 @@ def overlap_skips(
     if job.overlap is Overlap.QUEUE and waiting is not None:
         return f"run {waiting.id} of the job was already queued behind run {active.run_id}"
     return None
+
+
+def upstream_blocker(
+    store: Store, after: Iterable[str], scheduled_for: datetime, timezone: str
+) -> str | None:
+    """Why a job that runs after the jobs `after` may not run for `scheduled_for`:
+    one of them has no successful run for it (None if every one has). The daemon's
+    release, `trigger`'s and `backfill` all ask this."""
+    after = list(after)
+    succeeded = store.succeeded_jobs(after, scheduled_for)
+    for name in after:
+        if name not in succeeded:
+            return no_success(name, scheduled_for, timezone)
+    return None
+
+
+def no_success(upstream_job: str, scheduled_for: datetime, timezone: str) -> str:
+    """The reason a dependent does not run: its upstream job did not succeed for T."""
+    when = human_time(scheduled_for, timezone)
+    return f'upstream job "{upstream_job}" has no successful run for {when}'

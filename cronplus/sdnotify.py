@@ -8,6 +8,7 @@ nothing outside systemd.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 
@@ -15,7 +16,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cronplus.clock import Clock
 
+log = logging.getLogger("cronplus")
+
 _VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+MIN_PING_S = 0.1  # the engine's loop wakes at most this often: no busy loop for a watchdog
 
 
 class Notifier:
@@ -28,8 +32,17 @@ class Notifier:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.sock.setblocking(False)
         self.clock = clock
-        # Pinged every half of systemd's timeout; the engine wakes at least that often.
-        self.ping_every_s = watchdog_s / 2 if watchdog_s else None
+        # Pinged every half of systemd's timeout; the engine wakes at least that often,
+        # but never more than every MIN_PING_S.
+        self.ping_every_s = max(watchdog_s / 2, MIN_PING_S) if watchdog_s else None
+        if watchdog_s and watchdog_s / 2 < MIN_PING_S:
+            log.warning(
+                "event=watchdog-too-short detail='WATCHDOG_USEC=%d asks for a ping every"
+                " %gs, shorter than cronplus can keep: it pings every %gs'",
+                round(watchdog_s * 1_000_000),
+                watchdog_s / 2,
+                MIN_PING_S,
+            )
         self._ready = False
         self._pinged = 0.0
 

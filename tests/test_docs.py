@@ -124,7 +124,16 @@ def test_the_command_table_lists_every_command_with_its_own_first_sentence():
 
     defined = {
         cmd.name: (module, first_sentence(cmd.help or ""))
-        for module in ("_read", "_act", "_web", "_import", "_metrics", "_service", "_init", "_prune")
+        for module in (
+            "_read",
+            "_act",
+            "_web",
+            "_import",
+            "_metrics",
+            "_service",
+            "_init",
+            "_prune",
+        )
         for cmd in module_commands(module)
     }
     assert defined == TABLE

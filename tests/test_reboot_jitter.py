@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,11 @@ from conftest import FakeClock, record, wait_until
 from test_engine import make_engine
 
 from cronplus import report
+from cronplus.dispatch import Dispatcher
+from cronplus.engine import Engine
 from cronplus.errors import ExitCode
 from cronplus.model import RunStatus, Trigger
+from cronplus.paths import StatePaths
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 REBOOT_JOBS = """
@@ -117,6 +121,15 @@ def test_jitter_on_a_job_without_a_schedule_is_a_problem_naming_job_and_line(pro
     assert 'jobs.toml:8: job "child": jitter without a schedule' in done.stderr
 
 
+def test_a_jitter_over_a_day_is_a_problem_naming_job_line_and_limit(project, cli):
+    project.write(PIPELINE.replace('"@daily"', '"@daily"\njitter = "999999999d"'))
+    done = cli("validate")
+    assert done.exit_code == ExitCode.USAGE
+    assert 'jobs.toml:3: job "root": jitter must be at most "24h" (got "999999999d")' in done.stderr
+    project.write(PIPELINE.replace('"@daily"', '"@daily"\njitter = "24h"'))
+    assert cli("validate").exit_code == ExitCode.OK
+
+
 def test_defaults_jitter_spreads_only_the_jobs_with_a_schedule(project):
     project.write('[defaults]\njitter = "30s"\n' + PIPELINE)
     jobs = project.config().jobs
@@ -124,6 +137,21 @@ def test_defaults_jitter_spreads_only_the_jobs_with_a_schedule(project):
 
 
 # -- jitter: the policies on a fake clock -----------------------------------------------------
+
+
+JITTERED_JOB = """
+[jobs.j]
+schedule = "0 * * * * *"
+timezone = "UTC"
+command = "true"
+jitter = "40s"
+"""
+
+
+def about(t, expected):
+    """A waiting run's start as `first` reads it: on the monotonic clock, which a
+    FakeClock runs as real time does, so a few ms sooner than drawn."""
+    return expected - timedelta(seconds=2) < t <= expected
 
 
 def jittered(project, clock, draw, schedule="0 * * * * *", **job):
@@ -141,10 +169,10 @@ def test_a_jittered_run_is_queued_until_its_delay_then_keeps_its_fire_time(proje
     fire = T0 + timedelta(minutes=1)
     clock.set(fire)
     start_at = fire + timedelta(seconds=10)
-    assert engine.step(fire) == start_at  # its delayed start comes before the next fire
+    assert about(engine.step(fire), start_at)  # its delayed start comes before the next fire
     run = store.find_run("j", fire)
     assert (run.status, run.attempts) == (RunStatus.QUEUED, ())
-    assert engine.step(start_at - timedelta(microseconds=1)) == start_at
+    assert about(engine.step(start_at - timedelta(microseconds=1)), start_at)
     assert store.find_run("j", fire).status is RunStatus.QUEUED
     clock.set(start_at)
     engine.step(start_at)
@@ -162,7 +190,7 @@ def test_the_delay_is_drawn_within_zero_to_jitter(project, draw):
     clock.set(fire)
     engine.step(fire)
     delay = dispatcher.waiting.first() - fire
-    assert delay == timedelta(seconds=40) * draw
+    assert about(fire + delay, fire + timedelta(seconds=40) * draw)
     assert timedelta(0) <= delay < timedelta(seconds=40)
     dispatcher.shutdown()
 
@@ -200,7 +228,11 @@ def test_a_run_waiting_out_its_jitter_counts_for_overlap(project):
     assert skipped.status is RunStatus.SKIPPED
     assert skipped.reason == f"previous run {waiting.id} of the job was still running"
     dispatcher.shutdown()
-    assert store.get_run(waiting.id).status is RunStatus.INTERRUPTED
+    stopped = store.get_run(waiting.id)
+    assert (stopped.status, stopped.reason) == (
+        RunStatus.INTERRUPTED,
+        "interrupted: cronplus stopped while the run waited out its jitter",
+    )
 
 
 def test_start_grace_counts_from_the_delayed_start(project):
@@ -250,6 +282,115 @@ def test_a_reboot_job_with_jitter_waits_its_delay_too(project):
     assert engine.next_due() is not None and engine.next_due() < T0 + timedelta(minutes=1)
     assert store.history("boot")[0].status is RunStatus.QUEUED
     dispatcher.shutdown()
+
+
+def test_replacing_a_run_that_waits_out_its_jitter_ends_it_and_it_never_starts(project):
+    clock = FakeClock(T0)
+    engine, store, dispatcher = jittered(project, clock, 0.0, jitter="2m", overlap="replace")
+    draws = iter([0.99, 0.9, 0.0])  # A until m1 + 118.8 s, B until m2 + 108 s, C at once
+    dispatcher.waiting.random = lambda: next(draws)
+
+    def at(t):
+        clock.set(t)
+        engine.step(t)
+
+    m = [T0 + timedelta(minutes=k) for k in range(4)]
+    at(m[1])
+    at(m[2])  # B replaces A, which never started: A ends now, B is the job's run
+    a, b = store.find_run("j", m[1]), store.find_run("j", m[2])
+    replaced = f"interrupted: replaced by run {b.id} (overlap = replace)"
+    assert (a.status, a.reason, a.attempts) == (RunStatus.INTERRUPTED, replaced, ())
+    assert b.status is RunStatus.QUEUED
+    assert not dispatcher.idle("j")
+    at(m[1] + timedelta(seconds=118.8))  # A's delay would have ended: nothing starts
+    dispatcher.wait_all()
+    assert store.get_run(a.id).attempts == ()
+    assert store.get_run(b.id).status is RunStatus.QUEUED
+    assert not dispatcher.idle("j")  # B still holds the job: no third run beside it
+    at(m[3])  # C replaces B the same way
+    c = store.find_run("j", m[3])
+    assert store.get_run(b.id).status is RunStatus.INTERRUPTED
+    at(m[3])  # C's delay (0) is over
+    at(m[2] + timedelta(seconds=108))  # B's would have ended
+    dispatcher.wait_all()
+    runs = {r.id: r for r in store.history("j")}
+    assert runs[c.id].status is RunStatus.SUCCEEDED
+    assert sum(len(r.attempts) for r in runs.values()) == 1
+    assert dispatcher.idle("j")
+
+
+def test_a_huge_jitter_never_crashes_the_engine(project):
+    clock = FakeClock(T0)
+    engine, store, dispatcher = jittered(project, clock, 0.99, jitter="1m")
+    config = engine.config
+    huge = replace(config.jobs["j"], jitter=timedelta(days=999_999_999))
+    engine.config = dispatcher.config = replace(config, jobs={"j": huge})
+    fire = T0 + timedelta(minutes=1)
+    clock.set(fire)
+    assert engine.step(fire) == fire + timedelta(minutes=1)  # the next fire time
+    assert store.find_run("j", fire).status is RunStatus.QUEUED
+    dispatcher.shutdown()
+
+
+class SteppedClock(FakeClock):
+    def step(self, t):
+        """The wall clock alone jumps to `t`, as an NTP step does: monotonic time does
+        not move."""
+        self._now = t
+
+
+@pytest.mark.parametrize("step", [timedelta(hours=-6), timedelta(hours=2)])
+def test_a_wall_clock_step_leaves_the_rest_of_a_jitter_delay_unchanged(project, step):
+    clock = SteppedClock(T0)
+    engine, store, dispatcher = jittered(project, clock, 0.5, jitter="50s")
+    fire = T0 + timedelta(minutes=1)
+    clock.set(fire)
+    engine.step(fire)  # waits 25 s
+    clock.advance(10)
+    before = clock.now()
+    clock.step(before + step)  # back: a correction (over 3 h); forward: a resume
+    engine.jumped(before, clock.now())
+    assert about(dispatcher.waiting.first(), clock.now() + timedelta(seconds=15))
+    if step < timedelta(0):  # the next fire time is later: the engine wakes for the run
+        assert about(engine.next_due(), clock.now() + timedelta(seconds=15))
+    engine.step(clock.now())
+    assert store.find_run("j", fire).status is RunStatus.QUEUED
+    clock.advance(15)
+    engine.step(clock.now())
+    dispatcher.wait_all()
+    run = store.find_run("j", fire)
+    assert (run.status, run.started_at) == (RunStatus.SUCCEEDED, clock.now())
+    dispatcher.shutdown()
+
+
+def test_a_run_resumed_before_its_first_attempt_draws_a_fresh_delay(project):
+    project.write(JITTERED_JOB)
+    clock = FakeClock(T0)
+
+    def start():
+        store = project.store()
+        config, paths = project.config(), StatePaths(project.state)
+        dispatcher = Dispatcher(config, store, paths, clock=clock, resume_after_stop=True)
+        dispatcher.waiting.random = lambda: 0.5
+        engine = Engine(config, store, dispatcher, clock=clock)
+        engine.start(clock.now())
+        return engine, store, dispatcher
+
+    engine, store, dispatcher = start()
+    fire = T0 + timedelta(minutes=1)
+    clock.set(fire)
+    engine.step(fire)
+    dispatcher.shutdown()  # stopped while it waited: resumed at the next start
+    clock.advance(5)
+    engine, store, dispatcher = start()
+    run = store.find_run("j", fire)
+    assert (run.status, run.attempts) == (RunStatus.QUEUED, ())
+    assert about(dispatcher.waiting.first(), clock.now() + timedelta(seconds=20))
+    clock.advance(20)
+    engine.step(clock.now())
+    dispatcher.wait_all()
+    run = store.find_run("j", fire)
+    assert (run.status, run.started_at) == (RunStatus.SUCCEEDED, clock.now())
 
 
 # -- in a real daemon -------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import wait_until
 
+from cronplus.clock import system_clock
+from cronplus.sdnotify import notifier_from_env
 from cronplus.unit import quote
 
 JOBS = """
@@ -185,3 +187,34 @@ def test_abstract_socket_and_a_watchdog_meant_for_another_pid(project, daemon):
         assert receive(sock, 1.0) is None  # the watchdog is pid 1's, not the daemon's
         assert d.terminate() == 0
         assert receive(sock, 5) == "STOPPING=1"
+
+
+def test_a_watchdog_shorter_than_cronplus_can_keep_is_floored_and_named(monkeypatch, caplog):
+    monkeypatch.setenv("NOTIFY_SOCKET", "/nonexistent/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "1")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    with caplog.at_level("WARNING", logger="cronplus"):
+        notifier = notifier_from_env(system_clock())
+    assert notifier is not None and notifier.ping_every_s == 0.1
+    notifier.close()
+    assert "event=watchdog-too-short" in caplog.text
+    assert "WATCHDOG_USEC=1 asks for a ping every 5e-07s" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_tiny_watchdog_does_not_make_the_daemon_busy_loop(project, daemon):
+    project.write(JOBS)
+    folder = tempfile.mkdtemp(prefix="sdn")
+    address = os.path.join(folder, "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        d = daemon(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1"})
+        assert receive(sock, 20) == "READY=1"
+        pings, end = 0, time.monotonic() + 1.0
+        while time.monotonic() < end:
+            pings += receive(sock, 0.2) == "WATCHDOG=1"
+        # The loop wakes every 0.1 s at most: some 10 pings a second, not thousands.
+        assert pings <= 30, pings
+        assert d.terminate() == 0
+    shutil.rmtree(folder)
+    assert d.stderr.count("event=watchdog-too-short") == 1

@@ -9,6 +9,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from cronplus.errors import Problem, did_you_mean
 from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Config, Overlap
 
 _SIZE = re.compile(r"([0-9]+)\s*([KMGkmg]?)")
+MAX_JITTER = timedelta(hours=24)  # a spread, not a schedule: a day at most
 
 ALERTS_KEYS = ("urls", "on", "repeat_after", "timeout", "heartbeat", "heartbeat_every")
 JOB_ALERTS_KEYS = ("urls", "on")
@@ -76,7 +78,7 @@ class Checks:
             "catchup_limit": lambda w, k, v: self._int(w, k, v, minimum=1),
             "description": self._string,
             "stdin": self._string,
-            "jitter": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "jitter": self._jitter,
             "user": self._text,
             "max_log_bytes": self._size,
             "alerts": self._job_alerts,
@@ -170,6 +172,12 @@ class Checks:
             return BAD
         if positive and not parsed:
             return self.wrong(where, key, "more than 0", value)
+        return parsed
+
+    def _jitter(self, where: Where, key: str, value: Any) -> Any:
+        parsed = self._duration(where, key, value, positive=True)
+        if parsed is not BAD and parsed > MAX_JITTER:
+            return self.wrong(where, key, 'at most "24h"', value)
         return parsed
 
     def _schedule(self, where: Where, key: str, value: Any) -> Any:
