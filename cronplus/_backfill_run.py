@@ -245,7 +245,7 @@ class _Backfill:
             current = self.store.get_run(run.id)
             if current is None or current.status.is_final:
                 return True
-            settled = settle_orphan(self.store, current, self.clock)
+            settled = settle_orphan(self.store, current, self.clock, self.config.jobs.get(run.job))
             if settled is SettleResult.SETTLED:
                 return False
             if settled is SettleResult.LIVE:

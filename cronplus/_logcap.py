@@ -8,8 +8,13 @@ on disk. So the job keeps appending (its fd is O_APPEND) and whoever watches the
 attempt (the process that started it, or the daemon that adopted it) frees the
 middle as it goes: past the limit it punches a hole (`fallocate(PUNCH_HOLE |
 KEEP_SIZE)`) over the bytes between the head and the newest `max_log_bytes / 2`, so
-the file's size grows but its blocks do not. When the attempt is over the file is
-rewritten as head + marker + tail and renamed over the log (`compact`).
+the file's size grows but its blocks do not. When nothing may write the log any
+more the file is rewritten as head + marker + tail and renamed over the log
+(`compact`): when the attempt is over and its process group is empty. Background
+processes the job left (`cmd &`) hold the log open and may write on: the log stays
+watched until the group is empty (looked at every `LINGER_S`), so none of their
+output goes to a file already replaced. A process that left the group (`setsid`)
+cannot be seen.
 
 Watching is one thread per cronplus process, asleep on one inotify descriptor with a
 watch (`IN_MODIFY`) per capped log: it wakes when a job writes, not on a timer, and
@@ -31,9 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
+import re
+import select
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -46,6 +55,8 @@ _IN_MODIFY, _IN_CLOEXEC = 0x2, 0o2000000
 _PUNCH = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
 _LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+_MARKER = re.compile(rb"\[cronplus: (\d+) bytes omitted\]\n")
+LINGER_S = 2.0  # how often a log that processes the job left behind may write is looked at
 
 
 def marker(omitted: int) -> bytes:
@@ -88,8 +99,9 @@ class Capper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watches: dict[int, Watch] = {}
+        self._lingering: list[tuple[Watch, Path, int]] = []  # over, but written still
         self._libc: ctypes.CDLL | None = None
-        self._inotify = -1
+        self._inotify = self._wake = -1
 
     def watch(self, path: Path, cap: int) -> Watch | None:
         """Start capping `path` live; None when the cap is off or cannot be watched."""
@@ -101,7 +113,9 @@ class Capper:
             return None
         watch = Watch(fd, cap, max(4096, os.fstat(fd).st_blksize))
         with self._lock:
-            if self._inotify < 0 and not self._start():
+            if self._libc is None:
+                self._start()
+            if self._inotify < 0:
                 return watch  # compacted at the end all the same
             assert self._libc is not None
             watch.wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(path), _IN_MODIFY)
@@ -110,84 +124,165 @@ class Capper:
                 watch.check(self._libc)  # what it wrote before the watch began
         return watch
 
-    def finish(self, watch: Watch | None, path: Path) -> None:
-        """Stop watching and leave the log as head + marker + tail."""
+    def finish(self, watch: Watch | None, path: Path, group: int | None = None) -> None:
+        """Stop watching and leave the log as head + marker + tail, once nothing may
+        write it: while the attempt's process group `group` has members (background
+        processes the job left, holding the log open) the log stays watched, and is
+        compacted when the thread finds the group empty (it looks every `LINGER_S`)."""
         if watch is None:
             return
+        if group is not None and _group_lives(group, grace=True):
+            with self._lock:
+                if self._wake >= 0:
+                    self._lingering.append((watch, path, group))
+                    os.write(self._wake, b"\0")  # its poll gets a timeout
+                    return
+            self._stop(watch)  # no thread to look later: the log is left whole
+            return
+        self._stop(watch)
+        with contextlib.suppress(OSError):  # the log gone or unwritable: left as it is
+            compact(path, watch.cap)
+
+    def ended(self, path: Path, cap: int, group: int | None) -> None:
+        """An attempt that ended with no watcher: its log compacted now, or watched
+        until `group` (its wrapper's) is empty."""
+        if group is not None and cap > 0 and _group_lives(group):
+            self.finish(self.watch(path, cap), path, group)
+        elif cap > 0:
+            with contextlib.suppress(OSError):
+                compact(path, cap)
+
+    def _stop(self, watch: Watch) -> None:
         with self._lock:
             if self._watches.pop(watch.wd, None) is not None and self._libc is not None:
                 self._libc.inotify_rm_watch(self._inotify, watch.wd)
             os.close(watch.fd)
-        with contextlib.suppress(OSError):  # the log gone or unwritable: left as it is
-            compact(path, watch.cap)
 
-    def _start(self) -> bool:
+    def _start(self) -> None:
         self._libc = libc = _libc()
         self._inotify = libc.inotify_init1(_IN_CLOEXEC)
-        if self._inotify < 0:
-            return False
-        threading.Thread(target=self._loop, name="cronplus-logcap", daemon=True).start()
-        return True
+        wake_r, self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        threading.Thread(
+            target=self._loop, args=(wake_r,), name="cronplus-logcap", daemon=True
+        ).start()
 
-    def _loop(self) -> None:
+    def _loop(self, wake_r: int) -> None:
         assert self._libc is not None
         # Ahead of the jobs for the CPU when root may (on Linux, this thread alone):
         # its lag behind a fast writer is what the log can overshoot by.
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, -10)
+        from cronplus.clock import SystemClock  # only here: a reader of logs need not load it
+
+        clock, poller, look_at = SystemClock(), select.poll(), 0.0
+        poller.register(wake_r, select.POLLIN)
+        if self._inotify >= 0:
+            poller.register(self._inotify, select.POLLIN)
         while True:
-            data = os.read(self._inotify, 65536)
-            seen: set[int] = set()
-            at = 0
-            while at < len(data):
-                wd, _mask, _cookie, size = _EVENT.unpack_from(data, at)
-                seen.add(wd)
-                at += _EVENT.size + size
-            with self._lock:
-                for wd in seen:
-                    watch = self._watches.get(wd)
-                    if watch is not None:
-                        with contextlib.suppress(OSError):
-                            watch.check(self._libc)
+            wait = None if not self._lingering else max(0, look_at - clock.monotonic())
+            ready = {fd for fd, _ in poller.poll(None if wait is None else math.ceil(wait * 1000))}
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+            if self._inotify in ready:
+                self._punch(os.read(self._inotify, 65536))
+            if self._lingering and clock.monotonic() >= look_at:
+                self._settle()
+                look_at = clock.monotonic() + LINGER_S
+
+    def _punch(self, data: bytes) -> None:
+        seen: set[int] = set()
+        at = 0
+        while at < len(data):
+            wd, _mask, _cookie, size = _EVENT.unpack_from(data, at)
+            seen.add(wd)
+            at += _EVENT.size + size
+        with self._lock:
+            for wd in seen:
+                watch = self._watches.get(wd)
+                if watch is not None:
+                    with contextlib.suppress(OSError):
+                        watch.check(self._libc)
+
+    def _settle(self) -> None:
+        """Compact the lingering logs whose group is now empty."""
+        with self._lock:
+            done = [item for item in self._lingering if not _group_lives(item[2])]
+            self._lingering = [item for item in self._lingering if item not in done]
+        for watch, path, _group in done:
+            self._stop(watch)
+            with contextlib.suppress(OSError):
+                compact(path, watch.cap)
+
+
+def _group_lives(group: int, *, grace: bool = False) -> bool:
+    """Whether process group `group` has members (zombies too: an adopted wrapper's
+    parent reaps it a moment after it ends, hence the `grace` of up to ~60 ms)."""
+    for pause in (0.004, 0.008, 0.016, 0.032, 0) if grace else (0,):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # a member we may not signal: one all the same
+        time.sleep(pause)
+    return True
 
 
 def compact(path: Path, cap: int) -> None:
     """Rewrite the log at `path` as its first `cap // 2` bytes, one marker line and
     its last `cap - cap // 2`, if it is longer than `cap`; the new file replaces
-    the old at once (readers see one or the other)."""
+    the old at once (readers see one or the other). A log compacted already is left
+    as it is; bytes added after its marker since are counted into it."""
     head_n, tail_n = cap // 2, cap - cap // 2
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if cap <= 0 or size <= head_n + tail_n:
             return
         head = f.read(head_n)
+        sep = b"" if head.endswith(b"\n") else b"\n"
+        kept = _MARKER.match(f.read(len(sep) + 48), len(sep))  # a marker after the head
+        omitted, cut = (int(kept[1]), kept.end()) if kept else (0, 0)
+        omitted += size - tail_n - (head_n + cut)
+        if kept and size - tail_n <= head_n + cut:
+            return
         f.seek(size - tail_n)
         tail = f.read(tail_n)
-    sep = b"" if head.endswith(b"\n") else b"\n"
     temp = path.with_name(path.name + ".cap")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(head + sep + marker(size - head_n - tail_n) + tail)
+        out.write(head + sep + marker(omitted) + tail)
     os.replace(temp, path)
+
+
+def _extent(fd: int, pos: int, n: int) -> tuple[int, int]:
+    """Where the data at or after `pos` begins and ends: (pos, pos) when there is none,
+    (pos, pos + n) on a file system without SEEK_DATA."""
+    raw = os.lseek(fd, 0, os.SEEK_CUR)  # a BinaryIO's buffer assumes the fd's offset: kept
+    try:
+        data_at = os.lseek(fd, pos, os.SEEK_DATA)
+        return data_at, os.lseek(fd, data_at, os.SEEK_HOLE)
+    except OSError as exc:  # ENXIO: nothing after pos; else no SEEK_DATA here: all data
+        return (pos, pos) if exc.errno == errno.ENXIO else (pos, pos + n)
+    finally:
+        os.lseek(fd, raw, os.SEEK_SET)
 
 
 def read_present(f: BinaryIO, n: int) -> tuple[bytes, int]:
     """Up to `n` bytes of `f` from its position, where a running capped log's freed
     middle (a hole) reads as one marker line, not zeros: (bytes, how far `f` moved).
-    A hole is passed whole, however long. (b"", 0) at the end."""
-    fd, pos = f.fileno(), f.tell()
-    raw = os.lseek(fd, 0, os.SEEK_CUR)  # f's buffer assumes the fd's offset: kept
-    try:
-        data_at = os.lseek(fd, pos, os.SEEK_DATA)
-        hole_at = os.lseek(fd, data_at, os.SEEK_HOLE)
-    except OSError as exc:  # ENXIO: nothing after pos; else no SEEK_DATA here: all data
-        data_at, hole_at = (pos, pos) if exc.errno == errno.ENXIO else (pos, pos + n)
-    finally:
-        os.lseek(fd, raw, os.SEEK_SET)
-    if data_at > pos:
+    A hole is passed whole, however long, with the bytes after it: a hole punched
+    further while they were read is read past again, so one hole is one marker.
+    (b"", 0) at the end."""
+    pos = f.tell()
+    while True:
+        data_at, hole_at = _extent(f.fileno(), pos, n)
         f.seek(data_at)
-        return marker(data_at - pos), data_at - pos
-    data = f.read(min(n, hole_at - pos))
+        data = f.read(min(n, hole_at - data_at))
+        again, still = _extent(f.fileno(), pos, n)
+        if again == data_at and still >= data_at + len(data):  # none of it punched since
+            break
+    if data_at > pos:
+        return marker(data_at - pos) + data, data_at - pos + len(data)
     return data, len(data)
 
 

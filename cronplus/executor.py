@@ -80,14 +80,15 @@ def adopt_attempt(
     try:
         return AttemptHandle(proc, job, log_path, status_path, started_at, started_mono, clock)
     except ProcessLookupError:  # it ended between finding it and now
-        return ended_attempt(job, log_path, started_at, clock)
+        return ended_attempt(job, log_path, started_at, clock, group=pid)
 
 
-def ended_attempt(job: Job, log_path: Path, started_at: datetime, clock: Clock) -> AttemptResult:
+def ended_attempt(
+    job: Job, log_path: Path, started_at: datetime, clock: Clock, group: int | None = None
+) -> AttemptResult:
     """The result of an attempt that ended while no cronplus watched it, its log
-    capped as a watcher would have left it."""
-    with contextlib.suppress(OSError):
-        _logcap.compact(log_path, job.max_log_bytes)
+    capped as a watcher would have left it (once its wrapper's `group` is empty)."""
+    _logcap.CAPPER.ended(log_path, job.max_log_bytes, group)
     return _wrapper.ended_attempt(_wrapper.status_path_for(log_path), started_at, clock.now())
 
 
@@ -140,7 +141,7 @@ class AttemptHandle:
                     self._result = self._wait()
                 finally:
                     self._close()
-                    _logcap.CAPPER.finish(self._cap, self.log_path)
+                    _logcap.CAPPER.finish(self._cap, self.log_path, self.pid)
             return self._result
 
     def ended_within(self, seconds: float) -> bool:

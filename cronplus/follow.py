@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
+
+from cronplus._logcap import read_present
 
 if TYPE_CHECKING:
     from cronplus.clock import Clock
@@ -42,46 +44,59 @@ def follow_run(
     clock: Clock,
 ) -> Run | None:
     """Write `run`'s latest attempt's output so far, then what follows as it comes,
-    `--- attempt N ---` before each later attempt, until the run is over: the run as
-    it ended, or None when `stop` was set first."""
+    `--- attempt N ---` before each later attempt, until the run is over (then what
+    its attempts' logs hold, an attempt left open included): the run as it ended,
+    or None when `stop` was set first."""
     first = max(len(run.attempts) - 1, 0)
-    shown, offset, headed = first, 0, False  # attempts written whole; of the next
-    while True:
-        # The run first, then its files: an attempt seen finished has its log complete.
-        fresh = store.get_run(run.id)
-        if fresh is None:  # deleted meanwhile (a retention): nothing more to show
-            return run
-        run = fresh
-        while shown < len(run.attempts):
-            attempt = run.attempts[shown]
-            if shown > first and not headed:
-                write(f"--- attempt {attempt.number} ---\n".encode())
-                headed = True
-            offset = _copy(attempt.log, offset, write)
-            if attempt.finished_at is None:
-                break
-            shown, offset, headed = shown + 1, 0, False
-        if run.status.is_final and shown >= len(run.attempts):
-            return run
-        if clock.wait(stop, POLL_S):
-            return None
-
-
-def _copy(path: str | None, offset: int, write: Callable[[bytes], None]) -> int:
-    """Write `path`'s bytes from `offset` on; the new offset. A log not made yet is
-    empty; one cut shorter than `offset` (`max_log_bytes` keeps its end) goes on from
-    its new end."""
-    if not path:
-        return offset
+    shown, log = first, None  # attempts written whole; the next one's log
     try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            if size < offset:
-                return size
-            f.seek(offset)
-            while chunk := f.read(_CHUNK):
-                write(chunk)
-                offset += len(chunk)
-    except FileNotFoundError:
-        pass
-    return offset
+        while True:
+            # The run first, then its files: an attempt seen finished has its log complete.
+            fresh = store.get_run(run.id)
+            if fresh is None:  # deleted meanwhile (a retention): nothing more to show
+                return run
+            run = fresh
+            while shown < len(run.attempts):
+                attempt = run.attempts[shown]
+                if log is None:
+                    if shown > first:
+                        write(f"--- attempt {attempt.number} ---\n".encode())
+                    log = _Log()
+                log.copy(attempt.log, write)
+                if attempt.finished_at is None and not run.status.is_final:
+                    break
+                log.close()
+                shown, log = shown + 1, None
+            if run.status.is_final:
+                return run
+            if clock.wait(stop, POLL_S):
+                return None
+    finally:
+        if log is not None:
+            log.close()
+
+
+class _Log:
+    """One attempt's log, open from its first look to the attempt's end: a log
+    compacted meanwhile (`max_log_bytes`: a new file renamed over it) is read on to
+    its end, not from an offset counted in another file. A running log's freed middle
+    reads as its marker line (`_logcap.read_present`), as `logs` shows it."""
+
+    def __init__(self) -> None:
+        self._f: BinaryIO | None = None
+
+    def copy(self, path: str | None, write: Callable[[bytes], None]) -> None:
+        """Write what was added since the last copy; a log not made yet is empty."""
+        if self._f is None:
+            if not path:
+                return
+            try:
+                self._f = open(path, "rb")  # noqa: SIM115 - kept open across polls
+            except FileNotFoundError:
+                return
+        while (part := read_present(self._f, _CHUNK))[1]:
+            write(part[0])
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()

@@ -56,7 +56,7 @@ def mark_run(
         assert existing is not None  # the claim failed because it exists
         if not existing.status.is_final:
             # Its process may be gone (a killed trigger or backfill): settle it first.
-            settle_orphan(store, existing, clock)
+            settle_orphan(store, existing, clock, config.jobs.get(job))
             existing = store.get_run(existing.id) or existing
         if not existing.status.is_final:
             raise CronplusError(

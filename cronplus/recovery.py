@@ -27,6 +27,7 @@ from cronplus.model import (
     AttemptResult,
     Claim,
     Config,
+    Job,
     Run,
     RunEnd,
     RunStatus,
@@ -89,8 +90,9 @@ def take_over(
                         job, pid, Path(attempt.log or ""), attempt.started_at, clock=clock
                     )
                 else:
+                    log = Path(attempt.log or "")
                     handle = executor.ended_attempt(
-                        job, Path(attempt.log or ""), attempt.started_at, clock
+                        job, log, attempt.started_at, clock, attempt.pid
                     )
                 log_event(run, "adopted", attempt.number, f"pid {pid}" if pid else "ended")
                 # A trigger's or backfill's run is watched to its end, not retried.
@@ -100,7 +102,7 @@ def take_over(
         if ours and job is not None:
             _interrupt_to_resume(store, run, owner, attempt, clock)
         else:
-            settle_orphan(store, run, clock)
+            settle_orphan(store, run, clock, job)
     return adopted
 
 
@@ -147,14 +149,15 @@ def _interrupt_to_resume(
         log_event(run, "interrupted", None, why)
 
 
-def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
+def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) -> SettleResult:
     """Record the outcome of `run` if nobody alive is executing it.
 
     Somebody is a live cronplus process (the daemon, `trigger`, `backfill`), or the
     job's own process, which outlived its cronplus and is recorded when it ends (by
     the daemon, which adopts it at start). The write is conditional on the run being
     as read here, so two processes settling the same orphan (two backfills waiting
-    on it) cannot overwrite each other.
+    on it) cannot overwrite each other. An attempt left open is closed; one that
+    ended has its log capped as `job` says (uncapped without the job).
     """
     owner = store.owner_of(run.id)
     if owner is not None and owner != os.getpid() and alive(owner):
@@ -166,7 +169,12 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
         if _wrapper.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE
         if _wrapper.trace_of(status_file) is _wrapper.Trace.ENDED:
-            result = _wrapper.ended_attempt(status_file, attempt.started_at, clock.now())
+            if job is not None:
+                result = executor.ended_attempt(
+                    job, Path(attempt.log), attempt.started_at, clock, attempt.pid
+                )
+            else:
+                result = _wrapper.ended_attempt(status_file, attempt.started_at, clock.now())
             last = (attempt.number, result)
             end = RunEnd(result.status, result.reason, result.finished_at, last_attempt=last)
             if not store.settle_run(run.id, seen, end):
@@ -175,7 +183,11 @@ def settle_orphan(store: Store, run: Run, clock: Clock) -> SettleResult:
             return SettleResult.SETTLED
     owner_txt = f" (pid {owner})" if owner else ""
     why = f"the cronplus process running it{owner_txt} stopped before it finished"
-    if not store.settle_run(run.id, seen, RunEnd(RunStatus.INTERRUPTED, why, clock.now())):
+    now, closed = clock.now(), None
+    if attempt is not None and attempt.finished_at is None:  # closed, as the run is
+        closed = (attempt.number, AttemptResult(RunStatus.INTERRUPTED, attempt.started_at, now))
+    end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed)
+    if not store.settle_run(run.id, seen, end):
         return SettleResult.CHANGED
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED

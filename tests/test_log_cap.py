@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from cronplus import _logcap, _wrapper, executor
 from cronplus.clock import SystemClock
@@ -196,4 +197,103 @@ def test_an_attempt_that_ended_unwatched_is_compacted_when_found(project):
     job = _job(command="true", max_log_bytes=1000)
     result = executor.ended_attempt(job, log, datetime.now(UTC), SystemClock())
     assert result.status is RunStatus.SUCCEEDED
+    assert log.read_bytes() == b"a" * 500 + b"\n" + _logcap.marker(2 * MIB - 1000) + b"b" * 500
+
+
+BACKGROUND = (
+    "head -c 300000 /dev/zero | tr '\\\\0' a; echo;"
+    " (sleep 1; echo LATE-OUTPUT-FROM-CHILD) & echo parent-done"
+)
+
+
+def test_a_background_childs_output_after_the_attempt_is_kept_and_capped(project, cli):
+    """A process the job left running still holds the log: the log is compacted only
+    once the attempt's group is empty, so what it writes later is in it."""
+    project.write(f'[jobs.j]\ncommand = "{BACKGROUND}"\nmax_log_bytes = "64K"\n')
+    assert cli("trigger", "j", "--wait").exit_code == ExitCode.OK
+    whole = b"a" * 300_000 + b"\nparent-done\nLATE-OUTPUT-FROM-CHILD\n"
+    half = 32 * 1024
+    shown = whole[:half] + b"\n" + _logcap.marker(len(whole) - 2 * half) + whole[-half:]
+    wait_until(lambda: only_log(project).read_bytes() == shown, timeout=1 + 3 * _logcap.LINGER_S)
+
+
+def test_compacting_again_keeps_the_marker_and_counts_what_was_added(tmp_path):
+    log = tmp_path / "1-1.log"
+    whole = expected(3000)  # 300,000 bytes
+    log.write_bytes(whole)
+    _logcap.compact(log, 64 * 1024)
+    first = log.read_bytes()
+    _logcap.compact(log, 64 * 1024)  # as recovery's executor.ended_attempt may do again
+    assert log.read_bytes() == first
+    assert _logcap.marker(len(whole) - 64 * 1024) in first
+    with open(log, "ab") as f:  # a writer the group did not show (it left it)
+        f.write(b"z" * 1000)
+    _logcap.compact(log, 64 * 1024)
+    half = 32 * 1024
+    assert log.read_bytes() == (
+        whole[:half]
+        + b"\n"
+        + _logcap.marker(len(whole) + 1000 - 2 * half)
+        + (whole + b"z" * 1000)[-half:]
+    )
+
+
+class _PunchedWhileRead:
+    """A log whose hole a watcher widens while the reader reads past it."""
+
+    def __init__(self, f, punch) -> None:
+        self._f, self._punch = f, punch
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def read(self, n):
+        punch, self._punch = self._punch, None
+        if punch:
+            punch()
+        return self._f.read(n)
+
+
+def test_a_hole_widened_while_read_shows_as_one_marker(tmp_path):
+    log = tmp_path / "x.log"
+    block = max(4096, os.stat(tmp_path).st_blksize)
+    log.write_bytes(b"h" * block + b"y" * (64 * block) + b"t" * (8 * block))
+    libc = _logcap._libc()
+    fd = os.open(log, os.O_RDWR)
+
+    def punch(start: int, end: int) -> None:
+        assert libc.fallocate(fd, _logcap._PUNCH, start, end - start) == 0
+
+    try:
+        punch(block, 16 * block)
+        with open(log, "rb") as raw:
+            f = _PunchedWhileRead(raw, lambda: punch(16 * block, 40 * block))
+            f.seek(block)  # the head was read: the hole comes next
+            text = b""
+            while (part := _logcap.read_present(f, 1 << 16))[1]:
+                text += part[0]
+    finally:
+        os.close(fd)
+    assert b"\0" not in text
+    assert text == _logcap.marker(39 * block) + b"y" * (25 * block) + b"t" * (8 * block)
+
+
+def test_an_orphan_settled_by_a_backfill_has_its_log_capped(project):
+    """`settle_orphan` (a backfill or `mark` meeting a dead trigger's run) caps the log
+    of the attempt that ended unwatched, as the daemon's recovery does."""
+    from cronplus.model import Attempt, Claim, Trigger
+    from cronplus.recovery import SettleResult, settle_orphan
+
+    project.write('[jobs.j]\ncommand = "true"\nmax_log_bytes = 1000\n')
+    store, t0 = project.store(), datetime(2026, 11, 23, 10, tzinfo=UTC)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run = store.claim_run("j", t0, Trigger.MANUAL, Claim(owner=gone.pid, now=t0))
+    log = project.root / "1-1.log"
+    log.write_bytes(b"a" * MIB + b"b" * MIB)
+    _wrapper.status_path_for(log).write_text("0\n")
+    store.begin_attempt(run.id, Attempt(1, t0, log=str(log)), owner=gone.pid)
+    job = project.config().jobs["j"]
+    assert settle_orphan(store, store.get_run(run.id), SystemClock(), job) is SettleResult.SETTLED
+    assert store.get_run(run.id).status is RunStatus.SUCCEEDED
     assert log.read_bytes() == b"a" * 500 + b"\n" + _logcap.marker(2 * MIB - 1000) + b"b" * 500
