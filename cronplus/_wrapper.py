@@ -23,14 +23,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cronplus import _runas
 from cronplus.model import AttemptResult, Job, RunStatus
 from cronplus.procs import all_pids, cmdline
-
-if TYPE_CHECKING:
-    import pwd
 
 # The wrapper gets the status file as $0 and the job's argv as "$@", so no shell
 # variable is assigned before the job starts: assigning one would change an
@@ -132,23 +128,25 @@ def job_argv(
     status_path: Path,
     jobs_folder: Path,
     umask: int | None,
-    as_user: pwd.struct_passwd | None,
+    switch: _runas.Switch | None,
 ) -> list[str] | str:
     """The wrapper's argv for `job`, or why it cannot start. A job run as another
-    user runs under the generic wrapper, its own process switching (`_runas`)."""
+    user runs under the generic wrapper, its own process switching (`switch`)."""
     if job.python is not None:
-        shim = [sys.executable, "-m", "cronplus._pyjob"]
+        if switch is None:
+            shim = [sys.executable, "-m", "cronplus._pyjob"]
+        else:  # by its path: the job's environment may not find cronplus (no PYTHONPATH)
+            shim = [sys.executable, os.fspath(Path(__file__).with_name("_pyjob.py"))]
         child = [*shim, job.python, os.fspath(jobs_folder), job.timezone]
-        return wrapper_argv(status_path, _runas.argv(as_user, child))
+        return wrapper_argv(status_path, child if switch is None else switch.argv(child))
     if job.command is None:
         raise ValueError(f'job "{job.name}" has neither command nor python')
     problem = shell_problem(job.shell, env)
     if problem is not None:
         return problem
-    if as_user is None:
+    if switch is None:
         return command_argv(status_path, job.shell, job.command, umask)
-    child = _runas.argv(as_user, [job.shell, "-c", job.command])
-    return wrapper_argv(status_path, child)
+    return wrapper_argv(status_path, switch.argv([job.shell, "-c", job.command]))
 
 
 def shell_problem(shell: str, env: Mapping[str, str]) -> str | None:

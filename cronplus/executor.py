@@ -310,16 +310,43 @@ def start_attempt(
     `wait()`. `log_path`'s folder is created (0700) if missing. Everything not needed
     to start the process is done after Popen, to keep start lateness near a bare Popen.
     `umask`: the job's, when the caller knows it (else this process's, read now).
+    A job run as another user (`_runas`) gets a cron-like environment of its own.
     """
-    now = clock.now
-    status_path = _wrapper.status_path_for(log_path)
     as_user = _runas.target(job.user)
     if isinstance(as_user, str):
-        return _not_started(now(), as_user)
-    argv = _wrapper.job_argv(job, env, status_path, jobs_folder, umask, as_user)
+        return _not_started(clock.now(), as_user)
+    if as_user is None:
+        return _start(job, env, log_path, jobs_folder, clock, umask, None)
+    shell = _wrapper.SHELL if job.command is None else job.shell
+    env = _runas.environ(as_user, env, job.env, shell)
+    try:
+        switch = _runas.Switch(as_user, env)
+    except ValueError as exc:
+        return _not_started(clock.now(), _value_problem(exc, env, []))
+    except OSError as exc:
+        return _not_started(clock.now(), f"cannot start: {exc.strerror}")
+    try:
+        return _start(job, env, log_path, jobs_folder, clock, umask, switch)
+    finally:
+        switch.close()
+
+
+def _start(
+    job: Job,
+    env: Mapping[str, str],
+    log_path: Path,
+    jobs_folder: Path,
+    clock: Clock,
+    umask: int | None,
+    switch: _runas.Switch | None,
+) -> AttemptHandle | AttemptResult:
+    """`start_attempt`'s work; a `switch`ed job's wrapper gets `ROOT_ENV` and the
+    switch's fd, through which its shim gets the job's `env`."""
+    now = clock.now
+    status_path = _wrapper.status_path_for(log_path)
+    argv = _wrapper.job_argv(job, env, status_path, jobs_folder, umask, switch)
     if isinstance(argv, str):
         return _not_started(now(), argv)
-    env = _runas.environ(as_user, env, job.env)
     cwd = os.fspath(job.cwd)
     try:
         _wrapper.remove_stale(status_path)
@@ -340,9 +367,10 @@ def start_attempt(
             stdin=stdin,
             stdout=log_fd,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=env if switch is None else _runas.ROOT_ENV,
             cwd=cwd,
             close_fds=True,
+            pass_fds=() if switch is None else (switch.fd,),
         )
     except OSError as exc:
         return _not_started(now(), _start_problem(exc, cwd))

@@ -4,6 +4,7 @@ commented with what each does, so a new user reads the whole vocabulary in one p
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -82,8 +83,14 @@ def starter_text(timezone: str | None = None) -> str:
 
 
 def write_starter(path: Path) -> None:
-    """Create `path` with the starter text; a file already there is left alone."""
+    """Create `path` with the starter text; a file already there is left alone.
+
+    Missing folders above it are made 0755 (less what the umask takes), as `mkdir -p`
+    makes them and as /etc/cron.d is: the file is the one holding secrets, and is
+    0600 itself; a job's `user` may need to reach its folder (a Python job's module,
+    its `cwd`)."""
     try:
+        _make_folder(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE)
     except FileExistsError:
         raise UsageError(
@@ -94,3 +101,10 @@ def write_starter(path: Path) -> None:
         raise UsageError(f"cannot create {path}: {e.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(starter_text())
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except FileExistsError:  # not a folder: not "the jobs file exists"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None

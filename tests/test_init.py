@@ -26,8 +26,6 @@ def cronplus(project, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_init_writes_a_file_validate_passes(project):
-    made = cronplus(project, "-c", "cron/jobs.toml", "init")
-    assert made.returncode == 2 and "cannot create cron/jobs.toml" in made.stderr
     (project.root / "cron").mkdir()
     made = cronplus(project, "-c", "cron/jobs.toml", "init")
     assert made.returncode == 0, made.stderr
@@ -69,3 +67,29 @@ def test_every_key_the_loader_knows_is_in_the_starter_file(project, cli):
     assert sorted(set_here) == sorted(
         ["timezone", "description", "schedule", "command", "description", "after", "command"]
     )
+
+
+def test_init_makes_the_missing_folders_above_the_file(project):
+    """As the README's `cronplus -c /etc/cronplus/jobs.toml init` needs on a new host:
+    the folders 0755 (less the umask), the file 0600."""
+    made = subprocess.run(
+        ["sh", "-c", 'umask 022; exec "$@"', "sh", sys.executable, "-m", "cronplus"]
+        + ["-c", "etc/cronplus/jobs.toml", "init"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    path = project.root / "etc" / "cronplus" / "jobs.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert cronplus(project, "-c", "etc/cronplus/jobs.toml", "validate").returncode == 0
+
+
+def test_init_says_why_a_folder_cannot_be_made(project):
+    (project.root / "plain").write_text("")
+    made = cronplus(project, "-c", "plain/jobs.toml", "init")
+    assert made.returncode == 2
+    assert "cannot create plain/jobs.toml: Not a directory" in made.stderr

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -178,3 +179,118 @@ def test_the_switch_runs_as_root_without_the_jobs_python_settings(project, cli, 
     """)
     assert cli("trigger", "who", "--wait").exit_code == ExitCode.OK
     assert cli("logs", "who").stdout == f"{NOBODY.pw_uid}\n"
+
+
+RUN_NAMES = {f"CRONPLUS_{n}" for n in ("JOB", "RUN_ID", "ATTEMPT", "TRIGGER", "SCHEDULED_FOR")}
+RUN_NAMES.add("CRONPLUS_LOGICAL_DATE")
+
+
+def test_a_switched_job_gets_a_cron_like_environment_not_the_daemons(project, cli, monkeypatch):
+    """The daemon's own variables (its web token, the secrets alert URLs read, root's
+    runtime folder and PATH) are not the job's user's to see."""
+    for name in [n for n in os.environ if n.startswith("LC_") or n == "LANGUAGE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    monkeypatch.setenv("CRONPLUS_WEB_TOKEN", "tok123")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")
+    monkeypatch.setenv("PATH", "/root/bin:" + os.environ["PATH"])
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("LC_TIME", "C")
+    monkeypatch.setenv("TZ", "UTC")
+    project.write("""
+        [defaults]
+        env = { FROM_DEFAULTS = "d" }
+        [jobs.who]
+        command = 'env; for f in /proc/$$/fd/*; do readlink "$f"; done; true'
+        user = "nobody"
+        env = { OWN = "o" }
+    """)
+    assert cli("trigger", "who", "--wait").exit_code == ExitCode.OK
+    lines = cli("logs", "who").stdout.splitlines()
+    env = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert "memfd" not in "".join(lines)  # the fd that brought the environment is closed
+    assert set(env) - {"PWD"} == {
+        "PATH", "SHELL", "HOME", "USER", "LOGNAME", "LANG", "LC_TIME", "TZ",
+        "FROM_DEFAULTS", "OWN", *RUN_NAMES,
+    }  # fmt: skip
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin" and env["SHELL"] == "/bin/sh"
+    assert (env["HOME"], env["USER"], env["LOGNAME"]) == (NOBODY.pw_dir, "nobody", "nobody")
+    assert (env["LANG"], env["LC_TIME"], env["TZ"], env["OWN"]) == ("C.UTF-8", "C", "UTC", "o")
+    assert env["CRONPLUS_JOB"] == "who" and env["CRONPLUS_TRIGGER"] == "manual"
+
+
+def test_a_switched_jobs_own_path_finds_its_shell_and_is_its_path(project, cli, open_folder):
+    (open_folder / "mysh").symlink_to("/bin/sh")
+    project.write(f"""
+        [jobs.who]
+        command = 'echo "$PATH $SHELL"'
+        shell = "mysh"
+        user = "nobody"
+        env = {{ PATH = "{open_folder}:/usr/bin:/bin" }}
+    """)
+    assert cli("trigger", "who", "--wait").exit_code == ExitCode.OK
+    assert cli("logs", "who").stdout == f"{open_folder}:/usr/bin:/bin {open_folder}/mysh\n"
+
+
+PRELOAD = """
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void tell(void) {
+    FILE *f = fopen("%s", "a");
+    if (f) { fprintf(f, "euid=%%d\\n", (int) geteuid()); fclose(f); }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+@pytest.mark.parametrize("kind", ["command", "python"])
+def test_the_jobs_environment_never_reaches_root(open_folder, monkeypatch, kind):
+    """A job's `LD_PRELOAD` loads its code into the job, as its user, and never into
+    the wrapper or the shim, which run as root; the wrapper's environment is fixed."""
+    from click.testing import CliRunner
+
+    from cronplus.cli import cli as cli_group
+
+    seen = open_folder / "seen"
+    seen.touch(mode=0o666)
+    seen.chmod(0o666)
+    (open_folder / "tell.c").write_text(PRELOAD % seen)
+    library = open_folder / "tell.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", library, open_folder / "tell.c"], check=True)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")  # one nobody can run
+    (open_folder / "sleepy.py").write_text("import time\ndef main():\n    time.sleep(1)\n")
+    what = 'python = "sleepy:main"' if kind == "python" else 'command = "sleep 1"'
+    jobs = open_folder / "jobs.toml"
+    jobs.write_text(
+        f'[jobs.j]\n{what}\nuser = "nobody"\n'
+        f'env = {{ LD_PRELOAD = "{library}", SECRET = "s3cret" }}\n'
+    )
+    common = ["-c", os.fspath(jobs), "--state", os.fspath(open_folder / "st")]
+    logs = open_folder / "st" / "logs" / "j"
+    seen_root: list[bytes] = []
+
+    def watch() -> None:  # the root wrapper's environment and argv, while it runs
+        found = wait_until(lambda: [*filter(None, map(_wrapper.find_wrapper, logs.glob("*.s*")))])
+        proc = Path(f"/proc/{found[0]}")
+        seen_root.extend([(proc / "environ").read_bytes(), (proc / "cmdline").read_bytes()])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = CliRunner().invoke(cli_group, [*common, "trigger", "j", "--wait"])
+    watcher.join(10)
+    assert result.exit_code == ExitCode.OK, result.output
+    assert set(seen.read_text().split()) == {f"euid={NOBODY.pw_uid}"}
+    environ, cmdline = seen_root
+    assert environ == b"PATH=/usr/bin:/bin\0" and b"s3cret" not in cmdline
+
+
+def test_a_nul_byte_in_a_switched_jobs_env_fails_the_run_naming_it(tmp_path):
+    job = _job(command="true", user="nobody", env={"BAD": "a\0b"})
+    env = executor.build_env(
+        job, run_id=1, attempt=1, trigger="manual", scheduled_for=datetime.now(UTC)
+    )
+    result = executor.start_attempt(
+        job, env, tmp_path / "1-1.log", jobs_folder=tmp_path, clock=SystemClock()
+    )
+    assert not isinstance(result, executor.AttemptHandle)
+    assert result.reason == 'cannot start: environment variable "BAD" contains a NUL byte'
