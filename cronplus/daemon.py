@@ -92,28 +92,43 @@ def run_daemon(
             adopted=adopted,
             load=lambda: load_config(config.path, display_path=display_path),
         )
-        if notifier is not None:
-            engine.on_loop = notifier.loop
-            engine.max_sleep_s = min(
-                engine.max_sleep_s, notifier.ping_every_s or engine.max_sleep_s
-            )
+        _watchdog(engine, notifier)
         _start_heartbeat(stack, config)
         _route_signals(engine, notifier)
         watcher = FileWatcher(config.path, engine.request_reload, clock=clock)
         watcher.start()
         stack.callback(watcher.stop)
-        if web is not None:
-            from cronplus.webchild import start_web_child
-
-            start_web_child(stack, str(config.path), paths.root, *web)
-        if metrics is not None:
-            _serve_metrics(stack, engine, paths, clock, *metrics)
-        pruner = Pruner(lambda: engine.config, paths, clock)  # off the engine's thread
-        pruner.start()
-        stack.callback(pruner.stop)
+        _start_beside(stack, engine, paths, clock, web, metrics)
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
     log.info("event=stopped")
+
+
+def _watchdog(engine: Engine, notifier: Notifier | None) -> None:
+    """systemd's watchdog: the engine's loop pings it, waking at least as often."""
+    if notifier is not None:
+        engine.on_loop = notifier.loop
+        engine.max_sleep_s = min(engine.max_sleep_s, notifier.ping_every_s or engine.max_sleep_s)
+
+
+def _start_beside(
+    stack: ExitStack,
+    engine: Engine,
+    paths: StatePaths,
+    clock: Clock,
+    web: tuple[str, int] | None,
+    metrics: tuple[str, int, Callable[[Figures], str]] | None,
+) -> None:
+    """What runs beside the scheduler, off its thread: the web child, /metrics, the pruner."""
+    if web is not None:
+        from cronplus.webchild import start_web_child
+
+        start_web_child(stack, str(engine.config.path), paths.root, *web)
+    if metrics is not None:
+        _serve_metrics(stack, engine, paths, clock, *metrics)
+    pruner = Pruner(lambda: engine.config, paths, clock)
+    pruner.start()
+    stack.callback(pruner.stop)
 
 
 def _serve_metrics(
