@@ -350,6 +350,9 @@ def _start(
     cwd = os.fspath(job.cwd)
     try:
         _wrapper.remove_stale(status_path)
+        # Nor may a new attempt continue a log left by an earlier use of its name (a
+        # pruned run's whose unlink a crash cut short): the log is this attempt's alone.
+        _wrapper.remove_stale(log_path)
         log_fd = _open_log(log_path)
     except OSError as exc:
         return _not_started(now(), f'cannot write log "{exc.filename}": {exc.strerror}')

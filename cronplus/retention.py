@@ -49,40 +49,68 @@ def prune(
     *,
     dry_run: bool = False,
     between: Callable[[], bool] = lambda: False,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[Pruned]:
     """Apply every job's retention as of `now`: one `Pruned` per job of `config`, in
     file order (zeros included). `dry_run`: nothing is changed, what would go is
     reported. `between`: called after each batch (the daemon paces itself there);
-    True ends the pass early."""
+    True ends the pass. `stopped`: asked before each job and each batch; True ends
+    the pass (the jobs not reached get zeros)."""
     out = []
+    ending = False
     for job in config.jobs.values():
-        if dry_run:
-            runs = store.prunable_runs(job.name, job.keep_runs, _ended_before(job, now))
+        if ending or stopped():
+            ending = True
+            out.append(Pruned(job.name))
+        elif dry_run:
+            runs = store.prunable_runs(
+                job.name, job.keep_runs, _ended_before(job, now), _fan_in(config, job)
+            )
             files = [(f, _size(f)) for f in _log_files(paths, job.name, runs)]
             found = [size for _, size in files if size is not None]
             out.append(Pruned(job.name, len(runs), len(found), sum(found)))
         else:
-            out.append(_prune_job(store, paths, job, now, between))
+            done, ending = _prune_job(store, paths, (config, job), now, (between, stopped))
+            out.append(done)
     return out
 
 
+def _fan_in(config: Config, job: Job) -> list[str]:
+    """The jobs whose unfinished run for a logical time keeps `job`'s success for it:
+    its direct dependents and their other upstream jobs (the last of them to succeed
+    releases the dependent, and looks for this success then)."""
+    after_it = [j for j in config.jobs.values() if job.name in j.after]
+    names = [j.name for j in after_it] + [u for j in after_it for u in j.after]
+    return [n for n in dict.fromkeys(names) if n != job.name]
+
+
 def _prune_job(
-    store: Store, paths: StatePaths, job: Job, now: datetime, between: Callable[[], bool]
-) -> Pruned:
+    store: Store,
+    paths: StatePaths,
+    where: tuple[Config, Job],
+    now: datetime,
+    pace: tuple[Callable[[], bool], Callable[[], bool]],
+) -> tuple[Pruned, bool]:
+    """One job's runs a batch at a time; with True when the pass is to end."""
+    config, job = where
+    between, stopped = pace
     ended_before = _ended_before(job, now)
     runs = logs = size = 0
     if not job.keep_runs and ended_before is None:
-        return Pruned(job.name)
-    while True:
-        gone = store.prune_runs(job.name, job.keep_runs, ended_before, limit=BATCH)
+        return Pruned(job.name), False
+    watch = _fan_in(config, job)
+    while not (ending := stopped()):
+        gone = store.prune_runs(job.name, job.keep_runs, ended_before, watch, limit=BATCH)
         runs += len(gone)
         for f in _log_files(paths, job.name, gone):
             freed = _unlink(f)
             if freed is not None:
                 logs, size = logs + 1, size + freed
-        if len(gone) < BATCH or between():
+        if len(gone) < BATCH:
             break
-    return Pruned(job.name, runs, logs, size)
+        if ending := between():
+            break
+    return Pruned(job.name, runs, logs, size), ending
 
 
 def _ended_before(job: Job, now: datetime) -> datetime | None:
@@ -134,6 +162,7 @@ class Pruner:
         self._clock = clock
         self._stop = threading.Event()
         self._mark = 0.0
+        self._failed = False
         self._thread = threading.Thread(target=self._loop, name="cronplus-prune", daemon=True)
 
     def start(self) -> None:
@@ -149,6 +178,12 @@ class Pruner:
                 self._pass()
             except StateError as e:  # the state refused a write: try again next time
                 log.warning("event=prune_failed detail=%r", str(e))
+            except Exception as e:  # a bug or an odd disk: say so, and keep the thread
+                if self._failed:
+                    log.warning("event=prune_failed detail=%r", repr(e))
+                else:  # the traceback once, not every 10 minutes
+                    log.exception("event=prune_failed detail=%r", repr(e))
+                self._failed = True
             self._stop.wait(EVERY.total_seconds())
 
     def _pass(self) -> None:
@@ -156,7 +191,12 @@ class Pruner:
         store = open_store(self._paths)
         try:
             done = prune(
-                self._config(), store, self._paths, self._clock.now(), between=self._between
+                self._config(),
+                store,
+                self._paths,
+                self._clock.now(),
+                between=self._between,
+                stopped=self._stop.is_set,
             )
         finally:
             store.close()

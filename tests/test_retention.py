@@ -176,3 +176,159 @@ def test_the_daemon_prunes_at_its_start(project, daemon):
     d.wait_started()
     wait_until(lambda: _ids(store, "hourly") == ids[3:], timeout=15)
     wait_until(lambda: "event=pruned runs=3" in d.stderr, timeout=5)
+
+
+KEEP = """
+[defaults]
+keep_days = 0
+timezone = "UTC"
+
+[jobs.hourly]
+schedule = "0 * * * *"
+command = "echo NEW-RUN-OUTPUT"
+keep_runs = KEEP
+"""
+
+
+def test_the_run_status_metrics_and_the_recovered_alert_judge_by_stays(project, cli):
+    project.write(KEEP.replace("KEEP", "2"))
+    store = project.store()
+    record(store, "hourly", T0, "succeeded")
+    failed = record(store, "hourly", T0 + timedelta(hours=1), "failed", exits=(1,)).id
+    for h in (2, 3, 4):  # paused after the failure: its fire times recorded skipped
+        record(store, "hourly", T0 + timedelta(hours=h), "skipped", reason="paused")
+    cli("prune")
+    assert failed in _ids(store, "hourly")
+    status = 'cronplus_job_last_run_status{job_name="hourly",status="failed"} 1'
+    assert status in cli("metrics").stdout
+    following = record(store, "hourly", T0 + timedelta(hours=5), "succeeded")
+    assert store.previous_final("hourly", following.id).status is RunStatus.FAILED
+
+
+def test_run_ids_are_never_reused_nor_a_leftover_log_continued(project, cli):
+    project.write(KEEP.replace("KEEP", "1").replace("0 * * * *", "0 0 1 1 *"))
+    store = project.store()
+    now = datetime.now(UTC)
+    record(store, "hourly", now - timedelta(hours=2), "succeeded")
+    record(store, "hourly", now - timedelta(hours=1), "succeeded")
+    old = record(store, "hourly", now - timedelta(days=300), "failed", trigger=Trigger.BACKFILL)
+    gone = store.prune_runs("hourly", 1, None, limit=500)
+    assert old.id not in [r.id for r in gone]  # the highest id stays, though oldest
+    assert old.id in _ids(store, "hourly")
+    # a leftover log at the next run's name (a crash between a prune's commit and its
+    # unlinks, or a state put back): the new attempt starts it afresh
+    _log(project, "hourly", old.id + 1, "OLD-PRUNED-RUN-OUTPUT\n")
+    assert cli("trigger", "hourly", "--wait").exit_code == 0
+    new = store.latest_run("hourly")
+    assert new.id == old.id + 1
+    assert cli("logs", "hourly").stdout == "NEW-RUN-OUTPUT\n"
+
+
+FAN_IN = """
+[defaults]
+keep_days = 0
+timezone = "UTC"
+[jobs.a]
+schedule = "* * * * *"
+command = "true"
+keep_runs = 2
+[jobs.b]
+schedule = "* * * * *"
+command = "true"
+[jobs.c]
+command = "true"
+after = ["a", "b"]
+"""
+
+
+def test_a_success_a_fan_in_still_waits_for_stays(project, cli):
+    from cronplus.lanes import upstream_blocker
+
+    project.write(FAN_IN)
+    store = project.store()
+    ok = [record(store, "a", T0 + timedelta(minutes=m), "succeeded").id for m in range(5)]
+    record(store, "b", T0, "running")  # b's run for 00:00 still going: c waits for it
+    record(store, "b", T0 + timedelta(minutes=1), "succeeded")
+    assert json.loads(cli("prune", "--json").stdout)[0]["runs_deleted"] == 2
+    assert _ids(store, "a") == [ok[0], *ok[3:]]
+    assert upstream_blocker(store, ["a"], T0, "UTC") is None
+
+
+def test_a_pruned_manual_run_leaves_a_missed_fire_time_missed(project, cli):
+    project.write(KEEP.replace("KEEP", "2"))
+    store = project.store()
+    record(store, "hourly", T0, "succeeded")  # 01:00 and 02:00: the daemon was down
+    for m in (150, 160, 170):
+        at = T0 + timedelta(minutes=m)
+        record(store, "hourly", at, "failed", trigger=Trigger.MANUAL, exits=(1,))
+    assert json.loads(cli("prune", "--json").stdout)[0]["runs_deleted"] == 1
+    day = json.loads(cli("status", "--on", "2026-03-01", "--json").stdout)[0]
+    assert day["pruned"] == []
+    assert day["no_run"][:2] == ["2026-03-01T01:00:00+00:00", "2026-03-01T02:00:00+00:00"]
+
+
+def _many_jobs(project, n: int = 5) -> None:
+    text = "[defaults]\nkeep_days = 0\nkeep_runs = 1\ntimezone = 'UTC'\n"
+    text += "".join(f'[jobs.j{i}]\ncommand = "true"\n' for i in range(n))
+    project.write(text)
+    store = project.store()
+    for i in range(n):
+        _hours(store, f"j{i}", 4)
+
+
+def test_a_stop_ends_the_whole_pass(project, monkeypatch):
+    from cronplus import retention
+
+    _many_jobs(project)
+    monkeypatch.setattr(retention, "BATCH", 1)
+    paths, now = StatePaths(project.state), datetime.now(UTC)
+    store = project.store()
+    done = retention.prune(project.config(), store, paths, now, between=lambda: True)
+    assert [p.runs_deleted for p in done] == [1, 0, 0, 0, 0]
+    done = retention.prune(project.config(), store, paths, now, stopped=lambda: True)
+    assert [p.runs_deleted for p in done] == [0] * 5
+
+
+def test_the_pruner_outlives_an_unexpected_error(project, monkeypatch, caplog):
+    from cronplus import retention
+    from cronplus.clock import system_clock
+
+    project.write(HOURLY)
+    project.store().close()
+    calls = []
+
+    def boom(*a, **kw):
+        calls.append(1)
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(retention, "prune", boom)
+    monkeypatch.setattr(retention, "EVERY", timedelta(seconds=0.02))
+    pruner = retention.Pruner(project.config, StatePaths(project.state), system_clock())
+    pruner.start()
+    try:
+        wait_until(lambda: len(calls) >= 3, timeout=5)
+        assert pruner._thread.is_alive()
+    finally:
+        pruner.stop()
+    failed = [r for r in caplog.records if "event=prune_failed" in r.getMessage()]
+    assert len(failed) >= 3 and [bool(r.exc_info) for r in failed[:2]] == [True, False]
+
+
+def test_a_dry_run_never_upgrades_an_older_state(project, cli):
+    import sqlite3
+
+    project.write(HOURLY)
+    store = project.store()
+    record(store, "hourly", T0, "succeeded")
+    store.close()
+    db = StatePaths(project.state).db
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE pruned")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    result = cli("prune", "--dry-run")
+    assert result.exit_code != 0 and "older cronplus" in result.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    conn.close()

@@ -811,11 +811,13 @@ def test_the_config_copy_is_kept_for_read_commands(backend, store):
 # -- retention ------------------------------------------------------------------------------
 
 
-def _hourly(store: Store, n: int, status: RunStatus = RunStatus.FAILED) -> list[Run]:
+def _hourly(
+    store: Store, n: int, status: RunStatus = RunStatus.FAILED, trigger: Trigger = Trigger.MANUAL
+) -> list[Run]:
     runs = []
     for h in range(n):
         t = T + timedelta(hours=h)
-        run = claimed(store, t=t, trigger=Trigger.MANUAL)
+        run = claimed(store, t=t, trigger=trigger)
         store.begin_attempt(run.id, Attempt(1, t, log="/x/1.log"), owner=ME)
         store.finish_run(run.id, RunEnd(status, "why", t + timedelta(seconds=1)))
         runs.append(run)
@@ -823,7 +825,7 @@ def _hourly(store: Store, n: int, status: RunStatus = RunStatus.FAILED) -> list[
 
 
 def test_prune_runs_deletes_a_batch_of_the_oldest_and_remembers_the_newest(backend, store):
-    runs = _hourly(store, 6)
+    runs = _hourly(store, 6, trigger=Trigger.BACKFILL)
     totals = store.run_totals(["load"])
     wanted = store.prunable_runs("load", 2, None)
     assert [(r.id, r.scheduled_for, r.attempts) for r in wanted] == [

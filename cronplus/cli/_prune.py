@@ -28,7 +28,12 @@ def prune(obj: Context, dry_run: bool, as_json: bool) -> None:
     from cronplus.retention import prune as prune_runs
 
     config = obj.config  # a file with problems prunes nothing: exit 2, as `run` does
-    store = obj.store(create=not dry_run)
+    if dry_run:  # a read: an older state is not upgraded for it (it says so, exit 1)
+        from cronplus.store import open_store
+
+        store = open_store(obj.paths, create=False, upgrade=False)
+    else:
+        store = obj.store(create=True)
     pruned = prune_runs(config, store, obj.paths, system_clock().now(), dry_run=dry_run)
     if as_json:
         render.print_json(render.prune_json(pruned))

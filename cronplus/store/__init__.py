@@ -317,22 +317,37 @@ class Store(Protocol):
     # -- retention (keep_runs, keep_days) -------------------------------------------------
 
     def prunable_runs(
-        self, job: str, keep_runs: int, ended_before: datetime | None
+        self,
+        job: str,
+        keep_runs: int,
+        ended_before: datetime | None,
+        watch: Sequence[str] = (),
     ) -> list[PrunedRun]:
         """The runs of `job` retention lets go, oldest logical time first, with their
         attempts' numbers: final runs not among its `keep_runs` newest (0: no limit) or
         that ended before `ended_before` (None: no limit), except the job's latest run,
-        latest SUCCEEDED run, latest SCHEDULE or CATCHUP run, and runs still `resumable`
-        or `unreleased`. A read: a dry run, and what `prune_runs` deletes."""
+        latest SUCCEEDED, latest finished and latest own-outcome run (`latest_runs`,
+        `previous_final`), latest SCHEDULE or CATCHUP run, runs still `resumable` or
+        `unreleased`, the run with the highest id of all (ids are never reused), and a
+        SUCCEEDED run while one of `watch` has a run for its logical time not over. A
+        read: a dry run, and what `prune_runs` deletes."""
         ...
 
     def prune_runs(
-        self, job: str, keep_runs: int, ended_before: datetime | None, *, limit: int
+        self,
+        job: str,
+        keep_runs: int,
+        ended_before: datetime | None,
+        watch: Sequence[str] = (),
+        *,
+        limit: int,
     ) -> list[PrunedRun]:
-        """Delete the oldest `limit` of `prunable_runs` (chosen in the same transaction)
-        with their attempts, and raise the job's `pruned_through` to the newest of
-        them; the runs deleted (none: nothing is left to prune). `run_totals` and
-        `recent_durations` are unchanged. Alert records keep their run ids."""
+        """Delete the oldest `limit` of `prunable_runs` (chosen by a read, then each
+        checked again in the write transaction) with their attempts, and raise the
+        job's `pruned_through` to the newest of them that held a fire time (SCHEDULE,
+        CATCHUP or BACKFILL); the runs deleted (none: nothing is left to prune).
+        `run_totals` and `recent_durations` are unchanged. Alert records keep their
+        run ids."""
         ...
 
     def pruned_through(self, jobs: Iterable[str]) -> dict[str, datetime]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from cronplus.store._db import Db, Row, from_db, marks, to_db
-from cronplus.store._sql_read import _CHUNK
+from cronplus.store._sql_read import _CHUNK, _FINISHED, _OWN_OUTCOMES, _UNFINISHED
 from cronplus.store.schema import FINAL
 
 
@@ -29,17 +29,41 @@ def _newest(where: str) -> str:
 
 
 # A job's runs a policy lets go: final, beyond its `keep_runs` newest or ended before the
-# cut-off, and none of those always kept: the job's latest run, latest succeeded and
-# latest schedule/catchup run, and runs a daemon still has to resume or release.
+# cut-off, and none of those always kept: the job's latest run, latest succeeded,
+# latest finished (what `status` and metrics judge it by), latest own outcome (what the
+# "recovered" alert compares with) and latest schedule/catchup run, runs a daemon still
+# has to resume or release, and the run with the highest id of all: SQLite hands
+# MAX(id) + 1 to the next run, so deleting it would give its id, and its log file's
+# name, to a new run. A success stays while a job of its fan-in (`watch`: its direct
+# dependents and their other upstreams) has a run for that logical time not over: the
+# dependent's release looks for it when that run succeeds.
 _PRUNABLE = f"""
     SELECT id, scheduled_for FROM runs
     WHERE job = ? AND status IN {FINAL} AND (scheduled_for < ? OR finished_at < ?)
       AND id IS NOT {_newest("")}
       AND id IS NOT {_newest(" AND status = 'succeeded'")}
+      AND id IS NOT {_newest(" AND status IN " + _FINISHED)}
+      AND id IS NOT {_newest(" AND status IN " + _OWN_OUTCOMES)}
       AND id IS NOT {_newest(" AND trigger IN ('schedule', 'catchup')")}
       AND id NOT IN (SELECT run_id FROM resume) AND id NOT IN (SELECT run_id FROM release)
-    ORDER BY scheduled_for
+      AND id <> (SELECT MAX(id) FROM runs)
 """
+
+
+def _fan_in(watch: int) -> str:
+    """The `_PRUNABLE` test for a fan-in of `watch` jobs (their names its parameters)."""
+    if not watch:
+        return ""
+    return f"""
+      AND NOT (status = 'succeeded' AND EXISTS (SELECT 1 FROM runs AS w
+        WHERE w.job IN ({marks(watch)}) AND w.scheduled_for = runs.scheduled_for
+          AND w.status IN {_UNFINISHED}))"""
+
+
+_ORDER = " ORDER BY scheduled_for"
+# Runs whose logical time is a fire time's slot: a manual run's is only when it was
+# triggered, so it never makes a missed fire time read as pruned.
+_SLOT = "('schedule', 'catchup', 'backfill')"
 _BOUNDARY = (
     "SELECT scheduled_for FROM runs WHERE job = ? ORDER BY scheduled_for DESC LIMIT 1 OFFSET ?"
 )
@@ -51,25 +75,50 @@ class PruneSql:
     _db: Db
 
     def prunable_runs(
-        self, job: str, keep_runs: int, ended_before: datetime | None
+        self,
+        job: str,
+        keep_runs: int,
+        ended_before: datetime | None,
+        watch: Sequence[str] = (),
     ) -> list[PrunedRun]:
-        return _prunable(self._db.rows, job, keep_runs, ended_before, None)
+        return _prunable(self._db.rows, _Ask(job, keep_runs, ended_before, watch))
 
     def prune_runs(
-        self, job: str, keep_runs: int, ended_before: datetime | None, *, limit: int
+        self,
+        job: str,
+        keep_runs: int,
+        ended_before: datetime | None,
+        watch: Sequence[str] = (),
+        *,
+        limit: int,
     ) -> list[PrunedRun]:
+        ask = _Ask(job, keep_runs, ended_before, watch)
+        # Chosen by a read first, outside the write lock: with no index to find the
+        # runs that ended before the cut-off it reads all the job's runs, and the
+        # scheduler's claims wait for the lock. The transaction then re-asks every
+        # condition of those runs only (one may have changed meanwhile).
+        sql, args = _query(self._db.rows, ask)
+        ids = [r["id"] for r in self._db.rows(f"{sql} LIMIT {int(limit)}", args)]
+        if not ids:
+            return []
         with self._db.tx() as tx:
-            gone = _prunable(tx.all, job, keep_runs, ended_before, limit)
+            gone = _prunable(tx.all, ask, ids)
             ids = [r.id for r in gone]
             if not ids:
                 return []
+            slot = tx.all(
+                f"SELECT MAX(scheduled_for) AS t FROM runs WHERE id IN ({marks(len(ids))})"
+                f" AND trigger IN {_SLOT}",
+                ids,
+            )[0]["t"]
             tx.run(f"DELETE FROM attempts WHERE run_id IN ({marks(len(ids))})", ids)
             tx.run(f"DELETE FROM runs WHERE id IN ({marks(len(ids))})", ids)
-            tx.run(
-                "INSERT INTO pruned (job, through) VALUES (?, ?) ON CONFLICT (job)"
-                " DO UPDATE SET through = MAX(through, excluded.through)",
-                (job, to_db(max(r.scheduled_for for r in gone))),
-            )
+            if slot is not None:
+                tx.run(
+                    "INSERT INTO pruned (job, through) VALUES (?, ?) ON CONFLICT (job)"
+                    " DO UPDATE SET through = MAX(through, excluded.through)",
+                    (job, slot),
+                )
         return gone
 
     def pruned_through(self, jobs: Iterable[str]) -> dict[str, datetime]:
@@ -87,16 +136,28 @@ class PruneSql:
 Read = Callable[[str, Sequence[object]], list[Row]]
 
 
-def _prunable(
-    read: Read, job: str, keep_runs: int, ended_before: datetime | None, limit: int | None
-) -> list[PrunedRun]:
-    """The runs `_PRUNABLE` finds, oldest first, at most `limit`, with their attempts.
-    `read`: a transaction's (to delete them in it) or the store's (a dry run)."""
-    edge = read(_BOUNDARY, (job, keep_runs - 1)) if keep_runs else []
+class _Ask(NamedTuple):
+    job: str
+    keep_runs: int
+    ended_before: datetime | None
+    watch: Sequence[str]
+
+
+def _query(read: Read, ask: _Ask, only: Sequence[int] = ()) -> tuple[str, list[object]]:
+    """`_PRUNABLE` for `ask` (and, given `only`, among those ids) and its parameters."""
+    edge = read(_BOUNDARY, (ask.job, ask.keep_runs - 1)) if ask.keep_runs else []
     boundary = edge[0]["scheduled_for"] if edge else ""  # "": no run is beyond it
-    cut = to_db(ended_before) if ended_before else ""  # "": no run ended before it
-    sql = _PRUNABLE + (f" LIMIT {int(limit)}" if limit else "")
-    found = read(sql, (job, boundary, cut, job, job, job))
+    cut = to_db(ask.ended_before) if ask.ended_before else ""  # "": no run ended before it
+    sql = _PRUNABLE + _fan_in(len(ask.watch))
+    sql += f" AND id IN ({marks(len(only))})" if only else ""
+    return sql + _ORDER, [ask.job, boundary, cut, *[ask.job] * 5, *ask.watch, *only]
+
+
+def _prunable(read: Read, ask: _Ask, only: Sequence[int] = ()) -> list[PrunedRun]:
+    """The runs `_PRUNABLE` finds, oldest first, with their attempts; given `only`, of
+    those ids. `read`: a transaction's (to delete them in it) or the store's."""
+    sql, args = _query(read, ask, only)
+    found = read(sql, args)
     if not found:
         return []
     ids = [r["id"] for r in found]
