@@ -15,9 +15,9 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from cronplus.backfill import BackfillResult, Outcome, Plan, Settled
+from cronplus.backfill import Action, BackfillResult, Outcome, Plan, Settled, pruned_upstream
 from cronplus.clock import Clock, system_clock
 from cronplus.errors import StateError
 from cronplus.lanes import upstream_blocker
@@ -28,6 +28,7 @@ from cronplus.run_control import calling_on_signals
 from cronplus.runner import Runner
 from cronplus.store import Store
 
+_US = timedelta(microseconds=1)
 _WAIT_S = 0.2  # how often a run in progress elsewhere is looked at again
 # Fire times claimed together, one commit for all (issue 12: a quick run paid three).
 # More would leave more queued orphans for recovery to settle after a SIGKILL.
@@ -68,6 +69,9 @@ class _Backfill:
         self._snapshots = {
             (i.job, i.scheduled_for): _snapshot(i.run) for i in plan.items if i.run is not None
         }
+        # Planned `pruned`: not run, and what is after them blocked (`_blocker`).
+        self._pruned = {(i.job, i.scheduled_for) for i in plan.items if i.action is Action.PRUNED}
+        self._through = store.pruned_through(u for n in plan.jobs for u in config.jobs[n].after)
         # The times to start next, oldest first, each with its first job's run when it
         # was claimed ahead (`_claim_ahead`); those not yet handed to the runner.
         self._next: deque[tuple[datetime, Run | None]] = deque()
@@ -116,7 +120,9 @@ class _Backfill:
         process won meanwhile goes the usual way (`_one` finds its run)."""
         times = [self._times.popleft() for _ in range(min(CLAIM_AHEAD, len(self._times)))]
         first = self.plan.jobs[0]
-        free = [t for t in times if (first, t) not in self._snapshots]
+        free = [
+            t for t in times if (first, t) not in self._snapshots and (first, t) not in self._pruned
+        ]
         claimed: dict[datetime, Run] = {}
         if free and not self.config.jobs[first].after:
             claim = Claim(owner=os.getpid(), now=self.clock.now())
@@ -144,6 +150,8 @@ class _Backfill:
         for name in self.plan.jobs:
             if self.stop.is_set():
                 return
+            if (name, t) in self._pruned:
+                continue
             settled = self._one(name, t, ended, claimed)
             if settled is None:
                 return
@@ -222,6 +230,8 @@ class _Backfill:
         A job outside the plan whose run for `t` is still going is waited for: the
         process running it will start `name`'s run if this one does not."""
         for u in self.config.jobs[name].after:
+            if (u, t) in self._pruned:
+                return pruned_upstream(u, t, self.plan.timezone)
             if u in self.planned:
                 up = ended[u]
                 if up.outcome in (Outcome.FAILED, Outcome.INTERRUPTED):
@@ -234,6 +244,8 @@ class _Backfill:
                 self._wait_for(run)
                 run = self.store.get_run(run.id)
             why = upstream_blocker(self.store, [u], t, self.plan.timezone)
+            if why is not None and run is None and t <= self._through.get(u, t - _US):
+                return pruned_upstream(u, t, self.plan.timezone)
             if why is not None:
                 return why
         return None

@@ -37,6 +37,7 @@ class Action(StrEnum):
     RUN = "would-run"
     DONE = "already-succeeded"
     BLOCKED = "blocked"
+    PRUNED = "pruned"  # no run, at or before the job's `pruned_through`: not run again
 
 
 class Outcome(StrEnum):
@@ -47,6 +48,7 @@ class Outcome(StrEnum):
     INTERRUPTED = "interrupted"  # executed and cut short (a stop), or its outcome is unknown
     SKIPPED = "skipped"  # had already succeeded, not run again
     UPSTREAM_FAILED = "upstream_failed"  # a job it is after has no success for the time
+    PRUNED = "pruned"  # planned `pruned`: its record went, not run (counted from the plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,13 @@ class BackfillResult:
     interrupted: bool
 
     def count(self, outcome: Outcome) -> int:
+        if outcome is Outcome.PRUNED:
+            return sum(i.action is Action.PRUNED for i in self.plan.items)
         return sum(s.outcome is outcome for s in self.settled)
 
     @property
     def not_run(self) -> int:
-        return len(self.plan.items) - len(self.settled)
+        return len(self.plan.items) - len(self.settled) - self.count(Outcome.PRUNED)
 
     @property
     def ok(self) -> bool:
@@ -263,6 +267,24 @@ def _plan_jobs(
     return [n for n in order if n in names - off], [n for n in order if n in off]
 
 
+PRUNED_DETAIL = "its record was pruned; --rerun runs it"
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the store holds for the planned jobs and those outside the plan they are
+    after, in the range."""
+
+    recorded: dict[str, dict[datetime, Run]]  # by job, by logical time (UTC)
+    outside: set[str]
+    through: dict[str, datetime]  # each job's `pruned_through`
+
+    def pruned(self, job: str, t: datetime) -> bool:
+        """No run of `job` for `t`, at or before its newest pruned logical time: its
+        record went (its run most likely ran), so it is not run again unless --rerun."""
+        return t not in self.recorded[job] and job in self.through and t <= self.through[job]
+
+
 def _classify(
     config: Config,
     store: Store,
@@ -274,45 +296,66 @@ def _classify(
     *,
     rerun: bool,
 ) -> list[PlanItem]:
-    from cronplus.lanes import no_success
-
     planned = set(jobs)
     outside = {u for n in jobs for u in config.jobs[n].after if u not in planned}
     recorded: dict[str, dict[datetime, Run]] = {}
     for name in [*jobs, *sorted(outside)]:
         runs = store.runs_between(name, start, end + _US)
         recorded[name] = {r.scheduled_for.astimezone(UTC): r for r in runs}
+    known = _Known(recorded, outside, store.pruned_through([*jobs, *outside]))
     items: list[PlanItem] = []
     for t in times:
-        blocked: set[str] = set()
+        held: dict[str, Action] = {}  # planned jobs blocked or pruned for t
         for name in jobs:
             run = recorded[name].get(t)
             if run is not None and run.status is RunStatus.SUCCEEDED and not rerun:
                 items.append(PlanItem(name, t, Action.DONE, run, f"run {run.id}"))
-                continue
-            why = None
-            for u in config.jobs[name].after:
-                if u in blocked:
-                    why = f'upstream job "{u}" is blocked'
-                elif u in outside:
-                    up = recorded[u].get(t)
-                    if up is None or up.status is not RunStatus.SUCCEEDED:
-                        why = no_success(u, t, tz)
-                if why:
-                    break
-            if why:
-                blocked.add(name)
+            elif not rerun and known.pruned(name, t):
+                held[name] = Action.PRUNED
+                items.append(PlanItem(name, t, Action.PRUNED, None, PRUNED_DETAIL))
+            elif why := _blocked(config.jobs[name].after, t, tz, held, known):
+                held[name] = Action.BLOCKED
                 items.append(PlanItem(name, t, Action.BLOCKED, run, why))
-                continue
-            detail = None
-            if run is not None:
-                if run.status.is_final:
-                    n = len(run.attempts)
-                    detail = f"run {run.id} again ({run.status}, {n} attempt{'s' * (n != 1)})"
-                else:
-                    detail = f"run {run.id} is {run.status} in another cronplus process; wait"
-            items.append(PlanItem(name, t, Action.RUN, run, detail))
+            else:
+                items.append(PlanItem(name, t, Action.RUN, run, _run_detail(run)))
     return items
+
+
+def _blocked(
+    after: tuple[str, ...], t: datetime, tz: str, held: dict[str, Action], known: _Known
+) -> str | None:
+    """Why a job after the jobs `after` is blocked for `t`: a planned one is blocked or
+    was pruned, or one outside the plan has no success for `t`."""
+    from cronplus.lanes import no_success
+
+    for u in after:
+        if held.get(u) is Action.BLOCKED:
+            return f'upstream job "{u}" is blocked'
+        if held.get(u) is Action.PRUNED:
+            return pruned_upstream(u, t, tz)
+        if u in known.outside:
+            up = known.recorded[u].get(t)
+            if up is None and known.pruned(u, t):
+                return pruned_upstream(u, t, tz)
+            if up is None or up.status is not RunStatus.SUCCEEDED:
+                return no_success(u, t, tz)
+    return None
+
+
+def pruned_upstream(upstream_job: str, t: datetime, tz: str) -> str:
+    """Why a dependent does not run for `t`: its upstream job's run for it was pruned."""
+    return (
+        f'upstream job "{upstream_job}" has no run for {human_time(t, tz)}: its record was pruned'
+    )
+
+
+def _run_detail(run: Run | None) -> str | None:
+    if run is None:
+        return None
+    if run.status.is_final:
+        n = len(run.attempts)
+        return f"run {run.id} again ({run.status}, {n} attempt{'s' * (n != 1)})"
+    return f"run {run.id} is {run.status} in another cronplus process; wait"
 
 
 def _left_out_text(n: int, capped: bool) -> str:

@@ -332,3 +332,46 @@ def test_a_dry_run_never_upgrades_an_older_state(project, cli):
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     conn.close()
+
+
+def test_a_backfill_does_not_run_again_what_was_pruned(project, cli):
+    project.write(KEEP.replace("KEEP", "3").replace("0 * * * *", "0 6 * * *"))
+    store = project.store()
+    now = datetime.now(UTC)
+    for d in (3, 2):
+        record(store, "hourly", now - timedelta(days=d), "succeeded")
+    span = ("backfill", "hourly", "--from", "2026-01-01", "--to", "2026-01-03")
+    assert json.loads(cli(*span, "--json").stdout)["succeeded"] == 3
+    record(store, "hourly", now - timedelta(days=1), "succeeded")  # the newest id
+    assert json.loads(cli("prune", "--json").stdout)[0]["runs_deleted"] == 3
+    plan = cli(*span, "--dry-run")
+    assert plan.exit_code == 0
+    assert plan.stdout.count("  pruned  its record was pruned; --rerun runs it") == 3
+    assert "0 would-run, 0 already-succeeded, 0 blocked, 3 pruned" in plan.stderr
+    assert json.loads(cli(*span, "--dry-run", "--json").stdout)["pruned"] == 3
+    again = cli(*span, "--json")
+    assert again.exit_code == 0, again.stderr
+    out = json.loads(again.stdout)
+    assert (out["succeeded"], out["pruned"], out["not_run"], out["runs"]) == (0, 3, 0, [])
+    text = cli(*span).stdout
+    assert "0 succeeded" in text and "3 pruned (--rerun runs them)" in text
+    assert json.loads(cli(*span, "--rerun", "--json").stdout)["succeeded"] == 3
+
+
+def test_an_upstream_whose_record_was_pruned_blocks_with_that_reason(project, cli):
+    project.write(FAN_IN.replace('after = ["a", "b"]', 'after = ["a"]'))
+    store = project.store()
+    ok = [record(store, "a", T0 + timedelta(minutes=m), "succeeded").id for m in range(4)]
+    record(store, "b", T0 + timedelta(minutes=9), "succeeded")  # the newest id
+    assert json.loads(cli("prune", "--json").stdout)[0]["runs_deleted"] == 2
+    assert _ids(store, "a") == ok[2:]
+    span = ("backfill", "c", "--from", "2026-03-01T00:00", "--to", "2026-03-01T00:01")
+    plan = cli(*span, "--dry-run", "--json")
+    reasons = [
+        f'upstream job "a" has no run for 2026-03-01 00:0{m}:00+00:00: its record was pruned'
+        for m in (0, 1)
+    ]
+    assert [i["detail"] for i in json.loads(plan.stdout)["plan"]] == reasons
+    result = cli(*span, "--json")
+    assert result.exit_code == 1
+    assert [r["reason"] for r in json.loads(result.stdout)["runs"]] == reasons

@@ -41,6 +41,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "would_run": counts[Action.RUN],
         "already_succeeded": counts[Action.DONE],
         "blocked": counts[Action.BLOCKED],
+        "pruned": counts[Action.PRUNED],
         "left_out": plan.left_out,
         "plan": items,
     }
@@ -74,8 +75,9 @@ def plan_summary(plan: Plan) -> list[str]:
     summary = (
         f"plan: {count_text(len(plan.items), 'run')} ({count_text(len(plan.times), 'fire time')} x "
         f"{count_text(len(plan.jobs), 'job')}): {counts[Action.RUN]} would-run, "
-        f"{counts[Action.DONE]} already-succeeded, {counts[Action.BLOCKED]} blocked; "
-        "nothing was run"
+        f"{counts[Action.DONE]} already-succeeded, {counts[Action.BLOCKED]} blocked"
+        + (f", {counts[Action.PRUNED]} pruned" if counts[Action.PRUNED] else "")
+        + "; nothing was run"
     )
     return [summary, *plan_notes(plan)]
 
@@ -101,7 +103,10 @@ class BackfillProgress:
 
     def __init__(self, plan: Plan) -> None:
         self._tz = plan.timezone
-        self._progress = Progress(len(plan.items), "backfill")
+        from cronplus.backfill import Action
+
+        going = [i for i in plan.items if i.action is not Action.PRUNED]  # not run
+        self._progress = Progress(len(going), "backfill")
 
     def settled(self, s: Settled) -> None:
         from cronplus.backfill import Outcome
@@ -175,6 +180,11 @@ def print_backfill(result: BackfillResult) -> None:
         f"{counts[Outcome.FAILED]} failed, {counts[Outcome.INTERRUPTED]} interrupted, "
         f"{counts[Outcome.SKIPPED]} skipped "
         f"(already succeeded), {counts[Outcome.UPSTREAM_FAILED]} upstream_failed"
+        + (
+            f", {counts[Outcome.PRUNED]} pruned (--rerun runs them)"
+            if counts[Outcome.PRUNED]
+            else ""
+        )
         + (f", {result.not_run} not run" if result.not_run else "")
     )
     bad = [s for s in result.settled if s.outcome not in (Outcome.SUCCEEDED, Outcome.SKIPPED)]
