@@ -375,3 +375,18 @@ def test_an_upstream_whose_record_was_pruned_blocks_with_that_reason(project, cl
     result = cli(*span, "--json")
     assert result.exit_code == 1
     assert [r["reason"] for r in json.loads(result.stdout)["runs"]] == reasons
+
+
+def test_the_overview_draws_pruned_fire_times_as_pruned(project, web):
+    project.write(KEEP.replace("KEEP", "3"))
+    store = project.store()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for h in range(12, 0, -1):
+        record(store, "hourly", now - timedelta(hours=h), "succeeded")
+    store.prune_runs("hourly", 3, None, limit=500)  # 12..4 hours ago go
+    store.close()
+    status, _, body = web().get("/?hours=12")
+    text = body.decode()
+    assert status == 200
+    assert text.count('data-status="pruned"') == 8  # 11..4 hours ago: 12 is before the window
+    assert text.count('data-status="no_run"') <= 1  # this hour's, if it came already

@@ -1,6 +1,7 @@
 """The overview's window (`/`): each job's cells over the last N hours, one per run
 whose logical time falls in them and one per fire time in them that passed with no
-run (the rule of `status --on`), and the 96 buckets they fold into when there are
+run (the rule of `status --on`: `pruned` at or before the job's newest pruned logical
+time, `no_run` after it), and the 96 buckets they fold into when there are
 more. Data only; `pages/overview.py` draws it.
 
 Built for 1,000 jobs and a million runs (issue 13): the runs of every job shown come
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from cronplus.config import config_dag
 from cronplus.model import Config, Job, Run
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
-from cronplus.web._layout import NO_RUN
+from cronplus.web._layout import NO_RUN, PRUNED
 from cronplus.zones import zone
 
 MAX_CELLS = 96  # more in a row: that many buckets instead
@@ -29,6 +30,7 @@ WORST_FIRST = (
     "skipped",
     "running",
     "queued",
+    PRUNED,
     "succeeded",
 )
 _RANK = {s: i for i, s in enumerate(WORST_FIRST)}
@@ -99,12 +101,19 @@ class FireTimes:
         return out
 
 
-def cells(times: list[datetime], runs: list[Run]) -> list[Cell]:
-    """A job's cells, oldest first: each run, and each fire time without a run."""
+def cells(
+    times: list[datetime], runs: list[Run], pruned_through: datetime | None = None
+) -> list[Cell]:
+    """A job's cells, oldest first: each run, and each fire time without a run
+    (`pruned` at or before `pruned_through`, the job's newest pruned logical time)."""
     # Keyed in UTC: a fall-back's second pass (fold=1) hashes like its first pass.
     taken = {r.scheduled_for.astimezone(UTC) for r in runs}
     out = [Cell(r.scheduled_for, str(r.status), r) for r in runs]
-    out += [Cell(t, NO_RUN) for t in times if t.astimezone(UTC) not in taken]
+    out += [
+        Cell(t, PRUNED if pruned_through is not None and t <= pruned_through else NO_RUN)
+        for t in times
+        if t.astimezone(UTC) not in taken
+    ]
     out.sort(key=lambda c: (c.time, c.run.id if c.run else 0))
     return out
 

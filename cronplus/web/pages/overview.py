@@ -41,6 +41,7 @@ def overview(view, req: Request) -> Response:
     with view.source.store() as store:
         rows = report.job_statuses(config, store, shown, window.now)
         runs = store.runs_between_of(shown, window.start, window.end)
+        pruned = store.pruned_through(shown)
         every = req.query.get("problems") == "all"
         problems = store.ended_badly(window.start, 2**62 if every else PROBLEMS_SHOWN + 1)
     by_job: dict[str, list[Run]] = {}
@@ -48,14 +49,19 @@ def overview(view, req: Request) -> Response:
         by_job.setdefault(r.job, []).append(r)
     times = FireTimes(config, window)
     body_rows = join(
-        _row(r, cells(times.of(r.job), by_job.get(r.job.name, [])), window, hours > 24)
+        _row(
+            r,
+            cells(times.of(r.job), by_job.get(r.job.name, []), pruned.get(r.job.name)),
+            window,
+            hours > 24,
+        )
         for r in rows
     )
     tz_of = {n: config.jobs[n].timezone for n in names}
     body = html(
         "{daemon}\n{form}\n{problems}\n"
         '<table id="overview"><caption>One row per job: a cell per run, oldest on the left, '
-        "and one per fire time that passed with no run</caption>"
+        "and one per fire time that passed with no run (or whose run was pruned)</caption>"
         '<thead><tr><th scope="col">Job</th><th scope="col">Last status</th>'
         '<th scope="col">Next fire time</th><th scope="col">Last {hours} hours</th></tr>'
         "</thead><tbody>\n{rows}</tbody></table>\n{pager}",
