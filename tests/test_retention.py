@@ -390,3 +390,26 @@ def test_the_overview_draws_pruned_fire_times_as_pruned(project, web):
     assert status == 200
     assert text.count('data-status="pruned"') == 8  # 11..4 hours ago: 12 is before the window
     assert text.count('data-status="no_run"') <= 1  # this hour's, if it came already
+
+
+def test_runs_are_chosen_outside_the_write_lock_and_checked_again_in_it(project, monkeypatch):
+    import sqlite3
+
+    project.write(HOURLY)
+    store = project.store()
+    ids = _hours(store, "hourly", 6)
+    monkeypatch.setattr(store._db, "tx", lambda: (_ for _ in ()).throw(AssertionError("tx")))
+    assert store.prune_runs("hourly", 0, T0, limit=500) == []  # nothing to go: no lock
+    monkeypatch.undo()
+    read = store._db.rows
+
+    def then_reopened(sql, args=()):
+        found = read(sql, args)
+        if "ORDER BY scheduled_for LIMIT" in sql:  # the candidates: one changes meanwhile
+            with sqlite3.connect(StatePaths(project.state).db) as conn:
+                conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", (ids[0],))
+        return found
+
+    monkeypatch.setattr(store._db, "rows", then_reopened)
+    gone = store.prune_runs("hourly", 3, None, limit=500)
+    assert [r.id for r in gone] == ids[1:3]
