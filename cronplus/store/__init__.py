@@ -317,37 +317,26 @@ class Store(Protocol):
     # -- retention (keep_runs, keep_days) -------------------------------------------------
 
     def prunable_runs(
-        self,
-        job: str,
-        keep_runs: int,
-        ended_before: datetime | None,
-        watch: Sequence[str] = (),
+        self, job: str, keep_runs: int, ended_before: datetime | None, watch: Sequence[str] = ()
     ) -> list[PrunedRun]:
         """The runs of `job` retention lets go, oldest logical time first, with their
         attempts' numbers: final runs not among its `keep_runs` newest (0: no limit) or
-        that ended before `ended_before` (None: no limit), except the job's latest run,
-        latest SUCCEEDED, latest finished and latest own-outcome run (`latest_runs`,
-        `previous_final`), latest SCHEDULE or CATCHUP run, runs still `resumable` or
-        `unreleased`, the run with the highest id of all (ids are never reused), and a
-        SUCCEEDED run while one of `watch` has a run for its logical time not over. A
-        read: a dry run, and what `prune_runs` deletes."""
+        that ended before `ended_before` (None: no limit), except its latest run, latest
+        SUCCEEDED, finished and own-outcome run (`latest_runs`, `previous_final`), latest
+        SCHEDULE or CATCHUP run, runs `resumable` or `unreleased`, the highest id of all
+        (ids never reused), and a SUCCEEDED run while one of `watch` has an unfinished
+        run for its logical time. A read: a dry run, and what `prune_runs` deletes."""
         ...
 
     def prune_runs(
-        self,
-        job: str,
-        keep_runs: int,
-        ended_before: datetime | None,
-        watch: Sequence[str] = (),
-        *,
-        limit: int,
-    ) -> list[PrunedRun]:
-        """Delete the oldest `limit` of `prunable_runs` (chosen by a read, then each
-        checked again in the write transaction) with their attempts, and raise the
-        job's `pruned_through` to the newest of them that held a fire time (SCHEDULE,
-        CATCHUP or BACKFILL); the runs deleted (none: nothing is left to prune).
-        `run_totals` and `recent_durations` are unchanged. Alert records keep their
-        run ids."""
+        self, job: str, keep_runs: int, ended_before: datetime | None, watch: Sequence[str] = (),
+        *, limit: int
+    ) -> list[PrunedRun]:  # fmt: skip
+        """Delete the oldest `limit` of `prunable_runs` (each checked again in the write
+        transaction) with their attempts, and raise the job's `pruned_through` to the
+        newest of them that held a fire time (SCHEDULE, CATCHUP, BACKFILL); the runs
+        deleted (none: nothing is left to prune). `run_totals` and `recent_durations`
+        are unchanged. Alert records keep their run ids."""
         ...
 
     def pruned_through(self, jobs: Iterable[str]) -> dict[str, datetime]:
