@@ -124,10 +124,12 @@ def test_log_is_owner_only_and_its_folder_is_created(job: Job, log_path: Path) -
     assert stat.S_IMODE(log_path.parent.stat().st_mode) & 0o077 == 0
 
 
-def test_log_is_appended_to(job: Job, log_path: Path) -> None:
+def test_a_log_left_at_an_attempts_path_is_started_afresh(job: Job, log_path: Path) -> None:
+    # An attempt's log is its own: a file left by an earlier use of the name (a pruned
+    # run's, issue 14) is not continued.
     run(shell(job, "echo one"), log_path)
     run(shell(job, "echo two"), log_path)
-    assert log_path.read_text() == "one\ntwo\n"
+    assert log_path.read_text() == "two\n"
 
 
 def test_huge_output_goes_to_the_log_without_cronplus_reading_it(job: Job, log_path: Path) -> None:
