@@ -27,7 +27,8 @@ def backfill_summary_alert(alerter: Alerter, result: BackfillResult) -> None:
         f"Planned {len(plan.items)}: {counts[Outcome.SUCCEEDED]} succeeded, "
         f"{counts[Outcome.FAILED]} failed, {counts[Outcome.INTERRUPTED]} interrupted, "
         f"{counts[Outcome.SKIPPED]} already succeeded, "
-        f"{counts[Outcome.UPSTREAM_FAILED]} upstream_failed, {result.not_run} not run",
+        f"{counts[Outcome.UPSTREAM_FAILED]} upstream_failed, {result.not_run} not run"
+        + (f", {counts[Outcome.PRUNED]} pruned" if counts[Outcome.PRUNED] else ""),
         f"Host: {socket.gethostname()}",
     ]
     if bad:

@@ -302,6 +302,28 @@ def test_a_backfill_sends_one_summary_alert(project, cli, http):
     assert post["message"].count("exit code 4") == 3
 
 
+def test_the_backfill_summary_counts_what_was_pruned(project, cli, http):
+    """The summary's counts add up to what was planned: pruned times are named."""
+    project.write(
+        jobs(
+            [f"json://127.0.0.1:{http.port}/hook"],
+            '[jobs.daily]\nschedule = "0 3 * * *"\ntimezone = "UTC"\ncommand = "true"\n'
+            "keep_runs = 1\nkeep_days = 0\n",
+            'on = ["success"]',
+        )
+    )
+    span = ("backfill", "daily", "--from", "2026-10-01", "--to", "2026-10-03")
+    assert cli(*span).exit_code == ExitCode.OK
+    assert cli("trigger", "daily", "--wait").exit_code == ExitCode.OK  # the newest run
+    assert json.loads(cli("prune", "--json").stdout)[0]["runs_deleted"] == 3
+    assert cli(*span).exit_code == ExitCode.OK
+    posts = http.posts("/hook")
+    first, second = [p for p in posts if p["title"].startswith("cronplus: backfill")]
+    assert "Planned 3: 3 succeeded" in first["message"] and "pruned" not in first["message"]
+    assert "Planned 3: 0 succeeded" in second["message"]
+    assert ", 3 pruned" in second["message"]
+
+
 # -- the daemon ---------------------------------------------------------------------------
 
 

@@ -15,9 +15,11 @@ def prune(obj: Context, dry_run: bool, as_json: bool) -> None:
     """Delete the runs and logs each job's keep_runs and keep_days let go, now.
 
     A run goes once it is not among its job's keep_runs newest, or it ended over
-    keep_days ago; a job's latest run, latest succeeded run, latest scheduled run and
-    unfinished runs always stay. A running daemon does the same at its start and every
-    10 minutes. Counters of `cronplus metrics` are not lowered.
+    keep_days ago. Always kept: the runs a job is judged by (its latest run, latest
+    finished one, latest succeeded one, latest scheduled one), unfinished runs, those a
+    stopped daemon must resume or release, and an upstream success a running
+    dependent still needs. A running daemon does the same at its start and every 10
+    minutes. Counters of `cronplus metrics` are not lowered.
 
     \b
     Example:
