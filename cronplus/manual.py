@@ -13,7 +13,7 @@ from cronplus.events import log_event
 from cronplus.model import Claim, Config, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.recovery import settle_orphan
-from cronplus.run_control import calling_on_signals
+from cronplus.run_control import SIGNAL_LOOK_S, calling_on_signals
 from cronplus.store import Store
 
 # Statuses `mark` may set, and the recorded ones it may set them over.
@@ -76,5 +76,5 @@ def mark_run(
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     with calling_on_signals(install_signals, dispatcher.shutdown):
         dispatcher.release(run)
-        dispatcher.wait_all()
+        dispatcher.wait_all(SIGNAL_LOOK_S)
     return run, sorted(dispatcher.finished, key=lambda r: r.id)

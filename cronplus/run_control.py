@@ -15,6 +15,11 @@ from cronplus.clock import Clock
 from cronplus.executor import AttemptHandle
 
 STOPPED_REASON = "interrupted: cronplus stopped while the run was going"
+# How long the main thread of a command with stop signals waits at a time. Python runs
+# a signal's handler in the main thread, between bytecodes: one the kernel handed to
+# another thread, or caught just before the main thread blocked, waited for the block
+# to end (with none, for the jobs to end: a Ctrl-C lost under load, issue 14).
+SIGNAL_LOOK_S = 0.2
 
 
 class RunControl:

@@ -20,7 +20,7 @@ from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError
 from cronplus.model import Claim, Config, Run, Trigger
 from cronplus.paths import StatePaths
-from cronplus.run_control import calling_on_signals
+from cronplus.run_control import SIGNAL_LOOK_S, calling_on_signals
 from cronplus.store import Store
 
 
@@ -64,7 +64,7 @@ def run_now(
     # Stop signals interrupt the runs while they go.
     with calling_on_signals(install_signals, dispatcher.shutdown):
         dispatcher.submit(run)
-        dispatcher.wait_all()
+        dispatcher.wait_all(SIGNAL_LOOK_S)
     return sorted(dispatcher.finished, key=lambda r: r.id)
 
 

@@ -62,12 +62,28 @@ def logical(d: date, hour: int = 3) -> str:
     return datetime(d.year, d.month, d.day, hour, tzinfo=UTC).isoformat()
 
 
-def backfill_process(project, *args: str) -> subprocess.Popen:
+# `python -m cronplus` that writes its plan's details to ./planned once it has planned,
+# so a test knows what the plan saw before it lets the world change.
+_NOTE_PLAN = """
+import os, pathlib, cronplus.backfill as b
+from cronplus.cli import main
+plan_backfill = b.plan_backfill
+def noted(*args, **kwargs):
+    plan = plan_backfill(*args, **kwargs)
+    pathlib.Path("planned.tmp").write_text("\\n".join(str(i.detail) for i in plan.items))
+    os.replace("planned.tmp", "planned")
+    return plan
+b.plan_backfill = noted
+main()
+"""
+
+
+def backfill_process(project, *args: str, note_plan: bool = False) -> subprocess.Popen:
+    launch = ["-c", _NOTE_PLAN] if note_plan else ["-m", "cronplus"]
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "cronplus",
+            *launch,
             "-c",
             str(project.jobs_file),
             "--state",
@@ -637,14 +653,25 @@ def test_a_failing_run_another_backfill_is_executing_is_not_run_again(project):
         [jobs.broken]
         schedule = "0 * * * *"
         timezone = "UTC"
-        command = 'echo "$CRONPLUS_SCHEDULED_FOR $CRONPLUS_ATTEMPT" >> ran.txt; sleep 1; exit 3'
+        command = '''
+            echo "$CRONPLUS_SCHEDULED_FOR $CRONPLUS_ATTEMPT" >> ran.txt
+            until [ -e release ]; do sleep 0.05; done; exit 3'''
         """
     )
     args = ("broken", "--from", "2026-10-01T00:00", "--to", "2026-10-01T03:00", "--parallel", "4")
     first = backfill_process(project, *args)
-    wait_until(lambda: [r.status for r in runs(project, "broken")] == [RunStatus.RUNNING] * 4)
+    # The four hold until released, so they are all running at once however slow the
+    # machine is (a fixed sleep let one end before the last began, or before the second
+    # backfill had planned: then running them again was right).
+    wait_until(
+        lambda: [r.status for r in runs(project, "broken")] == [RunStatus.RUNNING] * 4, timeout=60
+    )
     # Planned while the first one executes all four: it waits and takes their outcome.
-    second = backfill_process(project, *args, "--json")
+    second = backfill_process(project, *args, "--json", note_plan=True)
+    planned = project.root / "planned"
+    wait_until(planned.exists, timeout=60)
+    assert all("in another cronplus process; wait" in d for d in planned.read_text().split("\n"))
+    (project.root / "release").touch()
     out, _ = second.communicate(timeout=60)
     first.communicate(timeout=60)
     assert (first.returncode, second.returncode) == (1, 1)

@@ -159,3 +159,42 @@ def test_an_interrupted_mark_release_stops_the_runs_it_started_and_records_them(
     transform = project.store().find_run("transform", AT)
     assert transform.status is RunStatus.INTERRUPTED, transform
     assert project.store().find_run("load", AT) is None
+
+
+def test_a_stop_signal_that_another_thread_catches_still_stops_a_mark_release(project):
+    """The kernel may hand a process's SIGINT to any of its threads (and one caught
+    just before the main thread blocks waits for it to wake): a main thread waiting
+    for the runs without a timeout ran the handler only when the job ended, 30 s on.
+    Forced here: the signal is sent to a thread other than the main one."""
+    import signal
+    import threading
+
+    from cronplus.manual import mark_run
+    from cronplus.paths import StatePaths
+
+    project.write(
+        CHAIN.replace('echo "$CRONPLUS_SCHEDULED_FOR" >> transformed.txt', "touch going; sleep 30")
+    )
+
+    def interrupt_from_this_thread() -> None:
+        wait_until(lambda: (project.root / "going").exists(), timeout=60)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    signaller = threading.Thread(target=interrupt_from_this_thread)
+    signaller.start()
+    try:
+        marked, released = mark_run(
+            project.config(),
+            project.store(),
+            StatePaths(project.state),
+            "extract",
+            AT,
+            RunStatus.SUCCEEDED,
+            "by hand",
+            release=True,
+            install_signals=(signal.SIGINT,),
+        )
+    finally:
+        signaller.join()
+    assert [(r.job, r.status) for r in released] == [("transform", RunStatus.INTERRUPTED)]
+    assert project.store().find_run("load", AT) is None
