@@ -210,6 +210,12 @@ class AttemptHandle:
                 break
         self._stop_group()
         exit_code, signal_name = self._outcome()
+        if status is RunStatus.INTERRUPTED and exit_code == 0 and signal_name is None:
+            # The job ran to its end and says it succeeded: a TERM landing while the
+            # wrapper forks it is lost (the fork keeps the wrapper's trap until its
+            # exec), or the job finished its work on TERM. Called interrupted, it
+            # would be run again at the next start.
+            return _wrapper.exited(0, None, self.started_at, self._now())
         return AttemptResult(
             status=status,
             started_at=self.started_at,

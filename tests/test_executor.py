@@ -441,6 +441,26 @@ def test_interrupt_before_wait_takes_the_given_reason(job: Job, log_path: Path) 
     assert handle.wait() is result
 
 
+def test_a_job_that_ends_with_success_despite_the_stop_is_recorded_succeeded(
+    job: Job, log_path: Path, tmp_path: Path
+) -> None:
+    """A stop's TERM that the job outlives (one landing while the wrapper forks it is
+    lost; or the job finishes its work on TERM) and an exit 0: the job says it did its
+    work, so the attempt succeeded. Recorded interrupted, the daemon's next start would
+    run it again: a run executed twice."""
+    done = tmp_path / "done"
+    handle = start(shell(job, f"trap '' TERM; sleep 0.5; touch {done}; exit 0"), log_path)
+    wait_until(lambda: children(handle.pid))
+    handle.interrupt("interrupted: cronplus stopped")
+    result = handle.wait()
+    assert done.exists()
+    assert (result.status, result.exit_code, result.reason) == (RunStatus.SUCCEEDED, 0, None)
+    failing = start(shell(job, "trap '' TERM; sleep 0.5; exit 3"), log_path.with_name("b.log"))
+    wait_until(lambda: children(failing.pid))
+    failing.interrupt("interrupted: cronplus stopped")
+    assert failing.wait().status is RunStatus.INTERRUPTED  # cut short or not: unknown
+
+
 # -- status file -------------------------------------------------------------------------
 
 
