@@ -34,13 +34,20 @@ for i in range(int(sys.argv[1])):
 # A watcher keeps up with it unless it is kept off the CPU for a whole burst and more;
 # a firehose of GB/s is `bench/log_cap.py`'s.
 FLOOD = """
-import sys, time
+import os, sys, time
 out, chunk = sys.stdout.buffer, b"x" * 65536
+bound = int(sys.argv[2])  # what the log may hold on disk
 for i in range(int(sys.argv[1]) // 65536):
+    # Paced by the log itself: the next chunk waits until the watcher has freed room
+    # for it, so the bound is a fact of the product, not of this machine's load. If
+    # nothing frees the log's middle while it runs, the job fails.
+    deadline = time.monotonic() + 30
+    while os.fstat(1).st_blocks * 512 + len(chunk) > bound:
+        if time.monotonic() > deadline:
+            sys.exit(9)
+        time.sleep(0.001)
     out.write(chunk)
     out.flush()
-    if i % 4 == 3:
-        time.sleep(0.002)
 """
 
 
@@ -123,7 +130,10 @@ def _peak_on_disk(proc: subprocess.Popen, logs: Path) -> tuple[int, int]:
 def test_a_running_log_never_takes_more_than_its_cap_and_1_mib_on_disk(project):
     total = 40 * MIB
     project.write(FLOOD, "flood.py")
-    project.write(f'[jobs.flood]\ncommand = "python3 flood.py {total}"\nmax_log_bytes = "1M"\n')
+    bound = MIB + _logcap.SLACK
+    project.write(
+        f'[jobs.flood]\ncommand = "python3 flood.py {total} {bound}"\nmax_log_bytes = "1M"\n'
+    )
     argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", str(project.state)]
     proc = subprocess.Popen([*argv, "trigger", "flood", "--wait"], stdout=subprocess.DEVNULL)
     peak, looks = _peak_on_disk(proc, project.state / "logs")
@@ -144,7 +154,8 @@ def test_an_adopted_attempt_is_capped_by_its_watcher(project):
     log = project.root / "1-1.log"
     status = _wrapper.status_path_for(log)
     project.write(FLOOD, "flood.py")
-    command = f"python3 flood.py {20 * MIB}; sleep 0.2; python3 flood.py {20 * MIB}"
+    bound = 256 * 1024 + _logcap.SLACK
+    command = f"python3 flood.py {20 * MIB} {bound}; sleep 0.2; python3 flood.py {20 * MIB} {bound}"
     argv = _wrapper.command_argv(status, "/bin/sh", command)
     with open(log, "ab") as out:
         wrapper = subprocess.Popen(argv, stdout=out, start_new_session=True)
