@@ -82,11 +82,9 @@ def assert_each_succeeded_time_appended_once(project, name: str, runs) -> None:
     assert set(files) == {r.scheduled_for for r in runs if r.status is RunStatus.SUCCEEDED}
 
 
-def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
-    project, daemon, monkeypatch
-):
-    clock = project.root / "clock"
-    set_clock(clock, 0.0)
+def _ticking(project, daemon, monkeypatch, clock: Path):
+    """A daemon on `clock` running a per-second job that appends its fire time to
+    tick.txt, once it has run twice."""
     monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
     project.write("""
         [jobs.tick]
@@ -98,6 +96,15 @@ def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
     d = daemon()
     d.wait_started()
     wait_until(lambda: len(appended(project, "tick")) >= 2)
+    return store, d
+
+
+def test_a_clock_jump_forward_is_caught_up_and_one_backward_reruns_nothing(
+    project, daemon, monkeypatch
+):
+    clock = project.root / "clock"
+    set_clock(clock, 0.0)
+    store, d = _ticking(project, daemon, monkeypatch, clock)
     set_clock(clock, 600.0)  # an NTP step, or a resume from suspend
     wait_until(lambda: "event=clock-jump detail='forward" in d.stderr)
     caught = wait_until(
@@ -133,17 +140,7 @@ def test_a_clock_corrected_back_by_over_3_hours_follows_the_new_time(project, da
     fire time; the fire times it already ran (6 h ahead) keep their runs."""
     clock = project.root / "clock"
     set_clock(clock, 6 * 3600.0)
-    monkeypatch.setenv("CRONPLUS_CLOCK_FILE", str(clock))
-    project.write("""
-        [jobs.tick]
-        schedule = "* * * * * *"
-        timezone = "UTC"
-        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> tick.txt'
-    """)
-    store = project.store()
-    d = daemon()
-    d.wait_started()
-    wait_until(lambda: len(appended(project, "tick")) >= 2)
+    store, d = _ticking(project, daemon, monkeypatch, clock)
     ahead = {r.scheduled_for for r in store.history("tick")}
     set_clock(clock, 0.0)
     corrected_at = datetime.now(UTC)
