@@ -44,6 +44,7 @@ STATUS_MODULES = {
     "cronplus.schedule",
     "cronplus.store",
     "cronplus.store._db",
+    "cronplus.store._open",
     "cronplus.store._sql",
     "cronplus.store._sql_prune",
     "cronplus.store._sql_read",

@@ -2,7 +2,8 @@
 
 All SQL lives in this package; callers speak the domain and get model objects back.
 `_sql.py` and `_sql_side.py` hold every query, written once; `sqlite.py` is the
-SQLite connection layer (a PostgreSQL one comes later); `schema.py` the migrations.
+SQLite connection layer (a PostgreSQL one comes later); `schema.py` the migrations;
+`_open.py` how the state is opened (`open_store`, re-exported here).
 
 What holds for every method of a `Store` unless its docstring says otherwise:
 - Each call is one transaction: it happens whole or not at all, and a concurrent
@@ -20,12 +21,10 @@ What holds for every method of a `Store` unless its docstring says otherwise:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from cronplus.errors import StateError
 from cronplus.model import (
     AlertDelivery,
     AlertRecord,
@@ -38,12 +37,12 @@ from cronplus.model import (
     SeenRun,
     Trigger,
 )
-from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.store._open import open_store
 from cronplus.store._sql_prune import PrunedRun
 from cronplus.store._sql_read import RunTotal
 from cronplus.store._sql_side import ConfigCopy
 from cronplus.store.schema import RECENT_KEPT
-from cronplus.store.sqlite import OlderStateError, SqliteStore
+from cronplus.store.sqlite import OlderStateError
 
 # The values the `Store` methods take (from cronplus/model.py), for callers that
 # speak only to the store.
@@ -413,43 +412,3 @@ class Store(Protocol):
         """The last `save_config_copy`, or None when there is none (or it is
         unreadable)."""
         ...
-
-
-def open_store(paths: StatePaths, *, create: bool = True, upgrade: bool = True) -> Store:
-    """Open the state to write it (`create`: making it when missing), or, with
-    create=False, only to read it: a missing state reads as an empty one, and one the
-    caller cannot write (another user's, a read-only mount) is opened read-only.
-    Nothing is written to disk when create=False, unless the schema needs upgrading,
-    `upgrade` allows it, the caller may write, and no daemon holds the state."""
-    paths.check_kinds()
-    if create:
-        if not paths.db.exists():
-            paths.create()
-        _writable_or_fail(paths)
-        return SqliteStore(paths.db)
-    if not paths.db.exists():
-        return SqliteStore(":memory:")
-    if paths.db.stat().st_size == 0:
-        return SqliteStore(":memory:")  # created, never written: a fresh state
-    try:
-        return SqliteStore(paths.db, readonly=True)
-    except OlderStateError:
-        # Upgrading writes: only when the caller may, and no daemon (perhaps the older
-        # cronplus that wrote it, which could not open it any more) holds the state.
-        if not upgrade or not _writable(paths) or read_daemon_pid(paths) is not None:
-            raise
-    return SqliteStore(paths.db)
-
-
-def _writable(paths: StatePaths) -> bool:
-    return os.access(paths.root, os.W_OK) and (
-        not paths.db.exists() or os.access(paths.db, os.W_OK)
-    )
-
-
-def _writable_or_fail(paths: StatePaths) -> None:
-    if not _writable(paths):
-        raise StateError(
-            f"cannot write the state in {paths.root}: it is read-only to this user "
-            "(run as the state's owner, or choose another state with --state)"
-        )
