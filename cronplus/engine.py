@@ -186,8 +186,9 @@ class Engine:
         clock is back where it was; the runs that exist are never run again, because
         each job's next fire time stays where it was. Back by over 3 hours, the step
         is a correction (cron(8)): the clock was wrong, and every job follows the new
-        time at once; a fire time that already has a run (claimed while the clock was
-        ahead) keeps it, since a logical time runs at most once."""
+        time at once; a fire time that already has a record (made while the clock was
+        ahead) keeps it, since a logical time runs at most once, and so does one whose
+        record retention pruned meanwhile: each job follows from after that."""
         corrected = before - now > CORRECTION
         log.info(
             "event=clock-jump detail='%s by %ss%s'",
@@ -196,8 +197,12 @@ class Engine:
             ", over 3 h: a correction, schedules follow the new time" if corrected else "",
         )
         if corrected:
+            try:
+                through = self.store.pruned_through(list(self._next))
+            except StateError:
+                through = {}  # unreadable now: the claims still refuse what has a record
             for name in list(self._next):
-                self._follow(self.config.jobs[name], now)
+                self._follow(self.config.jobs[name], max(now, through.get(name, now)))
         if now < before:
             return
         for name in list(self._next):

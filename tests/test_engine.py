@@ -624,3 +624,43 @@ def test_a_clock_stepped_back_during_a_step_is_noticed_at_once(project, caplog):
         engine.request_stop()
         runner.join(10)
     store.close()
+
+
+def test_a_correction_follows_each_job_from_after_its_pruned_runs(project):
+    """Runs made while the clock ran 6 h ahead and pruned since have no record left
+    for the claim to refuse: after the correction the job follows from after the
+    newest pruned one, so those logical times are not run a second time."""
+    from cronplus.retention import prune
+
+    project.write("""
+        [jobs.m]
+        schedule = "* * * * *"
+        timezone = "UTC"
+        keep_runs = 1
+        command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> m.txt'
+    """)
+    config, store = project.config(), project.store()
+    ahead = T0 + timedelta(hours=6)
+    clock = FakeClock(ahead)
+    paths = StatePaths(project.state)
+    dispatcher = Dispatcher(config, store, paths, clock=clock)
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(ahead)
+    for i in (1, 2, 3):  # 16:01, 16:02, 16:03 run while the clock is 6 h ahead
+        clock.set(ahead + timedelta(minutes=i))
+        engine.step(clock.now())
+        dispatcher.wait_all()
+    (pruned,) = prune(config, store, paths, clock.now())
+    assert pruned.runs_deleted == 2  # 16:01 and 16:02 go; 16:03, the newest, stays
+    before = clock.now()
+    clock.set(T0)
+    engine.jumped(before, T0)  # corrected: the truth is 10:00
+    assert engine.next_due() == ahead + timedelta(minutes=3)  # not 10:01, nor 16:01
+    for i in (3, 4):
+        clock.set(ahead + timedelta(minutes=i))
+        engine.step(clock.now())
+        dispatcher.wait_all()
+    dispatcher.shutdown()
+    lines = (project.root / "m.txt").read_text().split()
+    assert len(lines) == len(set(lines)) == 4  # 16:01-16:04, each once
+    store.close()
