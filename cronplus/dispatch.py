@@ -371,8 +371,12 @@ class Dispatcher:
             try:
                 now = self.store.get_run(run.id)
                 if now is not None and not now.status.is_final:
-                    why = "cronplus failed while running it"
-                    end = RunEnd(RunStatus.INTERRUPTED, why, self.clock.now())
+                    why, at, last = "cronplus failed while running it", self.clock.now(), None
+                    going = now.last_attempt
+                    if going is not None and going.finished_at is None:  # closed with it
+                        ended = AttemptResult(RunStatus.INTERRUPTED, going.started_at, at)
+                        last = (going.number, ended)
+                    end = RunEnd(RunStatus.INTERRUPTED, why, at, last_attempt=last)
                     self.store.finish_run(run.id, end)
             except Exception:
                 log.exception("job=%s run=%s event=error-recording", run.job, run.id)

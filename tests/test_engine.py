@@ -664,3 +664,31 @@ def test_a_correction_follows_each_job_from_after_its_pruned_runs(project):
     lines = (project.root / "m.txt").read_text().split()
     assert len(lines) == len(set(lines)) == 4  # 16:01-16:04, each once
     store.close()
+
+
+def test_a_run_cronplus_failed_on_closes_its_attempt_too(project, monkeypatch):
+    """A bug raised while a run's thread works (here as it records the end) is
+    recorded on the run, and its attempt is closed with it: `logs -f` and the web
+    wait on an attempt with no end."""
+    from cronplus.runner import Runner
+
+    project.write("""
+        [jobs.j]
+        command = "true"
+    """)
+    config, store = project.config(), project.store()
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Runner, "_finish", broken)
+    clock = FakeClock(T0)
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    dispatcher.start(config.jobs["j"], T0, Trigger.MANUAL, T0)
+    dispatcher.wait_all()
+    dispatcher.shutdown()
+    (run,) = store.history("j")
+    assert (run.status, run.reason) == (RunStatus.INTERRUPTED, "cronplus failed while running it")
+    (attempt,) = run.attempts
+    assert attempt.finished_at is not None
+    store.close()
