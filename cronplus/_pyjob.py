@@ -74,8 +74,9 @@ def main(argv: list[str]) -> int:
 
 
 def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, object]:
-    """Pass `job`, `scheduled_for` and `attempt` only to parameters the function declares
-    (all three if it takes **kwargs), so a job may ask for as much as it needs."""
+    """Pass `job`, `scheduled_for`, `attempt`, `interval_start` and `interval_end` (None
+    for a run without a data interval) only to parameters the function declares (all
+    of them but a None if it takes **kwargs), so a job may ask for as much as it needs."""
     values: dict[str, object] = {
         "job": os.environ["CRONPLUS_JOB"],
         "scheduled_for": _in_zone(
@@ -83,12 +84,15 @@ def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, o
         ),
         "attempt": int(os.environ["CRONPLUS_ATTEMPT"]),
     }
+    for end in ("start", "end"):
+        text = os.environ.get(f"CRONPLUS_INTERVAL_{end.upper()}")
+        values[f"interval_{end}"] = _in_zone(datetime.fromisoformat(text), zone) if text else None
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):  # some builtins have no signature: pass nothing
         return {}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return values
+        return {k: v for k, v in values.items() if v is not None}  # no interval: as before
     return {k: v for k, v in values.items() if k in params and params[k].kind in _PASSABLE}
 
 

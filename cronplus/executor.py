@@ -33,13 +33,15 @@ def build_env(
     trigger: str,
     scheduled_for: datetime,
     base_env: Mapping[str, str] | None = None,
+    interval: tuple[datetime, datetime] | None = None,
 ) -> dict[str, str]:
     """The attempt's environment: the base (cronplus's own by default), then the job's
     env, then the run metadata as `CRONPLUS_*` variables.
 
     Metadata travels only in variables, never pasted into the shell string, so a job
     name or value can never be executed as shell code. Times are in the job's zone
-    because that is the calendar its author thinks in.
+    because that is the calendar its author thinks in. `interval`: the run's data
+    interval (`intervals.py`), as CRONPLUS_INTERVAL_START and _END; none, none set.
     """
     if scheduled_for.tzinfo is None:
         raise ValueError(f"scheduled_for must be aware, got {scheduled_for!r}")
@@ -52,6 +54,9 @@ def build_env(
     env["CRONPLUS_TRIGGER"] = str(trigger)
     env["CRONPLUS_SCHEDULED_FOR"] = local.isoformat()
     env["CRONPLUS_LOGICAL_DATE"] = local.date().isoformat()
+    if interval is not None:
+        env["CRONPLUS_INTERVAL_START"] = interval[0].astimezone(local.tzinfo).isoformat()
+        env["CRONPLUS_INTERVAL_END"] = interval[1].astimezone(local.tzinfo).isoformat()
     return env
 
 

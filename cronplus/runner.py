@@ -77,7 +77,7 @@ class Runner:
         self.store = store
         self.paths = paths
         self.clock = clock
-        self.spawner = Spawner(paths, clock)
+        self.spawner = Spawner(paths, clock, lambda: self.config)
         self.slots = slots or SlotPool(None)
         self.alerter = alerter
         self.stop = threading.Event()

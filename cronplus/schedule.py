@@ -31,6 +31,7 @@ __all__ = [
     "is_reboot",
     "never_fires",
     "parse_schedule",
+    "previous_fire",
     "step_notes",
 ]
 
@@ -56,6 +57,9 @@ _SECOND = timedelta(seconds=1)
 _CORRECTION = timedelta(hours=3)  # a zone's offset change over this is no DST (rule 11)
 # Leaves room for the day arithmetic below without overflowing datetime.max.
 _END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
+# How far back `previous_fire` looks: no logical time is older than this.
+_START_OF_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
 
 
 class ScheduleError(ValueError):
@@ -366,3 +370,23 @@ def fire_times_between(
 ) -> list[datetime]:
     """Fire times t with start <= t <= end, e.g. every slot of one day for `status --on`."""
     return list(fire_times(schedule, tz, start - timedelta(microseconds=1), end))
+
+
+def previous_fire(schedule: CronSchedule, tz: ZoneInfo, before: datetime) -> datetime | None:
+    """The last fire time strictly before `before` (a run's data interval starts there),
+    under the same rules as `fire_times`, which it asks forward over a window that grows
+    fourfold from a minute; None if the schedule never fired since 1900."""
+    if before.utcoffset() is None:
+        raise ValueError(f"previous_fire needs an aware datetime, got {before!r}")
+    end = before.astimezone(UTC) - timedelta(microseconds=1)
+    if not fires_ever(schedule) or end <= _START_OF_TIME:
+        return None
+    window = _MINUTE
+    while True:
+        start = max(end - window, _START_OF_TIME)
+        last = None
+        for t in _fire_times(schedule, tz, start, end):
+            last = t
+        if last is not None or start == _START_OF_TIME:
+            return last
+        window *= 4

@@ -16,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
 from cronplus import _wrapper, executor
 from cronplus.clock import Clock
 from cronplus.events import log_event
-from cronplus.model import AttemptResult, Job, Run, RunStatus, Trigger
+from cronplus.intervals import Intervals
+from cronplus.model import AttemptResult, Config, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 
 log = logging.getLogger("cronplus")
@@ -33,9 +34,13 @@ class Spawner:
     """Starts attempts' processes for one cronplus process (its environment and umask
     as they were when it was made)."""
 
-    def __init__(self, paths: StatePaths, clock: Clock) -> None:
+    def __init__(
+        self, paths: StatePaths, clock: Clock, config: Callable[[], Config] | None = None
+    ) -> None:
         self.paths = paths
         self.clock = clock
+        self._config = config  # the runs' configuration now, for their data intervals
+        self._intervals: Intervals | None = None
         self._environ = dict(os.environ)
         self._umask = _wrapper.current_umask()
         self._envs: dict[str, tuple[Job, dict[str, str]]] = {}  # job -> (that job, its base)
@@ -73,6 +78,7 @@ class Spawner:
                 trigger=str(trigger),
                 scheduled_for=run.scheduled_for,
                 base_env=self._base_env(job),
+                interval=self._interval(run),
             )
             handle = executor.start_attempt(
                 job, env, log_path, jobs_folder=jobs_folder, clock=self.clock, umask=self._umask
@@ -91,6 +97,16 @@ class Spawner:
             if announce:
                 log_event(run, "start", number)
         return handle
+
+    def _interval(self, run: Run) -> tuple[datetime, datetime] | None:
+        """The run's data interval, by the configuration of now (one `Intervals` per
+        configuration, so consecutive runs of a job walk on from each other)."""
+        if self._config is None:
+            return None
+        config, known = self._config(), self._intervals
+        if known is None or known.config is not config:
+            known = self._intervals = Intervals(config)
+        return known.of_run(run)
 
     def _base_env(self, job: Job) -> dict[str, str]:
         """cronplus's environment with `job`'s env over it, made once per job (and again

@@ -54,6 +54,7 @@ LAYERS = {
     "schedule": 4,
     "_schedule_days": 4,
     "config": 4,
+    "intervals": 4,
     "_toml_lines": 4,
     "graph": 4,
     "paths": 4,

@@ -85,6 +85,7 @@ def _status_on(
 ) -> ExitCode:
     """`status --on DAY`: each fire time of the day beside its run."""
     from cronplus import render, report
+    from cronplus.intervals import Intervals
 
     store = obj.store()
     now = system_clock().now()
@@ -93,7 +94,7 @@ def _status_on(
     if problems:
         reports = [r.problems_only() for r in reports]
     if as_json:
-        render.print_json(render.day_json(reports))
+        render.print_json(render.day_json(reports, Intervals(obj.config)))
     else:
         render.print_day(reports, problems)
     return ExitCode.NOT_SUCCEEDED if bad else ExitCode.OK
@@ -149,6 +150,7 @@ def history(
     """
     from cronplus import render, report
     from cronplus.cli._when import parse_when, parse_words
+    from cronplus.intervals import Intervals
     from cronplus.model import RunStatus, Trigger
 
     wanted = (
@@ -168,7 +170,7 @@ def history(
     runs = store.history_of(bounds, limit, statuses=wanted[0], triggers=wanted[1])
     states = [report.going_state(store, r, obj.config.jobs.get(r.job), now) for r in runs]
     if as_json:
-        render.print_json(render.history_json(runs, zones, states))
+        render.print_json(render.history_json(runs, zones, states, Intervals(obj.config)))
     else:
         render.print_history(runs, zones, states, by_job=len(jobs) != 1)
 

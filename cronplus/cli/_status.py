@@ -39,7 +39,9 @@ def show_status(obj: Context, names: list[str], *, chosen: bool, as_json: bool) 
     now = system_clock().now()
     rows = report.job_statuses(obj.config, obj.store(), names, now)
     if as_json:
-        render.print_json(render.status_json(rows))
+        from cronplus.intervals import Intervals
+
+        render.print_json(render.status_json(rows, Intervals(obj.config)))
     else:
         render.print_status(rows, read_daemon_pid(obj.paths), obj.paths.root, now, chosen)
     return ExitCode.NOT_SUCCEEDED if any(r.is_bad for r in rows) else ExitCode.OK

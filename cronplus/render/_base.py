@@ -84,9 +84,17 @@ def run_word(
     return word if elapsed_s is None else f"{word} for {duration(elapsed_s)}"
 
 
-def run_json(run: Run, tz: str, *, orphaned: bool = False, late: bool = False) -> dict[str, Any]:
+def run_json(
+    run: Run,
+    tz: str,
+    *,
+    orphaned: bool = False,
+    late: bool = False,
+    interval: tuple[datetime, datetime] | None = None,
+) -> dict[str, Any]:
     """A run's JSON object. `orphaned`: it is not over, and no process runs it any
-    more; `late`: it has run longer than its job's expected_duration."""
+    more; `late`: it has run longer than its job's expected_duration; `interval`: the
+    data interval it covers (`intervals.py`), else its two fields are null."""
     last = run.last_attempt
     return {
         "id": run.id,
@@ -104,6 +112,8 @@ def run_json(run: Run, tz: str, *, orphaned: bool = False, late: bool = False) -
         "attempt_details": [attempt_json(a, tz) for a in run.attempts],
         "orphaned": orphaned,
         "late": late,
+        "interval_start": iso(interval[0], tz) if interval else None,
+        "interval_end": iso(interval[1], tz) if interval else None,
     }
 
 
@@ -111,8 +121,10 @@ def going_word(run: Run, going: Going) -> str:
     return run_word(run, orphaned=going.orphaned, late=going.late, elapsed_s=going.elapsed_s)
 
 
-def going_run_json(run: Run, tz: str, going: Going) -> dict[str, Any]:
-    return run_json(run, tz, orphaned=going.orphaned, late=going.late)
+def going_run_json(
+    run: Run, tz: str, going: Going, interval: tuple[datetime, datetime] | None = None
+) -> dict[str, Any]:
+    return run_json(run, tz, orphaned=going.orphaned, late=going.late, interval=interval)
 
 
 def print_json(obj: Any) -> None:

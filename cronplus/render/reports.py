@@ -25,18 +25,24 @@ from cronplus.render._base import (
 )
 
 if TYPE_CHECKING:
+    from cronplus.intervals import Intervals
     from cronplus.report import DayReport, Going, JobStatus
 
 # -- status -------------------------------------------------------------------------------------
 
 
-def status_json(rows: Sequence[JobStatus]) -> list[dict[str, Any]]:
-    return [_job_status_json(r) for r in rows]
+def status_json(
+    rows: Sequence[JobStatus], intervals: Intervals | None = None
+) -> list[dict[str, Any]]:
+    """`intervals`: the runs' data intervals, else their fields are null."""
+    return [_job_status_json(r, intervals) for r in rows]
 
 
-def _job_status_json(row: JobStatus) -> dict[str, Any]:
+def _job_status_json(row: JobStatus, intervals: Intervals | None) -> dict[str, Any]:
     tz = row.job.timezone
     last = row.last_run
+    runs = ([last] if last else []) + [r for r, _ in row.going]
+    spans = intervals.of_runs(runs) if intervals else {}
     return {
         "job": row.job.name,
         "description": row.job.description,
@@ -44,8 +50,10 @@ def _job_status_json(row: JobStatus) -> dict[str, Any]:
         "timezone": tz,
         "enabled": row.job.enabled,
         "paused_since": iso(row.paused_since, tz),
-        "last_run": going_run_json(last, tz, row.state_of(last)) if last else None,
-        "running": [going_run_json(r, tz, g) for r, g in row.going],
+        "last_run": (
+            going_run_json(last, tz, row.state_of(last), spans.get(last.id)) if last else None
+        ),
+        "running": [going_run_json(r, tz, g, spans.get(r.id)) for r, g in row.going],
         "overdue": iso(row.overdue, tz),
         "next_run": iso(row.next_run, tz),
     }
@@ -172,13 +180,19 @@ def daemon_line(daemon_pid: int | None, state: Path) -> str:
 # -- status --on --------------------------------------------------------------------------------
 
 
-def day_json(reports: Sequence[DayReport]) -> list[dict[str, Any]]:
+def day_json(
+    reports: Sequence[DayReport], intervals: Intervals | None = None
+) -> list[dict[str, Any]]:
+    spans = intervals.of_runs(run for r in reports for run in r.runs) if intervals else {}
     return [
         {
             "job": r.job.name,
             "date": r.day.isoformat(),
             "fire_times": [iso(s.fire_time, r.job.timezone) for s in r.slots],
-            "runs": [going_run_json(run, r.job.timezone, r.state_of(run)) for run in r.runs],
+            "runs": [
+                going_run_json(run, r.job.timezone, r.state_of(run), spans.get(run.id))
+                for run in r.runs
+            ],
             "no_run": [iso(t, r.job.timezone) for t in r.no_run],
             "pruned": [iso(t, r.job.timezone) for t in r.pruned],
         }
@@ -229,11 +243,19 @@ def _day_row(r: DayReport, run: Run) -> list[str]:
 
 
 def history_json(
-    runs: Sequence[Run], tz: str | Mapping[str, str], states: Sequence[Going]
+    runs: Sequence[Run],
+    tz: str | Mapping[str, str],
+    states: Sequence[Going],
+    intervals: Intervals | None = None,
 ) -> list[dict[str, Any]]:
-    """`tz`: the zone of every run, or each job's (history across jobs)."""
+    """`tz`: the zone of every run, or each job's (history across jobs); `intervals`:
+    the runs' data intervals, else their fields are null."""
     zones = _zones_of(tz)
-    return [going_run_json(r, zones(r.job), g) for r, g in zip(runs, states, strict=True)]
+    spans = intervals.of_runs(runs) if intervals else {}
+    return [
+        going_run_json(r, zones(r.job), g, spans.get(r.id))
+        for r, g in zip(runs, states, strict=True)
+    ]
 
 
 def print_history(

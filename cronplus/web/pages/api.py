@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cronplus import report
+from cronplus.intervals import Intervals
 from cronplus.render._base import going_run_json
 from cronplus.render.reports import day_json, history_json, next_json, status_json
 from cronplus.web._http import HttpError, Response, json_response, whole_number
@@ -29,31 +30,35 @@ def api_status(view, req) -> Response:
         if on:
             day = parse_day(on, "on")
             reports = [report.day_report(config, store, config.jobs[n], day, now) for n in names]
-            return json_response(day_json(reports))
-        return json_response(status_json(report.job_statuses(config, store, names, now)))
+            return json_response(day_json(reports, Intervals(config)))
+        rows = report.job_statuses(config, store, names, now)
+    return json_response(status_json(rows, Intervals(config)))
 
 
 @route("GET", r"/api/jobs/(?P<name>[^/]+)/history")
 def api_history(view, req, name: str) -> Response:
     limit = _count(req.query.get("limit"), "limit", HISTORY_LIMIT, MAX_LIMIT)
-    job = view.loaded().config.jobs.get(name)
+    config = view.loaded().config
+    job = config.jobs.get(name)
     now = view.now()
     with view.source.store() as store:
         runs = store.history(name, limit)
         if job is None and not runs:
             raise HttpError(404, f'no job "{name}" in the jobs file, and no run of it')
         states = [report.going_state(store, r, job, now) for r in runs]
-    return json_response(history_json(runs, job.timezone if job else "UTC", states))
+    zone_ = job.timezone if job else "UTC"
+    return json_response(history_json(runs, zone_, states, Intervals(config)))
 
 
 @route("GET", r"/api/runs/(?P<run_id>[0-9]+)")
 def api_run(view, req, run_id: str) -> Response:
-    jobs = view.loaded().config.jobs
+    config = view.loaded().config
     with view.source.store() as store:
         run = find_run(store, run_id)
-        job = jobs.get(run.job)
+        job = config.jobs.get(run.job)
         going = report.going_state(store, run, job, view.now())
-    return json_response(going_run_json(run, job.timezone if job else "UTC", going))
+    span = Intervals(config).of_run(run)
+    return json_response(going_run_json(run, job.timezone if job else "UTC", going, span))
 
 
 @route("GET", r"/api/next")
