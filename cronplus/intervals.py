@@ -53,9 +53,20 @@ class Intervals:
         return self.of(run.job, run.scheduled_for)
 
     def of_runs(self, runs: Iterable[Run]) -> dict[int, Interval | None]:
-        """Run id -> its interval, the runs taken in time order so each walks on."""
-        ordered = sorted(runs, key=lambda r: (r.job, r.scheduled_for))
-        return {r.id: self.of_run(r) for r in ordered}
+        """Run id -> its interval: each job's runs in time order, along one walk of
+        its fire times (a history page of 1,000 runs costs one search, not 1,000)."""
+        by_job: dict[str, list[Run]] = {}
+        for run in runs:
+            by_job.setdefault(run.job, []).append(run)
+        out: dict[int, Interval | None] = {}
+        for job, of_job in by_job.items():
+            drive = self._drive(job)
+            of_job.sort(key=lambda r: r.scheduled_for)
+            starts = _starts(*drive, [r.scheduled_for for r in of_job]) if drive else None
+            for i, run in enumerate(of_job):
+                start = starts[i] if starts else None
+                out[run.id] = None if start is None else (start, run.scheduled_for)
+        return out
 
     def _drive(self, job: str) -> tuple[CronSchedule, ZoneInfo] | None:
         if job in self._drives:
@@ -79,3 +90,26 @@ def _walk(s: CronSchedule, tz: ZoneInfo, known: Interval, logical: datetime) -> 
             return None
         last = t
     return last
+
+
+def _starts(s: CronSchedule, tz: ZoneInfo, times: list[datetime]) -> list[datetime | None]:
+    """The last fire time before each of `times` (in order), along one iterator of
+    fire times; searched again past a gap of more than `_WALK` of them."""
+    out: list[datetime | None] = []
+    last = previous_fire(s, tz, times[0])
+    if last is None:  # never fired before the first: search each
+        return [previous_fire(s, tz, t) for t in times]
+    ahead = fire_times(s, tz, last)
+    nxt = next(ahead, None)
+    for t in times:
+        for _ in range(_WALK):
+            if nxt is None or nxt >= t:
+                break
+            last, nxt = nxt, next(ahead, None)
+        else:
+            if nxt is not None and nxt < t:  # a long gap: search, and walk on from there
+                last = previous_fire(s, tz, t) or last
+                ahead = fire_times(s, tz, last)
+                nxt = next(ahead, None)
+        out.append(last)
+    return out

@@ -183,6 +183,9 @@ def test_history_json_of_many_runs_walks_to_the_same_intervals(project, cli):
     for r in history:
         env = got[f"hourly {r['scheduled_for']}"]
         assert (r["interval_start"], r["interval_end"]) == (env["start"], env["end"])
+        end = datetime.fromisoformat(r["interval_end"])
+        searched = previous_fire(parse_schedule("0 * * * *"), BERLIN, end)
+        assert datetime.fromisoformat(r["interval_start"]) == searched  # walked, not searched
 
 
 PYJOB = """
