@@ -56,6 +56,8 @@ RUN_KEYS = {
     "attempt_details",
     "orphaned",
     "late",
+    "interval_start",  # issue 15: data intervals
+    "interval_end",
 }
 ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]

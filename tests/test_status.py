@@ -419,6 +419,7 @@ def test_the_json_of_status_on_and_history_is_renders_shape_of_the_librarys_answ
     """What `--json` prints is render's function of report's answer, byte for byte: the
     functions a web view calls to serve the same JSON."""
     from cronplus import render, report
+    from cronplus.intervals import Intervals
 
     project.write("""
         [jobs.load]
@@ -437,15 +438,16 @@ def test_the_json_of_status_on_and_history_is_renders_shape_of_the_librarys_answ
     def printed(data: object) -> str:
         return json.dumps(data, indent=2) + "\n"
 
+    spans = Intervals(config)
     rows = report.job_statuses(config, store, list(config.jobs), now)
-    assert cli("status", "--json").stdout == printed(render.status_json(rows))
+    assert cli("status", "--json").stdout == printed(render.status_json(rows, spans))
     day = [report.day_report(config, store, job, jan1.date(), now) for job in config.jobs.values()]
     on = cli("status", "--on", jan1.date().isoformat(), "--json")
-    assert on.stdout == printed(render.day_json(day))
+    assert on.stdout == printed(render.day_json(day, spans))
     runs = store.history("load", 20)
     states = [report.going_state(store, r, config.jobs["load"], now) for r in runs]
     history = cli("history", "load", "--json")
-    assert history.stdout == printed(render.history_json(runs, "UTC", states))
+    assert history.stdout == printed(render.history_json(runs, "UTC", states, spans))
     assert json.loads(history.stdout)[0]["attempts"] == 2
 
 
