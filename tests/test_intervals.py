@@ -174,9 +174,8 @@ def test_after_job_gets_its_pipelines_interval_and_no_schedule_gets_none(project
 
 def test_history_json_of_many_runs_walks_to_the_same_intervals(project, cli):
     project.write(jobs(job("hourly", 'schedule = "0 * * * *"')))
-    cronplus(
-        project, "backfill", "hourly", "--from", "2026-10-24T20:00", "--to", "2026-10-25T06:00"
-    )
+    args = ("backfill", "hourly", "--from", "2026-10-24T20:00", "--to", "2026-10-25T06:00")
+    backfilled = json.loads(cronplus(project, *args, "--json"))["runs"]
     history = json.loads(cli("history", "hourly", "--json", "--limit", "100").output)
     assert len(history) == 12  # one hour repeated
     got = seen(project)
@@ -186,6 +185,11 @@ def test_history_json_of_many_runs_walks_to_the_same_intervals(project, cli):
         end = datetime.fromisoformat(r["interval_end"])
         searched = previous_fire(parse_schedule("0 * * * *"), BERLIN, end)
         assert datetime.fromisoformat(r["interval_start"]) == searched  # walked, not searched
+
+    def spans(runs):
+        return sorted((r["id"], r["interval_start"], r["interval_end"]) for r in runs)
+
+    assert spans(backfilled) == spans(history)  # `backfill --json` shows them too
 
 
 PYJOB = """

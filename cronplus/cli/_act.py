@@ -349,7 +349,9 @@ def _run_backfill(obj: Context, store: Store, plan: Plan, parallel: int, as_json
         progress.close()
     backfill_summary_alert(alerter, result)
     if as_json:
-        render.print_json(render.backfill_json(result))
+        from cronplus.intervals import Intervals
+
+        render.print_json(render.backfill_json(result, Intervals(obj.config)))
     else:
         render.print_backfill(result)
     if result.interrupted:

@@ -18,6 +18,7 @@ from cronplus.render.progress import Progress
 
 if TYPE_CHECKING:
     from cronplus.backfill import BackfillResult, Outcome, Plan, PlanItem, Settled
+    from cronplus.intervals import Intervals
 
 _SHOWN_FAILURES = 20  # rows of the table of runs that did not succeed
 
@@ -148,10 +149,12 @@ def _outcome_counts(result: BackfillResult) -> dict[Outcome, int]:
     return {o: result.count(o) for o in Outcome}
 
 
-def backfill_json(result: BackfillResult) -> dict[str, Any]:
+def backfill_json(result: BackfillResult, intervals: Intervals | None = None) -> dict[str, Any]:
+    """`intervals`: the runs' data intervals, else their fields are null."""
     from cronplus.backfill import Outcome
 
     plan = result.plan
+    spans = intervals.of_runs(s.run for s in result.settled) if intervals else {}
     counts = _outcome_counts(result)
     return {
         "planned": len(plan.items),
@@ -161,7 +164,9 @@ def backfill_json(result: BackfillResult) -> dict[str, Any]:
         "not_run": result.not_run,
         "interrupted": result.interrupted,
         "left_out": plan.left_out,
-        "runs": [run_json(s.run, plan.timezone) for s in result.settled],
+        "runs": [
+            run_json(s.run, plan.timezone, interval=spans.get(s.run.id)) for s in result.settled
+        ],
     }
 
 
