@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronplus.schedule import parse_schedule, previous_fire
+from tests.conftest import wait_until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # What the job saw: its logical time, then its interval variables (none: no line).
@@ -251,3 +252,17 @@ def test_previous_fire_of_a_schedule_that_never_fired_ends():
         previous_fire(parse_schedule("0 0 30 2 *"), BERLIN, datetime(2026, 1, 1, tzinfo=UTC))
         is None
     )
+
+
+def test_daemons_scheduled_runs_cover_from_the_fire_time_before(project, daemon):
+    project.write(jobs(job("tick", 'schedule = "*/2 * * * * *"', 'timezone = "UTC"')))
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: (project.root / "seen.txt").exists() and len(seen(project)) >= 2)
+    d.terminate()
+    for key, interval in seen(project).items():
+        end = datetime.fromisoformat(key.split()[1])
+        assert interval == {
+            "start": (end - timedelta(seconds=2)).isoformat(),
+            "end": key.split()[1],
+        }
