@@ -59,7 +59,6 @@ _CORRECTION = timedelta(hours=3)  # a zone's offset change over this is no DST (
 _END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
 # How far back `previous_fire` looks: no logical time is older than this.
 _START_OF_TIME = datetime(1900, 1, 1, tzinfo=UTC)
-_MINUTE = timedelta(minutes=1)
 
 
 class ScheduleError(ValueError):
@@ -375,13 +374,16 @@ def fire_times_between(
 def previous_fire(schedule: CronSchedule, tz: ZoneInfo, before: datetime) -> datetime | None:
     """The last fire time strictly before `before` (a run's data interval starts there),
     under the same rules as `fire_times`, which it asks forward over a window that grows
-    fourfold from a minute; None if the schedule never fired since 1900."""
+    fourfold from the time to the next fire time (a schedule's gaps are alike, so one
+    window is mostly enough); None if the schedule never fired since 1900."""
     if before.utcoffset() is None:
         raise ValueError(f"previous_fire needs an aware datetime, got {before!r}")
     end = before.astimezone(UTC) - timedelta(microseconds=1)
     if not fires_ever(schedule) or end <= _START_OF_TIME:
         return None
-    window = _MINUTE
+    here = before.astimezone(UTC)
+    following = next(_fire_times(schedule, tz, here, _END_OF_TIME), None)
+    window = max(_SECOND, following - here) if following else _SECOND
     while True:
         start = max(end - window, _START_OF_TIME)
         last = None
