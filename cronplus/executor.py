@@ -57,6 +57,9 @@ def build_env(
     if interval is not None:
         env["CRONPLUS_INTERVAL_START"] = interval[0].astimezone(local.tzinfo).isoformat()
         env["CRONPLUS_INTERVAL_END"] = interval[1].astimezone(local.tzinfo).isoformat()
+    else:  # never the interval of a run that started this cronplus (a job's `trigger`)
+        env.pop("CRONPLUS_INTERVAL_START", None)
+        env.pop("CRONPLUS_INTERVAL_END", None)
     return env
 
 

@@ -54,6 +54,7 @@ _MONTHS = {
 _WEEKDAYS = {n: i for i, n in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
 _CORRECTION = timedelta(hours=3)  # a zone's offset change over this is no DST (rule 11)
 # Leaves room for the day arithmetic below without overflowing datetime.max.
 _END_OF_TIME = datetime(9999, 12, 28, tzinfo=UTC)
@@ -373,9 +374,12 @@ def fire_times_between(
 
 def previous_fire(schedule: CronSchedule, tz: ZoneInfo, before: datetime) -> datetime | None:
     """The last fire time strictly before `before` (a run's data interval starts there),
-    under the same rules as `fire_times`, which it asks forward over a window that grows
-    fourfold from the time to the next fire time (a schedule's gaps are alike, so one
-    window is mostly enough); None if the schedule never fired since 1900."""
+    under the same rules as `fire_times`, which it asks forward: a window back from
+    `before`, growing fourfold from the time to the next fire time, until a fire time
+    falls in it; then the window is halved towards `before` while one still does, down
+    to a millisecond (fire times are whole seconds, so one is left). Each look takes one
+    fire time, never a walk over all those in the window (a per-second job in January
+    asked in December). None if the schedule never fired since 1900."""
     if before.utcoffset() is None:
         raise ValueError(f"previous_fire needs an aware datetime, got {before!r}")
     end = before.astimezone(UTC) - timedelta(microseconds=1)
@@ -385,10 +389,21 @@ def previous_fire(schedule: CronSchedule, tz: ZoneInfo, before: datetime) -> dat
     following = next(_fire_times(schedule, tz, here, _END_OF_TIME), None)
     window = max(_SECOND, following - here) if following else _SECOND
     while True:
-        start = max(end - window, _START_OF_TIME)
-        last = None
-        for t in _fire_times(schedule, tz, start, end):
-            last = t
-        if last is not None or start == _START_OF_TIME:
-            return last
+        low = max(end - window, _START_OF_TIME)
+        found = next(_fire_times(schedule, tz, low, end), None)
+        if found is not None:
+            break
+        if low == _START_OF_TIME:
+            return None
         window *= 4
+    if next(_fire_times(schedule, tz, found, end), None) is None:
+        return found  # the usual case: the window holds one fire time
+    high = end  # no fire time after `high` up to `end`
+    while high - low > _MILLISECOND:
+        middle = low + (high - low) / 2
+        later = next(_fire_times(schedule, tz, middle, end), None)
+        if later is None:
+            high = middle
+        else:
+            low, found = middle, later
+    return found

@@ -103,10 +103,14 @@ class Spawner:
         configuration, so consecutive runs of a job walk on from each other)."""
         if self._config is None:
             return None
-        config, known = self._config(), self._intervals
-        if known is None or known.config is not config:
-            known = self._intervals = Intervals(config)
-        return known.of_run(run)
+        try:
+            config, known = self._config(), self._intervals
+            if known is None or known.config is not config:
+                known = self._intervals = Intervals(config)
+            return known.of_run(run)
+        except Exception:  # a bug here must not keep the run from starting: no interval
+            log.exception("job=%s run=%s event=error detail='its data interval'", run.job, run.id)
+            return None
 
     def _base_env(self, job: Job) -> dict[str, str]:
         """cronplus's environment with `job`'s env over it, made once per job (and again

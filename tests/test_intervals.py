@@ -236,6 +236,14 @@ def test_reboot_job_has_no_interval(project):
         ("@yearly", datetime(2026, 6, 1, tzinfo=BERLIN), datetime(2026, 1, 1)),
         ("0 0 29 2 *", datetime(2026, 6, 1, tzinfo=BERLIN), datetime(2024, 2, 29)),
         ("* * * * * *", datetime(2026, 6, 1, tzinfo=BERLIN), datetime(2026, 5, 31, 23, 59, 59)),
+        # Dense fire times long before `before`: found by halving, not a walk over them.
+        ("* * * * 1 *", datetime(2026, 12, 2, tzinfo=BERLIN), datetime(2026, 1, 31, 23, 59, 59)),
+        (
+            "* * 9-17 * * 1-5",
+            datetime(2026, 12, 7, 9, tzinfo=BERLIN),
+            datetime(2026, 12, 4, 17, 59, 59),
+        ),
+        ("30 2 * * *", datetime(2026, 3, 30, 2, 30, tzinfo=BERLIN), datetime(2026, 3, 29, 3)),
     ],
 )
 def test_previous_fire(expr, before, expected):
@@ -266,3 +274,40 @@ def test_daemons_scheduled_runs_cover_from_the_fire_time_before(project, daemon)
             "start": (end - timedelta(seconds=2)).isoformat(),
             "end": key.split()[1],
         }
+
+
+def test_a_job_a_scheduled_job_triggers_inherits_no_interval(project, cli):
+    """The variables are cronplus's per run: a job without a schedule, triggered from
+    inside a scheduled job's run, must not see its parent's interval."""
+    inner = f"{sys.executable} -m cronplus -c jobs.toml --state {project.state}"
+    project.write(
+        jobs(
+            '[jobs.outer]\nschedule = "0 3 * * *"\n'
+            f"command = '{WRITE_ENV}; {inner} trigger inner --wait'\n",
+            job("inner"),
+        )
+    )
+    cronplus(project, "backfill", "outer", "--from", "2026-10-25", "--to", "2026-10-25")
+    got = seen(project)
+    assert got[f"outer {at(2026, 10, 25, 3)}"]["start"] == at(2026, 10, 24, 3)
+    [inner_seen] = [v for k, v in got.items() if k.startswith("inner ")]
+    assert inner_seen == {"start": None, "end": None}
+
+
+def test_a_bug_in_the_interval_never_keeps_a_run_from_starting(project, monkeypatch):
+    from cronplus.intervals import Intervals
+    from cronplus.model import RunStatus
+    from cronplus.paths import StatePaths
+    from cronplus.trigger import run_now
+
+    def broken(self, run):
+        raise RuntimeError("interval bug")
+
+    monkeypatch.setattr(Intervals, "of_run", broken)
+    project.write(jobs(job("daily", 'schedule = "0 3 * * *"')))
+    config, store = project.config(), project.store()
+    (run,) = run_now(config, store, StatePaths(project.state), "daily")
+    assert run.status is RunStatus.SUCCEEDED  # started, without the variables
+    [daily] = seen(project).values()
+    assert daily == {"start": None, "end": None}
+    store.close()
