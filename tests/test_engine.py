@@ -639,13 +639,10 @@ def test_a_correction_follows_each_job_from_after_its_pruned_runs(project):
         keep_runs = 1
         command = 'echo "$CRONPLUS_SCHEDULED_FOR" >> m.txt'
     """)
-    config, store = project.config(), project.store()
     ahead = T0 + timedelta(hours=6)
     clock = FakeClock(ahead)
-    paths = StatePaths(project.state)
-    dispatcher = Dispatcher(config, store, paths, clock=clock)
-    engine = Engine(config, store, dispatcher, clock=clock)
-    engine.start(ahead)
+    engine, store, dispatcher = make_engine(project, clock)
+    config, paths = engine.config, StatePaths(project.state)
     for i in (1, 2, 3):  # 16:01, 16:02, 16:03 run while the clock is 6 h ahead
         clock.set(ahead + timedelta(minutes=i))
         engine.step(clock.now())
