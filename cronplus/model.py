@@ -111,6 +111,7 @@ class AlertEvent(StrEnum):
     RETRY = "retry"  # an attempt failed and the run will try again
     SUCCESS = "success"  # a run succeeded
     LATE = "late"  # a run still going past its expected_duration
+    DEADLINE = "deadline"  # a fire time's run had not succeeded by its deadline
     CONFIG = "config"  # the daemon refused a changed jobs file (always [alerts]')
     TEST = "test"  # `alert-test`
 
@@ -152,6 +153,9 @@ class Job:
     max_log_bytes: int = 10 * 1024 * 1024  # an attempt's log keeps head and tail; 0: no cap
     keep_runs: int = 1000  # retention: runs kept beyond the always-kept ones; 0 no limit
     keep_days: int = 90  # retention: runs that ended longer ago go; 0 no limit
+    pool: str | None = None  # a [pools] name: its attempts hold pool_slots of it
+    pool_slots: int = 1  # slots of `pool` each attempt holds, at most the pool's size
+    deadline: timedelta | None = None  # the run for T must have succeeded by T + deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +163,12 @@ class AlertsConfig:
     """An `[alerts]` table: where alerts go, which events, how often."""
 
     urls: tuple[str, ...] = ()
-    on: tuple[AlertEvent, ...] = (AlertEvent.FAILURE, AlertEvent.TIMEOUT, AlertEvent.MISSED)
+    on: tuple[AlertEvent, ...] = (
+        AlertEvent.FAILURE,
+        AlertEvent.TIMEOUT,
+        AlertEvent.MISSED,
+        AlertEvent.DEADLINE,
+    )
     repeat_after: timedelta = timedelta(hours=1)
     timeout: timedelta = timedelta(seconds=10)  # one delivery try through one channel
     heartbeat: str | None = None  # a URL the daemon requests every heartbeat_every
@@ -186,6 +195,7 @@ class Config:
     max_parallel: int | None = None
     alerts: AlertsConfig | None = None
     env_file: str | None = None  # [defaults].env_file, absolute: variables for ${NAME} in URLs
+    pools: dict[str, int] = field(default_factory=dict)  # [pools]: name -> slots
     source: str | None = field(default=None, repr=False, compare=False)  # the file's text
     # Read once per load of the file (config.load_config); None for a Config built otherwise.
     alert_env: AlertEnv | None = field(default=None, repr=False, compare=False)
@@ -265,6 +275,23 @@ class AlertRecord(AlertDelivery):
     """An alert delivery as read back, with the id the store gave it."""
 
     id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    """A run's place in a pool (`[pools]`): holding slots for an attempt, or waiting in
+    the pool's line for them. `host` and `pid` are the cronplus process that waits or
+    took them (the daemon, `trigger` or `backfill`), not the job's."""
+
+    pool: str
+    run_id: int
+    job: str
+    slots: int
+    logical_time: datetime  # the run's: the line is oldest first, then by run_id
+    attempt: int  # the attempt the slots are (to be) taken for
+    host: str
+    pid: int
+    since: datetime  # when it began waiting, or took the slots
 
 
 # -- what a caller writes on a run in one store call -------------------------------------

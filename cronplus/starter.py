@@ -27,11 +27,14 @@ timezone = "{timezone}"  # this host's zone: the zone of every job that names no
 
 # [alerts]
 # urls = ["mailto://user:${{SMTP_PASSWORD}}@smtp.example.org?to=ops@example.org"]  # apprise
-# on = ["failure", "timeout", "missed"]  # also recovery, retry, success, late
+# on = ["failure", "timeout", "missed", "deadline"]  # also recovery, retry, success, late
 # repeat_after = "1h"       # the same alert for a job again only after this long
 # timeout = "10s"           # one delivery try
 # heartbeat = "https://hc-ping.com/UUID"  # pinged while the daemon runs: who watches it
 # heartbeat_every = "1m"
+
+# [pools]                  # a limit shared by jobs: a job's pool = "warehouse" runs
+# warehouse = 2            # at most this many of their attempts at once, all processes
 
 [jobs.hello]
 description = "say hello every five minutes"
@@ -70,6 +73,9 @@ JOB_LINES = (
     ('jitter = "30s"', "a scheduled run starts up to this much later (default none)"),
     ("keep_runs = 1000", "the job's newest runs kept; older ones pruned (0: no limit)"),
     ("keep_days = 90", "runs that ended longer ago are pruned (0: no limit)"),
+    ('pool = "warehouse"', "a [pools] name: waits for a free slot of it (default none)"),
+    ("pool_slots = 1", "slots of the pool each attempt holds (default 1)"),
+    ('deadline = "2h"', "the run for a fire time must succeed this long after it"),
 )
 
 

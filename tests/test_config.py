@@ -71,7 +71,7 @@ def test_unknown_top_level_table_suggests_jobs(project):
 def test_unknown_top_level_key_without_match_says_what_is_expected(project):
     line = only_problem(project, 'colour = "blue"\n')
     assert line == (
-        'jobs.toml:1: unknown key "colour" (expected [defaults], [alerts] or [jobs.NAME])'
+        'jobs.toml:1: unknown key "colour" (expected [defaults], [alerts], [pools] or [jobs.NAME])'
     )
 
 
@@ -891,7 +891,7 @@ def test_alerts_problems_never_show_a_url(project):
         repeat_after = "1h"
         url = ["x"]
     """
-    events = "failure, timeout, missed, recovery, retry, success, late"
+    events = "failure, timeout, missed, recovery, retry, success, late, deadline"
     lines = problems(project, text)
     assert lines == [
         'jobs.toml:2: [alerts] urls must be a list of URL strings like ["mailto://..."]'

@@ -55,6 +55,7 @@ LAYERS = {
     "_schedule_days": 4,
     "config": 4,
     "intervals": 4,
+    "deadlines": 4,
     "_toml_lines": 4,
     "graph": 4,
     "paths": 4,

@@ -855,3 +855,63 @@ def test_prunable_runs_by_age_keep_the_latest_of_each_kind(store):
     assert [r.attempts for r in store.prunable_runs("load", 0, cut)] == [(1,), (), ()]
     assert going.id not in {r.id for r in store.prunable_runs("load", 1, cut)}
     assert store.prunable_runs("load", 0, None) == []  # 0 and None: no limit
+
+
+# -- pools ------------------------------------------------------------------------------
+
+
+def waiting(run: Run, slots: int = 1, pool: str = "wh", pid: int = ME, attempt: int = 1):
+    from cronplus.model import PoolEntry
+
+    return PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, attempt, "h", pid, T)
+
+
+def test_pool_line_oldest_logical_time_first_then_claim_order(store):
+    late = claimed(store, "a", T + timedelta(hours=1))
+    early = claimed(store, "b", T)
+    same = claimed(store, "c", T)  # claimed after b: behind it
+    for run in (late, same, early):
+        store.pool_wait(waiting(run))
+    holders, line = store.pool_entries()
+    assert holders == [] and [e.run_id for e in line] == [early.id, same.id, late.id]
+    assert store.pool_take(late.id, 3, T) == (False, 0)  # not first in line
+    assert store.pool_take(same.id, 3, T) == (False, 0)
+    assert store.pool_take(early.id, 3, T) == (True, 1)
+    assert store.pool_take(same.id, 3, T) == (True, 2)
+    assert store.pool_take(early.id, 3, T) == (True, 2)  # already holding
+    holders, line = store.pool_entries(["wh"])
+    assert [(e.run_id, e.job, e.slots) for e in holders] == [(early.id, "b", 1), (same.id, "c", 1)]
+    assert [e.run_id for e in line] == [late.id]
+    assert store.pool_entries(["other"]) == ([], []) and store.pool_entries([]) == ([], [])
+
+
+def test_pool_a_big_run_first_in_line_is_not_overtaken(store):
+    holder, big, small = (claimed(store, j, T + timedelta(minutes=i)) for i, j in enumerate("abc"))
+    store.pool_wait(waiting(holder))
+    assert store.pool_take(holder.id, 2, T)[0]
+    store.pool_wait(waiting(big, slots=2))
+    store.pool_wait(waiting(small))
+    # One slot is free: the 1-slot run behind the 2-slot one still waits its turn.
+    assert store.pool_take(small.id, 2, T) == (False, 1)
+    assert store.pool_take(big.id, 2, T) == (False, 1)
+    store.pool_release(holder.id)
+    assert store.pool_take(big.id, 2, T + timedelta(seconds=1)) == (True, 2)
+    holders, _ = store.pool_entries()
+    assert holders[0].since == T + timedelta(seconds=1) and holders[0].slots == 2
+    assert store.pool_take(small.id, 2, T) == (False, 2)
+    assert store.pool_take(claimed(store, "d").id, 2, T) == (False, 0)  # not waiting
+
+
+def test_pool_drop_only_the_named_holder_and_adopt(store):
+    run, other = claimed(store, "a"), claimed(store, "b")
+    store.pool_wait(waiting(run, pid=OTHER))
+    assert store.pool_take(run.id, 5, T)[0]
+    store.pool_wait(waiting(other, pid=OTHER))
+    assert not store.pool_drop(run.id, ME)  # someone else holds them now
+    assert store.pool_adopt(run.id, "h2", ME)
+    assert not store.pool_adopt(other.id, "h2", ME)  # waiting, not holding
+    holders, line = store.pool_entries()
+    assert (holders[0].host, holders[0].pid) == ("h2", ME)
+    assert store.pool_drop(run.id, ME) and store.pool_drop(other.id, OTHER)
+    assert store.pool_entries() == ([], [])
+    store.pool_release(run.id)  # nothing left: nothing happens

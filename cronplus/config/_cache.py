@@ -46,7 +46,7 @@ except ImportError:  # not CPython
 from cronplus import __version__
 from cronplus.model import AlertEvent, AlertsConfig, Catchup, Config, Job, Overlap, RetryPolicy
 
-_FORMAT = 1  # bump when the layout of an entry changes
+_FORMAT = 2  # bump when the layout of an entry changes
 _PKG = Path(__file__).resolve().parent.parent
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 # Fields whose values marshal cannot hold (timedelta, Path, enums, dataclasses): each
@@ -54,7 +54,7 @@ _JOB_FIELDS = tuple(f.name for f in fields(Job))
 # jobs share, so each is rebuilt once per load, not once per job.
 _SHARED = ("retry", "timeout", "kill_grace", "expected_duration", "start_grace")
 _SHARED += ("overlap", "catchup", "cwd", "alerts")
-_SHARED += ("jitter",)
+_SHARED += ("jitter", "deadline")
 _SHARED_AT = tuple(_JOB_FIELDS.index(name) for name in _SHARED)
 _KINDS: dict[str, type] = {
     c.__name__: c for c in (RetryPolicy, AlertsConfig, Overlap, Catchup, AlertEvent)
@@ -205,11 +205,12 @@ def _encode(config: Config) -> tuple[Any, ...]:
         row[_ENV_AT] = dict.fromkeys(job.env, WITHHELD)
         rows.append(tuple(row))
     head = (config.state, config.max_parallel, share(config.alerts), config.env_file)
+    head += (dict(config.pools),)
     return head, tuple(table), tuple(rows)
 
 
 def _decode(payload: tuple[Any, ...], absolute: Path) -> Config:
-    (state, max_parallel, alerts, env_file), table, rows = payload
+    (state, max_parallel, alerts, env_file, pools), table, rows = payload
     values = [_value(v) for v in table]
     jobs = {}
     for row in rows:
@@ -224,6 +225,7 @@ def _decode(payload: tuple[Any, ...], absolute: Path) -> Config:
         max_parallel=max_parallel,
         alerts=values[alerts],
         env_file=env_file,
+        pools=pools,
     )
 
 

@@ -86,6 +86,9 @@ class Checks:
             "max_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
             "keep_runs": lambda w, k, v: self._int(w, k, v, minimum=0),
             "keep_days": lambda w, k, v: self._int(w, k, v, minimum=0),
+            "pool": self._text,
+            "pool_slots": lambda w, k, v: self._int(w, k, v, minimum=1),
+            "deadline": lambda w, k, v: self._duration(w, k, v, positive=True),
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {

@@ -26,6 +26,7 @@ JOB_KEYS = (
     "jitter",
     "user", "max_log_bytes",
     "keep_runs", "keep_days",
+    "pool", "pool_slots", "deadline",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -34,10 +35,11 @@ NOT_DEFAULTS = {
     "after": "set it on each job that needs it",
     "alerts": "use the [alerts] table",
     "stdin": "set it on each job",
+    "pool_slots": "set it on each job in a pool",
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
-TOP_KEYS = ("defaults", "alerts", "jobs")
+TOP_KEYS = ("defaults", "alerts", "pools", "jobs")
 # In the order a too-long retry delay is reported on: the likeliest culprit first.
 RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
 
@@ -77,11 +79,13 @@ class Loader(Checks):
         for key in data:
             if key not in TOP_KEYS:
                 hint = (
-                    did_you_mean(key, TOP_KEYS) or " (expected [defaults], [alerts] or [jobs.NAME])"
+                    did_you_mean(key, TOP_KEYS)
+                    or " (expected [defaults], [alerts], [pools] or [jobs.NAME])"
                 )
                 self.report(top, key, f'unknown key "{key}"{hint}')
         defaults = self.table(data, "defaults", self.defaults)
         alerts = self.table(data, "alerts", self.alerts)
+        pools = self.table(data, "pools", self.pools) or {}
         jobs_raw = data.get("jobs", {})
         if not isinstance(jobs_raw, dict):
             self.wrong(top, "jobs", "a table of [jobs.NAME] tables", jobs_raw)
@@ -96,9 +100,10 @@ class Loader(Checks):
         values = {name: self.job(name, table) for name, table in tables.items()}
         self.check_graph(tables, values, defaults or {})
         self.check_retries(values, defaults or {})
+        self.check_pools(tables, values, defaults or {}, pools)
         if self.problems:
             raise ConfigError(self.problems, self.display)
-        return self.build(values, defaults or {}, alerts)
+        return replace(self.build(values, defaults or {}, alerts), pools=pools)
 
     def table(self, data: dict[str, Any], key: str, parse: Callable[[dict], Any]) -> Any:
         if key not in data:
@@ -135,6 +140,68 @@ class Loader(Checks):
     def alerts(self, table: dict[str, Any]) -> AlertsConfig:
         where = Where(("alerts",), label="[alerts] ")
         return AlertsConfig(**self.checked(where, table, ALERTS_KEYS, self.alert_checks))
+
+    def pools(self, table: dict[str, Any]) -> dict[str, int]:
+        where = Where(("pools",), label="[pools] ")
+        sizes = {}
+        for name, size in table.items():
+            if not _NAME_RE.fullmatch(name):
+                self.report(
+                    where,
+                    name,
+                    f'pool name {show_value(name)} must be 1 to 100 ASCII letters, digits, "_"'
+                    ' and "-", not starting with "-" (rename it)',
+                )
+            elif (parsed := self._int(where, name, size, minimum=1)) is not BAD:
+                sizes[name] = parsed
+        return sizes
+
+    def check_pools(
+        self,
+        tables: dict[str, dict[str, Any]],
+        values: dict[str, dict[str, Any]],
+        defaults: dict[str, Any],
+        pools: dict[str, int],
+    ) -> None:
+        """Each job's pool exists and holds its pool_slots; a deadline needs fire times."""
+        reported_default = False
+        reboot = "@reboot"  # schedule.REBOOT, without importing it for a file with none
+        for name, job in values.items():
+            where = Where(("jobs", name), job=name)
+            table = tables[name]
+            pool = job.get("pool", defaults.get("pool"))
+            if pool is not None and pool not in pools:
+                if "pool" in job or not reported_default:
+                    place = where if "pool" in job else Where(("defaults",), label="[defaults] ")
+                    reported_default = reported_default or "pool" not in job
+                    hint = did_you_mean(pool, pools) or (
+                        f" (add it to [pools]: {pool} = 2)"
+                        if not pools
+                        else f" (pools: {', '.join(pools)})"
+                    )
+                    self.report(place, "pool", f'pool "{pool}": no such pool{hint}')
+            elif pool is None and "pool_slots" in job:
+                self.report(where, "pool_slots", 'pool_slots without a pool (add pool = "NAME")')
+            elif pool is not None and job.get("pool_slots", 1) > pools[pool]:
+                self.report(
+                    where,
+                    "pool_slots",
+                    f'pool_slots = {job["pool_slots"]} is more than pool "{pool}" has'
+                    f" ({pools[pool]}): it could never start (lower it, or grow the pool)",
+                )
+            if "deadline" in table and "schedule" not in table and "after" not in table:
+                self.report(
+                    where,
+                    "deadline",
+                    "deadline without a schedule or after: only fire times have deadlines"
+                    " (remove deadline, or add a schedule)",
+                )
+            elif "deadline" in table and job.get("schedule") == reboot:
+                self.report(
+                    where,
+                    "deadline",
+                    "deadline with @reboot: only fire times have deadlines (remove deadline)",
+                )
 
     def job(self, name: str, table: dict[str, Any]) -> dict[str, Any]:
         where = Where(("jobs", name), job=name)
@@ -327,6 +394,13 @@ class Loader(Checks):
                 max_log_bytes=get("max_log_bytes", _JOB.max_log_bytes),
                 keep_runs=get("keep_runs", _JOB.keep_runs),
                 keep_days=get("keep_days", _JOB.keep_days),
+                pool=get("pool", _JOB.pool),
+                pool_slots=get("pool_slots", _JOB.pool_slots),
+                # [defaults].deadline is for the jobs that have fire times (their own
+                # schedule, or their pipeline's), not triggered-only or @reboot ones.
+                deadline=get("deadline")
+                if (job.get("schedule") not in (None, "@reboot") or deps[name])
+                else None,
             )
         return Config(
             path=self.path,

@@ -31,6 +31,7 @@ from cronplus.model import (
     Attempt,
     AttemptResult,
     Claim,
+    PoolEntry,
     Run,
     RunEnd,
     RunStatus,
@@ -51,6 +52,7 @@ __all__ = [
     "Claim",
     "ConfigCopy",
     "OlderStateError",
+    "PoolEntry",
     "PrunedRun",
     "RECENT_KEPT",
     "RunEnd",
@@ -381,6 +383,41 @@ class Store(Protocol):
 
     def paused_jobs(self) -> dict[str, datetime]:
         """Paused jobs and since when; one small read."""
+        ...
+
+    # -- pools ([pools], issue 15): slots held and the line waiting for them ---------------
+
+    def pool_wait(self, entry: PoolEntry) -> None:
+        """Put run `entry.run_id` in `entry.pool`'s line for `entry.slots` slots (for its
+        attempt `entry.attempt`); a run already waiting keeps its place, updated."""
+        ...
+
+    def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:
+        """Take the waiting run's slots, if it is first in its pool's line (oldest
+        logical time, then lowest run id) and they fit in `size` (the caller's pool
+        size) beside those held: (taken, slots in use after). A run already holding
+        its slots: (True, in use); one neither waiting nor holding: (False, 0)."""
+        ...
+
+    def pool_release(self, run_id: int) -> None:
+        """The run's slots, or its place in a line, given up (none: nothing happens)."""
+        ...
+
+    def pool_drop(self, run_id: int, pid: int) -> bool:
+        """Free the run's slots or place in line only if the process `pid` still holds
+        them (a gone holder's, after recovery's checks); True when something went."""
+        ...
+
+    def pool_adopt(self, run_id: int, host: str, pid: int) -> bool:
+        """The process (`host`, `pid`) adopting a run holds its slots from now on;
+        False when the run holds none."""
+        ...
+
+    def pool_entries(
+        self, pools: Iterable[str] | None = None
+    ) -> tuple[list[PoolEntry], list[PoolEntry]]:
+        """(holders, waiting) of the named pools (None: all): holders by pool then
+        since, the waiting by pool then in line order."""
         ...
 
     # -- what a daemon leaves for the next one and for read commands ---------------------

@@ -246,6 +246,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 9: pools (issue 15): the slots each run's attempt holds, and the runs waiting for
+    # them, across every process on the state. A run has at most one row in each: a
+    # waiting run moves from pool_waiting to pool_slots in one transaction.
+    (
+        """
+        CREATE TABLE pool_slots (
+            run_id        INTEGER PRIMARY KEY,  -- the run whose attempt holds them
+            pool          TEXT    NOT NULL,
+            slots         INTEGER NOT NULL,
+            job           TEXT    NOT NULL,
+            logical_time  TEXT    NOT NULL,
+            attempt       INTEGER NOT NULL,     -- the attempt they were taken for
+            host          TEXT    NOT NULL,     -- the cronplus process that took them
+            pid           INTEGER NOT NULL,
+            since         TEXT    NOT NULL
+        )
+        """,
+        "CREATE INDEX pool_slots_pool ON pool_slots (pool)",
+        """
+        CREATE TABLE pool_waiting (
+            run_id        INTEGER PRIMARY KEY,
+            pool          TEXT    NOT NULL,
+            slots         INTEGER NOT NULL,
+            job           TEXT    NOT NULL,
+            logical_time  TEXT    NOT NULL,     -- the line: oldest logical time first,
+            attempt       INTEGER NOT NULL,     -- then claim order (run_id)
+            host          TEXT    NOT NULL,
+            pid           INTEGER NOT NULL,
+            since         TEXT    NOT NULL
+        )
+        """,
+        "CREATE INDEX pool_waiting_line ON pool_waiting (pool, logical_time, run_id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,116 @@
+"""Pools (`[pools]`, issue 15): the slots runs hold and the line of runs waiting for
+them, shared by every process on the state. Part of `SqlStore`; see `_sql.py`.
+
+A run waits (`pool_wait`), then takes its slots in one transaction only when it is
+first in its pool's line and they fit (`pool_take`), so a run needing many slots is
+never overtaken for ever by runs needing fewer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from cronplus.model import PoolEntry
+from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
+
+_COLUMNS = "pool, run_id, job, slots, logical_time, attempt, host, pid, since"
+
+
+class PoolsSql:
+    """The methods of `SqlStore` on the pool tables."""
+
+    _db: Db
+
+    def pool_wait(self, entry: PoolEntry) -> None:
+        e = entry
+        with self._db.tx() as tx:
+            tx.run(
+                f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id) DO UPDATE SET pool = excluded.pool,"
+                " slots = excluded.slots, attempt = excluded.attempt, host = excluded.host,"
+                " pid = excluded.pid",
+                (e.pool, e.run_id, e.job, e.slots, to_db(e.logical_time), e.attempt,
+                 e.host, e.pid, to_db(e.since)),
+            )  # fmt: skip
+
+    def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:
+        with self._db.tx() as tx:
+            me = tx.one("SELECT pool, slots FROM pool_waiting WHERE run_id = ?", (run_id,))
+            if me is None:
+                held = tx.one("SELECT pool FROM pool_slots WHERE run_id = ?", (run_id,))
+                in_use = _in_use(tx, held["pool"]) if held else 0
+                return held is not None, in_use
+            in_use = _in_use(tx, me["pool"])
+            first = tx.one(
+                "SELECT run_id FROM pool_waiting WHERE pool = ?"
+                " ORDER BY logical_time, run_id LIMIT 1",
+                (me["pool"],),
+            )
+            if first is None or first["run_id"] != run_id or in_use + me["slots"] > size:
+                return False, in_use
+            tx.run(
+                f"INSERT INTO pool_slots ({_COLUMNS}) SELECT pool, run_id, job, slots,"
+                " logical_time, attempt, host, pid, ? FROM pool_waiting WHERE run_id = ?",
+                (to_db(now), run_id),
+            )
+            tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
+            return True, in_use + me["slots"]
+
+    def pool_release(self, run_id: int) -> None:
+        with self._db.tx() as tx:
+            tx.run("DELETE FROM pool_slots WHERE run_id = ?", (run_id,))
+            tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
+
+    def pool_drop(self, run_id: int, pid: int) -> bool:
+        with self._db.tx() as tx:
+            dropped = tx.run("DELETE FROM pool_slots WHERE run_id = ? AND pid = ?", (run_id, pid))
+            dropped += tx.run(
+                "DELETE FROM pool_waiting WHERE run_id = ? AND pid = ?", (run_id, pid)
+            )
+        return dropped > 0
+
+    def pool_adopt(self, run_id: int, host: str, pid: int) -> bool:
+        with self._db.tx() as tx:
+            return (
+                tx.run(
+                    "UPDATE pool_slots SET host = ?, pid = ? WHERE run_id = ?", (host, pid, run_id)
+                )
+                > 0
+            )
+
+    def pool_entries(
+        self, pools: Iterable[str] | None = None
+    ) -> tuple[list[PoolEntry], list[PoolEntry]]:
+        where, args = "", ()
+        if pools is not None:
+            args = tuple(pools)
+            if not args:
+                return [], []
+            where = f" WHERE pool IN ({marks(len(args))})"
+        holders = self._db.rows(
+            f"SELECT {_COLUMNS} FROM pool_slots{where} ORDER BY pool, since, run_id", args
+        )
+        waiting = self._db.rows(
+            f"SELECT {_COLUMNS} FROM pool_waiting{where} ORDER BY pool, logical_time, run_id",
+            args,
+        )
+        return [_entry(r) for r in holders], [_entry(r) for r in waiting]
+
+
+def _in_use(tx: Tx, pool: str) -> int:
+    row = tx.one("SELECT COALESCE(SUM(slots), 0) AS n FROM pool_slots WHERE pool = ?", (pool,))
+    return int(row["n"]) if row else 0
+
+
+def _entry(r: Row) -> PoolEntry:
+    return PoolEntry(
+        pool=r["pool"],
+        run_id=r["run_id"],
+        job=r["job"],
+        slots=r["slots"],
+        logical_time=from_db(r["logical_time"]),  # type: ignore[arg-type]
+        attempt=r["attempt"],
+        host=r["host"],
+        pid=r["pid"],
+        since=from_db(r["since"]),  # type: ignore[arg-type]
+    )
