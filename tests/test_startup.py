@@ -46,6 +46,7 @@ STATUS_MODULES = {
     "cronplus.store._db",
     "cronplus.store._open",
     "cronplus.store._sql",
+    "cronplus.store._sql_pools",
     "cronplus.store._sql_prune",
     "cronplus.store._sql_read",
     "cronplus.store._sql_side",
