@@ -99,24 +99,32 @@ def test_a_pool_of_2_holds_across_a_daemon_a_trigger_and_a_backfill(project, dae
 
 
 def test_a_killed_holders_slots_are_freed_once_its_job_ended(project, cli):
+    """And a killed waiter first in line loses its place: the next waiter takes the
+    slot within about a second of the holder's job's end."""
     project.write("""
         [pools]
         warehouse = 1
         [jobs.hold]
         pool = "warehouse"
         command = 'sleep 2; date +%s.%N > held_end.txt'
+        [jobs.gone]
+        pool = "warehouse"
+        command = 'true'
         [jobs.next]
         pool = "warehouse"
         command = 'date +%s.%N > next_start.txt'
     """)
     holder = cronplus(project, "trigger", "hold", "--wait")
     wait_until(lambda: project.store().pool_entries()[0], timeout=15)
+    gone = cronplus(project, "trigger", "gone", "--wait")  # first in line, then killed
+    wait_until(lambda: project.store().pool_entries()[1], timeout=15)
     waiter = cronplus(project, "trigger", "next", "--wait")
     why = 'waiting for pool "warehouse" (1 of 1 slots in use)'
     wait_until(lambda: [r.reason for r in runs_of(project, "next")] == [why], timeout=15)
     assert runs_of(project, "next")[0].status is RunStatus.QUEUED
-    os.kill(holder.pid, signal.SIGKILL)  # its job goes on: the slot stays taken
-    holder.wait()
+    for p in (gone, holder):  # the holder's job goes on: its slot stays taken
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
     _, err = waiter.communicate(timeout=20)
     assert waiter.returncode == 0, err.decode()
     ended = float((project.root / "held_end.txt").read_text())
@@ -204,3 +212,39 @@ def test_a_waiting_run_is_the_jobs_active_run_and_is_not_late_and_a_stop_ends_it
     assert waited and waited[0].reason == "cronplus stopped before the run started"
     assert line() == []
     assert again.wait(timeout=20) == 0
+
+
+def test_an_adopted_attempt_keeps_its_slot_and_a_settled_waiters_place_is_freed(project, daemon):
+    """A SIGKILLed daemon's job goes on: the next daemon adopts it with its slot, and
+    settles a `trigger` waiting behind it, SIGKILLed too, giving up its place in line."""
+    from test_daemon import once_in
+
+    project.write(f"""
+        [pools]
+        warehouse = 1
+        [jobs.slow]
+        schedule = "{once_in(2)}"
+        timezone = "UTC"
+        pool = "warehouse"
+        command = 'sleep 3'
+        [jobs.next]
+        pool = "warehouse"
+        command = 'true'
+    """)
+    first = daemon()
+    first.wait_started()
+    wait_until(lambda: project.store().pool_entries()[0], timeout=15)
+    waiter = cronplus(project, "trigger", "next", "--wait")
+    wait_until(lambda: project.store().pool_entries()[1], timeout=15)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    os.kill(waiter.pid, signal.SIGKILL)
+    first.proc.wait(), waiter.wait()
+    second = daemon()
+    second.wait_started()
+    holders, line = project.store().pool_entries()
+    assert [(e.job, e.pid) for e in holders] == [("slow", second.proc.pid)] and line == []
+    third = cronplus(project, "trigger", "next", "--wait")
+    _, err = third.communicate(timeout=20)
+    assert third.returncode == 0, err.decode()
+    assert [r.status for r in runs_of(project, "slow")] == [RunStatus.SUCCEEDED]
+    assert project.store().pool_entries() == ([], [])
