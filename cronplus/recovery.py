@@ -34,6 +34,7 @@ from cronplus.model import (
     SeenRun,
     Trigger,
 )
+from cronplus.pools import host
 from cronplus.procs import alive
 from cronplus.store import Store
 
@@ -84,6 +85,7 @@ def take_over(
             if pid is not None or _wrapper.trace_of(status_path) is _wrapper.Trace.ENDED:
                 if not store.adopt_run(run.id, SeenRun(owner, len(run.attempts)), owner=me):
                     continue
+                store.pool_adopt(run.id, host(), me)  # released when the attempt ends
                 handle: executor.AttemptHandle | AttemptResult
                 if pid is not None:
                     handle = executor.adopt_attempt(
@@ -146,6 +148,7 @@ def _interrupt_to_resume(
     seen = SeenRun(owner, len(run.attempts))
     end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=last, resume_spent=spent)
     if store.settle_run(run.id, seen, end, drop_last_attempt=never_started):
+        store.pool_release(run.id)  # its place in a pool's line; taken again on resume
         log_event(run, "interrupted", None, why)
 
 
@@ -179,6 +182,7 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
             end = RunEnd(result.status, result.reason, result.finished_at, last_attempt=last)
             if not store.settle_run(run.id, seen, end):
                 return SettleResult.CHANGED
+            store.pool_release(run.id)
             log_event(run, "recovered", attempt.number, result.reason or "succeeded")
             return SettleResult.SETTLED
     owner_txt = f" (pid {owner})" if owner else ""
@@ -189,6 +193,7 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
     end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed)
     if not store.settle_run(run.id, seen, end):
         return SettleResult.CHANGED
+    store.pool_release(run.id)  # a settled run's pool slots or place in line are free
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED
 

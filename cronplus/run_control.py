@@ -34,6 +34,7 @@ class RunControl:
         self._cut = threading.Event()
         self._reason: str | None = None  # why a newer run cut it short
         self._handle: AttemptHandle | None = None
+        self._wakers: set[threading.Event] = set()  # set when it is cut short or stopped
 
     def cut_short(self, reason: str) -> None:
         """A newer run replaces it: its attempt is interrupted with `reason`, or it
@@ -42,6 +43,7 @@ class RunControl:
             self._reason = reason
             self._cut.set()  # also ends a wait for its next retry
             handle = self._handle
+            self._wake()
         if handle is not None:
             handle.interrupt(reason)
 
@@ -50,6 +52,7 @@ class RunControl:
         with self._lock:
             self._cut.set()
             handle = self._handle
+            self._wake()
         if handle is not None:
             handle.interrupt(STOPPED_REASON)
 
@@ -69,6 +72,24 @@ class RunControl:
         """Wait up to `seconds` on `clock`; True if the run was cut short or stopped
         meanwhile."""
         return clock.wait(self._cut, seconds)
+
+    @contextlib.contextmanager
+    def waking(self, wake: threading.Event) -> Iterator[None]:
+        """While a block waits on `wake` (a pool's line): cutting the run short or
+        stopping it sets it."""
+        with self._lock:
+            self._wakers.add(wake)
+            if self._cut.is_set():
+                wake.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._wakers.discard(wake)
+
+    def _wake(self) -> None:
+        for wake in self._wakers:
+            wake.set()
 
     @contextlib.contextmanager
     def watching(self, handle: AttemptHandle, stop: threading.Event) -> Iterator[None]:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -31,6 +32,7 @@ from cronplus.errors import StateError
 from cronplus.events import log_event
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
 from cronplus.paths import StatePaths
+from cronplus.pools import Pools
 from cronplus.run_control import RunControl, SlotPool
 from cronplus.spawner import Spawner
 from cronplus.state_health import StateHealth
@@ -56,6 +58,7 @@ class _Tally:
     reason: str | None = "cronplus stopped before the run started"
     last: tuple[int, AttemptResult] | None = None  # recorded with the run's end
     stopped: bool = False  # the stop cut it short: resumed at the next start
+    late: threading.Timer | None = None  # logs `late` past expected_duration
 
 
 class Runner:
@@ -79,6 +82,7 @@ class Runner:
         self.clock = clock
         self.spawner = Spawner(paths, clock, lambda: self.config)
         self.slots = slots or SlotPool(None)
+        self.pools = Pools(store, clock, lambda: self.config)
         self.alerter = alerter
         self.stop = threading.Event()
         self.state = StateHealth()
@@ -196,14 +200,13 @@ class Runner:
         first = len(attempts) + 1  # the number of this call's first attempt
         allowed = max(job.retry.retries + 1 - spent, 1)  # attempts this call may make
         tally = _Tally(attempts, spent, run.started_at)
-        late: threading.Timer | None = None
         try:
             while True:
                 number = first + tally.made
                 if tally.made == 0 and going is not None:
                     # Already going: it needs no slot, and waiting for one could not stop it.
                     previous = run.attempts[-1]
-                    late = self._late_timer(job, run, previous.started_at)
+                    tally.late = self._late_timer(job, run, previous.started_at)
                     log_path = Path(previous.log or "")
                     watched = (run, number, going[0], log_path, previous.trigger, control)
                     try:
@@ -211,23 +214,46 @@ class Runner:
                     finally:
                         if going[1]:
                             self.slots.put_back()
+                        else:  # adopted: recovery moved its pool slots to this process
+                            self.pools.release(run.id, adopted=True)
                     begun = previous.started_at
                 else:
-                    if not self._slot_for(run, control, tally):
+                    ended = self._held_attempt(job, run, number, trigger, control, tally)
+                    if ended is None:
                         return tally
-                    try:
-                        if late is None:
-                            late = self._late_timer(job, run, None)
-                        result, attempt, begun = self._attempt(job, run, number, trigger, control)
-                    finally:
-                        self.slots.put_back()
+                    result, attempt, begun = ended
                 if self._counted(tally, number, result, attempt, begun, allowed=allowed):
                     return tally
                 if not self._wait_for_retry(job, run, number, result, tally, control):
                     return tally
         finally:
-            if late is not None:
-                late.cancel()  # its outcome is known: it can no longer be late
+            if tally.late is not None:
+                tally.late.cancel()  # its outcome is known: it can no longer be late
+
+    def _held_attempt(
+        self, job: Job, run: Run, number: int, trigger: Trigger, control: RunControl, tally: _Tally
+    ) -> tuple[AttemptResult, Attempt, datetime] | None:
+        """One attempt holding what it needs while it goes: its pool's slots, then a
+        slot of `max_parallel`. None (and the tally says why) when the run ends before.
+
+        The pool first: a run waiting for a pool (for as long as other processes' runs
+        hold it) holds no slot of this process meanwhile; holding its pool's slots
+        while it waits for a `max_parallel` slot lasts only as long as this process's
+        own attempts, which hold no slot they wait for."""
+        if not self.pools.take(job, run, number, control, partial(self.write, control)):
+            self._not_begun(control, tally)
+            return None
+        try:
+            if not self._slot_for(run, control, tally):
+                return None
+            try:
+                if tally.late is None:
+                    tally.late = self._late_timer(job, run, None)
+                return self._attempt(job, run, number, trigger, control)
+            finally:
+                self.slots.put_back()
+        finally:
+            self.pools.release(run.id)
 
     def _slot_for(self, run: Run, control: RunControl, tally: _Tally) -> bool:
         """Take a slot for the run's next attempt; False (and the tally says why) when
@@ -238,10 +264,17 @@ class Runner:
             return False
         if control.is_cut and not self.stop.is_set():  # replaced before it began
             self.slots.put_back()
-            tally.status = RunStatus.INTERRUPTED
-            tally.reason = control.reason or "interrupted: replaced"
+            self._not_begun(control, tally)
             return False
         return True
+
+    def _not_begun(self, control: RunControl, tally: _Tally) -> None:
+        """The run ends before its next attempt began: the stop, or a newer run."""
+        if self.stop.is_set():
+            tally.stopped = True
+        else:
+            tally.status = RunStatus.INTERRUPTED
+            tally.reason = control.reason or "interrupted: replaced"
 
     def _counted(
         self,

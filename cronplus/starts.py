@@ -29,7 +29,8 @@ def start_first_attempts(
     runner: Runner, runs: Sequence[Run]
 ) -> list[tuple[Run, AttemptHandle | AttemptResult | None, Job | None]]:
     """Begin and start the first attempt of each run of `runs`, freshly claimed, that
-    a slot is free for (`SlotPool.try_take`) while no stop is asked: each as recorded
+    a slot is free for (`SlotPool.try_take`) while no stop is asked, and whose job
+    names no pool (its slots are taken in its own thread, `pools.py`): each as recorded
     (its attempt begun), with its attempt's handle, or the failed result of one that
     could not start, holding its slot. The others come back as they were, with
     None: their own thread starts them as usual, waiting for a slot or, when the
@@ -39,7 +40,9 @@ def start_first_attempts(
     ready: list[tuple[Run, Job, Attempt]] = []
     for run in runs:
         job = runner.config.jobs.get(run.job)
-        if job is None or run.attempts or runner.stop.is_set() or not runner.slots.try_take():
+        if job is None or job.pool is not None or run.attempts or runner.stop.is_set():
+            continue  # a pooled run waits for its pool's slots in its own thread
+        if not runner.slots.try_take():
             continue
         log = str(runner.paths.attempt_log(run.job, run.id, 1))
         ready.append((run, job, Attempt(1, begun, log=log, trigger=run.trigger)))

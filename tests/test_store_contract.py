@@ -915,3 +915,13 @@ def test_pool_drop_only_the_named_holder_and_adopt(store):
     assert store.pool_drop(run.id, ME) and store.pool_drop(other.id, OTHER)
     assert store.pool_entries() == ([], [])
     store.pool_release(run.id)  # nothing left: nothing happens
+
+
+def test_pool_wait_shows_its_reason_until_the_attempt_begins(store):
+    run = claimed(store, "a")
+    store.pool_wait(waiting(run), reason='waiting for pool "wh" (2 of 2 slots in use)')
+    assert store.get_run(run.id).reason == 'waiting for pool "wh" (2 of 2 slots in use)'
+    store.pool_wait(waiting(run))  # no reason: the one shown stays
+    assert store.get_run(run.id).reason == 'waiting for pool "wh" (2 of 2 slots in use)'
+    store.begin_attempt(run.id, Attempt(1, T, log="/x.log"), owner=ME)
+    assert store.get_run(run.id).reason is None

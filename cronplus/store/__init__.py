@@ -387,9 +387,11 @@ class Store(Protocol):
 
     # -- pools ([pools], issue 15): slots held and the line waiting for them ---------------
 
-    def pool_wait(self, entry: PoolEntry) -> None:
+    def pool_wait(self, entry: PoolEntry, reason: str | None = None) -> None:
         """Put run `entry.run_id` in `entry.pool`'s line for `entry.slots` slots (for its
-        attempt `entry.attempt`); a run already waiting keeps its place, updated."""
+        attempt `entry.attempt`); a run already waiting keeps its place, updated. With
+        `reason`, the run (queued, or running between attempts) shows it, in the same
+        transaction, until its attempt begins (`begin_attempt` clears it)."""
         ...
 
     def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:

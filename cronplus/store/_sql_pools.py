@@ -21,9 +21,14 @@ class PoolsSql:
 
     _db: Db
 
-    def pool_wait(self, entry: PoolEntry) -> None:
+    def pool_wait(self, entry: PoolEntry, reason: str | None = None) -> None:
         e = entry
         with self._db.tx() as tx:
+            if reason is not None:
+                tx.run(
+                    "UPDATE runs SET reason = ? WHERE id = ? AND status IN ('queued', 'running')",
+                    (reason, e.run_id),
+                )
             tx.run(
                 f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET pool = excluded.pool,"

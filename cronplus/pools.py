@@ -1,0 +1,184 @@
+"""Pools (`[pools]`, issue 15): a run's attempt waits in its pool's line, takes its
+slots, and gives them back at its end, whichever cronplus process runs it.
+
+The line and the slots are rows in the store (`pool_wait`, `pool_take`), so the
+limit holds across the daemon, `trigger` and `backfill` at once. A waiting process
+asks again at least every `LOOK_S`: slots freed by another process are taken within
+a second, and one of its own runs giving slots back wakes its waiters at once. Each
+look reads the pool's size from the configuration as it is now, so a reload that
+shrinks a pool takes effect for the next slots taken, and a job that no longer
+names a pool goes without. While it waits a waiter also frees what gone processes
+of this host left in its pool: a waiter's place at once, a holder's slots once the
+attempt they were taken for has ended (its job may outlive its cronplus process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from cronplus import _wrapper
+from cronplus.clock import Clock
+from cronplus.errors import StateError
+from cronplus.events import log_event
+from cronplus.model import Config, Job, PoolEntry, Run
+from cronplus.procs import alive
+from cronplus.run_control import RunControl
+from cronplus.store import Store
+
+LOOK_S = 0.5  # a waiter asks for its slots, and looks for gone holders, this often
+
+T = TypeVar("T")
+Write = Callable[..., T]  # the runner's `write` for this run: retried while the state fails
+
+
+@functools.cache
+def host() -> str:
+    """This host's name, as holders and waiters are recorded with it."""
+    return socket.gethostname()
+
+
+def waiting_reason(pool: str, in_use: int, size: int) -> str:
+    return f'waiting for pool "{pool}" ({in_use} of {size} slots in use)'
+
+
+class _Waiters:
+    """This process's runs waiting for a pool: woken when one of its runs frees slots,
+    rather than at their next look."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: set[threading.Event] = set()
+
+    @contextlib.contextmanager
+    def waiting(self, wake: threading.Event) -> Iterator[None]:
+        with self._lock:
+            self._events.add(wake)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._events.discard(wake)
+
+    def freed(self) -> None:
+        with self._lock:
+            events = list(self._events)
+        for wake in events:
+            wake.set()
+
+
+_WAITERS = _Waiters()
+
+
+class Pools:
+    """The pool side of one process's runner."""
+
+    def __init__(self, store: Store, clock: Clock, config: Callable[[], Config]) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config  # the configuration as it is now (a reload swaps it)
+        self._held: set[int] = set()  # the runs whose attempts hold slots now
+
+    def take(self, job: Job, run: Run, number: int, control: RunControl, write: Write) -> bool:
+        """Wait until attempt `number` of `run` holds its pool's slots (at once when its
+        job names no pool); False when the run is cut short or stopped first, its place
+        in line given up. The caller gives the slots back with `release`."""
+        wanted = self._wanted(run.job, job)
+        if wanted is None:
+            return True
+        pool, slots, _ = wanted
+        now = self.clock.now()
+        entry = PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, number, host(),
+                          os.getpid(), now)  # fmt: skip
+        wake = threading.Event()
+        taken, shown = False, None
+        try:
+            with _WAITERS.waiting(wake), control.waking(wake):
+                write(self.store.pool_wait, entry)
+                while not control.is_cut:
+                    wanted = self._wanted(run.job, job)
+                    if wanted is None:
+                        return True  # the place is given up below
+                    if wanted[:2] != (entry.pool, entry.slots):
+                        entry = replace(entry, pool=wanted[0], slots=wanted[1])
+                        write(self.store.pool_wait, entry)
+                    taken, in_use = write(self.store.pool_take, run.id, wanted[2], self.clock.now())
+                    if taken:
+                        self._held.add(run.id)
+                        return True
+                    if shown != (in_use, wanted[2]):
+                        shown = (in_use, wanted[2])
+                        why = waiting_reason(entry.pool, *shown)
+                        write(self.store.pool_wait, entry, reason=why)
+                        log_event(run, "pool-wait", number, why)
+                    if not self._free_gone(entry.pool):
+                        wake.wait(LOOK_S)
+                        wake.clear()
+                return False
+        finally:
+            if not taken:
+                self._give_back(run.id)
+
+    def release(self, run_id: int, *, adopted: bool = False) -> None:
+        """The run's attempt ended: its slots go back (those `take` took, or with
+        `adopted` those recovery moved to this process), and this process's waiters
+        look at once. A state that cannot be written leaves them held by this process,
+        freed by the others once it is gone."""
+        if run_id not in self._held and not adopted:
+            return
+        self._held.discard(run_id)
+        self._give_back(run_id)
+        _WAITERS.freed()
+
+    def _give_back(self, run_id: int) -> None:
+        with contextlib.suppress(StateError):
+            self.store.pool_release(run_id)
+
+    def _wanted(self, name: str, job: Job) -> tuple[str, int, int] | None:
+        """(pool, slots, size) the job needs now, from the configuration as it is now
+        (`job`, the one it was started as, if a reload removed it)."""
+        config = self.config()
+        current = config.jobs.get(name, job)
+        size = config.pools.get(current.pool) if current.pool is not None else None
+        if current.pool is None or size is None:
+            return None
+        return current.pool, min(current.pool_slots, size), size
+
+    def _free_gone(self, pool: str) -> bool:
+        """Free what gone cronplus processes of this host left in `pool`: a waiter's
+        place, a holder's slots once the attempt they were taken for has ended. True
+        when something was freed (then the waiter asks again at once)."""
+        freed = False
+        try:
+            holders, line = self.store.pool_entries([pool])
+            me = host(), os.getpid()
+            for entry, holds in [(e, False) for e in line] + [(e, True) for e in holders]:
+                if entry.host != me[0] or entry.pid == me[1] or alive(entry.pid):
+                    continue
+                if holds and attempt_going(self.store, entry.run_id, entry.attempt):
+                    continue
+                if self.store.pool_drop(entry.run_id, entry.pid):
+                    freed = True
+        except StateError:
+            return False
+        return freed
+
+
+def attempt_going(store: Store, run_id: int, number: int) -> bool:
+    """Whether attempt `number` of the run is still going: its wrapper is alive (read
+    as recovery reads it, so a reused pid is never taken for it)."""
+    run = store.get_run(run_id)
+    if run is None or run.status.is_final:
+        return False
+    attempt = next((a for a in run.attempts if a.number == number), None)
+    if attempt is None or attempt.finished_at is not None or not attempt.log:
+        return False  # never begun, or its end is recorded
+    status_path = _wrapper.status_path_for(Path(attempt.log))
+    return _wrapper.find_wrapper(status_path, attempt.pid) is not None
