@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 HEADERS = ["POOL", "SIZE", "IN USE", "STATE", "RUN", "JOB", "SLOTS", "HOST", "PID", "SINCE"]
 
 
-def _zone(jobs: Mapping[str, Job], job: str) -> str:
+def zone_of(jobs: Mapping[str, Job], job: str) -> str:
     return jobs[job].timezone if job in jobs else "UTC"
 
 
@@ -36,7 +36,7 @@ def pools_json(pools: Sequence[PoolState], jobs: Mapping[str, Job]) -> list[dict
                     "slots": h.slots,
                     "host": h.host,
                     "pid": h.pid,
-                    "since": iso(h.since, _zone(jobs, h.job)),
+                    "since": iso(h.since, zone_of(jobs, h.job)),
                 }
                 for h in p.holders
             ],
@@ -45,7 +45,7 @@ def pools_json(pools: Sequence[PoolState], jobs: Mapping[str, Job]) -> list[dict
                     "run_id": w.run_id,
                     "job": w.job,
                     "slots": w.slots,
-                    "since": iso(w.since, _zone(jobs, w.job)),
+                    "since": iso(w.since, zone_of(jobs, w.job)),
                 }
                 for w in p.waiting
             ],
@@ -65,7 +65,7 @@ def print_pools(
     terminal = is_terminal()
 
     def when(t: datetime, job: str) -> str:
-        tz = _zone(jobs, job)
+        tz = zone_of(jobs, job)
         return short_time(t, tz, now) if terminal else human_time(t, tz)
 
     rows = []
