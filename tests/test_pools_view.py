@@ -184,3 +184,16 @@ def test_status_shows_a_run_waiting_for_a_pool_as_queued_with_its_reason(project
     rows = {row["job"]: row for row in json.loads(cli("status", "--json").output)}
     assert rows["report"]["last_run"]["status"] == "queued"
     assert rows["report"]["last_run"]["reason"] == WAITING
+
+
+def test_pools_on_a_terminal_is_a_drawn_table(project, cli, monkeypatch):
+    a, *_ = busy_warehouse(project)
+    monkeypatch.setattr("cronplus.render._base.is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "120")
+    lines = cli("pools").output.splitlines()
+    assert lines[0].startswith("┏") and lines[-1].startswith("└")
+    holder = next(line for line in lines if f"│ {a.id} " in line)
+    assert [c.strip() for c in holder.split("│")[1:-1]] == [
+        "warehouse", "2", "2", "holding", str(a.id), "load", "1", "h1", str(ME),
+        "2026-12-04 03:00:00+01:00",
+    ]  # fmt: skip

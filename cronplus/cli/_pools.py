@@ -26,7 +26,6 @@ def pools(obj: Context, as_json: bool) -> None:
       cronplus pools --json | jq '.[] | select(.waiting != [])'
     """
     from cronplus import render
-    from cronplus.clock import system_clock
     from cronplus.pool_report import pool_states
 
     config = obj.read_config()
@@ -34,7 +33,7 @@ def pools(obj: Context, as_json: bool) -> None:
     if as_json:
         render.print_json(render.pools_json(states, config.jobs))
     else:
-        render.print_pools(states, config.jobs, system_clock().now(), obj.config_path)
+        render.print_pools(states, config.jobs, obj.config_path)
 
 
 COMMANDS = (pools,)

@@ -5,11 +5,10 @@ the zone of the entry's job (UTC for a job the file no longer names), as elsewhe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cronplus.model import Job, PoolEntry
-from cronplus.render._base import human_time, is_terminal, iso, print_line, print_table, short_time
+from cronplus.render._base import human_time, iso, print_line, print_table
 
 if TYPE_CHECKING:
     from cronplus.pool_report import PoolState
@@ -54,20 +53,13 @@ def pools_json(pools: Sequence[PoolState], jobs: Mapping[str, Job]) -> list[dict
     ]
 
 
-def print_pools(
-    pools: Sequence[PoolState], jobs: Mapping[str, Job], now: datetime, config_path: str
-) -> None:
+def print_pools(pools: Sequence[PoolState], jobs: Mapping[str, Job], config_path: str) -> None:
     """One row per holder, then one per waiting run (`waiting 1` is served first), the
-    pool's name on each; a pool nobody uses gets one row. No pools: a plain line."""
+    pool's name on each; a pool nobody uses gets one row. No pools: a plain line. Times
+    with their offset on a terminal too: the rows' jobs may each have their own zone."""
     if not pools:
         print_line(f"no pools: {config_path} has no [pools] table")
         return
-    terminal = is_terminal()
-
-    def when(t: datetime, job: str) -> str:
-        tz = zone_of(jobs, job)
-        return short_time(t, tz, now) if terminal else human_time(t, tz)
-
     rows = []
     for p in pools:
         head = [p.pool, "removed" if p.size is None else str(p.size), str(p.in_use)]
@@ -75,7 +67,10 @@ def print_pools(
             rows.append([*head, "idle", "-", "-", "-", "-", "-", "-"])
         entries = [("holding", e) for e in p.holders]
         entries += [(f"waiting {n}", e) for n, e in enumerate(p.waiting, 1)]
-        rows += [[*head, state, *_cells(e), when(e.since, e.job)] for state, e in entries]
+        rows += [
+            [*head, state, *_cells(e), human_time(e.since, zone_of(jobs, e.job))]
+            for state, e in entries
+        ]
     print_table(HEADERS, rows, whole=[9])
 
 
