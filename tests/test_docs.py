@@ -133,6 +133,7 @@ def test_the_command_table_lists_every_command_with_its_own_first_sentence():
             "_service",
             "_init",
             "_prune",
+            "_pools",
         )
         for cmd in module_commands(module)
     }

@@ -20,6 +20,7 @@ LAYERS = {
     "_backfill_run": 2,
     "render": 2,
     "report": 2,
+    "pool_report": 2,
     "reading": 2,
     "manual": 2,
     "trigger": 2,

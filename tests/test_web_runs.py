@@ -445,11 +445,12 @@ def test_tab_reaches_the_skip_link_first_then_links_forms_and_the_log(project, c
     browser.get(f"{server.url}/jobs/load")
     seen = tab_through(browser)
     order = ["status", "trigger", "since", "until", "limit", "Filter", str(run_id)]
-    assert seen == ["Skip to content", "Last 24 hours", "Graph", "Ledger", *order], seen
+    nav = ["Skip to content", "Last 24 hours", "Graph", "Ledger", "Pools"]
+    assert seen == [*nav, *order], seen
     browser.get(f"{server.url}/runs/{run_id}")
     seen = tab_through(browser)
-    assert seen[:5] == ["Skip to content", "Last 24 hours", "Graph", "Ledger", "load"], seen
-    assert seen[5:] == ["1", "log-raw", "log"], seen  # the attempt, the raw log, the log
+    assert seen[:6] == [*nav, "load"], seen
+    assert seen[6:] == ["1", "log-raw", "log"], seen  # the attempt, the raw log, the log
 
 
 def test_the_raw_log_is_streamed_never_whole_in_the_servers_memory(project, cli, web):

@@ -45,6 +45,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._init import COMMANDS as init_commands
 
         return init_commands
+    if module == "_pools":
+        from cronplus.cli._pools import COMMANDS as pools_commands
+
+        return pools_commands
     if module == "_prune":
         from cronplus.cli._prune import COMMANDS as prune_commands
 

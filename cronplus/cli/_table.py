@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "next": ("_read", "Upcoming fire times, in each job's time zone."),
     "pause": ("_act", "Stop scheduling jobs until resumed; their fire times are recorded skipped."),
+    "pools": (
+        "_pools",
+        "Each pool's size, slots in use (by which runs, jobs and hosts), and the runs waiting.",
+    ),
     "prune": ("_prune", "Delete the runs and logs each job's keep_runs and keep_days let go, now."),
     "resume": (
         "_act",

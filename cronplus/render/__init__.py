@@ -63,6 +63,9 @@ _MODULE_OF = {
     "status_notes": "reports",
     # metrics.py
     "metrics_text": "metrics",
+    # pools.py
+    "pools_json": "pools",
+    "print_pools": "pools",
     # prune.py
     "print_prune": "prune",
     "prune_json": "prune",

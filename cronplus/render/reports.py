@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import AlertRecord, Job, Run
+from cronplus.model import AlertRecord, Job, Run, RunStatus
 from cronplus.render._base import (
     duration,
     going_run_json,
@@ -161,10 +161,13 @@ def status_notes(r: JobStatus, chosen: bool) -> list[str]:
     if r.overdue is not None:
         notes.append(f"{name}: overdue: {human_time(r.overdue, tz)} has no run")
     for run, g in r.going:
+        waits = run.status is RunStatus.QUEUED and run.reason  # e.g. for a pool (issue 15)
+        word = f"{going_word(run, g)}, {run.reason}" if waits else going_word(run, g)
         if last is not None and run.id == last.id:
+            notes += [f"{name}: {word}"] if waits else []
             continue
         notes.append(
-            f"{name}: {going_word(run, g)}: run {run.id} ({run.trigger}), logical time "
+            f"{name}: {word}: run {run.id} ({run.trigger}), logical time "
             f"{human_time(run.scheduled_for, tz)}"
         )
     return notes

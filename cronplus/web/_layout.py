@@ -10,7 +10,7 @@ from cronplus.web._html import Markup, attrs, html, join
 from cronplus.web._http import Request, Response
 from cronplus.zones import zone
 
-NAV = (("/", "Last 24 hours"), ("/graph", "Graph"), ("/ledger", "Ledger"))
+NAV = (("/", "Last 24 hours"), ("/graph", "Graph"), ("/ledger", "Ledger"), ("/pools", "Pools"))
 NO_RUN = "no_run"  # a fire time that passed with no run
 NOT_YET_DUE = "not_yet_due"  # a fire time of the day still to come
 PRUNED = "pruned"  # a fire time whose run retention deleted (issue 14)

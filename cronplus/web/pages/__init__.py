@@ -7,6 +7,7 @@ from cronplus.web.pages import (  # noqa: F401
     job,
     ledger,
     overview,
+    pools,
     run,
     static,
 )

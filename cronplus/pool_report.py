@@ -1,0 +1,51 @@
+"""`cronplus pools` and `/pools`: each pool of `[pools]`, its size, the slots in use and
+by which runs, and the runs waiting for it in line order, as the state has them now.
+
+Read-only, two reads of the state whatever the number of pools (`Store.pool_entries`:
+the holders, then the line). A pool the file no longer names, while a run still holds
+or waits for it, is listed after the file's pools with no size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cronplus.model import Config, PoolEntry
+from cronplus.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """One pool now: `size` None when the jobs file no longer names it; `holders` by
+    when they took their slots, `waiting` in the order they will be served (oldest
+    logical time first, then claim order)."""
+
+    pool: str
+    size: int | None
+    holders: tuple[PoolEntry, ...] = ()
+    waiting: tuple[PoolEntry, ...] = ()
+
+    @property
+    def in_use(self) -> int:
+        return sum(h.slots for h in self.holders)
+
+
+def pool_states(config: Config, store: Store) -> list[PoolState]:
+    """Every pool of the jobs file in its order, then those only the state still names
+    (by name)."""
+    holders, waiting = store.pool_entries()
+    held: dict[str, list[PoolEntry]] = {}
+    for e in holders:
+        held.setdefault(e.pool, []).append(e)
+    line: dict[str, list[PoolEntry]] = {}
+    for e in waiting:
+        line.setdefault(e.pool, []).append(e)
+    gone = sorted((held.keys() | line.keys()) - config.pools.keys())
+    return [
+        PoolState(
+            name,
+            config.pools.get(name),
+            tuple(held.get(name, ())),
+            tuple(line.get(name, ())),
+        )
+        for name in [*config.pools, *gone]
+    ]
