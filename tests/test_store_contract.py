@@ -915,3 +915,16 @@ def test_pool_drop_only_the_named_holder_and_adopt(store):
     assert store.pool_drop(run.id, ME) and store.pool_drop(other.id, OTHER)
     assert store.pool_entries() == ([], [])
     store.pool_release(run.id)  # nothing left: nothing happens
+
+
+# -- deadlines (issue 15) -------------------------------------------------------------------
+
+
+def test_deadline_alerted_once_per_logical_time_and_never_for_an_older_one(backend):
+    store, other = backend.open(), backend.open()
+    assert store.deadline_alerted("a", T)
+    assert not other.deadline_alerted("a", T)  # another process on the state: once
+    assert not store.deadline_alerted("a", T - timedelta(minutes=1))  # checked in order
+    assert store.deadline_alerted("b", T)  # per job
+    assert store.deadline_alerted("a", T + timedelta(seconds=1))
+    assert not store.deadline_alerted("a", T + timedelta(seconds=1))
