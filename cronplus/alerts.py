@@ -22,10 +22,19 @@ from datetime import datetime, timedelta
 
 from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, expand, unset_names
-from cronplus.deadlines import met, run_deadline
+from cronplus.deadlines import run_deadline
 from cronplus.delivery import RETRIES, Message, Sender
 from cronplus.errors import StateError
-from cronplus.model import AlertDelivery, AlertEvent, AlertsConfig, Config, Job, Run, RunStatus
+from cronplus.model import (
+    AlertDelivery,
+    AlertEvent,
+    AlertsConfig,
+    Config,
+    Job,
+    Run,
+    RunStatus,
+    Trigger,
+)
 from cronplus.redact import Channel, redact
 from cronplus.store import Store
 from cronplus.zones import human_time, zone
@@ -329,11 +338,11 @@ class Alerter:
             self._emit(run_message(AlertEvent.SUCCESS, run, job.timezone), job)
 
     def _past_deadline(self, run: Run, job: Job) -> str | None:
-        """A success after its run's missed deadline (alerted as `deadline`): its words."""
+        """A success after its run's missed deadline (alerted as `deadline`): its words.
+        Not a backfill's run: a range filled in later is no recovery (its summary says)."""
         at = run_deadline(job, run)
-        if at is None or run.finished_at is None or not self.wants(job, AlertEvent.DEADLINE):
-            return None
-        if met(at, run, run.finished_at) is not False:
+        late = at is not None and run.finished_at is not None and run.finished_at > at
+        if not late or run.trigger is Trigger.BACKFILL or not self.wants(job, AlertEvent.DEADLINE):
             return None
         return f"It succeeded after its deadline, {human_time(at, job.timezone)}."
 

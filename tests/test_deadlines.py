@@ -15,7 +15,7 @@ import pytest
 
 from cronplus.alerts import Alerter
 from cronplus.deadline_watch import DeadlineWatch
-from cronplus.model import RunStatus
+from cronplus.model import RunStatus, Trigger
 from tests.conftest import record, wait_until
 from tests.test_alerts import Http
 
@@ -146,6 +146,30 @@ def test_a_reload_takes_effect_for_the_next_deadline(project):
     )
     w.reconfigure(project.config(), T0 + timedelta(hours=3))
     assert w.first() == T0 + timedelta(hours=3, minutes=45)  # report has none now
+
+
+@pytest.mark.parametrize("on", ['["deadline", "recovery"]', '["deadline"]'])
+def test_a_success_after_its_deadline_is_a_recovery_only_with_recovery_in_on(project, on):
+    project.write(f"""
+        [alerts]
+        urls = ["json://127.0.0.1:9/hook"]
+        on = {on}
+        [jobs.load]
+        schedule = "0 * * * *"
+        command = "true"
+        deadline = "30s"
+    """)
+    store = project.store()
+    alerter = Alerter(project.config(), store, env={})
+    sent: list[str] = []
+    alerter._emit = lambda message, job: sent.append(message.title)
+    for t, trigger in ((T0, Trigger.SCHEDULE), (T0 + HOUR, Trigger.BACKFILL)):
+        late = record(store, "load", t, "succeeded", exits=(1, 1, 1, 0), trigger=trigger)
+        alerter.run_ended(store.get_run(late.id))  # ended at t + 40s
+    met = record(store, "load", T0 + 2 * HOUR, "succeeded", exits=(1, 0))
+    alerter.run_ended(store.get_run(met.id))
+    # A backfill's run fills a range later: no recovery (its summary tells).
+    assert sent == (["cronplus: load recovered"] if "recovery" in on else [])
 
 
 # -- real daemons, a real receiver --------------------------------------------------------------
