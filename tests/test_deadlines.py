@@ -8,6 +8,7 @@ HTTP receiver on loopback.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -197,19 +198,30 @@ def jobs_with(http: Http, body: str, on: str = "") -> str:
     """
 
 
+def scheduled_once_started(project, daemon, text: str, seconds: float = 2.5):
+    """A daemon started on `text` with its SCHEDULE far away, given a fire time
+    `seconds` ahead by a reload once it runs (a start under load can take longer)."""
+    project.write(text.replace("SCHEDULE", "0 0 1 1 *"))
+    d = daemon()
+    d.wait_started()
+    schedule, t = at_second(seconds)
+    project.write(text.replace("SCHEDULE", schedule))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "event=reloaded" in d.stderr)
+    return d, t
+
+
 def deadline_posts(http: Http) -> list[dict]:
     return [p for p in http.posts("/hook") if "deadline" in p["title"]]
 
 
 @pytest.mark.slow
 def test_a_daemon_alerts_a_run_still_going_and_one_blocked_upstream_once(project, daemon, http):
-    schedule, t = at_second(3)
-    project.write(
-        jobs_with(
-            http,
-            f"""
+    text = jobs_with(
+        http,
+        """
         [jobs.load]
-        schedule = "{schedule}"
+        schedule = "SCHEDULE"
         timezone = "UTC"
         command = "sleep 4"
         deadline = "2s"
@@ -218,16 +230,14 @@ def test_a_daemon_alerts_a_run_still_going_and_one_blocked_upstream_once(project
         command = "true"
         deadline = "3s"
         [jobs.fine]
-        schedule = "{schedule}"
+        schedule = "SCHEDULE"
         timezone = "UTC"
         command = "true"
         deadline = "2s"
         """,
-            'on = ["deadline", "recovery"]',
-        )
+        'on = ["deadline", "recovery"]',
     )
-    d = daemon()
-    d.wait_started()
+    d, t = scheduled_once_started(project, daemon, text)
     wait_until(lambda: len(deadline_posts(http)) == 2, timeout=15)
     load, report = deadline_posts(http)
     assert load["title"] == "cronplus: load missed its deadline"
@@ -261,10 +271,9 @@ def test_a_daemon_alerts_a_run_still_going_and_one_blocked_upstream_once(project
 @pytest.mark.slow
 def test_a_deadline_passed_while_no_daemon_ran_is_alerted_at_the_start(project, daemon, http):
     """Its upstream failed first; no recovery without `recovery` in `on`."""
-    schedule, t = at_second(3)
-    body = f"""
+    body = """
         [jobs.extract]
-        schedule = "{schedule}"
+        schedule = "SCHEDULE"
         timezone = "UTC"
         command = "exit 3"
         [jobs.load]
@@ -272,14 +281,12 @@ def test_a_deadline_passed_while_no_daemon_ran_is_alerted_at_the_start(project, 
         command = "true"
         deadline = "3s"
         [jobs.nightly]
-        schedule = "{schedule}"
+        schedule = "SCHEDULE"
         timezone = "UTC"
         command = "true"
         deadline = "1h"
     """
-    project.write(jobs_with(http, body, 'on = ["deadline"]'))
-    d = daemon()
-    d.wait_started()
+    d, t = scheduled_once_started(project, daemon, jobs_with(http, body, 'on = ["deadline"]'))
     store = project.store()
     wait_until(lambda: store.find_run("load", t) is not None, timeout=10)
     d.terminate()  # before load's deadline: this daemon never checked it
