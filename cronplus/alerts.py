@@ -1,7 +1,7 @@
 """Alerts: what happened to a job, said once, off the scheduling path.
 
 The engine and the dispatcher tell the alerter what happened, one method per event
-(`run_ended`, `retrying`, `late`, `missed`, `config_rejected`); this module decides
+(`run_ended`, `retrying`, `late`, `missed`, `deadline`, `config_rejected`); this module decides
 whether each alerts (the job's `on` list, dedupe within `repeat_after`, holds folded
 into the next message), writes every message, and hands it to `delivery` for each
 channel. The outcome is recorded in the state (`cronplus alerts`).
@@ -22,9 +22,19 @@ from datetime import datetime, timedelta
 
 from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, expand, unset_names
+from cronplus.deadlines import run_deadline
 from cronplus.delivery import RETRIES, Message, Sender
 from cronplus.errors import StateError
-from cronplus.model import AlertDelivery, AlertEvent, AlertsConfig, Config, Job, Run, RunStatus
+from cronplus.model import (
+    AlertDelivery,
+    AlertEvent,
+    AlertsConfig,
+    Config,
+    Job,
+    Run,
+    RunStatus,
+    Trigger,
+)
 from cronplus.redact import Channel, redact
 from cronplus.store import Store
 from cronplus.zones import human_time, zone
@@ -42,6 +52,7 @@ WORDS = {
     AlertEvent.RECOVERY: "recovered",
     AlertEvent.MISSED: "missed a run",
     AlertEvent.LATE: "is late",
+    AlertEvent.DEADLINE: "missed its deadline",
     AlertEvent.SUCCESS: "succeeded",
     AlertEvent.CONFIG: "configuration rejected",
     AlertEvent.TEST: "test message",
@@ -174,6 +185,28 @@ def missed_message(
     return Message(AlertEvent.MISSED, name, None, title, "\n".join(lines))
 
 
+def deadline_message(job: Job, t: datetime, run: Run | None, *, down: bool) -> Message:
+    """The run for fire time `t` had not succeeded by its deadline; what it does now."""
+    assert job.deadline is not None
+    tz = job.timezone
+    now = "no run" if run is None else f"{run.status}" + (f": {run.reason}" if run.reason else "")
+    lines = [
+        f"Job: {job.name}",
+        f"Logical time: {human_time(t, tz)}",
+        f"Deadline: {human_time(t + job.deadline, tz)}, and no run for it had succeeded by then.",
+        f"Now: {now}",
+    ]
+    if down:
+        lines.append("Sent as the daemon started: the daemon was down at the deadline.")
+    lines.append(f"Host: {socket.gethostname()}")
+    if run is not None:
+        lines += ["", f"See more: cronplus logs {job.name} --run {run.id}"]
+    else:
+        lines += ["", f"See: cronplus status --on {t.astimezone(zone(tz)).date()} {job.name}"]
+    title = f"cronplus: {job.name} {WORDS[AlertEvent.DEADLINE]}"
+    return Message(AlertEvent.DEADLINE, job.name, run.id if run else None, title, "\n".join(lines))
+
+
 def config_message(where: str, problems: Sequence[str]) -> Message:
     body = "\n".join(
         [
@@ -296,11 +329,22 @@ class Alerter:
         self.store.clear_holds(run.job, "missed")
         # Its own failure, not an upstream one or a daemon stop: those never alerted.
         recovered = before is not None and before.status in _ENDED
-        if recovered and self.wants(job, AlertEvent.RECOVERY):
-            fold = _fold_text(AlertEvent.FAILURE, held, since, job.timezone)
+        late = self._past_deadline(run, job)
+        if (recovered or late) and self.wants(job, AlertEvent.RECOVERY):
+            folds = (_fold_text(AlertEvent.FAILURE, held, since, job.timezone), late)
+            fold = "\n".join(f for f in folds if f) or None
             self._emit(run_message(AlertEvent.RECOVERY, run, job.timezone, fold=fold), job)
         if self.wants(job, AlertEvent.SUCCESS):
             self._emit(run_message(AlertEvent.SUCCESS, run, job.timezone), job)
+
+    def _past_deadline(self, run: Run, job: Job) -> str | None:
+        """A success after its run's missed deadline (alerted as `deadline`): its words.
+        Not a backfill's run: a range filled in later is no recovery (its summary says)."""
+        at = run_deadline(job, run)
+        late = at is not None and run.finished_at is not None and run.finished_at > at
+        if not late or run.trigger is Trigger.BACKFILL or not self.wants(job, AlertEvent.DEADLINE):
+            return None
+        return f"It succeeded after its deadline, {human_time(at, job.timezone)}."
 
     def retrying(self, run: Run, why: str) -> None:
         job = self.config.jobs.get(run.job)
@@ -331,6 +375,16 @@ class Alerter:
             return
         fold = _fold_text(AlertEvent.MISSED, *held, job.timezone)
         self._emit(missed_message(name, times, why, job.timezone, fold), job)
+
+    def deadline(self, name: str, t: datetime, run: Run | None, *, down: bool = False) -> None:
+        """The run for `name`'s fire time `t` (`run`, or None) had not succeeded by its
+        deadline; `down`: the daemon was not running then. The caller tells each (job, t)
+        once (`Store.deadline_alerted`), so repeat_after holds none back: each fire time's
+        deadline is its own promise."""
+        job = self.config.jobs.get(name)
+        if job is None or job.deadline is None or not self.wants(job, AlertEvent.DEADLINE):
+            return
+        self._emit(deadline_message(job, t, run, down=down), job)
 
     def config_rejected(self, where: str, problems: Sequence[str]) -> None:
         """A changed jobs file the daemon refused: told through [alerts] (whatever its

@@ -20,6 +20,7 @@ from cronplus.alerts import Alerter
 from cronplus.catchup import DOWN, JUMPED, catch_up, late, record
 from cronplus.clock import Clock, system_clock
 from cronplus.config import check_alert_env, reading_view
+from cronplus.deadline_watch import DeadlineWatch
 from cronplus.dispatch import Dispatcher
 from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
@@ -71,6 +72,7 @@ class Engine:
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
         self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
+        self._deadlines = DeadlineWatch(config, store, dispatcher.alert)  # one more due time
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -91,6 +93,7 @@ class Engine:
                 catch_up(self.dispatcher, job, [t for t in missed if t <= horizon], now, DOWN)
                 late(self.dispatcher, job, [t for t in missed if t > horizon], now)
             self._follow(job, now)
+        self._deadlines.start(last_alive, now)  # those passed while down; theirs to come
         self._mark_alive(now)  # after: a crash before this finds the same fire times
 
     def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
@@ -143,6 +146,7 @@ class Engine:
         alerter = self.dispatcher.alerter
         if alerter is not None:
             alerter.reconfigure(new)
+        self._deadlines.reconfigure(new, now)
         for name in list(self._iters):
             job = new.jobs.get(name)
             if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
@@ -240,8 +244,8 @@ class Engine:
         self._alive_marked = now
 
     def next_due(self) -> datetime | None:
-        """The next fire time, or the next end of a run's jitter, whichever comes first."""
-        times = (self._due.first(), self.dispatcher.waiting.first())
+        """The next fire time, end of a run's jitter or deadline, whichever comes first."""
+        times = (self._due.first(), self.dispatcher.waiting.first(), self._deadlines.first())
         return min((t for t in times if t is not None), default=None)
 
     def step(self, now: datetime) -> datetime | None:
@@ -289,6 +293,7 @@ class Engine:
             raise
         finally:
             self._together = {}
+        self._deadlines.check(now)  # after the starts: a run due now is not "no run"
 
     def _start_together(self, now: datetime) -> None:
         """Idle jobs' fire times due at once: one claim, one write of their attempts,

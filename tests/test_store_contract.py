@@ -925,3 +925,16 @@ def test_pool_wait_shows_its_reason_until_the_attempt_begins(store):
     assert store.get_run(run.id).reason == 'waiting for pool "wh" (2 of 2 slots in use)'
     store.begin_attempt(run.id, Attempt(1, T, log="/x.log"), owner=ME)
     assert store.get_run(run.id).reason is None
+
+
+# -- deadlines (issue 15) -------------------------------------------------------------------
+
+
+def test_deadline_alerted_once_per_logical_time_and_never_for_an_older_one(backend):
+    store, other = backend.open(), backend.open()
+    assert store.deadline_alerted("a", T)
+    assert not other.deadline_alerted("a", T)  # another process on the state: once
+    assert not store.deadline_alerted("a", T - timedelta(minutes=1))  # checked in order
+    assert store.deadline_alerted("b", T)  # per job
+    assert store.deadline_alerted("a", T + timedelta(seconds=1))
+    assert not store.deadline_alerted("a", T + timedelta(seconds=1))

@@ -385,6 +385,12 @@ class Store(Protocol):
         """Paused jobs and since when; one small read."""
         ...
 
+    def deadline_alerted(self, job: str, t: datetime) -> bool:
+        """Note that `job`'s deadline for logical time `t` was missed and is alerted now:
+        True the first time; False when `t` or a later one of the job was noted (its
+        deadlines are checked in logical-time order, so one instant per job is kept)."""
+        ...
+
     # -- pools ([pools], issue 15): slots held and the line waiting for them ---------------
 
     def pool_wait(self, entry: PoolEntry, reason: str | None = None) -> None:

@@ -1,6 +1,6 @@
-"""The queries on the tables beside the runs: alerts and their holds, paused jobs,
-and what a daemon leaves for the next one and for read commands (`meta`, whose
-keys no caller sees). Part of `SqlStore`; see `_sql.py`."""
+"""The queries on the tables beside the runs: alerts and their holds, the deadlines
+alerted, paused jobs, and what a daemon leaves for the next one and for read commands
+(`meta`, whose keys no caller sees). Part of `SqlStore`; see `_sql.py`."""
 
 from __future__ import annotations
 
@@ -80,6 +80,20 @@ class SideTablesSql:
             (limit,),
         )
         return [_alert(r) for r in rows]
+
+    # -- deadlines (schema 10) -------------------------------------------------------------
+
+    def deadline_alerted(self, job: str, t: datetime) -> bool:
+        with self._db.tx() as tx:
+            return (
+                tx.run(
+                    "INSERT INTO deadline_alerted (job, through) VALUES (?, ?)"
+                    " ON CONFLICT (job) DO UPDATE SET through = excluded.through"
+                    " WHERE through < excluded.through",
+                    (job, to_db(t)),
+                )
+                == 1
+            )
 
     # -- paused jobs --------------------------------------------------------------------
 

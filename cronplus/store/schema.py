@@ -279,6 +279,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX pool_waiting_line ON pool_waiting (pool, logical_time, run_id)",
     ),
+    # 10: deadlines (issue 15): per job, the newest logical time whose missed deadline
+    # was alerted, so each is alerted once, across restarts and crashes.
+    ("CREATE TABLE deadline_alerted (job TEXT PRIMARY KEY, through TEXT NOT NULL)",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

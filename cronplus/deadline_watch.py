@@ -1,0 +1,170 @@
+"""Deadlines in the daemon (issue 15): each fire time's deadline checked once, when it
+passes, with no timer per run.
+
+Each job with a `deadline` has one next deadline, T + deadline for the next fire time T
+of the schedule that drives it (its own, or its pipeline's for a job with `after`),
+kept in a heap by instant as the engine keeps fire times (`due.Due`); the engine's
+loop sleeps until the first of both and calls `check`. At a deadline, the run for
+(job, T) is looked up: if it had not succeeded by then, whatever the reason (still
+running, queued, waiting for a retry, failed, upstream_failed, skipped, or no run at
+all), `deadline` is alerted, once per (job, T) (`Store.deadline_alerted`, also across
+restarts and crashes). At the daemon's start, the deadlines that passed since a
+daemon was last alive on the state are checked the same way, their message saying
+the daemon was down; at most `catchup_limit` of them per job, the newest.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from cronplus.alerts import Alerter
+from cronplus.config import config_dag, pipeline_schedule
+from cronplus.deadlines import deadline_at, met
+from cronplus.due import Due
+from cronplus.model import Config, Job
+from cronplus.schedule import fire_times, is_reboot, parse_schedule
+from cronplus.store import Store
+
+# (schedule, zone, root job): what a job's fire times follow
+Drive = tuple[str, str, str]
+Alert = Callable[..., None]  # `Dispatcher.alert`: (Alerter.deadline, *its arguments)
+
+
+class DeadlineWatch:
+    """The next deadline of each job that has one, checked by the engine's loop."""
+
+    def __init__(self, config: Config, store: Store, alert: Alert) -> None:
+        self.config = config
+        self.store = store
+        self._alert = alert
+        self._due = Due()  # job -> its next deadline's instant
+        self._t: dict[str, datetime] = {}  # job -> the fire time of that deadline
+        self._iters: dict[str, Iterator[datetime]] = {}  # job -> its fire times after it
+        self._drives: dict[str, Drive] = {}
+
+    def first(self) -> datetime | None:
+        """The next deadline of any job (None: no job has one)."""
+        return self._due.first()
+
+    def start(self, last_alive: datetime | None, now: datetime) -> None:
+        """At a daemon's start, before it marks itself alive: the deadlines that passed
+        since a daemon was last alive (`last_alive`; None: none ever ran, so none), then
+        each job's next deadline after `now`. Fire times up to `now` were caught up by
+        the engine's start: their deadlines ahead are still watched."""
+        for job in self.config.jobs.values():
+            drive = _drive(self.config, job)
+            if drive is None or job.deadline is None:
+                continue
+            if last_alive is not None and last_alive < now:
+                s, tz = parse_schedule(drive[0]), ZoneInfo(drive[1])
+                passed = fire_times(s, tz, last_alive - job.deadline, now - job.deadline)
+                for t in deque(passed, maxlen=job.catchup_limit):
+                    self._check(job, t, now, down=True)
+            self._follow(job, drive, now - job.deadline if last_alive is not None else now)
+
+    def reconfigure(self, new: Config, now: datetime) -> None:
+        """A reloaded jobs file, from the next deadline checked on, with the new
+        `deadline` (due at once if it has passed). A job whose fire times changed
+        (schedule, zone, pipeline) keeps those that came before `now` and follows its
+        new ones after `now`, as the engine does; a new job, its fire times after `now`."""
+        self.config = new
+        fired: dict[str, list[datetime]] = {}
+        for name in list(self._drives):
+            job = new.jobs.get(name)
+            if job is None or job.deadline is None or _drive(new, job) != self._drives[name]:
+                fired[name] = self._drop(name, now)
+        for job in new.jobs.values():
+            drive = _drive(new, job)
+            if drive is None or job.deadline is None:
+                continue
+            if job.name not in self._drives:
+                self._follow(job, drive, now, fired.get(job.name, []))
+            elif (
+                job.name in self._t
+                and self._due.at.get(job.name) != self._t[job.name] + job.deadline
+            ):
+                self._due.set(job.name, self._t[job.name] + job.deadline)
+
+    def check(self, now: datetime) -> None:
+        """Check every deadline due at `now`: a job's passed all at once (a forward
+        clock jump) are checked the newest `catchup_limit` of them."""
+        while (name := self._due.pop_due(now)) is not None:
+            try:
+                self._check_due(self.config.jobs[name], now)
+            finally:  # back in the heap at its next deadline
+                self._due.back(name)
+
+    def _check_due(self, job: Job, now: datetime) -> None:
+        assert job.deadline is not None
+        due: deque[datetime] = deque(maxlen=job.catchup_limit)
+        t: datetime | None = self._t[job.name]
+        while t is not None and t + job.deadline <= now:
+            due.append(t)
+            t = next(self._iters[job.name], None)
+        for i, passed in enumerate(due):
+            try:
+                self._check(job, passed, now, down=False)
+            except BaseException:  # the state refused: this one and those after it wait
+                after = list(due)[i + 1 :] + ([] if t is None else [t])
+                self._iters[job.name] = itertools.chain(after, self._iters[job.name])
+                self._set(job, passed)
+                raise
+        self._set(job, t)
+
+    def _check(self, job: Job, t: datetime, now: datetime, *, down: bool) -> None:
+        """Alert `deadline` for fire time `t` unless its run succeeded by then; once."""
+        run = self.store.find_run(job.name, t)
+        if met(deadline_at(job, t), run, now) is True:
+            return
+        if self.store.deadline_alerted(job.name, t):
+            self._alert(Alerter.deadline, job.name, t, run, down=down)
+
+    def _follow(
+        self, job: Job, drive: Drive, after: datetime, fired: list[datetime] | None = None
+    ) -> None:
+        """Watch `job`'s deadlines: those of `fired`, then of its fire times after `after`."""
+        s, tz = parse_schedule(drive[0]), ZoneInfo(drive[1])
+        self._drives[job.name] = drive
+        self._iters[job.name] = itertools.chain(fired or [], fire_times(s, tz, after))
+        self._due.set(job.name, None)
+        self._set(job, next(self._iters[job.name], None))
+
+    def _set(self, job: Job, t: datetime | None) -> None:
+        """`job`'s next deadline is that of fire time `t` (None: it has no more)."""
+        assert job.deadline is not None
+        if t is None:
+            self._t.pop(job.name, None)
+            self._due.at.pop(job.name, None)
+            return
+        self._t[job.name] = t
+        if job.name in self._due.at:
+            self._due.at[job.name] = t + job.deadline  # put back in the heap by `check`
+        else:
+            self._due.set(job.name, t + job.deadline)
+
+    def _drop(self, name: str, now: datetime) -> list[datetime]:
+        """Stop watching `name`; the fire times up to `now` whose deadline is not checked."""
+        fired: list[datetime] = []
+        t, it = self._t.pop(name, None), self._iters.pop(name, iter(()))
+        while t is not None and t <= now:
+            fired.append(t)
+            t = next(it, None)
+        self._drives.pop(name, None)
+        self._due.set(name, None)
+        return fired
+
+
+def _drive(config: Config, job: Job) -> Drive | None:
+    """The fire times `job`'s deadlines follow: its schedule's, or its pipeline's for a
+    job with `after`; None for a disabled job, a disabled pipeline, `@reboot`."""
+    if job.deadline is None or not job.enabled:
+        return None
+    expr, zone = pipeline_schedule(config, job.name)
+    root = config.jobs[config_dag(config).pipeline_roots(job.name)[0]]
+    if expr is None or is_reboot(expr) or not root.enabled:
+        return None
+    return expr, zone, root.name

@@ -1,0 +1,310 @@
+"""Deadlines in the daemon (issue 15): each fire time's deadline checked once as it
+passes, a `deadline` alert when its run had not succeeded by then.
+
+First `DeadlineWatch` on chosen instants (quick), then real daemons alerting a real
+HTTP receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cronplus.alerts import Alerter
+from cronplus.deadline_watch import DeadlineWatch
+from cronplus.model import RunStatus, Trigger
+from tests.conftest import record, wait_until
+from tests.test_alerts import Http
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+HALF = timedelta(minutes=30)
+
+HOURLY = """
+[jobs.load]
+schedule = "0 * * * *"
+timezone = "UTC"
+command = "true"
+deadline = "30m"
+{extra}
+[jobs.report]
+after = ["load"]
+command = "true"
+deadline = "45m"
+"""
+
+
+class Alerts:
+    """Stands in for `Dispatcher.alert`: what the watch asked the alerter to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, datetime, str | None, bool]] = []
+
+    def __call__(self, event, name, t, run, *, down=False) -> None:
+        assert event is Alerter.deadline
+        self.sent.append((name, t, None if run is None else str(run.status), down))
+
+
+def watch(project, extra: str = "", **kw) -> tuple[DeadlineWatch, Alerts]:
+    project.write(HOURLY.format(extra=extra), **kw)
+    alerts = Alerts()
+    return DeadlineWatch(project.config(), project.store(), alerts), alerts
+
+
+def test_the_next_deadline_is_due_and_checked_once_whatever_the_run_does(project):
+    w, alerts = watch(project)
+    store = project.store()
+    w.start(None, T0 - timedelta(minutes=5))
+    assert w.first() == T0 + HALF  # load's; report's (T0 + 45m) after it
+    record(store, "load", T0, "running")
+    w.check(T0 + HALF - timedelta(microseconds=1))
+    assert alerts.sent == []
+    w.check(T0 + HALF)
+    assert alerts.sent == [("load", T0, "running", False)]
+    assert w.first() == T0 + timedelta(minutes=45)
+    w.check(T0 + timedelta(minutes=45))  # report: no run, its upstream still runs
+    assert alerts.sent[1:] == [("report", T0, None, False)]
+    assert w.first() == T0 + HOUR + HALF
+    record(store, "load", T0 + HOUR, "succeeded")  # done by 11:00:10, due by 11:30
+    record(store, "report", T0 + HOUR, "upstream_failed")
+    w.check(T0 + 2 * HOUR)
+    assert alerts.sent[2:] == [("report", T0 + HOUR, "upstream_failed", False)]
+
+
+def test_a_new_watch_on_the_same_state_never_alerts_a_deadline_again(project):
+    """A restart, or a crash after the alert but before the alive mark."""
+    w, alerts = watch(project)
+    w.start(None, T0 - timedelta(minutes=5))
+    w.check(T0 + HALF)
+    assert alerts.sent == [("load", T0, None, False)]
+    again, alerts2 = watch(project)
+    again.start(T0 + HALF - timedelta(seconds=9), T0 + timedelta(minutes=50))
+    assert alerts2.sent == [("report", T0, None, True)]  # load's was sent already
+
+
+def test_a_start_alerts_only_deadlines_passed_since_a_daemon_was_alive_bounded(project):
+    w, alerts = watch(project, "catchup_limit = 3")
+    store = project.store()
+    record(store, "load", T0 + 2 * HOUR, "succeeded")
+    down_since, now = T0 + timedelta(minutes=20), T0 + 6 * HOUR + timedelta(minutes=5)
+    w.start(down_since, now)
+    # load's deadlines 10:30 .. 15:30 passed; the newest 3 (13:00, 14:00, 15:00) looked
+    # at; report's (limit 100) 10:45 .. 15:45.
+    got = [(name, t.hour, status) for name, t, status, down in alerts.sent if down]
+    assert got == [("load", h, None) for h in (13, 14, 15)] + [
+        ("report", h, None) for h in range(10, 16)
+    ]
+    assert len(got) == len(alerts.sent)
+    assert w.first() == T0 + 6 * HOUR + HALF  # 16:00's, still ahead
+
+
+def test_a_state_where_no_daemon_ran_and_a_met_deadline_send_nothing(project):
+    w, alerts = watch(project)
+    w.start(None, T0 + 5 * HOUR)
+    assert alerts.sent == [] and w.first() == T0 + 5 * HOUR + HOUR + HALF
+    store = project.store()
+    record(store, "load", T0 + 6 * HOUR, "succeeded")
+    record(store, "report", T0 + 6 * HOUR, "succeeded")
+    w.check(T0 + 7 * HOUR)
+    assert alerts.sent == []
+
+
+def test_a_success_after_the_deadline_is_a_miss(project):
+    w, alerts = watch(project)
+    project.write(HOURLY.format(extra="").replace('"30m"', '"30s"'))
+    w.reconfigure(project.config(), T0 - timedelta(minutes=1))
+    store = project.store()
+    record(store, "load", T0, "succeeded", exits=(1, 1, 0))  # ends at T0 + 30s: met
+    record(store, "load", T0 + HOUR, "succeeded", exits=(1, 1, 1, 0))  # T0 + 1h 40s
+    w.check(T0 + HOUR + HALF)
+    assert [(n, t, status) for n, t, status, _ in alerts.sent if n == "load"] == [
+        ("load", T0 + HOUR, "succeeded")
+    ]
+
+
+def test_a_reload_takes_effect_for_the_next_deadline(project):
+    w, alerts = watch(project)
+    w.start(None, T0 - timedelta(minutes=5))
+    assert w.first() == T0 + HALF
+    project.write(HOURLY.format(extra="").replace('"30m"', '"10m"'))
+    w.reconfigure(project.config(), T0 - timedelta(minutes=4))
+    assert w.first() == T0 + timedelta(minutes=10)  # same fire time, its new deadline
+    project.write(HOURLY.format(extra="").replace("0 * * * *", "15 * * * *"))
+    w.reconfigure(project.config(), T0 + timedelta(minutes=5))
+    # Its fire times changed: 10:00 fired under the old schedule and is still checked,
+    # then those of the new one after the reload; report follows load's.
+    assert w.first() == T0 + HALF
+    w.check(T0 + timedelta(hours=3))  # a clock jumped forward: each once, in order
+    sent = [(n, f"{t:%H:%M}") for n, t, *_ in alerts.sent]
+    times = ["10:00", "10:15", "11:15", "12:15"]
+    assert sent == [("load", t) for t in times] + [("report", t) for t in times]
+    project.write(
+        HOURLY.format(extra="").replace('deadline = "45m"', "").replace("0 * *", "15 * *")
+    )
+    w.reconfigure(project.config(), T0 + timedelta(hours=3))
+    assert w.first() == T0 + timedelta(hours=3, minutes=45)  # report has none now
+
+
+@pytest.mark.parametrize("on", ['["deadline", "recovery"]', '["deadline"]'])
+def test_a_success_after_its_deadline_is_a_recovery_only_with_recovery_in_on(project, on):
+    project.write(f"""
+        [alerts]
+        urls = ["json://127.0.0.1:9/hook"]
+        on = {on}
+        [jobs.load]
+        schedule = "0 * * * *"
+        command = "true"
+        deadline = "30s"
+    """)
+    store = project.store()
+    alerter = Alerter(project.config(), store, env={})
+    sent: list[str] = []
+    alerter._emit = lambda message, job: sent.append(message.title)
+    for t, trigger in ((T0, Trigger.SCHEDULE), (T0 + HOUR, Trigger.BACKFILL)):
+        late = record(store, "load", t, "succeeded", exits=(1, 1, 1, 0), trigger=trigger)
+        alerter.run_ended(store.get_run(late.id))  # ended at t + 40s
+    met = record(store, "load", T0 + 2 * HOUR, "succeeded", exits=(1, 0))
+    alerter.run_ended(store.get_run(met.id))
+    # A backfill's run fills a range later: no recovery (its summary tells).
+    assert sent == (["cronplus: load recovered"] if "recovery" in on else [])
+
+
+# -- real daemons, a real receiver --------------------------------------------------------------
+
+
+@pytest.fixture
+def http():
+    h = Http()
+    yield h
+    h.close()
+
+
+def at_second(seconds: float) -> tuple[str, datetime]:
+    """A six-field schedule firing once a day, at a whole second `seconds` from now."""
+    t = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+    return f"{t.second} {t.minute} {t.hour} * * *", t
+
+
+def jobs_with(http: Http, body: str, on: str = "") -> str:
+    return f"""
+        [alerts]
+        urls = ["json://127.0.0.1:{http.port}/hook"]
+        {on}
+        {body}
+    """
+
+
+def scheduled_once_started(project, daemon, text: str, seconds: float = 2.5):
+    """A daemon started on `text` with its SCHEDULE far away, given a fire time
+    `seconds` ahead by a reload once it runs (a start under load can take longer)."""
+    project.write(text.replace("SCHEDULE", "0 0 1 1 *"))
+    d = daemon()
+    d.wait_started()
+    schedule, t = at_second(seconds)
+    project.write(text.replace("SCHEDULE", schedule))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "event=reloaded" in d.stderr)
+    return d, t
+
+
+def deadline_posts(http: Http) -> list[dict]:
+    return [p for p in http.posts("/hook") if "deadline" in p["title"]]
+
+
+@pytest.mark.slow
+def test_a_daemon_alerts_a_run_still_going_and_one_blocked_upstream_once(project, daemon, http):
+    text = jobs_with(
+        http,
+        """
+        [jobs.load]
+        schedule = "SCHEDULE"
+        timezone = "UTC"
+        command = "sleep 4"
+        deadline = "2s"
+        [jobs.report]
+        after = ["load"]
+        command = "true"
+        deadline = "3s"
+        [jobs.fine]
+        schedule = "SCHEDULE"
+        timezone = "UTC"
+        command = "true"
+        deadline = "2s"
+        """,
+        'on = ["deadline", "recovery"]',
+    )
+    d, t = scheduled_once_started(project, daemon, text)
+    wait_until(lambda: len(deadline_posts(http)) == 2, timeout=15)
+    load, report = deadline_posts(http)
+    assert load["title"] == "cronplus: load missed its deadline"
+    assert f"Logical time: {t.isoformat(sep=' ')}" in load["message"]
+    assert f"Deadline: {(t + timedelta(seconds=2)).isoformat(sep=' ')}" in load["message"]
+    assert "Now: running" in load["message"]
+    assert report["title"] == "cronplus: report missed its deadline"
+    assert "Now: no run" in report["message"]
+    # load then succeeds (4 s, after its deadline), then report: each a recovery,
+    # `recovery` being in `on`.
+    recovered = lambda: [p for p in http.posts("/hook") if "recovered" in p["title"]]  # noqa: E731
+    wait_until(lambda: len(recovered()) == 2, timeout=15)
+    d.terminate()
+    d2 = daemon()  # the deadlines passed while the first was alive: none again
+    d2.wait_started()
+    time.sleep(0.5)
+    d2.terminate()
+    posts = http.posts("/hook")
+    assert [p["title"] for p in posts if "deadline" in p["title"]] == [
+        load["title"],
+        report["title"],
+    ]
+    assert {p["title"] for p in recovered()} == {
+        "cronplus: load recovered",
+        "cronplus: report recovered",
+    }
+    assert all("succeeded after its deadline" in p["message"] for p in recovered())
+    print(load["title"], load["message"], sep="\n")
+
+
+@pytest.mark.slow
+def test_a_deadline_passed_while_no_daemon_ran_is_alerted_at_the_start(project, daemon, http):
+    """Its upstream failed first; no recovery without `recovery` in `on`."""
+    body = """
+        [jobs.extract]
+        schedule = "SCHEDULE"
+        timezone = "UTC"
+        command = "exit 3"
+        [jobs.load]
+        after = ["extract"]
+        command = "true"
+        deadline = "3s"
+        [jobs.nightly]
+        schedule = "SCHEDULE"
+        timezone = "UTC"
+        command = "true"
+        deadline = "1h"
+    """
+    d, t = scheduled_once_started(project, daemon, jobs_with(http, body, 'on = ["deadline"]'))
+    store = project.store()
+    wait_until(lambda: store.find_run("load", t) is not None, timeout=10)
+    d.terminate()  # before load's deadline: this daemon never checked it
+    assert store.find_run("load", t).status is RunStatus.UPSTREAM_FAILED
+    assert deadline_posts(http) == []
+    wait_until(lambda: datetime.now(UTC) > t + timedelta(seconds=3.2))
+    d2 = daemon()
+    d2.wait_started()
+    wait_until(lambda: len(deadline_posts(http)) == 1)
+    d2.terminate()
+    d3 = daemon()  # once: not again at the next start
+    d3.wait_started()
+    time.sleep(0.5)
+    d3.terminate()
+    (post,) = deadline_posts(http)
+    assert post["title"] == "cronplus: load missed its deadline"
+    assert "Now: upstream_failed" in post["message"]
+    assert "the daemon was down at the deadline" in post["message"]
+    assert [json.dumps(p) for p in http.posts("/hook") if "deadline" in p["title"]] == [
+        json.dumps(post)
+    ]
