@@ -43,6 +43,7 @@ STATUS_MODULES = {
     "cronplus.report",
     "cronplus.schedule",
     "cronplus.store",
+    "cronplus.store._contract_side",
     "cronplus.store._db",
     "cronplus.store._open",
     "cronplus.store._sql",
