@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice, takewhile
 
 from cronplus.config import config_dag, pipeline_schedule
+from cronplus.deadline_report import Verdict, latest_verdicts, slot_verdict
+from cronplus.deadlines import met, run_deadline
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
@@ -43,6 +45,7 @@ class JobStatus:
     paused_since: datetime | None = None
     overdue: datetime | None = None  # the oldest fire time after last_run that has no run
     going: tuple[tuple[Run, Going], ...] = ()  # its runs not over yet, oldest first
+    deadline: Verdict | None = None  # its latest deadline that passed, if it has one
 
     def state_of(self, run: Run) -> Going:
         return next((g for r, g in self.going if r.id == run.id), NOT_GOING)
@@ -75,8 +78,18 @@ class DayReport:
     day: date
     slots: tuple[Slot, ...]
     other_runs: tuple[Run, ...]  # manual, backfill and other runs of that date with no slot
+    now: datetime  # when it was read: the deadlines' verdicts are on it
     going: dict[int, Going] = field(default_factory=dict)  # run id -> state, runs not over
     pruned_through: datetime | None = None  # fire times up to it with no run were pruned
+
+    def verdict(self, slot: Slot) -> Verdict:
+        """The deadline of the fire time: met, missed or ahead (`deadline_report`)."""
+        return slot_verdict(self.job, slot.fire_time, slot.run, self.is_pruned(slot), self.now)
+
+    def run_verdict(self, run: Run) -> Verdict:
+        """The deadline of a run of the date with no fire time (none for a manual run)."""
+        at = run_deadline(self.job, run)
+        return Verdict(run.scheduled_for, at, met(at, run, self.now), run)
 
     def is_pruned(self, slot: Slot) -> bool:
         """A fire time with no run at or before the job's newest pruned run (retention):
@@ -112,6 +125,7 @@ class DayReport:
             day=self.day,
             slots=tuple(s for s in self.slots if self.is_problem(s)),
             other_runs=tuple(r for r in self.other_runs if self.run_is_problem(r)),
+            now=self.now,
             going=self.going,
             pruned_through=self.pruned_through,
         )
@@ -184,6 +198,7 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
     dag = config_dag(config)
+    verdicts = _latest_deadlines(config, store, names, running, latest, now)
     out = []
     for name in names:
         job = config.jobs[name]
@@ -213,9 +228,32 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
                 paused_since=paused.get(name),
                 overdue=late_fire,
                 going=going,
+                deadline=verdicts.get(name),
             )
         )
     return out
+
+
+def _latest_deadlines(
+    config: Config,
+    store: Store,
+    names: list[str],
+    running: set[str],
+    latest: dict[str, tuple[Run, Run | None]],
+    now: datetime,
+) -> dict[str, Verdict]:
+    """Each job on the schedule with a deadline: its latest deadline that passed. A
+    jobs file without deadlines costs one look at each job, no read."""
+    timed = [n for n in names if config.jobs[n].deadline is not None and n in running]
+    if not timed:
+        return {}
+    dag = config_dag(config)
+    roots = [config.jobs[dag.pipeline_roots(n)[0]] for n in timed]  # as pipeline_schedule
+    asked = [
+        (config.jobs[n], root.schedule, root.timezone, latest.get(n, (None,))[0])
+        for n, root in zip(timed, roots, strict=True)
+    ]
+    return latest_verdicts(store, asked, now)
 
 
 # -- status --watch ---------------------------------------------------------------------------
@@ -373,7 +411,7 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
     slots = tuple(Slot(t, by_time.pop(t.astimezone(UTC), None), t <= now) for t in times)
     going = {r.id: going_state(store, r, job, now) for r in runs if not r.status.is_final}
     through = store.pruned_through([job.name]).get(job.name) if times else None
-    return DayReport(job, day, slots, tuple(by_time.values()), going, through)
+    return DayReport(job, day, slots, tuple(by_time.values()), now, going, through)
 
 
 def not_run_downstream(config: Config, job: str, runs: list[Run]) -> list[tuple[str, str]]:

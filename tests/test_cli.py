@@ -39,6 +39,7 @@ STATUS_KEYS = {
     "running",
     "overdue",
     "next_run",
+    "deadline",  # issue 15: its latest deadline that passed
 }
 RUN_KEYS = {
     "id",
@@ -58,6 +59,7 @@ RUN_KEYS = {
     "late",
     "interval_start",  # issue 15: data intervals
     "interval_end",
+    "deadline_at",  # issue 15: deadlines
 }
 ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]
@@ -509,7 +511,7 @@ def test_status_on_json_has_fire_times_runs_and_no_run(project, cli, six_hourly)
     result = cli("status", "--on", DAY, "--json")
     assert result.exit_code == ExitCode.OK
     (day,) = json.loads(result.stdout)
-    assert set(day) == {"job", "date", "fire_times", "runs", "no_run", "pruned"}
+    assert set(day) == {"job", "date", "fire_times", "runs", "no_run", "pruned", "by_fire_time"}
     assert (day["job"], day["date"]) == ("sync", DAY)
     assert day["fire_times"] == [f"{DAY}T{h}:00:00+01:00" for h in ("00", "06", "12", "18")]
     assert day["no_run"] == [f"{DAY}T{h}:00:00+01:00" for h in ("06", "12", "18")]

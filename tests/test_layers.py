@@ -21,6 +21,7 @@ LAYERS = {
     "render": 2,
     "report": 2,
     "pool_report": 2,
+    "deadline_report": 2,
     "reading": 2,
     "manual": 2,
     "trigger": 2,

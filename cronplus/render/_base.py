@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import Attempt, Run
+from cronplus.deadlines import run_deadline
+from cronplus.model import Attempt, Job, Run
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
 
@@ -91,10 +92,12 @@ def run_json(
     orphaned: bool = False,
     late: bool = False,
     interval: tuple[datetime, datetime] | None = None,
+    job: Job | None = None,
 ) -> dict[str, Any]:
     """A run's JSON object. `orphaned`: it is not over, and no process runs it any
     more; `late`: it has run longer than its job's expected_duration; `interval`: the
-    data interval it covers (`intervals.py`), else its two fields are null."""
+    data interval it covers (`intervals.py`), else its two fields are null; `job`:
+    its job, for its `deadline_at` (null without one, for a manual run, or no job)."""
     last = run.last_attempt
     return {
         "id": run.id,
@@ -114,6 +117,7 @@ def run_json(
         "late": late,
         "interval_start": iso(interval[0], tz) if interval else None,
         "interval_end": iso(interval[1], tz) if interval else None,
+        "deadline_at": iso(run_deadline(job, run), tz) if job else None,
     }
 
 
@@ -122,9 +126,13 @@ def going_word(run: Run, going: Going) -> str:
 
 
 def going_run_json(
-    run: Run, tz: str, going: Going, interval: tuple[datetime, datetime] | None = None
+    run: Run,
+    tz: str,
+    going: Going,
+    interval: tuple[datetime, datetime] | None = None,
+    job: Job | None = None,
 ) -> dict[str, Any]:
-    return run_json(run, tz, orphaned=going.orphaned, late=going.late, interval=interval)
+    return run_json(run, tz, orphaned=going.orphaned, late=going.late, interval=interval, job=job)
 
 
 def print_json(obj: Any) -> None:

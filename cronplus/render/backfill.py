@@ -150,11 +150,13 @@ def _outcome_counts(result: BackfillResult) -> dict[Outcome, int]:
 
 
 def backfill_json(result: BackfillResult, intervals: Intervals | None = None) -> dict[str, Any]:
-    """`intervals`: the runs' data intervals, else their fields are null."""
+    """`intervals`: the runs' data intervals and, through its configuration, their
+    deadlines, else their fields are null."""
     from cronplus.backfill import Outcome
 
     plan = result.plan
     spans = intervals.of_runs(s.run for s in result.settled) if intervals else {}
+    jobs = intervals.config.jobs if intervals else {}  # their deadline_at
     counts = _outcome_counts(result)
     return {
         "planned": len(plan.items),
@@ -165,7 +167,8 @@ def backfill_json(result: BackfillResult, intervals: Intervals | None = None) ->
         "interrupted": result.interrupted,
         "left_out": plan.left_out,
         "runs": [
-            run_json(s.run, plan.timezone, interval=spans.get(s.run.id)) for s in result.settled
+            run_json(s.run, plan.timezone, interval=spans.get(s.run.id), job=jobs.get(s.run.job))
+            for s in result.settled
         ],
     }
 

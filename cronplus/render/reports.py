@@ -25,6 +25,7 @@ from cronplus.render._base import (
 )
 
 if TYPE_CHECKING:
+    from cronplus.deadline_report import Verdict
     from cronplus.intervals import Intervals
     from cronplus.report import DayReport, Going, JobStatus
 
@@ -51,12 +52,23 @@ def _job_status_json(row: JobStatus, intervals: Intervals | None) -> dict[str, A
         "enabled": row.job.enabled,
         "paused_since": iso(row.paused_since, tz),
         "last_run": (
-            going_run_json(last, tz, row.state_of(last), spans.get(last.id)) if last else None
+            going_run_json(last, tz, row.state_of(last), spans.get(last.id), row.job)
+            if last
+            else None
         ),
-        "running": [going_run_json(r, tz, g, spans.get(r.id)) for r, g in row.going],
+        "running": [going_run_json(r, tz, g, spans.get(r.id), row.job) for r, g in row.going],
         "overdue": iso(row.overdue, tz),
         "next_run": iso(row.next_run, tz),
+        "deadline": _latest_deadline_json(row.deadline, tz),
     }
+
+
+def _latest_deadline_json(v: Verdict | None, tz: str) -> dict[str, Any] | None:
+    """The job's latest deadline that passed: its fire time, `at` and `met`; null for a
+    job without a deadline, not on the schedule, or none of whose deadlines passed."""
+    if v is None:
+        return None
+    return {"fire_time": iso(v.fire_time, tz), "at": iso(v.at, tz), "met": v.met}
 
 
 _STATUS_HEADERS_TERMINAL = ["JOB", "SCHEDULE, ZONE", "LAST RUN", "STATUS", "TOOK", "NEXT"]
@@ -128,6 +140,7 @@ def _status_cells(
         r.job.name
         + ("" if r.job.enabled else " (disabled)")
         + (" (paused)" if r.paused_since else "")
+        + (" (deadline missed)" if _missed(r) else "")
     )
     nxt = when(r.next_run, tz)
     if r.paused_since:
@@ -160,6 +173,8 @@ def status_notes(r: JobStatus, chosen: bool) -> list[str]:
         notes.append(f"{name}: {r.job.description}")
     if r.overdue is not None:
         notes.append(f"{name}: overdue: {human_time(r.overdue, tz)} has no run")
+    if r.deadline is not None and r.deadline.met is False:
+        notes.append(f"{name}: deadline missed: {_missed_text(r.deadline, tz)}")
     for run, g in r.going:
         waits = run.status is RunStatus.QUEUED and run.reason  # e.g. for a pool (issue 15)
         word = f"{going_word(run, g)}, {run.reason}" if waits else going_word(run, g)
@@ -171,6 +186,24 @@ def status_notes(r: JobStatus, chosen: bool) -> list[str]:
             f"{human_time(run.scheduled_for, tz)}"
         )
     return notes
+
+
+def _missed(r: JobStatus) -> bool:
+    """Its latest deadline that passed was missed: `status` marks the job."""
+    return r.deadline is not None and r.deadline.met is False
+
+
+def _missed_text(v: Verdict, tz: str) -> str:
+    """`the run for T had not succeeded by AT (its run is failed)`: what its run did."""
+    run = v.run
+    if run is None:
+        doing = "no run"
+    elif str(run.status) == "succeeded":
+        doing = f"it succeeded late, at {human_time(run.finished_at, tz)}"
+    else:
+        doing = f"its run is {run.status}"
+    when, at = human_time(v.fire_time, tz), human_time(v.at, tz)
+    return f"the run for {when} had not succeeded by {at} ({doing})"
 
 
 def daemon_line(daemon_pid: int | None, state: Path) -> str:
@@ -193,19 +226,31 @@ def day_json(
             "date": r.day.isoformat(),
             "fire_times": [iso(s.fire_time, r.job.timezone) for s in r.slots],
             "runs": [
-                going_run_json(run, r.job.timezone, r.state_of(run), spans.get(run.id))
+                going_run_json(run, r.job.timezone, r.state_of(run), spans.get(run.id), r.job)
                 for run in r.runs
             ],
             "no_run": [iso(t, r.job.timezone) for t in r.no_run],
             "pruned": [iso(t, r.job.timezone) for t in r.pruned],
+            "by_fire_time": [_fire_time_json(r.verdict(s), r.job.timezone) for s in r.slots],
         }
         for r in reports
     ]
 
 
+def _fire_time_json(v: Verdict, tz: str) -> dict[str, Any]:
+    """One fire time of `fire_times`: its run's id (null: none) and its deadline."""
+    return {
+        "fire_time": iso(v.fire_time, tz),
+        "run_id": v.run.id if v.run else None,
+        "deadline": {"at": iso(v.at, tz), "met": v.met},
+    }
+
+
 def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
     """Each fire time of the day beside its run, then the runs of other times, in time
-    order; `problems`: a job with nothing to show gets no "no fire times" row."""
+    order; `problems`: a job with nothing to show gets no "no fire times" row. When a
+    job shown has a `deadline`, a DEADLINE column says of each: met, missed or ahead."""
+    timed = any(r.job.deadline is not None for r in reports)
     rows = []
     for r in reports:
         tz = r.job.timezone
@@ -214,20 +259,28 @@ def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
             if s.run is None:
                 word = "pruned" if r.is_pruned(s) else "no run" if s.due else "not yet due"
                 cells = [r.job.name, human_time(s.fire_time, tz), word, "-", "-", "-", "-"]
-                lines.append((s.fire_time, cells))
             else:
-                lines.append((s.fire_time, _day_row(r, s.run)))
+                cells = _day_row(r, s.run)
+            lines.append((s.fire_time, _with_deadline(cells, r.verdict(s).word, timed)))
         for run in r.other_runs:
-            lines.append((run.scheduled_for, _day_row(r, run)))
+            cells = _with_deadline(_day_row(r, run), r.run_verdict(run).word, timed)
+            lines.append((run.scheduled_for, cells))
         rows.extend(row for _, row in sorted(lines, key=lambda x: x[0]))
         if not lines and not problems:
-            rows.append([r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"])
+            cells = [r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"]
+            rows.append(_with_deadline(cells, "-", timed))
+    deadline = ["DEADLINE"] if timed else []
     print_table(
-        ["JOB", "TIME", "STATUS", "TRIGGER", "RUN", "ATTEMPTS", "REASON"],
+        ["JOB", "TIME", "STATUS", *deadline, "TRIGGER", "RUN", "ATTEMPTS", "REASON"],
         rows,
         status_column=2,
         whole=[1],
     )
+
+
+def _with_deadline(cells: list[str], word: str, timed: bool) -> list[str]:
+    """The row with its deadline's word after STATUS, when the table has that column."""
+    return [*cells[:3], word, *cells[3:]] if timed else cells
 
 
 def _day_row(r: DayReport, run: Run) -> list[str]:
@@ -252,11 +305,13 @@ def history_json(
     intervals: Intervals | None = None,
 ) -> list[dict[str, Any]]:
     """`tz`: the zone of every run, or each job's (history across jobs); `intervals`:
-    the runs' data intervals, else their fields are null."""
+    the runs' data intervals, and through its configuration their deadlines, else
+    their fields are null."""
     zones = _zones_of(tz)
     spans = intervals.of_runs(runs) if intervals else {}
+    jobs = intervals.config.jobs if intervals else {}
     return [
-        going_run_json(r, zones(r.job), g, spans.get(r.id))
+        going_run_json(r, zones(r.job), g, spans.get(r.id), jobs.get(r.job))
         for r, g in zip(runs, states, strict=True)
     ]
 

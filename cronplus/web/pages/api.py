@@ -58,7 +58,8 @@ def api_run(view, req, run_id: str) -> Response:
         job = config.jobs.get(run.job)
         going = report.going_state(store, run, job, view.now())
     span = Intervals(config).of_run(run)
-    return json_response(going_run_json(run, job.timezone if job else "UTC", going, span))
+    tz = job.timezone if job else "UTC"
+    return json_response(going_run_json(run, tz, going, span, job))
 
 
 @route("GET", r"/api/next")
