@@ -7,12 +7,12 @@ the store's indexed reads, so a piped `status` stays within a CLI's budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice, takewhile
 
 from cronplus.config import config_dag, pipeline_schedule
-from cronplus.deadline_report import Verdict, latest_verdicts, slot_verdict
+from cronplus.deadline_report import Asked, Verdict, latest_verdicts, slot_verdict
 from cronplus.deadlines import met, run_deadline
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
@@ -198,13 +198,13 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
     dag = config_dag(config)
-    verdicts = _latest_deadlines(config, store, names, running, latest, now)
-    out = []
+    out, timed = [], []
     for name in names:
         job = config.jobs[name]
         scheduled = name in running
         last, last_finished = latest.get(name, (None, None))
-        expr = config.jobs[dag.pipeline_roots(name)[0]].schedule  # as pipeline_schedule
+        root = config.jobs[dag.pipeline_roots(name)[0]]  # as pipeline_schedule
+        expr = root.schedule
         mine = unfinished.get(name)
         going = (
             ()
@@ -218,6 +218,8 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         if scheduled:
             watched = name not in paused
             nxt, late_fire = _next_and_overdue(config, store, job, last, now, expr, watched)
+            if job.deadline is not None:  # asked now: the fire time after `last` is kept
+                timed.append(_deadline_asked(job, root, last))
         out.append(
             JobStatus(
                 job=job,
@@ -228,32 +230,23 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
                 paused_since=paused.get(name),
                 overdue=late_fire,
                 going=going,
-                deadline=verdicts.get(name),
             )
         )
-    return out
+    if not timed:  # a jobs file without deadlines: no read, no walk
+        return out
+    verdicts = latest_verdicts(store, timed, now)
+    return [replace(r, deadline=verdicts.get(r.job.name)) if r.job.deadline else r for r in out]
 
 
-def _latest_deadlines(
-    config: Config,
-    store: Store,
-    names: list[str],
-    running: set[str],
-    latest: dict[str, tuple[Run, Run | None]],
-    now: datetime,
-) -> dict[str, Verdict]:
-    """Each job on the schedule with a deadline: its latest deadline that passed. A
-    jobs file without deadlines costs one look at each job, no read."""
-    timed = [n for n in names if config.jobs[n].deadline is not None and n in running]
-    if not timed:
-        return {}
-    dag = config_dag(config)
-    roots = [config.jobs[dag.pipeline_roots(n)[0]] for n in timed]  # as pipeline_schedule
-    asked = [
-        (config.jobs[n], root.schedule, root.timezone, latest.get(n, (None,))[0])
-        for n, root in zip(timed, roots, strict=True)
-    ]
-    return latest_verdicts(store, asked, now)
+def _deadline_asked(job: Job, root: Job, last: Run | None) -> Asked:
+    """What `latest_verdicts` asks of a job with a deadline, on the schedule and zone of
+    its pipeline, with the fire time after its newest run (`_next_and_overdue` has just
+    asked for it: kept, not walked again)."""
+    after = None
+    if last is not None and root.schedule and not is_reboot(root.schedule):
+        times = _fire_times(root.schedule, root.timezone, last.scheduled_for, 1)
+        after = times[0] if times else None
+    return job, root.schedule, root.timezone, last, after
 
 
 # -- status --watch ---------------------------------------------------------------------------

@@ -224,3 +224,37 @@ def test_mark_by_hand_after_the_deadline_is_a_missed_deadline(project, cli):
     assert got["by_fire_time"][0]["deadline"]["met"] is False
     assert got["runs"][0]["trigger"] == str(Trigger.MANUAL)
     assert got["runs"][0]["deadline_at"] is None
+
+
+def test_status_judges_many_jobs_deadlines_with_a_fixed_number_of_reads(project, monkeypatch):
+    """Counted, not timed: one read for every job whose judged run is not its newest,
+    and for those one walk back per (schedule, zone, deadline), whatever the jobs; a
+    job whose newest run is the judged one walks nothing (status has the fire time
+    after it)."""
+    from cronplus import deadline_report, report
+
+    n = 200
+    project.write("\n".join(jobs(**{f"j{i}": f"{1 + i % 2}h"}) for i in range(n)))
+    store = project.store()
+    for i in range(n):
+        record(store, f"j{i}", LAST, "succeeded")
+        if i % 2:  # a newer run: its judged run must be read again
+            record(store, f"j{i}", NOW - timedelta(minutes=1), "succeeded", trigger=Trigger.MANUAL)
+    reads: list[str] = []
+    walks: list[str] = []
+    for method in ("history_of", "find_run", "runs_between", "pruned_through", "get_run"):
+        real = getattr(store, method)
+        monkeypatch.setattr(
+            store, method, lambda *a, _r=real, _m=method, **k: reads.append(_m) or _r(*a, **k)
+        )
+    real_walk = deadline_report.previous_fire
+    monkeypatch.setattr(
+        deadline_report,
+        "previous_fire",
+        lambda *a: walks.append(a[0].expr) or real_walk(*a),
+    )
+    config = project.config()
+    rows = report.job_statuses(config, store, list(config.jobs), datetime.now(UTC))
+    assert all(r.deadline is not None and r.deadline.met is True for r in rows)
+    assert reads == ["history_of"]  # all found: none asked whether retention let it go
+    assert walks == [DAILY]  # the odd jobs' (2h): the even ones' newest run is judged
