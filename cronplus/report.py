@@ -10,15 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice, takewhile
+from typing import TYPE_CHECKING
 
 from cronplus.config import config_dag, pipeline_schedule
-from cronplus.deadline_report import Asked, Verdict, latest_verdicts, slot_verdict
-from cronplus.deadlines import met, run_deadline
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import zone
+
+if TYPE_CHECKING:  # imported where used: a piped status of jobs without deadlines needs none
+    from cronplus.deadline_report import Asked, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +86,15 @@ class DayReport:
 
     def verdict(self, slot: Slot) -> Verdict:
         """The deadline of the fire time: met, missed or ahead (`deadline_report`)."""
+        from cronplus.deadline_report import slot_verdict
+
         return slot_verdict(self.job, slot.fire_time, slot.run, self.is_pruned(slot), self.now)
 
     def run_verdict(self, run: Run) -> Verdict:
         """The deadline of a run of the date with no fire time (none for a manual run)."""
+        from cronplus.deadline_report import Verdict
+        from cronplus.deadlines import met, run_deadline
+
         at = run_deadline(self.job, run)
         return Verdict(run.scheduled_for, at, met(at, run, self.now), run)
 
@@ -234,6 +241,8 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         )
     if not timed:  # a jobs file without deadlines: no read, no walk
         return out
+    from cronplus.deadline_report import latest_verdicts
+
     verdicts = latest_verdicts(store, timed, now)
     return [replace(r, deadline=verdicts.get(r.job.name)) if r.job.deadline else r for r in out]
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.deadlines import run_deadline
 from cronplus.model import Attempt, Job, Run
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
@@ -99,6 +98,11 @@ def run_json(
     data interval it covers (`intervals.py`), else its two fields are null; `job`:
     its job, for its `deadline_at` (null without one, for a manual run, or no job)."""
     last = run.last_attempt
+    deadline_at = None
+    if job is not None and job.deadline is not None:
+        from cronplus.deadlines import run_deadline  # a piped status without deadlines: none
+
+        deadline_at = run_deadline(job, run)
     return {
         "id": run.id,
         "job": run.job,
@@ -117,7 +121,7 @@ def run_json(
         "late": late,
         "interval_start": iso(interval[0], tz) if interval else None,
         "interval_end": iso(interval[1], tz) if interval else None,
-        "deadline_at": iso(run_deadline(job, run), tz) if job else None,
+        "deadline_at": iso(deadline_at, tz),
     }
 
 
