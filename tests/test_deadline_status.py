@@ -258,3 +258,20 @@ def test_status_judges_many_jobs_deadlines_with_a_fixed_number_of_reads(project,
     assert all(r.deadline is not None and r.deadline.met is True for r in rows)
     assert reads == ["history_of"]  # all found: none asked whether retention let it go
     assert walks == [DAILY]  # the odd jobs' (2h): the even ones' newest run is judged
+
+
+def test_a_fire_time_whose_run_retention_pruned_has_no_verdict(project, cli):
+    """Whether its run succeeded in time went with it: neither met nor missed."""
+    project.write(jobs(load="1h") + "keep_runs = 1\n")
+    store = project.store()
+    record(store, "load", LAST - timedelta(days=1), "succeeded")
+    record(store, "load", LAST, "succeeded")
+    assert cli("prune").exit_code == ExitCode.OK
+    day = (LAST - timedelta(days=1)).date().isoformat()
+    got = json.loads(cli("status", "--on", day, "--json").stdout)[0]
+    assert got["pruned"] == [iso(LAST - timedelta(days=1))]
+    assert got["by_fire_time"][0]["deadline"] == {
+        "at": iso(LAST - timedelta(days=1) + timedelta(hours=1)),
+        "met": None,
+    }
+    assert table(cli("status", "--on", day).stdout)["load"][2:4] == ["pruned", "-"]
