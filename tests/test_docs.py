@@ -87,16 +87,16 @@ def test_run_help_says_what_sighup_does_where_the_log_goes_and_how_to_run_a_serv
     assert "systemd" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
 
 
-def test_the_two_example_files_keep_their_histories_apart():
-    # Both have extract, transform and load: one state would mix their runs.
+def test_the_example_files_keep_their_histories_apart():
+    # They share job names (extract, load, ...): one state would mix their runs.
     from cronplus.config import load_config
     from cronplus.paths import resolve_state_dir
 
     roots = set()
-    for name in ("jobs.toml", "nightly.toml"):
+    for name in ("jobs.toml", "nightly.toml", "warehouse.toml"):
         config = load_config(ROOT / "examples" / name)
         roots.add(resolve_state_dir(None, config.state, config.folder).root)
-    assert len(roots) == 2
+    assert len(roots) == 3
 
 
 def test_the_docs_refer_to_nothing_outside_the_repository():
@@ -138,3 +138,18 @@ def test_the_command_table_lists_every_command_with_its_own_first_sentence():
         for cmd in module_commands(module)
     }
     assert defined == TABLE
+
+
+def test_the_worked_example_of_pools_deadlines_and_intervals_is_the_shipped_file():
+    """The README shows examples/warehouse.toml whole, and it is a valid jobs file with
+    a pool, a pipeline with a deadline, and loads that read their interval."""
+    from cronplus.config import load_config
+
+    text = (ROOT / "examples" / "warehouse.toml").read_text()
+    assert f"```toml\n{text}```" in (ROOT / "README.md").read_text()
+    config = load_config(ROOT / "examples" / "warehouse.toml")
+    assert config.pools == {"warehouse": 2}
+    revenue = config.jobs["revenue"]
+    assert revenue.pool == "warehouse" and revenue.pool_slots == 2
+    assert revenue.deadline is not None and revenue.after == ("load_orders",)
+    assert "$CRONPLUS_INTERVAL_START" in config.jobs["load_orders"].command
