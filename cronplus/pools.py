@@ -80,10 +80,13 @@ _WAITERS = _Waiters()
 class Pools:
     """The pool side of one process's runner."""
 
-    def __init__(self, store: Store, clock: Clock, config: Callable[[], Config]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, config: Callable[[], Config], write: Write
+    ) -> None:
         self.store = store
         self.clock = clock
         self.config = config  # the configuration as it is now (a reload swaps it)
+        self._write = write  # the runner's, for giving slots back
         self._held: set[int] = set()  # the runs whose attempts hold slots now
 
     def take(self, job: Job, run: Run, number: int, control: RunControl, write: Write) -> bool:
@@ -129,8 +132,7 @@ class Pools:
     def release(self, run_id: int, *, adopted: bool = False) -> None:
         """The run's attempt ended: its slots go back (those `take` took, or with
         `adopted` those recovery moved to this process), and this process's waiters
-        look at once. A state that cannot be written leaves them held by this process,
-        freed by the others once it is gone."""
+        look at once."""
         if run_id not in self._held and not adopted:
             return
         self._held.discard(run_id)
@@ -138,8 +140,11 @@ class Pools:
         _WAITERS.freed()
 
     def _give_back(self, run_id: int) -> None:
+        """Free the run's slots or place in line. A state refusing it is asked again
+        until it accepts (a live process's rows are nobody else's to free); only a
+        stop gives up, the process then gone soon, its rows freed by the others."""
         with contextlib.suppress(StateError):
-            self.store.pool_release(run_id)
+            self._write(self.store.pool_release, run_id)
 
     def _wanted(self, name: str, job: Job) -> tuple[str, int, int] | None:
         """(pool, slots, size) the job needs now, from the configuration as it is now
