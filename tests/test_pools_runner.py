@@ -3,14 +3,15 @@ places in line are given back on every path, whatever the state answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from datetime import UTC, datetime, timedelta
 
-from cronplus import state_health
+from cronplus import pools, state_health
 from cronplus.clock import system_clock
 from cronplus.errors import StateError
-from cronplus.model import Claim, Run, RunStatus, Trigger
+from cronplus.model import Claim, PoolEntry, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.runner import Runner
 
@@ -86,3 +87,28 @@ def test_a_refused_release_is_tried_again_not_left_held_by_a_live_process(projec
     second = execute_soon(runner, claim(store, "b"))
     assert second is not None and second.status is RunStatus.SUCCEEDED
     assert store.pool_entries() == ([], [])
+
+
+def test_slots_freed_wake_the_first_waiter_of_that_pool_only():
+    """Only the first in line can take: waking every waiter of the process cost a
+    write transaction each per run ended (a backfill's workers, a daemon's runs)."""
+    t = datetime(2026, 12, 5, tzinfo=UTC)
+    waiters = pools._Waiters()
+    places = {
+        "second": PoolEntry("p", 3, "j", 1, t + timedelta(minutes=1), 1, "h", 1, t),
+        "first": PoolEntry("p", 9, "j", 1, t, 1, "h", 1, t),
+        "other": PoolEntry("q", 1, "j", 1, t, 1, "h", 1, t),
+    }
+    wakes = {name: threading.Event() for name in places}
+    with contextlib.ExitStack() as stack:
+        for name, entry in places.items():
+            stack.enter_context(waiters.waiting(wakes[name], entry))
+        waiters.freed("p")
+        assert {n for n, w in wakes.items() if w.is_set()} == {"first"}
+        wakes["first"].clear()
+        waiters.freed(None)  # adopted slots: of a pool not known
+        assert {n for n, w in wakes.items() if w.is_set()} == {"first", "other"}
+        for wake in wakes.values():
+            wake.clear()
+    # Leaving the line, each woke the next of its pool in turn.
+    assert wakes["second"].is_set()
