@@ -130,6 +130,7 @@ class Pools:
                         write(self.store.pool_wait, entry)
                         _WAITERS.place(wake, entry)
                     taken, in_use = write(self.store.pool_take, run.id, wanted[2], self.clock.now())
+                    control.stuck = False  # the state took it: waiting for the pool, not for it
                     if taken:
                         self._held[run.id] = entry.pool
                         return True

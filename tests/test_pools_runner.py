@@ -8,11 +8,14 @@ import os
 import threading
 from datetime import UTC, datetime, timedelta
 
+from conftest import wait_until
+
 from cronplus import pools, state_health
 from cronplus.clock import system_clock
 from cronplus.errors import StateError
 from cronplus.model import Claim, PoolEntry, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
+from cronplus.run_control import RunControl
 from cronplus.runner import Runner
 
 POOLED = """
@@ -112,3 +115,26 @@ def test_slots_freed_wake_the_first_waiter_of_that_pool_only():
             wake.clear()
     # Leaving the line, each woke the next of its pool in turn.
     assert wakes["second"].is_set()
+
+
+def test_a_run_waiting_for_its_pool_after_a_state_outage_is_no_longer_stuck(project, monkeypatch):
+    """Once the state takes its writes again the run waits for its pool, not for the
+    state: a fire time its overlap skips meanwhile says the run was still going, not
+    that the state could not be written."""
+    monkeypatch.setattr(state_health, "STATE_RETRY_S", 0.2)
+    project.write(POOLED)
+    store = project.store()
+    hold = claim(store, "a")
+    now = datetime.now(UTC)
+    store.pool_wait(PoolEntry("warehouse", hold.id, "a", 1, now, 1, "h", os.getpid(), now))
+    assert store.pool_take(hold.id, 1, now) == (True, 1)
+    runner = runner_on(project, Faulty(store, pool_take=1))
+    run, control = claim(store, "b"), RunControl(0)
+    thread = threading.Thread(target=runner.execute, args=(run,), kwargs={"control": control})
+    thread.start()
+    try:
+        wait_until(lambda: (store.get_run(run.id).reason or "").startswith("waiting for pool"))
+        assert not control.stuck
+    finally:
+        runner.stop_all()
+        thread.join(10)
