@@ -118,8 +118,9 @@ class Pools:
                           os.getpid(), now)  # fmt: skip
         wake = threading.Event()
         taken, shown = False, None
-        try:
-            with _WAITERS.waiting(wake, entry), control.waking(wake):
+        # The place is given up (`finally`) before the next waiter is woken (`waiting`).
+        with _WAITERS.waiting(wake, entry), control.waking(wake):
+            try:
                 write(self.store.pool_wait, entry)
                 while not control.is_cut:
                     wanted = self._wanted(run.job, job)
@@ -143,9 +144,9 @@ class Pools:
                         wake.wait(LOOK_S)
                         wake.clear()
                 return False
-        finally:
-            if not taken:
-                self._give_back(run.id)
+            finally:
+                if not taken:
+                    self._give_back(run.id)
 
     def release(self, run_id: int, *, adopted: bool = False) -> None:
         """The run's attempt ended: its slots go back (those `take` took, or with

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from conftest import wait_until
@@ -49,6 +50,25 @@ class Faulty:
             return method(*args, **kwargs)
 
         return refused
+
+
+class Slow(Faulty):
+    """The store, with one of its methods answering late."""
+
+    def __init__(self, store, slow: str) -> None:
+        super().__init__(store)
+        self.slow = slow
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+        if name != self.slow:
+            return method
+
+        def late(*args, **kwargs):
+            time.sleep(0.3)
+            return method(*args, **kwargs)
+
+        return late
 
 
 def runner_on(project, store) -> Runner:
@@ -138,3 +158,43 @@ def test_a_run_waiting_for_its_pool_after_a_state_outage_is_no_longer_stuck(proj
     finally:
         runner.stop_all()
         thread.join(10)
+
+
+def test_a_waiter_leaving_the_head_of_the_line_lets_the_next_take_at_once(project, monkeypatch):
+    """A 2-slot run first in line, one slot free: the 1-slot run behind it waits. The
+    first replaced, the next takes the free slot at once, not at its next look."""
+    monkeypatch.setattr(pools, "LOOK_S", 30.0)
+    project.write("""
+        [pools]
+        warehouse = 2
+        [jobs.a]
+        pool = "warehouse"
+        pool_slots = 2
+        command = 'true'
+        [jobs.b]
+        pool = "warehouse"
+        command = 'true'
+    """)
+    store = project.store()
+    hold = claim(store, "a", minutes=-2)  # a holder that is not this runner's
+    now = datetime.now(UTC)
+    store.pool_wait(PoolEntry("warehouse", hold.id, "a", 1, now, 1, "h", os.getpid(), now))
+    assert store.pool_take(hold.id, 2, now) == (True, 1)
+    runner = runner_on(project, Slow(store, "pool_release"))  # the race, made sure
+    first, control = claim(store, "a", minutes=-1), RunControl(0)
+    second = claim(store, "b")
+    threads = [
+        threading.Thread(target=runner.execute, args=(first,), kwargs={"control": control}),
+        threading.Thread(target=runner.execute, args=(second,)),
+    ]
+    threads[0].start()
+    wait_until(lambda: store.get_run(first.id).reason)
+    threads[1].start()
+    try:
+        wait_until(lambda: store.get_run(second.id).reason)
+        control.cut_short("interrupted: replaced")
+        wait_until(lambda: store.get_run(second.id).status is RunStatus.SUCCEEDED, timeout=5)
+    finally:
+        runner.stop_all()
+        for thread in threads:
+            thread.join(10)
