@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,27 +51,42 @@ def waiting_reason(pool: str, in_use: int, size: int) -> str:
 
 
 class _Waiters:
-    """This process's runs waiting for a pool: woken when one of its runs frees slots,
-    rather than at their next look."""
+    """This process's runs waiting for a pool, by their place in its line. Slots one of
+    its runs frees wake the first of them in that pool, rather than at its next look;
+    not all of them: only the first in line can take, and each one woken would take
+    the write lock to ask (a backfill's 16 workers: 16 transactions per run ended). A
+    waiter that leaves the line (its slots taken, or its place given up) wakes the
+    next in turn."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: set[threading.Event] = set()
+        self._line: dict[threading.Event, tuple[str, datetime, int]] = {}
 
     @contextlib.contextmanager
-    def waiting(self, wake: threading.Event) -> Iterator[None]:
-        with self._lock:
-            self._events.add(wake)
+    def waiting(self, wake: threading.Event, entry: PoolEntry) -> Iterator[None]:
+        self.place(wake, entry)
         try:
             yield
         finally:
             with self._lock:
-                self._events.discard(wake)
+                pool = self._line.pop(wake)[0]
+            self.freed(pool)
 
-    def freed(self) -> None:
+    def place(self, wake: threading.Event, entry: PoolEntry) -> None:
+        """The waiter's place: its pool (a reload may change it) and its key in line."""
         with self._lock:
-            events = list(self._events)
-        for wake in events:
+            self._line[wake] = (entry.pool, entry.logical_time, entry.run_id)
+
+    def freed(self, pool: str | None) -> None:
+        """Slots of `pool` (of any pool: None) were freed: its first waiter looks."""
+        with self._lock:
+            firsts: dict[str, tuple[tuple[str, datetime, int], threading.Event]] = {}
+            for wake, key in self._line.items():
+                if pool is not None and key[0] != pool:
+                    continue
+                if key[0] not in firsts or key < firsts[key[0]][0]:
+                    firsts[key[0]] = (key, wake)
+        for _, wake in firsts.values():
             wake.set()
 
 
@@ -80,11 +96,14 @@ _WAITERS = _Waiters()
 class Pools:
     """The pool side of one process's runner."""
 
-    def __init__(self, store: Store, clock: Clock, config: Callable[[], Config]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, config: Callable[[], Config], write: Write
+    ) -> None:
         self.store = store
         self.clock = clock
         self.config = config  # the configuration as it is now (a reload swaps it)
-        self._held: set[int] = set()  # the runs whose attempts hold slots now
+        self._write = write  # the runner's, for giving slots back
+        self._held: dict[int, str] = {}  # the runs whose attempts hold slots now: pool
 
     def take(self, job: Job, run: Run, number: int, control: RunControl, write: Write) -> bool:
         """Wait until attempt `number` of `run` holds its pool's slots (at once when its
@@ -99,8 +118,9 @@ class Pools:
                           os.getpid(), now)  # fmt: skip
         wake = threading.Event()
         taken, shown = False, None
-        try:
-            with _WAITERS.waiting(wake), control.waking(wake):
+        # The place is given up (`finally`) before the next waiter is woken (`waiting`).
+        with _WAITERS.waiting(wake, entry), control.waking(wake):
+            try:
                 write(self.store.pool_wait, entry)
                 while not control.is_cut:
                     wanted = self._wanted(run.job, job)
@@ -109,9 +129,11 @@ class Pools:
                     if wanted[:2] != (entry.pool, entry.slots):
                         entry = replace(entry, pool=wanted[0], slots=wanted[1])
                         write(self.store.pool_wait, entry)
+                        _WAITERS.place(wake, entry)
                     taken, in_use = write(self.store.pool_take, run.id, wanted[2], self.clock.now())
+                    control.stuck = False  # the state took it: waiting for the pool, not for it
                     if taken:
-                        self._held.add(run.id)
+                        self._held[run.id] = entry.pool
                         return True
                     if shown != (in_use, wanted[2]):
                         shown = (in_use, wanted[2])
@@ -122,24 +144,26 @@ class Pools:
                         wake.wait(LOOK_S)
                         wake.clear()
                 return False
-        finally:
-            if not taken:
-                self._give_back(run.id)
+            finally:
+                if not taken:
+                    self._give_back(run.id)
 
     def release(self, run_id: int, *, adopted: bool = False) -> None:
         """The run's attempt ended: its slots go back (those `take` took, or with
-        `adopted` those recovery moved to this process), and this process's waiters
-        look at once. A state that cannot be written leaves them held by this process,
-        freed by the others once it is gone."""
+        `adopted` those recovery moved to this process), and this process's first
+        waiter in that pool (any pool, for adopted ones) looks at once."""
         if run_id not in self._held and not adopted:
             return
-        self._held.discard(run_id)
+        pool = self._held.pop(run_id, None)
         self._give_back(run_id)
-        _WAITERS.freed()
+        _WAITERS.freed(pool)
 
     def _give_back(self, run_id: int) -> None:
+        """Free the run's slots or place in line. A state refusing it is asked again
+        until it accepts (a live process's rows are nobody else's to free); only a
+        stop gives up, the process then gone soon, its rows freed by the others."""
         with contextlib.suppress(StateError):
-            self.store.pool_release(run_id)
+            self._write(self.store.pool_release, run_id)
 
     def _wanted(self, name: str, job: Job) -> tuple[str, int, int] | None:
         """(pool, slots, size) the job needs now, from the configuration as it is now

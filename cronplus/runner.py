@@ -82,7 +82,7 @@ class Runner:
         self.clock = clock
         self.spawner = Spawner(paths, clock, lambda: self.config)
         self.slots = slots or SlotPool(None)
-        self.pools = Pools(store, clock, lambda: self.config)
+        self.pools = Pools(store, clock, lambda: self.config, partial(self.write, None))
         self.alerter = alerter
         self.stop = threading.Event()
         self.state = StateHealth()
