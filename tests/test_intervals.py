@@ -23,9 +23,11 @@ from tests.conftest import wait_until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # What the job saw: its logical time, then its interval variables (none: no line).
+# One write per run, so that a reader never sees a run's line without its interval
+# (the daemon test reads the file while runs go) and overlapping runs never interleave.
 WRITE_ENV = (
-    '(echo "run $CRONPLUS_JOB $CRONPLUS_SCHEDULED_FOR"; env | grep CRONPLUS_INTERVAL | sort)'
-    " >> seen.txt"
+    'seen="$(echo "run $CRONPLUS_JOB $CRONPLUS_SCHEDULED_FOR"; env | grep CRONPLUS_INTERVAL'
+    ' | sort)"; echo "$seen" >> seen.txt'
 )
 
 
