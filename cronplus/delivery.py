@@ -46,6 +46,7 @@ _NOTIFY = {
     AlertEvent.FAILURE: "failure",
     AlertEvent.TIMEOUT: "failure",
     AlertEvent.MISSED: "failure",
+    AlertEvent.DEADLINE: "failure",  # a promise broken, as a missed run is
     AlertEvent.RETRY: "warning",
     AlertEvent.LATE: "warning",
     AlertEvent.CONFIG: "warning",

@@ -1054,3 +1054,13 @@ def test_a_try_stuck_on_a_dead_network_never_keeps_the_process_from_exiting(tmp_
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['no answer within 0.5s']"
     assert time.monotonic() - started < 10  # not the 30 s the stuck call takes
+
+
+def test_every_event_a_job_can_alert_on_has_its_notify_type_chosen():
+    """apprise's type gives a message its colour and icon: a new event (deadline) must
+    say whether it is a failure, a warning or a success, not fall through to info."""
+    from cronplus.delivery import _NOTIFY
+    from cronplus.model import ON_EVENTS, AlertEvent
+
+    assert set(ON_EVENTS) <= set(_NOTIFY)
+    assert _NOTIFY[AlertEvent.DEADLINE] == "failure"
