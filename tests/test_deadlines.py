@@ -16,8 +16,11 @@ import pytest
 
 from cronplus.alerts import Alerter
 from cronplus.deadline_watch import DeadlineWatch
+from cronplus.dispatch import Dispatcher
+from cronplus.engine import Engine
 from cronplus.model import RunStatus, Trigger
-from tests.conftest import record, wait_until
+from cronplus.paths import StatePaths
+from tests.conftest import FakeClock, record, wait_until
 from tests.test_alerts import Http
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -147,6 +150,30 @@ def test_a_reload_takes_effect_for_the_next_deadline(project):
     )
     w.reconfigure(project.config(), T0 + timedelta(hours=3))
     assert w.first() == T0 + timedelta(hours=3, minutes=45)  # report has none now
+
+
+def test_a_clock_correction_checks_the_deadlines_of_the_new_time(project):
+    """The clock ran 5 h ahead and was set back (a correction: engine.jumped): the
+    jobs fire at the new time, and so their deadlines must be checked at it, not only
+    once the clock is back where it was."""
+    project.write(HOURLY.format(extra="").replace('command = "true"', 'command = "exit 3"', 1))
+    config, store, ahead = project.config(), project.store(), T0 + 5 * HOUR + HALF
+    clock = FakeClock(ahead)
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    alerts = Alerts()
+    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
+        alerts(event, *a, **kw) if event is Alerter.deadline else None
+    )
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(ahead)
+    clock.set(T0 + timedelta(minutes=5))
+    engine.jumped(ahead, clock.now())  # back 5 h 25 min: the truth is 10:05
+    for at in (T0 + HOUR, T0 + HOUR + HALF):
+        clock.set(at)
+        engine.step(at)
+        dispatcher.wait_all()
+    dispatcher.shutdown()
+    assert alerts.sent == [("load", T0 + HOUR, "failed", False)]
 
 
 @pytest.mark.parametrize("on", ['["deadline", "recovery"]', '["deadline"]'])
