@@ -82,8 +82,9 @@ def test_a_new_watch_on_the_same_state_never_alerts_a_deadline_again(project):
     """A restart, or a crash after the alert but before the alive mark."""
     w, alerts = watch(project)
     w.start(None, T0 - timedelta(minutes=5))
+    record(project.store(), "load", T0, "running")
     w.check(T0 + HALF)
-    assert alerts.sent == [("load", T0, None, False)]
+    assert alerts.sent == [("load", T0, "running", False)]
     again, alerts2 = watch(project)
     again.start(T0 + HALF - timedelta(seconds=9), T0 + timedelta(minutes=50))
     assert alerts2.sent == [("report", T0, None, True)]  # load's was sent already
@@ -150,6 +151,19 @@ def test_a_reload_takes_effect_for_the_next_deadline(project):
     )
     w.reconfigure(project.config(), T0 + timedelta(hours=3))
     assert w.first() == T0 + timedelta(hours=3, minutes=45)  # report has none now
+
+
+def test_a_new_job_added_while_down_has_no_deadline_for_fire_times_it_never_ran(project):
+    """The engine catches up nothing for a job with no scheduled run yet (README:
+    "a job with no scheduled run in the state yet does not catch up"), so a restart
+    after adding one must not alert "no run" for its fire times before the start."""
+    w, alerts = watch(project)
+    now = T0 + timedelta(minutes=40)  # 10:00 (due 10:30, passed) and none ran: new
+    w.start(T0 - timedelta(minutes=5), now)
+    assert alerts.sent == []
+    assert w.first() == T0 + HOUR + HALF  # 11:00's, the first it fires
+    w.check(T0 + HOUR + timedelta(minutes=50))
+    assert [(n, t) for n, t, *_ in alerts.sent] == [("load", T0 + HOUR), ("report", T0 + HOUR)]
 
 
 def test_a_clock_correction_checks_the_deadlines_of_the_new_time(project):
