@@ -101,12 +101,13 @@ class DeadlineWatch:
             ):
                 self._due.set(job.name, self._t[job.name] + job.deadline)
 
-    def corrected(self, now: datetime) -> None:
+    def corrected(self, now: datetime, through: dict[str, datetime]) -> None:
         """The wall clock was set back by a correction (`Engine.jumped`): the jobs fire
-        from their first fire time after `now`, so each follows those fire times'
-        deadlines (a time met or alerted while the clock was ahead is not again)."""
+        from their first fire time after `now` (or after `through`, their root's newest
+        pruned run), so each follows those fire times' deadlines (a time met or alerted
+        while the clock was ahead is not again)."""
         for name, drive in list(self._drives.items()):
-            self._follow(self.config.jobs[name], drive, now)
+            self._follow(self.config.jobs[name], drive, max(now, through.get(drive[2], now)))
 
     def check(self, now: datetime) -> None:
         """Check every deadline due at `now`: a job's passed all at once (a forward

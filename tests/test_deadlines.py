@@ -349,3 +349,41 @@ def test_a_deadline_passed_while_no_daemon_ran_is_alerted_at_the_start(project, 
     assert [json.dumps(p) for p in http.posts("/hook") if "deadline" in p["title"]] == [
         json.dumps(post)
     ]
+
+
+def test_a_correction_past_pruned_runs_watches_no_fire_time_the_engine_skips(project):
+    """After a correction the engine follows a job from after its newest pruned run
+    (made while the clock was ahead): the fire times before that run nowhere, so
+    their deadlines are not watched either ("no run" would be a false alarm)."""
+    from cronplus.retention import prune
+
+    project.write("""
+        [jobs.m]
+        schedule = "* * * * *"
+        timezone = "UTC"
+        keep_runs = 1
+        deadline = "30s"
+        command = "true"
+    """)
+    config, store, ahead = project.config(), project.store(), T0 + 6 * HOUR
+    clock = FakeClock(ahead)
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    alerts = Alerts()
+    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
+        alerts(event, *a, **kw) if event is Alerter.deadline else None
+    )
+    engine = Engine(config, store, dispatcher, clock=clock)
+    engine.start(ahead)
+    for i in (1, 2, 3):  # 16:01 .. 16:03 run while the clock is 6 h ahead
+        clock.set(ahead + timedelta(minutes=i))
+        engine.step(clock.now())
+        dispatcher.wait_all()
+    prune(config, store, StatePaths(project.state), clock.now())  # 16:01, 16:02 go
+    before = clock.now()
+    clock.set(T0)
+    engine.jumped(before, T0)  # corrected: the truth is 10:00; m follows from 16:03
+    for at in (T0 + timedelta(minutes=1, seconds=30), T0 + timedelta(minutes=2, seconds=30)):
+        clock.set(at)
+        engine.step(at)
+    dispatcher.shutdown()
+    assert alerts.sent == []
