@@ -387,3 +387,24 @@ def test_a_correction_past_pruned_runs_watches_no_fire_time_the_engine_skips(pro
         engine.step(at)
     dispatcher.shutdown()
     assert alerts.sent == []
+
+
+def test_a_deadline_in_a_pipeline_that_starts_at_reboot_is_refused(project):
+    """Only fire times have deadlines: a job after an `@reboot` job has none to keep,
+    as an `@reboot` job itself (the daemon never checked it, yet a run later than
+    boot + deadline sent `recovery` for a deadline nobody was told was missed)."""
+    from cronplus.errors import ConfigError
+
+    project.write("""
+        [jobs.boot]
+        schedule = "@reboot"
+        command = "true"
+        [jobs.warm]
+        after = ["boot"]
+        command = "true"
+        deadline = "1m"
+    """)
+    with pytest.raises(ConfigError) as info:
+        project.config()
+    (problem,) = [str(p) for p in info.value.problems]
+    assert "warm" in problem and "deadline" in problem and "@reboot" in problem
