@@ -58,6 +58,17 @@ def watch(project, extra: str = "", **kw) -> tuple[DeadlineWatch, Alerts]:
     return DeadlineWatch(project.config(), project.store(), alerts), alerts
 
 
+def engine_with_alerts(project, clock: FakeClock) -> tuple[Engine, Dispatcher, Alerts]:
+    """An engine on `project` whose deadline alerts land in the returned `Alerts`."""
+    config, store = project.config(), project.store()
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    alerts = Alerts()
+    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
+        alerts(event, *a, **kw) if event is Alerter.deadline else None
+    )
+    return Engine(config, store, dispatcher, clock=clock), dispatcher, alerts
+
+
 def test_the_next_deadline_is_due_and_checked_once_whatever_the_run_does(project):
     w, alerts = watch(project)
     store = project.store()
@@ -171,14 +182,9 @@ def test_a_clock_correction_checks_the_deadlines_of_the_new_time(project):
     jobs fire at the new time, and so their deadlines must be checked at it, not only
     once the clock is back where it was."""
     project.write(HOURLY.format(extra="").replace('command = "true"', 'command = "exit 3"', 1))
-    config, store, ahead = project.config(), project.store(), T0 + 5 * HOUR + HALF
+    ahead = T0 + 5 * HOUR + HALF
     clock = FakeClock(ahead)
-    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
-    alerts = Alerts()
-    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
-        alerts(event, *a, **kw) if event is Alerter.deadline else None
-    )
-    engine = Engine(config, store, dispatcher, clock=clock)
+    engine, dispatcher, alerts = engine_with_alerts(project, clock)
     engine.start(ahead)
     clock.set(T0 + timedelta(minutes=5))
     engine.jumped(ahead, clock.now())  # back 5 h 25 min: the truth is 10:05
@@ -365,20 +371,15 @@ def test_a_correction_past_pruned_runs_watches_no_fire_time_the_engine_skips(pro
         deadline = "30s"
         command = "true"
     """)
-    config, store, ahead = project.config(), project.store(), T0 + 6 * HOUR
+    ahead = T0 + 6 * HOUR
     clock = FakeClock(ahead)
-    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
-    alerts = Alerts()
-    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
-        alerts(event, *a, **kw) if event is Alerter.deadline else None
-    )
-    engine = Engine(config, store, dispatcher, clock=clock)
+    engine, dispatcher, alerts = engine_with_alerts(project, clock)
     engine.start(ahead)
     for i in (1, 2, 3):  # 16:01 .. 16:03 run while the clock is 6 h ahead
         clock.set(ahead + timedelta(minutes=i))
         engine.step(clock.now())
         dispatcher.wait_all()
-    prune(config, store, StatePaths(project.state), clock.now())  # 16:01, 16:02 go
+    prune(engine.config, engine.store, StatePaths(project.state), clock.now())  # 16:01, :02 go
     before = clock.now()
     clock.set(T0)
     engine.jumped(before, T0)  # corrected: the truth is 10:00; m follows from 16:03
