@@ -4,7 +4,8 @@ The engine and the dispatcher tell the alerter what happened, one method per eve
 (`run_ended`, `retrying`, `late`, `missed`, `deadline`, `config_rejected`); this module decides
 whether each alerts (the job's `on` list, dedupe within `repeat_after`, holds folded
 into the next message), writes every message, and hands it to `delivery` for each
-channel. The outcome is recorded in the state (`cronplus alerts`).
+channel. The outcome is recorded in the state (`cronplus alerts`). The texts of the
+messages are `alert_texts`.
 
 URLs hold secrets: they are expanded from `${NAME}` with what config read at load,
 and shown only as `redact` shows them.
@@ -13,13 +14,19 @@ and shown only as `redact` shows them.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import socket
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from cronplus.alert_texts import (
+    alert_test_message,
+    config_message,
+    deadline_message,
+    fold_text,
+    late_message,
+    missed_message,
+    run_message,
+)
 from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, expand, unset_names
 from cronplus.deadlines import run_deadline
@@ -37,26 +44,10 @@ from cronplus.model import (
 )
 from cronplus.redact import Channel, redact
 from cronplus.store import Store
-from cronplus.zones import human_time, zone
+from cronplus.zones import human_time
 
 log = logging.getLogger("cronplus")
 
-TAIL_LINES = 20
-TAIL_LINE_CHARS = 500  # a longer output line is cut there, marked with …
-
-# Each event's words in a message's title.
-WORDS = {
-    AlertEvent.FAILURE: "failed",
-    AlertEvent.TIMEOUT: "timed out",
-    AlertEvent.RETRY: "retrying",
-    AlertEvent.RECOVERY: "recovered",
-    AlertEvent.MISSED: "missed a run",
-    AlertEvent.LATE: "is late",
-    AlertEvent.DEADLINE: "missed its deadline",
-    AlertEvent.SUCCESS: "succeeded",
-    AlertEvent.CONFIG: "configuration rejected",
-    AlertEvent.TEST: "test message",
-}
 # What repeats and is held within repeat_after, by event.
 _KIND = {AlertEvent.FAILURE: "failing", AlertEvent.TIMEOUT: "failing", AlertEvent.MISSED: "missed"}
 _ENDED = {RunStatus.FAILED: AlertEvent.FAILURE, RunStatus.TIMED_OUT: AlertEvent.TIMEOUT}
@@ -70,168 +61,6 @@ def effective(config: Config, job: Job | None) -> AlertsConfig | None:
     if not job.alerts_enabled:
         return None
     return job.alerts or config.alerts
-
-
-# -- messages -------------------------------------------------------------------------------
-
-
-def _tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
-    """The last `lines` lines of an attempt's output, each as a terminal would leave it
-    (after its last carriage return), without escape sequences or control characters,
-    and cut to TAIL_LINE_CHARS."""
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            start = max(0, f.tell() - 64 * 1024)
-            f.seek(max(0, start - 1))
-            data = f.read()
-    except OSError:
-        return []
-    cut = start > 0 and data[:1] != b"\n"  # the window begins within a line
-    if start > 0:
-        data = data[1:]
-    if cut:
-        data = data.lstrip(bytes(range(0x80, 0xC0)))  # the rest of a cut character
-    raw = data.decode("utf-8", errors="replace").split("\n")
-    if raw[-1] == "":
-        raw.pop()  # the newline that ends the last line
-    if cut and raw:
-        raw[0] = "…" + raw[0]
-    return [_clean(line) for line in raw[-lines:]]
-
-
-# Escape sequences: CSI (colours, cursor moves), OSC (window titles, links), ESC with
-# intermediates (ESC ( B) and the two-character ones (ESC 7); then the control
-# characters left, except tab, and Unicode line separators.
-_ESCAPES_RE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]"
-)
-_CONTROLS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _clean(line: str) -> str:
-    line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    line = _CONTROLS_RE.sub("", _ESCAPES_RE.sub("", line))
-    if len(line) > TAIL_LINE_CHARS:
-        line = line[: TAIL_LINE_CHARS - 1] + "…"
-    return line
-
-
-def run_message(
-    event: AlertEvent, run: Run, tz: str, *, fold: str | None = None, status: str | None = None
-) -> Message:
-    """The message about `run`; `status` replaces its Status line's text."""
-    last = run.last_attempt
-    if status is None:
-        status = f"{run.status}" + (f": {run.reason}" if run.reason else "")
-    lines = [
-        f"Job: {run.job}",
-        f"Logical time: {human_time(run.scheduled_for, tz)}",
-        f"Trigger: {run.trigger}",
-        f"Status: {status}",
-        f"Attempts: {len(run.attempts)}",
-    ]
-    if run.duration_s is not None:
-        lines.append(f"Duration: {run.duration_s:.1f}s")
-    if last is not None and last.signal:
-        lines.append(f"Signal: {last.signal}")
-    elif last is not None and last.exit_code is not None:
-        lines.append(f"Exit code: {last.exit_code}")
-    lines.append(f"Host: {socket.gethostname()}")
-    if fold:
-        lines.append(fold)
-    tail = _tail(last.log if last else None)
-    if tail:
-        what = "Last line" if len(tail) == 1 else f"Last {len(tail)} lines"
-        lines += ["", f"{what} of attempt {last.number if last else '?'}:", *tail]
-    lines += ["", f"See more: cronplus logs {run.job} --run {run.id}"]
-    title = f"cronplus: {run.job} {WORDS[event]}"
-    return Message(event, run.job, run.id, title, "\n".join(lines))
-
-
-def _fold_text(event: AlertEvent, held: int, since: datetime | None, tz: str) -> str | None:
-    if not held:
-        return None
-    noun = {"missed": "missed fire time"}.get(event, "failure")
-    when = f" since {human_time(since, tz)}" if since else ""
-    return f"And {held} more {noun}{'s' if held != 1 else ''}{when}, held back by repeat_after."
-
-
-def late_message(run: Run, tz: str, expected_s: float) -> Message:
-    message = run_message(AlertEvent.LATE, run, tz)
-    body = f"Still running after its expected_duration of {expected_s:g}s.\n\n" + message.body
-    return Message(AlertEvent.LATE, run.job, run.id, message.title, body)
-
-
-def missed_message(
-    name: str, times: Sequence[datetime], why: str, tz: str, fold: str | None
-) -> Message:
-    if len(times) == 1:
-        what = f"Fire time {human_time(times[0], tz)} passed without a run: {why}."
-    else:
-        what = (
-            f"{len(times)} fire times passed without a run, from {human_time(times[0], tz)} "
-            f"to {human_time(times[-1], tz)}: {why}."
-        )
-    lines = [f"Job: {name}", what, f"Host: {socket.gethostname()}"]
-    if fold:
-        lines.append(fold)
-    lines += ["", f"See: cronplus status --on {times[-1].astimezone(zone(tz)).date()} {name}"]
-    title = f"cronplus: {name} {WORDS[AlertEvent.MISSED]}"
-    return Message(AlertEvent.MISSED, name, None, title, "\n".join(lines))
-
-
-def deadline_message(job: Job, t: datetime, run: Run | None, *, down: bool) -> Message:
-    """The run for fire time `t` had not succeeded by its deadline; what it does now."""
-    assert job.deadline is not None
-    tz = job.timezone
-    now = "no run" if run is None else f"{run.status}" + (f": {run.reason}" if run.reason else "")
-    lines = [
-        f"Job: {job.name}",
-        f"Logical time: {human_time(t, tz)}",
-        f"Deadline: {human_time(t + job.deadline, tz)}, and no run for it had succeeded by then.",
-        f"Now: {now}",
-    ]
-    if down:
-        lines.append("Sent as the daemon started: the daemon was down at the deadline.")
-    lines.append(f"Host: {socket.gethostname()}")
-    if run is not None:
-        lines += ["", f"See more: cronplus logs {job.name} --run {run.id}"]
-    else:
-        lines += ["", f"See: cronplus status --on {t.astimezone(zone(tz)).date()} {job.name}"]
-    title = f"cronplus: {job.name} {WORDS[AlertEvent.DEADLINE]}"
-    return Message(AlertEvent.DEADLINE, job.name, run.id if run else None, title, "\n".join(lines))
-
-
-def config_message(where: str, problems: Sequence[str]) -> Message:
-    body = "\n".join(
-        [
-            f"The jobs file {where} changed and has problems; the daemon keeps",
-            "running the configuration it had. Fix the file: it is read again when",
-            "saved, or on SIGHUP.",
-            "",
-            *problems,
-            "",
-            f"Host: {socket.gethostname()}",
-        ]
-    )
-    return Message(AlertEvent.CONFIG, None, None, f"cronplus: {WORDS[AlertEvent.CONFIG]}", body)
-
-
-def alert_test_message(name: str | None, now: datetime) -> Message:
-    body = "\n".join(
-        [
-            "This is a test alert from cronplus.",
-            f"Job: {name or '(all jobs: [alerts])'}",
-            f"Host: {socket.gethostname()}",
-            f"Sent at: {now.isoformat(timespec='seconds')}",
-        ]
-    )
-    return Message(AlertEvent.TEST, name, None, f"cronplus: {WORDS[AlertEvent.TEST]}", body)
 
 
 # -- the alerter ----------------------------------------------------------------------------
@@ -317,7 +146,7 @@ class Alerter:
         if held is None:
             log.info("job=%s run=%s event=alert-held detail='%s'", run.job, run.id, event)
             return
-        fold = _fold_text(event, *held, job.timezone)
+        fold = fold_text(event, *held, job.timezone)
         self._emit(run_message(event, run, job.timezone, fold=fold), job)
 
     def _succeeded(self, run: Run, job: Job) -> None:
@@ -331,7 +160,7 @@ class Alerter:
         recovered = before is not None and before.status in _ENDED
         late = self._past_deadline(run, job)
         if (recovered or late) and self.wants(job, AlertEvent.RECOVERY):
-            folds = (_fold_text(AlertEvent.FAILURE, held, since, job.timezone), late)
+            folds = (fold_text(AlertEvent.FAILURE, held, since, job.timezone), late)
             fold = "\n".join(f for f in folds if f) or None
             self._emit(run_message(AlertEvent.RECOVERY, run, job.timezone, fold=fold), job)
         if self.wants(job, AlertEvent.SUCCESS):
@@ -373,7 +202,7 @@ class Alerter:
         if held is None:
             log.info("job=%s event=alert-held detail='missed'", name)
             return
-        fold = _fold_text(AlertEvent.MISSED, *held, job.timezone)
+        fold = fold_text(AlertEvent.MISSED, *held, job.timezone)
         self._emit(missed_message(name, times, why, job.timezone, fold), job)
 
     def deadline(self, name: str, t: datetime, run: Run | None, *, down: bool = False) -> None:

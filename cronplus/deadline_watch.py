@@ -54,17 +54,29 @@ class DeadlineWatch:
         """At a daemon's start, before it marks itself alive: the deadlines that passed
         since a daemon was last alive (`last_alive`; None: none ever ran, so none), then
         each job's next deadline after `now`. Fire times up to `now` were caught up by
-        the engine's start: their deadlines ahead are still watched."""
+        the engine's start: their deadlines ahead are still watched. Not for a job
+        whose pipeline root has no scheduled run yet: the engine caught up nothing for
+        it (a job added while no daemon ran), so it follows its fire times after `now`."""
         for job in self.config.jobs.values():
             drive = _drive(self.config, job)
             if drive is None or job.deadline is None:
                 continue
-            if last_alive is not None and last_alive < now:
-                s, tz = parse_schedule(drive[0]), ZoneInfo(drive[1])
-                passed = fire_times(s, tz, last_alive - job.deadline, now - job.deadline)
+            s, tz, after = parse_schedule(drive[0]), ZoneInfo(drive[1]), now
+            if last_alive is not None and self._ran(drive, min(last_alive, now), now, job):
+                after = now - job.deadline
+                passed = fire_times(s, tz, last_alive - job.deadline, after)
                 for t in deque(passed, maxlen=job.catchup_limit):
                     self._check(job, t, now, down=True)
-            self._follow(job, drive, now - job.deadline if last_alive is not None else now)
+            self._follow(job, drive, after)
+
+    def _ran(self, drive: Drive, since: datetime, now: datetime, job: Job) -> bool:
+        """Did `job` have a fire time whose deadline is after `since` and that the
+        engine ran or caught up (its root has a scheduled run)? A query only then."""
+        assert job.deadline is not None
+        s, tz = parse_schedule(drive[0]), ZoneInfo(drive[1])
+        if next(fire_times(s, tz, since - job.deadline, now), None) is None:
+            return False
+        return self.store.latest_scheduled(drive[2]) is not None
 
     def reconfigure(self, new: Config, now: datetime) -> None:
         """A reloaded jobs file, from the next deadline checked on, with the new
@@ -88,6 +100,14 @@ class DeadlineWatch:
                 and self._due.at.get(job.name) != self._t[job.name] + job.deadline
             ):
                 self._due.set(job.name, self._t[job.name] + job.deadline)
+
+    def corrected(self, now: datetime, through: dict[str, datetime]) -> None:
+        """The wall clock was set back by a correction (`Engine.jumped`): the jobs fire
+        from their first fire time after `now` (or after `through`, their root's newest
+        pruned run), so each follows those fire times' deadlines (a time met or alerted
+        while the clock was ahead is not again)."""
+        for name, drive in list(self._drives.items()):
+            self._follow(self.config.jobs[name], drive, max(now, through.get(drive[2], now)))
 
     def check(self, now: datetime) -> None:
         """Check every deadline due at `now`: a job's passed all at once (a forward

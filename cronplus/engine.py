@@ -207,6 +207,7 @@ class Engine:
                 through = {}  # unreadable now: the claims still refuse what has a record
             for name in list(self._next):
                 self._follow(self.config.jobs[name], max(now, through.get(name, now)))
+            self._deadlines.corrected(now, through)
         if now < before:
             return
         for name in list(self._next):

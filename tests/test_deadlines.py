@@ -16,8 +16,11 @@ import pytest
 
 from cronplus.alerts import Alerter
 from cronplus.deadline_watch import DeadlineWatch
+from cronplus.dispatch import Dispatcher
+from cronplus.engine import Engine
 from cronplus.model import RunStatus, Trigger
-from tests.conftest import record, wait_until
+from cronplus.paths import StatePaths
+from tests.conftest import FakeClock, record, wait_until
 from tests.test_alerts import Http
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -55,6 +58,17 @@ def watch(project, extra: str = "", **kw) -> tuple[DeadlineWatch, Alerts]:
     return DeadlineWatch(project.config(), project.store(), alerts), alerts
 
 
+def engine_with_alerts(project, clock: FakeClock) -> tuple[Engine, Dispatcher, Alerts]:
+    """An engine on `project` whose deadline alerts land in the returned `Alerts`."""
+    config, store = project.config(), project.store()
+    dispatcher = Dispatcher(config, store, StatePaths(project.state), clock=clock)
+    alerts = Alerts()
+    dispatcher.alert = lambda event, *a, **kw: (  # type: ignore[method-assign]
+        alerts(event, *a, **kw) if event is Alerter.deadline else None
+    )
+    return Engine(config, store, dispatcher, clock=clock), dispatcher, alerts
+
+
 def test_the_next_deadline_is_due_and_checked_once_whatever_the_run_does(project):
     w, alerts = watch(project)
     store = project.store()
@@ -79,8 +93,9 @@ def test_a_new_watch_on_the_same_state_never_alerts_a_deadline_again(project):
     """A restart, or a crash after the alert but before the alive mark."""
     w, alerts = watch(project)
     w.start(None, T0 - timedelta(minutes=5))
+    record(project.store(), "load", T0, "running")
     w.check(T0 + HALF)
-    assert alerts.sent == [("load", T0, None, False)]
+    assert alerts.sent == [("load", T0, "running", False)]
     again, alerts2 = watch(project)
     again.start(T0 + HALF - timedelta(seconds=9), T0 + timedelta(minutes=50))
     assert alerts2.sent == [("report", T0, None, True)]  # load's was sent already
@@ -147,6 +162,38 @@ def test_a_reload_takes_effect_for_the_next_deadline(project):
     )
     w.reconfigure(project.config(), T0 + timedelta(hours=3))
     assert w.first() == T0 + timedelta(hours=3, minutes=45)  # report has none now
+
+
+def test_a_new_job_added_while_down_has_no_deadline_for_fire_times_it_never_ran(project):
+    """The engine catches up nothing for a job with no scheduled run yet (README:
+    "a job with no scheduled run in the state yet does not catch up"), so a restart
+    after adding one must not alert "no run" for its fire times before the start."""
+    w, alerts = watch(project)
+    now = T0 + timedelta(minutes=40)  # 10:00 (due 10:30, passed) and none ran: new
+    w.start(T0 - timedelta(minutes=5), now)
+    assert alerts.sent == []
+    assert w.first() == T0 + HOUR + HALF  # 11:00's, the first it fires
+    w.check(T0 + HOUR + timedelta(minutes=50))
+    assert [(n, t) for n, t, *_ in alerts.sent] == [("load", T0 + HOUR), ("report", T0 + HOUR)]
+
+
+def test_a_clock_correction_checks_the_deadlines_of_the_new_time(project):
+    """The clock ran 5 h ahead and was set back (a correction: engine.jumped): the
+    jobs fire at the new time, and so their deadlines must be checked at it, not only
+    once the clock is back where it was."""
+    project.write(HOURLY.format(extra="").replace('command = "true"', 'command = "exit 3"', 1))
+    ahead = T0 + 5 * HOUR + HALF
+    clock = FakeClock(ahead)
+    engine, dispatcher, alerts = engine_with_alerts(project, clock)
+    engine.start(ahead)
+    clock.set(T0 + timedelta(minutes=5))
+    engine.jumped(ahead, clock.now())  # back 5 h 25 min: the truth is 10:05
+    for at in (T0 + HOUR, T0 + HOUR + HALF):
+        clock.set(at)
+        engine.step(at)
+        dispatcher.wait_all()
+    dispatcher.shutdown()
+    assert alerts.sent == [("load", T0 + HOUR, "failed", False)]
 
 
 @pytest.mark.parametrize("on", ['["deadline", "recovery"]', '["deadline"]'])
@@ -308,3 +355,57 @@ def test_a_deadline_passed_while_no_daemon_ran_is_alerted_at_the_start(project, 
     assert [json.dumps(p) for p in http.posts("/hook") if "deadline" in p["title"]] == [
         json.dumps(post)
     ]
+
+
+def test_a_correction_past_pruned_runs_watches_no_fire_time_the_engine_skips(project):
+    """After a correction the engine follows a job from after its newest pruned run
+    (made while the clock was ahead): the fire times before that run nowhere, so
+    their deadlines are not watched either ("no run" would be a false alarm)."""
+    from cronplus.retention import prune
+
+    project.write("""
+        [jobs.m]
+        schedule = "* * * * *"
+        timezone = "UTC"
+        keep_runs = 1
+        deadline = "30s"
+        command = "true"
+    """)
+    ahead = T0 + 6 * HOUR
+    clock = FakeClock(ahead)
+    engine, dispatcher, alerts = engine_with_alerts(project, clock)
+    engine.start(ahead)
+    for i in (1, 2, 3):  # 16:01 .. 16:03 run while the clock is 6 h ahead
+        clock.set(ahead + timedelta(minutes=i))
+        engine.step(clock.now())
+        dispatcher.wait_all()
+    prune(engine.config, engine.store, StatePaths(project.state), clock.now())  # 16:01, :02 go
+    before = clock.now()
+    clock.set(T0)
+    engine.jumped(before, T0)  # corrected: the truth is 10:00; m follows from 16:03
+    for at in (T0 + timedelta(minutes=1, seconds=30), T0 + timedelta(minutes=2, seconds=30)):
+        clock.set(at)
+        engine.step(at)
+    dispatcher.shutdown()
+    assert alerts.sent == []
+
+
+def test_a_deadline_in_a_pipeline_that_starts_at_reboot_is_refused(project):
+    """Only fire times have deadlines: a job after an `@reboot` job has none to keep,
+    as an `@reboot` job itself (the daemon never checked it, yet a run later than
+    boot + deadline sent `recovery` for a deadline nobody was told was missed)."""
+    from cronplus.errors import ConfigError
+
+    project.write("""
+        [jobs.boot]
+        schedule = "@reboot"
+        command = "true"
+        [jobs.warm]
+        after = ["boot"]
+        command = "true"
+        deadline = "1m"
+    """)
+    with pytest.raises(ConfigError) as info:
+        project.config()
+    (problem,) = [str(p) for p in info.value.problems]
+    assert "warm" in problem and "deadline" in problem and "@reboot" in problem

@@ -45,6 +45,7 @@ LAYERS = {
     "recovery": 3,
     "retention": 3,
     "alerts": 3,
+    "alert_texts": 3,
     "deadline_watch": 3,
     "delivery": 3,
     "executor": 4,

@@ -273,6 +273,11 @@ class Loader(Checks):
                     )
         for group in graph.pipelines(deps):
             roots = [name for name in group if not has_after[name]]
+            if any(values[r].get("schedule") == "@reboot" for r in roots):  # issue 15
+                for name in (n for n in group if has_after[n] and "deadline" in tables[n]):
+                    why = "deadline in a pipeline that starts @reboot: only fire times have"
+                    where = Where(("jobs", name), job=name)
+                    self.report(where, "deadline", f"{why} deadlines (remove deadline)")
             # A root whose own value was bad is already reported; comparing it would only add noise.
             if len(roots) < 2 or any(
                 k in tables[r] and k not in values[r]
