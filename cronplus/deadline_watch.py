@@ -7,8 +7,9 @@ kept in a heap by instant as the engine keeps fire times (`due.Due`); the engine
 loop sleeps until the first of both and calls `check`. At a deadline, the run for
 (job, T) is looked up: if it had not succeeded by then, whatever the reason (still
 running, queued, waiting for a retry, failed, upstream_failed, skipped, or no run at
-all), `deadline` is alerted, once per (job, T) (`Store.deadline_alerted`, also across
-restarts and crashes). At the daemon's start, the deadlines that passed since a
+all) but a pause (skipped `paused`: the user's own "not now"), `deadline` is
+alerted, once per (job, T) (`Store.deadline_alerted`, also across restarts and
+crashes). At the daemon's start, the deadlines that passed since a
 daemon was last alive on the state are checked the same way, their message saying
 the daemon was down; at most `catchup_limit` of them per job, the newest.
 """
@@ -25,7 +26,7 @@ from cronplus.alerts import Alerter
 from cronplus.config import config_dag, pipeline_schedule
 from cronplus.deadlines import deadline_at, met
 from cronplus.due import Due
-from cronplus.model import Config, Job
+from cronplus.model import PAUSED_REASON, Config, Job, Run, RunStatus
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
 
@@ -138,10 +139,19 @@ class DeadlineWatch:
     def _check(self, job: Job, t: datetime, now: datetime, *, down: bool) -> None:
         """Alert `deadline` for fire time `t` unless its run succeeded by then; once."""
         run = self.store.find_run(job.name, t)
-        if met(deadline_at(job, t), run, now) is True:
+        if met(deadline_at(job, t), run, now) is True or self._paused(job, t, run):
             return
         if self.store.deadline_alerted(job.name, t):
             self._alert(Alerter.deadline, job.name, t, run, down=down)
+
+    def _paused(self, job: Job, t: datetime, run: Run | None) -> bool:
+        """Was fire time `t` skipped because the job, or its pipeline's first job, was
+        paused? A pause is the user's own "not now": it alerts neither `missed` nor
+        `deadline`."""
+        if run is None and job.after:
+            root = config_dag(self.config).pipeline_roots(job.name)[0]
+            run = self.store.find_run(root, t)
+        return run is not None and run.status is RunStatus.SKIPPED and run.reason == PAUSED_REASON
 
     def _follow(
         self, job: Job, drive: Drive, after: datetime, fired: list[datetime] | None = None

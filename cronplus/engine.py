@@ -24,7 +24,7 @@ from cronplus.deadline_watch import DeadlineWatch
 from cronplus.dispatch import Dispatcher
 from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
-from cronplus.model import Config, Job, Trigger
+from cronplus.model import PAUSED_REASON, Config, Job, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.state_health import STATE_RETRY_S, state_down
@@ -35,7 +35,7 @@ log = logging.getLogger("cronplus")
 MAX_SLEEP_S = 30.0  # bounded, so a wall-clock jump is noticed within this long
 JUMP_S = 5.0  # wall time moving this much more (or less) than monotonic time is a jump
 CORRECTION = timedelta(hours=3)  # a step back over this is a correction (cron(8))
-PAUSED = "paused"  # the reason of a fire time skipped while its job is paused
+PAUSED = PAUSED_REASON  # the reason of a fire time skipped while its job is paused
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 
 

@@ -44,6 +44,10 @@ class Trigger(StrEnum):
     CATCHUP = "catchup"
 
 
+# The reason of a fire time recorded skipped while its job (or its pipeline's first
+# job) was paused: no `missed` alert, no deadline alert, not caught up.
+PAUSED_REASON = "paused"
+
 # The longest delay before a retry a jobs file may ask for (`validate` rejects more); a
 # timedelta holds less than a day more.
 MAX_RETRY_DELAY = timedelta(days=999_999_999)

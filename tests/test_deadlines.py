@@ -409,3 +409,20 @@ def test_a_deadline_in_a_pipeline_that_starts_at_reboot_is_refused(project):
         project.config()
     (problem,) = [str(p) for p in info.value.problems]
     assert "warm" in problem and "deadline" in problem and "@reboot" in problem
+
+
+def test_a_fire_time_skipped_while_paused_alerts_no_deadline(project):
+    """A pause is the user's own "not now": its fire times alert neither `missed` nor
+    `deadline`, nor do those of the jobs after a paused first job."""
+    w, alerts = watch(project)
+    store = project.store()
+    w.start(None, T0 - timedelta(minutes=5))
+    record(store, "load", T0, "skipped", reason="paused")
+    w.check(T0 + timedelta(minutes=45))
+    assert alerts.sent == []
+    record(store, "load", T0 + HOUR, "skipped", reason="previous run 3 was still running")
+    w.check(T0 + HOUR + timedelta(minutes=45))
+    assert alerts.sent == [
+        ("load", T0 + HOUR, "skipped", False),
+        ("report", T0 + HOUR, None, False),
+    ]
