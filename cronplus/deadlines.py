@@ -29,11 +29,26 @@ def met(at: datetime | None, run: Run | None, now: datetime) -> bool | None:
 
     True once the run succeeded by `at`; False once `at` passed without that (a success
     after it is still a miss); None while `at` is ahead and no success is in, and for a
-    fire time without a deadline.
+    fire time without a deadline. A run run again since (`backfill --rerun` adds
+    attempts to it, reopening it) met it if one of its attempts succeeded by `at`.
     """
     if at is None:
         return None
-    done = run is not None and run.status is RunStatus.SUCCEEDED and run.finished_at is not None
-    if done and run.finished_at <= at:  # type: ignore[union-attr]
+    if run is not None and _succeeded_by(run, at):
         return True
     return False if now >= at else None
+
+
+def _succeeded_by(run: Run, at: datetime) -> bool:
+    end = run.finished_at if run.status is RunStatus.SUCCEEDED else None
+    if end is not None and end <= at:
+        return True
+    # Run again since it succeeded (`backfill --rerun` reopens it with a new attempt):
+    # that earlier attempt's success by `at` met the deadline. The last attempt of a
+    # run that succeeded is the run's end, judged above.
+    last = run.last_attempt if run.status is RunStatus.SUCCEEDED else None
+    return any(
+        a.exit_code == 0 and a.finished_at is not None and a.finished_at <= at
+        for a in run.attempts
+        if a is not last
+    )

@@ -275,3 +275,37 @@ def test_a_fire_time_whose_run_retention_pruned_has_no_verdict(project, cli):
         "met": None,
     }
     assert table(cli("status", "--on", day).stdout)["load"][2:4] == ["pruned", "-"]
+
+
+def test_a_rerun_after_the_deadline_does_not_undo_a_deadline_met(project, cli):
+    """`backfill --rerun` adds an attempt to the run for T: its first attempt succeeded
+    by the deadline, so the deadline was met (the daemon alerted nothing), whatever the
+    run's end is now."""
+    project.write(jobs(load="1m"))
+    record(project.store(), "load", LAST, "succeeded")  # ended 10 s after LAST
+    at = LAST.isoformat()
+    assert cli("backfill", "load", "--from", at, "--to", at, "--rerun", "--yes").exit_code == 0
+    got = day_json(cli)["load"]
+    assert got["runs"][0]["attempts"] == 2
+    assert got["by_fire_time"][0]["deadline"] == {
+        "at": iso(LAST + timedelta(minutes=1)),
+        "met": True,
+    }
+    assert status_json(cli)["load"]["deadline"]["met"] is True
+    assert "deadline missed" not in cli("status").stdout
+
+
+def test_a_run_reopened_after_a_success_in_time_has_met_its_deadline():
+    """While a rerun goes (the run is `running` again), its earlier success stands; an
+    attempt that succeeded only after the deadline does not count."""
+    from cronplus.deadlines import met
+    from cronplus.model import Attempt, Run, RunStatus
+
+    t, at = LAST, LAST + timedelta(hours=1)
+    ok = Attempt(1, t, t + timedelta(minutes=5), exit_code=0)
+    rerun = Attempt(2, NOW - timedelta(minutes=1))
+    run = Run(1, "load", t, Trigger.SCHEDULE, RunStatus.RUNNING, attempts=(ok, rerun))
+    assert met(at, run, NOW) is True
+    late = Attempt(1, t, at + timedelta(minutes=5), exit_code=0)
+    run = Run(1, "load", t, Trigger.SCHEDULE, RunStatus.RUNNING, attempts=(late, rerun))
+    assert met(at, run, NOW) is False
