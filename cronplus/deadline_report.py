@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cronplus.deadlines import deadline_at, met
-from cronplus.model import Job, Run, Trigger
+from cronplus.model import PAUSED_REASON, Job, Run, RunStatus, Trigger
 from cronplus.schedule import is_reboot, parse_schedule, previous_fire
 from cronplus.store import Store
 from cronplus.zones import zone
@@ -68,7 +68,9 @@ def latest_verdicts(store: Store, asked: Iterable[Asked], now: datetime) -> dict
     out: dict[str, Verdict] = {}
     again: dict[str, tuple[datetime, datetime]] = {}
     for job, expr, tz, last, after_last in asked:
-        if job.deadline is None or expr is None or is_reboot(expr):
+        # A job that never ran is not judged, as it is never overdue: it was just added
+        # (the daemon alerts no deadline for fire times before it watched the job).
+        if job.deadline is None or expr is None or is_reboot(expr) or last is None:
             continue
         cutoff = now - job.deadline
         key = (expr, tz, cutoff)  # jobs sharing a schedule share the walk
@@ -99,4 +101,10 @@ def latest_verdicts(store: Store, asked: Iterable[Asked], now: datetime) -> dict
             v, run = out[name], found.get(name)
             gone = run is None and name in through and t <= through[name]
             out[name] = Verdict(t, v.at, None if gone else met(v.at, run, now), run, gone)
-    return out
+    # A fire time skipped while paused is the user's own "not now": no verdict, as the
+    # daemon sends no deadline alert for it.
+    return {name: v for name, v in out.items() if not _paused(v.run)}
+
+
+def _paused(run: Run | None) -> bool:
+    return run is not None and run.status is RunStatus.SKIPPED and run.reason == PAUSED_REASON

@@ -225,7 +225,9 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         if scheduled:
             watched = name not in paused
             nxt, late_fire = _next_and_overdue(config, store, job, last, now, expr, watched)
-            if job.deadline is not None:  # asked now: the fire time after `last` is kept
+            # Asked now: the fire time after `last` is kept. A paused job (or pipeline)
+            # is not judged, as it is never overdue.
+            if job.deadline is not None and watched and root.name not in paused:
                 timed.append(_deadline_asked(job, root, last))
         out.append(
             JobStatus(

@@ -104,15 +104,21 @@ def test_status_on_without_deadlines_prints_as_before(project, cli):
 
 
 def test_status_marks_a_job_whose_latest_deadline_was_missed(project, cli):
-    project.write(jobs(ontime="1m", late="5s", absent="1h", plain=None))
+    project.write(jobs(ontime="1m", late="5s", absent="1h", plain=None, new="1h", paused="1h"))
     store = project.store()
     for name in ("ontime", "late", "plain"):
         record(store, name, LAST, "succeeded")
+    record(store, "absent", LAST - timedelta(days=1), "succeeded")  # none for LAST
+    record(store, "paused", LAST - timedelta(days=1), "succeeded")
+    record(store, "paused", LAST, "skipped", reason="paused")
     result = cli("status")
     rows = table(result.stdout)
     assert "late (deadline missed)" in rows
     assert "absent (deadline missed)" in rows
     assert "ontime" in rows and "plain" in rows
+    # Never run (just added): not judged, as it is never overdue; a fire time skipped
+    # while paused is the user's own "not now", and the daemon alerts neither.
+    assert "new" in rows and "paused" in rows
     notes = [line for line in result.stdout.splitlines() if "deadline missed:" in line]
     assert notes == [
         f"late: deadline missed: the run for {LAST:%Y-%m-%d %H:%M:%S}+00:00 had not succeeded"
@@ -130,8 +136,11 @@ def test_status_marks_a_job_whose_latest_deadline_was_missed(project, cli):
     assert got["late"]["deadline"]["met"] is False
     assert got["absent"]["deadline"]["met"] is False
     assert got["plain"]["deadline"] is None
-    # `absent` never ran: that is not a bad run, and a missed deadline is not one either.
-    assert cli("status", "ontime", "late", "absent").exit_code == ExitCode.OK
+    assert got["new"]["deadline"] is None and got["paused"]["deadline"] is None
+    # A success after its deadline is not a bad run: the exit code stays 0 (`absent`,
+    # with no run for a fire time long passed, is overdue: that is what exits 1).
+    assert cli("status", "ontime", "late").exit_code == ExitCode.OK
+    assert cli("status", "absent").exit_code == ExitCode.NOT_SUCCEEDED
 
 
 def test_status_reads_the_run_of_a_deadline_that_is_not_the_newest(project, cli):
