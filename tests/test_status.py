@@ -415,6 +415,25 @@ def test_a_short_status_on_a_terminal_is_a_rich_table(project):
     assert "│" in on_terminal(project, "-c", "jobs.toml", "status")
 
 
+def test_a_reason_with_brackets_is_printed_as_written_on_a_terminal(project):
+    """rich reads a plain str cell as markup: a reason holding "[red]" lost it, and a
+    lone "[/]" made the table raise."""
+    project.write("""
+        [jobs.load]
+        schedule = "0 3 * * *"
+        command = "true"
+    """)
+    store = project.store()
+    when = datetime.now(UTC) - timedelta(hours=1)
+    record(store, "load", when, "skipped", reason="why [/] and [red]not[/red]")
+    day = when.date().isoformat()
+    out = on_terminal(project, "-c", "jobs.toml", "history", "load", columns=200)
+    assert "│" in out and "Traceback" not in out, out
+    assert "why [/] and [red]not[/red]" in out, out
+    on = on_terminal(project, "-c", "jobs.toml", "status", "--on", day, columns=200)
+    assert "why [/] and [red]not[/red]" in on, on
+
+
 def test_the_json_of_status_on_and_history_is_renders_shape_of_the_librarys_answer(project, cli):
     """What `--json` prints is render's function of report's answer, byte for byte: the
     functions a web view calls to serve the same JSON."""

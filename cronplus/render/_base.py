@@ -210,7 +210,9 @@ def _rich_table(
     for i, h in enumerate(headers):
         table.add_column(h, overflow="fold", no_wrap=i in whole)
     for row in rows:
-        cells: list[Any] = list(row)
+        # Text, not str: rich reads a str as markup, and a reason or a path holding
+        # "[...]" would lose it (or, with a lone "[/]", fail).
+        cells: list[Any] = [Text(cell) for cell in row]
         if status_column is not None:
             word = row[status_column]
             cells[status_column] = Text(

@@ -103,5 +103,7 @@ def _table(
     for row in rows:
         word = row[status_column]
         style = STATUS_STYLE.get(word.split()[0] if word.strip() else "", "")
-        table.add_row(*row[:status_column], Text(word, style=style), *row[status_column + 1 :])
+        cells = [Text(cell) for cell in row]  # not markup: see _base.print_table
+        cells[status_column] = Text(word, style=style)
+        table.add_row(*cells)
     return table
