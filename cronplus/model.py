@@ -285,7 +285,8 @@ class AlertRecord(AlertDelivery):
 class PoolEntry:
     """A run's place in a pool (`[pools]`): holding slots for an attempt, or waiting in
     the pool's line for them. `host` and `pid` are the cronplus process that waits or
-    took them (the daemon, `trigger` or `backfill`), not the job's."""
+    took them (the daemon, `trigger` or `backfill`), not the job's; `boot_id` and
+    `start_ticks` tell that process from a later one given its pid (None: unknown)."""
 
     pool: str
     run_id: int
@@ -296,6 +297,8 @@ class PoolEntry:
     host: str
     pid: int
     since: datetime  # when it began waiting, or took the slots
+    boot_id: str | None = None  # the kernel's boot id when the process ran
+    start_ticks: int | None = None  # its start, in clock ticks since that boot
 
 
 # -- what a caller writes on a run in one store call -------------------------------------

@@ -3,13 +3,16 @@ by which runs, and the runs waiting for it in line order, as the state has them 
 
 Read-only, two reads of the state whatever the number of pools (`Store.pool_entries`:
 the holders, then the line). A pool the file no longer names, while a run still holds
-or waits for it, is listed after the file's pools with no size."""
+or waits for it, is listed after the file's pools with no size. A row whose cronplus
+process of this host is gone (`procs.gone`) says so: a reader is not shown a holder
+that looks alive (another host's process: unknown, not said)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from cronplus.model import Config, PoolEntry
+from cronplus.procs import gone
 from cronplus.store import Store
 
 
@@ -17,12 +20,14 @@ from cronplus.store import Store
 class PoolState:
     """One pool now: `size` None when the jobs file no longer names it; `holders` by
     when they took their slots, `waiting` in the order they will be served (oldest
-    logical time first, then claim order)."""
+    logical time first, then claim order); `gone` the run ids of those whose process
+    is gone."""
 
     pool: str
     size: int | None
     holders: tuple[PoolEntry, ...] = ()
     waiting: tuple[PoolEntry, ...] = ()
+    gone: frozenset[int] = frozenset()
 
     @property
     def in_use(self) -> int:
@@ -39,13 +44,17 @@ def pool_states(config: Config, store: Store) -> list[PoolState]:
     line: dict[str, list[PoolEntry]] = {}
     for e in waiting:
         line.setdefault(e.pool, []).append(e)
-    gone = sorted((held.keys() | line.keys()) - config.pools.keys())
+    left = sorted((held.keys() | line.keys()) - config.pools.keys())
+    dead = frozenset(
+        e.run_id for e in [*holders, *waiting] if gone(e.host, e.pid, e.boot_id, e.start_ticks)
+    )
     return [
         PoolState(
             name,
             config.pools.get(name),
             tuple(held.get(name, ())),
             tuple(line.get(name, ())),
+            dead,
         )
-        for name in [*config.pools, *gone]
+        for name in [*config.pools, *left]
     ]

@@ -10,14 +10,13 @@ shrinks a pool takes effect for the next slots taken, and a job that no longer
 names a pool goes without. While it waits a waiter also frees what gone processes
 of this host left in its pool: a waiter's place at once, a holder's slots once the
 attempt they were taken for has ended (its job may outlive its cronplus process).
+A process is named by its pid, boot id and start ticks (`procs.gone`): a state
+outlives a reboot or a container restart, and a pid reused since names another.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -30,7 +29,7 @@ from cronplus.clock import Clock
 from cronplus.errors import StateError
 from cronplus.events import log_event
 from cronplus.model import Config, Job, PoolEntry, Run
-from cronplus.procs import alive
+from cronplus.procs import gone, host, me
 from cronplus.run_control import RunControl
 from cronplus.store import Store
 
@@ -38,12 +37,6 @@ LOOK_S = 0.5  # a waiter asks for its slots, and looks for gone holders, this of
 
 T = TypeVar("T")
 Write = Callable[..., T]  # the runner's `write` for this run: retried while the state fails
-
-
-@functools.cache
-def host() -> str:
-    """This host's name, as holders and waiters are recorded with it."""
-    return socket.gethostname()
 
 
 def waiting_reason(pool: str, in_use: int, size: int) -> str:
@@ -113,9 +106,9 @@ class Pools:
         if wanted is None:
             return True
         pool, slots, _ = wanted
-        now = self.clock.now()
-        entry = PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, number, host(),
-                          os.getpid(), now)  # fmt: skip
+        pid, boot_id, start_ticks = me()
+        entry = PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, number, host(), pid,
+                          self.clock.now(), boot_id, start_ticks)  # fmt: skip
         wake = threading.Event()
         taken, shown = False, None
         # The place is given up (`finally`) before the next waiter is woken (`waiting`).
@@ -182,13 +175,13 @@ class Pools:
         freed = False
         try:
             holders, line = self.store.pool_entries([pool])
-            me = host(), os.getpid()
             for entry, holds in [(e, False) for e in line] + [(e, True) for e in holders]:
-                if entry.host != me[0] or entry.pid == me[1] or alive(entry.pid):
+                process = entry.pid, entry.boot_id, entry.start_ticks
+                if process == me() or not gone(entry.host, *process):
                     continue
                 if holds and attempt_going(self.store, entry.run_id, entry.attempt):
                     continue
-                if self.store.pool_drop(entry.run_id, entry.pid):
+                if self.store.pool_drop(entry.run_id, *process):
                     freed = True
         except StateError:
             return False

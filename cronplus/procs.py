@@ -2,11 +2,19 @@
 
 Light on purpose: `status` uses it to tell a run that is going from one whose
 process is gone, and must not import the executor for that.
+
+A pid alone does not name a process that a state outlives (a reboot, a container
+restart): pids are reused. `me` and `gone` name one by its pid, the kernel's boot
+id and its start in clock ticks since boot, none of which a clock step changes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 def alive(pid: int) -> bool:
@@ -18,11 +26,68 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass
+    fields = _stat(pid)
+    return not fields or fields[0] != b"Z"
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command's name (its last ')'): [0] is
+    field 3 (the state), [19] field 22 (the start in ticks since boot)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            return f.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot; None when unknown."""
+    fields = _stat(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's id (a new one at each boot of the kernel); None when unreadable."""
+    try:
+        with open(BOOT_ID) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+@functools.cache
+def host() -> str:
+    """This host's name, as a process's rows in the state are recorded with it."""
+    return socket.gethostname()
+
+
+@functools.cache
+def _me(pid: int) -> tuple[int, str | None, int | None]:
+    return pid, boot_id(), start_ticks(pid)
+
+
+def me() -> tuple[int, str | None, int | None]:
+    """This process: (pid, boot id, start ticks), read once per process."""
+    return _me(os.getpid())
+
+
+def gone(on: str, pid: int, boot: str | None, start: int | None) -> bool | None:
+    """Whether the process recorded as `pid` of host `on` with that boot id and start
+    is gone: its boot is over, or no live process has its pid, or the pid's process
+    started at another tick (the pid was reused). None for another host's: unknown.
+    An identity part recorded as None (unknown) is not compared."""
+    if on != host():
+        return None
+    if boot is not None and boot_id() is not None and boot != boot_id():
         return True
+    if not alive(pid):
+        return True
+    now = start_ticks(pid) if start is not None else None
+    return now is not None and now != start
 
 
 def cmdline(pid: int) -> list[bytes] | None:

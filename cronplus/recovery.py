@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
-from cronplus import _wrapper, executor
+from cronplus import _wrapper, executor, procs
 from cronplus.clock import Clock
 from cronplus.events import log_event
 from cronplus.model import (
@@ -85,7 +85,7 @@ def take_over(
             if pid is not None or _wrapper.trace_of(status_path) is _wrapper.Trace.ENDED:
                 if not store.adopt_run(run.id, SeenRun(owner, len(run.attempts)), owner=me):
                     continue
-                store.pool_adopt(run.id, host(), me)  # released when the attempt ends
+                store.pool_adopt(run.id, host(), *procs.me())  # released when the attempt ends
                 handle: executor.AttemptHandle | AttemptResult
                 if pid is not None:
                     handle = executor.adopt_attempt(

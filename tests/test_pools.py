@@ -1,7 +1,8 @@
 """Pools (issue 15) in real processes on one state: a daemon, `trigger` and
 `backfill` at once, never more attempts in a pool than its size; the line serving
-a 2-slot run; a SIGKILLed holder's slots freed once its job ended; a reload
-shrinking a pool; overlap, start_grace and a stop while runs wait."""
+a 2-slot run; a SIGKILLed holder's slots freed once its job ended; a waiter whose
+process is gone under a live pid (reused, or of the previous boot) losing its place;
+a reload shrinking a pool; overlap, start_grace and a stop while runs wait."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from conftest import wait_until
 
-from cronplus.model import RunStatus
+from cronplus import procs
+from cronplus.model import Claim, PoolEntry, RunStatus, Trigger
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +136,99 @@ def test_a_killed_holders_slots_are_freed_once_its_job_ended(project, cli):
     assert ended <= started < ended + 1.5
     assert runs_of(project, "next")[0].reason is None
     assert project.store().pool_entries() == ([], [])
+
+
+TWO_JOBS = """
+    [pools]
+    warehouse = 1
+    [jobs.old]
+    pool = "warehouse"
+    command = 'true'
+    [jobs.next]
+    pool = "warehouse"
+    command = 'true'
+"""
+
+
+def row_of(project, pid: int, *, holding: bool = False, **changed) -> PoolEntry:
+    """A run of `old` waiting first in line (or holding the slot), its process named
+    as `pid` of this host, with that process's boot id and start ticks as they are
+    (but for those `changed`)."""
+    store = project.store()
+    t = datetime(2020, 1, 1, tzinfo=UTC)
+    run = store.claim_run("old", t, Trigger.MANUAL, Claim(owner=pid, now=t))
+    assert run is not None
+    entry = PoolEntry("warehouse", run.id, "old", 1, t, 1, procs.host(), pid, t,
+                      procs.boot_id(), procs.start_ticks(pid))  # fmt: skip
+    entry = replace(entry, **changed)
+    store.pool_wait(entry)
+    assert not holding or store.pool_take(run.id, 1, t)[0]
+    return entry
+
+
+def waited_s(run) -> float:
+    """How long the run waited for its pool: from its claim to its attempt's start."""
+    return (run.attempts[0].started_at - run.created_at).total_seconds()
+
+
+@pytest.mark.parametrize("reused", [True, False])
+def test_a_waiter_whose_process_is_gone_under_a_live_pid_loses_its_place(project, reused):
+    """A state outlives a reboot and pids are reused: a waiter first in line whose pid
+    is now a live process's, one that started at another tick (`reused`), or this very
+    process's pid recorded in the previous boot, blocks nobody: the run behind it
+    takes the slot within about a second."""
+    project.write(TWO_JOBS)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        if reused:  # the pid's process started one tick later than the row's
+            gone = row_of(project, sleeper.pid, start_ticks=procs.start_ticks(sleeper.pid) - 1)
+        else:
+            gone = row_of(project, os.getpid(), boot_id="the-previous-boot")
+        assert procs.alive(gone.pid)
+        waiter = cronplus(project, "trigger", "next", "--wait")
+        _, err = waiter.communicate(timeout=10)
+        assert waiter.returncode == 0, err.decode()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert waited_s(runs_of(project, "next")[0]) < 1.5
+    assert project.store().pool_entries() == ([], [])
+
+
+def test_a_live_holder_is_never_freed_and_its_slot_goes_once_it_is_gone(project):
+    project.write(TWO_JOBS)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        holder = row_of(project, sleeper.pid, holding=True)
+        waiter = cronplus(project, "trigger", "next", "--wait")
+        why = 'waiting for pool "warehouse" (1 of 1 slots in use)'
+        wait_until(lambda: [r.reason for r in runs_of(project, "next")] == [why], timeout=15)
+        time.sleep(1.5)  # three looks for gone holders at least
+        holders, line = project.store().pool_entries()
+        assert [e.run_id for e in holders] == [holder.run_id] and len(line) == 1
+        assert runs_of(project, "next")[0].status is RunStatus.QUEUED
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    _, err = waiter.communicate(timeout=10)
+    assert waiter.returncode == 0, err.decode()
+    assert project.store().pool_entries() == ([], [])
+
+
+def test_a_process_is_gone_when_its_boot_start_or_pid_differ_or_it_is_a_zombie():
+    pid, boot, start = procs.me()
+    here = procs.host()
+    assert boot and start and procs.me() == (os.getpid(), boot, start)
+    assert procs.gone(here, pid, boot, start) is False
+    assert procs.gone(here, pid, None, None) is False  # unknown: the pid alone
+    assert procs.gone(here, pid, "the-previous-boot", start) is True
+    assert procs.gone(here, pid, boot, start + 1) is True
+    assert procs.gone("another-host", pid, "the-previous-boot", start) is None
+    zombie = subprocess.Popen(["true"])
+    wait_until(lambda: (procs._stat(zombie.pid) or [b"Z"])[0] == b"Z", timeout=5)
+    assert procs.gone(here, zombie.pid, boot, procs.start_ticks(zombie.pid)) is True
+    zombie.wait()
+    assert procs.gone(here, zombie.pid, boot, None) is True
 
 
 def test_a_reload_shrinking_a_pool_holds_for_the_next_slots_taken(project, daemon):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from conftest import traced_statements
 
+from cronplus import procs
 from cronplus.model import Claim, PoolEntry, Trigger
 
 T = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
@@ -48,8 +50,10 @@ def claim(store, job: str, t: datetime, reason: str | None = None):
     return run
 
 
-def wait(store, run, *, pool="warehouse", slots=1, host="h1", since=T):
-    store.pool_wait(PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, 1, host, ME, since))
+def wait(store, run, *, pool="warehouse", slots=1, host="h1", since=T, **process):
+    """`process`: the row's `boot_id` and `start_ticks` (none: unknown)."""
+    entry = PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, 1, host, ME, since)
+    store.pool_wait(replace(entry, **process))
 
 
 def hold(store, run, size: int, **kw):
@@ -196,4 +200,40 @@ def test_pools_on_a_terminal_is_a_drawn_table(project, cli, monkeypatch):
     assert [c.strip() for c in holder.split("│")[1:-1]] == [
         "warehouse", "2", "2", "holding", str(a.id), "load", "1", "h1", str(ME),
         "2026-12-04 03:00:00+01:00",
+    ]  # fmt: skip
+
+
+def test_a_row_whose_process_of_this_host_is_gone_says_so(project, cli, web):
+    """On `pools` and `/pools`: a live process's row reads as before; one of the
+    previous boot, or whose pid's process started at another tick, says its process
+    is gone; another host's cannot be told, and says nothing. The JSON is unchanged."""
+    project.write(JOBS)
+    store = project.store()
+    here, (_, boot, start) = procs.host(), procs.me()
+    live, old_boot = claim(store, "load", T), claim(store, "extract", T)
+    reused = claim(store, "report", T + timedelta(hours=1), reason=WAITING)
+    elsewhere = claim(store, "extract", T + timedelta(hours=1), reason=WAITING)
+    hold(store, live, 2, host=here, boot_id=boot, start_ticks=start)
+    hold(store, old_boot, 2, host=here, boot_id="the-previous-boot", start_ticks=start)
+    wait(store, reused, host=here, boot_id=boot, start_ticks=start + 1)
+    wait(store, elsewhere, host="h2", boot_id="the-previous-boot", start_ticks=start)
+    store.close()
+    rows = [line.split()[3:6] for line in cli("pools").output.splitlines()[1:5]]
+    assert rows == [
+        ["holding", str(live.id), "load"],
+        ["holding", "(process", "gone)"],
+        ["waiting", "1", "(process"],
+        ["waiting", "2", str(elsewhere.id)],
+    ]
+    held = json.loads(cli("pools", "--json").output)[0]["holders"]
+    assert [sorted(h) for h in held] == [["host", "job", "pid", "run_id", "since", "slots"]] * 2
+    status, _, body = web().get("/pools")
+    assert status == 200
+    page = body.decode()
+    items = {
+        run.id: page.split(f'<li data-run-id="{run.id}">')[1].split("</li>")[0]
+        for run in (live, old_boot, reused, elsewhere)
+    }
+    assert ["process gone" in items[r.id] for r in (live, old_boot, reused, elsewhere)] == [
+        False, True, True, False
     ]  # fmt: skip

@@ -943,3 +943,28 @@ def test_deadline_alerted_once_per_logical_time_and_never_for_an_older_one(backe
     assert store.deadline_alerted("b", T)  # per job
     assert store.deadline_alerted("a", T + timedelta(seconds=1))
     assert not store.deadline_alerted("a", T + timedelta(seconds=1))
+
+
+def test_pool_rows_keep_their_process_identity_and_drop_matches_it_whole(store):
+    """A row names its process by pid, boot id and start ticks (pids are reused):
+    waiting, taking, adopting carry them, and a drop for the same pid of another
+    boot or start frees nothing (a later process given that pid holds them now)."""
+    from dataclasses import replace
+
+    run, other = claimed(store, "a"), claimed(store, "b")
+    store.pool_wait(replace(waiting(run), boot_id="boot-1", start_ticks=700))
+    store.pool_wait(replace(waiting(other), boot_id="boot-1", start_ticks=700))
+    store.pool_wait(replace(waiting(other), boot_id="boot-2", start_ticks=9))  # asked again
+    assert store.pool_take(run.id, 5, T)[0]
+    holders, line = store.pool_entries()
+    assert [(e.boot_id, e.start_ticks) for e in holders + line] == [("boot-1", 700), ("boot-2", 9)]
+    assert not store.pool_drop(run.id, ME, "boot-2", 700)
+    assert not store.pool_drop(run.id, ME, "boot-1", 701)
+    assert not store.pool_drop(run.id, ME)  # unknown matches unknown only
+    assert store.pool_adopt(run.id, "h2", OTHER, "boot-3", 42)
+    holders, _ = store.pool_entries()
+    assert (holders[0].pid, holders[0].boot_id, holders[0].start_ticks) == (OTHER, "boot-3", 42)
+    assert not store.pool_drop(run.id, OTHER, "boot-1", 700)
+    assert store.pool_drop(run.id, OTHER, "boot-3", 42)
+    assert store.pool_drop(other.id, ME, "boot-2", 9)
+    assert store.pool_entries() == ([], [])

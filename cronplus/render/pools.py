@@ -68,10 +68,15 @@ def print_pools(pools: Sequence[PoolState], jobs: Mapping[str, Job], config_path
         entries = [("holding", e) for e in p.holders]
         entries += [(f"waiting {n}", e) for n, e in enumerate(p.waiting, 1)]
         rows += [
-            [*head, state, *_cells(e), human_time(e.since, zone_of(jobs, e.job))]
+            [*head, _said(state, e, p), *_cells(e), human_time(e.since, zone_of(jobs, e.job))]
             for state, e in entries
         ]
     print_table(HEADERS, rows, whole=[9])
+
+
+def _said(state: str, e: PoolEntry, p: PoolState) -> str:
+    """The STATE cell: a row whose process of this host is gone says so."""
+    return f"{state} (process gone)" if e.run_id in p.gone else state
 
 
 def _cells(e: PoolEntry) -> list[str]:

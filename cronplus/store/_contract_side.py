@@ -79,14 +79,24 @@ class SideStore(Protocol):
         """The run's slots, or its place in a line, given up (none: nothing happens)."""
         ...
 
-    def pool_drop(self, run_id: int, pid: int) -> bool:
-        """Free the run's slots or place in line only if the process `pid` still holds
-        them (a gone holder's, after recovery's checks); True when something went."""
+    def pool_drop(
+        self, run_id: int, pid: int, boot_id: str | None = None, start_ticks: int | None = None
+    ) -> bool:
+        """Free the run's slots or place in line only if the process `pid` (with that
+        `boot_id` and `start_ticks`, None matching None) still holds them (a gone
+        holder's, after recovery's checks); True when something went."""
         ...
 
-    def pool_adopt(self, run_id: int, host: str, pid: int) -> bool:
-        """The process (`host`, `pid`) adopting a run holds its slots from now on;
-        False when the run holds none."""
+    def pool_adopt(
+        self,
+        run_id: int,
+        host: str,
+        pid: int,
+        boot_id: str | None = None,
+        start_ticks: int | None = None,
+    ) -> bool:
+        """The process (`host`, `pid`, `boot_id`, `start_ticks`) adopting a run holds
+        its slots from now on; False when the run holds none."""
         ...
 
     def pool_entries(

@@ -13,7 +13,7 @@ from datetime import datetime
 from cronplus.model import PoolEntry
 from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
 
-_COLUMNS = "pool, run_id, job, slots, logical_time, attempt, host, pid, since"
+_COLUMNS = "pool, run_id, job, slots, logical_time, attempt, host, pid, since, boot_id, start_ticks"
 
 
 class PoolsSql:
@@ -30,12 +30,13 @@ class PoolsSql:
                     (reason, e.run_id),
                 )
             tx.run(
-                f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES ({marks(11)})"
                 " ON CONFLICT (run_id) DO UPDATE SET pool = excluded.pool,"
                 " slots = excluded.slots, attempt = excluded.attempt, host = excluded.host,"
-                " pid = excluded.pid",
+                " pid = excluded.pid, boot_id = excluded.boot_id,"
+                " start_ticks = excluded.start_ticks",
                 (e.pool, e.run_id, e.job, e.slots, to_db(e.logical_time), e.attempt,
-                 e.host, e.pid, to_db(e.since)),
+                 e.host, e.pid, to_db(e.since), e.boot_id, e.start_ticks),
             )  # fmt: skip
 
     def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:
@@ -55,7 +56,8 @@ class PoolsSql:
                 return False, in_use
             tx.run(
                 f"INSERT INTO pool_slots ({_COLUMNS}) SELECT pool, run_id, job, slots,"
-                " logical_time, attempt, host, pid, ? FROM pool_waiting WHERE run_id = ?",
+                " logical_time, attempt, host, pid, ?, boot_id, start_ticks FROM pool_waiting"
+                " WHERE run_id = ?",
                 (to_db(now), run_id),
             )
             tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
@@ -66,19 +68,30 @@ class PoolsSql:
             tx.run("DELETE FROM pool_slots WHERE run_id = ?", (run_id,))
             tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
 
-    def pool_drop(self, run_id: int, pid: int) -> bool:
+    def pool_drop(
+        self, run_id: int, pid: int, boot_id: str | None = None, start_ticks: int | None = None
+    ) -> bool:
+        args = (run_id, pid, boot_id, start_ticks)
+        same = "run_id = ? AND pid = ? AND boot_id IS ? AND start_ticks IS ?"
         with self._db.tx() as tx:
-            dropped = tx.run("DELETE FROM pool_slots WHERE run_id = ? AND pid = ?", (run_id, pid))
-            dropped += tx.run(
-                "DELETE FROM pool_waiting WHERE run_id = ? AND pid = ?", (run_id, pid)
-            )
+            dropped = tx.run(f"DELETE FROM pool_slots WHERE {same}", args)
+            dropped += tx.run(f"DELETE FROM pool_waiting WHERE {same}", args)
         return dropped > 0
 
-    def pool_adopt(self, run_id: int, host: str, pid: int) -> bool:
+    def pool_adopt(
+        self,
+        run_id: int,
+        host: str,
+        pid: int,
+        boot_id: str | None = None,
+        start_ticks: int | None = None,
+    ) -> bool:
         with self._db.tx() as tx:
             return (
                 tx.run(
-                    "UPDATE pool_slots SET host = ?, pid = ? WHERE run_id = ?", (host, pid, run_id)
+                    "UPDATE pool_slots SET host = ?, pid = ?, boot_id = ?, start_ticks = ?"
+                    " WHERE run_id = ?",
+                    (host, pid, boot_id, start_ticks, run_id),
                 )
                 > 0
             )
@@ -118,4 +131,6 @@ def _entry(r: Row) -> PoolEntry:
         host=r["host"],
         pid=r["pid"],
         since=from_db(r["since"]),  # type: ignore[arg-type]
+        boot_id=r["boot_id"],
+        start_ticks=r["start_ticks"],
     )

@@ -260,7 +260,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             attempt       INTEGER NOT NULL,     -- the attempt they were taken for
             host          TEXT    NOT NULL,     -- the cronplus process that took them
             pid           INTEGER NOT NULL,
-            since         TEXT    NOT NULL
+            since         TEXT    NOT NULL,
+            boot_id       TEXT,                 -- with start_ticks, the process the pid
+            start_ticks   INTEGER               -- was (pids are reused); NULL: unknown
         )
         """,
         "CREATE INDEX pool_slots_pool ON pool_slots (pool)",
@@ -274,7 +276,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             attempt       INTEGER NOT NULL,     -- then claim order (run_id)
             host          TEXT    NOT NULL,
             pid           INTEGER NOT NULL,
-            since         TEXT    NOT NULL
+            since         TEXT    NOT NULL,
+            boot_id       TEXT,                 -- as in pool_slots
+            start_ticks   INTEGER
         )
         """,
         "CREATE INDEX pool_waiting_line ON pool_waiting (pool, logical_time, run_id)",

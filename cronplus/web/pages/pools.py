@@ -55,19 +55,25 @@ def _row(p: PoolState, jobs: dict[str, Job]) -> Markup:
         p.pool,
         size,
         p.in_use,
-        _entries(p.holders, jobs, "ul", "holders", held=True),
-        _entries(p.waiting, jobs, "ol", "waiting", held=False),
+        _entries(p.holders, jobs, "ul", "holders", held=True, gone=p.gone),
+        _entries(p.waiting, jobs, "ol", "waiting", held=False, gone=p.gone),
     )
 
 
 def _entries(
-    entries: tuple[PoolEntry, ...], jobs: dict[str, Job], tag: str, cls: str, *, held: bool
+    entries: tuple[PoolEntry, ...],
+    jobs: dict[str, Job],
+    tag: str,
+    cls: str,
+    *,
+    held: bool,
+    gone: frozenset[int],
 ) -> Markup:
     if not entries:
         return Markup("none")
     items = join(
         html(
-            '<li data-run-id="{}"><a href="/runs/{}">run {}</a> {} · {} · {}{}</li>',
+            '<li data-run-id="{}"><a href="/runs/{}">run {}</a> {} · {} · {}{}{}</li>',
             e.run_id,
             e.run_id,
             e.run_id,
@@ -75,6 +81,7 @@ def _entries(
             f"{e.slots} slot{'s' * (e.slots != 1)}",
             html("{} pid {} · ", e.host, e.pid) if held else "",
             html("since {}", time_tag(e.since, zone_of(jobs, e.job), _TIME)),
+            Markup(' · <strong class="gone">process gone</strong>') if e.run_id in gone else "",
         )
         for e in entries
     )
