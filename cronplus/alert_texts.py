@@ -144,8 +144,17 @@ def missed_message(
     return Message(AlertEvent.MISSED, name, None, title, "\n".join(lines))
 
 
-def deadline_message(job: Job, t: datetime, run: Run | None, *, down: bool) -> Message:
-    """The run for fire time `t` had not succeeded by its deadline; what it does now."""
+def deadline_message(
+    job: Job,
+    t: datetime,
+    run: Run | None,
+    *,
+    down: bool,
+    more: int = 0,
+    since: datetime | None = None,
+) -> Message:
+    """The run for fire time `t` had not succeeded by its deadline; what it does now.
+    `more`: that many earlier fire times, from `since`, missed theirs too (one line)."""
     assert job.deadline is not None
     tz = job.timezone
     now = "no run" if run is None else f"{run.status}" + (f": {run.reason}" if run.reason else "")
@@ -157,13 +166,27 @@ def deadline_message(job: Job, t: datetime, run: Run | None, *, down: bool) -> M
     ]
     if down:
         lines.append("Sent as the daemon started: the daemon was down at the deadline.")
+    if more and since is not None:
+        why = " (the daemon was down)" if down else ""
+        times = f"{more} more fire time{'s' if more != 1 else ''}"
+        lines.append(f"And {times} since {human_time(since, tz)} missed their deadline{why}.")
     lines.append(f"Host: {socket.gethostname()}")
+    lines.append("")
     if run is not None:
-        lines += ["", f"See more: cronplus logs {job.name} --run {run.id}"]
-    else:
-        lines += ["", f"See: cronplus status --on {t.astimezone(zone(tz)).date()} {job.name}"]
+        lines.append(f"See more: cronplus logs {job.name} --run {run.id}")
+    if more and since is not None:
+        lines.append(f"See: {_days_problems(job.name, since, t, tz)}")
+    elif run is None:
+        lines.append(f"See: cronplus status --on {t.astimezone(zone(tz)).date()} {job.name}")
     title = f"cronplus: {job.name} {WORDS[AlertEvent.DEADLINE]}"
     return Message(AlertEvent.DEADLINE, job.name, run.id if run else None, title, "\n".join(lines))
+
+
+def _days_problems(name: str, first: datetime, last: datetime, tz: str) -> str:
+    """The command listing the fire times that did not succeed from `first` to `last`."""
+    days = [x.astimezone(zone(tz)).date() for x in (first, last)]
+    command = f"cronplus status --on {days[0]} {name} --problems"
+    return command if days[0] == days[1] else f"{command} (and each day to {days[1]})"
 
 
 def config_message(where: str, problems: Sequence[str]) -> Message:

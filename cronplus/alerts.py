@@ -205,15 +205,26 @@ class Alerter:
         fold = fold_text(AlertEvent.MISSED, *held, job.timezone)
         self._emit(missed_message(name, times, why, job.timezone, fold), job)
 
-    def deadline(self, name: str, t: datetime, run: Run | None, *, down: bool = False) -> None:
+    def deadline(
+        self,
+        name: str,
+        t: datetime,
+        run: Run | None,
+        *,
+        down: bool = False,
+        more: int = 0,
+        since: datetime | None = None,
+    ) -> None:
         """The run for `name`'s fire time `t` (`run`, or None) had not succeeded by its
-        deadline; `down`: the daemon was not running then. The caller tells each (job, t)
+        deadline; `down`: the daemon was not running then; `more`: the earlier fire
+        times that missed theirs, found by the same check (a downtime, a clock jump),
+        from `since`, told in this message (no storm). The caller tells each (job, t)
         once (`Store.deadline_alerted`), so repeat_after holds none back: each fire time's
         deadline is its own promise."""
         job = self.config.jobs.get(name)
         if job is None or job.deadline is None or not self.wants(job, AlertEvent.DEADLINE):
             return
-        self._emit(deadline_message(job, t, run, down=down), job)
+        self._emit(deadline_message(job, t, run, down=down, more=more, since=since), job)
 
     def config_rejected(self, where: str, problems: Sequence[str]) -> None:
         """A changed jobs file the daemon refused: told through [alerts] (whatever its

@@ -11,7 +11,9 @@ all) but a pause (skipped `paused`: the user's own "not now"), `deadline` is
 alerted, once per (job, T) (`Store.deadline_alerted`, also across restarts and
 crashes). At the daemon's start, the deadlines that passed since a
 daemon was last alive on the state are checked the same way, their message saying
-the daemon was down; at most `catchup_limit` of them per job, the newest.
+the daemon was down; at most `catchup_limit` of them per job, the newest. No storm:
+the misses one check finds of a job (a downtime's, or a forward clock jump's) are
+told in one message, the newest's, counting the others since the oldest.
 """
 
 from __future__ import annotations
@@ -66,8 +68,7 @@ class DeadlineWatch:
             if last_alive is not None and self._ran(drive, min(last_alive, now), now, job):
                 after = now - job.deadline
                 passed = fire_times(s, tz, last_alive - job.deadline, after)
-                for t in deque(passed, maxlen=job.catchup_limit):
-                    self._check(job, t, now, down=True)
+                self._check_all(job, deque(passed, maxlen=job.catchup_limit), now, down=True)
             self._follow(job, drive, after)
 
     def _ran(self, drive: Drive, since: datetime, now: datetime, job: Job) -> bool:
@@ -112,7 +113,8 @@ class DeadlineWatch:
 
     def check(self, now: datetime) -> None:
         """Check every deadline due at `now`: a job's passed all at once (a forward
-        clock jump) are checked the newest `catchup_limit` of them."""
+        clock jump) are checked the newest `catchup_limit` of them, its misses told
+        in one message."""
         while (name := self._due.pop_due(now)) is not None:
             try:
                 self._check_due(self.config.jobs[name], now)
@@ -126,23 +128,34 @@ class DeadlineWatch:
         while t is not None and t + job.deadline <= now:
             due.append(t)
             t = next(self._iters[job.name], None)
-        for i, passed in enumerate(due):
-            try:
-                self._check(job, passed, now, down=False)
-            except BaseException:  # the state refused: this one and those after it wait
-                after = list(due)[i + 1 :] + ([] if t is None else [t])
-                self._iters[job.name] = itertools.chain(after, self._iters[job.name])
-                self._set(job, passed)
-                raise
+        try:
+            self._check_all(job, due, now, down=False)
+        except BaseException:  # the state refused: the one left first and those after wait
+            left = [*due, *([] if t is None else [t])]
+            self._iters[job.name] = itertools.chain(left[1:], self._iters[job.name])
+            self._set(job, left[0] if left else None)
+            raise
         self._set(job, t)
 
-    def _check(self, job: Job, t: datetime, now: datetime, *, down: bool) -> None:
-        """Alert `deadline` for fire time `t` unless its run succeeded by then; once."""
-        run = self.store.find_run(job.name, t)
-        if met(deadline_at(job, t), run, now) is True or self._paused(job, t, run):
-            return
-        if self.store.deadline_alerted(job.name, t):
-            self._alert(Alerter.deadline, job.name, t, run, down=down)
+    def _check_all(self, job: Job, due: deque[datetime], now: datetime, *, down: bool) -> None:
+        """Check the deadlines of fire times `due` (oldest first), each taken off `due`
+        once checked (those left when the state refuses wait), and alert the misses not
+        alerted before in one message: the newest's, with how many more since the oldest."""
+        missed: list[tuple[datetime, Run | None]] = []
+        try:
+            while due:
+                t = due[0]
+                run = self.store.find_run(job.name, t)
+                met_now = met(deadline_at(job, t), run, now) is True
+                if not (met_now or self._paused(job, t, run)) and self.store.deadline_alerted(
+                    job.name, t
+                ):
+                    missed.append((t, run))
+                due.popleft()
+        finally:  # those noted are told, also when a later one could not be checked
+            if missed:
+                (t, run), more, since = missed[-1], len(missed) - 1, missed[0][0]
+                self._alert(Alerter.deadline, job.name, t, run, down=down, more=more, since=since)
 
     def _paused(self, job: Job, t: datetime, run: Run | None) -> bool:
         """Was fire time `t` skipped because the job, or its pipeline's first job, was

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -46,10 +47,13 @@ class Alerts:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, datetime, str | None, bool]] = []
+        self.folds: list[tuple[str, int, datetime]] = []  # (job, more, since) of a fold
 
-    def __call__(self, event, name, t, run, *, down=False) -> None:
+    def __call__(self, event, name, t, run, *, down=False, more=0, since=None) -> None:
         assert event is Alerter.deadline
         self.sent.append((name, t, None if run is None else str(run.status), down))
+        if more:
+            self.folds.append((name, more, since))
 
 
 def watch(project, extra: str = "", **kw) -> tuple[DeadlineWatch, Alerts]:
@@ -108,12 +112,12 @@ def test_a_start_alerts_only_deadlines_passed_since_a_daemon_was_alive_bounded(p
     down_since, now = T0 + timedelta(minutes=20), T0 + 6 * HOUR + timedelta(minutes=5)
     w.start(down_since, now)
     # load's deadlines 10:30 .. 15:30 passed; the newest 3 (13:00, 14:00, 15:00) looked
-    # at; report's (limit 100) 10:45 .. 15:45.
+    # at; report's (limit 100) 10:45 .. 15:45. One message per job: the newest's,
+    # folding the others.
     got = [(name, t.hour, status) for name, t, status, down in alerts.sent if down]
-    assert got == [("load", h, None) for h in (13, 14, 15)] + [
-        ("report", h, None) for h in range(10, 16)
-    ]
+    assert got == [("load", 15, None), ("report", 15, None)]
     assert len(got) == len(alerts.sent)
+    assert alerts.folds == [("load", 2, T0 + 3 * HOUR), ("report", 5, T0)]
     assert w.first() == T0 + 6 * HOUR + HALF  # 16:00's, still ahead
 
 
@@ -153,10 +157,10 @@ def test_a_reload_takes_effect_for_the_next_deadline(project):
     # Its fire times changed: 10:00 fired under the old schedule and is still checked,
     # then those of the new one after the reload; report follows load's.
     assert w.first() == T0 + HALF
-    w.check(T0 + timedelta(hours=3))  # a clock jumped forward: each once, in order
+    w.check(T0 + timedelta(hours=3))  # a clock jumped forward: one message per job
     sent = [(n, f"{t:%H:%M}") for n, t, *_ in alerts.sent]
-    times = ["10:00", "10:15", "11:15", "12:15"]
-    assert sent == [("load", t) for t in times] + [("report", t) for t in times]
+    assert sent == [("load", "12:15"), ("report", "12:15")]  # 10:00, 10:15, 11:15 folded
+    assert alerts.folds == [("load", 3, T0), ("report", 3, T0)]
     project.write(
         HOURLY.format(extra="").replace('deadline = "45m"', "").replace("0 * *", "15 * *")
     )
@@ -426,3 +430,157 @@ def test_a_fire_time_skipped_while_paused_alerts_no_deadline(project):
         ("load", T0 + HOUR, "skipped", False),
         ("report", T0 + HOUR, None, False),
     ]
+
+
+# -- no storm: the misses one check finds, one message per job ----------------------------------
+
+MINUTELY = """
+[jobs.m]
+schedule = "* * * * *"
+deadline = "30s"  # due 30 s after each minute
+timezone = "Europe/Berlin"
+command = "true"
+
+[alerts]
+on = ["deadline"]
+urls = ["json://127.0.0.1:9/hook"]
+"""
+
+
+def real_texts(project) -> tuple[DeadlineWatch, list[str]]:
+    """A watch alerting through a real `Alerter` (its texts), the bodies it sends."""
+    project.write(MINUTELY)
+    config, store = project.config(), project.store()
+    alerter = Alerter(config, store, env={})
+    bodies: list[str] = []
+    alerter._emit = lambda message, job: bodies.append(f"{message.title}\n{message.body}")
+    watch = DeadlineWatch(config, store, lambda event, *a, **kw: event(alerter, *a, **kw))
+    return watch, bodies
+
+
+def test_a_downtime_s_missed_deadlines_are_one_message_and_each_once(project):
+    """A minutely job, the daemon down an hour: one `deadline` message, the newest
+    fire time's, counting the 59 others from the oldest, not 60 messages."""
+    w, bodies = real_texts(project)
+    record(project.store(), "m", T0 - HOUR, "succeeded")  # it ran before: caught up
+    now = T0 + HOUR  # down from 10:00:10 to 11:00:40 UTC: 10:00 .. 10:59 passed
+    w.start(T0 + timedelta(seconds=10), now + timedelta(seconds=10))
+    (body,) = bodies
+    assert "Logical time: 2026-11-23 11:59:00+01:00" in body
+    assert "Now: no run" in body
+    assert (
+        "And 59 more fire times since 2026-11-23 11:00:00+01:00 missed their deadline "
+        "(the daemon was down)." in body
+    )
+    assert body.endswith("See: cronplus status --on 2026-11-23 m --problems")
+    # Each (job, T) once: a start again (a crash before the alive mark) tells none.
+    again, bodies2 = real_texts(project)
+    again.start(T0 + timedelta(seconds=10), now + timedelta(seconds=20))
+    assert bodies2 == []
+
+
+def test_a_forward_jump_s_missed_deadlines_are_one_message(project):
+    """In the live loop: the clock stepped 10 minutes ahead, 9 deadlines passed."""
+    w, bodies = real_texts(project)
+    w.start(None, T0)
+    w.check(T0 + timedelta(minutes=10))  # 10:01 .. 10:09 missed; 10:10's still ahead
+    (body,) = bodies
+    assert "Logical time: 2026-11-23 11:09:00+01:00" in body
+    assert "And 8 more fire times since 2026-11-23 11:01:00+01:00 missed their deadline." in body
+    assert "daemon" not in body
+    w.check(T0 + timedelta(minutes=11))  # 10:10's alone: as a single miss always was
+    assert "And " not in bodies[1] and "--problems" not in bodies[1]
+
+
+def test_a_single_missed_deadline_is_told_as_it_always_was(project):
+    w, bodies = real_texts(project)
+    run = record(project.store(), "m", T0 + timedelta(minutes=1), "running")
+    w.start(None, T0)
+    w.check(T0 + timedelta(minutes=1, seconds=30))
+    w.check(T0 + timedelta(minutes=2, seconds=30))
+    host = socket.gethostname()
+    assert bodies == [
+        "cronplus: m missed its deadline\nJob: m\nLogical time: 2026-11-23 11:01:00+01:00\n"
+        "Deadline: 2026-11-23 11:01:30+01:00, and no run for it had succeeded by then.\n"
+        f"Now: running\nHost: {host}\n\nSee more: cronplus logs m --run {run.id}",
+        "cronplus: m missed its deadline\nJob: m\nLogical time: 2026-11-23 11:02:00+01:00\n"
+        "Deadline: 2026-11-23 11:02:30+01:00, and no run for it had succeeded by then.\n"
+        f"Now: no run\nHost: {host}\n\nSee: cronplus status --on 2026-11-23 m",
+    ]
+
+
+@pytest.mark.slow
+def test_a_downtime_s_missed_deadlines_reach_the_receiver_as_one_post_per_job(
+    project, daemon, http
+):
+    """Three fire times pass while no daemon runs: the next start POSTs one `deadline`
+    message per job (load, and report after it), each folding the two older ones."""
+    body = """
+        [jobs.load]
+        schedule = "SCHEDULE"
+        timezone = "UTC"
+        command = "true"
+        deadline = "1s"
+        [jobs.report]
+        after = ["load"]
+        command = "true"
+        deadline = "1s"
+    """
+    text = jobs_with(http, body, 'on = ["deadline"]')
+    project.write(text.replace("SCHEDULE", "0 0 1 1 *"))
+    record(project.store(), "load", T0, "succeeded")  # it ran before: it catches up
+    d = daemon()
+    d.wait_started()
+    d.terminate()
+    down = datetime.now(UTC).replace(microsecond=0)
+    times = [down + timedelta(seconds=s) for s in (1, 2, 3)]  # every minute at these
+    seconds = ",".join(str(t.second) for t in times)
+    project.write(text.replace("SCHEDULE", f"{seconds} * * * * *"))
+    wait_until(lambda: datetime.now(UTC) > times[-1] + timedelta(seconds=1.3), timeout=10)
+    d2 = daemon()
+    d2.wait_started()
+    wait_until(lambda: len(deadline_posts(http)) == 2, timeout=10)
+    time.sleep(0.5)
+    d2.terminate()
+    posts = sorted(deadline_posts(http), key=lambda p: p["title"])  # each sent on its own
+    assert [p["title"] for p in posts] == [
+        "cronplus: load missed its deadline",
+        "cronplus: report missed its deadline",
+    ]
+    for post in posts:
+        assert f"Logical time: {times[-1].isoformat(sep=' ')}" in post["message"]
+        assert (
+            f"And 2 more fire times since {times[0].isoformat(sep=' ')} missed their "
+            "deadline (the daemon was down)." in post["message"]
+        )
+        assert f"--on {times[0].date()}" in post["message"]
+    print(posts[0]["title"], posts[0]["message"], sep="\n")
+
+
+def test_a_state_refusing_midway_loses_no_missed_deadline_and_tells_none_twice(project):
+    """The misses noted before the state refused are told (one message); the one
+    refused and those after it are checked at the next check."""
+    from cronplus.errors import StateError
+
+    w, bodies = real_texts(project)
+    store = w.store
+    noted, calls = store.deadline_alerted, []
+
+    def refusing_the_fourth(job, t):
+        calls.append(t)
+        if len(calls) == 4:
+            raise StateError("database is locked")
+        return noted(job, t)
+
+    store.deadline_alerted = refusing_the_fourth  # type: ignore[method-assign]
+    w.start(None, T0)
+    with pytest.raises(StateError):
+        w.check(T0 + timedelta(minutes=10))  # 10:01 .. 10:03 noted, 10:04 refused
+    assert len(bodies) == 1
+    assert "Logical time: 2026-11-23 11:03:00+01:00" in bodies[0]
+    assert "And 2 more fire times since 2026-11-23 11:01:00+01:00" in bodies[0]
+    assert w.first() == T0 + timedelta(minutes=4, seconds=30)  # 10:04's, waiting
+    w.check(T0 + timedelta(minutes=10))
+    assert "Logical time: 2026-11-23 11:09:00+01:00" in bodies[1]
+    assert "And 5 more fire times since 2026-11-23 11:04:00+01:00" in bodies[1]
+    assert len(bodies) == 2
