@@ -167,9 +167,8 @@ def deadline_message(
     if down:
         lines.append("Sent as the daemon started: the daemon was down at the deadline.")
     if more and since is not None:
-        why = " (the daemon was down)" if down else ""
         times = f"{more} more fire time{'s' if more != 1 else ''}"
-        lines.append(f"And {times} since {human_time(since, tz)} missed their deadline{why}.")
+        lines.append(f"And {times} since {human_time(since, tz)} missed their deadline.")
     lines.append(f"Host: {socket.gethostname()}")
     lines.append("")
     if run is not None:
