@@ -352,6 +352,10 @@ def test_an_adopted_attempt_keeps_its_slot_and_a_settled_waiters_place_is_freed(
     second.wait_started()
     holders, line = project.store().pool_entries()
     assert [(e.job, e.pid) for e in holders] == [("slow", second.proc.pid)] and line == []
+    # named as the adopter, whole: a waiter elsewhere must not take it for a reused pid
+    adopter = (procs.host(), procs.boot_id(), procs.start_ticks(second.proc.pid))
+    assert (holders[0].host, holders[0].boot_id, holders[0].start_ticks) == adopter
+    assert procs.gone(holders[0].host, second.proc.pid, *adopter[1:]) is False
     third = cronplus(project, "trigger", "next", "--wait")
     _, err = third.communicate(timeout=20)
     assert third.returncode == 0, err.decode()
