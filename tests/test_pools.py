@@ -234,10 +234,10 @@ def test_a_process_is_gone_when_its_boot_start_or_pid_differ_or_it_is_a_zombie()
 def test_judging_a_process_reads_its_stat_once(monkeypatch):
     """A waiter judges every other process's row at each look, and `pools` each row:
     one read of /proc/PID/stat per row, not one for `alive` and one for its start."""
+    pid, boot, start = procs.me()  # read once per process, before counting
     reads = []
     stat = procs._stat
     monkeypatch.setattr(procs, "_stat", lambda pid: reads.append(pid) or stat(pid))
-    pid, boot, start = procs.me()
     assert procs.gone(procs.host(), pid, boot, start) is False
     assert procs.gone(procs.host(), pid, boot, start + 1) is True
     assert reads == [pid, pid]
