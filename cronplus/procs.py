@@ -20,14 +20,19 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 def alive(pid: int) -> bool:
     """A process exists with this pid and is not a zombie (a killed daemon its parent
     has not reaped yet is gone for our purposes)."""
+    return _living(pid)[0]
+
+
+def _living(pid: int) -> tuple[bool, list[bytes] | None]:
+    """`alive(pid)`, and the fields of its /proc/PID/stat as read for that (one read)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return False, None
     except PermissionError:
         pass
     fields = _stat(pid)
-    return not fields or fields[0] != b"Z"
+    return not fields or fields[0] != b"Z", fields
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -42,7 +47,10 @@ def _stat(pid: int) -> list[bytes] | None:
 
 def start_ticks(pid: int) -> int | None:
     """When process `pid` started, in clock ticks since boot; None when unknown."""
-    fields = _stat(pid)
+    return _ticks(_stat(pid))
+
+
+def _ticks(fields: list[bytes] | None) -> int | None:
     try:
         return int(fields[19]) if fields else None
     except (IndexError, ValueError):
@@ -84,9 +92,10 @@ def gone(on: str, pid: int, boot: str | None, start: int | None) -> bool | None:
         return None
     if boot is not None and boot_id() is not None and boot != boot_id():
         return True
-    if not alive(pid):
+    living, fields = _living(pid)  # one read of its stat: a waiter asks at each look
+    if not living:
         return True
-    now = start_ticks(pid) if start is not None else None
+    now = _ticks(fields) if start is not None else None
     return now is not None and now != start
 
 

@@ -231,6 +231,18 @@ def test_a_process_is_gone_when_its_boot_start_or_pid_differ_or_it_is_a_zombie()
     assert procs.gone(here, zombie.pid, boot, None) is True
 
 
+def test_judging_a_process_reads_its_stat_once(monkeypatch):
+    """A waiter judges every other process's row at each look, and `pools` each row:
+    one read of /proc/PID/stat per row, not one for `alive` and one for its start."""
+    pid, boot, start = procs.me()  # read once per process, before counting
+    reads = []
+    stat = procs._stat
+    monkeypatch.setattr(procs, "_stat", lambda pid: reads.append(pid) or stat(pid))
+    assert procs.gone(procs.host(), pid, boot, start) is False
+    assert procs.gone(procs.host(), pid, boot, start + 1) is True
+    assert reads == [pid, pid]
+
+
 def test_a_reload_shrinking_a_pool_holds_for_the_next_slots_taken(project, daemon):
     text = """
         [pools]
@@ -340,6 +352,10 @@ def test_an_adopted_attempt_keeps_its_slot_and_a_settled_waiters_place_is_freed(
     second.wait_started()
     holders, line = project.store().pool_entries()
     assert [(e.job, e.pid) for e in holders] == [("slow", second.proc.pid)] and line == []
+    # named as the adopter, whole: a waiter elsewhere must not take it for a reused pid
+    adopter = (procs.host(), procs.boot_id(), procs.start_ticks(second.proc.pid))
+    assert (holders[0].host, holders[0].boot_id, holders[0].start_ticks) == adopter
+    assert procs.gone(holders[0].host, second.proc.pid, *adopter[1:]) is False
     third = cronplus(project, "trigger", "next", "--wait")
     _, err = third.communicate(timeout=20)
     assert third.returncode == 0, err.decode()
