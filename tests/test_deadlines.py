@@ -584,3 +584,50 @@ def test_a_state_refusing_midway_loses_no_missed_deadline_and_tells_none_twice(p
     assert "Logical time: 2026-11-23 11:09:00+01:00" in bodies[1]
     assert "And 5 more fire times since 2026-11-23 11:04:00+01:00" in bodies[1]
     assert len(bodies) == 2
+
+
+def test_only_jobs_whose_pipeline_has_fire_times_get_a_deadline(project):
+    """[defaults].deadline reaches the jobs that have fire times (their own schedule or
+    their pipeline's), not those after an @reboot or triggered-only job; set on such a
+    job itself, it is refused."""
+    from cronplus.errors import ConfigError
+
+    project.write("""
+        [defaults]
+        deadline = "1h"
+        [jobs.boot]
+        schedule = "@reboot"
+        command = "true"
+        [jobs.warm]
+        after = ["boot"]
+        command = "true"
+        [jobs.by_hand]
+        command = "true"
+        [jobs.after_hand]
+        after = ["by_hand"]
+        command = "true"
+        [jobs.nightly]
+        schedule = "0 3 * * *"
+        command = "true"
+        [jobs.report]
+        after = ["nightly"]
+        command = "true"
+    """)
+    got = {name: job.deadline for name, job in project.config().jobs.items()}
+    hour = timedelta(hours=1)
+    assert got == {
+        "boot": None, "warm": None, "by_hand": None, "after_hand": None,
+        "nightly": hour, "report": hour,
+    }  # fmt: skip
+    project.write("""
+        [jobs.by_hand]
+        command = "true"
+        [jobs.after_hand]
+        after = ["by_hand"]
+        command = "true"
+        deadline = "1h"
+    """)
+    with pytest.raises(ConfigError) as info:
+        project.config()
+    (problem,) = [str(p) for p in info.value.problems]
+    assert "after_hand" in problem and "pipeline that has no schedule" in problem

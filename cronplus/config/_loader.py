@@ -273,9 +273,11 @@ class Loader(Checks):
                     )
         for group in graph.pipelines(deps):
             roots = [name for name in group if not has_after[name]]
-            if any(values[r].get("schedule") == "@reboot" for r in roots):  # issue 15
+            starts = {values[r].get("schedule") for r in roots}  # issue 15: deadlines
+            if "@reboot" in starts or starts <= {None}:
+                kind = "starts @reboot" if "@reboot" in starts else "has no schedule"
                 for name in (n for n in group if has_after[n] and "deadline" in tables[n]):
-                    why = "deadline in a pipeline that starts @reboot: only fire times have"
+                    why = f"deadline in a pipeline that {kind}: only fire times have"
                     where = Where(("jobs", name), job=name)
                     self.report(where, "deadline", f"{why} deadlines (remove deadline)")
             # A root whose own value was bad is already reported; comparing it would only add noise.
@@ -404,7 +406,7 @@ class Loader(Checks):
                 # [defaults].deadline is for the jobs that have fire times (their own
                 # schedule, or their pipeline's), not triggered-only or @reboot ones.
                 deadline=get("deadline")
-                if (job.get("schedule") not in (None, "@reboot") or deps[name])
+                if values[dag.pipeline_roots(name)[0]].get("schedule") not in (None, "@reboot")
                 else None,
             )
         return Config(
