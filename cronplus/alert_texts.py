@@ -168,7 +168,8 @@ def deadline_message(
         lines.append("Sent as the daemon started: the daemon was down at the deadline.")
     if more and since is not None:
         times = f"{more} more fire time{'s' if more != 1 else ''}"
-        lines.append(f"And {times} since {human_time(since, tz)} missed their deadline.")
+        their = "their deadline" if more != 1 else "its deadline"
+        lines.append(f"And {times} since {human_time(since, tz)} missed {their}.")
     lines.append(f"Host: {socket.gethostname()}")
     lines.append("")
     if run is not None:

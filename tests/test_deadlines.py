@@ -631,3 +631,16 @@ def test_only_jobs_whose_pipeline_has_fire_times_get_a_deadline(project):
         project.config()
     (problem,) = [str(p) for p in info.value.problems]
     assert "after_hand" in problem and "pipeline that has no schedule" in problem
+
+
+def test_one_more_fire_time_is_told_in_the_singular(project):
+    from cronplus.alert_texts import deadline_message
+
+    project.write(HOURLY.format(extra=""))
+    job = project.config().jobs["load"]
+    one = deadline_message(job, T0 + HOUR, None, down=True, more=1, since=T0)
+    two = deadline_message(job, T0 + HOUR, None, down=True, more=2, since=T0 - HOUR)
+    assert "And 1 more fire time since 2026-11-23 10:00:00+00:00 missed its deadline." in str(one)
+    assert "And 2 more fire times since 2026-11-23 09:00:00+00:00 missed their deadline." in str(
+        two
+    )
