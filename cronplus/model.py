@@ -160,6 +160,9 @@ class Job:
     pool: str | None = None  # a [pools] name: its attempts hold pool_slots of it
     pool_slots: int = 1  # slots of `pool` each attempt holds, at most the pool's size
     deadline: timedelta | None = None  # the run for T must have succeeded by T + deadline
+    for_each: str | None = None  # a command whose stdout lines are the run's items (issue 16)
+    for_each_max: int = 1000  # more items than this fails the run
+    item_parallel: int = 1  # items whose attempts go at once
 
 
 @dataclass(frozen=True, slots=True)
