@@ -342,3 +342,16 @@ class SeenRun:
 
     owner: int | None
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One item of a `for_each` run (issue 16): a line of its for_each command's
+    output, run as the job's command with its own attempts (numbered from 1)."""
+
+    index: int  # from 0, in the order of the lines
+    item: str  # the line
+    status: RunStatus = RunStatus.QUEUED  # queued until its first attempt
+    reason: str | None = None  # its last attempt's, when that did not succeed
+    exit_code: int | None = None  # its last attempt's
+    attempts: tuple[Attempt, ...] = ()
