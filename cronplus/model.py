@@ -240,6 +240,7 @@ class Run:
     started_at: datetime | None = None  # first attempt's start
     finished_at: datetime | None = None  # set once the status is final
     attempts: tuple[Attempt, ...] = ()
+    items: tuple[Item, ...] | None = None  # a for_each run's (issue 16), if its reader read them
 
     @property
     def duration_s(self) -> float | None:

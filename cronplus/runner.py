@@ -30,6 +30,7 @@ from cronplus.clock import Clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
+from cronplus.items import ItemRunner
 from cronplus.late import late_timer
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
 from cronplus.paths import StatePaths
@@ -86,6 +87,8 @@ class Runner:
         self.pools = Pools(store, clock, lambda: self.config, partial(self.write, None))
         self.alerter = alerter
         self.stop = threading.Event()
+        self.items = ItemRunner(store, paths, clock, self.spawner, self.pools, self.slots,
+                                self.stop, lambda: self.config.folder)  # fmt: skip
         self.state = StateHealth()
         # The daemon's: runs its stop cuts short are run again at its next start.
         self.resume_after_stop = resume_after_stop
@@ -134,6 +137,13 @@ class Runner:
         if self.stop.is_set():
             control.stop()
         try:
+            if job.for_each is not None:  # issue 16: its items' attempts, not the run's
+                tally = _Tally([], 0, run.started_at)
+                write = partial(self.write, control)
+                end = self.items.execute(job, run, trigger or run.trigger, control, write)
+                tally.status, tally.reason = end
+                tally.stopped = end[0] is RunStatus.INTERRUPTED and self.stop.is_set()
+                return self._finish(run, tally, release=release, control=control)
             first = (adopted, holds_slot) if adopted is not None else None
             tally = self._attempts(job, run, trigger or run.trigger, spent or 0, first, control)
             return self._finish(run, tally, release=release, control=control)
