@@ -214,6 +214,8 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         root = config.jobs[dag.pipeline_roots(name)[0]]  # as pipeline_schedule
         expr = root.schedule
         mine = unfinished.get(name)
+        if last is not None and mine:  # issue 16: as read with its items
+            last = next((r for r in mine if r.id == last.id), last)
         going = (
             ()
             if not mine

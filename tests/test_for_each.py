@@ -5,6 +5,9 @@ its own attempts and retries, recorded under the run; real runs through `trigger
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -229,3 +232,47 @@ def test_a_run_resumed_after_a_sigkill_runs_only_the_items_not_done(project, dae
     [run] = history_json(cli, "fan")
     assert run["status"] == "succeeded"
     assert all(i["status"] == "succeeded" and i["attempts"] == 1 for i in run["items"])
+
+
+def test_a_backfill_of_a_failed_run_runs_again_only_the_items_that_failed(project, cli) -> None:
+    project.write(
+        """
+        [jobs.fan]
+        schedule = "0 3 * * *"
+        timezone = "UTC"
+        for_each = "echo a; echo b; echo c"
+        command = '''
+        echo $CRONPLUS_ITEM >> done.txt
+        [ $CRONPLUS_ITEM != b ] || [ -e seen ] || { touch seen; exit 4; }
+        '''
+        """
+    )
+    day = ("--from", "2026-11-02", "--to", "2026-11-02")
+    assert cli("backfill", "fan", *day).exit_code == 1
+    [run] = history_json(cli, "fan")
+    assert run["reason"] == '1 of 3 items failed: first "b": exit code 4'
+    project.write(project.jobs_file.read_text().replace("echo c", "echo c; echo new"))
+    assert cli("backfill", "fan", *day).exit_code == 0
+    assert lines(project) == ["a", "b", "c", "b"]  # the list stays as first computed
+    [again] = history_json(cli, "fan")
+    assert again["id"] == run["id"] and again["status"] == "succeeded"
+    assert [(i["item"], i["attempts"]) for i in again["items"]] == [("a", 1), ("b", 2), ("c", 1)]
+
+
+def test_status_counts_the_items_of_a_run_going(project, cli) -> None:
+    project.write(
+        """
+        [jobs.fan]
+        for_each = "seq 1 6"
+        command = "echo $CRONPLUS_ITEM >> done.txt; sleep 0.3"
+        """
+    )
+    argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", str(project.state)]
+    going = subprocess.Popen([*argv, "trigger", "fan", "--wait"], cwd=project.root)
+    try:
+        wait_until(lambda: len(lines(project)) >= 3, timeout=20)
+        shown = cli("status").stdout
+        assert re.search(r"running for \S+, [2-5]/6 items", shown), shown
+    finally:
+        assert going.wait(30) == 0
+    assert "succeeded (6/6 items)" in cli("history", "fan").stdout
