@@ -276,3 +276,25 @@ def test_status_counts_the_items_of_a_run_going(project, cli) -> None:
     finally:
         assert going.wait(30) == 0
     assert "succeeded (6/6 items)" in cli("history", "fan").stdout
+
+
+def test_pruning_a_for_each_run_deletes_its_items_and_their_logs(project, cli) -> None:
+    project.write(
+        """
+        [jobs.fan]
+        for_each = "echo a; echo b"
+        command = "echo $CRONPLUS_ITEM"
+        keep_runs = 1
+        keep_days = 0
+        """
+    )
+    for _ in range(3):
+        assert cli("trigger", "fan", "--wait").exit_code == 0
+    folder = project.state / "logs" / "fan"
+    assert any(p.name.startswith("1-item") for p in folder.iterdir())
+    assert cli("prune").exit_code == 0
+    kept = {r["id"] for r in history_json(cli, "fan")}
+    assert 1 not in kept and 3 in kept
+    left = {int(p.name.split("-")[0]) for p in folder.iterdir()}
+    assert left == kept  # the pruned runs' item logs and listings went with them
+    assert project.store().items_of([1]) == {}
