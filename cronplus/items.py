@@ -27,6 +27,7 @@ from typing import Any
 from cronplus import _wrapper, executor
 from cronplus.clock import Clock
 from cronplus.events import log_event
+from cronplus.late import late_timer
 from cronplus.model import Attempt, AttemptResult, Item, Job, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.pools import Pools
@@ -62,15 +63,28 @@ class ItemRunner:
         slots: SlotPool,
         stop: threading.Event,
         folder: Callable[[], Path],
+        on_late: Callable[[Run, float], None],
     ) -> None:
         self.store, self.paths, self.clock = store, paths, clock
         self.spawner, self.pools, self.slots, self.stop = spawner, pools, slots, stop
         self._folder = folder  # the jobs file's folder (a reload may change it)
+        self._on_late = on_late  # the run went on past expected_duration
 
     def execute(
         self, job: Job, run: Run, trigger: Trigger, control: RunControl, write: Write
     ) -> Outcome:
-        """The run's items, listed first unless listed before; how the run ends."""
+        """The run's items, listed first unless listed before; how the run ends. Late
+        once the whole run goes on past expected_duration (its items are its work)."""
+        late = late_timer(job, run, None, self.clock, self._on_late)
+        try:
+            return self._execute(job, run, trigger, control, write)
+        finally:
+            if late is not None:
+                late.cancel()
+
+    def _execute(
+        self, job: Job, run: Run, trigger: Trigger, control: RunControl, write: Write
+    ) -> Outcome:
         listed = self.store.items_of([run.id]).get(run.id)
         found: list[str] = []
         if listed is None:

@@ -88,7 +88,7 @@ class Runner:
         self.alerter = alerter
         self.stop = threading.Event()
         self.items = ItemRunner(store, paths, clock, self.spawner, self.pools, self.slots,
-                                self.stop, lambda: self.config.folder)  # fmt: skip
+                                self.stop, lambda: self.config.folder, self._late)  # fmt: skip
         self.state = StateHealth()
         # The daemon's: runs its stop cuts short are run again at its next start.
         self.resume_after_stop = resume_after_stop

@@ -298,3 +298,17 @@ def test_pruning_a_for_each_run_deletes_its_items_and_their_logs(project, cli) -
     left = {int(p.name.split("-")[0]) for p in folder.iterdir()}
     assert left == kept  # the pruned runs' item logs and listings went with them
     assert project.store().items_of([1]) == {}
+
+
+def test_a_for_each_run_past_its_expected_duration_is_late(project, cli) -> None:
+    project.write(
+        """
+        [jobs.fan]
+        for_each = "echo a; echo b"
+        command = "sleep 0.6"
+        expected_duration = "1s"
+        """
+    )
+    result = cli("trigger", "fan", "--wait")
+    assert result.exit_code == 0
+    assert "event=late" in result.stderr
