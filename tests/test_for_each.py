@@ -312,3 +312,25 @@ def test_a_for_each_run_past_its_expected_duration_is_late(project, cli) -> None
     result = cli("trigger", "fan", "--wait")
     assert result.exit_code == 0
     assert "event=late" in result.stderr
+
+
+def test_the_run_page_lists_the_items_each_linking_to_its_log(project, cli, web) -> None:
+    project.write(
+        """
+        [jobs.fan]
+        for_each = "echo 'a<b'; echo c"
+        command = 'echo "out $CRONPLUS_ITEM"; [ "$CRONPLUS_ITEM" = c ] && exit 2; true'
+        """
+    )
+    assert cli("trigger", "fan", "--wait").exit_code == 1
+    [run] = history_json(cli, "fan")
+    server = web()
+    status, _, body = server.get(f"/runs/{run['id']}")
+    page = body.decode()
+    assert status == 200 and '<table id="items">' in page
+    rows = re.findall(r'<tr data-item-index="(\d+)" data-status="(\w+)">', page)
+    assert rows == [("0", "succeeded"), ("1", "failed")]
+    assert "a&lt;b" in page and f'href="/runs/{run["id"]}/items/1/log"' in page
+    status, _, log = server.get(f"/runs/{run['id']}/items/1/log")
+    assert (status, log) == (200, b"out c\n")
+    assert server.get(f"/runs/{run['id']}/items/2/log")[0] == 404
