@@ -74,15 +74,17 @@ def main(argv: list[str]) -> int:
 
 
 def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, object]:
-    """Pass `job`, `scheduled_for`, `attempt`, `interval_start` and `interval_end` (None
-    for a run without a data interval) only to parameters the function declares (all
-    of them but a None if it takes **kwargs), so a job may ask for as much as it needs."""
+    """Pass `job`, `scheduled_for`, `attempt`, `interval_start`, `interval_end` (None
+    for a run without a data interval) and `item` (None outside a for_each run) only
+    to parameters the function declares (all of them but a None if it takes **kwargs),
+    so a job may ask for as much as it needs."""
     values: dict[str, object] = {
         "job": os.environ["CRONPLUS_JOB"],
         "scheduled_for": _in_zone(
             datetime.fromisoformat(os.environ["CRONPLUS_SCHEDULED_FOR"]), zone
         ),
         "attempt": int(os.environ["CRONPLUS_ATTEMPT"]),
+        "item": os.environ.get("CRONPLUS_ITEM"),  # a for_each run's item (issue 16)
     }
     for end in ("start", "end"):
         text = os.environ.get(f"CRONPLUS_INTERVAL_{end.upper()}")

@@ -160,6 +160,9 @@ class Job:
     pool: str | None = None  # a [pools] name: its attempts hold pool_slots of it
     pool_slots: int = 1  # slots of `pool` each attempt holds, at most the pool's size
     deadline: timedelta | None = None  # the run for T must have succeeded by T + deadline
+    for_each: str | None = None  # a command whose stdout lines are the run's items (issue 16)
+    for_each_max: int = 1000  # more items than this fails the run
+    item_parallel: int = 1  # items whose attempts go at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +240,7 @@ class Run:
     started_at: datetime | None = None  # first attempt's start
     finished_at: datetime | None = None  # set once the status is final
     attempts: tuple[Attempt, ...] = ()
+    items: tuple[Item, ...] | None = None  # a for_each run's (issue 16), if its reader read them
 
     @property
     def duration_s(self) -> float | None:
@@ -339,3 +343,16 @@ class SeenRun:
 
     owner: int | None
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One item of a `for_each` run (issue 16): a line of its for_each command's
+    output, run as the job's command with its own attempts (numbered from 1)."""
+
+    index: int  # from 0, in the order of the lines
+    item: str  # the line
+    status: RunStatus = RunStatus.QUEUED  # queued until its first attempt
+    reason: str | None = None  # its last attempt's, when that did not succeed
+    exit_code: int | None = None  # its last attempt's
+    attempts: tuple[Attempt, ...] = ()

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cronplus.config import load_config_kept, load_config_text, readable_jobs
 from cronplus.errors import ConfigError, StateError
-from cronplus.model import Config
+from cronplus.model import Config, Run
 from cronplus.paths import StatePaths, resolve_state_dir
+
+if TYPE_CHECKING:
+    from cronplus.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +80,11 @@ def _recorded_config(
         return load_config_text(saved.text, config.path, display)
     except ConfigError:
         return None
+
+
+def with_items(store: Store, runs: list[Run], config: Config) -> list[Run]:
+    """`runs`, those of a job with `for_each` holding their items (issue 16): one read
+    for all of them, none when no job of theirs fans out."""
+    ids = [r.id for r in runs if r.job in config.jobs and config.jobs[r.job].for_each]
+    found = store.items_of(ids) if ids else {}
+    return [replace(r, items=tuple(found[r.id])) if r.id in found else r for r in runs]

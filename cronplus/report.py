@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from cronplus.config import config_dag, pipeline_schedule
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
+from cronplus.reading import with_items
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
 from cronplus.zones import zone
@@ -200,7 +201,7 @@ def _fire_times(expr: str, tz: str, after: datetime, count: int) -> tuple[dateti
 def job_statuses(config: Config, store: Store, names: list[str], now: datetime) -> list[JobStatus]:
     paused = store.paused_jobs()
     unfinished: dict[str, list[Run]] = {}
-    for run in store.unfinished_runs():
+    for run in with_items(store, store.unfinished_runs(), config):  # issue 16: items counted
         unfinished.setdefault(run.job, []).append(run)
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
@@ -213,6 +214,8 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         root = config.jobs[dag.pipeline_roots(name)[0]]  # as pipeline_schedule
         expr = root.schedule
         mine = unfinished.get(name)
+        if last is not None and mine:  # issue 16: as read with its items
+            last = next((r for r in mine if r.id == last.id), last)
         going = (
             ()
             if not mine

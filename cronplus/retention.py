@@ -102,7 +102,8 @@ def _prune_job(
     while not (ending := stopped()):
         gone = store.prune_runs(job.name, job.keep_runs, ended_before, watch, limit=BATCH)
         runs += len(gone)
-        for f in _log_files(paths, job.name, gone):
+        items = _item_files(paths, job.name, gone) if job.for_each else []
+        for f in [*_log_files(paths, job.name, gone), *items]:
             freed = _unlink(f)
             if freed is not None:
                 logs, size = logs + 1, size + freed
@@ -123,6 +124,17 @@ def _log_files(paths: StatePaths, job: str, runs: list[PrunedRun]) -> Iterator[P
             log_path = paths.attempt_log(job, run.id, number)
             yield log_path
             yield status_path_for(log_path)
+
+
+def _item_files(paths: StatePaths, job: str, runs: list[PrunedRun]) -> list[Path]:
+    """A for_each run's listing and item logs (issue 16), `RUN-item…`: found in one look
+    at the job's log folder per batch, not one per run."""
+    ids = {str(r.id) for r in runs}
+    try:
+        names = os.listdir(paths.logs / job)
+    except OSError:
+        return []
+    return [paths.logs / job / n for n in names if "-item" in n and n.split("-item")[0] in ids]
 
 
 def _size(path: Path) -> int | None:

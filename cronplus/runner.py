@@ -30,6 +30,8 @@ from cronplus.clock import Clock
 from cronplus.config import config_dag
 from cronplus.errors import StateError
 from cronplus.events import log_event
+from cronplus.items import ItemRunner
+from cronplus.late import late_timer
 from cronplus.model import Attempt, AttemptResult, Config, Job, Run, RunEnd, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.pools import Pools
@@ -85,6 +87,8 @@ class Runner:
         self.pools = Pools(store, clock, lambda: self.config, partial(self.write, None))
         self.alerter = alerter
         self.stop = threading.Event()
+        self.items = ItemRunner(store, paths, clock, self.spawner, self.pools, self.slots,
+                                self.stop, lambda: self.config.folder, self._late)  # fmt: skip
         self.state = StateHealth()
         # The daemon's: runs its stop cuts short are run again at its next start.
         self.resume_after_stop = resume_after_stop
@@ -133,6 +137,13 @@ class Runner:
         if self.stop.is_set():
             control.stop()
         try:
+            if job.for_each is not None:  # issue 16: its items' attempts, not the run's
+                tally = _Tally([], 0, run.started_at)
+                write = partial(self.write, control)
+                end = self.items.execute(job, run, trigger or run.trigger, control, write)
+                tally.status, tally.reason = end
+                tally.stopped = end[0] is RunStatus.INTERRUPTED and self.stop.is_set()
+                return self._finish(run, tally, release=release, control=control)
             first = (adopted, holds_slot) if adopted is not None else None
             tally = self._attempts(job, run, trigger or run.trigger, spent or 0, first, control)
             return self._finish(run, tally, release=release, control=control)
@@ -206,7 +217,7 @@ class Runner:
                 if tally.made == 0 and going is not None:
                     # Already going: it needs no slot, and waiting for one could not stop it.
                     previous = run.attempts[-1]
-                    tally.late = self._late_timer(job, run, previous.started_at)
+                    tally.late = late_timer(job, run, previous.started_at, self.clock, self._late)
                     log_path = Path(previous.log or "")
                     watched = (run, number, going[0], log_path, previous.trigger, control)
                     try:
@@ -248,7 +259,7 @@ class Runner:
                 return None
             try:
                 if tally.late is None:
-                    tally.late = self._late_timer(job, run, None)
+                    tally.late = late_timer(job, run, None, self.clock, self._late)
                 return self._attempt(job, run, number, trigger, control)
             finally:
                 self.slots.put_back()
@@ -429,21 +440,7 @@ class Runner:
         # The config's graph, worked out once: not a look at every job per run (issue 12).
         return job in config.jobs and bool(config_dag(config).dependents(job))
 
-    def _late_timer(self, job: Job, run: Run, since: datetime | None) -> threading.Timer | None:
-        """Log `late` (and alert it, if an alert wants it) once the run has gone on past
-        expected_duration, counted from its first attempt's start (`since`, else now):
-        time queued for a slot is not late."""
-        if job.expected_duration is None:
-            return None
-        expected = job.expected_duration.total_seconds()
-        left = expected
-        if since is not None:
-            left -= (self.clock.now() - since).total_seconds()
-        late = threading.Timer(max(left, 0.0), self._late, (run, expected))
-        late.daemon = True
-        late.start()
-        return late
-
     def _late(self, run: Run, expected: float) -> None:
+        """The late timer's end (`late`): the run went on past its expected_duration."""
         log_event(run, "late", None, f"still running after its expected_duration of {expected:g}s")
         self.alert(Alerter.late, run)

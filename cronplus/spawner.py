@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -66,9 +66,11 @@ class Spawner:
         begun: datetime,
         *,
         announce: bool = True,
+        extra: Mapping[str, str] | None = None,
     ) -> executor.AttemptHandle | AttemptResult:
         """Start the process of an attempt recorded `begun`: its handle, or the failed
-        result of one that could not start. With `announce`, its `start` is logged."""
+        result of one that could not start. With `announce`, its `start` is logged.
+        `extra`: variables over the attempt's environment (a for_each item's)."""
         handle: executor.AttemptHandle | AttemptResult
         try:
             env = executor.build_env(
@@ -80,6 +82,7 @@ class Spawner:
                 base_env=self._base_env(job),
                 interval=self._interval(run),
             )
+            env.update(extra or {})
             handle = executor.start_attempt(
                 job, env, log_path, jobs_folder=jobs_folder, clock=self.clock, umask=self._umask
             )

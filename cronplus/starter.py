@@ -76,6 +76,9 @@ JOB_LINES = (
     ('pool = "warehouse"', "a [pools] name: waits for a free slot of it (default none)"),
     ("pool_slots = 1", "slots of the pool each attempt holds (default 1)"),
     ('deadline = "2h"', "the run for a fire time must succeed this long after it"),
+    ('for_each = "ls in/"', "one run, the command once per stdout line ($CRONPLUS_ITEM)"),
+    ("for_each_max = 1000", "more items than this fails the run"),
+    ("item_parallel = 1", "items that go at once"),
 )
 
 

@@ -40,7 +40,13 @@ def start_first_attempts(
     ready: list[tuple[Run, Job, Attempt]] = []
     for run in runs:
         job = runner.config.jobs.get(run.job)
-        if job is None or job.pool is not None or run.attempts or runner.stop.is_set():
+        if (
+            job is None
+            or job.pool is not None
+            or job.for_each
+            or run.attempts
+            or runner.stop.is_set()
+        ):
             continue  # a pooled run waits for its pool's slots in its own thread
         if not runner.slots.try_take():
             continue

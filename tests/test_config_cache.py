@@ -63,6 +63,13 @@ overlap = "replace"
 catchup = "none"
 timeout = "90s"
 
+[jobs.tables]
+after = ["extract"]
+command = "dump $CRONPLUS_ITEM"
+for_each = "list-tables --token s"
+for_each_max = 50
+item_parallel = 4
+
 [jobs.tick]
 schedule = "*/5 * * * * *"
 timezone = "Asia/Tokyo"
@@ -88,6 +95,7 @@ def withheld(config: Config) -> Config:
         name: replace(
             job,
             command=None if job.command is None else hidden,
+            for_each=None if job.for_each is None else hidden,
             env=dict.fromkeys(job.env, hidden),
             alerts=job.alerts and replace(job.alerts, urls=(), heartbeat=None),
         )
@@ -163,8 +171,9 @@ def test_no_secret_of_the_file_is_kept(project, own_cache: Path) -> None:
     text = EVERY_KEY.replace("ops@example.com", f"ops:{secret}@example.com")
     text = text.replace('"extract --all"', f'"extract --password {secret}"')
     text = text.replace('ONLY = "extract"', f'ONLY = "{secret}"')
+    text = text.replace("--token s", f"--token {secret}")
     path = project.write(text.replace("/ping/x", f"/ping/{secret}"))
-    assert text.count(secret) == 3
+    assert text.count(secret) == 4
     kept = load_config_kept(path)
     load_config_kept(path)
     [entry] = entries(own_cache)

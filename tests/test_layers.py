@@ -37,6 +37,8 @@ LAYERS = {
     "lanes": 3,
     "jitter": 3,
     "runner": 3,
+    "late": 3,
+    "items": 3,
     "pools": 3,
     "starts": 3,
     "spawner": 3,

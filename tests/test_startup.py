@@ -48,6 +48,7 @@ STATUS_MODULES = {
     "cronplus.store._open",
     "cronplus.store._sql",
     "cronplus.store._sql_pools",
+    "cronplus.store._sql_items",  # issue 16: part of SqlStore
     "cronplus.store._sql_prune",
     "cronplus.store._sql_read",
     "cronplus.store._sql_side",

@@ -968,3 +968,46 @@ def test_pool_rows_keep_their_process_identity_and_drop_matches_it_whole(store):
     assert store.pool_drop(run.id, OTHER, "boot-3", 42)
     assert store.pool_drop(other.id, ME, "boot-2", 9)
     assert store.pool_entries() == ([], [])
+
+
+# -- items of a for_each run (issue 16) -------------------------------------------------
+
+
+def test_an_item_list_is_fixed_when_first_set_and_keeps_the_runs_attempts(store):
+    run = claimed(store)
+    assert store.items_of([run.id]) == {}
+    got = store.set_items(run.id, ["a.csv", "b.csv"], owner=ME, now=T)
+    assert [(i.index, i.item, i.status) for i in got] == [
+        (0, "a.csv", RunStatus.QUEUED),
+        (1, "b.csv", RunStatus.QUEUED),
+    ]
+    again = store.set_items(run.id, ["other"], owner=ME, now=T + timedelta(seconds=5))
+    assert [i.item for i in again] == ["a.csv", "b.csv"]  # the first list stays
+    read = store.get_run(run.id)
+    assert (read.status, read.started_at, read.attempts) == (RunStatus.RUNNING, T, ())
+    empty = claimed(store, "other")
+    assert store.set_items(empty.id, [], owner=ME, now=T) == []
+    assert store.items_of([empty.id, run.id, 999]).keys() == {empty.id, run.id}
+
+
+def test_an_items_attempts_are_recorded_under_it(store):
+    run = claimed(store)
+    store.set_items(run.id, ["a", "b"], owner=ME, now=T)
+    store.begin_item_attempt(run.id, 1, Attempt(1, T, log="/x/1-item1-1.log"), owner=OTHER)
+    assert store.owner_of(run.id) == OTHER
+    [_, b] = store.items_of([run.id])[run.id]
+    assert (b.status, len(b.attempts)) == (RunStatus.RUNNING, 1)
+    store.finish_item_attempt(
+        run.id, 1, 1, ended(RunStatus.FAILED, T, exit_code=2, reason="exit code 2")
+    )
+    store.begin_item_attempt(run.id, 1, Attempt(2, T + timedelta(seconds=2)), owner=OTHER)
+    store.finish_item_attempt(run.id, 1, 2, ended(RunStatus.SUCCEEDED, T + timedelta(seconds=2)))
+    [a, b] = store.items_of([run.id])[run.id]
+    assert (a.status, a.attempts) == (RunStatus.QUEUED, ())
+    assert (b.status, b.exit_code, b.reason) == (RunStatus.SUCCEEDED, None, None)
+    assert [(x.number, x.exit_code, x.log) for x in b.attempts] == [
+        (1, 2, "/x/1-item1-1.log"),
+        (2, None, None),
+    ]
+    assert b.attempts[0].finished_at == T + timedelta(seconds=1)
+    assert store.get_run(run.id).attempts == ()  # the run's own attempts are not items'

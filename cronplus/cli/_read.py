@@ -166,8 +166,11 @@ def history(
         )
         for job, tz in zones.items()
     }
+    from cronplus.reading import with_items
+
     store = obj.store()
     runs = store.history_of(bounds, limit, statuses=wanted[0], triggers=wanted[1])
+    runs = with_items(store, runs, obj.config)  # issue 16: a for_each run's items
     states = [report.going_state(store, r, obj.config.jobs.get(r.job), now) for r in runs]
     if as_json:
         render.print_json(render.history_json(runs, zones, states, Intervals(obj.config)))
@@ -203,8 +206,11 @@ def _history_zones(obj: Context, jobs: tuple[str, ...]) -> dict[str, str]:
     is_flag=True,
     help="Go on printing until the run ends (exit 1 unless it succeeded).",
 )
+@click.option("--item", type=click.IntRange(min=0), metavar="N", help="A for_each item's index.")
 @pass_ctx
-def logs(obj: Context, job: str, run_id: int | None, attempt: int | None, follow: bool) -> None:
+def logs(
+    obj: Context, job: str, run_id: int | None, attempt: int | None, follow: bool, item: int | None
+) -> None:
     """Print the output a run's attempt captured (latest run and attempt by default).
 
     With -f, the output so far, then as it comes until the run ends (the run going,
@@ -215,6 +221,7 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None, follow
     Examples:
       cronplus logs load --run 41 --attempt 2
       cronplus logs load -f
+      cronplus logs tables --run 41 --item 3
     """
     from cronplus import render
 
@@ -228,14 +235,17 @@ def logs(obj: Context, job: str, run_id: int | None, attempt: int | None, follow
         from cronplus.cli._follow import follow_logs
 
         sys.exit(follow_logs(store, job, run_id))
-    chosen, number = _chosen_attempt(store, job, run_id, attempt)
-    path = chosen.attempts[number - 1].log
+    if item is not None:
+        from cronplus.cli._items import item_log
+
+        path, what = item_log(store, job, run_id, item, attempt)
+    else:
+        chosen, number = _chosen_attempt(store, job, run_id, attempt)
+        path, what = chosen.attempts[number - 1].log, f"run {chosen.id} attempt {number}"
     try:
         render.print_log(path or "")
     except FileNotFoundError:
-        raise CronplusError(
-            f"the log of run {chosen.id} attempt {number} is gone ({path})"
-        ) from None
+        raise CronplusError(f"the log of {what} is gone ({path})") from None
 
 
 def _chosen_attempt(

@@ -64,6 +64,7 @@ _KINDS: dict[str, type] = {
 WITHHELD = "(withheld from the read commands)"
 _COMMAND_AT, _ENV_AT = _JOB_FIELDS.index("command"), _JOB_FIELDS.index("env")
 _STDIN_AT = _JOB_FIELDS.index("stdin")  # crontab `%` text may hold a password, as a command may
+_FOR_EACH_AT = _JOB_FIELDS.index("for_each")  # a command too (issue 16)
 
 
 def cache_dir() -> Path | None:
@@ -202,6 +203,7 @@ def _encode(config: Config) -> tuple[Any, ...]:
             row[i] = share(row[i])
         row[_COMMAND_AT] = None if job.command is None else WITHHELD
         row[_STDIN_AT] = None if job.stdin is None else WITHHELD
+        row[_FOR_EACH_AT] = None if job.for_each is None else WITHHELD
         row[_ENV_AT] = dict.fromkeys(job.env, WITHHELD)
         rows.append(tuple(row))
     head = (config.state, config.max_parallel, share(config.alerts), config.env_file)

@@ -27,6 +27,7 @@ JOB_KEYS = (
     "user", "max_log_bytes",
     "keep_runs", "keep_days",
     "pool", "pool_slots", "deadline",
+    "for_each", "for_each_max", "item_parallel",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -36,6 +37,7 @@ NOT_DEFAULTS = {
     "alerts": "use the [alerts] table",
     "stdin": "set it on each job",
     "pool_slots": "set it on each job in a pool",
+    "for_each": "set it on each job that fans out",
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
@@ -408,6 +410,9 @@ class Loader(Checks):
                 deadline=get("deadline")
                 if values[dag.pipeline_roots(name)[0]].get("schedule") not in (None, "@reboot")
                 else None,
+                for_each=job.get("for_each"),
+                for_each_max=get("for_each_max", _JOB.for_each_max),
+                item_parallel=get("item_parallel", _JOB.item_parallel),
             )
         return Config(
             path=self.path,

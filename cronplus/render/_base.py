@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import Attempt, Job, Run
+from cronplus.model import Attempt, Item, Job, Run, RunStatus
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
 
@@ -75,7 +76,14 @@ def attempt_json(a: Attempt, tz: str) -> dict[str, Any]:
 def run_word(
     run: Run, *, orphaned: bool = False, late: bool = False, elapsed_s: float | None = None
 ) -> str:
-    """A run's status as `status` prints it: a run not over says how it stands."""
+    """A run's status as `status` prints it: a run not over says how it stands; a
+    for_each run whose items were read, how many of them succeeded."""
+    if run.items is not None:  # issue 16
+        done = sum(i.status is RunStatus.SUCCEEDED for i in run.items)
+        counted = f"{done}/{len(run.items)} items" if run.items else "0 items"
+        if run.status.is_final or orphaned:
+            return f"{run_word(replace(run, items=None), orphaned=orphaned)} ({counted})"
+        return f"{run_word(replace(run, items=None), late=late, elapsed_s=elapsed_s)}, {counted}"
     if run.status.is_final:
         return str(run.status)
     if orphaned:
@@ -122,6 +130,19 @@ def run_json(
         "interval_start": iso(interval[0], tz) if interval else None,
         "interval_end": iso(interval[1], tz) if interval else None,
         "deadline_at": iso(deadline_at, tz),
+        "items": None if run.items is None else [item_json(i) for i in run.items],
+    }
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """One item of a for_each run (issue 16); `attempts`: how many it has had."""
+    return {
+        "index": item.index,
+        "item": item.item,
+        "status": str(item.status),
+        "attempts": len(item.attempts),
+        "exit_code": item.exit_code,
+        "reason": item.reason,
     }
 
 

@@ -4,11 +4,11 @@ paused jobs, deadlines alerted, pools, and what a daemon leaves for the next one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from cronplus.model import AlertDelivery, AlertRecord, PoolEntry
+from cronplus.model import AlertDelivery, AlertRecord, Attempt, AttemptResult, Item, PoolEntry
 from cronplus.store._sql_side import ConfigCopy
 
 
@@ -134,4 +134,33 @@ class SideStore(Protocol):
     def config_copy(self) -> ConfigCopy | None:
         """The last `save_config_copy`, or None when there is none (or it is
         unreadable)."""
+        ...
+
+    # -- items of a for_each run (issue 16) ---------------------------------------------
+
+    def set_items(
+        self, run_id: int, items: Sequence[str], *, owner: int, now: datetime
+    ) -> list[Item]:
+        """Fix the run's item list to `items` (index from 0, each queued) unless it has
+        one already, which stays as it is (a resumed or re-run run keeps its list);
+        an empty list is a list. The run is marked running since `now` (kept if it
+        started before) by `owner`. Returns the run's list as recorded, with each
+        item's attempts."""
+        ...
+
+    def items_of(self, run_ids: Sequence[int]) -> dict[int, list[Item]]:
+        """The item lists of those of `run_ids` that have one (`set_items`), each in
+        index order with its attempts in number order; a run without a list is absent."""
+        ...
+
+    def begin_item_attempt(self, run_id: int, index: int, attempt: Attempt, *, owner: int) -> None:
+        """Record an item's attempt begun: the item is running with `attempt.number`
+        attempts, and the run running (by `owner`). A run's own `attempts` are unchanged."""
+        ...
+
+    def finish_item_attempt(
+        self, run_id: int, index: int, number: int, result: AttemptResult
+    ) -> None:
+        """Record the end of an item's attempt; the item takes its status, exit code and
+        reason (none when it succeeded)."""
         ...

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Tx, marks, to_db
+from cronplus.store._sql_items import ItemsSql
 from cronplus.store._sql_pools import PoolsSql
 from cronplus.store._sql_prune import PruneSql
 from cronplus.store._sql_read import (
@@ -28,7 +29,7 @@ from cronplus.store._sql_read import (
 _END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
 
 
-class SqlStore(RunReads, PruneSql, PoolsSql):
+class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql):
     """The `Store` over any `Db`. Each public method is one transaction (or one read)."""
 
     def __init__(self, db: Db) -> None:

@@ -286,6 +286,43 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 10: deadlines (issue 15): per job, the newest logical time whose missed deadline
     # was alerted, so each is alerted once, across restarts and crashes.
     ("CREATE TABLE deadline_alerted (job TEXT PRIMARY KEY, through TEXT NOT NULL)",),
+    # 11: for_each (issue 16): a run's items, fixed once computed (item_lists has the
+    # run's row even for an empty list), and each item's attempts. Attempts of items
+    # have a table of their own: a run's `attempts` and every read of them stay as
+    # they were. Pruning a run deletes them with it.
+    (
+        """
+        CREATE TABLE item_lists (
+            run_id     INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+            count      INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE items (
+            run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            item_index INTEGER NOT NULL,  -- from 0, in the order of the lines
+            item       TEXT    NOT NULL,
+            status     TEXT    NOT NULL,  -- queued, running, or its last attempt's
+            reason     TEXT,
+            exit_code  INTEGER,
+            attempts   INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, item_index)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE item_attempts (
+            run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            item_index  INTEGER NOT NULL,
+            number      INTEGER NOT NULL,
+            started_at  TEXT    NOT NULL,
+            finished_at TEXT,
+            exit_code   INTEGER,
+            signal      TEXT,
+            log         TEXT,
+            PRIMARY KEY (run_id, item_index, number)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

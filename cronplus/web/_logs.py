@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cronplus._logcap import read_present  # a running capped log's hole: one marker line
+from cronplus.web._http import HttpError, Response
 
 TAIL_LINES = 1_000
 TAIL_BYTES = 256 * 1024
@@ -133,3 +134,21 @@ def read_range(path: str, offset: int = 0, *, going: bool = True) -> tuple[str, 
     """`open_range`'s text whole, for a caller that wants it so."""
     stream, end = open_range(path, offset, going=going)
     return b"".join(stream).decode("utf-8"), end
+
+
+def raw_log_response(path: str, offset: int, *, going: bool, what: str) -> Response:
+    """A log as text/plain from byte `offset`, streamed a chunk at a time (a 200 MB log
+    never sits whole in the server's memory); `X-Next-Offset` says where to ask from
+    next. `what` names the log in the 404 or 503 answer."""
+    try:
+        stream, nxt = open_range(path, offset, going=going)
+    except FileNotFoundError:
+        raise HttpError(404, f"the log of {what} is gone ({path})") from None
+    except OSError as e:
+        raise HttpError(503, f"the log of {what} cannot be read: {e}") from None
+    return Response(
+        200,
+        content_type="text/plain; charset=utf-8",
+        headers=[("X-Next-Offset", str(nxt))],
+        stream=stream,
+    )

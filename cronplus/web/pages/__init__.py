@@ -4,6 +4,7 @@ from cronplus.web.pages import (  # noqa: F401
     actions,
     api,
     graph,
+    items,
     job,
     ledger,
     overview,

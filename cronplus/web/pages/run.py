@@ -12,8 +12,9 @@ from cronplus.render._base import duration, going_word
 from cronplus.web._html import Markup, attrs, html, join
 from cronplus.web._http import HttpError, Response, whole_number
 from cronplus.web._layout import badge, page, status_word, time_tag
-from cronplus.web._logs import TAIL_LINES, open_range, tail
+from cronplus.web._logs import TAIL_LINES, raw_log_response, tail
 from cronplus.web._routes import route
+from cronplus.web.pages.items import items_table
 
 REFRESH_S = 2  # ?follow=1: how often the page is loaded again while the run is going
 TIME = "%Y-%m-%d %H:%M:%S"
@@ -27,15 +28,17 @@ def run_page(view, req, run_id: str) -> Response:
         run = find_run(store, run_id)
         job = loaded.config.jobs.get(run.job)
         going = report.going_state(store, run, job, now)
+        fanned = items_table(store, run)  # issue 16: a for_each run's items
     tz = job.timezone if job else "UTC"
     number = _attempt_number(run, req.query.get("attempt"))
     refresh = req.query.get("follow") == "1" and not run.status.is_final
     live = not run.status.is_final and number == len(run.attempts) and not refresh
     word = status_word(run.status) if run.status.is_final else going_word(run, going)
     body = html(
-        "{run}{attempts}{log}",
+        "{run}{items}{attempts}{log}",
         run=_run_facts(run, tz, word, live, number),
-        attempts=_attempts(run, tz, number),
+        items=fanned,
+        attempts=_attempts(run, tz, number) if not fanned or run.attempts else "",
         log=_log(run, number),
     )
     resp = page(f"Run {run.id} of {run.job}", body, warning=loaded.warning)
@@ -179,18 +182,6 @@ def raw_log(view, req, run_id: str, number: str) -> Response:
     if n == 0:
         raise HttpError(404, f"run {run.id} has no attempt")
     offset = whole_number(req.query.get("offset", "0") or "0", "offset")
-    path = run.attempts[n - 1].log
-    try:
-        going = run.attempts[n - 1].finished_at is None
-        stream, nxt = open_range(path or "", offset, going=going)
-    except FileNotFoundError:
-        raise HttpError(404, f"the log of run {run.id} attempt {n} is gone ({path})") from None
-    except OSError as e:
-        raise HttpError(503, f"the log of run {run.id} attempt {n} cannot be read: {e}") from None
-    # Streamed a chunk at a time: a 200 MB log never sits whole in the server's memory.
-    return Response(
-        200,
-        content_type="text/plain; charset=utf-8",
-        headers=[("X-Next-Offset", str(nxt))],
-        stream=stream,
-    )
+    path = run.attempts[n - 1].log or ""
+    going = run.attempts[n - 1].finished_at is None
+    return raw_log_response(path, offset, going=going, what=f"run {run.id} attempt {n}")
