@@ -42,6 +42,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     BACKFILL = "backfill"
     CATCHUP = "catchup"
+    FILE = "file"  # a file landed under the job's `watch`
 
 
 # The reason of a fire time recorded skipped while its job (or its pipeline's first
@@ -160,6 +161,10 @@ class Job:
     pool: str | None = None  # a [pools] name: its attempts hold pool_slots of it
     pool_slots: int = 1  # slots of `pool` each attempt holds, at most the pool's size
     deadline: timedelta | None = None  # the run for T must have succeeded by T + deadline
+    watch: str | None = None  # an absolute glob: one run per file landing under it
+    settle: timedelta = timedelta(seconds=5)  # a file unchanged this long is taken
+    watch_rescan: timedelta = timedelta(seconds=60)  # a full rescan of the glob this often
+    max_queued: int = 1000  # overlap = "queue": files waiting at most; beyond, skipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,10 @@ class Checks:
             "pool": self._text,
             "pool_slots": lambda w, k, v: self._int(w, k, v, minimum=1),
             "deadline": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "watch": self._text,
+            "settle": self._duration,
+            "watch_rescan": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "max_queued": lambda w, k, v: self._int(w, k, v, minimum=1),
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {

@@ -14,6 +14,7 @@ from cronplus import graph
 from cronplus._toml_lines import KeyLines
 from cronplus.config._checks import ALERTS_KEYS, BAD, Checks, Where
 from cronplus.config._values import show_value, system_timezone
+from cronplus.config._watch import WATCH_KEYS, check_watch, watch_fields
 from cronplus.errors import ConfigError, did_you_mean
 from cronplus.model import MAX_RETRY_DELAY, AlertsConfig, Config, Job, RetryPolicy
 
@@ -27,6 +28,7 @@ JOB_KEYS = (
     "user", "max_log_bytes",
     "keep_runs", "keep_days",
     "pool", "pool_slots", "deadline",
+    *WATCH_KEYS,
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -36,6 +38,7 @@ NOT_DEFAULTS = {
     "alerts": "use the [alerts] table",
     "stdin": "set it on each job",
     "pool_slots": "set it on each job in a pool",
+    "watch": "set it on each job",
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
@@ -101,6 +104,7 @@ class Loader(Checks):
         self.check_graph(tables, values, defaults or {})
         self.check_retries(values, defaults or {})
         self.check_pools(tables, values, defaults or {}, pools)
+        check_watch(self, tables, values, {n: tuple(v.get("after", ())) for n, v in values.items()})
         if self.problems:
             raise ConfigError(self.problems, self.display)
         return replace(self.build(values, defaults or {}, alerts), pools=pools)
@@ -408,6 +412,7 @@ class Loader(Checks):
                 deadline=get("deadline")
                 if values[dag.pipeline_roots(name)[0]].get("schedule") not in (None, "@reboot")
                 else None,
+                **watch_fields(job, defaults, self.folder),
             )
         return Config(
             path=self.path,

@@ -387,6 +387,8 @@ def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
     for j, times in upcoming:
         if is_reboot(j.schedule):  # no fire times to list: say when it runs instead
             rows.append([j.name, "@reboot: at each daemon start"])
+        elif j.watch is not None:
+            rows.append([j.name, f"on file: {j.watch}"])
         rows += [[j.name, when(t, j.timezone)] for t in times]
     print_table(["JOB", "FIRE TIME"], rows)
 
