@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -229,6 +229,20 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class RunFile:
+    """The file version a `watch` run (or a `trigger --file` run) was made for."""
+
+    path: str  # absolute
+    size: int
+    mtime_ns: int  # st_mtime_ns: with inode and size, what makes a version
+    inode: int
+
+    @property
+    def mtime(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One logical run of a job: a (job, logical time) and its attempts."""
 
@@ -242,6 +256,7 @@ class Run:
     started_at: datetime | None = None  # first attempt's start
     finished_at: datetime | None = None  # set once the status is final
     attempts: tuple[Attempt, ...] = ()
+    file: RunFile | None = None  # the file a `watch` run was made for
 
     @property
     def duration_s(self) -> float | None:

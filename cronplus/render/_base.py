@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import Attempt, Job, Run
+from cronplus.model import Attempt, Job, Run, RunFile
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
 
@@ -122,7 +122,13 @@ def run_json(
         "interval_start": iso(interval[0], tz) if interval else None,
         "interval_end": iso(interval[1], tz) if interval else None,
         "deadline_at": iso(deadline_at, tz),
+        "file": None if run.file is None else file_json(run.file, tz),
     }
+
+
+def file_json(f: RunFile, tz: str) -> dict[str, Any]:
+    """A run's file (issue 16): the version it was made for."""
+    return {"path": f.path, "size": f.size, "mtime": iso(f.mtime, tz), "inode": f.inode}
 
 
 def going_word(run: Run, going: Going) -> str:
