@@ -60,6 +60,7 @@ RUN_KEYS = {
     "interval_start",  # issue 15: data intervals
     "interval_end",
     "deadline_at",  # issue 15: deadlines
+    "file",  # issue 16: a watch run's file
 }
 ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]

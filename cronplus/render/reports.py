@@ -133,6 +133,8 @@ def _status_cells(
     tz = r.job.timezone
     last = r.last_run
     schedule = r.schedule or "(triggered only)"
+    if r.job.watch is not None:
+        schedule = f"on file: {r.job.watch}"
     if r.job.after:
         schedule = f"after {', '.join(r.job.after)}"
     word = going_word(last, r.state_of(last)) if last else "never run"
@@ -171,6 +173,8 @@ def status_notes(r: JobStatus, chosen: bool) -> list[str]:
     notes = []
     if chosen and r.job.description:
         notes.append(f"{name}: {r.job.description}")
+    if last is not None and last.file is not None:  # issue 16: a watch job's last file
+        notes.append(f"{name}: last file: {last.file.path} ({last.status})")
     if r.overdue is not None:
         notes.append(f"{name}: overdue: {human_time(r.overdue, tz)} has no run")
     if r.deadline is not None and r.deadline.met is False:
