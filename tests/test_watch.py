@@ -146,16 +146,18 @@ def test_a_change_inotify_never_reports_is_found_by_the_rescan(project, daemon):
     write_job(project, 'watch_rescan = "1s"')
     path = project.root / "incoming" / "mapped.csv"
     path.write_text("aaaa\n")
-    d = daemon()
-    d.wait_started()
-    wait_until(lambda: done(project, 1))
-    time.sleep(0.05)
+    os.utime(path, (time.time() - 60,) * 2)  # quiet: found at the start
+    # Opened for writing before the daemon watches: closing it would be an event.
     with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        d = daemon()
+        d.wait_started()
+        wait_until(lambda: done(project, 1))
         m[:4] = b"bbbb"  # a write through a shared map: no inotify event
         m.flush()
-    wait_until(lambda: done(project, 2), timeout=10)
+        wait_until(lambda: done(project, 2), timeout=10)
+        assert d.terminate() == 0
     assert [r.file.inode for r in file_runs(project)] == [path.stat().st_ino] * 2
-    assert d.terminate() == 0
+    assert [line.split()[1] for line in seen(project)] == ["5", "5"]
 
 
 def test_trigger_file_runs_one_version_once_and_the_daemon_does_not_run_it_again(
