@@ -76,6 +76,10 @@ JOB_LINES = (
     ('pool = "warehouse"', "a [pools] name: waits for a free slot of it (default none)"),
     ("pool_slots = 1", "slots of the pool each attempt holds (default 1)"),
     ('deadline = "2h"', "the run for a fire time must succeed this long after it"),
+    ('watch = "incoming/*.csv"', "instead of schedule: one run per file landing there"),
+    ('settle = "5s"', "with watch: a file is taken once unchanged this long"),
+    ('watch_rescan = "60s"', "with watch: the whole glob is scanned this often too"),
+    ("max_queued = 1000", 'with watch and overlap = "queue": files waiting at most'),
 )
 
 
