@@ -4,6 +4,7 @@ what inotify never reports; `trigger --file`; what the jobs file may not say."""
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
 import signal
@@ -225,3 +226,17 @@ def test_validation_of_watch(project, cli):
     """)
     assert cli("validate").exit_code == 0
     assert "on file: /no/such/folder/**/*.csv" in cli("next").output
+
+
+def test_a_watch_runs_page_names_its_file(project, cli, web):
+    write_job(project)
+    path = project.root / "incoming" / "page.csv"
+    path.write_text("p\n")
+    assert cli("trigger", "load", "--file", str(path), "--wait").exit_code == 0
+    (run,) = file_runs(project)
+    server = web()
+    status, _headers, body = server.get(f"/runs/{run.id}")
+    assert status == 200
+    assert f'<span id="run-file">{path}</span> (2 bytes)' in body.decode()
+    _status, _headers, api = server.get(f"/api/runs/{run.id}")
+    assert json.loads(api)["file"]["path"] == str(path)
