@@ -75,9 +75,9 @@ def main(argv: list[str]) -> int:
 
 def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, object]:
     """Pass `job`, `scheduled_for`, `attempt`, `interval_start`, `interval_end` (None
-    for a run without a data interval) and `item` (None outside a for_each run) only
-    to parameters the function declares (all of them but a None if it takes **kwargs),
-    so a job may ask for as much as it needs."""
+    for a run without a data interval), `item` (None outside a for_each run) and `file`
+    (None for a run not made for a file) only to parameters the function declares (all
+    of them but a None if it takes **kwargs), so a job may ask for as much as it needs."""
     values: dict[str, object] = {
         "job": os.environ["CRONPLUS_JOB"],
         "scheduled_for": _in_zone(
@@ -89,6 +89,7 @@ def _arguments_for(func: Callable[..., object], zone: str | None) -> dict[str, o
     for end in ("start", "end"):
         text = os.environ.get(f"CRONPLUS_INTERVAL_{end.upper()}")
         values[f"interval_{end}"] = _in_zone(datetime.fromisoformat(text), zone) if text else None
+    values["file"] = os.environ.get("CRONPLUS_FILE")  # a `watch` run's file (issue 16)
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):  # some builtins have no signature: pass nothing

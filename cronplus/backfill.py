@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from cronplus.config import pipeline_schedule
 from cronplus.errors import UnknownJobError, UsageError
-from cronplus.graph import downstream, topological_order, upstream
+from cronplus.graph import downstream, pipeline_roots, topological_order, upstream
 from cronplus.model import Config, Run, RunStatus
 from cronplus.schedule import CronSchedule, fire_times, is_reboot, parse_schedule
 from cronplus.store import Store
@@ -167,6 +167,14 @@ def plan_backfill(
     if job not in config.jobs:
         raise UnknownJobError(job, config.jobs)
     expr, tz = pipeline_schedule(config, job)
+    deps = {n: j.after for n, j in config.jobs.items()}
+    watched = [config.jobs[r] for r in pipeline_roots(deps, job) if config.jobs[r].watch]
+    if expr is None and watched:  # issue 16
+        raise UsageError(
+            f'job "{job}" runs when a file lands ({watched[0].watch}), so it has no fire times'
+            " to backfill (run it for one file with: cronplus trigger"
+            f" {watched[0].name} --file PATH --wait)"
+        )
     if expr is None:
         raise UsageError(
             f'job "{job}" has no schedule, so it has no fire times to backfill '

@@ -184,6 +184,11 @@ class Dispatcher:
         if first is not None:
             self.submit(first[0], spent=first[1])
 
+    def queued(self, job: str) -> int:
+        """How many runs of `job` wait in its lane (the one going not counted)."""
+        with self._lock:
+            return len(self._lanes[job].queue) if job in self._lanes else 0
+
     def idle(self, job: str) -> bool:
         """No run of `job` goes or waits in this process: `overlap` has nothing to say."""
         with self._lock:

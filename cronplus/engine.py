@@ -24,6 +24,7 @@ from cronplus.deadline_watch import DeadlineWatch
 from cronplus.dispatch import Dispatcher
 from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.errors import ConfigError, StateError
+from cronplus.file_watch import FileWatch
 from cronplus.model import PAUSED_REASON, Config, Job, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
@@ -73,6 +74,7 @@ class Engine:
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
         self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
         self._deadlines = DeadlineWatch(config, store, dispatcher.alert)  # one more due time
+        self._files = FileWatch(config, dispatcher, self._wake.set)  # `watch` jobs (issue 16)
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -94,6 +96,7 @@ class Engine:
                 late(self.dispatcher, job, [t for t in missed if t > horizon], now)
             self._follow(job, now)
         self._deadlines.start(last_alive, now)  # those passed while down; theirs to come
+        self._files.start(now)
         self._mark_alive(now)  # after: a crash before this finds the same fire times
 
     def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
@@ -147,6 +150,7 @@ class Engine:
         if alerter is not None:
             alerter.reconfigure(new)
         self._deadlines.reconfigure(new, now)
+        self._files.reconfigure(new, now)
         for name in list(self._iters):
             job = new.jobs.get(name)
             if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
@@ -247,6 +251,7 @@ class Engine:
     def next_due(self) -> datetime | None:
         """The next fire time, end of a run's jitter or deadline, whichever comes first."""
         times = (self._due.first(), self.dispatcher.waiting.first(), self._deadlines.first())
+        times += (self._files.first(),)
         return min((t for t in times if t is not None), default=None)
 
     def step(self, now: datetime) -> datetime | None:
@@ -295,6 +300,7 @@ class Engine:
         finally:
             self._together = {}
         self._deadlines.check(now)  # after the starts: a run due now is not "no run"
+        self._files.check(now)
 
     def _start_together(self, now: datetime) -> None:
         """Idle jobs' fire times due at once: one claim, one write of their attempts,
@@ -396,6 +402,7 @@ class Engine:
                 timeout = min(max(remaining, 0.0), self.max_sleep_s)
             self._wake.wait(timeout)
             self._wake.clear()
+        self._files.close()
         self.dispatcher.shutdown()
         self.dispatcher.wait_all()
         if last is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     BACKFILL = "backfill"
     CATCHUP = "catchup"
+    FILE = "file"  # a file landed under the job's `watch`
 
 
 # The reason of a fire time recorded skipped while its job (or its pipeline's first
@@ -163,6 +164,10 @@ class Job:
     for_each: str | None = None  # a command whose stdout lines are the run's items (issue 16)
     for_each_max: int = 1000  # more items than this fails the run
     item_parallel: int = 1  # items whose attempts go at once
+    watch: str | None = None  # an absolute glob: one run per file landing under it
+    settle: timedelta = timedelta(seconds=5)  # a file unchanged this long is taken
+    watch_rescan: timedelta = timedelta(seconds=60)  # a full rescan of the glob this often
+    max_queued: int = 1000  # overlap = "queue": files waiting at most; beyond, skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +232,20 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class RunFile:
+    """The file version a `watch` run (or a `trigger --file` run) was made for."""
+
+    path: str  # absolute
+    size: int
+    mtime_ns: int  # st_mtime_ns: with inode and size, what makes a version
+    inode: int
+
+    @property
+    def mtime(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One logical run of a job: a (job, logical time) and its attempts."""
 
@@ -241,6 +260,7 @@ class Run:
     finished_at: datetime | None = None  # set once the status is final
     attempts: tuple[Attempt, ...] = ()
     items: tuple[Item, ...] | None = None  # a for_each run's (issue 16), if its reader read them
+    file: RunFile | None = None  # the file a `watch` run was made for
 
     @property
     def duration_s(self) -> float | None:

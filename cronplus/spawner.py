@@ -83,6 +83,10 @@ class Spawner:
                 interval=self._interval(run),
             )
             env.update(extra or {})
+            if run.file is not None:  # a `watch` run's file (issue 16)
+                env["CRONPLUS_FILE"] = run.file.path
+            else:
+                env.pop("CRONPLUS_FILE", None)
             handle = executor.start_attempt(
                 job, env, log_path, jobs_folder=jobs_folder, clock=self.clock, umask=self._umask
             )

@@ -79,6 +79,10 @@ JOB_LINES = (
     ('for_each = "ls in/"', "one run, the command once per stdout line ($CRONPLUS_ITEM)"),
     ("for_each_max = 1000", "more items than this fails the run"),
     ("item_parallel = 1", "items that go at once"),
+    ('watch = "incoming/*.csv"', "instead of schedule: one run per file landing there"),
+    ('settle = "5s"', "with watch: a file is taken once unchanged this long"),
+    ('watch_rescan = "60s"', "with watch: the whole glob is scanned this often too"),
+    ("max_queued = 1000", 'with watch and overlap = "queue": files waiting at most'),
 )
 
 

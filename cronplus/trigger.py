@@ -9,6 +9,7 @@ the run id it claimed before it lets go of the starter's pipes.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from pathlib import Path
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import Dispatcher
-from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError
-from cronplus.model import Claim, Config, Run, Trigger
+from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError, UsageError
+from cronplus.model import Claim, Config, Run, RunFile, Trigger
 from cronplus.paths import StatePaths
 from cronplus.run_control import SIGNAL_LOOK_S, calling_on_signals
 from cronplus.store import Store
@@ -47,16 +48,28 @@ def run_now(
     install_signals: Iterable[int] = (),
     clock: Clock | None = None,
     alerter: Alerter | None = None,
+    file: str | None = None,
 ) -> list[Run]:
     """`trigger`: a manual run of `job` at this instant, then its downstream jobs.
 
     Returns every run it recorded (executed or blocked), oldest first. With or
-    without a daemon: the run is claimed in the store like any other.
+    without a daemon: the run is claimed in the store like any other. `file`: a run
+    for that file as it is now (`trigger --file`, issue 16), a version run at most once.
     """
     clock = clock or system_clock()
     dispatcher = Dispatcher(config, store, paths, clock=clock, alerter=alerter, keep_finished=True)
     now = clock.now()
-    run = store.claim_run(job, now, Trigger.MANUAL, Claim(owner=os.getpid(), now=now))
+    claim = Claim(owner=os.getpid(), now=now)
+    if file is not None:
+        version = file_version(file)
+        run = store.claim_file_run(job, now, Trigger.MANUAL, claim, version)
+        if run is None:
+            raise CronplusError(
+                f'"{job}" has a run for {version.path} as it is now already'
+                " (a version runs once; change the file to run it again)"
+            )
+    else:
+        run = store.claim_run(job, now, Trigger.MANUAL, claim)
     if run is None:
         raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
     if on_claimed is not None:
@@ -76,6 +89,7 @@ def trigger_now(
     *,
     alerter: Alerter,
     on_claimed: Callable[[Run], None] | None = None,
+    file: str | None = None,
 ) -> Triggered:
     """Run `job` now and then its downstream jobs; SIGTERM and SIGINT interrupt them.
     The alerts are delivered before it returns."""
@@ -91,9 +105,22 @@ def trigger_now(
         on_claimed=on_claimed,
         install_signals=(signal.SIGTERM, signal.SIGINT),
         alerter=alerter,
+        file=file,
     )
     alerter.flush()
     return Triggered(runs, not_run_downstream(config, job, runs))
+
+
+def file_version(path: str) -> RunFile:
+    """`path` (absolute from here on) as it is now: the version `trigger --file` runs."""
+    absolute = os.path.abspath(path)
+    try:
+        st = os.stat(absolute)
+    except OSError as e:
+        raise UsageError(f"--file {path}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"--file {path}: not a regular file")
+    return RunFile(absolute, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 # -- detached -----------------------------------------------------------------------------------
@@ -108,12 +135,13 @@ class DetachedStartError(Exception):
         self.exit_code = exit_code
 
 
-def start_detached(config_path: str, state: Path, job: str) -> int:
+def start_detached(config_path: str, state: Path, job: str, file: str | None = None) -> int:
     """Start the trigger of `job` in its own session; return the id of the run it
     claimed, once claimed. `config_path` as the user wrote it (messages show it)."""
     import subprocess
 
     argv = [sys.executable, "-m", "cronplus.trigger", config_path, str(state), job]
+    argv += [file] if file is not None else []
     child = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -145,7 +173,7 @@ def _warn(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
-def _detached(config_path: str, state: str, job: str) -> int:
+def _detached(config_path: str, state: str, job: str, file: str | None = None) -> int:
     """The detached process: what `trigger --wait` does, its exit code, its messages."""
     from cronplus.config import load_config, warn_alert_env
     from cronplus.events import log_to_stderr
@@ -162,7 +190,7 @@ def _detached(config_path: str, state: str, job: str) -> int:
         warn_alert_env(config, config_path, strict=False, warn=_warn)
         alerter = Alerter(config, store, warn_missing=False)
         triggered = trigger_now(
-            config, store, paths, job, alerter=alerter, on_claimed=_tell_and_let_go
+            config, store, paths, job, alerter=alerter, on_claimed=_tell_and_let_go, file=file
         )
     except ConfigError as e:
         _warn(str(e))

@@ -61,6 +61,7 @@ RUN_KEYS = {
     "interval_end",
     "deadline_at",  # issue 15: deadlines
     "items",  # issue 16: a for_each run's items, null without for_each
+    "file",  # issue 16: a watch run's file
 }
 ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]

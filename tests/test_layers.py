@@ -49,6 +49,7 @@ LAYERS = {
     "alerts": 3,
     "alert_texts": 3,
     "deadline_watch": 3,
+    "file_watch": 3,
     "delivery": 3,
     "executor": 4,
     "_attempt": 4,

@@ -31,6 +31,7 @@ STATUS_MODULES = {
     "cronplus.config._env",
     "cronplus.config._loader",
     "cronplus.config._values",
+    "cronplus.config._watch",  # issue 16
     "cronplus.errors",
     "cronplus.graph",
     "cronplus.model",
@@ -47,6 +48,7 @@ STATUS_MODULES = {
     "cronplus.store._db",
     "cronplus.store._open",
     "cronplus.store._sql",
+    "cronplus.store._sql_files",  # issue 16: SqliteStore's base
     "cronplus.store._sql_pools",
     "cronplus.store._sql_items",  # issue 16: part of SqlStore
     "cronplus.store._sql_prune",

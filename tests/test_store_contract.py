@@ -131,7 +131,7 @@ def test_the_queries_know_no_driver():
     """The SQL is written once, apart from the connection layer: a second backend
     brings its own connection layer and reuses every query."""
     store_dir = Path(__file__).resolve().parent.parent / "cronplus" / "store"
-    for module in ("_db.py", "_sql.py", "_sql_side.py", "_sql_prune.py"):
+    for module in ("_db.py", "_sql.py", "_sql_side.py", "_sql_prune.py", "_sql_files.py"):
         text = (store_dir / module).read_text()
         imported = set()
         for node in ast.walk(ast.parse(text)):
@@ -1011,3 +1011,31 @@ def test_an_items_attempts_are_recorded_under_it(store):
     ]
     assert b.attempts[0].finished_at == T + timedelta(seconds=1)
     assert store.get_run(run.id).attempts == ()  # the run's own attempts are not items'
+
+
+# -- files of watch runs (issue 16) -------------------------------------------------------
+
+
+def test_a_file_version_runs_at_most_once_whoever_claims_it(backend):
+    from cronplus.model import RunFile
+
+    one, two = backend.open(), backend.open()
+    v1 = RunFile("/in/a.csv", 10, 1_700_000_000_123_456_789, 42)
+    run = one.claim_file_run("load", T, Trigger.FILE, Claim(owner=ME, now=T), v1)
+    assert run is not None and run.file == v1 and run.scheduled_for == T
+    assert two.claim_file_run("load", T, Trigger.FILE, Claim(owner=OTHER, now=T), v1) is None
+    assert one.get_run(run.id).file == v1 and one.get_run(run.id).trigger is Trigger.FILE
+    # Another version of the path (replaced: a new inode) at the same instant: the next
+    # microsecond; another job may run the same version.
+    v2 = RunFile("/in/a.csv", 10, v1.mtime_ns, 43)
+    again = two.claim_file_run("load", T, Trigger.FILE, Claim(owner=ME, now=T), v2)
+    assert again is not None and again.scheduled_for == T + timedelta(microseconds=1)
+    other = one.claim_file_run("copy", T, Trigger.MANUAL, Claim(owner=ME, now=T), v1)
+    assert other is not None
+    assert one.file_versions("load") == {v1, v2} and one.file_versions("none") == set()
+    assert claimed(one, "plain").file is None and one.get_run(other.id).file == v1
+    # A version recorded skipped is seen too.
+    v3 = RunFile("/in/b.csv", 1, 1, 1)
+    skip = Claim(owner=None, now=T, status=RunStatus.SKIPPED, reason="catchup")
+    assert one.claim_file_run("load", T, Trigger.FILE, skip, v3).status is RunStatus.SKIPPED
+    assert v3 in two.file_versions("load")

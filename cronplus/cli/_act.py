@@ -141,8 +141,9 @@ def validate(obj: Context) -> None:
 @click.command()
 @click.argument("job")
 @click.option("--wait", is_flag=True, help="Run in the foreground; exit 1 unless all succeeded.")
+@click.option("--file", "file", metavar="PATH", help="A run for this file (a watch job's).")
 @pass_ctx
-def trigger(obj: Context, job: str, wait: bool) -> None:
+def trigger(obj: Context, job: str, wait: bool, file: str | None) -> None:
     """Run a job now (and then its downstream jobs), with or without a daemon.
 
     Without --wait it runs in a detached process and prints the run id.
@@ -151,15 +152,18 @@ def trigger(obj: Context, job: str, wait: bool) -> None:
     Examples:
       cronplus trigger load --wait
       cronplus trigger report
+      cronplus trigger load --file incoming/2026-12-04.csv --wait
     """
     from cronplus import render
     from cronplus.events import log_to_stderr
-    from cronplus.trigger import DetachedStartError, start_detached, trigger_now
+    from cronplus.trigger import DetachedStartError, file_version, start_detached, trigger_now
 
     obj.job(job)
+    if file is not None:
+        file = file_version(file).path  # checked here; absolute for a detached one
     if not wait:
         try:
-            click.echo(start_detached(obj.config_path, obj.paths.root, job))
+            click.echo(start_detached(obj.config_path, obj.paths.root, job, file))
         except DetachedStartError as e:
             click.echo(e.output, err=True)
             sys.exit(e.exit_code)
@@ -167,7 +171,7 @@ def trigger(obj: Context, job: str, wait: bool) -> None:
     log_to_stderr()
     store = obj.store(create=True)
     alerter = obj.alerter(store, strict=False)
-    triggered = trigger_now(obj.config, store, obj.paths, job, alerter=alerter)
+    triggered = trigger_now(obj.config, store, obj.paths, job, alerter=alerter, file=file)
     render.print_lines(render.trigger_lines(triggered, obj.config))
     sys.exit(ExitCode.OK if triggered.ok else ExitCode.NOT_SUCCEEDED)
 

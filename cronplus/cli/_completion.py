@@ -33,7 +33,7 @@ STATUS_WORDS = (
     "upstream_failed",
     "interrupted",
 )
-TRIGGER_WORDS = ("schedule", "manual", "backfill", "catchup")
+TRIGGER_WORDS = ("schedule", "manual", "backfill", "catchup", "file")
 WORD_OPTIONS = {"--status": STATUS_WORDS, "--trigger": TRIGGER_WORDS}
 # The commands that take those options (tests/test_completion.py checks it against click).
 WORD_OPTION_COMMANDS: dict[str, tuple[str, ...]] = {"history": ("--status", "--trigger")}

@@ -55,6 +55,7 @@ _JOB_FIELDS = tuple(f.name for f in fields(Job))
 _SHARED = ("retry", "timeout", "kill_grace", "expected_duration", "start_grace")
 _SHARED += ("overlap", "catchup", "cwd", "alerts")
 _SHARED += ("jitter", "deadline")
+_SHARED += ("settle", "watch_rescan")
 _SHARED_AT = tuple(_JOB_FIELDS.index(name) for name in _SHARED)
 _KINDS: dict[str, type] = {
     c.__name__: c for c in (RetryPolicy, AlertsConfig, Overlap, Catchup, AlertEvent)

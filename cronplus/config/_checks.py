@@ -92,6 +92,10 @@ class Checks:
             "for_each": self._text,
             "for_each_max": lambda w, k, v: self._int(w, k, v, minimum=1),
             "item_parallel": lambda w, k, v: self._int(w, k, v, minimum=1),
+            "watch": self._text,
+            "settle": self._duration,
+            "watch_rescan": lambda w, k, v: self._duration(w, k, v, positive=True),
+            "max_queued": lambda w, k, v: self._int(w, k, v, minimum=1),
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {

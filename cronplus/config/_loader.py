@@ -14,6 +14,7 @@ from cronplus import graph
 from cronplus._toml_lines import KeyLines
 from cronplus.config._checks import ALERTS_KEYS, BAD, Checks, Where
 from cronplus.config._values import show_value, system_timezone
+from cronplus.config._watch import WATCH_KEYS, check_watch, watch_fields
 from cronplus.errors import ConfigError, did_you_mean
 from cronplus.model import MAX_RETRY_DELAY, AlertsConfig, Config, Job, RetryPolicy
 
@@ -28,6 +29,7 @@ JOB_KEYS = (
     "keep_runs", "keep_days",
     "pool", "pool_slots", "deadline",
     "for_each", "for_each_max", "item_parallel",
+    *WATCH_KEYS,
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -38,6 +40,7 @@ NOT_DEFAULTS = {
     "stdin": "set it on each job",
     "pool_slots": "set it on each job in a pool",
     "for_each": "set it on each job that fans out",
+    "watch": "set it on each job",
 }
 DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
@@ -103,6 +106,7 @@ class Loader(Checks):
         self.check_graph(tables, values, defaults or {})
         self.check_retries(values, defaults or {})
         self.check_pools(tables, values, defaults or {}, pools)
+        check_watch(self, tables, values, {n: tuple(v.get("after", ())) for n, v in values.items()})
         if self.problems:
             raise ConfigError(self.problems, self.display)
         return replace(self.build(values, defaults or {}, alerts), pools=pools)
@@ -413,6 +417,7 @@ class Loader(Checks):
                 for_each=job.get("for_each"),
                 for_each_max=get("for_each_max", _JOB.for_each_max),
                 item_parallel=get("item_parallel", _JOB.item_parallel),
+                **watch_fields(job, defaults, self.folder),
             )
         return Config(
             path=self.path,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import Attempt, Item, Job, Run, RunStatus
+from cronplus.model import Attempt, Item, Job, Run, RunFile, RunStatus
 from cronplus.zones import human_time as human_time  # commands print times through render
 from cronplus.zones import zone as zone
 
@@ -131,6 +131,7 @@ def run_json(
         "interval_end": iso(interval[1], tz) if interval else None,
         "deadline_at": iso(deadline_at, tz),
         "items": None if run.items is None else [item_json(i) for i in run.items],
+        "file": None if run.file is None else file_json(run.file, tz),
     }
 
 
@@ -144,6 +145,11 @@ def item_json(item: Item) -> dict[str, Any]:
         "exit_code": item.exit_code,
         "reason": item.reason,
     }
+
+
+def file_json(f: RunFile, tz: str) -> dict[str, Any]:
+    """A run's file (issue 16): the version it was made for."""
+    return {"path": f.path, "size": f.size, "mtime": iso(f.mtime, tz), "inode": f.inode}
 
 
 def going_word(run: Run, going: Going) -> str:

@@ -133,6 +133,8 @@ def _status_cells(
     tz = r.job.timezone
     last = r.last_run
     schedule = r.schedule or "(triggered only)"
+    if r.job.watch is not None:
+        schedule = f"on file: {r.job.watch}"
     if r.job.after:
         schedule = f"after {', '.join(r.job.after)}"
     word = going_word(last, r.state_of(last)) if last else "never run"
@@ -171,6 +173,8 @@ def status_notes(r: JobStatus, chosen: bool) -> list[str]:
     notes = []
     if chosen and r.job.description:
         notes.append(f"{name}: {r.job.description}")
+    if last is not None and last.file is not None:  # issue 16: a watch job's last file
+        notes.append(f"{name}: last file: {last.file.path} ({last.status})")
     if r.overdue is not None:
         notes.append(f"{name}: overdue: {human_time(r.overdue, tz)} has no run")
     if r.deadline is not None and r.deadline.met is False:
@@ -387,6 +391,8 @@ def print_next(upcoming: Sequence[tuple[Job, Sequence[datetime]]]) -> None:
     for j, times in upcoming:
         if is_reboot(j.schedule):  # no fire times to list: say when it runs instead
             rows.append([j.name, "@reboot: at each daemon start"])
+        elif j.watch is not None:
+            rows.append([j.name, f"on file: {j.watch}"])
         rows += [[j.name, when(t, j.timezone)] for t in times]
     print_table(["JOB", "FIRE TIME"], rows)
 

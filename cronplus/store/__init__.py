@@ -33,6 +33,7 @@ from cronplus.model import (
     PoolEntry,
     Run,
     RunEnd,
+    RunFile,
     RunStatus,
     SeenRun,
     Trigger,
@@ -343,4 +344,22 @@ class Store(SideStore, Protocol):
     def pruned_through(self, jobs: Iterable[str]) -> dict[str, datetime]:
         """For each of `jobs` that `prune_runs` ever deleted a run of: the newest logical
         time of such a run (it never goes down); other jobs are left out."""
+        ...
+
+    # -- files of `watch` runs (issue 16) ------------------------------------------------
+
+    def claim_file_run(
+        self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim, file: RunFile
+    ) -> Run | None:
+        """`claim_run` for a run made for one file version (`file`: path, inode, size,
+        mtime), recorded with it in the same transaction; None when that version of that
+        path has a run of `job` already (whatever its status, also one retention pruned
+        since): a version runs at most once, whoever sees it, by the unique key. The
+        run's logical time is `scheduled_for`, or the first microsecond after it that
+        `job` has no run for (files seen settled at one instant get one each). The Run
+        returned carries `file`, as every read of it does."""
+        ...
+
+    def file_versions(self, job: str) -> set[RunFile]:
+        """Every file version `claim_file_run` recorded a run of `job` for."""
         ...

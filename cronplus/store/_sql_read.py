@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from cronplus.model import Attempt, Run, RunStatus, Trigger
+from cronplus.model import Attempt, Run, RunFile, RunStatus, Trigger
 from cronplus.store._db import Db, Row, from_db, marks, to_db
 from cronplus.store._sql_side import SideTablesSql
 from cronplus.store.schema import ENDED_BADLY
@@ -257,7 +257,21 @@ class RunReads(SideTablesSql):
                 chunk,
             ):
                 attempts[a["run_id"]].append(_attempt(a, run_trigger[a["run_id"]]))
-        return [_run(r, tuple(attempts[r["id"]])) for r in rows]
+        files = self._files_of([i for i in ids if run_trigger[i] in _MAY_HAVE_FILE])
+        return [_run(r, tuple(attempts[r["id"]]), files.get(r["id"])) for r in rows]
+
+    def _files_of(self, ids: list[int]) -> dict[int, RunFile]:
+        """The file versions of those of `ids` that have one (schema 11, issue 16)."""
+        found = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            for r in self._db.rows(
+                "SELECT run_id, path, size, mtime_ns, inode FROM run_files"
+                f" WHERE run_id IN ({marks(len(chunk))})",
+                chunk,
+            ):
+                found[r["run_id"]] = RunFile(r["path"], r["size"], r["mtime_ns"], r["inode"])
+        return found
 
 
 # A member by its stored value: a dict read is ten times quicker than calling the enum,
@@ -266,7 +280,10 @@ _STATUSES = {s.value: s for s in RunStatus}
 _TRIGGERS = {t.value: t for t in Trigger}
 
 
-def _run(r: Row, attempts: tuple[Attempt, ...]) -> Run:
+_MAY_HAVE_FILE = ("file", "manual")  # a file run, or `trigger --file`'s
+
+
+def _run(r: Row, attempts: tuple[Attempt, ...], file: RunFile | None = None) -> Run:
     return Run(
         id=r["id"],
         job=r["job"],
@@ -278,6 +295,7 @@ def _run(r: Row, attempts: tuple[Attempt, ...]) -> Run:
         started_at=from_db(r["started_at"]),
         finished_at=from_db(r["finished_at"]),
         attempts=attempts,
+        file=file,
     )
 
 

@@ -323,6 +323,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 12: watch (issue 16): the file version each file run was made for. Its unique key
+    # runs a version at most once, whoever sees it; kept when retention prunes the run,
+    # so a pruned run's file is not taken for a new one.
+    (
+        """
+        CREATE TABLE run_files (
+            run_id    INTEGER PRIMARY KEY,
+            job       TEXT NOT NULL,
+            path      TEXT NOT NULL,
+            size      INTEGER NOT NULL,
+            mtime_ns  INTEGER NOT NULL,
+            inode     INTEGER NOT NULL,
+            UNIQUE (job, path, inode, size, mtime_ns)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

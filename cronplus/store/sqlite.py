@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cronplus.errors import StateError
 from cronplus.store._sql import SqlStore
+from cronplus.store._sql_files import FilesSql
 from cronplus.store.schema import SCHEMA_VERSION, migrate
 
 _BUSY_MS = 10_000  # how long a process waits for another one's write lock
@@ -197,8 +198,9 @@ class SqliteDb:
             raise StateError(_unusable(self.where, e, unlocked=self._unlocked)) from e
 
 
-class SqliteStore(SqlStore):
-    """The `Store` in one SQLite file: `_sql.py`'s queries over a `SqliteDb`."""
+class SqliteStore(SqlStore, FilesSql):
+    """The `Store` in one SQLite file: `_sql.py`'s (and `_sql_files.py`'s) queries over
+    a `SqliteDb`."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         super().__init__(SqliteDb(path, readonly=readonly))

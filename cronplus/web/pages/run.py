@@ -70,6 +70,16 @@ def _run_facts(run: Run, tz: str, word: str, live: bool, number: int) -> Markup:
         ("Job", html('<a href="/jobs/{}">{}</a>', run.job, run.job)),
         ("Logical time", time_tag(run.scheduled_for, tz, TIME + " %Z")),
         ("Trigger", str(run.trigger)),
+        *(  # issue 16: a watch run's file
+            [
+                (
+                    "File",
+                    html('<span id="run-file">{}</span> ({} bytes)', run.file.path, run.file.size),
+                )
+            ]
+            if run.file is not None
+            else []
+        ),
         ("Status", html('<span id="run-status">{}</span>', badge(str(run.status), word))),
         ("Reason", run.reason or "-"),
         ("Started", time_tag(run.started_at, tz, TIME)),

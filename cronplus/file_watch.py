@@ -1,0 +1,315 @@
+"""`watch` (issue 16): a job run once for each file version landing under its glob.
+
+inotify (as `watch.py` uses it for the jobs file) on the folders the glob names marks
+a job to scan; a full rescan every `watch_rescan` (and after a queue overflow) finds
+what inotify never reports (NFS, a write through a shared memory map). A scan stats
+each matching file: a version (path, inode, size, mtime) not run yet is taken once it
+has not changed for `settle`, its run claimed with the version (`Store.claim_file_run`:
+at most once, whoever sees it), its logical time the instant it was first seen settled.
+
+The runs of a job go one after another (a file is work that must not be lost: with
+`overlap` "skip" or "replace" a file arriving while a run goes waits its turn too);
+with "queue" at most `max_queued` wait, and a file beyond is recorded skipped and
+alerted missed. The versions found when the engine starts (files that arrived while no
+daemon ran) go through `catchup`. The engine's loop calls `check` at `first()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import logging
+import os
+import select
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cronplus.alerts import Alerter
+from cronplus.dispatch import Dispatcher
+from cronplus.errors import StateError
+from cronplus.events import log_event
+from cronplus.model import Catchup, Claim, Config, Job, Overlap, RunFile, RunStatus, Trigger
+from cronplus.watch import _EVENT, _IN_Q_OVERFLOW, _MASK
+
+log = logging.getLogger("cronplus")
+
+DOWN = "arrived while no daemon ran"
+_NOW = datetime.min.replace(tzinfo=UTC)  # due at once
+
+
+@dataclass
+class _Watched:
+    """One `watch` job's files as this process sees them."""
+
+    job: Job
+    done: set[RunFile]  # versions with a run (or recorded skipped)
+    pending: dict[str, tuple[RunFile, datetime]] = field(default_factory=dict)  # first seen
+    rescan_at: datetime | None = None  # None: scan at the next check
+    found: list[RunFile] = field(default_factory=list)  # at the start: catchup's
+    missing_logged: bool = False
+
+
+class FileWatch:
+    """Every `watch` job of the configuration; inotify's watches are set on creation
+    (before the daemon logs `event=started`), with a snapshot of the files there."""
+
+    def __init__(self, config: Config, dispatcher: Dispatcher, wake: Callable[[], None]) -> None:
+        self.dispatcher = dispatcher
+        self.store = dispatcher.store
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()
+        self._wds: dict[int, set[str]] = {}  # watch -> jobs
+        self._jobs: dict[str, _Watched] = {}
+        self._fd = -1
+        self._libc: ctypes.CDLL | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_r, self._stop_w = -1, -1
+        if any(_watching(j) for j in config.jobs.values()):
+            self._open()
+        self.reconfigure(config, None)
+
+    # -- the engine's hooks ------------------------------------------------------------
+
+    def reconfigure(self, config: Config, now: datetime | None) -> None:
+        """Follow `config`'s watch jobs: a new or changed one is watched from now on,
+        the files already there found as at a start (through `catchup`)."""
+        jobs = {n: j for n, j in config.jobs.items() if _watching(j)}
+        for name in list(self._jobs):
+            if name not in jobs or jobs[name].watch != self._jobs[name].job.watch:
+                del self._jobs[name]
+        for name, job in jobs.items():
+            known = self._jobs.get(name)
+            if known is not None:
+                known.job = job
+                continue
+            w = self._jobs[name] = _Watched(job, self.store.file_versions(name))
+            self._follow(w)
+            w.found = [v for v in _scan(job) if v not in w.done]
+            if now is not None:
+                self._catch_up(w, now)
+        if self._jobs and self._fd < 0:
+            self._open()
+
+    def start(self, now: datetime) -> None:
+        """The files found when the engine started: through each job's `catchup`."""
+        for w in self._jobs.values():
+            self._catch_up(w, now)
+
+    def first(self) -> datetime | None:
+        """When `check` is next due (a pending file settles, a rescan), or None."""
+        times = [t for w in self._jobs.values() for t in _due(w)]
+        return min(times, default=None)
+
+    def check(self, now: datetime) -> None:
+        """Scan the jobs inotify marked, whose rescan is due or whose file may have
+        settled; start a run for each version settled."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+        paused = None
+        for name, w in self._jobs.items():
+            due = name in dirty or any(t <= now for t in _due(w))
+            if not due:
+                continue
+            if paused is None:
+                paused = self.store.paused_jobs()
+            if name in paused:  # its files wait: none is lost, none recorded
+                w.rescan_at = now + w.job.watch_rescan
+                w.pending.clear()
+                continue
+            self._scan_job(w, now)
+
+    def close(self) -> None:
+        if self._stop_w >= 0:
+            os.write(self._stop_w, b"\0")
+        if self._thread is not None:
+            self._thread.join(5)
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = self._stop_r = self._stop_w = -1
+
+    # -- scanning ------------------------------------------------------------------------
+
+    def _scan_job(self, w: _Watched, now: datetime) -> None:
+        job = w.job
+        if w.rescan_at is None or w.rescan_at <= now:
+            w.rescan_at = now + job.watch_rescan
+        self._follow(w)  # a folder made since is watched from now on
+        seen: dict[str, tuple[RunFile, datetime]] = {}
+        settled = []
+        for v in _scan(job):
+            if v in w.done:
+                continue
+            before = w.pending.get(v.path)
+            if before is None or before[0] != v:
+                seen[v.path] = (v, now)  # new, or changed: quiet from now
+            elif now - before[1] >= job.settle:
+                settled.append(v)
+            else:
+                seen[v.path] = before
+        w.pending = seen
+        for v in sorted(settled, key=lambda v: (v.mtime_ns, v.path)):
+            self._take(w, v, now)
+
+    def _take(self, w: _Watched, v: RunFile, now: datetime) -> None:
+        """Claim the run of a settled version and queue it behind the job's runs; with
+        overlap = "queue" and max_queued files waiting, record it skipped (missed)."""
+        job = w.job
+        if job.overlap is Overlap.QUEUE and self.dispatcher.queued(job.name) >= job.max_queued:
+            why = f"{job.max_queued} files were already queued (max_queued)"
+            if self._record(w, v, now, why):
+                self.dispatcher.alert(Alerter.missed, job.name, [now], why)
+            return
+        run = self.store.claim_file_run(
+            job.name, now, Trigger.FILE, Claim(owner=os.getpid(), now=now), v
+        )
+        w.done.add(v)
+        if run is not None:
+            log_event(run, "file", None, v.path)
+            self.dispatcher.catch_up([run])
+
+    def _record(self, w: _Watched, v: RunFile, now: datetime, why: str) -> bool:
+        claim = Claim(owner=None, now=now, status=RunStatus.SKIPPED, reason=why)
+        run = self.store.claim_file_run(w.job.name, now, Trigger.FILE, claim, v)
+        w.done.add(v)
+        if run is not None:
+            log_event(run, "skipped", None, f"{v.path}: {why}")
+        return run is not None
+
+    def _catch_up(self, w: _Watched, now: datetime) -> None:
+        """`catchup` for the files found at the start that were quiet already (the
+        others settle as arrivals): latest runs the newest, all up to catchup_limit
+        of the newest, oldest first, none runs none; the rest are recorded skipped and
+        alerted missed."""
+        job, found, w.found = w.job, w.found, []
+        quiet = sorted(
+            (v for v in found if now - v.mtime >= job.settle), key=lambda v: (v.mtime_ns, v.path)
+        )
+        keep = {Catchup.NONE: 0, Catchup.LATEST: 1, Catchup.ALL: job.catchup_limit}[job.catchup]
+        run = quiet[len(quiet) - keep :] if keep else []
+        skipped = []
+        try:
+            for v in quiet:
+                if v in run:
+                    self._take(w, v, now)
+                elif self._record(w, v, now, f"{DOWN} (catchup = {job.catchup})"):
+                    skipped.append(now)
+        except StateError:
+            w.found = [v for v in found if v not in w.done]
+            raise
+        if skipped:
+            self.dispatcher.alert(
+                Alerter.missed, job.name, skipped, f"{DOWN}: {len(skipped)} files"
+            )
+
+    # -- inotify -----------------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "inotify_init1")
+        except (OSError, AttributeError) as e:
+            log.warning("event=watch-unavailable detail='%s; files found by rescans only'", e)
+            return
+        self._libc, self._fd = libc, fd
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread = threading.Thread(target=self._loop, name="file-watch", daemon=True)
+        self._thread.start()
+
+    def _follow(self, w: _Watched) -> None:
+        """Watch the folders `w`'s glob names (the nearest that exists while it is missing)."""
+        if self._libc is None:
+            return
+        folders, missing = _folders(w.job.watch or "")
+        if missing and not w.missing_logged:
+            log.info(
+                "job=%s event=watch-missing detail='%s does not exist yet'", w.job.name, missing
+            )
+        w.missing_logged = bool(missing)
+        for folder in folders:
+            wd = self._libc.inotify_add_watch(self._fd, os.fsencode(folder), _MASK)
+            if wd >= 0:
+                with self._lock:
+                    self._wds.setdefault(wd, set()).add(w.job.name)
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            ready = {fd for fd, _ in poller.poll()}
+            if self._stop_r in ready:
+                return
+            marked = self._read_events()
+            if marked:
+                with self._lock:
+                    self._dirty |= marked
+                self._wake()
+
+    def _read_events(self) -> set[str]:
+        marked: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 64 * 1024)
+            except (BlockingIOError, OSError):
+                return marked
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size + length
+                with self._lock:
+                    if mask & _IN_Q_OVERFLOW:  # events dropped: every job rescans
+                        marked |= set(self._jobs)
+                    else:
+                        marked |= self._wds.get(wd, set())
+
+
+def _watching(job: Job) -> bool:
+    return job.watch is not None and job.enabled and not job.after
+
+
+def _due(w: _Watched) -> list[datetime]:
+    times = [t + w.job.settle for _, t in w.pending.values()]
+    return times + ([w.rescan_at] if w.rescan_at is not None else [_NOW])
+
+
+def _scan(job: Job) -> list[RunFile]:
+    """Each regular file matching the job's glob, as its version now."""
+    found = []
+    for path in glob.glob(job.watch or "", recursive=True):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # gone meanwhile
+        if stat.S_ISREG(st.st_mode):
+            found.append(RunFile(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return found
+
+
+def _folders(pattern: str) -> tuple[list[str], str | None]:
+    """The folders to watch for `pattern`: its folder, or with a wildcard in its folder
+    part, the fixed part and every folder under it; while that is missing, the nearest
+    folder above it that exists (and the missing one, to log)."""
+    parts = os.path.dirname(pattern).split(os.sep)
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    base = os.sep.join(fixed) or os.sep
+    if not os.path.isdir(base):
+        up = base
+        while not os.path.isdir(up):
+            up = os.path.dirname(up)
+        return [up], base
+    if len(fixed) == len(parts):
+        return [base], None
+    return [base] + [os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs], None

@@ -1,0 +1,50 @@
+"""The files of `watch` runs (schema 11, issue 16): a run claimed together with its
+file version, each version at most once per job whoever claims it; the versions a job
+has seen (the files of runs read: `_sql_read`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from cronplus.model import Claim, Run, RunFile, Trigger
+from cronplus.store._db import Db
+from cronplus.store._sql import _claim, _claimed
+
+_TRIES = 1000  # logical times tried, a microsecond apart, before giving up
+
+
+class FilesSql:
+    _db: Db
+
+    def claim_file_run(
+        self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim, file: RunFile
+    ) -> Run | None:
+        with self._db.tx() as tx:
+            if tx.one(
+                "SELECT run_id FROM run_files WHERE job = ? AND path = ? AND inode = ?"
+                " AND size = ? AND mtime_ns = ?",
+                (job, file.path, file.inode, file.size, file.mtime_ns),
+            ):
+                return None
+            for n in range(_TRIES):
+                t = scheduled_for + timedelta(microseconds=n)
+                run_id = _claim(tx, job, t, trigger, claim)
+                if run_id is not None:
+                    break
+            else:
+                return None
+            tx.run(
+                "INSERT INTO run_files (run_id, job, path, size, mtime_ns, inode)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, job, file.path, file.size, file.mtime_ns, file.inode),
+            )
+        return replace(_claimed(run_id, job, t, trigger, claim), file=file)
+
+    def file_versions(self, job: str) -> set[RunFile]:
+        return {
+            RunFile(r["path"], r["size"], r["mtime_ns"], r["inode"])
+            for r in self._db.rows(
+                "SELECT path, size, mtime_ns, inode FROM run_files WHERE job = ?", (job,)
+            )
+        }
