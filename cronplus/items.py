@@ -122,7 +122,10 @@ class ItemRunner:
             text = out.read_text(errors="replace")
         except OSError as e:
             return RunStatus.FAILED, f"for_each: cannot read its output: {e.strerror}"
-        return [line for line in text.splitlines() if line.strip()]
+        # Lines end at "\n" (or "\r\n") only: `splitlines` would also cut an item
+        # at a form feed, "\x1c" or U+2028, all of which a file name may hold.
+        lines = (line.removesuffix("\r") for line in text.split("\n"))
+        return [line for line in lines if line.strip()]
 
     def _wait(self, handle: executor.AttemptHandle | AttemptResult, control: RunControl):
         if isinstance(handle, AttemptResult):
