@@ -30,3 +30,26 @@ def test_an_item_is_a_line_whatever_its_other_characters(project, cli) -> None:
     [run] = history_json(cli, "fan")
     assert [i["item"] for i in run["items"]] == listed
     assert (project.root / "done.txt").read_text().split("\n")[:-1] == listed
+
+
+def test_prune_counts_and_deletes_item_logs_even_once_for_each_is_gone(project, cli) -> None:
+    """`prune --dry-run` counts the item logs `prune` deletes, and a job whose
+    for_each was since removed still has its old runs' item logs deleted."""
+    jobs = """
+        [jobs.fan]
+        for_each = "echo a; echo b"
+        command = "echo $CRONPLUS_ITEM"
+        keep_runs = 1
+        """
+    project.write(jobs)
+    for _ in range(2):
+        assert cli("trigger", "fan", "--wait").exit_code == 0
+    folder = project.state / "logs" / "fan"
+    firsts = {p.name for p in folder.iterdir() if p.name.startswith("1-")}
+    assert len(firsts) >= 3  # the listing and two items' logs (each with a .status)
+    planned = json.loads(cli("prune", "--dry-run", "--json").stdout)
+    [fan] = [p for p in planned if p["job"] == "fan"]
+    assert fan["logs_deleted"] == len(firsts), (fan, firsts)
+    project.write(jobs.replace('for_each = "echo a; echo b"', ""))
+    assert cli("prune").exit_code == 0
+    assert not any(p.name.startswith("1-") for p in folder.iterdir())
