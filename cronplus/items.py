@@ -97,9 +97,23 @@ class ItemRunner:
             found = got
         items = write(self.store.set_items, run.id, found, owner=os.getpid(), now=self.clock.now())
         log_event(run, "items", None, f"{len(items)} items")
+        if job.pool is not None and any(_left(i) for i in items):
+            items = self._end_left_pooled(job, run, items, control, write)
         todo = [i for i in items if i.status is not RunStatus.SUCCEEDED]
         ended = self._run_all(job, run, trigger, control, todo, write)
         return self._outcome(run, items, ended)
+
+    def _end_left_pooled(
+        self, job: Job, run: Run, items: list[Item], control: RunControl, write: Write
+    ) -> list[Item]:
+        """A pooled run's items hold its one pool row in turn, so a crash left at most
+        one of them going, its slots still held (recovery keeps them): it ends, and
+        gives them back, before another item takes its own. The items as now recorded."""
+        for item in items:
+            if _left(item):
+                self._left_going(job, run, item, control, write)
+        self.pools.release(run.id, adopted=True)
+        return self.store.items_of([run.id])[run.id]
 
     def _list(
         self, job: Job, run: Run, trigger: Trigger, control: RunControl
@@ -198,7 +212,7 @@ class ItemRunner:
         """One item's attempts until one succeeds, is cut short, or none is left."""
         number = len(item.attempts)
         result: AttemptResult | None = None
-        if item.attempts and item.attempts[-1].finished_at is None:
+        if _left(item):
             result = self._left_going(job, run, item, control, write)  # a crash cut it short
             if result is not None and result.status is RunStatus.SUCCEEDED:
                 return result
@@ -313,3 +327,8 @@ class ItemRunner:
         text = next(i.item for i in items if i.index == index)
         why = f'{len(failed)} of {len(items)} items failed: first "{text}": {first.reason}'
         return RunStatus.FAILED, why
+
+
+def _left(item: Item) -> bool:
+    """Whether a dead cronplus left the item's last attempt unfinished."""
+    return bool(item.attempts) and item.attempts[-1].finished_at is None

@@ -191,6 +191,8 @@ class Pools:
 def attempt_going(store: Store, run_id: int, number: int) -> bool:
     """Whether attempt `number` of the run is still going: its wrapper is alive (read
     as recovery reads it, so a reused pid is never taken for it)."""
+    if item_attempt_going(store, run_id, number):
+        return True  # a for_each item's (issue 16): it may outlive its run's end
     run = store.get_run(run_id)
     if run is None or run.status.is_final:
         return False
@@ -199,3 +201,18 @@ def attempt_going(store: Store, run_id: int, number: int) -> bool:
         return False  # never begun, or its end is recorded
     status_path = _wrapper.status_path_for(Path(attempt.log))
     return _wrapper.find_wrapper(status_path, attempt.pid) is not None
+
+
+def item_attempt_going(store: Store, run_id: int, number: int | None = None) -> bool:
+    """Whether an attempt (`number`, else any) of an item of the for_each run is still
+    going, its end unrecorded and its wrapper alive: its pool slots are still held,
+    even once its run was recorded interrupted by a crash's recovery."""
+    for item in store.items_of([run_id]).get(run_id, ()):
+        last = item.attempts[-1] if item.attempts else None
+        if last is None or last.finished_at is not None or not last.log:
+            continue
+        if number is not None and last.number != number:
+            continue
+        if _wrapper.find_wrapper(_wrapper.status_path_for(Path(last.log)), None) is not None:
+            return True
+    return False

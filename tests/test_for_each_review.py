@@ -4,12 +4,22 @@ only, a cut-short run's reason, pools held by an item attempt across a crash."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import wait_until
 
 
 def history_json(cli, job: str) -> list[dict]:
     result = cli("history", job, "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def once_in(seconds: int) -> str:
+    """A six-field schedule that fires once a day, `seconds` from now (UTC)."""
+    t = datetime.now(UTC) + timedelta(seconds=seconds)
+    return f"{t.second} {t.minute} {t.hour} * * *"
 
 
 def test_an_item_is_a_line_whatever_its_other_characters(project, cli) -> None:
@@ -53,3 +63,73 @@ def test_prune_counts_and_deletes_item_logs_even_once_for_each_is_gone(project, 
     project.write(jobs.replace('for_each = "echo a; echo b"', ""))
     assert cli("prune").exit_code == 0
     assert not any(p.name.startswith("1-") for p in folder.iterdir())
+
+
+@pytest.mark.slow
+def test_an_item_attempt_left_going_by_a_killed_daemon_keeps_its_pool_slot(
+    project, daemon, cli
+) -> None:
+    """The daemon is SIGKILLed while a pooled item runs: the item outlives it, and
+    holds its pool's slot to its end, through the next daemon's recovery; another
+    job of that pool starts only after it."""
+    project.write(
+        f"""
+        [pools]
+        p = 1
+        [jobs.fan]
+        schedule = "{once_in(2)}"
+        timezone = "UTC"
+        pool = "p"
+        for_each = "echo a"
+        command = 'touch item-began; sleep 3; date +%s.%N > item-ended'
+        [jobs.other]
+        pool = "p"
+        command = 'date +%s.%N > other-began'
+        """
+    )
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: (project.root / "item-began").exists(), timeout=20)
+    d.proc.kill()  # SIGKILL: its item goes on, its pool row names a dead process
+    d.proc.wait()
+    d2 = daemon()
+    d2.wait_started()
+    assert cli("trigger", "other", "--wait").exit_code == 0
+    wait_until(lambda: (project.root / "item-ended").exists(), timeout=20)
+    ended = float((project.root / "item-ended").read_text())
+    assert float((project.root / "other-began").read_text()) >= ended
+    wait_until(lambda: history_json(cli, "fan")[0]["status"] == "succeeded", timeout=20)
+    assert project.store().pool_entries() == ([], [])
+
+
+@pytest.mark.slow
+def test_a_run_resumed_with_a_pooled_item_left_going_runs_its_other_items(
+    project, daemon, cli
+) -> None:
+    """The item left going keeps its slot to its end; the resumed run's next items
+    take slots of their own beside it (the pool has room): each item runs once."""
+    project.write(
+        f"""
+        [pools]
+        p = 2
+        [jobs.fan]
+        schedule = "{once_in(2)}"
+        timezone = "UTC"
+        pool = "p"
+        item_parallel = 2
+        for_each = "echo a; echo b; echo c"
+        command = 'echo $CRONPLUS_ITEM >> done.txt; [ $CRONPLUS_ITEM != a ] || sleep 3'
+        """
+    )
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: (project.root / "done.txt").exists(), timeout=20)
+    d.proc.kill()
+    d.proc.wait()
+    d2 = daemon()
+    d2.wait_started()
+    wait_until(lambda: history_json(cli, "fan")[0]["status"] in ("succeeded", "failed"), 20)
+    [run] = history_json(cli, "fan")
+    assert run["status"] == "succeeded", run
+    assert sorted((project.root / "done.txt").read_text().split()) == ["a", "b", "c"]
+    assert project.store().pool_entries() == ([], [])
