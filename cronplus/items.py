@@ -101,7 +101,7 @@ class ItemRunner:
             items = self._end_left_pooled(job, run, items, control, write)
         todo = [i for i in items if i.status is not RunStatus.SUCCEEDED]
         ended = self._run_all(job, run, trigger, control, todo, write)
-        return self._outcome(run, items, ended)
+        return self._outcome(run, items, ended, control.reason)
 
     def _end_left_pooled(
         self, job: Job, run: Run, items: list[Item], control: RunControl, write: Write
@@ -306,16 +306,21 @@ class ItemRunner:
         return result
 
     def _outcome(
-        self, run: Run, items: list[Item], ended: dict[int, AttemptResult | None]
+        self,
+        run: Run,
+        items: list[Item],
+        ended: dict[int, AttemptResult | None],
+        cut: str | None,
     ) -> Outcome:
-        """The run's end: succeeded when every item did."""
+        """The run's end: succeeded when every item did; `cut`: why the run was cut
+        short (overlap = replace names the run replacing it)."""
         if not items:
             return RunStatus.SUCCEEDED, "0 items"
         results = {i: r for i, r in ended.items()}
         if any(r is None or r.status is RunStatus.INTERRUPTED for r in results.values()):
             if self.stop.is_set():
                 return RunStatus.INTERRUPTED, STOPPED_REASON
-            return RunStatus.INTERRUPTED, "interrupted: replaced by a newer run"
+            return RunStatus.INTERRUPTED, cut or "interrupted: replaced by a newer run"
         failed = [
             (i, r)
             for i, r in sorted(results.items())

@@ -133,3 +133,34 @@ def test_a_run_resumed_with_a_pooled_item_left_going_runs_its_other_items(
     assert run["status"] == "succeeded", run
     assert sorted((project.root / "done.txt").read_text().split()) == ["a", "b", "c"]
     assert project.store().pool_entries() == ([], [])
+
+
+def test_a_for_each_run_replaced_names_the_run_replacing_it(project) -> None:
+    """overlap = replace cuts a for_each run short mid-item: its reason is the cut's,
+    naming the newer run, as for any run."""
+    from conftest import FakeClock
+    from test_engine import T0, make_engine
+
+    from cronplus.model import RunStatus
+
+    project.write("""
+        [jobs.slow]
+        schedule = "* * * * * *"
+        timezone = "UTC"
+        for_each = "echo a"
+        command = "sleep 30"
+        kill_grace = 1
+        overlap = "replace"
+    """)
+    engine, store, dispatcher = make_engine(project, FakeClock(T0))
+    engine.step(T0 + timedelta(seconds=1))
+    first = store.find_run("slow", T0 + timedelta(seconds=1))
+    wait_until(lambda: store.items_of([first.id]).get(first.id, [None])[0] is not None)
+    wait_until(lambda: store.items_of([first.id])[first.id][0].attempts != ())
+    engine.step(T0 + timedelta(seconds=2))
+    second = store.find_run("slow", T0 + timedelta(seconds=2))
+    wait_until(lambda: store.get_run(first.id).status.is_final)
+    old = store.get_run(first.id)
+    assert old.status is RunStatus.INTERRUPTED
+    assert old.reason == f"interrupted: replaced by run {second.id} (overlap = replace)"
+    dispatcher.shutdown()
