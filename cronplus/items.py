@@ -16,7 +16,6 @@ The run's own `attempts` stay empty: the runner records the run's end from what
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -97,23 +96,9 @@ class ItemRunner:
             found = got
         items = write(self.store.set_items, run.id, found, owner=os.getpid(), now=self.clock.now())
         log_event(run, "items", None, f"{len(items)} items")
-        if job.pool is not None and any(_left(i) for i in items):
-            items = self._end_left_pooled(job, run, items, control, write)
         todo = [i for i in items if i.status is not RunStatus.SUCCEEDED]
         ended = self._run_all(job, run, trigger, control, todo, write)
         return self._outcome(run, items, ended, control.reason)
-
-    def _end_left_pooled(
-        self, job: Job, run: Run, items: list[Item], control: RunControl, write: Write
-    ) -> list[Item]:
-        """A pooled run's items hold its one pool row in turn, so a crash left at most
-        one of them going, its slots still held (recovery keeps them): it ends, and
-        gives them back, before another item takes its own. The items as now recorded."""
-        for item in items:
-            if _left(item):
-                self._left_going(job, run, item, control, write)
-        self.pools.release(run.id, adopted=True)
-        return self.store.items_of([run.id])[run.id]
 
     def _list(
         self, job: Job, run: Run, trigger: Trigger, control: RunControl
@@ -161,8 +146,6 @@ class ItemRunner:
         ended: dict[int, AttemptResult | None] = {i.index: None for i in todo}
         queue = list(reversed(todo))
         lock = threading.Lock()
-        # A run's pool slots are one row of the state: its items take them in turn.
-        pool_turn = threading.Lock() if job.pool is not None else contextlib.nullcontext()
         children: list[RunControl] = []
 
         def work() -> None:
@@ -175,7 +158,7 @@ class ItemRunner:
                         if not queue:
                             return
                         item = queue.pop()
-                    ended[item.index] = self._item(job, run, trigger, item, mine, write, pool_turn)
+                    ended[item.index] = self._item(job, run, trigger, item, mine, write)
             finally:
                 wake.set()  # the run's thread looks whether all are done
 
@@ -207,7 +190,6 @@ class ItemRunner:
         item: Item,
         control: RunControl,
         write: Write,
-        pool_turn: contextlib.AbstractContextManager[Any],
     ) -> AttemptResult | None:
         """One item's attempts until one succeeds, is cut short, or none is left."""
         number = len(item.attempts)
@@ -218,8 +200,7 @@ class ItemRunner:
                 return result
         for made in range(1, job.retry.retries + 2):
             number += 1
-            with pool_turn:
-                result = self._attempt(job, run, trigger, item, number, control, write)
+            result = self._attempt(job, run, trigger, item, number, control, write)
             if result is None or result.status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED):
                 return result
             if made == job.retry.retries + 1:
@@ -252,6 +233,8 @@ class ItemRunner:
             result = AttemptResult(RunStatus.INTERRUPTED, last.started_at, self.clock.now(),
                                    reason=why)  # fmt: skip
         write(self.store.finish_item_attempt, run.id, item.index, last.number, result)
+        # The slots it held (recovery kept them, for a dead process) go back now.
+        self.pools.release(run.id, adopted=True, item=item.index)
         return result
 
     def _attempt(
@@ -266,7 +249,7 @@ class ItemRunner:
     ) -> AttemptResult | None:
         """One attempt of an item, holding its pool's slots then a slot; None when the
         run was cut short or stopped before it began."""
-        if not self.pools.take(job, run, number, control, write):
+        if not self.pools.take(job, run, number, control, write, item=item.index):
             return None
         try:
             if not self.slots.take((run.scheduled_for, run.id), self.stop):
@@ -278,7 +261,7 @@ class ItemRunner:
             finally:
                 self.slots.put_back()
         finally:
-            self.pools.release(run.id)
+            self.pools.release(run.id, item=item.index)
 
     def _go(
         self,

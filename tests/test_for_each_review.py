@@ -164,3 +164,39 @@ def test_a_for_each_run_replaced_names_the_run_replacing_it(project) -> None:
     assert old.status is RunStatus.INTERRUPTED
     assert old.reason == f"interrupted: replaced by run {second.id} (overlap = replace)"
     dispatcher.shutdown()
+
+
+SPAN = 'echo "s $(date +%s.%N)" >> spans.txt; sleep 0.4; echo "e $(date +%s.%N)" >> spans.txt'
+
+
+def most_at_once(project) -> int:
+    text = (project.root / "spans.txt").read_text()
+    events = sorted(
+        (float(at), 1 if k == "s" else -1) for k, at in map(str.split, text.splitlines())
+    )
+    at_once = most = 0
+    for _, step in events:
+        at_once += step
+        most = max(most, at_once)
+    return most
+
+
+@pytest.mark.parametrize(("size", "slots", "most"), [(4, 1, 2), (3, 2, 1)])
+def test_pools_apply_per_item_attempt(project, cli, size: int, slots: int, most: int) -> None:
+    """Each item attempt takes the job's pool slots: item_parallel items go at once
+    while the pool has room for them, fewer when it has not."""
+    project.write(
+        f"""
+        [pools]
+        p = {size}
+        [jobs.fan]
+        pool = "p"
+        pool_slots = {slots}
+        for_each = "seq 1 4"
+        item_parallel = 2
+        command = '{SPAN}'
+        """
+    )
+    assert cli("trigger", "fan", "--wait").exit_code == 0
+    assert most_at_once(project) == most
+    assert project.store().pool_entries() == ([], [])
