@@ -36,6 +36,7 @@ from cronplus.store import Store
 
 Outcome = tuple[RunStatus, str | None]  # how the run ends
 Write = Callable[..., Any]  # the runner's `write`: a state write retried while refused
+SHOWN = 100  # at most this many characters of an item in the run's reason
 LOOK_S = 1.0  # at most this long between the run thread's looks at its items
 
 
@@ -313,6 +314,7 @@ class ItemRunner:
             return RunStatus.SUCCEEDED, None
         index, first = failed[0]
         text = next(i.item for i in items if i.index == index)
+        text = text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"  # a reason stays short
         why = f'{len(failed)} of {len(items)} items failed: first "{text}": {first.reason}'
         return RunStatus.FAILED, why
 

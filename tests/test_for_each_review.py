@@ -200,3 +200,15 @@ def test_pools_apply_per_item_attempt(project, cli, size: int, slots: int, most:
     assert cli("trigger", "fan", "--wait").exit_code == 0
     assert most_at_once(project) == most
     assert project.store().pool_entries() == ([], [])
+
+
+def test_a_failed_runs_reason_shortens_a_long_item(project, cli) -> None:
+    """The first failed item is named in the run's reason, cut to 100 characters: a
+    200 KB line (too long for the environment: the item fails to start) does not
+    make a 200 KB reason in every table and alert."""
+    (project.root / "list.txt").write_text("x" * 200_000 + "\nshort\n")
+    project.write('[jobs.fan]\nfor_each = "cat list.txt"\ncommand = "true"\n')
+    assert cli("trigger", "fan", "--wait").exit_code == 1
+    [run] = history_json(cli, "fan")
+    assert run["reason"].startswith('1 of 2 items failed: first "' + "x" * 99 + '…": cannot start')
+    assert len(run["reason"]) < 300 and len(run["items"][0]["item"]) == 200_000
