@@ -111,10 +111,18 @@ class ItemRunner:
             job, command=f'( {job.for_each}\n) > "$CRONPLUS_ITEMS_OUT"', python=None, stdin=None
         )
         begun = self.clock.now()
-        handle = self.spawner.spawn(
-            self._folder(), lister, run, 1, trigger, log_path, begun,
-            announce=False, extra={"CRONPLUS_ITEMS_OUT": str(out)},
-        )  # fmt: skip
+        # One a dead cronplus left going writes to `out`: watched to its end, its lines
+        # taken, rather than a second one run beside it into the same file.
+        pid = (
+            _wrapper.find_wrapper(_wrapper.status_path_for(log_path)) if log_path.exists() else None
+        )
+        if pid is not None:
+            handle = executor.adopt_attempt(lister, pid, log_path, begun, clock=self.clock)
+        else:
+            handle = self.spawner.spawn(
+                self._folder(), lister, run, 1, trigger, log_path, begun,
+                announce=False, extra={"CRONPLUS_ITEMS_OUT": str(out)},
+            )  # fmt: skip
         result = self._wait(handle, control)
         if result.status is not RunStatus.SUCCEEDED:
             return result.status, f"for_each {result.reason}"

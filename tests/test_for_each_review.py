@@ -212,3 +212,35 @@ def test_a_failed_runs_reason_shortens_a_long_item(project, cli) -> None:
     [run] = history_json(cli, "fan")
     assert run["reason"].startswith('1 of 2 items failed: first "' + "x" * 99 + '…": cannot start')
     assert len(run["reason"]) < 300 and len(run["items"][0]["item"]) == 200_000
+
+
+@pytest.mark.slow
+def test_a_listing_left_going_by_a_killed_daemon_is_watched_not_run_again(
+    project, daemon, cli
+) -> None:
+    """The daemon is SIGKILLed while the for_each command runs: the next one takes
+    the list from that command, watched to its end, rather than running a second
+    one beside it into the same file (which mixed their lines)."""
+    project.write(
+        f"""
+        [jobs.fan]
+        schedule = "{once_in(2)}"
+        timezone = "UTC"
+        for_each = '''
+        n=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n; sleep 3
+        if [ "$n" = 0 ]; then echo aaaaaaaa; echo bbbbbbbb; else echo c; fi
+        '''
+        command = 'echo $CRONPLUS_ITEM >> done.txt'
+        """
+    )
+    d = daemon()
+    d.wait_started()
+    wait_until(lambda: (project.root / "n").exists(), timeout=20)
+    d.proc.kill()
+    d.proc.wait()
+    d2 = daemon()
+    d2.wait_started()
+    wait_until(lambda: history_json(cli, "fan")[0]["status"] in ("succeeded", "failed"), 20)
+    [run] = history_json(cli, "fan")
+    assert [i["item"] for i in run["items"]] == ["aaaaaaaa", "bbbbbbbb"], run
+    assert (project.root / "n").read_text() == "1\n"  # the command ran once
