@@ -16,7 +16,6 @@ The run's own `attempts` stay empty: the runner records the run's end from what
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from cronplus.store import Store
 
 Outcome = tuple[RunStatus, str | None]  # how the run ends
 Write = Callable[..., Any]  # the runner's `write`: a state write retried while refused
+SHOWN = 100  # at most this many characters of an item in the run's reason
 LOOK_S = 1.0  # at most this long between the run thread's looks at its items
 
 
@@ -99,7 +99,7 @@ class ItemRunner:
         log_event(run, "items", None, f"{len(items)} items")
         todo = [i for i in items if i.status is not RunStatus.SUCCEEDED]
         ended = self._run_all(job, run, trigger, control, todo, write)
-        return self._outcome(run, items, ended)
+        return self._outcome(run, items, ended, control.reason)
 
     def _list(
         self, job: Job, run: Run, trigger: Trigger, control: RunControl
@@ -111,10 +111,18 @@ class ItemRunner:
             job, command=f'( {job.for_each}\n) > "$CRONPLUS_ITEMS_OUT"', python=None, stdin=None
         )
         begun = self.clock.now()
-        handle = self.spawner.spawn(
-            self._folder(), lister, run, 1, trigger, log_path, begun,
-            announce=False, extra={"CRONPLUS_ITEMS_OUT": str(out)},
-        )  # fmt: skip
+        # One a dead cronplus left going writes to `out`: watched to its end, its lines
+        # taken, rather than a second one run beside it into the same file.
+        pid = (
+            _wrapper.find_wrapper(_wrapper.status_path_for(log_path)) if log_path.exists() else None
+        )
+        if pid is not None:
+            handle = executor.adopt_attempt(lister, pid, log_path, begun, clock=self.clock)
+        else:
+            handle = self.spawner.spawn(
+                self._folder(), lister, run, 1, trigger, log_path, begun,
+                announce=False, extra={"CRONPLUS_ITEMS_OUT": str(out)},
+            )  # fmt: skip
         result = self._wait(handle, control)
         if result.status is not RunStatus.SUCCEEDED:
             return result.status, f"for_each {result.reason}"
@@ -122,7 +130,10 @@ class ItemRunner:
             text = out.read_text(errors="replace")
         except OSError as e:
             return RunStatus.FAILED, f"for_each: cannot read its output: {e.strerror}"
-        return [line for line in text.splitlines() if line.strip()]
+        # Lines end at "\n" (or "\r\n") only: `splitlines` would also cut an item
+        # at a form feed, "\x1c" or U+2028, all of which a file name may hold.
+        lines = (line.removesuffix("\r") for line in text.split("\n"))
+        return [line for line in lines if line.strip()]
 
     def _wait(self, handle: executor.AttemptHandle | AttemptResult, control: RunControl):
         if isinstance(handle, AttemptResult):
@@ -144,8 +155,6 @@ class ItemRunner:
         ended: dict[int, AttemptResult | None] = {i.index: None for i in todo}
         queue = list(reversed(todo))
         lock = threading.Lock()
-        # A run's pool slots are one row of the state: its items take them in turn.
-        pool_turn = threading.Lock() if job.pool is not None else contextlib.nullcontext()
         children: list[RunControl] = []
 
         def work() -> None:
@@ -158,7 +167,7 @@ class ItemRunner:
                         if not queue:
                             return
                         item = queue.pop()
-                    ended[item.index] = self._item(job, run, trigger, item, mine, write, pool_turn)
+                    ended[item.index] = self._item(job, run, trigger, item, mine, write)
             finally:
                 wake.set()  # the run's thread looks whether all are done
 
@@ -190,19 +199,17 @@ class ItemRunner:
         item: Item,
         control: RunControl,
         write: Write,
-        pool_turn: contextlib.AbstractContextManager[Any],
     ) -> AttemptResult | None:
         """One item's attempts until one succeeds, is cut short, or none is left."""
         number = len(item.attempts)
         result: AttemptResult | None = None
-        if item.attempts and item.attempts[-1].finished_at is None:
+        if _left(item):
             result = self._left_going(job, run, item, control, write)  # a crash cut it short
             if result is not None and result.status is RunStatus.SUCCEEDED:
                 return result
         for made in range(1, job.retry.retries + 2):
             number += 1
-            with pool_turn:
-                result = self._attempt(job, run, trigger, item, number, control, write)
+            result = self._attempt(job, run, trigger, item, number, control, write)
             if result is None or result.status in (RunStatus.SUCCEEDED, RunStatus.INTERRUPTED):
                 return result
             if made == job.retry.retries + 1:
@@ -235,6 +242,8 @@ class ItemRunner:
             result = AttemptResult(RunStatus.INTERRUPTED, last.started_at, self.clock.now(),
                                    reason=why)  # fmt: skip
         write(self.store.finish_item_attempt, run.id, item.index, last.number, result)
+        # The slots it held (recovery kept them, for a dead process) go back now.
+        self.pools.release(run.id, adopted=True, item=item.index)
         return result
 
     def _attempt(
@@ -249,7 +258,7 @@ class ItemRunner:
     ) -> AttemptResult | None:
         """One attempt of an item, holding its pool's slots then a slot; None when the
         run was cut short or stopped before it began."""
-        if not self.pools.take(job, run, number, control, write):
+        if not self.pools.take(job, run, number, control, write, item=item.index):
             return None
         try:
             if not self.slots.take((run.scheduled_for, run.id), self.stop):
@@ -261,7 +270,7 @@ class ItemRunner:
             finally:
                 self.slots.put_back()
         finally:
-            self.pools.release(run.id)
+            self.pools.release(run.id, item=item.index)
 
     def _go(
         self,
@@ -289,16 +298,21 @@ class ItemRunner:
         return result
 
     def _outcome(
-        self, run: Run, items: list[Item], ended: dict[int, AttemptResult | None]
+        self,
+        run: Run,
+        items: list[Item],
+        ended: dict[int, AttemptResult | None],
+        cut: str | None,
     ) -> Outcome:
-        """The run's end: succeeded when every item did."""
+        """The run's end: succeeded when every item did; `cut`: why the run was cut
+        short (overlap = replace names the run replacing it)."""
         if not items:
             return RunStatus.SUCCEEDED, "0 items"
         results = {i: r for i, r in ended.items()}
         if any(r is None or r.status is RunStatus.INTERRUPTED for r in results.values()):
             if self.stop.is_set():
                 return RunStatus.INTERRUPTED, STOPPED_REASON
-            return RunStatus.INTERRUPTED, "interrupted: replaced by a newer run"
+            return RunStatus.INTERRUPTED, cut or "interrupted: replaced by a newer run"
         failed = [
             (i, r)
             for i, r in sorted(results.items())
@@ -308,5 +322,11 @@ class ItemRunner:
             return RunStatus.SUCCEEDED, None
         index, first = failed[0]
         text = next(i.item for i in items if i.index == index)
+        text = text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"  # a reason stays short
         why = f'{len(failed)} of {len(items)} items failed: first "{text}": {first.reason}'
         return RunStatus.FAILED, why
+
+
+def _left(item: Item) -> bool:
+    """Whether a dead cronplus left the item's last attempt unfinished."""
+    return bool(item.attempts) and item.attempts[-1].finished_at is None

@@ -323,6 +323,7 @@ class PoolEntry:
     since: datetime  # when it began waiting, or took the slots
     boot_id: str | None = None  # the kernel's boot id when the process ran
     start_ticks: int | None = None  # its start, in clock ticks since that boot
+    item: int = -1  # a for_each run's item (its index) the slots are for; -1: none
 
 
 # -- what a caller writes on a run in one store call -------------------------------------

@@ -53,7 +53,7 @@ class _Waiters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._line: dict[threading.Event, tuple[str, datetime, int]] = {}
+        self._line: dict[threading.Event, tuple[str, datetime, int, int]] = {}
 
     @contextlib.contextmanager
     def waiting(self, wake: threading.Event, entry: PoolEntry) -> Iterator[None]:
@@ -68,12 +68,12 @@ class _Waiters:
     def place(self, wake: threading.Event, entry: PoolEntry) -> None:
         """The waiter's place: its pool (a reload may change it) and its key in line."""
         with self._lock:
-            self._line[wake] = (entry.pool, entry.logical_time, entry.run_id)
+            self._line[wake] = (entry.pool, entry.logical_time, entry.run_id, entry.item)
 
     def freed(self, pool: str | None) -> None:
         """Slots of `pool` (of any pool: None) were freed: its first waiter looks."""
         with self._lock:
-            firsts: dict[str, tuple[tuple[str, datetime, int], threading.Event]] = {}
+            firsts: dict[str, tuple[tuple[str, datetime, int, int], threading.Event]] = {}
             for wake, key in self._line.items():
                 if pool is not None and key[0] != pool:
                     continue
@@ -96,10 +96,14 @@ class Pools:
         self.clock = clock
         self.config = config  # the configuration as it is now (a reload swaps it)
         self._write = write  # the runner's, for giving slots back
-        self._held: dict[int, str] = {}  # the runs whose attempts hold slots now: pool
+        # The runs (their items: index, -1 for none) whose attempts hold slots now: pool.
+        self._held: dict[tuple[int, int], str] = {}
 
-    def take(self, job: Job, run: Run, number: int, control: RunControl, write: Write) -> bool:
-        """Wait until attempt `number` of `run` holds its pool's slots (at once when its
+    def take(
+        self, job: Job, run: Run, number: int, control: RunControl, write: Write, item: int = -1
+    ) -> bool:
+        """Wait until attempt `number` of `run` (of its `item`, a for_each run's: each
+        item has its own place and slots) holds its pool's slots (at once when its
         job names no pool); False when the run is cut short or stopped first, its place
         in line given up. The caller gives the slots back with `release`."""
         wanted = self._wanted(run.job, job)
@@ -108,7 +112,7 @@ class Pools:
         pool, slots, _ = wanted
         pid, boot_id, start_ticks = me()
         entry = PoolEntry(pool, run.id, run.job, slots, run.scheduled_for, number, host(), pid,
-                          self.clock.now(), boot_id, start_ticks)  # fmt: skip
+                          self.clock.now(), boot_id, start_ticks, item)  # fmt: skip
         wake = threading.Event()
         taken, shown = False, None
         # The place is given up (`finally`) before the next waiter is woken (`waiting`).
@@ -123,10 +127,12 @@ class Pools:
                         entry = replace(entry, pool=wanted[0], slots=wanted[1])
                         write(self.store.pool_wait, entry)
                         _WAITERS.place(wake, entry)
-                    taken, in_use = write(self.store.pool_take, run.id, wanted[2], self.clock.now())
+                    taken, in_use = write(
+                        self.store.pool_take, run.id, wanted[2], self.clock.now(), item
+                    )
                     control.stuck = False  # the state took it: waiting for the pool, not for it
                     if taken:
-                        self._held[run.id] = entry.pool
+                        self._held[run.id, item] = entry.pool
                         return True
                     if shown != (in_use, wanted[2]):
                         shown = (in_use, wanted[2])
@@ -139,24 +145,26 @@ class Pools:
                 return False
             finally:
                 if not taken:
-                    self._give_back(run.id)
+                    self._give_back(run.id, item)
 
-    def release(self, run_id: int, *, adopted: bool = False) -> None:
-        """The run's attempt ended: its slots go back (those `take` took, or with
-        `adopted` those recovery moved to this process), and this process's first
-        waiter in that pool (any pool, for adopted ones) looks at once."""
-        if run_id not in self._held and not adopted:
+    def release(self, run_id: int, *, adopted: bool = False, item: int = -1) -> None:
+        """The run's (its `item`'s) attempt ended: its slots go back (those `take` took,
+        or with `adopted` those recovery moved to this process, all of the run's unless
+        an `item` is named), and this process's first waiter in that pool (any pool,
+        for adopted ones) looks at once."""
+        if (run_id, item) not in self._held and not adopted:
             return
-        pool = self._held.pop(run_id, None)
-        self._give_back(run_id)
+        pool = self._held.pop((run_id, item), None)
+        self._give_back(run_id, item if item >= 0 or not adopted else None)
         _WAITERS.freed(pool)
 
-    def _give_back(self, run_id: int) -> None:
-        """Free the run's slots or place in line. A state refusing it is asked again
-        until it accepts (a live process's rows are nobody else's to free); only a
-        stop gives up, the process then gone soon, its rows freed by the others."""
+    def _give_back(self, run_id: int, item: int | None) -> None:
+        """Free the run's (item's; None: all its) slots or place in line. A state
+        refusing it is asked again until it accepts (a live process's rows are nobody
+        else's to free); only a stop gives up, the process then gone soon, its rows
+        freed by the others."""
         with contextlib.suppress(StateError):
-            self._write(self.store.pool_release, run_id)
+            self._write(self.store.pool_release, run_id, item)
 
     def _wanted(self, name: str, job: Job) -> tuple[str, int, int] | None:
         """(pool, slots, size) the job needs now, from the configuration as it is now
@@ -179,18 +187,20 @@ class Pools:
                 process = entry.pid, entry.boot_id, entry.start_ticks
                 if process == me() or not gone(entry.host, *process):
                     continue
-                if holds and attempt_going(self.store, entry.run_id, entry.attempt):
+                if holds and attempt_going(self.store, entry.run_id, entry.attempt, entry.item):
                     continue
-                if self.store.pool_drop(entry.run_id, *process):
+                if self.store.pool_drop(entry.run_id, *process, item=entry.item):
                     freed = True
         except StateError:
             return False
         return freed
 
 
-def attempt_going(store: Store, run_id: int, number: int) -> bool:
-    """Whether attempt `number` of the run is still going: its wrapper is alive (read
-    as recovery reads it, so a reused pid is never taken for it)."""
+def attempt_going(store: Store, run_id: int, number: int, item: int = -1) -> bool:
+    """Whether attempt `number` of the run (of its `item`) is still going: its wrapper
+    is alive (read as recovery reads it, so a reused pid is never taken for it)."""
+    if item >= 0:  # a for_each item's (issue 16): it may outlive its run's end
+        return item_attempt_going(store, run_id, number, item)
     run = store.get_run(run_id)
     if run is None or run.status.is_final:
         return False
@@ -199,3 +209,21 @@ def attempt_going(store: Store, run_id: int, number: int) -> bool:
         return False  # never begun, or its end is recorded
     status_path = _wrapper.status_path_for(Path(attempt.log))
     return _wrapper.find_wrapper(status_path, attempt.pid) is not None
+
+
+def item_attempt_going(
+    store: Store, run_id: int, number: int | None = None, index: int | None = None
+) -> bool:
+    """Whether an attempt (`number`, else any) of an item (`index`, else any) of the
+    for_each run is still going, its end unrecorded and its wrapper alive: its pool
+    slots are still held, even once its run was recorded interrupted by a crash's
+    recovery."""
+    for item in store.items_of([run_id]).get(run_id, ()):
+        last = item.attempts[-1] if item.attempts else None
+        if last is None or last.finished_at is not None or not last.log:
+            continue
+        if (number is not None and last.number != number) or index not in (None, item.index):
+            continue
+        if _wrapper.find_wrapper(_wrapper.status_path_for(Path(last.log)), None) is not None:
+            return True
+    return False

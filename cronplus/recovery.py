@@ -34,7 +34,7 @@ from cronplus.model import (
     SeenRun,
     Trigger,
 )
-from cronplus.pools import host
+from cronplus.pools import host, item_attempt_going
 from cronplus.procs import alive
 from cronplus.store import Store
 
@@ -148,7 +148,7 @@ def _interrupt_to_resume(
     seen = SeenRun(owner, len(run.attempts))
     end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=last, resume_spent=spent)
     if store.settle_run(run.id, seen, end, drop_last_attempt=never_started):
-        store.pool_release(run.id)  # its place in a pool's line; taken again on resume
+        _pool_release(store, run.id)  # its place in a pool's line; taken again on resume
         log_event(run, "interrupted", None, why)
 
 
@@ -193,7 +193,7 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
     end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed)
     if not store.settle_run(run.id, seen, end):
         return SettleResult.CHANGED
-    store.pool_release(run.id)  # a settled run's pool slots or place in line are free
+    _pool_release(store, run.id)  # a settled run's pool slots or place in line are free
     log_event(run, "interrupted", None, why)
     return SettleResult.SETTLED
 
@@ -234,3 +234,10 @@ def releases_left(store: Store) -> list[Run]:
         else:
             store.mark_released(run_id)
     return runs
+
+
+def _pool_release(store: Store, run_id: int) -> None:
+    """Free the settled run's pool slots, but not those an item attempt of it still
+    going holds (issue 16): they are freed once it ends (`pools.attempt_going`)."""
+    if not item_attempt_going(store, run_id):
+        store.pool_release(run_id)

@@ -66,7 +66,7 @@ def prune(
             runs = store.prunable_runs(
                 job.name, job.keep_runs, _ended_before(job, now), _fan_in(config, job)
             )
-            files = [(f, _size(f)) for f in _log_files(paths, job.name, runs)]
+            files = [(f, _size(f)) for f in _run_files(paths, job, runs)]
             found = [size for _, size in files if size is not None]
             out.append(Pruned(job.name, len(runs), len(found), sum(found)))
         else:
@@ -102,8 +102,7 @@ def _prune_job(
     while not (ending := stopped()):
         gone = store.prune_runs(job.name, job.keep_runs, ended_before, watch, limit=BATCH)
         runs += len(gone)
-        items = _item_files(paths, job.name, gone) if job.for_each else []
-        for f in [*_log_files(paths, job.name, gone), *items]:
+        for f in _run_files(paths, job, gone):
             freed = _unlink(f)
             if freed is not None:
                 logs, size = logs + 1, size + freed
@@ -124,6 +123,14 @@ def _log_files(paths: StatePaths, job: str, runs: list[PrunedRun]) -> Iterator[P
             log_path = paths.attempt_log(job, run.id, number)
             yield log_path
             yield status_path_for(log_path)
+
+
+def _run_files(paths: StatePaths, job: Job, runs: list[PrunedRun]) -> list[Path]:
+    """The runs' attempt logs, and a for_each run's item files: looked for when the job
+    has for_each, or a run has no attempts of its own (a for_each since removed)."""
+    fanned = job.for_each or any(not r.attempts for r in runs)
+    items = _item_files(paths, job.name, runs) if fanned else []
+    return [*_log_files(paths, job.name, runs), *items]
 
 
 def _item_files(paths: StatePaths, job: str, runs: list[PrunedRun]) -> list[Path]:

@@ -1039,3 +1039,27 @@ def test_a_file_version_runs_at_most_once_whoever_claims_it(backend):
     skip = Claim(owner=None, now=T, status=RunStatus.SKIPPED, reason="catchup")
     assert one.claim_file_run("load", T, Trigger.FILE, skip, v3).status is RunStatus.SKIPPED
     assert v3 in two.file_versions("load")
+
+
+def test_pool_rows_of_a_for_each_runs_items_are_each_their_own(store):
+    from dataclasses import replace
+
+    run, other = claimed(store), claimed(store, "other")
+    for item in (0, 1):
+        store.pool_wait(replace(waiting(run), item=item))
+    store.pool_wait(waiting(other))
+    assert store.pool_take(run.id, 3, T, 1) == (False, 0)  # item 0 is first in line
+    assert store.pool_take(run.id, 3, T, 0) == (True, 1)
+    assert store.pool_take(run.id, 3, T, 1) == (True, 2)
+    assert store.pool_take(run.id, 3, T) == (False, 0)  # the run's own row: none
+    holders, line = store.pool_entries()
+    assert [(e.run_id, e.item) for e in holders] == [(run.id, 0), (run.id, 1)]
+    assert [(e.run_id, e.item) for e in line] == [(other.id, -1)]
+    store.pool_release(run.id, 0)
+    assert [e.item for e in store.pool_entries()[0]] == [1]
+    store.pool_wait(replace(waiting(run), item=1, attempt=2))  # a dead process's row stays
+    assert store.pool_take(run.id, 2, T, 1) == (True, 1)  # replaced, not added
+    assert not store.pool_drop(run.id, ME + 1, item=1) and store.pool_drop(run.id, ME, item=1)
+    store.pool_wait(replace(waiting(run), item=2))
+    store.pool_release(run.id)  # all its items'
+    assert [e.run_id for e in store.pool_entries()[1]] == [other.id]

@@ -65,26 +65,35 @@ class SideStore(Protocol):
         """Put run `entry.run_id` in `entry.pool`'s line for `entry.slots` slots (for its
         attempt `entry.attempt`); a run already waiting keeps its place, updated. With
         `reason`, the run (queued, or running between attempts) shows it, in the same
-        transaction, until its attempt begins (`begin_attempt` clears it)."""
+        transaction, until its attempt begins (`begin_attempt` clears it). Each item of a
+        for_each run (`entry.item`) has a place of its own (issue 16)."""
         ...
 
-    def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:
-        """Take the waiting run's slots, if it is first in its pool's line (oldest
-        logical time, then lowest run id) and they fit in `size` (the caller's pool
-        size) beside those held: (taken, slots in use after). A run already holding
-        its slots: (True, in use); one neither waiting nor holding: (False, 0)."""
+    def pool_take(self, run_id: int, size: int, now: datetime, item: int = -1) -> tuple[bool, int]:
+        """Take the waiting run's (or its `item`'s) slots, if it is first in its pool's
+        line (oldest logical time, then lowest run id, then item) and they fit in `size`
+        (the caller's pool size) beside those held: (taken, slots in use after). A run
+        already holding its slots: (True, in use); one neither waiting nor holding:
+        (False, 0). Slots the same run (item) still held are replaced, not added."""
         ...
 
-    def pool_release(self, run_id: int) -> None:
-        """The run's slots, or its place in a line, given up (none: nothing happens)."""
+    def pool_release(self, run_id: int, item: int | None = None) -> None:
+        """The run's slots, or its place in a line, given up (none: nothing happens):
+        those of all its items, or with `item` of that one (-1: the run's own)."""
         ...
 
     def pool_drop(
-        self, run_id: int, pid: int, boot_id: str | None = None, start_ticks: int | None = None
+        self,
+        run_id: int,
+        pid: int,
+        boot_id: str | None = None,
+        start_ticks: int | None = None,
+        item: int | None = None,
     ) -> bool:
-        """Free the run's slots or place in line only if the process `pid` (with that
-        `boot_id` and `start_ticks`, None matching None) still holds them (a gone
-        holder's, after recovery's checks); True when something went."""
+        """Free the run's slots or place in line (with `item`, that item's only) only if
+        the process `pid` (with that `boot_id` and `start_ticks`, None matching None)
+        still holds them (a gone holder's, after recovery's checks); True when
+        something went."""
         ...
 
     def pool_adopt(

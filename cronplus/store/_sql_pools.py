@@ -13,7 +13,10 @@ from datetime import datetime
 from cronplus.model import PoolEntry
 from cronplus.store._db import Db, Row, Tx, from_db, marks, to_db
 
-_COLUMNS = "pool, run_id, job, slots, logical_time, attempt, host, pid, since, boot_id, start_ticks"
+_COLUMNS = (
+    "pool, run_id, job, slots, logical_time, attempt, host, pid, since, boot_id, start_ticks, item"
+)
+_KEY = "run_id = ? AND item = ?"  # a run's row, or one item's of a for_each run (issue 16)
 
 
 class PoolsSql:
@@ -30,49 +33,65 @@ class PoolsSql:
                     (reason, e.run_id),
                 )
             tx.run(
-                f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES ({marks(11)})"
-                " ON CONFLICT (run_id) DO UPDATE SET pool = excluded.pool,"
+                f"INSERT INTO pool_waiting ({_COLUMNS}) VALUES ({marks(12)})"
+                " ON CONFLICT (run_id, item) DO UPDATE SET pool = excluded.pool,"
                 " slots = excluded.slots, attempt = excluded.attempt, host = excluded.host,"
                 " pid = excluded.pid, boot_id = excluded.boot_id,"
                 " start_ticks = excluded.start_ticks",
                 (e.pool, e.run_id, e.job, e.slots, to_db(e.logical_time), e.attempt,
-                 e.host, e.pid, to_db(e.since), e.boot_id, e.start_ticks),
+                 e.host, e.pid, to_db(e.since), e.boot_id, e.start_ticks, e.item),
             )  # fmt: skip
 
-    def pool_take(self, run_id: int, size: int, now: datetime) -> tuple[bool, int]:
+    def pool_take(self, run_id: int, size: int, now: datetime, item: int = -1) -> tuple[bool, int]:
+        key = (run_id, item)
         with self._db.tx() as tx:
-            me = tx.one("SELECT pool, slots FROM pool_waiting WHERE run_id = ?", (run_id,))
+            me = tx.one(f"SELECT pool, slots FROM pool_waiting WHERE {_KEY}", key)
             if me is None:
-                held = tx.one("SELECT pool FROM pool_slots WHERE run_id = ?", (run_id,))
+                held = tx.one(f"SELECT pool FROM pool_slots WHERE {_KEY}", key)
                 in_use = _in_use(tx, held["pool"]) if held else 0
                 return held is not None, in_use
+            # Slots this key still holds are a dead process's for an attempt now over
+            # (one attempt of a run, or of an item, goes at once): the new take replaces them.
+            tx.run(f"DELETE FROM pool_slots WHERE {_KEY}", key)
             in_use = _in_use(tx, me["pool"])
             first = tx.one(
-                "SELECT run_id FROM pool_waiting WHERE pool = ?"
-                " ORDER BY logical_time, run_id LIMIT 1",
+                "SELECT run_id, item FROM pool_waiting WHERE pool = ?"
+                " ORDER BY logical_time, run_id, item LIMIT 1",
                 (me["pool"],),
             )
-            if first is None or first["run_id"] != run_id or in_use + me["slots"] > size:
+            if (
+                first is None
+                or (first["run_id"], first["item"]) != key
+                or in_use + me["slots"] > size
+            ):
                 return False, in_use
             tx.run(
                 f"INSERT INTO pool_slots ({_COLUMNS}) SELECT pool, run_id, job, slots,"
-                " logical_time, attempt, host, pid, ?, boot_id, start_ticks FROM pool_waiting"
-                " WHERE run_id = ?",
-                (to_db(now), run_id),
+                " logical_time, attempt, host, pid, ?, boot_id, start_ticks, item"
+                f" FROM pool_waiting WHERE {_KEY}",
+                (to_db(now), *key),
             )
-            tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
+            tx.run(f"DELETE FROM pool_waiting WHERE {_KEY}", key)
             return True, in_use + me["slots"]
 
-    def pool_release(self, run_id: int) -> None:
+    def pool_release(self, run_id: int, item: int | None = None) -> None:
+        where, args = ("run_id = ?", (run_id,)) if item is None else (_KEY, (run_id, item))
         with self._db.tx() as tx:
-            tx.run("DELETE FROM pool_slots WHERE run_id = ?", (run_id,))
-            tx.run("DELETE FROM pool_waiting WHERE run_id = ?", (run_id,))
+            tx.run(f"DELETE FROM pool_slots WHERE {where}", args)
+            tx.run(f"DELETE FROM pool_waiting WHERE {where}", args)
 
     def pool_drop(
-        self, run_id: int, pid: int, boot_id: str | None = None, start_ticks: int | None = None
+        self,
+        run_id: int,
+        pid: int,
+        boot_id: str | None = None,
+        start_ticks: int | None = None,
+        item: int | None = None,
     ) -> bool:
-        args = (run_id, pid, boot_id, start_ticks)
+        args: tuple[object, ...] = (run_id, pid, boot_id, start_ticks)
         same = "run_id = ? AND pid = ? AND boot_id IS ? AND start_ticks IS ?"
+        if item is not None:
+            same, args = f"{same} AND item = ?", (*args, item)
         with self._db.tx() as tx:
             dropped = tx.run(f"DELETE FROM pool_slots WHERE {same}", args)
             dropped += tx.run(f"DELETE FROM pool_waiting WHERE {same}", args)
@@ -106,10 +125,10 @@ class PoolsSql:
                 return [], []
             where = f" WHERE pool IN ({marks(len(args))})"
         holders = self._db.rows(
-            f"SELECT {_COLUMNS} FROM pool_slots{where} ORDER BY pool, since, run_id", args
+            f"SELECT {_COLUMNS} FROM pool_slots{where} ORDER BY pool, since, run_id, item", args
         )
         waiting = self._db.rows(
-            f"SELECT {_COLUMNS} FROM pool_waiting{where} ORDER BY pool, logical_time, run_id",
+            f"SELECT {_COLUMNS} FROM pool_waiting{where} ORDER BY pool, logical_time, run_id, item",
             args,
         )
         return [_entry(r) for r in holders], [_entry(r) for r in waiting]
@@ -133,4 +152,5 @@ def _entry(r: Row) -> PoolEntry:
         since=from_db(r["since"]),  # type: ignore[arg-type]
         boot_id=r["boot_id"],
         start_ticks=r["start_ticks"],
+        item=r["item"],
     )

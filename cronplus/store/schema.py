@@ -339,6 +339,57 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 13: pools per item attempt (issue 16): each item of a for_each run holds slots
+    # of its own (item = its index; -1: a run without items), so items go at once as
+    # item_parallel and the pool allow. The pool tables are made anew with that key.
+    (
+        """
+        CREATE TABLE pool_slots_12 (
+            run_id        INTEGER NOT NULL,
+            item          INTEGER NOT NULL DEFAULT -1,
+            pool          TEXT    NOT NULL,
+            slots         INTEGER NOT NULL,
+            job           TEXT    NOT NULL,
+            logical_time  TEXT    NOT NULL,
+            attempt       INTEGER NOT NULL,
+            host          TEXT    NOT NULL,
+            pid           INTEGER NOT NULL,
+            since         TEXT    NOT NULL,
+            boot_id       TEXT,
+            start_ticks   INTEGER,
+            PRIMARY KEY (run_id, item)
+        )
+        """,
+        "INSERT INTO pool_slots_12 (run_id, pool, slots, job, logical_time, attempt, host,"
+        " pid, since, boot_id, start_ticks) SELECT run_id, pool, slots, job, logical_time,"
+        " attempt, host, pid, since, boot_id, start_ticks FROM pool_slots",
+        "DROP TABLE pool_slots",
+        "ALTER TABLE pool_slots_12 RENAME TO pool_slots",
+        "CREATE INDEX pool_slots_pool ON pool_slots (pool)",
+        """
+        CREATE TABLE pool_waiting_12 (
+            run_id        INTEGER NOT NULL,
+            item          INTEGER NOT NULL DEFAULT -1,
+            pool          TEXT    NOT NULL,
+            slots         INTEGER NOT NULL,
+            job           TEXT    NOT NULL,
+            logical_time  TEXT    NOT NULL,
+            attempt       INTEGER NOT NULL,
+            host          TEXT    NOT NULL,
+            pid           INTEGER NOT NULL,
+            since         TEXT    NOT NULL,
+            boot_id       TEXT,
+            start_ticks   INTEGER,
+            PRIMARY KEY (run_id, item)
+        )
+        """,
+        "INSERT INTO pool_waiting_12 (run_id, pool, slots, job, logical_time, attempt, host,"
+        " pid, since, boot_id, start_ticks) SELECT run_id, pool, slots, job, logical_time,"
+        " attempt, host, pid, since, boot_id, start_ticks FROM pool_waiting",
+        "DROP TABLE pool_waiting",
+        "ALTER TABLE pool_waiting_12 RENAME TO pool_waiting",
+        "CREATE INDEX pool_waiting_line ON pool_waiting (pool, logical_time, run_id, item)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
