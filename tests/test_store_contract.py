@@ -1039,3 +1039,18 @@ def test_a_file_version_runs_at_most_once_whoever_claims_it(backend):
     skip = Claim(owner=None, now=T, status=RunStatus.SKIPPED, reason="catchup")
     assert one.claim_file_run("load", T, Trigger.FILE, skip, v3).status is RunStatus.SKIPPED
     assert v3 in two.file_versions("load")
+
+
+def test_file_versions_settled_at_one_instant_each_get_a_run_however_many(backend):
+    # A folder of 1,500 files found at once: none is refused for want of a logical time
+    # (a bounded search of the next free microsecond once dropped those past it).
+    from cronplus.model import RunFile
+
+    store = backend.open()
+    claim = Claim(owner=ME, now=T)
+    runs = [
+        store.claim_file_run("load", T, Trigger.FILE, claim, RunFile(f"/in/{i}", 1, 1, i))
+        for i in range(1500)
+    ]
+    assert all(run is not None for run in runs)
+    assert [r.scheduled_for for r in runs] == [T + timedelta(microseconds=i) for i in range(1500)]
