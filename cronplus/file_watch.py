@@ -40,6 +40,7 @@ from cronplus.watch import _EVENT, _IN_Q_OVERFLOW, _MASK
 
 log = logging.getLogger("cronplus")
 _IN_ISDIR = 0x40000000  # the event is about a folder: scan the whole glob
+_IN_IGNORED = 0x8000  # a watch removed (its folder deleted, or inotify_rm_watch)
 
 DOWN = "arrived while no daemon ran"
 _NOW = datetime.min.replace(tzinfo=UTC)  # due at once
@@ -89,6 +90,7 @@ class FileWatch:
         for name in list(self._jobs):
             if name not in jobs or jobs[name].watch != self._jobs[name].job.watch:
                 del self._jobs[name]
+                self._unfollow(name)
         for name, job in jobs.items():
             known = self._jobs.get(name)
             if known is not None:
@@ -254,6 +256,16 @@ class FileWatch:
                     self._wds.setdefault(wd, {})[w.job.name] = w.job.watch or ""
                     self._wd_folder[wd] = folder
 
+    def _unfollow(self, name: str) -> None:
+        """Forget job `name`'s folders; a folder no other job watches is watched no more."""
+        with self._lock:
+            for wd, jobs in list(self._wds.items()):
+                if jobs.pop(name, None) is not None and not jobs:
+                    del self._wds[wd], self._wd_folder[wd]
+                    if self._libc is not None:
+                        self._libc.inotify_rm_watch(self._fd, wd)
+            self._dirty.pop(name, None)
+
     def _loop(self) -> None:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
@@ -281,7 +293,10 @@ class FileWatch:
                 name = os.fsdecode(data[offset + _EVENT.size : offset + _EVENT.size + length])
                 offset += _EVENT.size + length
                 with self._lock:
-                    if mask & _IN_Q_OVERFLOW:  # events dropped: every job rescans
+                    if mask & _IN_IGNORED:  # its folder is gone: so is the watch
+                        self._wd_folder.pop(wd, None)
+                        jobs = self._wds.pop(wd, {})
+                    elif mask & _IN_Q_OVERFLOW:  # events dropped: every job rescans
                         jobs = {job: "" for wds in self._wds.values() for job in wds}
                     else:
                         jobs = self._wds.get(wd, {})

@@ -98,3 +98,27 @@ def test_a_path_matches_as_glob_lists_it(tmp_path, pattern):
     files = {p for p in files if os.path.isfile(p)}
     listed = {p for p in glob.glob(full, recursive=True) if os.path.isfile(p)}
     assert {p for p in files if file_watch._matches(full, p)} == listed
+
+
+def inotify_watches(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        return sum(line.startswith("inotify wd:") for line in f)
+
+
+def test_a_reload_removing_or_moving_a_watch_leaves_no_inotify_watch_behind(tmp_path, state):
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+    woken = threading.Event()
+    both = job("one", "a/*.csv") + job("two", "b/*.csv")
+    fw = file_watch.FileWatch(config(tmp_path, both), Dispatcher(state), woken.set)
+    try:
+        assert inotify_watches(fw._fd) == 2
+        fw.reconfigure(config(tmp_path, job("two", "c/*.csv")), T)  # one gone, two moved
+        assert inotify_watches(fw._fd) == 1
+        (tmp_path / "a" / "x.csv").write_text("x")
+        (tmp_path / "b" / "x.csv").write_text("x")
+        (tmp_path / "c" / "x.csv").write_text("x")
+        wait_until(woken.is_set)
+        assert fw._dirty == {"two": {str(tmp_path / "c" / "x.csv")}}
+    finally:
+        fw.close()
