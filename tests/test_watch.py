@@ -283,3 +283,21 @@ def test_past_max_queued_a_file_is_recorded_skipped_with_the_reason(project, dae
     }
     assert len(seen(project)) == 3
     assert d.terminate() == 0
+
+
+def test_status_on_a_date_lists_the_files_run_that_day(project, cli):
+    write_job(project)
+    project.write(JOB.format(extra="", then="true") + '[jobs.plain]\ncommand = "true"\n')
+    for name in ("a.csv", "b.csv"):
+        (project.root / "incoming" / name).write_text("x\n")
+        assert cli("trigger", "load", "--file", f"incoming/{name}", "--wait").exit_code == 0
+    assert cli("trigger", "plain", "--wait").exit_code == 0
+    day = file_runs(project)[0].scheduled_for.astimezone().date().isoformat()
+    out = cli("status", "--on", day).output
+    header, *rows = out.splitlines()
+    assert header.split()[-1] == "FILE"
+    by_job = Counter(row.split()[0] for row in rows)
+    assert by_job == {"load": 2, "plain": 1}
+    assert [row.split()[-1] for row in rows if row.startswith("load")] == [
+        str(project.root / "incoming" / n) for n in ("a.csv", "b.csv")
+    ]
