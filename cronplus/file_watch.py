@@ -377,6 +377,6 @@ def _folders(pattern: str) -> tuple[list[str], str | None]:
         while not os.path.isdir(up):
             up = os.path.dirname(up)
         return [up], base
-    if len(fixed) == len(parts):
+    if len(fixed) == len(parts) and os.path.basename(pattern) != "**":  # "in/**": all under
         return [base], None
     return [base] + [os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs], None

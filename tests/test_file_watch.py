@@ -122,3 +122,15 @@ def test_a_reload_removing_or_moving_a_watch_leaves_no_inotify_watch_behind(tmp_
         assert fw._dirty == {"two": {str(tmp_path / "c" / "x.csv")}}
     finally:
         fw.close()
+
+
+def test_a_glob_ending_in_double_star_watches_the_folders_under_it(tmp_path, state):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    woken = threading.Event()
+    fw = file_watch.FileWatch(config(tmp_path, job("all", "in/**")), Dispatcher(state), woken.set)
+    try:
+        (tmp_path / "in" / "sub" / "x.csv").write_text("x")
+        wait_until(woken.is_set, timeout=3)
+        assert fw._dirty == {"all": {str(tmp_path / "in" / "sub" / "x.csv")}}
+    finally:
+        fw.close()
