@@ -77,8 +77,6 @@ class FileWatch:
         self._libc: ctypes.CDLL | None = None
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = -1, -1
-        if any(_watching(j) for j in config.jobs.values()):
-            self._open()
         self.reconfigure(config, None)
 
     # -- the engine's hooks ------------------------------------------------------------
@@ -87,6 +85,8 @@ class FileWatch:
         """Follow `config`'s watch jobs: a new or changed one is watched from now on,
         the files already there found as at a start (through `catchup`)."""
         jobs = {n: j for n, j in config.jobs.items() if _watching(j)}
+        if jobs and self._fd < 0 and self._thread is None:  # once: its folders watched next
+            self._open()
         for name in list(self._jobs):
             if name not in jobs or jobs[name].watch != self._jobs[name].job.watch:
                 del self._jobs[name]
@@ -101,8 +101,6 @@ class FileWatch:
             w.found = [v for v in _scan(job) if v not in w.done]
             if now is not None:
                 self._catch_up(w, now)
-        if self._jobs and self._fd < 0:
-            self._open()
 
     def start(self, now: datetime) -> None:
         """The files found when the engine started: through each job's `catchup`."""

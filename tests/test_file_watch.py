@@ -134,3 +134,14 @@ def test_a_glob_ending_in_double_star_watches_the_folders_under_it(tmp_path, sta
         assert fw._dirty == {"all": {str(tmp_path / "in" / "sub" / "x.csv")}}
     finally:
         fw.close()
+
+
+def test_a_reload_adding_the_first_watch_job_watches_its_folder_at_once(tmp_path, state):
+    (tmp_path / "in").mkdir()
+    plain = '[jobs.plain]\ncommand = "true"\n'
+    fw = file_watch.FileWatch(config(tmp_path, plain), Dispatcher(state), lambda: None)
+    try:
+        fw.reconfigure(config(tmp_path, plain + job("load", "in/*.csv")), T)
+        assert fw._fd >= 0 and inotify_watches(fw._fd) == 1
+    finally:
+        fw.close()
