@@ -18,7 +18,10 @@ from cronplus.config import load_config_text
 from cronplus.paths import StatePaths
 from cronplus.store import open_store
 
-T = datetime.now(UTC) + timedelta(seconds=10)  # the files written now are quiet by then
+
+def later() -> datetime:
+    """An instant by which the files a test wrote so far are quiet (settle is 1 s)."""
+    return datetime.now(UTC) + timedelta(seconds=10)
 
 
 class Dispatcher:
@@ -62,8 +65,9 @@ def test_an_event_costs_a_stat_of_its_file_not_a_scan_of_the_folder(tmp_path, st
     d = Dispatcher(state)
     fw = file_watch.FileWatch(config(tmp_path, job("load", "in/*.csv")), d, woken.set)
     try:
-        fw.start(T)  # the 300 files found at the start, quiet: recorded skipped
-        fw.check(T)
+        t = later()
+        fw.start(t)  # the 300 files found at the start, quiet: recorded skipped
+        fw.check(t)
         assert len(state.file_versions("load")) == 300 and d.runs == []
         stats = []
         real_stat = os.stat
@@ -72,8 +76,8 @@ def test_an_event_costs_a_stat_of_its_file_not_a_scan_of_the_folder(tmp_path, st
         (incoming / "notes.txt").write_text("not matched\n")  # wakes nobody
         (incoming / "new.csv").write_text("y\n")
         wait_until(woken.is_set)
-        fw.check(T + timedelta(seconds=1))
-        fw.check(T + timedelta(seconds=2.5))  # settled
+        fw.check(t + timedelta(seconds=1))
+        fw.check(t + timedelta(seconds=2.5))  # settled
         assert [os.path.basename(r.file.path) for r in d.runs] == ["new.csv"]
         assert len(stats) <= 4, f"{len(stats)} stats for one file's events"
     finally:
@@ -113,7 +117,7 @@ def test_a_reload_removing_or_moving_a_watch_leaves_no_inotify_watch_behind(tmp_
     fw = file_watch.FileWatch(config(tmp_path, both), Dispatcher(state), woken.set)
     try:
         assert inotify_watches(fw._fd) == 2
-        fw.reconfigure(config(tmp_path, job("two", "c/*.csv")), T)  # one gone, two moved
+        fw.reconfigure(config(tmp_path, job("two", "c/*.csv")), later())  # one gone, two moved
         assert inotify_watches(fw._fd) == 1
         (tmp_path / "a" / "x.csv").write_text("x")
         (tmp_path / "b" / "x.csv").write_text("x")
@@ -141,7 +145,7 @@ def test_a_reload_adding_the_first_watch_job_watches_its_folder_at_once(tmp_path
     plain = '[jobs.plain]\ncommand = "true"\n'
     fw = file_watch.FileWatch(config(tmp_path, plain), Dispatcher(state), lambda: None)
     try:
-        fw.reconfigure(config(tmp_path, plain + job("load", "in/*.csv")), T)
+        fw.reconfigure(config(tmp_path, plain + job("load", "in/*.csv")), later())
         assert fw._fd >= 0 and inotify_watches(fw._fd) == 1
     finally:
         fw.close()
