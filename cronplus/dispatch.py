@@ -38,6 +38,7 @@ from cronplus.model import (
 )
 from cronplus.paths import StatePaths
 from cronplus.run_control import RunControl, SlotPool
+from cronplus.run_thread import execute_logged
 from cronplus.runner import Runner
 from cronplus.state_health import StateHealth
 from cronplus.store import Store
@@ -46,7 +47,6 @@ from cronplus.workers import Workers
 log = logging.getLogger("cronplus")
 P = ParamSpec("P")  # an Alerter method's own parameters
 
-_UNRECORDED = "the state could not be written before the stop; the next start settles it"
 _UNRELEASED = "the state could not be written before the stop; the next start releases it"
 _QUEUED_AT_STOP = "interrupted: cronplus stopped while the run was queued behind another"
 _WAITING_AT_STOP = "interrupted: cronplus stopped while the run waited out its jitter"
@@ -350,7 +350,7 @@ class Dispatcher:
         self, run: Run, control: RunControl, execute: Callable[[], Run], release: bool
     ) -> None:
         try:
-            final = self._execute_logged(run, execute)
+            final = execute_logged(run, execute, self.store, self.clock, self.stop)
             if final is not None and release:
                 try:
                     self.release(final, control)
@@ -360,32 +360,6 @@ class Dispatcher:
                     log.exception("job=%s run=%s event=error-releasing", run.job, run.id)
         finally:
             self._next_in_lane(run.job, control)
-
-    def _execute_logged(self, run: Run, execute: Callable[[], Run]) -> Run | None:
-        """`execute` the run in its thread: an error is logged and recorded on the run
-        (if its end is not recorded already), never raised; None then."""
-        try:
-            return execute()
-        except Exception as e:
-            if isinstance(e, StateError) and self.stop.is_set():
-                # A state write gave up at the stop: the outage is logged already.
-                log_event(run, "unrecorded", None, _UNRECORDED)
-                return None
-            # A bug, or the state vanished: record it on the run and keep the daemon alive.
-            log.exception("job=%s run=%s event=error", run.job, run.id)
-            try:
-                now = self.store.get_run(run.id)
-                if now is not None and not now.status.is_final:
-                    why, at, last = "cronplus failed while running it", self.clock.now(), None
-                    going = now.last_attempt
-                    if going is not None and going.finished_at is None:  # closed with it
-                        ended = AttemptResult(RunStatus.INTERRUPTED, going.started_at, at)
-                        last = (going.number, ended)
-                    end = RunEnd(RunStatus.INTERRUPTED, why, at, last_attempt=last)
-                    self.store.finish_run(run.id, end)
-            except Exception:
-                log.exception("job=%s run=%s event=error-recording", run.job, run.id)
-            return None
 
     def _next_in_lane(self, job: str, control: RunControl) -> None:
         """A run's thread ends: free its lane, and start the run waiting behind it."""

@@ -1,11 +1,13 @@
 """`watch` (issue 16): a job run once for each file version landing under its glob.
 
-inotify (as `watch.py` uses it for the jobs file) on the folders the glob names marks
-a job to scan; a full rescan every `watch_rescan` (and after a queue overflow) finds
-what inotify never reports (NFS, a write through a shared memory map). A scan stats
-each matching file: a version (path, inode, size, mtime) not run yet is taken once it
-has not changed for `settle`, its run claimed with the version (`Store.claim_file_run`:
-at most once, whoever sees it), its logical time the instant it was first seen settled.
+inotify (as `watch.py` uses it for the jobs file) on the folders the glob names says
+which file changed: that file (and those waiting to settle) is stat'ed, never the whole
+folder, and a file the glob does not match wakes nobody. A full scan of the glob at the
+start, every `watch_rescan`, after a queue overflow and when a folder is made or moved
+finds what inotify never reports (NFS, a write through a shared memory map). A version
+(path, inode, size, mtime) not run yet is taken once it has not changed for `settle`,
+its run claimed with the version (`Store.claim_file_run`: at most once, whoever sees
+it), its logical time the instant it was first seen settled.
 
 The runs of a job go one after another (a file is work that must not be lost: with
 `overlap` "skip" or "replace" a file arriving while a run goes waits its turn too);
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fnmatch
 import glob
 import logging
 import os
 import select
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +39,8 @@ from cronplus.model import Catchup, Claim, Config, Job, Overlap, RunFile, RunSta
 from cronplus.watch import _EVENT, _IN_Q_OVERFLOW, _MASK
 
 log = logging.getLogger("cronplus")
+_IN_ISDIR = 0x40000000  # the event is about a folder: scan the whole glob
+_IN_IGNORED = 0x8000  # a watch removed (its folder deleted, or inotify_rm_watch)
 
 DOWN = "arrived while no daemon ran"
 _NOW = datetime.min.replace(tzinfo=UTC)  # due at once
@@ -62,15 +67,16 @@ class FileWatch:
         self.store = dispatcher.store
         self._wake = wake
         self._lock = threading.Lock()
-        self._dirty: set[str] = set()
-        self._wds: dict[int, set[str]] = {}  # watch -> jobs
+        # job -> the paths inotify named, or None: scan the whole glob (a folder made
+        # or moved, an overflow). A named path costs a stat, not a scan of the folder.
+        self._dirty: dict[str, set[str] | None] = {}
+        self._wds: dict[int, dict[str, str]] = {}  # watch -> its jobs and their globs
+        self._wd_folder: dict[int, str] = {}  # watch -> its folder, as the glob names it
         self._jobs: dict[str, _Watched] = {}
         self._fd = -1
         self._libc: ctypes.CDLL | None = None
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = -1, -1
-        if any(_watching(j) for j in config.jobs.values()):
-            self._open()
         self.reconfigure(config, None)
 
     # -- the engine's hooks ------------------------------------------------------------
@@ -79,9 +85,12 @@ class FileWatch:
         """Follow `config`'s watch jobs: a new or changed one is watched from now on,
         the files already there found as at a start (through `catchup`)."""
         jobs = {n: j for n, j in config.jobs.items() if _watching(j)}
+        if jobs and self._fd < 0 and self._thread is None:  # once: its folders watched next
+            self._open()
         for name in list(self._jobs):
             if name not in jobs or jobs[name].watch != self._jobs[name].job.watch:
                 del self._jobs[name]
+                self._unfollow(name)
         for name, job in jobs.items():
             known = self._jobs.get(name)
             if known is not None:
@@ -92,8 +101,6 @@ class FileWatch:
             w.found = [v for v in _scan(job) if v not in w.done]
             if now is not None:
                 self._catch_up(w, now)
-        if self._jobs and self._fd < 0:
-            self._open()
 
     def start(self, now: datetime) -> None:
         """The files found when the engine started: through each job's `catchup`."""
@@ -109,7 +116,7 @@ class FileWatch:
         """Scan the jobs inotify marked, whose rescan is due or whose file may have
         settled; start a run for each version settled."""
         with self._lock:
-            dirty, self._dirty = self._dirty, set()
+            dirty, self._dirty = self._dirty, {}
         paused = None
         for name, w in self._jobs.items():
             due = name in dirty or any(t <= now for t in _due(w))
@@ -121,7 +128,8 @@ class FileWatch:
                 w.rescan_at = now + w.job.watch_rescan
                 w.pending.clear()
                 continue
-            self._scan_job(w, now)
+            whole = dirty.get(name, set()) is None or w.rescan_at is None or w.rescan_at <= now
+            self._scan_job(w, now, None if whole else dirty.get(name, set()))
 
     def close(self) -> None:
         if self._stop_w >= 0:
@@ -136,14 +144,19 @@ class FileWatch:
 
     # -- scanning ------------------------------------------------------------------------
 
-    def _scan_job(self, w: _Watched, now: datetime) -> None:
+    def _scan_job(self, w: _Watched, now: datetime, paths: set[str] | None = None) -> None:
+        """The whole glob (`paths` None), else only the files inotify named and those
+        waiting to settle: one stat each, whatever else the folder holds."""
         job = w.job
-        if w.rescan_at is None or w.rescan_at <= now:
+        if paths is None:
             w.rescan_at = now + job.watch_rescan
-        self._follow(w)  # a folder made since is watched from now on
+            self._follow(w)  # a folder made since is watched from now on
+            found = _scan(job)
+        else:
+            found = _versions(paths | set(w.pending))  # paths: matched as inotify named them
         seen: dict[str, tuple[RunFile, datetime]] = {}
         settled = []
-        for v in _scan(job):
+        for v in found:
             if v in w.done:
                 continue
             before = w.pending.get(v.path)
@@ -238,7 +251,18 @@ class FileWatch:
             wd = self._libc.inotify_add_watch(self._fd, os.fsencode(folder), _MASK)
             if wd >= 0:
                 with self._lock:
-                    self._wds.setdefault(wd, set()).add(w.job.name)
+                    self._wds.setdefault(wd, {})[w.job.name] = w.job.watch or ""
+                    self._wd_folder[wd] = folder
+
+    def _unfollow(self, name: str) -> None:
+        """Forget job `name`'s folders; a folder no other job watches is watched no more."""
+        with self._lock:
+            for wd, jobs in list(self._wds.items()):
+                if jobs.pop(name, None) is not None and not jobs:
+                    del self._wds[wd], self._wd_folder[wd]
+                    if self._libc is not None:
+                        self._libc.inotify_rm_watch(self._fd, wd)
+            self._dirty.pop(name, None)
 
     def _loop(self) -> None:
         poller = select.poll()
@@ -248,14 +272,14 @@ class FileWatch:
             ready = {fd for fd, _ in poller.poll()}
             if self._stop_r in ready:
                 return
-            marked = self._read_events()
-            if marked:
-                with self._lock:
-                    self._dirty |= marked
+            if self._read_events():
                 self._wake()
 
-    def _read_events(self) -> set[str]:
-        marked: set[str] = set()
+    def _read_events(self) -> bool:
+        """Mark each job an event concerns: the path, when it names a file its glob
+        matches; the whole glob after an overflow or for a folder made, moved or gone.
+        A file the glob does not match wakes nobody."""
+        marked = False
         while True:
             try:
                 data = os.read(self._fd, 64 * 1024)
@@ -264,12 +288,26 @@ class FileWatch:
             offset = 0
             while offset + _EVENT.size <= len(data):
                 wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                name = os.fsdecode(data[offset + _EVENT.size : offset + _EVENT.size + length])
                 offset += _EVENT.size + length
                 with self._lock:
-                    if mask & _IN_Q_OVERFLOW:  # events dropped: every job rescans
-                        marked |= set(self._jobs)
+                    if mask & _IN_IGNORED:  # its folder is gone: so is the watch
+                        self._wd_folder.pop(wd, None)
+                        jobs = self._wds.pop(wd, {})
+                    elif mask & _IN_Q_OVERFLOW:  # events dropped: every job rescans
+                        jobs = {job: "" for wds in self._wds.values() for job in wds}
                     else:
-                        marked |= self._wds.get(wd, set())
+                        jobs = self._wds.get(wd, {})
+                    path = os.path.join(self._wd_folder.get(wd, ""), name.rstrip("\0"))
+                    whole = mask & (_IN_Q_OVERFLOW | _IN_ISDIR) or not name.rstrip("\0")
+                    for job, pattern in jobs.items():
+                        if whole:
+                            self._dirty[job] = None
+                        elif _matches(pattern, path) and self._dirty.get(job, set()) is not None:
+                            self._dirty.setdefault(job, set()).add(os.path.abspath(path))
+                        else:
+                            continue
+                        marked = True
 
 
 def _watching(job: Job) -> bool:
@@ -283,8 +321,13 @@ def _due(w: _Watched) -> list[datetime]:
 
 def _scan(job: Job) -> list[RunFile]:
     """Each regular file matching the job's glob, as its version now."""
+    return _versions(glob.glob(job.watch or "", recursive=True))
+
+
+def _versions(paths: Iterable[str]) -> list[RunFile]:
+    """Each of `paths` that is a regular file, as its version now."""
     found = []
-    for path in glob.glob(job.watch or "", recursive=True):
+    for path in paths:
         try:
             st = os.stat(path)
         except OSError:
@@ -292,6 +335,28 @@ def _scan(job: Job) -> list[RunFile]:
         if stat.S_ISREG(st.st_mode):
             found.append(RunFile(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino))
     return found
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """Would `glob.glob(pattern, recursive=True)` list `path` (as the folders the glob
+    names spell it)? Part by part; `**` stands for any number of folders; a wildcard
+    never matches a name starting with "." (as glob)."""
+    return _match_parts(pattern.split(os.sep), path.split(os.sep))
+
+
+def _match_parts(pats: list[str], parts: list[str]) -> bool:
+    if not pats:
+        return not parts
+    head = pats[0]
+    if head == "**":  # zero folders, or one more (not hidden) and still `**`
+        if _match_parts(pats[1:], parts):
+            return True
+        return bool(parts) and not parts[0].startswith(".") and _match_parts(pats, parts[1:])
+    if not parts:
+        return False
+    if parts[0].startswith(".") and not head.startswith(".") and glob.has_magic(head):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _match_parts(pats[1:], parts[1:])
 
 
 def _folders(pattern: str) -> tuple[list[str], str | None]:
@@ -310,6 +375,6 @@ def _folders(pattern: str) -> tuple[list[str], str | None]:
         while not os.path.isdir(up):
             up = os.path.dirname(up)
         return [up], base
-    if len(fixed) == len(parts):
+    if len(fixed) == len(parts) and os.path.basename(pattern) != "**":  # "in/**": all under
         return [base], None
     return [base] + [os.path.join(d, s) for d, subs, _ in os.walk(base) for s in subs], None

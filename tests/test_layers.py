@@ -34,6 +34,7 @@ LAYERS = {
     "follow": 2,
     "starter": 2,
     "dispatch": 3,
+    "run_thread": 3,
     "lanes": 3,
     "jitter": 3,
     "runner": 3,

@@ -30,6 +30,7 @@ STATUS_MODULES = {
     "cronplus.config._checks",
     "cronplus.config._env",
     "cronplus.config._loader",
+    "cronplus.config._pool_checks",  # split from _loader
     "cronplus.config._values",
     "cronplus.config._watch",  # issue 16
     "cronplus.errors",

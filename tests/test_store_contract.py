@@ -1063,3 +1063,18 @@ def test_pool_rows_of_a_for_each_runs_items_are_each_their_own(store):
     store.pool_wait(replace(waiting(run), item=2))
     store.pool_release(run.id)  # all its items'
     assert [e.run_id for e in store.pool_entries()[1]] == [other.id]
+
+
+def test_file_versions_settled_at_one_instant_each_get_a_run_however_many(backend):
+    # A folder of 1,500 files found at once: none is refused for want of a logical time
+    # (a bounded search of the next free microsecond once dropped those past it).
+    from cronplus.model import RunFile
+
+    store = backend.open()
+    claim = Claim(owner=ME, now=T)
+    runs = [
+        store.claim_file_run("load", T, Trigger.FILE, claim, RunFile(f"/in/{i}", 1, 1, i))
+        for i in range(1500)
+    ]
+    assert all(run is not None for run in runs)
+    assert [r.scheduled_for for r in runs] == [T + timedelta(microseconds=i) for i in range(1500)]

@@ -138,7 +138,8 @@ def test_a_daemon_killed_mid_run_and_restarted_runs_no_file_twice(project, daemo
     wait_until(lambda: done(project, 2), timeout=20)
     time.sleep(1.5)  # the rescan at the start would have run one again by now
     counts = Counter(line.split()[0] for line in seen(project))
-    assert all(n == 1 for n in counts.values()), counts
+    assert sorted(counts.values()) == [1, 1], counts  # each ran, none twice, none lost
+    assert {r.status for r in file_runs(project)} == {RunStatus.SUCCEEDED}
     assert len(file_runs(project)) == 2
     assert d2.terminate() == 0
 
@@ -240,3 +241,64 @@ def test_a_watch_runs_page_names_its_file(project, cli, web):
     assert f'<span id="run-file">{path}</span> (2 bytes)' in body.decode()
     _status, _headers, api = server.get(f"/api/runs/{run.id}")
     assert json.loads(api)["file"]["path"] == str(path)
+
+
+def test_a_watch_job_added_by_a_reload_runs_files_of_a_folder_made_later(project, daemon):
+    # ** and a folder that does not exist yet: logged once, watched once it appears,
+    # then each folder made under it.
+    project.write('[jobs.hourly]\nschedule = "0 * * * *"\ncommand = "true"\n')
+    d = daemon()
+    d.wait_started()
+    write_job(project)
+    (project.root / "incoming").rmdir()
+    project.write(JOB.format(extra="", then="true").replace("incoming/*.csv", "in/**/*.csv"))
+    wait_until(lambda: "event=reloaded" in d.stderr)
+    wait_until(lambda: "event=watch-missing" in d.stderr)
+    deep = project.root / "in" / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "x.csv").write_text("x\n")
+    wait_until(lambda: done(project, 1))
+    (project.root / "in" / "c").mkdir()
+    (project.root / "in" / "c" / "y.csv").write_text("y\n")
+    (project.root / "in" / "top.csv").write_text("top\n")
+    wait_until(lambda: done(project, 3))
+    time.sleep(0.6)
+    assert sorted(os.path.relpath(line.split()[0], project.root) for line in seen(project)) == [
+        "in/a/b/x.csv", "in/c/y.csv", "in/top.csv",
+    ]  # fmt: skip
+    assert d.stderr.count("event=watch-missing") == 1
+    assert d.terminate() == 0
+
+
+def test_past_max_queued_a_file_is_recorded_skipped_with_the_reason(project, daemon):
+    write_job(project, 'overlap = "queue"\nmax_queued = 2', then="sleep 1.5")
+    d = daemon()
+    d.wait_started()
+    for i in range(5):  # one runs, two wait, two are one too many
+        (project.root / "incoming" / f"f{i}.csv").write_text(f"{i}\n")
+    wait_until(lambda: done(project, 5), timeout=20)
+    runs = file_runs(project)
+    assert Counter(r.status for r in runs) == {RunStatus.SUCCEEDED: 3, RunStatus.SKIPPED: 2}
+    assert {r.reason for r in runs if r.status is RunStatus.SKIPPED} == {
+        "2 files were already queued (max_queued)"
+    }
+    assert len(seen(project)) == 3
+    assert d.terminate() == 0
+
+
+def test_status_on_a_date_lists_the_files_run_that_day(project, cli):
+    write_job(project)
+    project.write(JOB.format(extra="", then="true") + '[jobs.plain]\ncommand = "true"\n')
+    for name in ("a.csv", "b.csv"):
+        (project.root / "incoming" / name).write_text("x\n")
+        assert cli("trigger", "load", "--file", f"incoming/{name}", "--wait").exit_code == 0
+    assert cli("trigger", "plain", "--wait").exit_code == 0
+    day = file_runs(project)[0].scheduled_for.astimezone().date().isoformat()
+    out = cli("status", "--on", day).output
+    header, *rows = out.splitlines()
+    assert header.split()[-1] == "FILE"
+    by_job = Counter(row.split()[0] for row in rows)
+    assert by_job == {"load": 2, "plain": 1}
+    assert [row.split()[-1] for row in rows if row.startswith("load")] == [
+        str(project.root / "incoming" / n) for n in ("a.csv", "b.csv")
+    ]

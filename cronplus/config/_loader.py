@@ -4,7 +4,6 @@ single values are `_checks`'). Private to the package."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from cronplus import graph
 from cronplus._toml_lines import KeyLines
 from cronplus.config._checks import ALERTS_KEYS, BAD, Checks, Where
+from cronplus.config._pool_checks import NAME_RE, check_pools, parse_pools
 from cronplus.config._values import show_value, system_timezone
 from cronplus.config._watch import WATCH_KEYS, check_watch, watch_fields
 from cronplus.errors import ConfigError, did_you_mean
@@ -47,10 +47,6 @@ DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_O
 TOP_KEYS = ("defaults", "alerts", "pools", "jobs")
 # In the order a too-long retry delay is reported on: the likeliest culprit first.
 RETRY_KEYS = ("retry_backoff", "retries", "retry_delay", "retry_max_delay")
-
-# ASCII only; no leading "-", which the command line would read as an option; at most
-# 100 characters, so logs/NAME/ stays a usable file name on every filesystem.
-_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 
 
 class Loader(Checks):
@@ -90,7 +86,7 @@ class Loader(Checks):
                 self.report(top, key, f'unknown key "{key}"{hint}')
         defaults = self.table(data, "defaults", self.defaults)
         alerts = self.table(data, "alerts", self.alerts)
-        pools = self.table(data, "pools", self.pools) or {}
+        pools = self.table(data, "pools", lambda t: parse_pools(self, t)) or {}
         jobs_raw = data.get("jobs", {})
         if not isinstance(jobs_raw, dict):
             self.wrong(top, "jobs", "a table of [jobs.NAME] tables", jobs_raw)
@@ -105,7 +101,7 @@ class Loader(Checks):
         values = {name: self.job(name, table) for name, table in tables.items()}
         self.check_graph(tables, values, defaults or {})
         self.check_retries(values, defaults or {})
-        self.check_pools(tables, values, defaults or {}, pools)
+        check_pools(self, tables, values, defaults or {}, pools)
         check_watch(self, tables, values, {n: tuple(v.get("after", ())) for n, v in values.items()})
         if self.problems:
             raise ConfigError(self.problems, self.display)
@@ -147,71 +143,9 @@ class Loader(Checks):
         where = Where(("alerts",), label="[alerts] ")
         return AlertsConfig(**self.checked(where, table, ALERTS_KEYS, self.alert_checks))
 
-    def pools(self, table: dict[str, Any]) -> dict[str, int]:
-        where = Where(("pools",), label="[pools] ")
-        sizes = {}
-        for name, size in table.items():
-            if not _NAME_RE.fullmatch(name):
-                self.report(
-                    where,
-                    name,
-                    f'pool name {show_value(name)} must be 1 to 100 ASCII letters, digits, "_"'
-                    ' and "-", not starting with "-" (rename it)',
-                )
-            elif (parsed := self._int(where, name, size, minimum=1)) is not BAD:
-                sizes[name] = parsed
-        return sizes
-
-    def check_pools(
-        self,
-        tables: dict[str, dict[str, Any]],
-        values: dict[str, dict[str, Any]],
-        defaults: dict[str, Any],
-        pools: dict[str, int],
-    ) -> None:
-        """Each job's pool exists and holds its pool_slots; a deadline needs fire times."""
-        reported_default = False
-        reboot = "@reboot"  # schedule.REBOOT, without importing it for a file with none
-        for name, job in values.items():
-            where = Where(("jobs", name), job=name)
-            table = tables[name]
-            pool = job.get("pool", defaults.get("pool"))
-            if pool is not None and pool not in pools:
-                if "pool" in job or not reported_default:
-                    place = where if "pool" in job else Where(("defaults",), label="[defaults] ")
-                    reported_default = reported_default or "pool" not in job
-                    hint = did_you_mean(pool, pools) or (
-                        f" (add it to [pools]: {pool} = 2)"
-                        if not pools
-                        else f" (pools: {', '.join(pools)})"
-                    )
-                    self.report(place, "pool", f'pool "{pool}": no such pool{hint}')
-            elif pool is None and "pool_slots" in job:
-                self.report(where, "pool_slots", 'pool_slots without a pool (add pool = "NAME")')
-            elif pool is not None and job.get("pool_slots", 1) > pools[pool]:
-                self.report(
-                    where,
-                    "pool_slots",
-                    f'pool_slots = {job["pool_slots"]} is more than pool "{pool}" has'
-                    f" ({pools[pool]}): it could never start (lower it, or grow the pool)",
-                )
-            if "deadline" in table and "schedule" not in table and "after" not in table:
-                self.report(
-                    where,
-                    "deadline",
-                    "deadline without a schedule or after: only fire times have deadlines"
-                    " (remove deadline, or add a schedule)",
-                )
-            elif "deadline" in table and job.get("schedule") == reboot:
-                self.report(
-                    where,
-                    "deadline",
-                    "deadline with @reboot: only fire times have deadlines (remove deadline)",
-                )
-
     def job(self, name: str, table: dict[str, Any]) -> dict[str, Any]:
         where = Where(("jobs", name), job=name)
-        if not _NAME_RE.fullmatch(name):
+        if not NAME_RE.fullmatch(name):
             self.report(
                 where,
                 None,

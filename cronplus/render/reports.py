@@ -253,8 +253,10 @@ def _fire_time_json(v: Verdict, tz: str) -> dict[str, Any]:
 def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
     """Each fire time of the day beside its run, then the runs of other times, in time
     order; `problems`: a job with nothing to show gets no "no fire times" row. When a
-    job shown has a `deadline`, a DEADLINE column says of each: met, missed or ahead."""
+    job shown has a `deadline`, a DEADLINE column says of each: met, missed or ahead;
+    when a run shown was made for a file (`watch`), a FILE column names it."""
     timed = any(r.job.deadline is not None for r in reports)
+    files = any(run.file is not None for r in reports for run in r.runs)
     rows = []
     for r in reports:
         tz = r.job.timezone
@@ -273,10 +275,10 @@ def print_day(reports: Sequence[DayReport], problems: bool = False) -> None:
         if not lines and not problems:
             cells = [r.job.name, r.day.isoformat(), "no fire times", "-", "-", "-", "-"]
             rows.append(_with_deadline(cells, "-", timed))
-    deadline = ["DEADLINE"] if timed else []
+    deadline, file = ["DEADLINE"] if timed else [], ["FILE"] if files else []
     print_table(
-        ["JOB", "TIME", "STATUS", *deadline, "TRIGGER", "RUN", "ATTEMPTS", "REASON"],
-        rows,
+        ["JOB", "TIME", "STATUS", *deadline, "TRIGGER", "RUN", "ATTEMPTS", "REASON", *file],
+        [row + [""] * (len(file) + 7 + len(deadline) - len(row)) for row in rows],
         status_column=2,
         whole=[1],
     )
@@ -296,6 +298,7 @@ def _day_row(r: DayReport, run: Run) -> list[str]:
         str(run.id),
         str(len(run.attempts)),
         run.reason or "",
+        *([run.file.path] if run.file is not None else []),
     ]
 
 

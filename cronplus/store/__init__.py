@@ -355,8 +355,8 @@ class Store(SideStore, Protocol):
         mtime), recorded with it in the same transaction; None when that version of that
         path has a run of `job` already (whatever its status, also one retention pruned
         since): a version runs at most once, whoever sees it, by the unique key. The
-        run's logical time is `scheduled_for`, or the first microsecond after it that
-        `job` has no run for (files seen settled at one instant get one each). The Run
+        run's logical time is `scheduled_for`, else the microsecond after `job`'s latest
+        run from it on (files seen settled at one instant get one each, however many). The Run
         returned carries `file`, as every read of it does."""
         ...
 

@@ -8,10 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from cronplus.model import Claim, Run, RunFile, Trigger
-from cronplus.store._db import Db
+from cronplus.store._db import Db, from_db, to_db
 from cronplus.store._sql import _claim, _claimed
-
-_TRIES = 1000  # logical times tried, a microsecond apart, before giving up
 
 
 class FilesSql:
@@ -27,13 +25,16 @@ class FilesSql:
                 (job, file.path, file.inode, file.size, file.mtime_ns),
             ):
                 return None
-            for n in range(_TRIES):
-                t = scheduled_for + timedelta(microseconds=n)
-                run_id = _claim(tx, job, t, trigger, claim)
-                if run_id is not None:
-                    break
-            else:
-                return None
+            t = scheduled_for
+            while (run_id := _claim(tx, job, t, trigger, claim)) is None:
+                # Taken: the microsecond after the job's latest run from t on, found in
+                # one indexed read however many files settled at this instant.
+                row = tx.one(
+                    "SELECT MAX(scheduled_for) AS t FROM runs WHERE job = ? AND scheduled_for >= ?",
+                    (job, to_db(t)),
+                )
+                latest = from_db(row["t"]) if row is not None else None
+                t = (latest or t) + timedelta(microseconds=1)
             tx.run(
                 "INSERT INTO run_files (run_id, job, path, size, mtime_ns, inode)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
