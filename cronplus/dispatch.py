@@ -184,6 +184,18 @@ class Dispatcher:
         if first is not None:
             self.submit(first[0], spent=first[1])
 
+    def replace_with(self, run: Run) -> None:
+        """A claimed file run of an overlap = "replace" job: it starts in place of the
+        job's run going (`_replace`), or, while runs wait behind that one (a catch-up
+        backlog, resumed runs), last behind them, as a fire time due then would."""
+        with self._lock:
+            lane = self._lane(run.job)
+            active = lane.active if not lane.queue else None
+        if active is None:
+            self.catch_up([run])  # idle, or behind the backlog
+        else:
+            self._replace(active, run)
+
     def queued(self, job: str) -> int:
         """How many runs of `job` wait in its lane (the one going not counted)."""
         with self._lock:

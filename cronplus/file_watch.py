@@ -10,10 +10,12 @@ its run claimed with the version (`Store.claim_file_run`: at most once, whoever 
 it), its logical time the instant it was first seen settled.
 
 The runs of a job go one after another (a file is work that must not be lost: with
-`overlap` "skip" or "replace" a file arriving while a run goes waits its turn too);
-with "queue" at most `max_queued` wait, and a file beyond is recorded skipped and
-alerted missed. The versions found when the engine starts (files that arrived while no
-daemon ran) go through `catchup`. The engine's loop calls `check` at `first()`.
+`overlap` "skip" a file arriving while a run goes waits its turn too); with "queue" at
+most `max_queued` wait, and a file beyond is recorded skipped and alerted missed; with
+"replace" a new file's run stops the one going (recorded interrupted), as a schedule's
+would, except behind a catch-up backlog, which it joins. The versions found when the
+engine starts (files that arrived while no daemon ran) go through `catchup`. The engine's
+loop calls `check` at `first()`.
 """
 
 from __future__ import annotations
@@ -170,8 +172,9 @@ class FileWatch:
         for v in sorted(settled, key=lambda v: (v.mtime_ns, v.path)):
             self._take(w, v, now)
 
-    def _take(self, w: _Watched, v: RunFile, now: datetime) -> None:
-        """Claim the run of a settled version and queue it behind the job's runs; with
+    def _take(self, w: _Watched, v: RunFile, now: datetime, *, behind: bool = False) -> None:
+        """Claim the run of a settled version and queue it behind the job's runs (with
+        overlap = "replace", unless `behind`: in place of the run going); with
         overlap = "queue" and max_queued files waiting, record it skipped (missed)."""
         job = w.job
         if job.overlap is Overlap.QUEUE and self.dispatcher.queued(job.name) >= job.max_queued:
@@ -185,7 +188,10 @@ class FileWatch:
         w.done.add(v)
         if run is not None:
             log_event(run, "file", None, v.path)
-            self.dispatcher.catch_up([run])
+            if job.overlap is Overlap.REPLACE and not behind:
+                self.dispatcher.replace_with(run)
+            else:
+                self.dispatcher.catch_up([run])
 
     def _record(self, w: _Watched, v: RunFile, now: datetime, why: str) -> bool:
         claim = Claim(owner=None, now=now, status=RunStatus.SKIPPED, reason=why)
@@ -210,7 +216,7 @@ class FileWatch:
         try:
             for v in quiet:
                 if v in run:
-                    self._take(w, v, now)
+                    self._take(w, v, now, behind=True)  # one after another
                 elif self._record(w, v, now, f"{DOWN} (catchup = {job.catchup})"):
                     skipped.append(now)
         except StateError:

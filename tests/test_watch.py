@@ -302,3 +302,19 @@ def test_status_on_a_date_lists_the_files_run_that_day(project, cli):
     assert [row.split()[-1] for row in rows if row.startswith("load")] == [
         str(project.root / "incoming" / n) for n in ("a.csv", "b.csv")
     ]
+
+
+def test_with_overlap_replace_a_new_file_stops_the_run_going(project, daemon):
+    slow = 'case "$CRONPLUS_FILE" in *a.csv) sleep 30;; esac'
+    write_job(project, 'overlap = "replace"', then=slow)
+    d = daemon()
+    d.wait_started()
+    (project.root / "incoming" / "a.csv").write_text("a\n")
+    wait_until(lambda: len(seen(project)) == 1)  # a.csv's run goes
+    (project.root / "incoming" / "b.csv").write_text("b\n")
+    wait_until(lambda: done(project, 2), timeout=20)  # not after a.csv's 30 s
+    runs = {os.path.basename(r.file.path): r for r in file_runs(project)}
+    old, new = runs["a.csv"], runs["b.csv"]
+    assert old.status is RunStatus.INTERRUPTED and new.status is RunStatus.SUCCEEDED
+    assert old.reason == f"interrupted: replaced by run {new.id} (overlap = replace)"
+    assert d.terminate() == 0
