@@ -20,6 +20,7 @@ from cronplus.model import Config, Run
 from cronplus.paths import StatePaths, resolve_state_dir
 
 if TYPE_CHECKING:
+    from cronplus.backfill import BackfillResult
     from cronplus.store import Store
 
 
@@ -88,3 +89,10 @@ def with_items(store: Store, runs: list[Run], config: Config) -> list[Run]:
     ids = [r.id for r in runs if r.job in config.jobs and config.jobs[r.job].for_each]
     found = store.items_of(ids) if ids else {}
     return [replace(r, items=tuple(found[r.id])) if r.id in found else r for r in runs]
+
+
+def settled_with_items(store: Store, result: BackfillResult, config: Config) -> BackfillResult:
+    """A backfill's `result`, its settled runs holding their items (one read)."""
+    runs = with_items(store, [s.run for s in result.settled], config)
+    settled = tuple(replace(s, run=r) for s, r in zip(result.settled, runs, strict=True))
+    return replace(result, settled=settled)

@@ -201,10 +201,14 @@ def _fire_times(expr: str, tz: str, after: datetime, count: int) -> tuple[dateti
 def job_statuses(config: Config, store: Store, names: list[str], now: datetime) -> list[JobStatus]:
     paused = store.paused_jobs()
     unfinished: dict[str, list[Run]] = {}
-    for run in with_items(store, store.unfinished_runs(), config):  # issue 16: items counted
-        unfinished.setdefault(run.job, []).append(run)
+    going_runs = store.unfinished_runs()
     running = on_schedule(config)
     latest = store.latest_runs(names)  # one read for every job, not two a job
+    # issue 16: the items of each run shown, running or last, in one read
+    lasts = [last for last, _ in latest.values() if last is not None]
+    held = {r.id: r for r in with_items(store, [*going_runs, *lasts], config)}
+    for run in going_runs:
+        unfinished.setdefault(run.job, []).append(held[run.id])
     dag = config_dag(config)
     out, timed = [], []
     for name in names:
@@ -214,8 +218,7 @@ def job_statuses(config: Config, store: Store, names: list[str], now: datetime) 
         root = config.jobs[dag.pipeline_roots(name)[0]]  # as pipeline_schedule
         expr = root.schedule
         mine = unfinished.get(name)
-        if last is not None and mine:  # issue 16: as read with its items
-            last = next((r for r in mine if r.id == last.id), last)
+        last = held[last.id] if last is not None else None
         going = (
             ()
             if not mine
@@ -411,7 +414,7 @@ def day_report(config: Config, store: Store, job: Job, day: date, now: datetime)
             if t >= end:
                 break
             times.append(t)
-    runs = store.runs_between(job.name, start, end)
+    runs = with_items(store, store.runs_between(job.name, start, end), config)  # issue 16
     # Keyed in UTC: an aware datetime with fold=1 (the second pass of a fall-back) hashes
     # like its first pass, so a zone-local key would miss the run recorded for it.
     by_time = {r.scheduled_for.astimezone(UTC): r for r in runs}

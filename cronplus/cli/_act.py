@@ -354,7 +354,9 @@ def _run_backfill(obj: Context, store: Store, plan: Plan, parallel: int, as_json
     backfill_summary_alert(alerter, result)
     if as_json:
         from cronplus.intervals import Intervals
+        from cronplus.reading import settled_with_items
 
+        result = settled_with_items(store, result, obj.config)  # issue 16: items
         render.print_json(render.backfill_json(result, Intervals(obj.config)))
     else:
         render.print_backfill(result)

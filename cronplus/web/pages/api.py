@@ -9,6 +9,7 @@ from datetime import datetime
 
 from cronplus import report
 from cronplus.intervals import Intervals
+from cronplus.reading import with_items
 from cronplus.render._base import going_run_json
 from cronplus.render.reports import day_json, history_json, next_json, status_json
 from cronplus.web._http import HttpError, Response, json_response, whole_number
@@ -42,7 +43,7 @@ def api_history(view, req, name: str) -> Response:
     job = config.jobs.get(name)
     now = view.now()
     with view.source.store() as store:
-        runs = store.history(name, limit)
+        runs = with_items(store, store.history(name, limit), config)  # issue 16
         if job is None and not runs:
             raise HttpError(404, f'no job "{name}" in the jobs file, and no run of it')
         states = [report.going_state(store, r, job, now) for r in runs]
@@ -54,7 +55,7 @@ def api_history(view, req, name: str) -> Response:
 def api_run(view, req, run_id: str) -> Response:
     config = view.loaded().config
     with view.source.store() as store:
-        run = find_run(store, run_id)
+        (run,) = with_items(store, [find_run(store, run_id)], config)  # issue 16
         job = config.jobs.get(run.job)
         going = report.going_state(store, run, job, view.now())
     span = Intervals(config).of_run(run)
