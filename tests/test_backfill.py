@@ -468,12 +468,14 @@ def test_two_backfills_of_one_range_execute_each_logical_run_once(project):
 def test_sigterm_interrupts_and_the_same_command_finishes_without_running_anything_twice(
     project, cli
 ):
-    # Each job ends after 0.3 s and appends its line only then.
-    project.write(CHAIN.replace("command = '", "command = 'sleep 0.3; "))
+    # Each job ends after 0.8 s and appends its line only then: long enough that the
+    # signal, sent once a run is seen going, still finds it going on a loaded machine
+    # (with 0.3 s it once arrived just after the run ended).
+    project.write(CHAIN.replace("command = '", "command = 'sleep 0.8; "))
     args = ("extract", "--from", "2026-10-01", "--to", "2026-10-05")
     proc = backfill_process(project, *args, "--json")
 
-    def going() -> bool:  # the signal must find a run in its 0.3 s, not between two
+    def going() -> bool:  # the signal must find a run in its 0.8 s, not between two
         jobs = ("extract", "transform", "load")
         return any(r.status is RunStatus.RUNNING for j in jobs for r in runs(project, j))
 
