@@ -587,7 +587,7 @@ def test_a_state_folder_made_read_only_under_a_running_daemon(project, daemon, s
     wait_until(lambda: len(appended(project, "tick")) >= 2)
     subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
     try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(state)], check=True)
+        remount_read_only(state)
         # (Its log says so: this process cannot open the state to look.)
         wait_until(lambda: "event=failed detail='cannot write log" in d.stderr)
         assert "Read-only file system" in d.stderr
@@ -612,6 +612,17 @@ def test_a_state_folder_made_read_only_under_a_running_daemon(project, daemon, s
     assert_each_succeeded_time_appended_once(project, "tick", runs)
     failed = [r for r in runs if r.status is RunStatus.FAILED]
     assert failed and all("Read-only file system" in r.reason for r in failed)
+
+
+def remount_read_only(path: Path) -> None:
+    """Make a bind mount read-only; a file open for writing on it (the log of a
+    per-second run going at that instant) makes the kernel refuse for a moment."""
+    for _ in range(40):
+        remount = ["mount", "-o", "remount,bind,ro", str(path)]
+        if subprocess.run(remount, check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.05)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
 
 
 def unmount(path: Path) -> None:
