@@ -49,7 +49,8 @@ STATUS_MODULES = {
     "cronplus.store._db",
     "cronplus.store._open",
     "cronplus.store._sql",
-    "cronplus.store._sql_files",  # issue 16: SqliteStore's base
+    "cronplus.store._sql_claim",  # a claim's insert, shared by _sql and _sql_files
+    "cronplus.store._sql_files",  # issue 16: part of SqlStore
     "cronplus.store._sql_pools",
     "cronplus.store._sql_items",  # issue 16: part of SqlStore
     "cronplus.store._sql_prune",

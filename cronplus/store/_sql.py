@@ -12,10 +12,12 @@ wants `%s` translates them (no statement here holds a literal `?` or `%`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Tx, marks, to_db
+from cronplus.store._sql_claim import claim_row, claimed_run
+from cronplus.store._sql_files import FilesSql
 from cronplus.store._sql_items import ItemsSql
 from cronplus.store._sql_pools import PoolsSql
 from cronplus.store._sql_prune import PruneSql
@@ -29,7 +31,7 @@ from cronplus.store._sql_read import (
 _END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
 
 
-class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql):
+class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
     """The `Store` over any `Db`. Each public method is one transaction (or one read)."""
 
     def __init__(self, db: Db) -> None:
@@ -49,9 +51,9 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql):
         self, wanted: Sequence[tuple[str, datetime, Trigger]], claim: Claim
     ) -> list[Run | None]:
         with self._db.tx() as tx:
-            ids = [_claim(tx, job, t, trigger, claim) for job, t, trigger in wanted]
+            ids = [claim_row(tx, job, t, trigger, claim) for job, t, trigger in wanted]
         return [
-            None if run_id is None else _claimed(run_id, job, t, trigger, claim)
+            None if run_id is None else claimed_run(run_id, job, t, trigger, claim)
             for run_id, (job, t, trigger) in zip(ids, wanted, strict=True)
         ]
 
@@ -173,41 +175,6 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql):
     def mark_released(self, run_id: int) -> None:
         with self._db.tx() as tx:
             tx.run("DELETE FROM release WHERE run_id = ?", (run_id,))
-
-
-def _claim(tx: Tx, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim) -> int | None:
-    """Insert the run of (job, scheduled_for) unless one exists: its id, or None."""
-    final = claim.status.is_final
-    return tx.insert(
-        "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
-        " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (job, scheduled_for) DO NOTHING",
-        (
-            job,
-            to_db(scheduled_for),
-            str(trigger),
-            str(claim.status),
-            claim.reason,
-            to_db(claim.now),
-            to_db(claim.now) if final else None,
-            None if final else claim.owner,
-        ),
-    )
-
-
-def _claimed(run_id: int, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim) -> Run:
-    """The run `_claim` inserted, as it is recorded."""
-    final = claim.status.is_final
-    return Run(
-        id=run_id,
-        job=job,
-        scheduled_for=scheduled_for.astimezone(UTC),
-        trigger=trigger,
-        status=claim.status,
-        reason=claim.reason,
-        created_at=claim.now,
-        finished_at=claim.now if final else None,
-    )
 
 
 def _begin_attempt(tx: Tx, run_id: int, attempt: Attempt, owner: int) -> None:

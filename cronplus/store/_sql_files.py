@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from cronplus.model import Claim, Run, RunFile, Trigger
 from cronplus.store._db import Db, from_db, to_db
-from cronplus.store._sql import _claim, _claimed
+from cronplus.store._sql_claim import claim_row, claimed_run
 
 
 class FilesSql:
@@ -26,7 +26,7 @@ class FilesSql:
             ):
                 return None
             t = scheduled_for
-            while (run_id := _claim(tx, job, t, trigger, claim)) is None:
+            while (run_id := claim_row(tx, job, t, trigger, claim)) is None:
                 # Taken: the microsecond after the job's latest run from t on, found in
                 # one indexed read however many files settled at this instant.
                 row = tx.one(
@@ -40,7 +40,7 @@ class FilesSql:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (run_id, job, file.path, file.size, file.mtime_ns, file.inode),
             )
-        return replace(_claimed(run_id, job, t, trigger, claim), file=file)
+        return replace(claimed_run(run_id, job, t, trigger, claim), file=file)
 
     def file_versions(self, job: str) -> set[RunFile]:
         return {

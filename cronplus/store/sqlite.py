@@ -17,7 +17,6 @@ from pathlib import Path
 
 from cronplus.errors import StateError
 from cronplus.store._sql import SqlStore
-from cronplus.store._sql_files import FilesSql
 from cronplus.store.schema import SCHEMA_VERSION, migrate
 
 _BUSY_MS = 10_000  # how long a process waits for another one's write lock
@@ -198,7 +197,7 @@ class SqliteDb:
             raise StateError(_unusable(self.where, e, unlocked=self._unlocked)) from e
 
 
-class SqliteStore(SqlStore, FilesSql):
+class SqliteStore(SqlStore):
     """The `Store` in one SQLite file: `_sql.py`'s (and `_sql_files.py`'s) queries over
     a `SqliteDb`."""
 

@@ -1,0 +1,49 @@
+"""Claiming a run, the insert every claim makes (`SqlStore.claim_run`/`claim_many`,
+and `claim_file_run` of a watch job's file), and the run it records, written once for
+any SQL backend. Part of `SqlStore`; see `_sql.py`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cronplus.model import Claim, Run, Trigger
+from cronplus.store._db import Tx, to_db
+
+
+def claim_row(
+    tx: Tx, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
+) -> int | None:
+    """Insert the run of (job, scheduled_for) unless one exists: its id, or None."""
+    final = claim.status.is_final
+    return tx.insert(
+        "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
+        " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (job, scheduled_for) DO NOTHING",
+        (
+            job,
+            to_db(scheduled_for),
+            str(trigger),
+            str(claim.status),
+            claim.reason,
+            to_db(claim.now),
+            to_db(claim.now) if final else None,
+            None if final else claim.owner,
+        ),
+    )
+
+
+def claimed_run(
+    run_id: int, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
+) -> Run:
+    """The run `claim_row` inserted, as it is recorded."""
+    final = claim.status.is_final
+    return Run(
+        id=run_id,
+        job=job,
+        scheduled_for=scheduled_for.astimezone(UTC),
+        trigger=trigger,
+        status=claim.status,
+        reason=claim.reason,
+        created_at=claim.now,
+        finished_at=claim.now if final else None,
+    )
