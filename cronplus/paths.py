@@ -6,6 +6,7 @@ Job output can hold secrets, so the directory is 0700 and every file in it 0600.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,11 @@ class _Under:
 
 @dataclass(frozen=True, slots=True)
 class StatePaths:
+    """Where the state is: a folder holding `state.db`, or, with `url`, a PostgreSQL
+    database; `root` then holds only this host's logs and its daemon's lock."""
+
     root: Path
+    url: str | None = None  # postgresql://…, expanded: it may hold a password
 
     db = _Under("state.db")
     logs = _Under("logs")
@@ -37,6 +42,18 @@ class StatePaths:
 
     def attempt_log(self, job: str, run_id: int, attempt: int) -> Path:
         return self.logs / job / f"{run_id}-{attempt}.log"
+
+    @property
+    def shown(self) -> str:
+        """The state as messages name it: the folder, or the URL without its password."""
+        if self.url is None:
+            return str(self.root)
+        from cronplus.store.postgres import shown_url
+
+        return shown_url(self.url)
+
+    def __repr__(self) -> str:  # a stray print or traceback must not show the password
+        return f"StatePaths({str(self.root)!r}, {self.shown!r})"
 
     def check_kinds(self) -> None:
         """A state directory that is a file, or a state.db that is not one, is a mistake
@@ -77,12 +94,37 @@ class StatePaths:
                 ) from None
 
 
+def is_state_url(state: str | None) -> bool:
+    return bool(state) and state.startswith(("postgresql://", "postgres://"))
+
+
 def resolve_state_dir(option: str | None, config_state: str | None, config_dir: Path) -> StatePaths:
-    """Option, then environment, then `[defaults].state`, then `.cronplus/` beside the jobs file."""
+    """Option, then environment, then `[defaults].state`, then `.cronplus/` beside the
+    jobs file. A PostgreSQL URL (`${NAME}` in it expanded) keeps the logs and the
+    daemon's lock in `.cronplus/` beside the jobs file."""
     chosen = option or os.environ.get(STATE_ENV) or config_state
+    local = (config_dir / DEFAULT_STATE_DIRNAME).absolute()
+    if is_state_url(chosen):
+        return StatePaths(local, url=_expand(chosen))
     if chosen:
         return StatePaths(Path(chosen).expanduser().absolute())
-    return StatePaths((config_dir / DEFAULT_STATE_DIRNAME).absolute())
+    return StatePaths(local)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(url: str) -> str:
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise StateUsageError(
+                f"the state URL uses ${{{name}}}, which is not set: set {name} in the "
+                "environment of every cronplus command, or write the URL without it"
+            )
+        return os.environ[name]
+
+    return _VAR.sub(value, url)
 
 
 def owner_only_file(path: Path) -> None:

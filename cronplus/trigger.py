@@ -20,7 +20,7 @@ from cronplus.clock import Clock, system_clock
 from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError, UsageError
 from cronplus.model import Claim, Config, Run, RunFile, Trigger
-from cronplus.paths import StatePaths
+from cronplus.paths import STATE_ENV, StatePaths
 from cronplus.run_control import SIGNAL_LOOK_S, calling_on_signals
 from cronplus.store import Store
 
@@ -135,15 +135,22 @@ class DetachedStartError(Exception):
         self.exit_code = exit_code
 
 
-def start_detached(config_path: str, state: Path, job: str, file: str | None = None) -> int:
+def start_detached(config_path: str, state: StatePaths, job: str, file: str | None = None) -> int:
     """Start the trigger of `job` in its own session; return the id of the run it
-    claimed, once claimed. `config_path` as the user wrote it (messages show it)."""
+    claimed, once claimed. `config_path` as the user wrote it (messages show it). A
+    PostgreSQL state's URL goes in the environment, not on the command line, where
+    any user's `ps` would show its password."""
     import subprocess
 
-    argv = [sys.executable, "-m", "cronplus.trigger", config_path, str(state), job]
+    env = None
+    if state.url is not None:
+        env = {**os.environ, STATE_ENV: state.url}
+    where = "" if state.url is not None else str(state.root)
+    argv = [sys.executable, "-m", "cronplus.trigger", config_path, where, job]
     argv += [file] if file is not None else []
     child = subprocess.Popen(
         argv,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -184,7 +191,7 @@ def _detached(config_path: str, state: str, job: str, file: str | None = None) -
         config = load_config(Path(config_path), display_path=config_path)
         if job not in config.jobs:
             raise UnknownJobError(job, config.jobs)
-        paths = resolve_state_dir(state, config.state, config.folder)
+        paths = resolve_state_dir(state or None, config.state, config.folder)
         log_to_stderr()
         store = open_store(paths, create=True)
         warn_alert_env(config, config_path, strict=False, warn=_warn)

@@ -117,6 +117,22 @@ class Project:
         return load_config(self.jobs_file, display_path="jobs.toml")
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server of this test process's own (tests/pgserver.py)."""
+    from pgserver import start_server
+
+    server = start_server()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a fresh database on `pg_server`, with its password."""
+    return pg_server.url(pg_server.new_database())
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.chdir(tmp_path)

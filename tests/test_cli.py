@@ -973,13 +973,14 @@ def test_trigger_without_wait_prints_the_run_id_and_finishes_in_the_background(p
 
 
 def test_the_library_starts_a_detached_trigger_and_returns_its_run_id(project):
+    from cronplus.paths import StatePaths
     from cronplus.trigger import start_detached
 
     project.write("""
         [jobs.bg]
         command = 'echo "done $CRONPLUS_TRIGGER"'
     """)
-    run_id = start_detached("jobs.toml", project.state, "bg")
+    run_id = start_detached("jobs.toml", StatePaths(project.state), "bg")
     store = project.store()
     run = wait_until(
         lambda: (r := store.get_run(run_id)) is not None and r.status.is_final and r, 20
@@ -989,11 +990,12 @@ def test_the_library_starts_a_detached_trigger_and_returns_its_run_id(project):
 
 
 def test_a_detached_trigger_that_claims_nothing_says_why_with_its_exit_code(project):
+    from cronplus.paths import StatePaths
     from cronplus.trigger import DetachedStartError, start_detached
 
     project.write('[jobs.load]\ncommand = "true"\n')
     with pytest.raises(DetachedStartError) as raised:
-        start_detached("jobs.toml", project.state, "laod")
+        start_detached("jobs.toml", StatePaths(project.state), "laod")
     assert raised.value.exit_code == ExitCode.USAGE
     assert raised.value.output == 'Error: no job named "laod" (did you mean "load"?)'
 

@@ -26,16 +26,18 @@ from cronplus.model import Attempt, AttemptResult, Run, RunStatus, Trigger
 from cronplus.paths import StatePaths
 from cronplus.store import AlertDelivery, Claim, ConfigCopy, RunEnd, SeenRun, Store, open_store
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 T = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 ME = os.getpid()
 OTHER = ME + 1  # another owner; never asked whether it is alive here
 
 
 def open_backend(backend: str, where: str, *, readonly: bool = False) -> Store:
-    """A store on the state at `where` (a folder for SQLite)."""
+    """A store on the state at `where` (a folder for SQLite, a URL for PostgreSQL)."""
     if backend == "sqlite":
         return open_store(StatePaths(Path(where)), create=not readonly)
+    if backend == "postgresql":
+        return open_store(StatePaths(Path("/nonexistent"), url=where), create=not readonly)
     raise AssertionError(f"no backend {backend}")
 
 
@@ -53,7 +55,11 @@ class Backend:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request, tmp_path) -> Iterator[Backend]:
-    b = Backend(request.param, str(tmp_path / "state"))
+    if request.param == "postgresql":
+        where = request.getfixturevalue("pg_url")
+    else:
+        where = str(tmp_path / "state")
+    b = Backend(request.param, where)
     yield b
     for store in b.opened:
         store.close()

@@ -163,7 +163,7 @@ def trigger(obj: Context, job: str, wait: bool, file: str | None) -> None:
         file = file_version(file).path  # checked here; absolute for a detached one
     if not wait:
         try:
-            click.echo(start_detached(obj.config_path, obj.paths.root, job, file))
+            click.echo(start_detached(obj.config_path, obj.paths, job, file))
         except DetachedStartError as e:
             click.echo(e.output, err=True)
             sys.exit(e.exit_code)

@@ -167,7 +167,9 @@ def readable_jobs(path: Path | str, display: str) -> Config | None:
     empty = Config(
         path=absolute,
         jobs={},
-        state=str(absolute.parent / state) if isinstance(state, str) and state else None,
+        state=(state if "://" in state else str(absolute.parent / state))
+        if isinstance(state, str) and state
+        else None,
     )
     lines = KeyLines(text)
     for _ in range(_SALVAGE_ROUNDS):

@@ -20,7 +20,12 @@ def open_store(paths: StatePaths, *, create: bool = True, upgrade: bool = True) 
     create=False, only to read it: a missing state reads as an empty one, and one the
     caller cannot write (another user's, a read-only mount) is opened read-only.
     Nothing is written to disk when create=False, unless the schema needs upgrading,
-    `upgrade` allows it, the caller may write, and no daemon holds the state."""
+    `upgrade` allows it, the caller may write, and no daemon holds the state.
+
+    With `paths.url`, the state is a PostgreSQL database (`store/postgres.py`): a
+    read-only open never writes, and reads a database cronplus never wrote to as empty."""
+    if paths.url is not None:
+        return _open_postgres(paths.url, create=create)
     paths.check_kinds()
     if create:
         if not paths.db.exists():
@@ -53,3 +58,22 @@ def _writable_or_fail(paths: StatePaths) -> None:
             f"cannot write the state in {paths.root}: it is read-only to this user "
             "(run as the state's owner, or choose another state with --state)"
         )
+
+
+def _open_postgres(url: str, *, create: bool) -> SqliteStore:
+    import os
+    import socket
+
+    from cronplus.store.postgres import PgStore
+
+    host = os.environ.get("CRONPLUS_HOST") or socket.gethostname()
+    if create:
+        return PgStore(url, host=host)  # type: ignore[return-value]
+    store = PgStore(url, readonly=True)
+    if store.untouched:
+        store.close()
+        return SqliteStore(":memory:")  # as a missing SQLite state reads
+    if store.older:
+        store.close()
+        raise OlderStateError(store.where, store.version)
+    return store  # type: ignore[return-value]

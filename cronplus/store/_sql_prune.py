@@ -115,8 +115,8 @@ class PruneSql:
             tx.run(f"DELETE FROM runs WHERE id IN ({marks(len(ids))})", ids)
             if slot is not None:
                 tx.run(
-                    "INSERT INTO pruned (job, through) VALUES (?, ?) ON CONFLICT (job)"
-                    " DO UPDATE SET through = MAX(through, excluded.through)",
+                    "INSERT INTO pruned (job, through) VALUES (?, ?) ON CONFLICT (job) DO UPDATE"
+                    " SET through = excluded.through WHERE pruned.through < excluded.through",
                     (job, slot),
                 )
         return gone

@@ -89,7 +89,7 @@ class SideTablesSql:
                 tx.run(
                     "INSERT INTO deadline_alerted (job, through) VALUES (?, ?)"
                     " ON CONFLICT (job) DO UPDATE SET through = excluded.through"
-                    " WHERE through < excluded.through",
+                    " WHERE deadline_alerted.through < excluded.through",
                     (job, to_db(t)),
                 )
                 == 1

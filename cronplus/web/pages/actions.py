@@ -69,7 +69,7 @@ def trigger(view: View, req: Request, name: str) -> Response:
 
     loaded = _job(view, name)
     try:
-        run_id = start_detached(view.source.config_path, loaded.paths.root, name)
+        run_id = start_detached(view.source.config_path, loaded.paths, name)
     except DetachedStartError as e:
         raise HttpError(503, f"the trigger of {name} did not start: {e.output}") from None
     return redirect(f"/runs/{run_id}")

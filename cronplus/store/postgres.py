@@ -1,0 +1,250 @@
+"""The PostgreSQL connection layer: connect, the schema `cronplus` and its migrations,
+transactions, and psycopg's errors as `StateError`. The queries are `_sql.py`'s, the
+same as SQLite's.
+
+The password (in the URL, `PGPASSWORD` or `~/.pgpass`) is never shown: a state URL is
+shown as `postgresql://user@host:port/db` (`shown_url`), and libpq's messages, which
+never quote it, are the only text of a connection error.
+
+Each writing transaction first takes one transaction-level advisory lock, so writers
+meet one at a time, as SQLite's `BEGIN IMMEDIATE` makes them: every read-then-write of
+`_sql.py` (a claim, an alert's hold, a conditional settle) holds across processes and
+hosts exactly as it does on one machine. Reads take no lock. No session state is
+kept (the search path is set per transaction), so a transaction-mode pooler may sit
+between the daemons and the server.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from cronplus.errors import StateError, StateUsageError
+from cronplus.store._sql import SqlStore
+from cronplus.store.pg_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+
+# pg_advisory_xact_lock keys: one for writers, one for migrations ("cronplus" in ASCII).
+WRITE_LOCK = 0x63726F6E706C7573
+MIGRATE_LOCK = WRITE_LOCK + 1
+_BEGIN = f"SELECT set_config('search_path', '{SCHEMA}', true)"
+_CONNECT_TIMEOUT_S = 10
+
+
+def shown_url(url: str) -> str:
+    """`postgresql://user@host:port/db`: what is shown of a state URL, never a password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - an unreadable URL still must not be shown whole
+        return "postgresql://(unreadable URL)"
+    import getpass
+    import os
+
+    user = parts.get("user") or os.environ.get("PGUSER") or getpass.getuser()
+    host = parts.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = parts.get("port") or os.environ.get("PGPORT") or "5432"
+    db = parts.get("dbname") or os.environ.get("PGDATABASE") or user
+    return f"postgresql://{user}@{host}:{port}/{db}"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StateUsageError(
+            "a PostgreSQL state needs psycopg: pip install 'cronplus[postgres]'"
+        ) from None
+    return psycopg
+
+
+_SPELLINGS = (
+    (re.compile(r" IS \?"), " IS NOT DISTINCT FROM ?"),  # a value that may be NULL
+    (re.compile(r" IS NOT \("), " IS DISTINCT FROM ("),  # a subquery that may be NULL
+    (re.compile(r"\bAND \+"), "AND "),  # SQLite's "use no index for this column"
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
+    """SQLite's spelling of the shared SQL as PostgreSQL reads it (`_SPELLINGS`), with
+    parameters as `%s`."""
+    for pattern, spelling in _SPELLINGS:
+        sql = pattern.sub(spelling, sql)
+    return sql.replace("?", "%s")
+
+
+def _args(args: Sequence[object]) -> Sequence[object]:
+    # SQLite keeps booleans as 0/1 in INTEGER columns; so do these tables.
+    return [int(a) if isinstance(a, bool) else a for a in args]
+
+
+class _Row(dict):
+    """A row read by column name, as `_sql.py` reads them (and by position)."""
+
+    def __getitem__(self, key: object) -> Any:
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+    def keys(self):  # noqa: ANN201 - dict's own
+        return super().keys()
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = [c.name for c in cursor.description or ()]
+
+    def make(values: Sequence[Any]) -> _Row:
+        return _Row(zip(names, values, strict=True))
+
+    return make
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def run(self, sql: str, args: Sequence[object] = ()) -> int:
+        return self._conn.execute(_translate(sql), _args(args)).rowcount
+
+    def insert(self, sql: str, args: Sequence[object] = ()) -> int | None:
+        row = self._conn.execute(_translate(sql) + " RETURNING id", _args(args)).fetchone()
+        return None if row is None else row["id"]
+
+    def one(self, sql: str, args: Sequence[object] = ()) -> _Row | None:
+        return self._conn.execute(_translate(sql), _args(args)).fetchone()
+
+    def all(self, sql: str, args: Sequence[object] = ()) -> list[_Row]:
+        return self._conn.execute(_translate(sql), _args(args)).fetchall()
+
+
+class PgDb:
+    """One connection to the state database, shared by a process's threads under a
+    lock. `readonly`: never write (a read-only role suffices), nor migrate."""
+
+    def __init__(self, url: str, *, readonly: bool = False, host: str = "") -> None:
+        self.where = shown_url(url)
+        self._readonly = readonly
+        self._lock = threading.RLock()
+        psycopg = _psycopg()
+        self._errors = psycopg.Error
+        try:
+            self._conn = psycopg.connect(
+                url,
+                autocommit=True,
+                row_factory=_row_factory,
+                connect_timeout=_CONNECT_TIMEOUT_S,
+                application_name="cronplus",
+            )
+        except psycopg.Error as e:
+            why = _why(e)
+            raise StateError(f"cannot connect to the state database {self.where}: {why}") from None
+        try:
+            self.version = self._version()
+            if self.version > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state database {self.where} was written by a newer cronplus "
+                    f"(schema {self.version}; this one knows {SCHEMA_VERSION}): upgrade cronplus"
+                )
+            if self.version < SCHEMA_VERSION and not readonly:
+                self._migrate(host)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _version(self) -> int:
+        with self._guard():
+            row = self._conn.execute(
+                "SELECT to_regclass('cronplus.schema_migrations') IS NOT NULL AS there"
+            ).fetchone()
+            if not row["there"]:
+                return 0
+            row = self._conn.execute(
+                "SELECT COALESCE(MAX(version), 0) AS v FROM cronplus.schema_migrations"
+            ).fetchone()
+            return int(row["v"])
+
+    def _migrate(self, host: str) -> None:
+        """Each missing migration in one transaction with its record, under an advisory
+        lock: daemons starting together apply each once."""
+        with self._guard(), self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS cronplus.schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), applied_by TEXT NOT NULL)"
+            )
+            done = self._conn.execute(
+                "SELECT COALESCE(MAX(version), 0) AS v FROM cronplus.schema_migrations"
+            ).fetchone()["v"]
+            for number in range(done + 1, SCHEMA_VERSION + 1):
+                name, statements = MIGRATIONS[number - 1]
+                for statement in statements:
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO cronplus.schema_migrations (version, name, applied_by)"
+                    " VALUES (%s, %s, %s)",
+                    (number, name, host),
+                )
+        self.version = SCHEMA_VERSION
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[_PgTx]:
+        if self._readonly:
+            raise StateError(f"the state database {self.where} was opened read-only")
+        with self._guard(), self._conn.transaction():
+            self._conn.execute(f"{_BEGIN}, pg_advisory_xact_lock({WRITE_LOCK})")
+            yield _PgTx(self._conn)
+
+    def rows(self, sql: str, args: Sequence[object] = ()) -> list[_Row]:
+        with self._guard(), self._conn.transaction():
+            self._conn.execute(_BEGIN)
+            return self._conn.execute(_translate(sql), _args(args)).fetchall()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A lost connection, a full disk or a refused statement is the environment's
+        fault: one line naming the database, instead of a traceback."""
+        with self._lock:
+            try:
+                yield
+            except self._errors as e:
+                raise StateError(f"cannot use the state database {self.where}: {_why(e)}") from None
+
+
+def _why(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class PgStore(SqlStore):
+    """The `Store` in a PostgreSQL database: `_sql.py`'s queries over a `PgDb`."""
+
+    def __init__(self, url: str, *, readonly: bool = False, host: str = "") -> None:
+        self._pg = PgDb(url, readonly=readonly, host=host)
+        super().__init__(self._pg)
+
+    @property
+    def where(self) -> str:
+        return self._pg.where
+
+    @property
+    def version(self) -> int:
+        return self._pg.version
+
+    @property
+    def untouched(self) -> bool:
+        return self._pg.version == 0
+
+    @property
+    def older(self) -> bool:
+        return self._pg.version < SCHEMA_VERSION
