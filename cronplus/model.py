@@ -229,6 +229,7 @@ class Attempt:
     log: str | None = None  # path of the attempt's output
     pid: int | None = None  # process group leader, so a later daemon can find it
     trigger: Trigger | None = None  # who executed it: the run's trigger, or `backfill`
+    host: str | None = None  # CRONPLUS_HOST of the process that executed it (issue 17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,7 @@ class AttemptResult:
     exit_code: int | None = None
     signal: str | None = None
     reason: str | None = None  # e.g. 'cwd "/x" does not exist', "timed out after 5s"
+    tail: str | None = None  # the last TAIL_BYTES of its output, kept in the state
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,3 +379,35 @@ class Item:
     reason: str | None = None  # its last attempt's, when that did not succeed
     exit_code: int | None = None  # its last attempt's
     attempts: tuple[Attempt, ...] = ()
+
+
+TAIL_BYTES = 64 * 1024  # of each attempt's output, kept in the state (issue 17)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """A cronplus process executing runs, as the state lists it (issue 17): a daemon,
+    or a `trigger` or `backfill`. Its heartbeat is on the database's clock; it is dead
+    once that is older than its `lease`."""
+
+    host: str  # CRONPLUS_HOST: one live daemon per name
+    pid: int
+    kind: str  # daemon, trigger, backfill
+    started_at: datetime
+    heartbeat_at: datetime
+    lease: timedelta
+    running: int = 0  # attempts it is executing
+    boot_id: str | None = None
+    start_ticks: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobOwner:
+    """The daemon that fires a scheduled job's fire times (issue 17), and up to when it
+    has consumed them (claimed or recorded)."""
+
+    job: str
+    host: str | None  # None: no daemon owns it now
+    pid: int | None
+    since: datetime | None
+    through: datetime

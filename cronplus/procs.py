@@ -14,6 +14,8 @@ import functools
 import os
 import socket
 
+HOST_ENV = "CRONPLUS_HOST"  # names this process in the state (issue 17)
+
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
@@ -69,8 +71,10 @@ def boot_id() -> str | None:
 
 @functools.cache
 def host() -> str:
-    """This host's name, as a process's rows in the state are recorded with it."""
-    return socket.gethostname()
+    """This process's host name, as its rows in the state are recorded with it:
+    `CRONPLUS_HOST` (issue 17: several daemons may share a machine), else what
+    `hostname` prints."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 @functools.cache

@@ -45,11 +45,13 @@ STATUS_MODULES = {
     "cronplus.report",
     "cronplus.schedule",
     "cronplus.store",
+    "cronplus.store._contract_cluster",  # issue 17: part of the Store Protocol
     "cronplus.store._contract_side",
     "cronplus.store._db",
     "cronplus.store._open",
     "cronplus.store._sql",
     "cronplus.store._sql_claim",  # a claim's insert, shared by _sql and _sql_files
+    "cronplus.store._sql_cluster",  # issue 17: part of SqlStore
     "cronplus.store._sql_files",  # issue 16: part of SqlStore
     "cronplus.store._sql_pools",
     "cronplus.store._sql_items",  # issue 16: part of SqlStore

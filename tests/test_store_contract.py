@@ -1084,3 +1084,97 @@ def test_file_versions_settled_at_one_instant_each_get_a_run_however_many(backen
     ]
     assert all(run is not None for run in runs)
     assert [r.scheduled_for for r in runs] == [T + timedelta(microseconds=i) for i in range(1500)]
+
+
+# -- several processes and hosts on one state (issue 17) ----------------------------------
+
+
+def test_db_now_is_the_databases_clock_in_utc(store):
+    before = datetime.now(UTC)
+    now = store.db_now()
+    assert now.utcoffset() == timedelta(0)
+    assert abs((now - before).total_seconds()) < 5  # the test server runs on this host
+
+
+def test_attempts_and_run_owners_record_the_store_host(store):
+    run = claimed(store)
+    assert store.run_owner(run.id) == (store.host, ME)
+    store.begin_attempt(run.id, Attempt(1, T, log="/x/1.log"), owner=ME)
+    assert store.get_run(run.id).attempts[0].host == store.host
+    store.finish_run(
+        run.id,
+        RunEnd(RunStatus.SUCCEEDED, None, T, last_attempt=(1, ended(RunStatus.SUCCEEDED))),
+    )
+    assert store.run_owner(run.id) == (None, None)  # ended: owned by nobody
+    assert store.get_run(run.id).attempts[0].host == store.host
+
+
+def test_an_attempts_tail_is_kept_with_its_end_and_not_lost_by_a_later_write(store):
+    run = started_run(store)
+    assert store.attempt_tail(run.id, 1) is None
+    result = replace(ended(RunStatus.FAILED), tail="last lines\n\u00e9\n")
+    store.finish_attempt(run.id, 1, result)
+    assert store.attempt_tail(run.id, 1) == "last lines\n\u00e9\n"
+    store.finish_run(run.id, RunEnd(RunStatus.FAILED, "exit 1", T, last_attempt=(1, result)))
+    settled = replace(result, tail=None)  # a later write without one keeps it
+    store.finish_run(run.id, RunEnd(RunStatus.FAILED, "exit 1", T, last_attempt=(1, settled)))
+    assert store.attempt_tail(run.id, 1) == "last lines\n\u00e9\n"
+    assert store.attempt_tail(run.id, 2) is None and store.attempt_tail(999, 1) is None
+
+
+def test_a_registered_process_heartbeats_and_is_listed(store):
+    lease = timedelta(seconds=30)
+    assert store.register_process("daemon", 100, lease, "boot", 42) is None
+    assert store.register_process("backfill", 200, lease) is None
+    listed = store.processes()
+    assert [(p.host, p.pid, p.kind, p.lease) for p in listed] == [
+        (store.host, 100, "daemon", lease),
+        (store.host, 200, "backfill", lease),
+    ]
+    first = listed[0]
+    assert (first.boot_id, first.start_ticks, first.running) == ("boot", 42, 0)
+    assert first.started_at == first.heartbeat_at
+    beat = store.heartbeat(100, 3)
+    assert beat is not None and beat >= first.heartbeat_at
+    again = store.processes()[0]
+    assert (again.heartbeat_at, again.running, again.started_at) == (beat, 3, first.started_at)
+
+
+def test_a_daemon_name_is_held_by_one_daemon_until_it_is_forgotten(store):
+    lease = timedelta(seconds=30)
+    assert store.register_process("daemon", 100, lease) is None
+    holder = store.register_process("daemon", 101, lease)
+    assert holder is not None and (holder.host, holder.pid) == (store.host, 100)
+    assert [p.pid for p in store.processes()] == [100]  # nothing written
+    assert store.register_process("trigger", 101, lease) is None  # not a daemon: listed
+    # Judged dead as read: forgotten only if its heartbeat is still the one read.
+    assert not store.forget_process(store.host, 100, holder.heartbeat_at + timedelta(seconds=1))
+    assert store.forget_process(store.host, 100, holder.heartbeat_at)
+    assert store.heartbeat(100, 0) is None  # its row is gone: it was declared dead
+    assert store.register_process("daemon", 102, lease) is None
+    assert store.register_process("daemon", 102, lease) is None  # the same one again
+    assert [(p.pid, p.kind) for p in store.processes()] == [(101, "trigger"), (102, "daemon")]
+    assert store.forget_process(store.host, 102) and not store.forget_process(store.host, 102)
+
+
+def test_jobs_are_owned_by_one_daemon_and_handed_over_with_their_through(store):
+    t1, t2 = T + timedelta(minutes=1), T + timedelta(minutes=2)
+    assert store.job_owners() == {}
+    assert store.own_jobs(100, ["a", "b"], [], T) == {"a": T, "b": T}
+    assert store.own_jobs(200, ["a", "c"], [], T) == {"c": T}  # a is 100's
+    owners = store.job_owners()
+    assert {j: (o.host, o.pid) for j, o in owners.items()} == {
+        "a": (store.host, 100),
+        "b": (store.host, 100),
+        "c": (store.host, 200),
+    }
+    assert owners["a"].since is not None and owners["a"].through == T
+    store.mark_owned_through(100, t1)
+    store.mark_owned_through(100, T)  # never back
+    assert store.job_owners()["b"].through == t1 and store.job_owners()["c"].through == T
+    assert store.own_jobs(100, [], ["b", "c"], t2) == {}  # c is not 100's to give
+    assert sorted(store.job_owners()) == ["a", "c"]
+    assert store.own_jobs(200, ["b"], [], T) == {"b": t2}  # from where 100 left it
+    assert store.drop_job_owners(store.host, 200) == ["b", "c"]
+    assert sorted(store.job_owners()) == ["a"]
+    assert store.own_jobs(100, ["b", "c"], [], t2) == {"b": t2, "c": T}

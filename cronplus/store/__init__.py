@@ -38,6 +38,7 @@ from cronplus.model import (
     SeenRun,
     Trigger,
 )
+from cronplus.store._contract_cluster import ClusterStore
 from cronplus.store._contract_side import SideStore
 from cronplus.store._open import open_store
 from cronplus.store._sql_prune import PrunedRun
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 
-class Store(SideStore, Protocol):
+class Store(SideStore, ClusterStore, Protocol):
     """Runs, their attempts, and what the daemon keeps beside them."""
 
     def close(self) -> None:

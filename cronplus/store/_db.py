@@ -38,6 +38,10 @@ class Db(Protocol):
 
     def rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]: ...
 
+    def now(self) -> datetime:
+        """The database's clock, UTC (SQLite's is this host's)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -12,6 +12,7 @@ import os
 
 from cronplus.errors import StateError
 from cronplus.paths import StatePaths, read_daemon_pid
+from cronplus.procs import host
 from cronplus.store.sqlite import OlderStateError, SqliteStore
 
 
@@ -31,19 +32,19 @@ def open_store(paths: StatePaths, *, create: bool = True, upgrade: bool = True) 
         if not paths.db.exists():
             paths.create()
         _writable_or_fail(paths)
-        return SqliteStore(paths.db)
+        return SqliteStore(paths.db, host=host())
     if not paths.db.exists():
         return SqliteStore(":memory:")
     if paths.db.stat().st_size == 0:
         return SqliteStore(":memory:")  # created, never written: a fresh state
     try:
-        return SqliteStore(paths.db, readonly=True)
+        return SqliteStore(paths.db, readonly=True, host=host())
     except OlderStateError:
         # Upgrading writes: only when the caller may, and no daemon (perhaps the older
         # cronplus that wrote it, which could not open it any more) holds the state.
         if not upgrade or not _writable(paths) or read_daemon_pid(paths) is not None:
             raise
-    return SqliteStore(paths.db)
+    return SqliteStore(paths.db, host=host())
 
 
 def _writable(paths: StatePaths) -> bool:
@@ -61,15 +62,11 @@ def _writable_or_fail(paths: StatePaths) -> None:
 
 
 def _open_postgres(url: str, *, create: bool) -> SqliteStore:
-    import os
-    import socket
-
     from cronplus.store.postgres import PgStore
 
-    host = os.environ.get("CRONPLUS_HOST") or socket.gethostname()
     if create:
-        return PgStore(url, host=host)  # type: ignore[return-value]
-    store = PgStore(url, readonly=True)
+        return PgStore(url, host=host())  # type: ignore[return-value]
+    store = PgStore(url, readonly=True, host=host())
     if store.untouched:
         store.close()
         return SqliteStore(":memory:")  # as a missing SQLite state reads

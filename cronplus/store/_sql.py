@@ -17,6 +17,7 @@ from datetime import datetime
 from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Tx, marks, to_db
 from cronplus.store._sql_claim import claim_row, claimed_run
+from cronplus.store._sql_cluster import ClusterSql
 from cronplus.store._sql_files import FilesSql
 from cronplus.store._sql_items import ItemsSql
 from cronplus.store._sql_pools import PoolsSql
@@ -28,14 +29,15 @@ from cronplus.store._sql_read import (
 )
 
 # A run's end, as `finish_run` and `settle_run` write it (values: `_end_values`).
-_END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL"
+_END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL, owner_host = NULL"
 
 
-class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
+class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
     """The `Store` over any `Db`. Each public method is one transaction (or one read)."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, host: str = "") -> None:
         self._db = db
+        self.host = host  # CRONPLUS_HOST of this process: runs it owns, attempts it makes
 
     def close(self) -> None:
         self._db.close()
@@ -51,7 +53,7 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
         self, wanted: Sequence[tuple[str, datetime, Trigger]], claim: Claim
     ) -> list[Run | None]:
         with self._db.tx() as tx:
-            ids = [claim_row(tx, job, t, trigger, claim) for job, t, trigger in wanted]
+            ids = [claim_row(tx, job, t, trigger, claim, self.host) for job, t, trigger in wanted]
         return [
             None if run_id is None else claimed_run(run_id, job, t, trigger, claim)
             for run_id, (job, t, trigger) in zip(ids, wanted, strict=True)
@@ -79,12 +81,13 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
                 # started_at restarts with the next attempt: a run's duration is that of
                 # its latest execution, not the week since its first one.
                 "UPDATE runs SET status = ?, reason = ?, started_at = NULL, finished_at = ?,"
-                f" owner_pid = ? WHERE id = ? AND status IN ({marks(len(names))})",
+                f" owner_pid = ?, owner_host = ? WHERE id = ? AND status IN ({marks(len(names))})",
                 (
                     str(claim.status),
                     claim.reason,
                     to_db(claim.now) if final else None,
                     None if final else claim.owner,
+                    None if final else self.host,
                     run_id,
                     *names,
                 ),
@@ -101,7 +104,7 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
     def begin_attempts(self, begun: Sequence[tuple[int, Attempt]], *, owner: int) -> None:
         with self._db.tx() as tx:
             for run_id, attempt in begun:
-                _begin_attempt(tx, run_id, attempt, owner)
+                _begin_attempt(tx, run_id, attempt, owner, self.host)
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
         with self._db.tx() as tx:
@@ -137,7 +140,8 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
     def adopt_run(self, run_id: int, seen: SeenRun, *, owner: int) -> bool:
         with self._db.tx() as tx:
             where, args = _as_seen(run_id, seen)
-            return tx.run(f"UPDATE runs SET owner_pid = ? WHERE {where}", (owner, *args)) == 1
+            sql = f"UPDATE runs SET owner_pid = ?, owner_host = ? WHERE {where}"
+            return tx.run(sql, (owner, self.host, *args)) == 1
 
     def settle_run(
         self, run_id: int, seen: SeenRun, end: RunEnd, *, drop_last_attempt: bool = False
@@ -177,17 +181,17 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql):
             tx.run("DELETE FROM release WHERE run_id = ?", (run_id,))
 
 
-def _begin_attempt(tx: Tx, run_id: int, attempt: Attempt, owner: int) -> None:
+def _begin_attempt(tx: Tx, run_id: int, attempt: Attempt, owner: int, host: str) -> None:
     number, started_at, trigger = attempt.number, to_db(attempt.started_at), attempt.trigger
     tx.run(
-        "INSERT INTO attempts (run_id, number, started_at, log, trigger)"
-        " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)))",
-        (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id),
+        "INSERT INTO attempts (run_id, number, started_at, log, trigger, host)"
+        " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)), ?)",
+        (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id, host),
     )
     tx.run(
         "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
-        " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
-        (number, started_at, owner, run_id),
+        " started_at = COALESCE(started_at, ?), owner_pid = ?, owner_host = ? WHERE id = ?",
+        (number, started_at, owner, host, run_id),
     )
 
 
@@ -217,13 +221,14 @@ def _end_markers(tx: Tx, run_id: int, end: RunEnd) -> None:
 def _finish_attempt(tx: Tx, run_id: int, number: int, result: AttemptResult) -> None:
     tx.run(
         "UPDATE attempts SET started_at = ?, finished_at = ?, exit_code = ?, signal = ?,"
-        " counted = ? WHERE run_id = ? AND number = ?",
+        " counted = ?, tail = COALESCE(?, tail) WHERE run_id = ? AND number = ?",
         (
             to_db(result.started_at),
             to_db(result.finished_at),
             result.exit_code,
             result.signal,
             0 if result.status is RunStatus.INTERRUPTED else 1,
+            result.tail,
             run_id,
             number,
         ),

@@ -11,13 +11,14 @@ from cronplus.store._db import Tx, to_db
 
 
 def claim_row(
-    tx: Tx, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim
+    tx: Tx, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim, host: str
 ) -> int | None:
-    """Insert the run of (job, scheduled_for) unless one exists: its id, or None."""
+    """Insert the run of (job, scheduled_for) unless one exists: its id, or None.
+    `host`: the claiming process's CRONPLUS_HOST, with `claim.owner` its owner."""
     final = claim.status.is_final
     return tx.insert(
         "INSERT INTO runs (job, scheduled_for, trigger, status, reason, created_at,"
-        " finished_at, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " finished_at, owner_pid, owner_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (job, scheduled_for) DO NOTHING",
         (
             job,
@@ -28,6 +29,7 @@ def claim_row(
             to_db(claim.now),
             to_db(claim.now) if final else None,
             None if final else claim.owner,
+            None if final else host,
         ),
     )
 

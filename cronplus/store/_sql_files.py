@@ -14,6 +14,7 @@ from cronplus.store._sql_claim import claim_row, claimed_run
 
 class FilesSql:
     _db: Db
+    host: str
 
     def claim_file_run(
         self, job: str, scheduled_for: datetime, trigger: Trigger, claim: Claim, file: RunFile
@@ -26,7 +27,7 @@ class FilesSql:
             ):
                 return None
             t = scheduled_for
-            while (run_id := claim_row(tx, job, t, trigger, claim)) is None:
+            while (run_id := claim_row(tx, job, t, trigger, claim, self.host)) is None:
                 # Taken: the microsecond after the job's latest run from t on, found in
                 # one indexed read however many files settled at this instant.
                 row = tx.one(

@@ -16,6 +16,7 @@ class ItemsSql:
     """The methods of `SqlStore` on items."""
 
     _db: Db
+    host: str
 
     def set_items(
         self, run_id: int, items: Sequence[str], *, owner: int, now: datetime
@@ -34,8 +35,9 @@ class ItemsSql:
                     )
             tx.run(
                 "UPDATE runs SET status = 'running', reason = NULL,"
-                " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
-                (to_db(now), owner, run_id),
+                " started_at = COALESCE(started_at, ?), owner_pid = ?, owner_host = ?"
+                " WHERE id = ?",
+                (to_db(now), owner, self.host, run_id),
             )
         return self.items_of([run_id])[run_id]
 
@@ -60,6 +62,7 @@ class ItemsSql:
                         exit_code=a["exit_code"],
                         signal=a["signal"],
                         log=a["log"],
+                        host=a["host"],
                     )
                 )
             for r in self._db.rows(
@@ -80,9 +83,9 @@ class ItemsSql:
     def begin_item_attempt(self, run_id: int, index: int, attempt: Attempt, *, owner: int) -> None:
         with self._db.tx() as tx:
             tx.run(
-                "INSERT INTO item_attempts (run_id, item_index, number, started_at, log)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (run_id, index, attempt.number, to_db(attempt.started_at), attempt.log),
+                "INSERT INTO item_attempts (run_id, item_index, number, started_at, log, host)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, index, attempt.number, to_db(attempt.started_at), attempt.log, self.host),
             )
             tx.run(
                 "UPDATE items SET status = 'running', attempts = ?, reason = NULL"
@@ -91,8 +94,9 @@ class ItemsSql:
             )
             tx.run(
                 "UPDATE runs SET status = 'running', reason = NULL,"
-                " started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?",
-                (to_db(attempt.started_at), owner, run_id),
+                " started_at = COALESCE(started_at, ?), owner_pid = ?, owner_host = ?"
+                " WHERE id = ?",
+                (to_db(attempt.started_at), owner, self.host, run_id),
             )
 
     def finish_item_attempt(

@@ -15,7 +15,9 @@ from cronplus.store.schema import ENDED_BADLY
 
 RUN_COLUMNS = "id, job, scheduled_for, trigger, status, reason, created_at, started_at, finished_at"
 _RUNS_COLUMNS = ", ".join(f"runs.{c} AS {c}" for c in RUN_COLUMNS.split(", "))
-_ATTEMPT_COLUMNS = "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger"
+_ATTEMPT_COLUMNS = (
+    "run_id, number, started_at, finished_at, exit_code, signal, log, pid, trigger, host"
+)
 _OWN_OUTCOMES = "('succeeded', 'failed', 'timed_out')"  # not what others did to a run
 _FINISHED = "('succeeded', 'failed', 'timed_out', 'upstream_failed', 'interrupted')"
 _FINISHED_SET = frozenset(_FINISHED.strip("()").replace("'", "").split(", "))
@@ -309,4 +311,5 @@ def _attempt(a: Row, run_trigger: str) -> Attempt:
         log=a["log"],
         pid=a["pid"],
         trigger=_TRIGGERS[a["trigger"] or run_trigger],
+        host=a["host"],
     )

@@ -11,7 +11,14 @@ their bytes, as in SQLite.
 
 from __future__ import annotations
 
-from cronplus.store.schema import ENDED_BADLY, FINAL, RECENT_KEPT
+from cronplus.store.schema import (
+    ENDED_BADLY,
+    FINAL,
+    JOB_OWNERS_TABLE,
+    PROCESSES_INDEX,
+    PROCESSES_TABLE,
+    RECENT_KEPT,
+)
 
 SCHEMA = "cronplus"
 T = 'TEXT COLLATE "C"'  # every text column
@@ -214,6 +221,21 @@ _FIRST = (
 )
 
 # (name, statements): applied in order, each in one transaction with its record.
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("the tables of state schema 13", _FIRST),)
+# SQLite's schema 14: several hosts (issue 17).
+_HOSTS = (
+    f"ALTER TABLE cronplus.runs ADD COLUMN owner_host {T}",
+    f"ALTER TABLE cronplus.attempts ADD COLUMN host {T}",
+    f"ALTER TABLE cronplus.attempts ADD COLUMN tail {T}",
+    f"ALTER TABLE cronplus.item_attempts ADD COLUMN host {T}",
+    PROCESSES_TABLE.format(T=T, T_="cronplus."),
+    PROCESSES_INDEX.format(T_="cronplus."),
+    JOB_OWNERS_TABLE.format(T=T, T_="cronplus."),
+)
+
+# (name, statements): applied in order, each in one transaction with its record.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("the tables of state schema 13", _FIRST),
+    ("hosts: run owners, attempt hosts and output tails, processes, job owners", _HOSTS),
+)
 
 SCHEMA_VERSION = len(MIGRATIONS)

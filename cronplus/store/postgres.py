@@ -21,6 +21,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from cronplus.errors import StateError, StateUsageError
@@ -205,6 +206,11 @@ class PgDb:
             self._conn.execute(f"{_BEGIN}, pg_advisory_xact_lock({WRITE_LOCK})")
             yield _PgTx(self._conn)
 
+    def now(self) -> datetime:
+        with self._guard():
+            now = self._conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]
+        return now.astimezone(UTC)
+
     def rows(self, sql: str, args: Sequence[object] = ()) -> list[_Row]:
         with self._guard(), self._conn.transaction():
             self._conn.execute(_BEGIN)
@@ -231,7 +237,7 @@ class PgStore(SqlStore):
 
     def __init__(self, url: str, *, readonly: bool = False, host: str = "") -> None:
         self._pg = PgDb(url, readonly=readonly, host=host)
-        super().__init__(self._pg)
+        super().__init__(self._pg, host)
 
     @property
     def where(self) -> str:

@@ -27,6 +27,35 @@ def _duration_us(row: str) -> str:
     )
 
 
+# Schema 14's new tables, also PostgreSQL's (pg_schema.py): T is the text type, T_ the
+# tables' schema.
+PROCESSES_TABLE = """
+    CREATE TABLE {T_}processes (
+        host          {T}     NOT NULL,  -- CRONPLUS_HOST of the process
+        pid           INTEGER NOT NULL,
+        kind          {T}     NOT NULL,  -- daemon, trigger, backfill
+        started_at    {T}     NOT NULL,  -- the database's clock
+        heartbeat_at  {T}     NOT NULL,  -- the database's clock
+        lease_ms      INTEGER NOT NULL,  -- dead when heartbeat_at is older than this
+        running       INTEGER NOT NULL DEFAULT 0,  -- attempts it is executing
+        boot_id       {T},
+        start_ticks   BIGINT,
+        PRIMARY KEY (host, pid)
+    )
+"""
+PROCESSES_INDEX = (
+    "CREATE UNIQUE INDEX processes_daemon_name ON {T_}processes (host) WHERE kind = 'daemon'"
+)
+JOB_OWNERS_TABLE = """
+    CREATE TABLE {T_}job_owners (
+        job      {T}     PRIMARY KEY,
+        host     {T},               -- the daemon firing its fire times; NULL: none
+        pid      INTEGER,
+        since    {T},
+        through  {T}     NOT NULL   -- its fire times up to here are claimed or recorded
+    )
+"""
+
 RECENT_KEPT = 100  # durations each job keeps in run_recent (schema 7)
 
 # One run's end added to its job's totals (run_totals), and, when it had an attempt,
@@ -389,6 +418,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE pool_waiting",
         "ALTER TABLE pool_waiting_12 RENAME TO pool_waiting",
         "CREATE INDEX pool_waiting_line ON pool_waiting (pool, logical_time, run_id, item)",
+    ),
+    # 14: several hosts (issue 17). Each run's owner is named by host as well as pid
+    # (`CRONPLUS_HOST`), each attempt records the host that executed it and the last
+    # 64 KiB of its output (the log file stays on that host), and `processes` lists
+    # the cronplus processes executing runs with their heartbeat: a daemon whose
+    # heartbeat is older than its lease is dead. One daemon per host name.
+    # `job_owners`: which daemon fires each scheduled job, and up to when it has.
+    (
+        "ALTER TABLE runs ADD COLUMN owner_host TEXT",
+        "ALTER TABLE attempts ADD COLUMN host TEXT",
+        "ALTER TABLE attempts ADD COLUMN tail TEXT",
+        "ALTER TABLE item_attempts ADD COLUMN host TEXT",
+        PROCESSES_TABLE.format(T="TEXT", T_=""),
+        PROCESSES_INDEX.format(T_=""),
+        JOB_OWNERS_TABLE.format(T="TEXT", T_=""),
     ),
 )
 

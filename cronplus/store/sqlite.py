@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from cronplus.errors import StateError
@@ -183,6 +184,11 @@ class SqliteDb:
                 raise
             self._conn.execute("COMMIT")
 
+    def now(self) -> datetime:
+        from cronplus.clock import system_clock
+
+        return system_clock().now()  # the database is a file on this host: its clock
+
     def rows(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock, self._unusable_is_a_state_error():
             return self._conn.execute(sql, args).fetchall()
@@ -201,5 +207,5 @@ class SqliteStore(SqlStore):
     """The `Store` in one SQLite file: `_sql.py`'s (and `_sql_files.py`'s) queries over
     a `SqliteDb`."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        super().__init__(SqliteDb(path, readonly=readonly))
+    def __init__(self, path: Path | str, *, readonly: bool = False, host: str = "") -> None:
+        super().__init__(SqliteDb(path, readonly=readonly), host)
