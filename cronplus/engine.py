@@ -24,7 +24,7 @@ from cronplus.due import MAX_MISSED, Due, missed_while_down
 from cronplus.engine_jobs import Reloads
 from cronplus.engine_jobs import fired as _fired
 from cronplus.engine_jobs import scheduled as _scheduled
-from cronplus.errors import StateError
+from cronplus.errors import StateError, StateUnreachableError
 from cronplus.file_watch import FileWatch
 from cronplus.job_share import JobShare
 from cronplus.model import PAUSED_REASON, Config, Job, Trigger
@@ -73,6 +73,7 @@ class Engine(Reloads):
         self._reload = False
         self._load = load
         self._state_failing = False
+        self._unreachable = False  # the failing state is a database out of reach
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
         self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
@@ -250,6 +251,7 @@ class Engine(Reloads):
         except StateError as e:
             self.dispatcher.state.failed(e)
             self._state_failing = True
+            self._unreachable = isinstance(e, StateUnreachableError)
             return now + timedelta(seconds=STATE_RETRY_S)
         if self._state_failing:
             self.dispatcher.state.ok()
@@ -306,7 +308,7 @@ class Engine(Reloads):
                     if (later is not None and later <= now) or now - t > job.start_grace:
                         # A run may exist already: claimed with its instant's batch
                         # before a later write failed. Only a time recorded here alerts.
-                        if self._skip(name, t, state_down(now, job.timezone)):
+                        if self._skip(name, t, state_down(now, job.timezone, self._unreachable)):
                             self._held.setdefault(name, []).append(t)
                     else:
                         self._fire(name, t, now)
@@ -327,7 +329,9 @@ class Engine(Reloads):
                 self._next[name] = t
         held = self._held.pop(name, None)
         if held:  # one alert for them all, once the state took them all
-            self.dispatcher.alert(Alerter.missed, name, held, state_down(now, job.timezone))
+            self.dispatcher.alert(
+                Alerter.missed, name, held, state_down(now, job.timezone, self._unreachable)
+            )
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace

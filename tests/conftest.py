@@ -164,6 +164,7 @@ class Daemon:
         *extra: str,
         run_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        state: str | None = None,
     ) -> None:
         self.project = project
         n = len(list(project.root.glob("daemon-*.stderr")))
@@ -179,7 +180,7 @@ class Daemon:
                 "-c",
                 str(project.jobs_file),
                 "--state",
-                str(project.state),
+                state or str(project.state),
                 *extra,
                 "run",
                 *run_args,
