@@ -120,7 +120,7 @@ class Project:
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server of this test process's own (tests/pgserver.py)."""
-    from pgserver import start_server
+    from tests.pgserver import start_server
 
     server = start_server()
     yield server

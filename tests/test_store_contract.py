@@ -1179,3 +1179,17 @@ def test_jobs_are_owned_by_one_daemon_and_handed_over_with_their_through(store):
     assert sorted(store.job_owners()) == ["a"]
     assert store.own_jobs(100, ["b", "c"], [], t2) == {"b": t2, "c": T}
     assert store.job_owners()["b"].through == t2  # taking keeps it: marked after
+
+
+def test_a_run_another_host_owns_is_not_finished_over(backend, store):
+    run = started_run(store)
+    elsewhere = backend.open()
+    elsewhere.host = "elsewhere"  # a daemon cut off past its lease: its run was taken over
+    assert elsewhere.reopen_run(run.id, [RunStatus.RUNNING], Claim(owner=OTHER, now=T))
+    end = RunEnd(RunStatus.FAILED, "exit 1", T, last_attempt=(1, ended(RunStatus.FAILED)))
+    assert store.finish_run(run.id, end, release=True) is False
+    again = store.get_run(run.id)
+    assert (again.status, again.attempts[0].finished_at) == (RunStatus.QUEUED, None)
+    assert store.unreleased() == [] and store.run_owner(run.id) == ("elsewhere", OTHER)
+    assert elsewhere.finish_run(run.id, end) is True
+    assert store.get_run(run.id).status is RunStatus.FAILED
