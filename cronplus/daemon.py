@@ -22,8 +22,10 @@ from cronplus.clock import Clock, system_clock
 from cronplus.config import alert_values, check_alert_env, expand
 from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
-from cronplus.engine import Engine, record_config
+from cronplus.engine import Engine
+from cronplus.engine_jobs import record_config
 from cronplus.errors import DaemonRunningError, StateError
+from cronplus.job_share import DEFAULT_LEASE, JobShare
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
 from cronplus.retention import Pruner
@@ -91,6 +93,7 @@ def run_daemon(
             clock=clock,
             adopted=adopted,
             load=lambda: load_config(config.path, display_path=display_path),
+            share=_share(store, paths, dispatcher, lambda: engine.config),
         )
         _watchdog(engine, notifier)
         _start_heartbeat(stack, config)
@@ -102,6 +105,24 @@ def run_daemon(
         log.info("event=started pid=%d state=%s jobs=%d", os.getpid(), paths.root, len(config.jobs))
         engine.run()
     log.info("event=stopped")
+
+
+def _share(
+    store: Store, paths: StatePaths, dispatcher: Dispatcher, config: Callable[[], Config]
+) -> JobShare | None:
+    """On a PostgreSQL state several daemons run at once, each firing its share of the
+    scheduled jobs (job_share.py); on SQLite the one daemon fires them all."""
+    if paths.url is None:
+        return None
+    from cronplus.sweep import resume_due, sweep_dead
+
+    return JobShare(
+        store,
+        os.getpid(),
+        getattr(config(), "lease", DEFAULT_LEASE),
+        sweep=lambda dead, now: sweep_dead(store, dead, now),
+        resume=lambda now, owns: resume_due(store, config(), dispatcher, now, owns),
+    )
 
 
 def _watchdog(engine: Engine, notifier: Notifier | None) -> None:

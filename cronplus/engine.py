@@ -12,19 +12,21 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronplus.alerts import Alerter
 from cronplus.catchup import DOWN, JUMPED, catch_up, late, record
 from cronplus.clock import Clock, system_clock
-from cronplus.config import check_alert_env, reading_view
 from cronplus.deadline_watch import DeadlineWatch
 from cronplus.dispatch import Dispatcher
 from cronplus.due import MAX_MISSED, Due, missed_while_down
-from cronplus.errors import ConfigError, StateError
+from cronplus.engine_jobs import Reloads
+from cronplus.engine_jobs import fired as _fired
+from cronplus.engine_jobs import scheduled as _scheduled
+from cronplus.errors import StateError, StateUnreachableError
 from cronplus.file_watch import FileWatch
+from cronplus.job_share import JobShare
 from cronplus.model import PAUSED_REASON, Config, Job, Trigger
 from cronplus.recovery import Adopted, releases_left, runs_to_resume
 from cronplus.schedule import fire_times, is_reboot, parse_schedule
@@ -40,7 +42,7 @@ PAUSED = PAUSED_REASON  # the reason of a fire time skipped while its job is pau
 ALIVE_EVERY = timedelta(seconds=10)  # how often the daemon notes it is alive in the state
 
 
-class Engine:
+class Engine(Reloads):
     max_sleep_s = MAX_SLEEP_S  # the daemon lowers it to feed systemd's watchdog in time
     on_loop: Callable[[], None] | None = None  # once a turn of the loop (sd_notify)
 
@@ -53,6 +55,7 @@ class Engine:
         clock: Clock | None = None,
         adopted: list[Adopted] | None = None,
         load: Callable[[], Config] | None = None,
+        share: JobShare | None = None,
     ) -> None:
         self.config = config
         self._adopted = adopted or []
@@ -70,11 +73,14 @@ class Engine:
         self._reload = False
         self._load = load
         self._state_failing = False
+        self._unreachable = False  # the failing state is a database out of reach
         self._jumped_over: dict[str, list[datetime]] = {}  # job -> fire times to catch up
         self._held: dict[str, list[datetime]] = {}  # job -> fire times the state held up
         self._together: dict[str, tuple[Job, datetime]] = {}  # started at the step's end
         self._deadlines = DeadlineWatch(config, store, dispatcher.alert)  # one more due time
         self._files = FileWatch(config, dispatcher, self._wake.set)  # `watch` jobs (issue 16)
+        # Several daemons on one state (issue 17): the scheduled jobs this one fires.
+        self._share = share
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -87,17 +93,45 @@ class Engine:
         for job in self.config.jobs.values():
             if _fired(job) and is_reboot(job.schedule):
                 self._reboot(job, now, paused)
-            if not _scheduled(job):
+            if not _scheduled(job) or not self._owns(job.name):
                 continue
-            if job.name not in paused:  # a paused job's fire times are not caught up
-                missed = missed_while_down(self.store, job, last_alive, now)
-                horizon = now - job.start_grace
-                catch_up(self.dispatcher, job, [t for t in missed if t <= horizon], now, DOWN)
-                late(self.dispatcher, job, [t for t in missed if t > horizon], now)
-            self._follow(job, now)
+            self._take_up(job, last_alive, now, paused)
         self._deadlines.start(last_alive, now)  # those passed while down; theirs to come
         self._files.start(now)
         self._mark_alive(now)  # after: a crash before this finds the same fire times
+
+    def _take_up(
+        self, job: Job, since: datetime | None, now: datetime, paused: dict[str, datetime]
+    ) -> None:
+        """Fire `job` from `now` on, after the fire times since `since` that have no run:
+        older than its start_grace through its catch-up policy, else merely late."""
+        if job.name not in paused:  # a paused job's fire times are not caught up
+            missed = missed_while_down(self.store, job, since, now)
+            horizon = now - job.start_grace
+            catch_up(self.dispatcher, job, [t for t in missed if t <= horizon], now, DOWN)
+            late(self.dispatcher, job, [t for t in missed if t > horizon], now)
+        self._follow(job, now)
+
+    def _owns(self, name: str) -> bool:
+        return self._share is None or self._share.owns(name)
+
+    def _share_check(self, now: datetime) -> None:
+        """Another daemon's job taken up (its fire times since its last owner consumed
+        them), one handed over or lost (never fired here again)."""
+        if self._share is None:
+            return
+        scheduled = [j.name for j in self.config.jobs.values() if _scheduled(j)]
+        change = self._share.check(now, scheduled, self.dispatcher.idle)
+        for name in change.lost:
+            self._iters.pop(name, None)
+            self._next.pop(name, None)
+        paused = self.store.paused_jobs() if change.gained else {}
+        last_alive = self.store.daemon_alive() if change.gained else None
+        for name, since in change.gained.items():
+            job = self.config.jobs.get(name)
+            if job is not None and _scheduled(job) and name not in self._iters:
+                # Never owned: from when a daemon last ran (the state's first daemons).
+                self._take_up(job, last_alive if since is None else since, now, paused)
 
     def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
         """`@reboot`: one run per daemon start, its logical time the start instant. It
@@ -121,58 +155,6 @@ class Engine:
         self._reload = True
         self._wake.set()
 
-    def reload(self, now: datetime) -> bool:
-        """Read the jobs file again. A valid one takes effect from `now` without touching
-        running jobs; an invalid one is logged with its FILE:LINE problems, alerted as
-        `config`, and the running configuration stays. True if it took effect."""
-        assert self._load is not None
-        try:
-            new = self._load()
-            check_alert_env(new, new.path.name)
-        except ConfigError as e:
-            problems = [str(p) for p in e.problems]
-            for p in problems:
-                log.error("event=reload-rejected detail=%r", p)
-            self.dispatcher.alert(Alerter.config_rejected, e.file, problems)
-            return False
-        self.apply(new, now)
-        record_config(self.store, new)
-        return True
-
-    def apply(self, new: Config, now: datetime) -> None:
-        """Switch to `new`: jobs whose timing is unchanged keep their next fire time,
-        new or changed ones fire from their first fire time after `now`, removed ones
-        stop (their history stays). Runs going on finish as they were configured."""
-        old = self.config
-        self.config = new
-        self.dispatcher.config = new
-        alerter = self.dispatcher.alerter
-        if alerter is not None:
-            alerter.reconfigure(new)
-        self._deadlines.reconfigure(new, now)
-        self._files.reconfigure(new, now)
-        for name in list(self._iters):
-            job = new.jobs.get(name)
-            if job is None or not _scheduled(job) or _timing(job) != _timing(old.jobs[name]):
-                self._iters.pop(name)
-                self._next.pop(name, None)
-        for job in new.jobs.values():
-            if _scheduled(job) and job.name not in self._iters:
-                self._follow(job, now)
-        # Every job whose definition changed, not only its timing: a new command too.
-        added = [n for n in new.jobs if n not in old.jobs]
-        changed = [
-            n for n, j in new.jobs.items() if n in old.jobs and _defined(j) != _defined(old.jobs[n])
-        ]
-        removed = [n for n in old.jobs if n not in new.jobs]
-        log.info(
-            "event=reloaded jobs=%d added=%s changed=%s removed=%s",
-            len(new.jobs),
-            ",".join(added) or "-",
-            ",".join(changed) or "-",
-            ",".join(removed) or "-",
-        )
-
     def _resume(self, paused: dict[str, datetime], now: datetime) -> None:
         """Before anything new: the attempts adopted from a dead daemon, then the runs a
         stop or crash cut short, while their job's retries last (an attempt cut short
@@ -180,8 +162,9 @@ class Engine:
         for a in self._adopted:
             self.dispatcher.submit(a.run, spent=a.spent, adopted=a.handle, release=a.ours)
         self._adopted = []
-        for runs in runs_to_resume(self.store, self.config, paused, now).values():
-            self.dispatcher.resume(runs)
+        if self._share is None:  # else each job's owner resumes its runs (job_share.py)
+            for runs in runs_to_resume(self.store, self.config, paused, now).values():
+                self.dispatcher.resume(runs)
         for run in releases_left(self.store):
             self.dispatcher.release(run)  # its dependents, once
 
@@ -251,7 +234,7 @@ class Engine:
     def next_due(self) -> datetime | None:
         """The next fire time, end of a run's jitter or deadline, whichever comes first."""
         times = (self._due.first(), self.dispatcher.waiting.first(), self._deadlines.first())
-        times += (self._files.first(),)
+        times += (self._files.first(), self._share.first() if self._share else None)
         return min((t for t in times if t is not None), default=None)
 
     def step(self, now: datetime) -> datetime | None:
@@ -268,6 +251,7 @@ class Engine:
         except StateError as e:
             self.dispatcher.state.failed(e)
             self._state_failing = True
+            self._unreachable = isinstance(e, StateUnreachableError)
             return now + timedelta(seconds=STATE_RETRY_S)
         if self._state_failing:
             self.dispatcher.state.ok()
@@ -301,6 +285,7 @@ class Engine:
             self._together = {}
         self._deadlines.check(now)  # after the starts: a run due now is not "no run"
         self._files.check(now)
+        self._share_check(now)  # after the starts: fire times up to now are consumed
 
     def _start_together(self, now: datetime) -> None:
         """Idle jobs' fire times due at once: one claim, one write of their attempts,
@@ -323,7 +308,7 @@ class Engine:
                     if (later is not None and later <= now) or now - t > job.start_grace:
                         # A run may exist already: claimed with its instant's batch
                         # before a later write failed. Only a time recorded here alerts.
-                        if self._skip(name, t, state_down(now, job.timezone)):
+                        if self._skip(name, t, state_down(now, job.timezone, self._unreachable)):
                             self._held.setdefault(name, []).append(t)
                     else:
                         self._fire(name, t, now)
@@ -344,7 +329,9 @@ class Engine:
                 self._next[name] = t
         held = self._held.pop(name, None)
         if held:  # one alert for them all, once the state took them all
-            self.dispatcher.alert(Alerter.missed, name, held, state_down(now, job.timezone))
+            self.dispatcher.alert(
+                Alerter.missed, name, held, state_down(now, job.timezone, self._unreachable)
+            )
 
     def _fire(self, name: str, t: datetime, now: datetime) -> None:
         grace = self.config.jobs[name].start_grace
@@ -405,38 +392,9 @@ class Engine:
         self._files.close()
         self.dispatcher.shutdown()
         self.dispatcher.wait_all()
+        if self._share is not None and last is not None:
+            self._share.give_all(last[0])  # the next owners take them up from here
         if last is not None:
             # As of the last step: fire times after it were not started by anyone, so
             # the next start must find them (a stop can take kill_grace seconds).
             self._mark_alive(last[0])
-
-
-def _fired(job: Job) -> bool:
-    """Fired by the engine itself (a job with `after` is started by its upstream)."""
-    return job.schedule is not None and not job.after and job.enabled
-
-
-def _scheduled(job: Job) -> bool:
-    """Fired by the engine at its fire times (`@reboot` has none: see `_reboot`)."""
-    return _fired(job) and not is_reboot(job.schedule)
-
-
-def _timing(job: Job) -> tuple[object, ...]:
-    return (job.schedule, job.timezone, job.after, job.enabled)
-
-
-def record_config(store: Store, config: Config) -> None:
-    """Keep what read commands need of the jobs file the daemon runs in the state:
-    while the file on disk has problems, they show what is actually running."""
-    if config.source is None:
-        return
-    view = reading_view(config.source)  # no secrets: the file's URLs, env and commands
-    try:
-        store.save_config_copy(str(config.path), view)
-    except StateError as e:  # only a convenience for read commands: never stop for it
-        log.warning("event=state-error detail=%r", str(e))
-
-
-def _defined(job: Job) -> Job:
-    """The job as defined: where it sits in the file is no part of it."""
-    return replace(job, line=None)

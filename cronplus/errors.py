@@ -73,6 +73,11 @@ class StateError(CronplusError):
     """The state directory or database cannot be used (newer schema, permissions)."""
 
 
+class StateUnreachableError(StateError):
+    """The state database cannot be reached (a PostgreSQL server down, a network cut):
+    the environment's trouble, tried again."""
+
+
 class StateUsageError(StateError):
     """The options name something that cannot be a state (a file as the folder)."""
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from cronplus import _wrapper, executor, procs
 from cronplus.clock import Clock
 from cronplus.events import log_event
+from cronplus.leases import here, owner_live
 from cronplus.model import (
     Attempt,
     AttemptResult,
@@ -71,7 +72,9 @@ def take_over(
     adopted: list[Adopted] = []
     me = os.getpid()
     for run in store.unfinished_runs():
-        owner = store.owner_of(run.id)
+        owner_host, owner = store.run_owner(run.id)
+        if not here(owner_host):
+            continue  # another host's: judged by its heartbeat (sweep.py), not a pid here
         # The previous daemon is gone whatever its pid says now: this one holds the lock.
         daemons = (me, previous_daemon)
         if owner is not None and owner not in daemons and alive(owner):
@@ -162,12 +165,16 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
     on it) cannot overwrite each other. An attempt left open is closed; one that
     ended has its log capped as `job` says (uncapped without the job).
     """
-    owner = store.owner_of(run.id)
-    if owner is not None and owner != os.getpid() and alive(owner):
+    owner_host, owner = store.run_owner(run.id)
+    if here(owner_host):
+        if owner is not None and owner != os.getpid() and alive(owner):
+            return SettleResult.LIVE
+    elif owner_live(store, owner_host, owner):
         return SettleResult.LIVE
     attempt = run.last_attempt
     seen = SeenRun(owner, len(run.attempts))
-    if attempt is not None and attempt.log and attempt.finished_at is None:
+    local = attempt is not None and here(attempt.host)  # its wrapper and files are here
+    if local and attempt.log and attempt.finished_at is None:
         status_file = _wrapper.status_path_for(Path(attempt.log))
         if _wrapper.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE

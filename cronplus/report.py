@@ -13,6 +13,7 @@ from itertools import islice, takewhile
 from typing import TYPE_CHECKING
 
 from cronplus.config import config_dag, pipeline_schedule
+from cronplus.leases import here, owner_live
 from cronplus.model import Config, Job, Run, RunStatus
 from cronplus.procs import alive, any_runs_with_arg, runs_with_arg
 from cronplus.reading import with_items
@@ -379,7 +380,9 @@ def going_state(store: Store, run: Run, job: Job | None, now: datetime) -> Going
 def _orphaned(store: Store, run: Run) -> bool:
     """No process runs it: its cronplus process is gone, and so is its attempt's job
     (a job that outlived its daemon is still going; the next daemon adopts it)."""
-    owner = store.owner_of(run.id)
+    owner_host, owner = store.run_owner(run.id)
+    if not here(owner_host):
+        return not owner_live(store, owner_host, owner)  # its files are on that host
     if owner is not None and alive(owner):
         return False
     attempt = run.last_attempt

@@ -24,10 +24,13 @@ STATE_RETRY_S = 5.0  # how often a state write refused (disk full, read-only) is
 T = TypeVar("T")
 
 
-def state_down(now: datetime, timezone: str) -> str:
+def state_down(now: datetime, timezone: str, unreachable: bool = False) -> str:
     """The reason of a fire time that could not start because the state could not be
-    written until `now` (shown in the job's zone)."""
+    written until `now` (shown in the job's zone); `unreachable`: a state database
+    that could not be reached (issue 17)."""
     until = now.astimezone(zone(timezone)).strftime("%H:%M:%S")
+    if unreachable:
+        return f"state database unreachable until {until}"
     return f"the state could not be written (disk full?) until {until}"
 
 

@@ -120,7 +120,7 @@ class Project:
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server of this test process's own (tests/pgserver.py)."""
-    from pgserver import start_server
+    from tests.pgserver import start_server
 
     server = start_server()
     yield server
@@ -164,6 +164,7 @@ class Daemon:
         *extra: str,
         run_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        state: str | None = None,
     ) -> None:
         self.project = project
         n = len(list(project.root.glob("daemon-*.stderr")))
@@ -179,7 +180,7 @@ class Daemon:
                 "-c",
                 str(project.jobs_file),
                 "--state",
-                str(project.state),
+                state or str(project.state),
                 *extra,
                 "run",
                 *run_args,

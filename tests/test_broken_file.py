@@ -65,7 +65,7 @@ def test_commands_that_run_jobs_keep_refusing_a_broken_file(project, cli, args):
 
 
 def test_a_file_that_cannot_be_read_is_refused_unless_a_daemon_kept_a_copy(project, cli):
-    from cronplus.engine import record_config
+    from cronplus.engine_jobs import record_config
 
     project.write(GOOD)
     config = project.config()
@@ -102,7 +102,7 @@ def test_a_broken_file_keeps_read_commands_on_the_state_it_names(project):
     assert json.loads(result.stdout)[0]["last_run"]["status"] == "succeeded"
     # A problem in [defaults] leaves no job readable: the daemon's copy (which keeps no
     # state key) is read from the state the file names, and shows `load` there.
-    from cronplus.engine import record_config
+    from cronplus.engine_jobs import record_config
 
     project.write(GOOD.replace("[jobs.load]", elsewhere))
     store = open_store(StatePaths(project.root / "elsewhere"))

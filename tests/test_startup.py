@@ -37,6 +37,7 @@ STATUS_MODULES = {
     "cronplus.graph",
     "cronplus.model",
     "cronplus.paths",
+    "cronplus.leases",  # issue 17: is a run's owner alive, on this host or another
     "cronplus.procs",
     "cronplus.reading",
     "cronplus.render",

@@ -1160,8 +1160,8 @@ def test_a_daemon_name_is_held_by_one_daemon_until_it_is_forgotten(store):
 def test_jobs_are_owned_by_one_daemon_and_handed_over_with_their_through(store):
     t1, t2 = T + timedelta(minutes=1), T + timedelta(minutes=2)
     assert store.job_owners() == {}
-    assert store.own_jobs(100, ["a", "b"], [], T) == {"a": T, "b": T}
-    assert store.own_jobs(200, ["a", "c"], [], T) == {"c": T}  # a is 100's
+    assert store.own_jobs(100, ["a", "b"], [], T) == {"a": None, "b": None}  # never owned
+    assert store.own_jobs(200, ["a", "c"], [], T) == {"c": None}  # a is 100's
     owners = store.job_owners()
     assert {j: (o.host, o.pid) for j, o in owners.items()} == {
         "a": (store.host, 100),
@@ -1178,3 +1178,18 @@ def test_jobs_are_owned_by_one_daemon_and_handed_over_with_their_through(store):
     assert store.drop_job_owners(store.host, 200) == ["b", "c"]
     assert sorted(store.job_owners()) == ["a"]
     assert store.own_jobs(100, ["b", "c"], [], t2) == {"b": t2, "c": T}
+    assert store.job_owners()["b"].through == t2  # taking keeps it: marked after
+
+
+def test_a_run_another_host_owns_is_not_finished_over(backend, store):
+    run = started_run(store)
+    elsewhere = backend.open()
+    elsewhere.host = "elsewhere"  # a daemon cut off past its lease: its run was taken over
+    assert elsewhere.reopen_run(run.id, [RunStatus.RUNNING], Claim(owner=OTHER, now=T))
+    end = RunEnd(RunStatus.FAILED, "exit 1", T, last_attempt=(1, ended(RunStatus.FAILED)))
+    assert store.finish_run(run.id, end, release=True) is False
+    again = store.get_run(run.id)
+    assert (again.status, again.attempts[0].finished_at) == (RunStatus.QUEUED, None)
+    assert store.unreleased() == [] and store.run_owner(run.id) == ("elsewhere", OTHER)
+    assert elsewhere.finish_run(run.id, end) is True
+    assert store.get_run(run.id).status is RunStatus.FAILED

@@ -143,12 +143,13 @@ class Store(SideStore, ClusterStore, Protocol):
         RUNNING with that reason while it waits for its next retry."""
         ...
 
-    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> None:
+    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> bool:
         """Record a run's `end`, owned by nobody afterwards; a SUCCEEDED run keeps no
         reason. In the same transaction: `end.last_attempt`'s end (number, result);
         `end.resume_spent`, to make it `resumable` with that many attempts counted
         against the retries (a stop cut it short); `release`, to make it
-        `unreleased` until `mark_released`."""
+        `unreleased` until `mark_released`. False, writing nothing, when a process of
+        another host name owns the run (it was taken over from this one)."""
         ...
 
     # -- recovery: runs a dead cronplus process left unfinished -------------------------

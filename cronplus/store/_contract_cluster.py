@@ -73,12 +73,12 @@ class ClusterStore(Protocol):
 
     def own_jobs(
         self, pid: int, take: Iterable[str], give: Iterable[str], through: datetime
-    ) -> dict[str, datetime]:
+    ) -> dict[str, datetime | None]:
         """In one transaction: this daemon (`self.host`, `pid`) gives up the jobs of
         `give` it owns, noting their fire times consumed `through`, and takes each job of
         `take` that has no owner (a dead owner's row must be dropped first). Returns the
         jobs taken, each with the time up to which its previous owner consumed its fire
-        times (`through`: now for a job never owned)."""
+        times, None for a job never owned (its row starts at `through`)."""
         ...
 
     def mark_owned_through(self, pid: int, through: datetime) -> None:

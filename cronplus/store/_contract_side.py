@@ -127,12 +127,13 @@ class SideStore(Protocol):
         ...
 
     def mark_daemon_started(self, pid: int) -> None:
-        """The daemon `pid` took the state over: its runs are the ones the next
-        daemon resumes after a crash."""
+        """The daemon `pid` of this store's host name took the state over: its runs are
+        the ones the next daemon of that name resumes after a crash."""
         ...
 
     def last_daemon_pid(self) -> int | None:
-        """The pid of the last `mark_daemon_started`, or None."""
+        """The pid of the last `mark_daemon_started` of this store's host name (or, on a
+        state written before names, of any), or None."""
         ...
 
     def save_config_copy(self, path: str, text: str) -> None:

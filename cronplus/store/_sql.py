@@ -121,15 +121,26 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
             if waiting is not None:
                 tx.run("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
 
-    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> None:
+    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> bool:
         with self._db.tx() as tx:
+            # Not over another host's: a daemon cut off from the state past its lease
+            # lost its runs to another (issue 17), and records nothing over them.
+            if (
+                tx.run(
+                    f"UPDATE runs SET {_END} WHERE id = ?"
+                    " AND (owner_host IS NULL OR owner_host = ?)",
+                    (*_end_values(end), run_id, self.host),
+                )
+                != 1
+            ):
+                return False
             if release:
                 tx.run(
                     "INSERT INTO release (run_id) VALUES (?) ON CONFLICT (run_id) DO NOTHING",
                     (run_id,),
                 )
             _end_markers(tx, run_id, end)
-            tx.run(f"UPDATE runs SET {_END} WHERE id = ?", (*_end_values(end), run_id))
+        return True
 
     # -- recovery -----------------------------------------------------------------------
 

@@ -102,8 +102,8 @@ class ClusterSql:
 
     def own_jobs(
         self, pid: int, take: Iterable[str], give: Iterable[str], through: datetime
-    ) -> dict[str, datetime]:
-        taken: dict[str, datetime] = {}
+    ) -> dict[str, datetime | None]:
+        taken: dict[str, datetime | None] = {}
         mine = (self.host, pid)
         with self._db.tx() as tx:
             now = to_db(self._db.now())
@@ -121,7 +121,7 @@ class ClusterSql:
                         " VALUES (?, ?, ?, ?, ?)",
                         (job, *mine, now, to_db(through)),
                     )
-                    taken[job] = through
+                    taken[job] = None
                 elif row["host"] is None:
                     tx.run(
                         "UPDATE job_owners SET host = ?, pid = ?, since = ? WHERE job = ?",

@@ -21,6 +21,8 @@ class ConfigCopy(NamedTuple):
 # The `meta` table's keys; only the methods below know them.
 _ALIVE = "daemon_alive"  # when a daemon last looked at the clock
 _PID = "daemon_pid"  # the last daemon started: whose runs the next one resumes
+# ... per host name (issue 17: one state, daemons on several hosts), "daemon_pid@web1";
+# a state from before reads the one key there was.
 _CONFIG = "config"  # the jobs file it runs, for read commands while the file is broken
 
 
@@ -28,6 +30,7 @@ class SideTablesSql:
     """The methods of `SqlStore` on these tables."""
 
     _db: Db
+    host: str
 
     # -- alerts -------------------------------------------------------------------------
 
@@ -124,10 +127,10 @@ class SideTablesSql:
         return from_db(self._meta(_ALIVE))
 
     def mark_daemon_started(self, pid: int) -> None:
-        self._set_meta(_PID, str(pid))
+        self._set_meta(f"{_PID}@{self.host}", str(pid))
 
     def last_daemon_pid(self) -> int | None:
-        value = self._meta(_PID)
+        value = self._meta(f"{_PID}@{self.host}") or self._meta(_PID)
         return int(value) if value and value.isdigit() else None
 
     def save_config_copy(self, path: str, text: str) -> None:

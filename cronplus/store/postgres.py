@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from cronplus.errors import StateError, StateUsageError
+from cronplus.errors import StateError, StateUnreachableError, StateUsageError
 from cronplus.store._sql import SqlStore
 from cronplus.store.pg_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
@@ -33,6 +33,7 @@ WRITE_LOCK = 0x63726F6E706C7573
 MIGRATE_LOCK = WRITE_LOCK + 1
 _BEGIN = f"SELECT set_config('search_path', '{SCHEMA}', true)"
 _CONNECT_TIMEOUT_S = 10
+_RECONNECT_TIMEOUT_S = 2  # a daemon's step waits on it: the engine tries again later
 
 
 def shown_url(url: str) -> str:
@@ -133,17 +134,9 @@ class PgDb:
         self._lock = threading.RLock()
         psycopg = _psycopg()
         self._errors = psycopg.Error
-        try:
-            self._conn = psycopg.connect(
-                url,
-                autocommit=True,
-                row_factory=_row_factory,
-                connect_timeout=_CONNECT_TIMEOUT_S,
-                application_name="cronplus",
-            )
-        except psycopg.Error as e:
-            why = _why(e)
-            raise StateError(f"cannot connect to the state database {self.where}: {why}") from None
+        self._lost = psycopg.OperationalError
+        self._url = url  # kept to connect again; never shown (`where` is)
+        self._conn = self._connect(_CONNECT_TIMEOUT_S)
         try:
             self.version = self._version()
             if self.version > SCHEMA_VERSION:
@@ -156,6 +149,22 @@ class PgDb:
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self, timeout: int) -> Any:
+        psycopg = _psycopg()
+        try:
+            return psycopg.connect(
+                self._url,
+                autocommit=True,
+                row_factory=_row_factory,
+                connect_timeout=timeout,
+                application_name="cronplus",
+            )
+        except psycopg.Error as e:
+            why = _why(e)
+            raise StateUnreachableError(
+                f"cannot connect to the state database {self.where}: {why}"
+            ) from None
 
     def _version(self) -> int:
         with self._guard():
@@ -221,8 +230,13 @@ class PgDb:
         """A lost connection, a full disk or a refused statement is the environment's
         fault: one line naming the database, instead of a traceback."""
         with self._lock:
+            if self._conn.closed or self._conn.broken:  # lost: connect again, quickly
+                self._conn = self._connect(_RECONNECT_TIMEOUT_S)
             try:
                 yield
+            except self._lost as e:
+                why = f"cannot reach the state database {self.where}: {_why(e)}"
+                raise StateUnreachableError(why) from None
             except self._errors as e:
                 raise StateError(f"cannot use the state database {self.where}: {_why(e)}") from None
 

@@ -1,0 +1,263 @@
+"""Several daemons on one PostgreSQL state (issue 17): real daemon processes, each with
+its own CRONPLUS_HOST, on a real PostgreSQL server the tests start (tests/pgserver.py).
+Each logical run is executed once, the runs spread over the daemons, and a dead
+daemon's run is taken over after its lease, never before."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+LEASE = 'lease = "3s"'
+
+
+def rows(url: str, sql: str, args: tuple = ()) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def daemons_listed(url: str) -> list[tuple]:
+    try:
+        return rows(url, "SELECT host, pid FROM cronplus.processes WHERE kind = 'daemon'")
+    except psycopg.errors.UndefinedTable:
+        return []
+
+
+def start_daemons(daemon, url: str, hosts: str) -> dict[str, object]:
+    started = {h: daemon(env={"CRONPLUS_HOST": h}, state=url) for h in hosts}
+    for d in started.values():
+        d.wait_started(30)
+    wait_until(lambda: len(daemons_listed(url)) == len(hosts), 30)
+    return started
+
+
+def per_second(*names: str, extra: str = "") -> str:
+    return "".join(
+        f"""
+[jobs.{n}]
+schedule = "* * * * * *"
+command = 'echo "$CRONPLUS_JOB $CRONPLUS_SCHEDULED_FOR" >> ran.log'
+{extra}
+"""
+        for n in names
+    )
+
+
+def test_three_daemons_each_run_once_spread_over_all(project, daemon, pg_url):
+    # The daemons start on a file with nothing due, so that each sees the other two
+    # before the per-second jobs arrive (a reload): then each takes its share.
+    project.write(f'[defaults]\n{LEASE}\n[jobs.idle]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
+    started = start_daemons(daemon, pg_url, "abc")
+    project.write(
+        f"[defaults]\n{LEASE}\n"
+        + per_second("j1", "j2", "j3")
+        + """
+[jobs.dep]
+after = ["j1"]
+command = 'echo "$CRONPLUS_JOB $CRONPLUS_SCHEDULED_FOR" >> ran.log'
+"""
+    )
+    time.sleep(13)
+    for d in started.values():
+        assert d.terminate() == 0
+    ran = (project.root / "ran.log").read_text().splitlines()
+    duplicates = [line for line, n in collections.Counter(ran).items() if n > 1]
+    assert duplicates == []  # each logical run executed once
+    assert len([r for r in ran if r.startswith("j")]) >= 24
+    attempts = rows(
+        pg_url,
+        "SELECT r.job, r.scheduled_for, a.host FROM cronplus.runs r"
+        " JOIN cronplus.attempts a ON a.run_id = r.id",
+    )
+    assert len(attempts) == len(ran)  # one attempt per run, and each wrote its line
+    scheduled = [a for a in attempts if a[0] != "dep"]
+    shares = collections.Counter(host for _, _, host in scheduled)
+    assert set(shares) == {"a", "b", "c"}
+    for n in shares.values():
+        assert len(scheduled) / 6 <= n <= len(scheduled) / 2, shares
+    j1_times = {t for job, t, _ in attempts if job == "j1"}
+    dep_times = [t for job, t, _ in attempts if job == "dep"]
+    assert sorted(dep_times) == sorted(dep_times_set := set(dep_times))  # once each
+    assert dep_times_set <= j1_times and len(dep_times_set) >= len(j1_times) - 2
+
+
+def test_a_killed_daemons_run_is_retried_elsewhere_after_its_lease(project, daemon, pg_url):
+    project.write(
+        f"""
+[defaults]
+{LEASE}
+
+[jobs.long]
+schedule = "*/15 * * * * *"
+command = 'echo "$CRONPLUS_SCHEDULED_FOR $CRONPLUS_ATTEMPT" >> ran.log; sleep 6'
+retries = 1
+retry_delay = "1s"
+catchup = "none"
+"""
+    )
+    started = start_daemons(daemon, pg_url, "xy")
+
+    def running() -> list[tuple]:
+        return rows(
+            pg_url,
+            "SELECT r.id, r.owner_host FROM cronplus.runs r WHERE r.job = 'long'"
+            " AND r.status = 'running'",
+        )
+
+    wait_until(lambda: running(), 40)
+    run_id, owner = running()[0]
+    killed_at = time.monotonic()
+    os.kill(started[owner].proc.pid, signal.SIGKILL)  # the daemon alone: its job goes on
+    other = "y" if owner == "x" else "x"
+
+    def interrupted() -> tuple | None:
+        got = rows(
+            pg_url,
+            "SELECT status, reason FROM cronplus.runs WHERE id = %s AND reason LIKE"
+            " 'interrupted:%%'",
+            (run_id,),
+        )
+        return got[0] if got else None
+
+    assert interrupted() is None
+    wait_until(
+        lambda: (
+            interrupted()
+            or rows(
+                pg_url,
+                "SELECT 1 FROM cronplus.attempts WHERE run_id = %s AND number = 2",
+                (run_id,),
+            )
+        ),
+        30,
+        0.05,
+    )
+    seen_after = time.monotonic() - killed_at
+    assert seen_after >= 3.0  # never before its lease has passed
+    wait_until(
+        lambda: (
+            rows(pg_url, "SELECT status FROM cronplus.runs WHERE id = %s", (run_id,))[0][0]
+            == "succeeded"
+        ),
+        40,
+    )
+    got = rows(
+        pg_url,
+        "SELECT number, host, finished_at IS NOT NULL FROM cronplus.attempts"
+        " WHERE run_id = %s ORDER BY number",
+        (run_id,),
+    )
+    assert [(n, h) for n, h, _ in got] == [(1, owner), (2, other)]
+    reasons = rows(pg_url, "SELECT reason FROM cronplus.runs WHERE id = %s", (run_id,))
+    assert reasons == [(None,)]
+    log = (project.root / "daemon-1.stderr").read_text() + (
+        project.root / "daemon-2.stderr"
+    ).read_text()
+    assert f'interrupted: the daemon on host "{owner}"' in log
+
+
+def test_a_dead_daemons_attempt_counts_so_without_retries_its_run_stays_interrupted(
+    project, daemon, pg_url
+):
+    project.write(
+        f"""
+[defaults]
+{LEASE}
+
+[jobs.once]
+schedule = "*/15 * * * * *"
+command = "sleep 8"
+catchup = "none"
+"""
+    )
+    started = start_daemons(daemon, pg_url, "pq")
+    wait_until(lambda: rows(pg_url, "SELECT 1 FROM cronplus.runs WHERE status = 'running'"), 40)
+    run_id, owner = rows(
+        pg_url, "SELECT id, owner_host FROM cronplus.runs WHERE status = 'running'"
+    )[0]
+    os.kill(started[owner].proc.pid, signal.SIGKILL)
+    wait_until(
+        lambda: (
+            rows(pg_url, "SELECT status FROM cronplus.runs WHERE id = %s", (run_id,))[0][0]
+            == "interrupted"
+        ),
+        30,
+    )
+    time.sleep(3)  # a retry would have begun by now
+    (status, reason, attempts) = rows(
+        pg_url, "SELECT status, reason, attempts FROM cronplus.runs WHERE id = %s", (run_id,)
+    )[0]
+    assert (status, attempts) == ("interrupted", 1)
+    assert f'the daemon on host "{owner}"' in reason
+
+
+def test_three_first_starts_at_once_apply_each_migration_once(project, pg_url):
+    project.write(f'[defaults]\n{LEASE}\n[jobs.idle]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", pg_url, "run"],
+            cwd=project.root,
+            env={**os.environ, "CRONPLUS_HOST": h},
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for h in ("m1", "m2", "m3")
+    ]
+    try:
+        wait_until(lambda: len(daemons_listed(pg_url)) == 3, 40)
+        from cronplus.store.pg_schema import SCHEMA_VERSION
+
+        got = rows(pg_url, "SELECT version, applied_by FROM cronplus.schema_migrations")
+        assert sorted(v for v, _ in got) == list(range(1, SCHEMA_VERSION + 1))
+        assert {by for _, by in got} <= {"m1", "m2", "m3"}
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            _, err = p.communicate(timeout=30)
+            assert p.returncode == 0, err.decode()
+            assert b"Traceback" not in err
+
+
+def test_pause_takes_effect_on_every_host_within_two_seconds(project, daemon, pg_url, cli):
+    project.write(f"[defaults]\n{LEASE}\n" + per_second("p1", "p2"))
+    start_daemons(daemon, pg_url, "uv")
+    wait_until(lambda: (project.root / "ran.log").exists(), 20)
+    time.sleep(2)
+    done = subprocess.run(
+        [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", pg_url, "pause", "p1"],
+        cwd=project.root,
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    paused_at = datetime.now().astimezone()
+    time.sleep(4)
+    late = [
+        line
+        for line in (project.root / "ran.log").read_text().splitlines()
+        if line.startswith("p1 ")
+        and (datetime.fromisoformat(line.split()[1]) - paused_at).total_seconds() > 2
+    ]
+    assert late == []
+    skipped = rows(
+        pg_url, "SELECT count(*) FROM cronplus.runs WHERE job = 'p1' AND status = 'skipped'"
+    )
+    assert skipped[0][0] >= 1
+    p2_after = [
+        line
+        for line in (project.root / "ran.log").read_text().splitlines()
+        if line.startswith("p2 ") and datetime.fromisoformat(line.split()[1]) > paused_at
+    ]
+    assert len(p2_after) >= 2  # the other job goes on
