@@ -168,6 +168,7 @@ class Job:
     settle: timedelta = timedelta(seconds=5)  # a file unchanged this long is taken
     watch_rescan: timedelta = timedelta(seconds=60)  # a full rescan of the glob this often
     max_queued: int = 1000  # overlap = "queue": files waiting at most; beyond, skipped
+    max_active: int | None = None  # attempts of the job at once, in every process (issue 17)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,8 @@ def pool_states(config: Config, store: Store) -> list[PoolState]:
     line: dict[str, list[PoolEntry]] = {}
     for e in waiting:
         line.setdefault(e.pool, []).append(e)
-    left = sorted((held.keys() | line.keys()) - config.pools.keys())
+    # A name with ":" is a job's max_active (issue 17), no [pools] name: not listed.
+    left = sorted(n for n in (held.keys() | line.keys()) - config.pools.keys() if ":" not in n)
     dead = frozenset(
         e.run_id for e in [*holders, *waiting] if gone(e.host, e.pid, e.boot_id, e.start_ticks)
     )

@@ -39,7 +39,27 @@ T = TypeVar("T")
 Write = Callable[..., T]  # the runner's `write` for this run: retried while the state fails
 
 
+# `max_active` (issue 17) is a pool of its own per job, of `max_active` slots, one
+# per attempt: the same line, slots, freeing of gone holders and waking, across every
+# process on the state. Its name cannot be a [pools] name (no ":" is allowed there),
+# and its rows have their own item key (`cap_key`), as the state keys a pool's rows by
+# (run, item) and an attempt may hold both its cap's slot and its pool's slots.
+CAP_PREFIX = "max_active:"
+
+
+def cap_key(item: int) -> int:
+    """The item key of a run's (-1: -2) or an item's (0: -3, 1: -4...) max_active row."""
+    return -item - 3
+
+
+def item_of(key: int) -> int:
+    """The item a pool row is for, its max_active row's too (`cap_key` undone)."""
+    return key if key >= -1 else -key - 3
+
+
 def waiting_reason(pool: str, in_use: int, size: int) -> str:
+    if pool.startswith(CAP_PREFIX):
+        return f"waiting for max_active ({in_use} of {size} attempts running)"
     return f'waiting for pool "{pool}" ({in_use} of {size} slots in use)'
 
 
@@ -103,10 +123,30 @@ class Pools:
         self, job: Job, run: Run, number: int, control: RunControl, write: Write, item: int = -1
     ) -> bool:
         """Wait until attempt `number` of `run` (of its `item`, a for_each run's: each
-        item has its own place and slots) holds its pool's slots (at once when its
-        job names no pool); False when the run is cut short or stopped first, its place
-        in line given up. The caller gives the slots back with `release`."""
-        wanted = self._wanted(run.job, job)
+        item has its own place and slots) holds a slot of its job's `max_active`, then
+        its pool's slots (at once for what its job does not name); False when the run
+        is cut short or stopped first, its places in line given up. Always in that
+        order, so no attempt waits for the cap while holding a pool's slots. The
+        caller gives the slots back with `release`."""
+        if not self._take_one(self._cap, job, run, number, control, write, cap_key(item)):
+            return False
+        if self._take_one(self._wanted, job, run, number, control, write, item):
+            return True
+        self.release(run.id, item=item)  # the cap's slot, taken for nothing
+        return False
+
+    def _take_one(
+        self,
+        want: Callable[[str, Job], tuple[str, int, int] | None],
+        job: Job,
+        run: Run,
+        number: int,
+        control: RunControl,
+        write: Write,
+        item: int,
+    ) -> bool:
+        """`take` for one pool, the one `want` names now (None: none needed)."""
+        wanted = want(run.job, job)
         if wanted is None:
             return True
         pool, slots, _ = wanted
@@ -120,7 +160,7 @@ class Pools:
             try:
                 write(self.store.pool_wait, entry)
                 while not control.is_cut:
-                    wanted = self._wanted(run.job, job)
+                    wanted = want(run.job, job)
                     if wanted is None:
                         return True  # the place is given up below
                     if wanted[:2] != (entry.pool, entry.slots):
@@ -150,13 +190,20 @@ class Pools:
     def release(self, run_id: int, *, adopted: bool = False, item: int = -1) -> None:
         """The run's (its `item`'s) attempt ended: its slots go back (those `take` took,
         or with `adopted` those recovery moved to this process, all of the run's unless
-        an `item` is named), and this process's first waiter in that pool (any pool,
-        for adopted ones) looks at once."""
-        if (run_id, item) not in self._held and not adopted:
+        an `item` is named), its `max_active` slot with them, and this process's first
+        waiter in each of those pools (any pool, for adopted ones) looks at once."""
+        keys = [(run_id, item), (run_id, cap_key(item))]
+        held = [key for key in keys if key in self._held]
+        if not held and not adopted:
             return
-        pool = self._held.pop((run_id, item), None)
-        self._give_back(run_id, item if item >= 0 or not adopted else None)
-        _WAITERS.freed(pool)
+        pools = [self._held.pop(key) for key in held]
+        if item < 0:  # a run without items has no rows but these two: one write
+            self._give_back(run_id, None)
+        else:
+            for key in keys if adopted else held:
+                self._give_back(*key)
+        for pool in pools or [None]:
+            _WAITERS.freed(pool)
 
     def _give_back(self, run_id: int, item: int | None) -> None:
         """Free the run's (item's; None: all its) slots or place in line. A state
@@ -176,6 +223,12 @@ class Pools:
             return None
         return current.pool, min(current.pool_slots, size), size
 
+    def _cap(self, name: str, job: Job) -> tuple[str, int, int] | None:
+        """(its implicit pool, 1 slot, max_active) when the job (as `_wanted` finds it)
+        has a `max_active` now."""
+        cap = self.config().jobs.get(name, job).max_active
+        return None if cap is None else (f"{CAP_PREFIX}{name}", 1, cap)
+
     def _free_gone(self, pool: str) -> bool:
         """Free what gone cronplus processes of this host left in `pool`: a waiter's
         place, a holder's slots once the attempt they were taken for has ended. True
@@ -187,7 +240,8 @@ class Pools:
                 process = entry.pid, entry.boot_id, entry.start_ticks
                 if process == me() or not gone(entry.host, *process):
                     continue
-                if holds and attempt_going(self.store, entry.run_id, entry.attempt, entry.item):
+                going = attempt_going(self.store, entry.run_id, entry.attempt, item_of(entry.item))
+                if holds and going:
                     continue
                 if self.store.pool_drop(entry.run_id, *process, item=entry.item):
                     freed = True

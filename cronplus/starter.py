@@ -83,6 +83,7 @@ JOB_LINES = (
     ('settle = "5s"', "with watch: a file is taken once unchanged this long"),
     ('watch_rescan = "60s"', "with watch: the whole glob is scanned this often too"),
     ("max_queued = 1000", 'with watch and overlap = "queue": files waiting at most'),
+    ("max_active = 2", "attempts of this job at once, on every host (default none)"),
 )
 
 

@@ -43,6 +43,7 @@ def start_first_attempts(
         if (
             job is None
             or job.pool is not None
+            or job.max_active is not None  # its cap's slot too (issue 17)
             or job.for_each
             or run.attempts
             or runner.stop.is_set()

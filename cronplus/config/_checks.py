@@ -96,6 +96,7 @@ class Checks:
             "settle": self._duration,
             "watch_rescan": lambda w, k, v: self._duration(w, k, v, positive=True),
             "max_queued": lambda w, k, v: self._int(w, k, v, minimum=1),
+            "max_active": self._max_active,
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {
@@ -331,6 +332,15 @@ class Checks:
             hint = did_you_mean(event, ON_EVENTS)
             self.report(where, key, f'{where.keys}{key}: "{event}" is not one of {accepted}{hint}')
         return BAD if bad else tuple(AlertEvent(v) for v in dict.fromkeys(value))
+
+    def _max_active(self, where: Where, key: str, value: Any) -> Any:
+        """issue 17: a cap on the job's attempts at once across every process on the state."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            got = f"{where.keys}{key} must be a whole number, 1 or more (got {show_value(value)})"
+            do = "write max_active = 1 for one attempt at a time, or remove it for no cap"
+            self.report(where, key, f"{got}: {do}")
+            return BAD
+        return value
 
 
 def schedule_notes(config: Config, display: str) -> list[Problem]:

@@ -30,6 +30,7 @@ JOB_KEYS = (
     "pool", "pool_slots", "deadline",
     "for_each", "for_each_max", "item_parallel",
     *WATCH_KEYS,
+    "max_active",
 )  # fmt: skip
 NOT_DEFAULTS = {
     "schedule": "set it on each job",
@@ -352,6 +353,7 @@ class Loader(Checks):
                 for_each_max=get("for_each_max", _JOB.for_each_max),
                 item_parallel=get("item_parallel", _JOB.item_parallel),
                 **watch_fields(job, defaults, self.folder),
+                max_active=get("max_active", _JOB.max_active),
             )
         return Config(
             path=self.path,
