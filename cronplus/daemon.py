@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
+from cronplus.cluster import DAEMON, register
 from cronplus.config import alert_values, check_alert_env, expand
 from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from cronplus.metrics import Figures
-    from cronplus.model import Config
+    from cronplus.model import Config, ProcessRecord
     from cronplus.sdnotify import Notifier
 
 log = logging.getLogger("cronplus")
@@ -73,7 +74,9 @@ def run_daemon(
         notifier = _notifier(stack, clock)  # before any child could inherit its variables
         store = open_store(paths)
         stack.callback(store.close)
-        adopted = _take_over(store, config, clock)
+        registration = register(store, DAEMON, config.lease, clock)
+        stack.callback(registration.unregister)  # after the runs' ends are recorded
+        adopted = _take_over(store, config, clock, registration.previous)
         alerter = Alerter(config, store, clock=clock)
         stack.callback(alerter.close)
         stack.callback(alerter.flush, timeout=FLUSH_S)  # runs before the close
@@ -84,6 +87,7 @@ def run_daemon(
         # the store is still open (the engine's own stop does this too; twice is harmless).
         stack.callback(dispatcher.wait_all)
         stack.callback(dispatcher.shutdown)
+        registration.running = lambda: dispatcher.runner.slots.in_use
         engine = Engine(
             config,
             store,
@@ -186,8 +190,18 @@ def _lock(paths: StatePaths) -> int:
     raise DaemonRunningError(str(paths.root), read_daemon_pid(paths))
 
 
-def _take_over(store: Store, config: Config, clock: Clock) -> list[Adopted]:
-    """Settle or adopt what the previous daemon left, then note this one as the owner."""
+def _take_over(
+    store: Store, config: Config, clock: Clock, previous: ProcessRecord | None
+) -> list[Adopted]:
+    """Settle or adopt what the previous daemon left, then note this one as the owner.
+    `previous`: the dead daemon whose host name this one took (issue 17)."""
+    if previous is not None:
+        log.info(
+            "event=replaces host=%s pid=%d started_at=%s",
+            previous.host,
+            previous.pid,
+            previous.started_at.isoformat(),
+        )
     adopted = take_over(store, config, clock, store.last_daemon_pid())
     store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
     record_config(store, config)
