@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
-from cronplus.cluster import DAEMON, register
+from cronplus.cluster import DAEMON, Registration, register
 from cronplus.config import alert_values, check_alert_env, expand
 from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
@@ -74,8 +74,7 @@ def run_daemon(
         notifier = _notifier(stack, clock)  # before any child could inherit its variables
         store = open_store(paths)
         stack.callback(store.close)
-        registration = register(store, DAEMON, config.lease, clock)
-        stack.callback(registration.unregister)  # after the runs' ends are recorded
+        registration = _register(stack, store, config, clock)
         adopted = _take_over(store, config, clock, registration.previous)
         alerter = Alerter(config, store, clock=clock)
         stack.callback(alerter.close)
@@ -188,6 +187,14 @@ def _lock(paths: StatePaths) -> int:
             raise
     os.close(fd)
     raise DaemonRunningError(str(paths.root), read_daemon_pid(paths))
+
+
+def _register(stack: ExitStack, store: Store, config: Config, clock: Clock) -> Registration:
+    """List this daemon on the state under its host name (issue 17); it leaves the list
+    when `stack` closes, after its runs' ends are recorded."""
+    registration = register(store, DAEMON, config.lease, clock)
+    stack.callback(registration.unregister)
+    return registration
 
 
 def _take_over(
