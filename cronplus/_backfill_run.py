@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from cronplus.backfill import Action, BackfillResult, Outcome, Plan, Settled, pruned_upstream
 from cronplus.clock import Clock, system_clock
+from cronplus.cluster import register
 from cronplus.errors import StateError
 from cronplus.lanes import upstream_blocker
 from cronplus.model import Claim, Config, Run, RunStatus, Trigger
@@ -311,8 +312,13 @@ def run_backfill(
 ) -> BackfillResult:
     """Execute `plan`. Stop signals cut running attempts short (`interrupted`) and start
     nothing more; what did not finish is picked up by the same command run again."""
-    backfill = _Backfill(plan, config, store, paths, parallel, clock or system_clock(), on_settled)
-    with calling_on_signals(install_signals, backfill.interrupt):
+    clock = clock or system_clock()
+    backfill = _Backfill(plan, config, store, paths, parallel, clock, on_settled)
+    slots = backfill.runner.slots
+    with (
+        register(store, "backfill", config.lease, clock, running=lambda: slots.in_use),
+        calling_on_signals(install_signals, backfill.interrupt),
+    ):
         backfill.run()
     order = [(i.job, i.scheduled_for) for i in plan.items]
     settled = tuple(backfill.settled[k] for k in order if k in backfill.settled)

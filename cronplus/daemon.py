@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
+from cronplus.cluster import DAEMON, Registration, register
 from cronplus.config import alert_values, check_alert_env, expand
 from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
 from cronplus.engine import Engine
 from cronplus.engine_jobs import record_config
-from cronplus.errors import DaemonRunningError, StateError
+from cronplus.errors import CronplusError, DaemonRunningError, StateError
 from cronplus.job_share import DEFAULT_LEASE, JobShare
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from cronplus.metrics import Figures
-    from cronplus.model import Config
+    from cronplus.model import Config, ProcessRecord
     from cronplus.sdnotify import Notifier
 
 log = logging.getLogger("cronplus")
@@ -75,7 +76,8 @@ def run_daemon(
         notifier = _notifier(stack, clock)  # before any child could inherit its variables
         store = open_store(paths)
         stack.callback(store.close)
-        adopted = _take_over(store, config, clock)
+        registration = _register(stack, store, config, clock)
+        adopted = _take_over(store, config, clock, registration.previous)
         alerter = Alerter(config, store, clock=clock)
         stack.callback(alerter.close)
         stack.callback(alerter.flush, timeout=FLUSH_S)  # runs before the close
@@ -86,6 +88,7 @@ def run_daemon(
         # the store is still open (the engine's own stop does this too; twice is harmless).
         stack.callback(dispatcher.wait_all)
         stack.callback(dispatcher.shutdown)
+        registration.running = lambda: dispatcher.runner.slots.in_use
         engine = Engine(
             config,
             store,
@@ -207,9 +210,41 @@ def _lock(paths: StatePaths) -> int:
     raise DaemonRunningError(str(paths.root), read_daemon_pid(paths))
 
 
-def _take_over(store: Store, config: Config, clock: Clock) -> list[Adopted]:
-    """Settle or adopt what the previous daemon left, then note this one as the owner."""
-    adopted = take_over(store, config, clock, store.last_daemon_pid())
+def _register(stack: ExitStack, store: Store, config: Config, clock: Clock) -> Registration:
+    """List this daemon on the state under its host name (issue 17); it leaves the list
+    when `stack` closes, after its runs' ends are recorded."""
+    registration = register(store, DAEMON, config.lease, clock, on_lost=_lost)
+    stack.callback(registration.unregister)
+    return registration
+
+
+def _lost(registration: Registration) -> None:
+    """Another daemon judged this one dead (cut off from the state past its lease): its
+    runs were taken over, and their ends are not recorded over the new owner's
+    (`Store.finish_run`); its jobs go at the next check (`job_share`). It lists
+    itself again, to take a share anew."""
+    log.error("event=registration_lost pid=%d detail='declared dead by others'", os.getpid())
+    try:
+        registration.renew()
+    except CronplusError as e:
+        log.error("event=registration_failed detail=%r", str(e))
+
+
+def _take_over(
+    store: Store, config: Config, clock: Clock, previous: ProcessRecord | None
+) -> list[Adopted]:
+    """Settle or adopt what the previous daemon left, then note this one as the owner.
+    `previous`: the dead daemon whose host name this one took (issue 17)."""
+    if previous is not None:
+        log.info(
+            "event=replaces host=%s pid=%d started_at=%s",
+            previous.host,
+            previous.pid,
+            previous.started_at.isoformat(),
+        )
+        store.drop_job_owners(previous.host, previous.pid)  # its jobs: free to take again
+    last = previous.pid if previous is not None else store.last_daemon_pid()
+    adopted = take_over(store, config, clock, last)
     store.mark_daemon_started(os.getpid())  # after: a crash in take_over keeps the last
     record_config(store, config)
     return adopted

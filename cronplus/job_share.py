@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cronplus.errors import StateError
-from cronplus.leases import live
 from cronplus.model import ProcessRecord
+from cronplus.procs import live
 from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
@@ -104,12 +104,19 @@ class JobShare:
             self._connected_since = db_now
         daemons = [p for p in self.store.processes() if p.kind == "daemon"]
         me = (self.store.host, self.pid)
-        if db_now - self._connected_since >= self.lease:  # only then judge others dead
+        judge = db_now - self._connected_since >= self.lease  # only then judge others dead
+        if judge:
             for p in daemons:
                 if (p.host, p.pid) != me and db_now - p.heartbeat_at > p.lease:
                     self._sweep(p, now)
         alive = [p for p in live(daemons, db_now) if (p.host, p.pid) != me]
         owners = self.store.job_owners()
+        listed = {(p.host, p.pid) for p in daemons} | {me}
+        stale = {(o.host, o.pid) for o in owners.values()} - listed
+        if judge and stale:  # owners the state no longer lists (forgotten as dead)
+            for host, pid in stale:
+                self.store.drop_job_owners(host, pid)  # type: ignore[arg-type]
+            owners = self.store.job_owners()
         # Jobs this daemon held that another took: it was judged dead meanwhile.
         change = ShareChange(
             lost=sorted(

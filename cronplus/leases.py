@@ -4,18 +4,8 @@ clock, is within its lease. This host's processes are asked directly (`procs`)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from cronplus.model import ProcessRecord
-from cronplus.procs import alive, host
+from cronplus.procs import alive, host, live
 from cronplus.store import Store
-
-
-def live(processes: Sequence[ProcessRecord], now: datetime) -> list[ProcessRecord]:
-    """The processes whose heartbeat is within their lease as of `now` (the database's
-    clock)."""
-    return [p for p in processes if now - p.heartbeat_at <= p.lease]
 
 
 def here(owner_host: str | None) -> bool:

@@ -212,6 +212,7 @@ class Config:
     source: str | None = field(default=None, repr=False, compare=False)  # the file's text
     # Read once per load of the file (config.load_config); None for a Config built otherwise.
     alert_env: AlertEnv | None = field(default=None, repr=False, compare=False)
+    lease: timedelta = field(default_factory=lambda: DEFAULT_LEASE)  # [defaults].lease (issue 17)
 
     @property
     def folder(self) -> Path:
@@ -382,6 +383,8 @@ class Item:
     attempts: tuple[Attempt, ...] = ()
 
 
+DEFAULT_LEASE = timedelta(seconds=30)  # [defaults].lease: a process is dead past it (issue 17)
+MIN_LEASE = timedelta(seconds=3)  # a heartbeat every third of it: at least each second
 TAIL_BYTES = 64 * 1024  # of each attempt's output, kept in the state (issue 17)
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cronplus.errors import StateError, StateUsageError
+from cronplus.procs import host
 
 STATE_ENV = "CRONPLUS_STATE"
 DEFAULT_STATE_DIRNAME = ".cronplus"
+_HOST_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")  # a host name in a file's name
 
 
 class _Under:
@@ -27,18 +29,30 @@ class _Under:
         return paths.root / self.name
 
 
+class _PerHost(_Under):
+    """A daemon's file: with a PostgreSQL state, one per host name (`daemon.web1.lock`),
+    as daemons under several CRONPLUS_HOST names may share one machine and jobs folder
+    (issue 17); a SQLite state has one daemon, and one file (`daemon.lock`)."""
+
+    def __get__(self, paths: StatePaths, owner: type | None = None) -> Path:
+        if paths.url is None:
+            return paths.root / self.name
+        stem, suffix = self.name.split(".")
+        return paths.root / f"{stem}.{_HOST_UNSAFE.sub('_', host())}.{suffix}"
+
+
 @dataclass(frozen=True, slots=True)
 class StatePaths:
     """Where the state is: a folder holding `state.db`, or, with `url`, a PostgreSQL
-    database; `root` then holds only this host's logs and its daemon's lock."""
+    database; `root` then holds only this host's logs and its daemons' locks."""
 
     root: Path
     url: str | None = None  # postgresql://…, expanded: it may hold a password
 
     db = _Under("state.db")
     logs = _Under("logs")
-    lock = _Under("daemon.lock")
-    pidfile = _Under("daemon.pid")
+    lock = _PerHost("daemon.lock")
+    pidfile = _PerHost("daemon.pid")
 
     def attempt_log(self, job: str, run_id: int, attempt: int) -> Path:
         return self.logs / job / f"{run_id}-{attempt}.log"

@@ -6,6 +6,7 @@ process is gone, and must not import the executor for that.
 A pid alone does not name a process that a state outlives (a reboot, a container
 restart): pids are reused. `me` and `gone` name one by its pid, the kernel's boot
 id and its start in clock ticks since boot, none of which a clock step changes.
+Across hosts (issue 17) only a heartbeat tells: `live`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from __future__ import annotations
 import functools
 import os
 import socket
+
+TYPE_CHECKING = False  # typing costs a piped status's start (issue 12)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from cronplus.model import ProcessRecord
 
 HOST_ENV = "CRONPLUS_HOST"  # names this process in the state (issue 17)
 
@@ -129,3 +137,9 @@ def any_runs_with_arg(arg: str) -> bool:
     """Whether any live process has `arg` among its arguments (a search of /proc, for
     an attempt whose wrapper pid was never recorded)."""
     return any(runs_with_arg(pid, arg) for pid in all_pids())
+
+
+def live(processes: Iterable[ProcessRecord], now: datetime) -> list[ProcessRecord]:
+    """The processes whose heartbeat is within their lease at `now`, the database's
+    clock (issue 17): the others are dead, whatever /proc says of their pid."""
+    return [p for p in processes if now - p.heartbeat_at <= p.lease]

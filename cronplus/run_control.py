@@ -122,7 +122,7 @@ class SlotPool:
     def take(self, key: tuple[datetime, int], stop: threading.Event) -> bool:
         """Wait for a slot; False if `stop` is set first."""
         if self._size is None:
-            return True
+            return self._unlimited()
         with self._cond:
             heapq.heappush(self._waiting, key)
             while not (self._free > 0 and self._waiting[0] == key):
@@ -140,7 +140,7 @@ class SlotPool:
     def try_take(self) -> bool:
         """A slot now, if one is free and no run waits for one (those go first)."""
         if self._size is None:
-            return True
+            return self._unlimited()
         with self._cond:
             if self._free > 0 and not self._waiting:
                 self._free -= 1
@@ -148,11 +148,22 @@ class SlotPool:
             return False
 
     def put_back(self) -> None:
-        if self._size is None:
-            return
         with self._cond:
             self._free += 1
-            self._cond.notify_all()
+            if self._size is not None:
+                self._cond.notify_all()
+
+    def _unlimited(self) -> bool:
+        with self._cond:
+            self._free -= 1  # below 0: no limit, but `in_use` counts it
+        return True
+
+    @property
+    def in_use(self) -> int:
+        """Slots taken: the attempts of this process going now (its heartbeat's
+        `running`, issue 17), an attempt adopted from a dead process aside."""
+        with self._cond:
+            return (self._size or 0) - self._free
 
     @property
     def waiting(self) -> int:

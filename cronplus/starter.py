@@ -24,6 +24,7 @@ timezone = "{timezone}"  # this host's zone: the zone of every job that names no
 # state = "state"          # the state directory (runs, logs), relative to this file
 # max_parallel = 8         # attempts running at once, all jobs together (CPUs x 4)
 # env_file = "alerts.env"  # a KEY=VALUE file ${{NAME}} in alert URLs may use
+# lease = "30s"            # a process silent this long is dead (a beat each third; >= 3s)
 
 # [alerts]
 # urls = ["mailto://user:${{SMTP_PASSWORD}}@smtp.example.org?to=ops@example.org"]  # apprise

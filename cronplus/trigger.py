@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cronplus.alerts import Alerter
 from cronplus.clock import Clock, system_clock
+from cronplus.cluster import register
 from cronplus.dispatch import Dispatcher
 from cronplus.errors import ConfigError, CronplusError, ExitCode, UnknownJobError, UsageError
 from cronplus.model import Claim, Config, Run, RunFile, Trigger
@@ -74,8 +75,13 @@ def run_now(
         raise CronplusError(f'a run of "{job}" for {now.isoformat()} exists already; try again')
     if on_claimed is not None:
         on_claimed(run)
-    # Stop signals interrupt the runs while they go.
-    with calling_on_signals(install_signals, dispatcher.shutdown):
+    # Stop signals interrupt the runs while they go; the state lists this process
+    # meanwhile (issue 17).
+    slots = dispatcher.runner.slots
+    with (
+        register(store, "trigger", config.lease, clock, running=lambda: slots.in_use),
+        calling_on_signals(install_signals, dispatcher.shutdown),
+    ):
         dispatcher.submit(run)
         dispatcher.wait_all(SIGNAL_LOOK_S)
     return sorted(dispatcher.finished, key=lambda r: r.id)

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import record, wait_until
 
+from cronplus import procs
 from cronplus.cli import cli as cli_group
 from cronplus.errors import ExitCode
 from cronplus.model import RunStatus, Trigger
@@ -428,7 +429,9 @@ def test_status_names_the_daemon_holding_the_state(project, cli, daemon):
     d.wait_started()
     result = cli("status")
     assert result.exit_code == ExitCode.OK
-    assert f"daemon: running, pid {d.proc.pid} (state {project.state})" in result.stdout
+    # Issue 17: the daemon as the state lists it (its lock alone: `daemon: running, pid N`).
+    line = f"daemon: {procs.host()} pid {d.proc.pid}, last heartbeat "
+    assert line in result.stdout and f"(state {project.state})" in result.stdout
 
 
 # -- status --on ----------------------------------------------------------------------------

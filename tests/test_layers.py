@@ -83,6 +83,7 @@ LAYERS = {
     "unit": 4,
     "model": 5,
     "errors": 5,
+    "cluster": 3,  # issue 17
 }
 HEAVY = {"rich", "croniter", "apprise", "filelock", "psycopg"}
 

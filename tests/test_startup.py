@@ -42,6 +42,7 @@ STATUS_MODULES = {
     "cronplus.reading",
     "cronplus.render",
     "cronplus.render._base",
+    "cronplus.render.daemons",  # issue 17: status's daemon lines
     "cronplus.render.reports",
     "cronplus.report",
     "cronplus.schedule",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     "--problems", is_flag=True, help="With --on: only the fire times that did not succeed."
 )
 @click.option("--watch", is_flag=True, help="Show it again every second until Ctrl-C.")
+@click.option("--daemons", is_flag=True, help="Only the live daemons on the state.")
 @json_option()
 @pass_ctx
 def status(
@@ -43,10 +44,14 @@ def status(
     on_date: str | None,
     problems: bool,
     watch: bool,
+    daemons: bool,
     as_json: bool,
 ) -> None:
     """Did it run? Each job's last run, what is running, what is overdue, and the next
     fire time; with --on, every fire time of that date beside its run.
+
+    With --daemons, only the daemons whose heartbeat is within their lease: host,
+    pid, start, last heartbeat, attempts running.
 
     With --watch, the table, the runs going with their elapsed time, the last 24
     hours' failures, the daemon's pid and the time, again every second until Ctrl-C
@@ -62,8 +67,14 @@ def status(
       cronplus status
       cronplus status load --on 2026-11-17 --problems
       cronplus status --watch
+      cronplus status --daemons
     """
     from cronplus.cli._status import job_names, show_status
+
+    if daemons:
+        from cronplus.cli._daemons import show_daemons
+
+        sys.exit(show_daemons(obj, jobs, on_date, problems or watch, as_json=as_json))
 
     names = job_names(obj, jobs)
     if watch:

@@ -21,8 +21,11 @@ from cronplus.errors import ExitCode
 TYPE_CHECKING = False  # typing costs a quick command's start (issue 12)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from cronplus.cli._context import Context
+    from cronplus.model import ProcessRecord
+    from cronplus.store import Store
 
 
 def job_names(obj: Context, jobs: Sequence[str]) -> list[str]:
@@ -37,14 +40,26 @@ def show_status(obj: Context, names: list[str], *, chosen: bool, as_json: bool) 
     from cronplus.paths import read_daemon_pid
 
     now = system_clock().now()
-    rows = report.job_statuses(obj.config, obj.store(), names, now)
+    store = obj.store()
+    rows = report.job_statuses(obj.config, store, names, now)
     if as_json:
         from cronplus.intervals import Intervals
 
         render.print_json(render.status_json(rows, Intervals(obj.config)))
     else:
-        render.print_status(rows, read_daemon_pid(obj.paths), obj.paths.root, now, chosen)
+        daemons = live_daemons(store)
+        pid = read_daemon_pid(obj.paths)
+        render.print_status(rows, pid, obj.paths.shown, now, chosen, daemons=daemons)
     return ExitCode.NOT_SUCCEEDED if any(r.is_bad for r in rows) else ExitCode.OK
+
+
+def live_daemons(store: Store) -> tuple[list[ProcessRecord], datetime]:
+    """The daemons the state lists whose heartbeat is within their lease (issue 17),
+    and the database's clock they were judged by."""
+    from cronplus.procs import live
+
+    now = store.db_now()
+    return live((p for p in store.processes() if p.kind == "daemon"), now), now
 
 
 def parse(argv: Sequence[str]) -> tuple[str, str | None, list[str], bool] | None:

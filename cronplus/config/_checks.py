@@ -17,7 +17,7 @@ from typing import Any
 from cronplus._toml_lines import KeyLines
 from cronplus.config._values import is_zone, parse_duration, show_value
 from cronplus.errors import Problem, did_you_mean
-from cronplus.model import ON_EVENTS, AlertEvent, Catchup, Config, Overlap
+from cronplus.model import MIN_LEASE, ON_EVENTS, AlertEvent, Catchup, Config, Overlap
 
 _SIZE = re.compile(r"([0-9]+)\s*([KMGkmg]?)")
 MAX_JITTER = timedelta(hours=24)  # a spread, not a schedule: a day at most
@@ -97,6 +97,7 @@ class Checks:
             "watch_rescan": lambda w, k, v: self._duration(w, k, v, positive=True),
             "max_queued": lambda w, k, v: self._int(w, k, v, minimum=1),
             "max_active": self._max_active,
+            "lease": self._lease,
         }
         # The keys of [alerts]; a job's own alerts table may set JOB_ALERTS_KEYS of them.
         self.alert_checks: dict[str, Callable[[Where, str, Any], Any]] = {
@@ -183,6 +184,12 @@ class Checks:
             return BAD
         if positive and not parsed:
             return self.wrong(where, key, "more than 0", value)
+        return parsed
+
+    def _lease(self, where: Where, key: str, value: Any) -> Any:
+        parsed = self._duration(where, key, value)
+        if parsed is not BAD and parsed < MIN_LEASE:
+            return self.wrong(where, key, 'at least "3s"', value)
         return parsed
 
     def _jitter(self, where: Where, key: str, value: Any) -> Any:

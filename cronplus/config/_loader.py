@@ -16,7 +16,7 @@ from cronplus.config._pool_checks import NAME_RE, check_pools, parse_pools
 from cronplus.config._values import show_value, system_timezone
 from cronplus.config._watch import WATCH_KEYS, check_watch, watch_fields
 from cronplus.errors import ConfigError, did_you_mean
-from cronplus.model import MAX_RETRY_DELAY, AlertsConfig, Config, Job, RetryPolicy
+from cronplus.model import DEFAULT_LEASE, MAX_RETRY_DELAY, AlertsConfig, Config, Job, RetryPolicy
 
 # Keys in the order they are listed in messages.
 JOB_KEYS = (
@@ -43,7 +43,7 @@ NOT_DEFAULTS = {
     "for_each": "set it on each job that fans out",
     "watch": "set it on each job",
 }
-DEFAULTS_ONLY = ("state", "max_parallel", "env_file")
+DEFAULTS_ONLY = ("state", "max_parallel", "env_file", "lease")
 DEFAULTS_KEYS = tuple(k for k in JOB_KEYS if k not in NOT_DEFAULTS) + DEFAULTS_ONLY
 TOP_KEYS = ("defaults", "alerts", "pools", "jobs")
 # In the order a too-long retry delay is reported on: the likeliest culprit first.
@@ -362,6 +362,7 @@ class Loader(Checks):
             max_parallel=defaults.get("max_parallel"),
             alerts=alerts,
             env_file=defaults.get("env_file"),
+            lease=defaults.get("lease", DEFAULT_LEASE),
         )
 
 

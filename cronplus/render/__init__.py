@@ -50,7 +50,6 @@ _MODULE_OF = {
     "print_plan": "backfill",
     # reports.py
     "alerts_json": "reports",
-    "daemon_line": "reports",
     "day_json": "reports",
     "history_json": "reports",
     "next_json": "reports",
@@ -71,6 +70,10 @@ _MODULE_OF = {
     "prune_json": "prune",
     # progress.py
     "Progress": "progress",
+    # daemons.py
+    "daemon_lines": "daemons",
+    "daemons_json": "daemons",
+    "print_daemons": "daemons",
 }
 __all__ = sorted(_MODULE_OF)
 

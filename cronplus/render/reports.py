@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cronplus.model import AlertRecord, Job, Run, RunStatus
+from cronplus.model import AlertRecord, Job, ProcessRecord, Run, RunStatus
 from cronplus.render._base import (
     duration,
     going_run_json,
@@ -23,6 +23,7 @@ from cronplus.render._base import (
     print_table,
     short_time,
 )
+from cronplus.render.daemons import EPOCH, daemon_lines
 
 if TYPE_CHECKING:
     from cronplus.deadline_report import Verdict
@@ -86,7 +87,13 @@ _STATUS_HEADERS = [
 
 
 def print_status(
-    rows: Sequence[JobStatus], daemon_pid: int | None, state: Path, now: datetime, chosen: bool
+    rows: Sequence[JobStatus],
+    daemon_pid: int | None,
+    state: Path | str,
+    now: datetime,
+    chosen: bool,
+    *,
+    daemons: tuple[Sequence[ProcessRecord], datetime] = ((), EPOCH),
 ) -> None:
     """One row per job. Piped: full ISO times with offsets, every column. On a
     terminal: local times (no date when today's), the zone under the schedule, and no
@@ -99,7 +106,7 @@ def print_status(
     else:
         print_table(headers, table, status_column=4)
     print_lines([note for r in rows for note in status_notes(r, chosen)])
-    print_lines([daemon_line(daemon_pid, state)])
+    print_lines(daemon_lines(daemon_pid, state, *daemons))
 
 
 def status_table(
@@ -208,13 +215,6 @@ def _missed_text(v: Verdict, tz: str) -> str:
         doing = f"its run is {run.status}"
     when, at = human_time(v.fire_time, tz), human_time(v.at, tz)
     return f"the run for {when} had not succeeded by {at} ({doing})"
-
-
-def daemon_line(daemon_pid: int | None, state: Path) -> str:
-    if daemon_pid is None:
-        return f"daemon: not running (state {state})"
-    pid = f"pid {daemon_pid}" if daemon_pid else "pid unknown"
-    return f"daemon: running, {pid} (state {state})"
 
 
 # -- status --on --------------------------------------------------------------------------------

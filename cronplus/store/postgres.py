@@ -81,8 +81,12 @@ def _translate(sql: str) -> str:
 
 
 def _args(args: Sequence[object]) -> Sequence[object]:
-    # SQLite keeps booleans as 0/1 in INTEGER columns; so do these tables.
-    return [int(a) if isinstance(a, bool) else a for a in args]
+    """SQLite keeps booleans as 0/1 in INTEGER columns, and so do these tables; text
+    cannot hold NUL in PostgreSQL (a job's output may): it is kept as U+FFFD."""
+    return [
+        int(a) if isinstance(a, bool) else a.replace("\0", "\ufffd") if isinstance(a, str) else a
+        for a in args
+    ]
 
 
 class _Row(dict):
