@@ -26,7 +26,7 @@ from cronplus.dispatch import Dispatcher
 from cronplus.engine import Engine
 from cronplus.engine_jobs import record_config
 from cronplus.errors import CronplusError, DaemonRunningError, StateError
-from cronplus.job_share import DEFAULT_LEASE, JobShare
+from cronplus.job_share import JobShare
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
 from cronplus.retention import Pruner
@@ -34,6 +34,7 @@ from cronplus.store import Store, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import timedelta
 
     from cronplus.metrics import Figures
     from cronplus.model import Config, ProcessRecord
@@ -96,7 +97,7 @@ def run_daemon(
             clock=clock,
             adopted=adopted,
             load=lambda: load_config(config.path, display_path=display_path),
-            share=_share(store, paths, dispatcher, lambda: engine.config),
+            share=_share(store, paths, dispatcher, config.lease, lambda: engine.config),
         )
         _watchdog(engine, notifier)
         _start_heartbeat(stack, config)
@@ -111,7 +112,11 @@ def run_daemon(
 
 
 def _share(
-    store: Store, paths: StatePaths, dispatcher: Dispatcher, config: Callable[[], Config]
+    store: Store,
+    paths: StatePaths,
+    dispatcher: Dispatcher,
+    lease: timedelta,
+    config: Callable[[], Config],
 ) -> JobShare | None:
     """On a PostgreSQL state several daemons run at once, each firing its share of the
     scheduled jobs (job_share.py); on SQLite the one daemon fires them all."""
@@ -122,7 +127,7 @@ def _share(
     return JobShare(
         store,
         os.getpid(),
-        getattr(config(), "lease", DEFAULT_LEASE),
+        lease,
         sweep=lambda dead, now: sweep_dead(store, dead, now),
         resume=lambda now, owns: resume_due(store, config(), dispatcher, now, owns),
     )

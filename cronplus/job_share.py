@@ -34,8 +34,6 @@ from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
 
-DEFAULT_LEASE = timedelta(seconds=30)  # [defaults].lease
-
 
 @dataclass
 class ShareChange:
