@@ -128,6 +128,7 @@ def _share(
         store,
         os.getpid(),
         lease,
+        idle=dispatcher.idle,
         sweep=lambda dead, now: sweep_dead(store, dead, now),
         resume=lambda now, owns: resume_due(store, config(), dispatcher, now, owns),
     )

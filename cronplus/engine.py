@@ -81,6 +81,7 @@ class Engine(Reloads):
         self._files = FileWatch(config, dispatcher, self._wake.set)  # `watch` jobs (issue 16)
         # Several daemons on one state (issue 17): the scheduled jobs this one fires.
         self._share = share
+        self._alive_at_start: datetime | None = None
 
     def start(self, now: datetime) -> None:
         """Take up what the previous daemon left (adopted and resumed runs), then the
@@ -88,6 +89,7 @@ class Engine(Reloads):
         they go through its catch-up policy (those it records skipped alert as
         missed); within it, they are merely late and run."""
         last_alive = self.store.daemon_alive()
+        self._alive_at_start = last_alive  # for the jobs of a shared state never owned
         paused = self.store.paused_jobs()
         self._resume(paused, now)
         for job in self.config.jobs.values():
@@ -116,22 +118,26 @@ class Engine(Reloads):
         return self._share is None or self._share.owns(name)
 
     def _share_check(self, now: datetime) -> None:
-        """Another daemon's job taken up (its fire times since its last owner consumed
-        them), one handed over or lost (never fired here again)."""
-        if self._share is None:
+        """The jobs followed made what the share says: one handed over or lost is fired
+        here no more; one taken is taken up from where its last owner consumed its fire
+        times (never owned: from the last daemon's end at this one's start, later from
+        now, as a reload follows a new job). What fails is done at the next check."""
+        share = self._share
+        if share is None or not share.due(now):
             return
-        scheduled = [j.name for j in self.config.jobs.values() if _scheduled(j)]
-        change = self._share.check(now, scheduled, self.dispatcher.idle)
-        for name in change.lost:
-            self._iters.pop(name, None)
+        share.check(now, [j.name for j in self.config.jobs.values() if _scheduled(j)])
+        for name in [n for n in self._iters if not share.owns(n)]:
+            self._iters.pop(name)
             self._next.pop(name, None)
-        paused = self.store.paused_jobs() if change.gained else {}
-        last_alive = self.store.daemon_alive() if change.gained else None
-        for name, since in change.gained.items():
+        pending = share.pending()
+        paused = self.store.paused_jobs() if pending else {}
+        for name, since in pending.items():
             job = self.config.jobs.get(name)
             if job is not None and _scheduled(job) and name not in self._iters:
-                # Never owned: from when a daemon last ran (the state's first daemons).
-                self._take_up(job, last_alive if since is None else since, now, paused)
+                self._take_up(job, self._alive_at_start if since is None else since, now, paused)
+            share.taken_up(name)
+        share.mark_through(now)  # every job owned is followed: consumed up to now
+        self._alive_at_start = now
 
     def _reboot(self, job: Job, now: datetime, paused: dict[str, datetime]) -> None:
         """`@reboot`: one run per daemon start, its logical time the start instant. It
@@ -250,6 +256,8 @@ class Engine(Reloads):
             self._step(now)
         except StateError as e:
             self.dispatcher.state.failed(e)
+            if self._share is not None:
+                self._share.disconnected()  # judge no other daemon dead on this streak
             self._state_failing = True
             self._unreachable = isinstance(e, StateUnreachableError)
             return now + timedelta(seconds=STATE_RETRY_S)

@@ -24,7 +24,6 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cronplus.errors import StateError
@@ -35,15 +34,6 @@ from cronplus.store import Store
 log = logging.getLogger("cronplus")
 
 
-@dataclass
-class ShareChange:
-    """What a check changed: jobs taken (each with the time its fire times were
-    consumed up to) and jobs given up or lost."""
-
-    gained: dict[str, datetime | None] = field(default_factory=dict)  # None: never owned
-    lost: list[str] = field(default_factory=list)
-
-
 def preference(job: str, host: str) -> bytes:
     """Rendezvous hashing: the daemon whose name scores highest for a job is where
     it is best kept, the same answer on every host."""
@@ -51,23 +41,27 @@ def preference(job: str, host: str) -> bytes:
 
 
 class JobShare:
-    """This daemon's share of the scheduled jobs; the engine asks `owns` and calls
-    `check` after each step."""
+    """This daemon's share of the scheduled jobs; the engine asks `owns`, and at each
+    `due` check follows the jobs taken (`pending`, then `taken_up`) and drops those
+    given or lost, then `mark_through`."""
 
     def __init__(
         self,
         store: Store,
         pid: int,
         lease: timedelta,
+        idle: Callable[[str], bool],
         sweep: Callable[[ProcessRecord, datetime], None],
         resume: Callable[[datetime, Callable[[str], bool]], None],
     ) -> None:
         self.store = store
         self.pid = pid
         self.lease = lease
+        self._idle = idle  # no run of the job going here: it may be handed over
         self._sweep = sweep  # a dead daemon's runs and jobs (sweep.py)
         self._resume = resume  # runs waiting to be resumed: taken up here
         self._mine: set[str] = set()
+        self._pending: dict[str, datetime | None] = {}  # taken, not yet followed
         self._scheduled: set[str] = set()  # as of the last check
         self._next: datetime | None = None  # the next check; None: at the first step
         self._connected_since: datetime | None = None  # the database's clock
@@ -78,25 +72,44 @@ class JobShare:
     def first(self) -> datetime | None:
         return self._next
 
-    def check(
-        self, now: datetime, scheduled: Sequence[str], idle: Callable[[str], bool]
-    ) -> ShareChange:
-        """At most every third of the lease: sweep dead daemons, then hand over and
-        take jobs toward this daemon's share. A state that cannot be read or written
-        changes nothing (the jobs stay as they were) and ends the connected streak."""
-        if self._next is not None and now < self._next:
-            return ShareChange()
+    def due(self, now: datetime) -> bool:
+        return self._next is None or now >= self._next
+
+    def pending(self) -> dict[str, datetime | None]:
+        """The jobs taken and not yet followed, each with the time its fire times were
+        consumed up to (None: never owned)."""
+        return {j: t for j, t in self._pending.items() if j in self._mine}
+
+    def taken_up(self, name: str) -> None:
+        self._pending.pop(name, None)
+
+    def disconnected(self) -> None:
+        """The state failed this process: no other daemon is judged dead until it has
+        been connected for a whole lease again (a database restart is no takeover)."""
+        self._connected_since = None
+
+    def check(self, now: datetime, scheduled: Sequence[str]) -> None:
+        """Sweep dead daemons, then hand over and take jobs toward this daemon's share.
+        What the state took is kept in `_mine` whatever fails after; a failure ends the
+        connected streak and the rest waits for the next check."""
         self._next = now + self.lease / 3
         try:
-            return self._check(now, scheduled, idle)
+            self._check(now, scheduled)
         except StateError as e:
-            self._connected_since = None
+            self.disconnected()
             log.warning("event=share-check-failed detail=%r", str(e))
-            return ShareChange()
 
-    def _check(
-        self, now: datetime, scheduled: Sequence[str], idle: Callable[[str], bool]
-    ) -> ShareChange:
+    def mark_through(self, now: datetime) -> None:
+        """Every job owned is followed, its fire times consumed up to `now`."""
+        if self._pending or not self._mine:
+            return
+        try:
+            self.store.mark_owned_through(self.pid, now)
+        except StateError as e:
+            self.disconnected()
+            log.warning("event=share-mark-failed detail=%r", str(e))
+
+    def _check(self, now: datetime, scheduled: Sequence[str]) -> None:
         db_now = self.store.db_now()
         if self._connected_since is None:
             self._connected_since = db_now
@@ -107,7 +120,6 @@ class JobShare:
             for p in daemons:
                 if (p.host, p.pid) != me and db_now - p.heartbeat_at > p.lease:
                     self._sweep(p, now)
-        alive = [p for p in live(daemons, db_now) if (p.host, p.pid) != me]
         owners = self.store.job_owners()
         listed = {(p.host, p.pid) for p in daemons} | {me}
         stale = {(o.host, o.pid) for o in owners.values()} - listed
@@ -115,38 +127,32 @@ class JobShare:
             for host, pid in stale:
                 self.store.drop_job_owners(host, pid)  # type: ignore[arg-type]
             owners = self.store.job_owners()
-        # Jobs this daemon held that another took: it was judged dead meanwhile.
-        change = ShareChange(
-            lost=sorted(
-                j for j in self._mine if j not in owners or (owners[j].host, owners[j].pid) != me
-            )
-        )
-        self._mine -= set(change.lost)
-        self._mine |= {j for j, o in owners.items() if (o.host, o.pid) == me}
+        # Those another daemon took are lost: this one was judged dead meanwhile.
+        self._mine = {j for j, o in owners.items() if (o.host, o.pid) == me}
+        self._share(now, scheduled, owners, len(live(daemons, db_now)) or 1)
+        self._resume(now, self._may_resume)
+
+    def _share(self, now: datetime, scheduled: Sequence[str], owners: dict, daemons: int) -> None:
         wanted = self._scheduled = set(scheduled)
-        share = math.ceil(len(wanted) / (len(alive) + 1)) if wanted else 0
+        share = math.ceil(len(wanted) / daemons) if wanted else 0
         host = self.store.host
         by_pref = sorted(self._mine, key=lambda j: preference(j, host))  # least wanted first
-        give = [j for j in by_pref if j not in wanted]  # gone from the jobs file
-        surplus = len(self._mine) - len(give) - share
-        give += [j for j in by_pref if j in wanted and idle(j)][: max(surplus, 0)]
-        room = share - (len(self._mine) - len(give))
-        free = [j for j in scheduled if j not in owners and j not in self._mine]
+        gone = [j for j in by_pref if j not in wanted]  # gone from the jobs file, or disabled
+        surplus = len(self._mine) - len(gone) - share
+        give = [j for j in by_pref if j in wanted and self._idle(j)][: max(surplus, 0)]
+        room = share - (len(self._mine) - len(gone) - len(give))
+        free = [j for j in scheduled if j not in owners]
         free.sort(key=lambda j: preference(j, host), reverse=True)
-        taken = self.store.own_jobs(self.pid, free[: max(room, 0)], give, now)
-        self._mine = (self._mine - set(give)) | set(taken)
-        self.store.mark_owned_through(self.pid, now)
-        change.lost += [j for j in give if j in wanted]
-        change.gained = taken
+        taken = self.store.own_jobs(self.pid, free[: max(room, 0)], give, now, forget=gone)
+        self._mine = (self._mine - set(give) - set(gone)) | set(taken)
+        self._pending.update(taken)
         if taken or give:
             log.info(
                 "event=jobs-shared took=%s gave=%s daemons=%d",
                 ",".join(sorted(taken)) or "-",
                 ",".join(give) or "-",
-                len(alive) + 1,
+                daemons,
             )
-        self._resume(now, self._may_resume)
-        return change
 
     def _may_resume(self, name: str) -> bool:
         return name in self._mine or name not in self._scheduled

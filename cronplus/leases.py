@@ -8,10 +8,11 @@ from cronplus.procs import alive, host, live
 from cronplus.store import Store
 
 
-def here(owner_host: str | None) -> bool:
-    """Whether a run owned by `owner_host` is this host's to judge by its pid: a run
-    written before hosts were recorded (None) is."""
-    return owner_host is None or owner_host == host()
+def here(store: Store, owner_host: str | None) -> bool:
+    """Whether a run owned by `owner_host` is this host's to judge by its pid: every
+    run of a state only one host uses (SQLite: a renamed host's too), and a run written
+    before hosts were recorded (None)."""
+    return not store.shared or owner_host is None or owner_host == host()
 
 
 def owner_live(store: Store, owner_host: str | None, pid: int | None) -> bool:
@@ -19,7 +20,7 @@ def owner_live(store: Store, owner_host: str | None, pid: int | None) -> bool:
     heartbeat on another (a process the state does not list is not)."""
     if pid is None:
         return False
-    if here(owner_host):
+    if here(store, owner_host):
         return alive(pid)
     now = store.db_now()
     return any((p.host, p.pid) == (owner_host, pid) for p in live(store.processes(), now))

@@ -73,7 +73,7 @@ def take_over(
     me = os.getpid()
     for run in store.unfinished_runs():
         owner_host, owner = store.run_owner(run.id)
-        if not here(owner_host):
+        if not here(store, owner_host):
             continue  # another host's: judged by its heartbeat (sweep.py), not a pid here
         # The previous daemon is gone whatever its pid says now: this one holds the lock.
         daemons = (me, previous_daemon)
@@ -166,14 +166,14 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
     ended has its log capped as `job` says (uncapped without the job).
     """
     owner_host, owner = store.run_owner(run.id)
-    if here(owner_host):
+    if here(store, owner_host):
         if owner is not None and owner != os.getpid() and alive(owner):
             return SettleResult.LIVE
     elif owner_live(store, owner_host, owner):
         return SettleResult.LIVE
     attempt = run.last_attempt
     seen = SeenRun(owner, len(run.attempts))
-    local = attempt is not None and here(attempt.host)  # its wrapper and files are here
+    local = attempt is not None and here(store, attempt.host)  # its wrapper and files are here
     if local and attempt.log and attempt.finished_at is None:
         status_file = _wrapper.status_path_for(Path(attempt.log))
         if _wrapper.find_wrapper(status_file, attempt.pid) is not None:

@@ -381,7 +381,7 @@ def _orphaned(store: Store, run: Run) -> bool:
     """No process runs it: its cronplus process is gone, and so is its attempt's job
     (a job that outlived its daemon is still going; the next daemon adopts it)."""
     owner_host, owner = store.run_owner(run.id)
-    if not here(owner_host):
+    if not here(store, owner_host):
         return not owner_live(store, owner_host, owner)  # its files are on that host
     if owner is not None and alive(owner):
         return False

@@ -20,48 +20,63 @@ from datetime import datetime
 
 from cronplus.dispatch import Dispatcher
 from cronplus.events import log_event
-from cronplus.model import AttemptResult, Claim, Config, ProcessRecord, RunEnd, RunStatus, SeenRun
+from cronplus.model import (
+    AttemptResult,
+    Claim,
+    Config,
+    ProcessRecord,
+    Run,
+    RunEnd,
+    RunStatus,
+    SeenRun,
+)
 from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
 
 
 def sweep_dead(store: Store, dead: ProcessRecord, now: datetime) -> int:
-    """Take over what the dead process `dead` left; the runs interrupted."""
-    if not store.forget_process(dead.host, dead.pid, dead.heartbeat_at):
-        return 0  # another daemon swept it, or it came back meanwhile
+    """Take over what the dead process `dead` left; the runs interrupted. Its row goes
+    last, once all the rest is written: a sweep cut short is done again by the next."""
+    if dead.kind != "daemon":
+        store.forget_process(dead.host, dead.pid, dead.heartbeat_at)
+        return 0  # a trigger's or backfill's runs are its re-run's to settle
     log.warning(
-        "event=daemon-dead host=%s pid=%d kind=%s last_heartbeat=%s",
+        "event=daemon-dead host=%s pid=%d last_heartbeat=%s",
         dead.host,
         dead.pid,
-        dead.kind,
         dead.heartbeat_at.isoformat(),
     )
-    if dead.kind != "daemon":
-        return 0
     freed = store.drop_job_owners(dead.host, dead.pid)
     interrupted = 0
     for run in store.unfinished_runs():
-        if store.run_owner(run.id) != (dead.host, dead.pid):
-            continue
-        why = (
-            f'interrupted: the daemon on host "{dead.host}" (pid {dead.pid}) stopped '
-            "heartbeating while it ran"
-        )
-        last = run.last_attempt
-        closed = None
-        spent = store.spent_attempts(run.id)
-        if last is not None and last.finished_at is None:
-            closed = (last.number, AttemptResult(RunStatus.INTERRUPTED, last.started_at, now))
-            spent += 1  # it counts: it may have done its work, or part of it
-        seen = SeenRun(dead.pid, len(run.attempts))
-        end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed, resume_spent=spent)
-        if store.settle_run(run.id, seen, end):
-            store.pool_release(run.id)  # its slots and places, held on the dead host
-            log_event(run, "interrupted", None, why)
+        if store.run_owner(run.id) == (dead.host, dead.pid) and _interrupt(store, run, dead, now):
             interrupted += 1
-    log.info("event=daemon-swept host=%s runs=%d jobs=%d", dead.host, interrupted, len(freed))
+    if store.forget_process(dead.host, dead.pid, dead.heartbeat_at):
+        log.info("event=daemon-swept host=%s runs=%d jobs=%d", dead.host, interrupted, len(freed))
     return interrupted
+
+
+def _interrupt(store: Store, run: Run, dead: ProcessRecord, now: datetime) -> bool:
+    """The dead daemon's `run` recorded interrupted, its attempt counted (it may have
+    done its work, or part of it), to be resumed while retries last."""
+    why = (
+        f'interrupted: the daemon on host "{dead.host}" (pid {dead.pid}) stopped '
+        "heartbeating while it ran"
+    )
+    last = run.last_attempt
+    closed = None
+    spent = store.spent_attempts(run.id)
+    if last is not None and last.finished_at is None:
+        closed = (last.number, AttemptResult(RunStatus.INTERRUPTED, last.started_at, now))
+        spent += 1
+    seen = SeenRun(dead.pid, len(run.attempts))
+    end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed, resume_spent=spent)
+    if not store.settle_run(run.id, seen, end):
+        return False
+    store.pool_release(run.id)  # its slots and places, held on the dead host
+    log_event(run, "interrupted", None, why)
+    return True
 
 
 def resume_due(

@@ -1178,6 +1178,13 @@ def test_jobs_are_owned_by_one_daemon_and_handed_over_with_their_through(store):
     assert store.drop_job_owners(store.host, 200) == ["b", "c"]
     assert sorted(store.job_owners()) == ["a"]
     assert store.own_jobs(100, ["b", "c"], [], t2) == {"b": t2, "c": T}
+    assert store.own_jobs(100, [], [], t2, forget=["b", "x"]) == {}
+    assert sorted(store.job_owners()) == ["a", "c"]
+    assert store.own_jobs(200, ["b"], [], t2) == {"b": None}  # as if new
+    many = [f"j{i}" for i in range(250)]  # in chunks
+    assert store.own_jobs(300, many, [], T) == dict.fromkeys(many)
+    assert store.own_jobs(300, [], many[:120], t1) == {}
+    assert store.own_jobs(400, many, [], T) == dict.fromkeys(many[:120], t1)
     assert store.job_owners()["b"].through == t2  # taking keeps it: marked after
 
 

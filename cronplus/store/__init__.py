@@ -149,7 +149,8 @@ class Store(SideStore, ClusterStore, Protocol):
         `end.resume_spent`, to make it `resumable` with that many attempts counted
         against the retries (a stop cut it short); `release`, to make it
         `unreleased` until `mark_released`. False, writing nothing, when a process of
-        another host name owns the run (it was taken over from this one)."""
+        another host name owns the run, or nobody does (it was taken over from this
+        process, or settled as its owner's death: `settle_run`)."""
         ...
 
     # -- recovery: runs a dead cronplus process left unfinished -------------------------

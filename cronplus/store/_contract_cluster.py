@@ -17,6 +17,7 @@ from cronplus.model import JobOwner, ProcessRecord
 
 class ClusterStore(Protocol):
     host: str  # CRONPLUS_HOST of this process: the runs it owns, the attempts it makes
+    shared: bool  # several hosts may use it (PostgreSQL): owners judged by their lease
 
     def db_now(self) -> datetime:
         """The database's clock (UTC); this host's own for SQLite."""
@@ -72,13 +73,20 @@ class ClusterStore(Protocol):
         ...
 
     def own_jobs(
-        self, pid: int, take: Iterable[str], give: Iterable[str], through: datetime
+        self,
+        pid: int,
+        take: Iterable[str],
+        give: Iterable[str],
+        through: datetime,
+        forget: Iterable[str] = (),
     ) -> dict[str, datetime | None]:
         """In one transaction: this daemon (`self.host`, `pid`) gives up the jobs of
-        `give` it owns, noting their fire times consumed `through`, and takes each job of
-        `take` that has no owner (a dead owner's row must be dropped first). Returns the
-        jobs taken, each with the time up to which its previous owner consumed its fire
-        times, None for a job never owned (its row starts at `through`)."""
+        `give` it owns, noting their fire times consumed `through`, forgets those of
+        `forget` it owns (gone from the jobs file: one back later is as if new), and
+        takes each job of `take` that has no owner (a dead owner's row must be dropped
+        first). Returns the jobs taken, each with the time up to which its previous
+        owner consumed its fire times, None for a job never owned (its row starts at
+        `through`). A few statements per hundred jobs."""
         ...
 
     def mark_owned_through(self, pid: int, through: datetime) -> None:

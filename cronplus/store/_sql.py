@@ -35,6 +35,8 @@ _END = "status = ?, reason = ?, finished_at = ?, owner_pid = NULL, owner_host = 
 class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
     """The `Store` over any `Db`. Each public method is one transaction (or one read)."""
 
+    shared = False  # one host's (SQLite): a run's owner is judged by its pid here
+
     def __init__(self, db: Db, host: str = "") -> None:
         self._db = db
         self.host = host  # CRONPLUS_HOST of this process: runs it owns, attempts it makes
@@ -127,8 +129,10 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
             # lost its runs to another (issue 17), and records nothing over them.
             if (
                 tx.run(
-                    f"UPDATE runs SET {_END} WHERE id = ?"
-                    " AND (owner_host IS NULL OR owner_host = ?)",
+                    # A run settled meanwhile (by a sweep) is owned by nobody: refused
+                    # too. Owned by a pid with no host: written before hosts were.
+                    f"UPDATE runs SET {_END} WHERE id = ? AND (owner_host = ?"
+                    " OR (owner_host IS NULL AND owner_pid IS NOT NULL))",
                     (*_end_values(end), run_id, self.host),
                 )
                 != 1

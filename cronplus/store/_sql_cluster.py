@@ -101,33 +101,51 @@ class ClusterSql:
         return {r["job"]: _owner(r) for r in rows}
 
     def own_jobs(
-        self, pid: int, take: Iterable[str], give: Iterable[str], through: datetime
+        self,
+        pid: int,
+        take: Iterable[str],
+        give: Iterable[str],
+        through: datetime,
+        forget: Iterable[str] = (),
     ) -> dict[str, datetime | None]:
         taken: dict[str, datetime | None] = {}
         mine = (self.host, pid)
         with self._db.tx() as tx:
             now = to_db(self._db.now())
-            for job in give:
+            for chunk in _chunks(give):
                 tx.run(
                     "UPDATE job_owners SET host = NULL, pid = NULL, since = NULL, through = ?"
-                    " WHERE job = ? AND host = ? AND pid = ?",
-                    (to_db(through), job, *mine),
+                    f" WHERE job IN ({marks(len(chunk))}) AND host = ? AND pid = ?",
+                    (to_db(through), *chunk, *mine),
                 )
-            for job in take:
-                row = tx.one("SELECT host, through FROM job_owners WHERE job = ?", (job,))
-                if row is None:
+            for chunk in _chunks(forget):
+                tx.run(
+                    f"DELETE FROM job_owners WHERE job IN ({marks(len(chunk))})"
+                    " AND host = ? AND pid = ?",
+                    (*chunk, *mine),
+                )
+            for chunk in _chunks(take):
+                rows = tx.all(
+                    f"SELECT job, host, through FROM job_owners WHERE job IN ({marks(len(chunk))})",
+                    chunk,
+                )
+                free = {r["job"]: from_db(r["through"]) for r in rows if r["host"] is None}
+                held = {r["job"] for r in rows if r["host"] is not None}
+                new = [j for j in chunk if j not in free and j not in held]
+                if free:
                     tx.run(
-                        "INSERT INTO job_owners (job, host, pid, since, through)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (job, *mine, now, to_db(through)),
+                        "UPDATE job_owners SET host = ?, pid = ?, since = ?"
+                        f" WHERE job IN ({marks(len(free))}) AND host IS NULL",
+                        (*mine, now, *free),
                     )
-                    taken[job] = None
-                elif row["host"] is None:
+                if new:
                     tx.run(
-                        "UPDATE job_owners SET host = ?, pid = ?, since = ? WHERE job = ?",
-                        (*mine, now, job),
+                        "INSERT INTO job_owners (job, host, pid, since, through) VALUES "
+                        + ", ".join(["(?, ?, ?, ?, ?)"] * len(new)),
+                        [v for j in new for v in (j, *mine, now, to_db(through))],
                     )
-                    taken[job] = from_db(row["through"])  # type: ignore[assignment]
+                taken.update(free)
+                taken.update(dict.fromkeys(new))
         return taken
 
     def mark_owned_through(self, pid: int, through: datetime) -> None:
@@ -154,6 +172,12 @@ class ClusterSql:
                     chunk,
                 )
         return jobs
+
+
+def _chunks(names: Iterable[str], size: int = 100) -> Iterable[list[str]]:
+    """Names a few hundred at a time: one statement each, within any driver's limits."""
+    names = list(dict.fromkeys(names))
+    return (names[i : i + size] for i in range(0, len(names), size))
 
 
 def _process(r: Row) -> ProcessRecord:

@@ -239,6 +239,9 @@ class PgDb:
             try:
                 yield
             except self._lost as e:
+                if not (self._conn.closed or self._conn.broken):  # a deadlock, a timeout
+                    why = f"cannot use the state database {self.where}: {_why(e)}"
+                    raise StateError(why) from None
                 why = f"cannot reach the state database {self.where}: {_why(e)}"
                 raise StateUnreachableError(why) from None
             except self._errors as e:
@@ -252,6 +255,8 @@ def _why(e: Exception) -> str:
 
 class PgStore(SqlStore):
     """The `Store` in a PostgreSQL database: `_sql.py`'s queries over a `PgDb`."""
+
+    shared = True  # daemons on several hosts: another host's owner judged by its lease
 
     def __init__(self, url: str, *, readonly: bool = False, host: str = "") -> None:
         self._pg = PgDb(url, readonly=readonly, host=host)
