@@ -290,7 +290,7 @@ def tail_text(path: Path, n: int) -> str | None:
     """The last `n` bytes of the log at `path` as text, kept in the state with the
     attempt's end (issue 17: its log file stays on its host): UTF-8, a character cut at
     the start dropped whole, any other bad byte as U+FFFD; a hole (a log still being
-    capped) as its marker line. None when the log is empty or cannot be read."""
+    capped) as its marker line. None when the log cannot be read (never made, or gone)."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -309,7 +309,7 @@ def tail_text(path: Path, n: int) -> str | None:
         while cut < 3 and cut < len(data) and 0x80 <= data[cut] < 0xC0:
             cut += 1  # continuation bytes of a character whose start was cut off
         data = data[cut:]
-    return data.decode("utf-8", errors="replace") or None
+    return data.decode("utf-8", errors="replace")
 
 
 CAPPER = Capper()
