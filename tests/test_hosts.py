@@ -27,6 +27,21 @@ JOBS = """
 
     [jobs.slow]
     command = "echo started; sleep 30"
+
+    [jobs.pyhost]
+    python = "hostjob:main"
+
+    [jobs.cut]
+    command = "echo before the timeout; sleep 30"
+    timeout = "1s"
+    kill_grace = "1s"
+"""
+PYJOB = """
+import os
+
+
+def main():
+    print("python host=" + os.environ["CRONPLUS_HOST"])
 """
 CHATTY = "".join(f"{i:07d}\n" for i in range(25600))  # 200 KiB
 
@@ -71,6 +86,7 @@ class Hosts:
 @pytest.fixture(params=["sqlite", "postgres"])
 def hosts(request: pytest.FixtureRequest, project) -> Hosts:
     project.write(JOBS)
+    project.write(PYJOB, "hostjob.py")
     postgres = request.param == "postgres"
     h = Hosts(project.root, request.getfixturevalue("pg_url") if postgres else str(project.state))
     yield h
@@ -88,6 +104,21 @@ def test_attempt_records_host_and_the_job_sees_it(hosts: Hosts) -> None:
     assert Path(attempt["log"]).read_text() == "host=alpha\n"
     status = hosts.run("beta", "status", "hello", "--json")
     assert json.loads(status.stdout)[0]["last_run"]["host"] == "alpha"
+
+
+def test_a_python_job_sees_cronplus_host(hosts: Hosts) -> None:
+    assert hosts.run("alpha", "trigger", "pyhost", "--wait").returncode == 0
+    assert hosts.run("alpha", "logs", "pyhost").stdout == "python host=alpha\n"
+
+
+def test_a_timed_out_attempt_keeps_its_tail(hosts: Hosts) -> None:
+    assert hosts.run("alpha", "trigger", "cut", "--wait").returncode == 1
+    run = hosts.last_run("alpha", "cut")
+    assert run["status"] == "timed_out"
+    shown = hosts.run("beta", "logs", "cut")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("before the timeout\n")  # then the shell's "Terminated"
+    assert shown.stdout == Path(run["attempt_details"][0]["log"]).read_text()
 
 
 def test_without_cronplus_host_the_name_is_the_host_name(hosts: Hosts) -> None:
@@ -186,3 +217,24 @@ def test_tail_text_is_the_last_64_kib_as_utf8(tmp_path: Path, written: bytes, ke
     log.write_bytes(written)
     assert _logcap.tail_text(log, TAIL_BYTES) == kept.decode()
     assert _logcap.tail_text(tmp_path / "missing.log", TAIL_BYTES) is None
+
+
+def test_an_attempt_found_ended_or_cut_short_keeps_its_tail(tmp_path: Path) -> None:
+    """Recovery's results (an attempt that ended unwatched, or closed with its outcome
+    unknown) carry the tail as a watched attempt's do."""
+    from datetime import UTC, datetime
+
+    from cronplus import executor
+    from cronplus._wrapper import status_path_for
+    from cronplus.clock import SystemClock
+    from cronplus.model import RunStatus
+
+    log = tmp_path / "1-1.log"
+    log.write_text("ran while nobody watched\n")
+    status_path_for(log).write_text("0\n")
+    started = datetime(2026, 12, 5, tzinfo=UTC)
+    ended = executor.ended_attempt(None, log, started, SystemClock())
+    assert (ended.status, ended.tail) == (RunStatus.SUCCEEDED, "ran while nobody watched\n")
+    cut = executor.cut_short(str(log), started, started)
+    assert (cut.status, cut.tail) == (RunStatus.INTERRUPTED, "ran while nobody watched\n")
+    assert executor.cut_short(None, started, started).tail is None
