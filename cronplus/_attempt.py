@@ -13,12 +13,13 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from cronplus import _logcap, _wrapper
 from cronplus.clock import Clock
-from cronplus.model import AttemptResult, Job, RunStatus
+from cronplus.model import TAIL_BYTES, AttemptResult, Job, RunStatus
 
 _MAX_POLL_MS = 3_600_000  # longest single wait for an attempt's end; the loop goes on
 _GROUP_CHECK_MAX_S = 0.05  # longest pause between checks that a stopping group is gone
@@ -64,16 +65,18 @@ class AttemptHandle:
         """Block until the attempt is over, enforcing the job's timeout, and say how it ended.
 
         Also performs the kill sequence for `interrupt()`, so a worker thread must be
-        in `wait()` for an interrupt to take effect. Calling it again returns the same result.
+        in `wait()` for an interrupt to take effect. Calling it again returns the same
+        result. The result has the log's tail (`with_tail`), read once it is capped.
         """
         with self._wait_lock:
             if self._result is None:
                 self._watch_log()
                 try:
-                    self._result = self._wait()
+                    result = self._wait()
                 finally:
                     self._close()
                     _logcap.CAPPER.finish(self._cap, self.log_path, self.pid)
+                self._result = with_tail(result, self.log_path)
             return self._result
 
     def ended_within(self, seconds: float) -> bool:
@@ -229,6 +232,13 @@ class AttemptHandle:
             self._closed = True
             for fd in (self._pidfd, self._wake_r, self._wake_w):
                 os.close(fd)
+
+
+def with_tail(result: AttemptResult, log_path: Path) -> AttemptResult:
+    """`result` with the last TAIL_BYTES of the attempt's log (issue 17: the state
+    keeps them, for `logs` on a host that does not have the file). Every ended
+    attempt's result comes through here: watched, adopted, or found ended."""
+    return replace(result, tail=_logcap.tail_text(log_path, TAIL_BYTES))
 
 
 def _format(duration: timedelta) -> str:

@@ -286,4 +286,30 @@ def read_present(f: BinaryIO, n: int) -> tuple[bytes, int]:
     return data, len(data)
 
 
+def tail_text(path: Path, n: int) -> str | None:
+    """The last `n` bytes of the log at `path` as text, kept in the state with the
+    attempt's end (issue 17: its log file stays on its host): UTF-8, a character cut at
+    the start dropped whole, any other bad byte as U+FFFD; a hole (a log still being
+    capped) as its marker line. None when the log cannot be read (never made, or gone)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - n))
+            parts = []
+            while f.tell() < size:  # not past it: a writer left behind may go on
+                data, _ = read_present(f, size - f.tell())
+                if not data:
+                    break
+                parts.append(data)
+    except OSError:
+        return None
+    data = b"".join(parts)[-n:]
+    if size > n:
+        cut = 0
+        while cut < 3 and cut < len(data) and 0x80 <= data[cut] < 0xC0:
+            cut += 1  # continuation bytes of a character whose start was cut off
+        data = data[cut:]
+    return data.decode("utf-8", errors="replace")
+
+
 CAPPER = Capper()

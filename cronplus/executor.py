@@ -18,9 +18,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cronplus import _logcap, _runas, _wrapper
-from cronplus._attempt import AttemptHandle
+from cronplus._attempt import AttemptHandle, with_tail
 from cronplus.clock import Clock
 from cronplus.model import AttemptResult, Job, RunStatus
+from cronplus.procs import HOST_ENV, host
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
@@ -36,7 +37,8 @@ def build_env(
     interval: tuple[datetime, datetime] | None = None,
 ) -> dict[str, str]:
     """The attempt's environment: the base (cronplus's own by default), then the job's
-    env, then the run metadata as `CRONPLUS_*` variables.
+    env, then the run metadata as `CRONPLUS_*` variables (`CRONPLUS_HOST`: the name of
+    the process executing it, issue 17).
 
     Metadata travels only in variables, never pasted into the shell string, so a job
     name or value can never be executed as shell code. Times are in the job's zone
@@ -54,6 +56,7 @@ def build_env(
     env["CRONPLUS_TRIGGER"] = str(trigger)
     env["CRONPLUS_SCHEDULED_FOR"] = local.isoformat()
     env["CRONPLUS_LOGICAL_DATE"] = local.date().isoformat()
+    env[HOST_ENV] = host()  # issue 17: the host its run and attempt are recorded with
     if interval is not None:
         env["CRONPLUS_INTERVAL_START"] = interval[0].astimezone(local.tzinfo).isoformat()
         env["CRONPLUS_INTERVAL_END"] = interval[1].astimezone(local.tzinfo).isoformat()
@@ -86,12 +89,22 @@ def adopt_attempt(
 
 
 def ended_attempt(
-    job: Job, log_path: Path, started_at: datetime, clock: Clock, group: int | None = None
+    job: Job | None, log_path: Path, started_at: datetime, clock: Clock, group: int | None = None
 ) -> AttemptResult:
-    """The result of an attempt that ended while no cronplus watched it, its log
-    capped as a watcher would have left it (once its wrapper's `group` is empty)."""
-    _logcap.CAPPER.ended(log_path, job.max_log_bytes, group)
-    return _wrapper.ended_attempt(_wrapper.status_path_for(log_path), started_at, clock.now())
+    """The result of an attempt that ended while no cronplus watched it, with its log's
+    tail, its log capped as a watcher would have left it (once its wrapper's `group`
+    is empty; uncapped without its `job`)."""
+    if job is not None:
+        _logcap.CAPPER.ended(log_path, job.max_log_bytes, group)
+    status_path = _wrapper.status_path_for(log_path)
+    return with_tail(_wrapper.ended_attempt(status_path, started_at, clock.now()), log_path)
+
+
+def cut_short(log: str | None, started_at: datetime, at: datetime) -> AttemptResult:
+    """An attempt closed `interrupted` at `at` with its outcome unknown (its process
+    gone unwatched, or its cronplus failed), with what its log holds."""
+    result = AttemptResult(RunStatus.INTERRUPTED, started_at, at)
+    return with_tail(result, Path(log)) if log else result
 
 
 def start_attempt(

@@ -145,7 +145,7 @@ def _interrupt_to_resume(
             why = "interrupted: the daemon stopped before the attempt started"
         else:
             why = "interrupted: the job ended while no cronplus watched, its outcome unknown"
-            last = (attempt.number, AttemptResult(RunStatus.INTERRUPTED, attempt.started_at, now))
+            last = (attempt.number, executor.cut_short(attempt.log, attempt.started_at, now))
     elif run.attempts:
         why = "interrupted: the daemon stopped while the run waited for a retry"
     seen = SeenRun(owner, len(run.attempts))
@@ -179,12 +179,9 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
         if _wrapper.find_wrapper(status_file, attempt.pid) is not None:
             return SettleResult.LIVE
         if _wrapper.trace_of(status_file) is _wrapper.Trace.ENDED:
-            if job is not None:
-                result = executor.ended_attempt(
-                    job, Path(attempt.log), attempt.started_at, clock, attempt.pid
-                )
-            else:
-                result = _wrapper.ended_attempt(status_file, attempt.started_at, clock.now())
+            result = executor.ended_attempt(
+                job, Path(attempt.log), attempt.started_at, clock, attempt.pid
+            )
             last = (attempt.number, result)
             end = RunEnd(result.status, result.reason, result.finished_at, last_attempt=last)
             if not store.settle_run(run.id, seen, end):
@@ -196,7 +193,7 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
     why = f"the cronplus process running it{owner_txt} stopped before it finished"
     now, closed = clock.now(), None
     if attempt is not None and attempt.finished_at is None:  # closed, as the run is
-        closed = (attempt.number, AttemptResult(RunStatus.INTERRUPTED, attempt.started_at, now))
+        closed = (attempt.number, executor.cut_short(attempt.log, attempt.started_at, now))
     end = RunEnd(RunStatus.INTERRUPTED, why, now, last_attempt=closed)
     if not store.settle_run(run.id, seen, end):
         return SettleResult.CHANGED

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from cronplus.clock import Clock
 from cronplus.errors import StateError
 from cronplus.events import log_event
-from cronplus.model import AttemptResult, Run, RunEnd, RunStatus
+from cronplus.executor import cut_short
+from cronplus.model import Run, RunEnd, RunStatus
 from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
@@ -39,8 +40,7 @@ def execute_logged(
                 why, at, last = "cronplus failed while running it", clock.now(), None
                 going = now.last_attempt
                 if going is not None and going.finished_at is None:  # closed with it
-                    ended = AttemptResult(RunStatus.INTERRUPTED, going.started_at, at)
-                    last = (going.number, ended)
+                    last = (going.number, cut_short(going.log, going.started_at, at))
                 end = RunEnd(RunStatus.INTERRUPTED, why, at, last_attempt=last)
                 store.finish_run(run.id, end)
         except Exception:

@@ -391,6 +391,7 @@ class Runner:
             log=str(log_path),
             pid=pid,
             trigger=trigger,
+            host=self.store.host,  # as recorded (issue 17)
         )
         return result, attempt
 

@@ -63,8 +63,12 @@ RUN_KEYS = {
     "deadline_at",  # issue 15: deadlines
     "items",  # issue 16: a for_each run's items, null without for_each
     "file",  # issue 16: a watch run's file
+    "host",  # issue 17: its last attempt's host
 }
-ATTEMPT_KEYS = {"attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"}
+ATTEMPT_KEYS = {
+    *("attempt", "trigger", "started_at", "finished_at", "exit_code", "signal", "log"),
+    "host",  # issue 17
+}
 BAD = ["failed", "timed_out", "upstream_failed", "interrupted"]
 
 

@@ -21,6 +21,7 @@ from cronplus._wrapper import read_status_file, status_path_for
 from cronplus.clock import SystemClock
 from cronplus.executor import AttemptHandle, build_env, start_attempt
 from cronplus.model import AttemptResult, Job, RunStatus
+from cronplus.procs import host
 
 # 2026-03-29 is the spring-forward day in Berlin: 01:30Z is 03:30+02:00 there.
 SCHEDULED_FOR = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
@@ -173,6 +174,7 @@ def test_env_carries_run_metadata_in_the_jobs_zone(job: Job) -> None:
         "CRONPLUS_TRIGGER": "backfill",
         "CRONPLUS_SCHEDULED_FOR": "2026-03-29T00:30:00+01:00",
         "CRONPLUS_LOGICAL_DATE": "2026-03-29",
+        "CRONPLUS_HOST": host(),  # issue 17
     }
 
 

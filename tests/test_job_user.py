@@ -183,6 +183,7 @@ def test_the_switch_runs_as_root_without_the_jobs_python_settings(project, cli, 
 
 RUN_NAMES = {f"CRONPLUS_{n}" for n in ("JOB", "RUN_ID", "ATTEMPT", "TRIGGER", "SCHEDULED_FOR")}
 RUN_NAMES.add("CRONPLUS_LOGICAL_DATE")
+RUN_NAMES.add("CRONPLUS_HOST")  # issue 17
 
 
 def test_a_switched_job_gets_a_cron_like_environment_not_the_daemons(project, cli, monkeypatch):

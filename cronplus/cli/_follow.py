@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from cronplus.cli._group import warn
+from cronplus.cli._tail import elsewhere, follow_elsewhere
 from cronplus.clock import system_clock
 from cronplus.errors import ExitCode, UsageError
 
@@ -32,6 +33,8 @@ def follow_logs(store: Store, job: str, run_id: int | None) -> int:
             raise UsageError(f'job "{job}" has no run {run_id} (see: cronplus history {job})')
     else:
         run = run_to_follow(store, job, stop, clock)
+    if run is not None and run.attempts and elsewhere(run.attempts[-1]):
+        return follow_elsewhere(store, run)  # issue 17: its log is on another host
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     out = sys.stdout.buffer
 

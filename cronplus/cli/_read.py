@@ -246,13 +246,15 @@ def logs(
         from cronplus.cli._follow import follow_logs
 
         sys.exit(follow_logs(store, job, run_id))
-    if item is not None:
-        from cronplus.cli._items import item_log
+    if item is None:  # issue 17: the output the state keeps, for a log not on this host
+        from cronplus.cli._tail import print_attempt_log
 
-        path, what = item_log(store, job, run_id, item, attempt)
-    else:
         chosen, number = _chosen_attempt(store, job, run_id, attempt)
-        path, what = chosen.attempts[number - 1].log, f"run {chosen.id} attempt {number}"
+        print_attempt_log(store, chosen.id, chosen.attempts[number - 1])
+        return
+    from cronplus.cli._items import item_log
+
+    path, what = item_log(store, job, run_id, item, attempt)
     try:
         render.print_log(path or "")
     except FileNotFoundError:

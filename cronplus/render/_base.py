@@ -70,6 +70,7 @@ def attempt_json(a: Attempt, tz: str) -> dict[str, Any]:
         "exit_code": a.exit_code,
         "signal": a.signal,
         "log": a.log,
+        "host": a.host,  # issue 17: CRONPLUS_HOST of the process that executed it
     }
 
 
@@ -132,6 +133,7 @@ def run_json(
         "deadline_at": iso(deadline_at, tz),
         "items": None if run.items is None else [item_json(i) for i in run.items],
         "file": None if run.file is None else file_json(run.file, tz),
+        "host": last.host if last else None,  # issue 17: its last attempt's
     }
 
 
