@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -49,11 +51,11 @@ def cronplus(*args: str, state: str | None = None) -> Result:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    """state.db and its write-ahead log, by content."""
+    """The state's files: state.db and its write-ahead log by content, the log's index
+    (no data, and written by any reader) by name."""
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        p.name: "" if p.name.endswith("-shm") else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.glob("state.db*"))
-        if not p.name.endswith("-shm")
     }
 
 
@@ -119,6 +121,25 @@ def test_a_varied_state_reads_the_same_on_postgresql_and_new_runs_follow_its_ids
             assert PASSWORD not in r.stdout + r.stderr
     finally:
         http.close()
+
+
+def test_a_state_at_rest_is_read_without_a_file_made_beside_it(project, pg_url):
+    """No write-ahead log there (its daemon stopped, its last reader gone): reading it
+    as any reader does would leave an empty log and its index beside it."""
+    project.write(JOBS.format(port=1))
+    made = subprocess.run(
+        [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "trigger", "ok", "--wait"],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    source = project.root / ".cronplus"
+    before = digest(source)
+    assert list(before) == ["state.db"]
+    result = cronplus("migrate-state", "--from", ".cronplus", "--to", pg_url)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("copied 2 runs, 2 attempts, 0 paused jobs and 0 alerts")
+    assert digest(source) == before
 
 
 def test_the_configured_postgresql_state_is_the_default_target(project, pg_url, monkeypatch):

@@ -17,18 +17,21 @@ copied with its write-ahead log to a temporary folder and upgraded there.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
-from cronplus.errors import CronplusError, StateUsageError
+from cronplus.errors import CronplusError, StateError, StateUsageError
 from cronplus.paths import StatePaths, read_daemon_pid
 from cronplus.procs import host
 from cronplus.store._db import Row, Tx, marks
 from cronplus.store.pg_schema import SCHEMA
-from cronplus.store.sqlite import OlderStateError, SqliteDb
+from cronplus.store.schema import SCHEMA_VERSION
+from cronplus.store.sqlite import SqliteDb
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +39,11 @@ if TYPE_CHECKING:
 
 _BATCH_ROWS = 500  # rows per INSERT (at most _BATCH_VALUES values: PostgreSQL's limit)
 _BATCH_VALUES = 60_000
+_T = TypeVar("_T")
+
+
+class _Reader(Protocol):
+    def rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,31 +106,69 @@ def copy_state(source: Path, pg: PgDb) -> dict[str, int]:
             sqlite.rows("COMMIT")
 
 
+class _Source:
+    """The source database read without writing a byte to its folder: with its
+    write-ahead log (and the log's index) there, read-only as any reader (the index is
+    no data); with none, `immutable` (no lock file made: the main file holds every
+    commit, and no daemon holds the state)."""
+
+    def __init__(self, db: Path) -> None:
+        from urllib.parse import quote
+
+        self.where = str(db)
+        mode = "mode=ro" if Path(f"{db}-wal").exists() else "immutable=1"
+        self._conn = self._guard(
+            lambda: sqlite3.connect(
+                f"file:{quote(self.where)}?{mode}", uri=True, isolation_level=None
+            )
+        )
+        self._conn.row_factory = sqlite3.Row
+        self.version = self.rows("PRAGMA user_version")[0][0]
+
+    def rows(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return self._guard(lambda: self._conn.execute(sql, args).fetchall())
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _guard(self, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"cannot read the state database {self.where}: {e}") from None
+
+
 @contextmanager
-def _readable(source: Path) -> Iterator[SqliteDb]:
-    """The source opened read-only, or, written by an older cronplus, a copy of it
-    (with its write-ahead log) upgraded in a temporary folder."""
-    try:
-        db = SqliteDb(source, readonly=True)
-    except OlderStateError:
-        with tempfile.TemporaryDirectory(prefix="cronplus-migrate-") as tmp:
-            copy = Path(tmp) / source.name
-            for suffix in ("", "-wal"):
-                if Path(f"{source}{suffix}").exists():
-                    shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
-            db = SqliteDb(copy)
-            try:
-                yield db
-            finally:
-                db.close()
-        return
-    try:
-        yield db
-    finally:
-        db.close()
+def _readable(db: Path) -> Iterator[_Reader]:
+    """The source to read, or, written by an older cronplus (or with a write-ahead log
+    but no index of it, which a reader would make), a copy of it with its log in a
+    temporary folder, upgraded there."""
+    if not (Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()):
+        source = _Source(db)
+        try:
+            if source.version > SCHEMA_VERSION:
+                raise StateError(
+                    f"state at {db} was written by a newer cronplus (schema "
+                    f"{source.version}; this one knows {SCHEMA_VERSION}): upgrade cronplus"
+                )
+            if source.version == SCHEMA_VERSION:
+                yield source
+                return
+        finally:
+            source.close()
+    with tempfile.TemporaryDirectory(prefix="cronplus-migrate-") as tmp:
+        copy = Path(tmp) / db.name
+        for suffix in ("", "-wal"):
+            if Path(f"{db}{suffix}").exists():
+                shutil.copyfile(f"{db}{suffix}", f"{copy}{suffix}")
+        upgraded = SqliteDb(copy)
+        try:
+            yield upgraded
+        finally:
+            upgraded.close()
 
 
-def _copy_all(sqlite: SqliteDb, tx: Tx, where: str) -> dict[str, int]:
+def _copy_all(sqlite: _Reader, tx: Tx, where: str) -> dict[str, int]:
     count = tx.one(f"SELECT COUNT(*) AS n FROM {_q('runs')}")
     held = count["n"] if count else 0
     if held:
@@ -155,7 +201,7 @@ def _q(table: str) -> str:
     return f'{SCHEMA}."{table}"'
 
 
-def _source_tables(sqlite: SqliteDb) -> dict[str, set[str]]:
+def _source_tables(sqlite: _Reader) -> dict[str, set[str]]:
     names = sqlite.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
     )
@@ -204,7 +250,7 @@ def _bare(name: str) -> str:
     return name.rsplit(".", 1)[-1].strip('"')
 
 
-def _copy_table(sqlite: SqliteDb, tx: Tx, table: str, columns: list[str]) -> int:
+def _copy_table(sqlite: _Reader, tx: Tx, table: str, columns: list[str]) -> int:
     """The table's rows in batches in the order of its key (its primary key, else its
     rowid: many tables have no rowid), each batch one multi-row INSERT; the number of
     rows."""
@@ -227,7 +273,7 @@ def _copy_table(sqlite: SqliteDb, tx: Tx, table: str, columns: list[str]) -> int
         last = tuple(batch[-1][f"key{i}_"] for i in range(len(key)))
 
 
-def _key(sqlite: SqliteDb, table: str) -> list[str]:
+def _key(sqlite: _Reader, table: str) -> list[str]:
     """The table's primary key columns in order, quoted, or its rowid."""
     info = sqlite.rows(f'PRAGMA table_info("{table}")')
     primary = sorted((c["pk"], c["name"]) for c in info if c["pk"])
