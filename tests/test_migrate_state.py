@@ -168,6 +168,20 @@ def test_a_target_holding_runs_is_refused_and_left_as_it_was(project, pg_url):
     assert cronplus("history", "--json", state=pg_url).stdout == history
 
 
+def test_a_target_without_runs_gets_the_source_in_place_of_what_it_held(project, pg_url):
+    """A daemon or `pause` may have written to the new database before any run: the
+    copy replaces that (here: another job paused), so the target is the source."""
+    varied_state(project).close()
+    assert cronplus("pause", "ok", state=pg_url).exit_code == 0
+    result = cronplus("migrate-state", "--from", ".cronplus", "--to", pg_url)
+    assert result.exit_code == 0, result.stderr
+    paused = {
+        j["job"]: j["paused_since"] is not None
+        for j in json.loads(cronplus("status", "--json", state=pg_url).stdout)
+    }
+    assert paused == {"ok": False, "flaky": True, "fan": False, "after_ok": False}
+
+
 def test_a_missing_source_and_a_bad_target_are_refused(project, pg_url):
     project.write(JOBS.format(port=1))
     missing = cronplus("migrate-state", "--from", "nowhere", "--to", pg_url)
