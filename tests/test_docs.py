@@ -134,6 +134,7 @@ def test_the_command_table_lists_every_command_with_its_own_first_sentence():
             "_init",
             "_prune",
             "_pools",
+            "_migrate",
         )
         for cmd in module_commands(module)
     }

@@ -57,6 +57,10 @@ def module_commands(module: str) -> tuple[click.Command, ...]:
         from cronplus.cli._metrics import COMMANDS as metrics_commands
 
         return metrics_commands
+    if module == "_migrate":
+        from cronplus.cli._migrate import COMMANDS as migrate_commands
+
+        return migrate_commands
     if module == "_service":
         from cronplus.cli._service import COMMANDS as service_commands
 

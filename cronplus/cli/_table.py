@@ -82,4 +82,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Check the jobs file and print every problem, one per line (exit 2 if any).",
     ),
     "web": ("_web", "Serve a local web view of the jobs and their runs, until SIGTERM or Ctrl-C."),
+    "migrate-state": (
+        "_migrate",
+        "Copy a SQLite state (runs, attempts, pauses, alerts) into PostgreSQL.",
+    ),
 }
