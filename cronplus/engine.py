@@ -260,7 +260,7 @@ class Engine(Reloads):
                 self._share.disconnected()  # judge no other daemon dead on this streak
             self._state_failing = True
             self._unreachable = isinstance(e, StateUnreachableError)
-            return now + timedelta(seconds=STATE_RETRY_S)
+            return now + timedelta(seconds=self._retry_s())
         if self._state_failing:
             self.dispatcher.state.ok()
             self._state_failing = False
@@ -269,15 +269,22 @@ class Engine(Reloads):
             self.dispatcher.spawner.make_folders(self._due.due_by(nxt))
         return nxt
 
+    def _retry_s(self) -> float:
+        """How soon a step the state refused is tried again: within a third of the
+        lease on a shared state, so a database back is noticed before any lease ends."""
+        if self._share is None:
+            return STATE_RETRY_S
+        return min(STATE_RETRY_S, self._share.lease.total_seconds() / 3)
+
     def _step(self, now: datetime) -> None:
         self.dispatcher.start_waited(now)
         self._drain(now)
         paused: dict[str, datetime] | None = None  # read once per step, only if due
         try:
             while (name := self._due.pop_due(now)) is not None:
-                if paused is None:
-                    paused = self.store.paused_jobs()
-                try:
+                try:  # a read refused too (a database out of reach) gives it back
+                    if paused is None:
+                        paused = self.store.paused_jobs()
                     self._fire_due(name, now, name in paused)
                 finally:  # back in the heap at its first fire time not yet consumed
                     self._due.back(name)

@@ -96,18 +96,19 @@ class JobShare:
         try:
             self._check(now, scheduled)
         except StateError as e:
+            if self._connected_since is not None:  # once an outage, not at each check
+                log.warning("event=share-check-failed detail=%r", str(e))
             self.disconnected()
-            log.warning("event=share-check-failed detail=%r", str(e))
 
     def mark_through(self, now: datetime) -> None:
         """Every job owned is followed, its fire times consumed up to `now`."""
-        if self._pending or not self._mine:
-            return
+        if self._pending or not self._mine or self._connected_since is None:
+            return  # a job not followed yet, or the check failed: not up to now
         try:
             self.store.mark_owned_through(self.pid, now)
         except StateError as e:
-            self.disconnected()
             log.warning("event=share-mark-failed detail=%r", str(e))
+            self.disconnected()
 
     def _check(self, now: datetime, scheduled: Sequence[str]) -> None:
         db_now = self.store.db_now()

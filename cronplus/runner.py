@@ -413,7 +413,9 @@ class Runner:
             release and self.resume_after_stop and resume is None and self.has_dependents(run.job)
         )
         end = RunEnd(status, reason, finished, last_attempt=tally.last, resume_spent=resume)
-        self.write(control, self.store.finish_run, run.id, end, release=mark_release)
+        self.write(
+            control, self.store.finish_run, run.id, end, release=mark_release, owner=os.getpid()
+        )
         log_event(run, str(status), None, reason)
         done = replace(
             run,

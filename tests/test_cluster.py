@@ -240,3 +240,145 @@ def test_pause_takes_effect_on_every_host_within_two_seconds(project, daemon, pg
         if line.startswith("p2 ") and datetime.fromisoformat(line.split()[1]) > paused_at
     ]
     assert len(p2_after) >= 2  # the other job goes on
+
+
+def run_row(url: str, run_id: int) -> tuple:
+    return rows(url, "SELECT status, reason, attempts FROM cronplus.runs WHERE id = %s", (run_id,))[
+        0
+    ]
+
+
+def test_the_database_down_past_the_lease_takes_nothing_over(project, daemon, pg_server, pg_url):
+    project.write(
+        f"""
+[defaults]
+{LEASE}
+{per_second("tick")}
+[jobs.slow]
+schedule = "*/20 * * * * *"
+command = 'sleep 6; echo "done $CRONPLUS_SCHEDULED_FOR" >> slow.log'
+catchup = "none"
+"""
+    )
+    started = start_daemons(daemon, pg_url, "xy")
+    wait_until(
+        lambda: rows(
+            pg_url, "SELECT 1 FROM cronplus.runs WHERE job = 'slow' AND status = 'running'"
+        ),
+        40,
+    )
+    (slow_id,) = rows(
+        pg_url, "SELECT id FROM cronplus.runs WHERE job = 'slow' AND status = 'running'"
+    )[0]
+    pg_server.stop()
+    try:
+        time.sleep(8)  # over two leases
+        for d in started.values():
+            assert d.proc.poll() is None  # the daemons wait for it
+    finally:
+        pg_server.start()
+    wait_until(lambda: run_row(pg_url, slow_id)[0] == "succeeded", 30)
+    back = datetime.now().astimezone()
+    time.sleep(5)  # a lease and more, connected again
+    assert sorted(h for h, _ in daemons_listed(pg_url)) == ["x", "y"]
+    taken = rows(
+        pg_url, "SELECT id FROM cronplus.runs WHERE reason LIKE %s", ("%stopped heartbeating%",)
+    )
+    assert taken == []  # no daemon declared another dead
+    assert (project.root / "slow.log").read_text().count("done") == 1
+    reasons = [
+        r
+        for (r,) in rows(
+            pg_url, "SELECT reason FROM cronplus.runs WHERE job = 'tick' AND status = 'skipped'"
+        )
+    ]
+    assert reasons and all(r.startswith("state database unreachable until") for r in reasons)
+    after = [
+        line
+        for line in (project.root / "ran.log").read_text().splitlines()
+        if datetime.fromisoformat(line.split()[1]) > back
+    ]
+    assert len(after) >= 3  # the schedule goes on
+    for d in started.values():
+        assert d.terminate() == 0
+        assert "Traceback" not in d.stderr
+
+
+def test_a_daemon_cut_off_past_its_lease_loses_its_run_to_another(project, daemon, pg_url):
+    """SIGSTOP stands for a host cut off from the database: its job goes on, the other
+    daemon takes the run over after the lease and runs it again (the one case of a
+    run executed twice); back, the first records nothing over it and lists itself."""
+    project.write(
+        f"""
+[defaults]
+{LEASE}
+
+[jobs.long]
+schedule = "*/30 * * * * *"
+command = 'echo "$CRONPLUS_HOST $CRONPLUS_ATTEMPT" >> ran.log; sleep 7'
+retries = 1
+retry_delay = "1s"
+catchup = "none"
+"""
+    )
+    started = start_daemons(daemon, pg_url, "ab")
+    wait_until(lambda: rows(pg_url, "SELECT 1 FROM cronplus.runs WHERE status = 'running'"), 40)
+    run_id, owner = rows(
+        pg_url, "SELECT id, owner_host FROM cronplus.runs WHERE status = 'running'"
+    )[0]
+    other = "b" if owner == "a" else "a"
+    cut = started[owner]
+    os.kill(cut.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: rows(
+                pg_url,
+                "SELECT 1 FROM cronplus.attempts WHERE run_id = %s AND number = 2",
+                (run_id,),
+            ),
+            30,
+        )
+    finally:
+        os.kill(cut.proc.pid, signal.SIGCONT)
+    wait_until(lambda: run_row(pg_url, run_id)[0] == "succeeded", 30)
+    time.sleep(4)  # the first attempt ends too, on the host cut off
+    assert sorted((project.root / "ran.log").read_text().splitlines()) == sorted(
+        [f"{owner} 1", f"{other} 2"]
+    )
+    assert run_row(pg_url, run_id) == ("succeeded", None, 2)
+    got = rows(
+        pg_url,
+        "SELECT number, host FROM cronplus.attempts WHERE run_id = %s ORDER BY number",
+        (run_id,),
+    )
+    assert got == [(1, owner), (2, other)]
+    wait_until(lambda: (owner, cut.proc.pid) in daemons_listed(pg_url), 15)
+    assert "registration_lost" in cut.stderr and cut.proc.poll() is None
+    for d in started.values():
+        assert d.terminate() == 0
+
+
+def test_a_daemon_restarted_under_its_name_adopts_its_attempt(project, daemon, pg_url):
+    project.write(
+        f"""
+[defaults]
+{LEASE}
+
+[jobs.long]
+schedule = "*/30 * * * * *"
+command = 'echo "$CRONPLUS_ATTEMPT" >> ran.log; sleep 6'
+catchup = "none"
+"""
+    )
+    first = start_daemons(daemon, pg_url, "k")["k"]
+    wait_until(lambda: rows(pg_url, "SELECT 1 FROM cronplus.runs WHERE status = 'running'"), 40)
+    (run_id,) = rows(pg_url, "SELECT id FROM cronplus.runs WHERE status = 'running'")[0]
+    os.kill(first.proc.pid, signal.SIGKILL)  # its job goes on in its own session
+    first.proc.wait()
+    again = daemon(env={"CRONPLUS_HOST": "k"}, state=pg_url)
+    again.wait_started(30)  # within the lease: the dead one's name is its own
+    wait_until(lambda: run_row(pg_url, run_id)[0] == "succeeded", 30)
+    assert run_row(pg_url, run_id) == ("succeeded", None, 1)  # adopted, not run again
+    assert (project.root / "ran.log").read_text() == "1\n"
+    assert "event=adopted" in again.stderr or "adopted" in again.stderr
+    assert again.terminate() == 0

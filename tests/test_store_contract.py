@@ -1200,3 +1200,15 @@ def test_a_run_another_host_owns_is_not_finished_over(backend, store):
     assert store.unreleased() == [] and store.run_owner(run.id) == ("elsewhere", OTHER)
     assert elsewhere.finish_run(run.id, end) is True
     assert store.get_run(run.id).status is RunStatus.FAILED
+
+
+def test_a_run_settled_as_its_owners_death_is_not_finished_by_that_owner(store):
+    run = started_run(store)
+    end = RunEnd(RunStatus.INTERRUPTED, "its daemon died", T, resume_spent=1)
+    assert store.settle_run(run.id, SeenRun(ME, 1), end)
+    late = RunEnd(RunStatus.SUCCEEDED, None, T, last_attempt=(1, ended(RunStatus.SUCCEEDED)))
+    assert store.finish_run(run.id, late, release=True, owner=ME) is False
+    assert store.get_run(run.id).status is RunStatus.INTERRUPTED and store.unreleased() == []
+    again = claimed(store, "other")
+    assert store.finish_run(again.id, late, owner=OTHER) is False  # not OTHER's
+    assert store.finish_run(again.id, late, owner=ME) is True

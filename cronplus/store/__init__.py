@@ -143,14 +143,17 @@ class Store(SideStore, ClusterStore, Protocol):
         RUNNING with that reason while it waits for its next retry."""
         ...
 
-    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> bool:
+    def finish_run(
+        self, run_id: int, end: RunEnd, *, release: bool = False, owner: int | None = None
+    ) -> bool:
         """Record a run's `end`, owned by nobody afterwards; a SUCCEEDED run keeps no
         reason. In the same transaction: `end.last_attempt`'s end (number, result);
         `end.resume_spent`, to make it `resumable` with that many attempts counted
         against the retries (a stop cut it short); `release`, to make it
         `unreleased` until `mark_released`. False, writing nothing, when a process of
-        another host name owns the run, or nobody does (it was taken over from this
-        process, or settled as its owner's death: `settle_run`)."""
+        another host name owns the run, or, given `owner` (the pid of the caller, which
+        began its attempts), when that process of this host does not own it any more
+        (it was settled as its owner's death, `settle_run`, or taken over)."""
         ...
 
     # -- recovery: runs a dead cronplus process left unfinished -------------------------

@@ -123,20 +123,19 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
             if waiting is not None:
                 tx.run("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
 
-    def finish_run(self, run_id: int, end: RunEnd, *, release: bool = False) -> bool:
+    def finish_run(
+        self, run_id: int, end: RunEnd, *, release: bool = False, owner: int | None = None
+    ) -> bool:
+        # Never over another host's, and with `owner` only while it owns the run: a
+        # daemon cut off from the state past its lease lost its runs to another, which
+        # settled them and may run them again (issue 17); it records nothing over them.
+        # (A host NULL: written before hosts were recorded.)
+        where, args = "(owner_host IS NULL OR owner_host = ?)", [self.host]
+        if owner is not None:
+            where, args = f"owner_pid = ? AND {where}", [owner, *args]
         with self._db.tx() as tx:
-            # Not over another host's: a daemon cut off from the state past its lease
-            # lost its runs to another (issue 17), and records nothing over them.
-            if (
-                tx.run(
-                    # A run settled meanwhile (by a sweep) is owned by nobody: refused
-                    # too. Owned by a pid with no host: written before hosts were.
-                    f"UPDATE runs SET {_END} WHERE id = ? AND (owner_host = ?"
-                    " OR (owner_host IS NULL AND owner_pid IS NOT NULL))",
-                    (*_end_values(end), run_id, self.host),
-                )
-                != 1
-            ):
+            sql = f"UPDATE runs SET {_END} WHERE id = ? AND {where}"
+            if tx.run(sql, (*_end_values(end), run_id, *args)) != 1:
                 return False
             if release:
                 tx.run(
