@@ -10,6 +10,7 @@ behind for the next one to trip over.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -90,6 +91,7 @@ def run_daemon(
         stack.callback(dispatcher.wait_all)
         stack.callback(dispatcher.shutdown)
         registration.running = lambda: dispatcher.runner.slots.in_use
+        registration.on_lost = lambda r: _lost(r, dispatcher)
         engine = Engine(
             config,
             store,
@@ -97,7 +99,7 @@ def run_daemon(
             clock=clock,
             adopted=adopted,
             load=lambda: load_config(config.path, display_path=display_path),
-            share=_share(store, paths, dispatcher, config.lease, lambda: engine.config),
+            share=_share(store, paths, dispatcher, clock, config.lease, lambda: engine.config),
         )
         _watchdog(engine, notifier)
         _start_heartbeat(stack, config)
@@ -115,6 +117,7 @@ def _share(
     store: Store,
     paths: StatePaths,
     dispatcher: Dispatcher,
+    clock: Clock,
     lease: timedelta,
     config: Callable[[], Config],
 ) -> JobShare | None:
@@ -131,6 +134,7 @@ def _share(
         idle=dispatcher.idle,
         sweep=lambda dead, now: sweep_dead(store, dead, now),
         resume=lambda now, owns: resume_due(store, config(), dispatcher, now, owns),
+        clock=clock,
     )
 
 
@@ -219,17 +223,22 @@ def _lock(paths: StatePaths) -> int:
 def _register(stack: ExitStack, store: Store, config: Config, clock: Clock) -> Registration:
     """List this daemon on the state under its host name (issue 17); it leaves the list
     when `stack` closes, after its runs' ends are recorded."""
-    registration = register(store, DAEMON, config.lease, clock, on_lost=_lost)
+    registration = register(store, DAEMON, config.lease, clock)
     stack.callback(registration.unregister)
     return registration
 
 
-def _lost(registration: Registration) -> None:
+def _lost(registration: Registration, dispatcher: Dispatcher) -> None:
     """Another daemon judged this one dead (cut off from the state past its lease): its
-    runs were taken over, and their ends are not recorded over the new owner's
-    (`Store.finish_run`); its jobs go at the next check (`job_share`). It lists
-    itself again, to take a share anew."""
+    runs were taken over, so their attempts here are killed, and their ends are not
+    recorded over the new owner's (`Store.finish_run`); its jobs go at the next check
+    (`job_share`). It lists itself again, to take a share anew."""
     log.error("event=registration_lost pid=%d detail='declared dead by others'", os.getpid())
+    store, me = registration.store, (registration.store.host, os.getpid())
+    for control in dispatcher.going():
+        with contextlib.suppress(StateError):
+            if store.run_owner(control.run_id) != me:
+                control.cut_short("interrupted: taken over while this daemon was cut off")
     try:
         registration.renew()
     except CronplusError as e:

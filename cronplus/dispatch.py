@@ -201,6 +201,11 @@ class Dispatcher:
         with self._lock:
             return len(self._lanes[job].queue) if job in self._lanes else 0
 
+    def going(self) -> list[RunControl]:
+        """The controls of the runs going in this process, one per job."""
+        with self._lock:
+            return [lane.active for lane in self._lanes.values() if lane.active is not None]
+
     def idle(self, job: str) -> bool:
         """No run of `job` goes or waits in this process: `overlap` has nothing to say."""
         with self._lock:

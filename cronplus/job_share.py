@@ -26,12 +26,15 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from cronplus.clock import Clock
 from cronplus.errors import StateError
 from cronplus.model import ProcessRecord
 from cronplus.procs import live
 from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
+
+MAX_SKEW = timedelta(seconds=1)  # between this host's clock and the database's
 
 
 def preference(job: str, host: str) -> bytes:
@@ -53,6 +56,7 @@ class JobShare:
         idle: Callable[[str], bool],
         sweep: Callable[[ProcessRecord, datetime], None],
         resume: Callable[[datetime, Callable[[str], bool]], None],
+        clock: Clock,
     ) -> None:
         self.store = store
         self.pid = pid
@@ -65,6 +69,8 @@ class JobShare:
         self._scheduled: set[str] = set()  # as of the last check
         self._next: datetime | None = None  # the next check; None: at the first step
         self._connected_since: datetime | None = None  # the database's clock
+        self._clock = clock
+        self._off = False  # this host's clock too far from the database's
 
     def owns(self, name: str) -> bool:
         return name in self._mine
@@ -112,6 +118,7 @@ class JobShare:
 
     def _check(self, now: datetime, scheduled: Sequence[str]) -> None:
         db_now = self.store.db_now()
+        off = self._clock_off(db_now)
         if self._connected_since is None:
             self._connected_since = db_now
         daemons = [p for p in self.store.processes() if p.kind == "daemon"]
@@ -130,12 +137,13 @@ class JobShare:
             owners = self.store.job_owners()
         # Those another daemon took are lost: this one was judged dead meanwhile.
         self._mine = {j for j, o in owners.items() if (o.host, o.pid) == me}
-        self._share(now, scheduled, owners, len(live(daemons, db_now)) or 1)
+        self._share(now, scheduled, owners, 0 if off else len(live(daemons, db_now)) or 1)
         self._resume(now, self._may_resume)
 
     def _share(self, now: datetime, scheduled: Sequence[str], owners: dict, daemons: int) -> None:
+        """Toward ceil(jobs / daemons) jobs; none with `daemons` 0 (a clock off)."""
         wanted = self._scheduled = set(scheduled)
-        share = math.ceil(len(wanted) / daemons) if wanted else 0
+        share = math.ceil(len(wanted) / daemons) if wanted and daemons else 0
         host = self.store.host
         by_pref = sorted(self._mine, key=lambda j: preference(j, host))  # least wanted first
         gone = [j for j in by_pref if j not in wanted]  # gone from the jobs file, or disabled
@@ -154,6 +162,24 @@ class JobShare:
                 ",".join(give) or "-",
                 daemons,
             )
+
+    def _clock_off(self, db_now: datetime) -> bool:
+        """This host's clock more than MAX_SKEW off the database's: fire times would
+        come at the wrong instants, so it hands its idle jobs over and takes none (said
+        once, and once when it is back)."""
+        off = abs(self._clock.now() - db_now) > MAX_SKEW
+        if off != self._off:
+            log.log(
+                logging.ERROR if off else logging.INFO,
+                "event=clock-%s detail='this host's clock is %.3fs from the database's%s'",
+                "off" if off else "ok",
+                (self._clock.now() - db_now).total_seconds(),
+                ": it takes no jobs until it is within 1s (keep hosts in sync with NTP)"
+                if off
+                else "",
+            )
+        self._off = off
+        return off
 
     def _may_resume(self, name: str) -> bool:
         return name in self._mine or name not in self._scheduled

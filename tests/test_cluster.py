@@ -315,7 +315,7 @@ def test_a_daemon_cut_off_past_its_lease_loses_its_run_to_another(project, daemo
 
 [jobs.long]
 schedule = "*/30 * * * * *"
-command = 'echo "$CRONPLUS_HOST $CRONPLUS_ATTEMPT" >> ran.log; sleep 7'
+command = 'h=$CRONPLUS_HOST; echo "$h $CRONPLUS_ATTEMPT" >> ran.log; sleep 10; echo "$h done" >> ran.log'
 retries = 1
 retry_delay = "1s"
 catchup = "none"
@@ -341,9 +341,10 @@ catchup = "none"
     finally:
         os.kill(cut.proc.pid, signal.SIGCONT)
     wait_until(lambda: run_row(pg_url, run_id)[0] == "succeeded", 30)
-    time.sleep(4)  # the first attempt ends too, on the host cut off
+    time.sleep(2)
+    # Its attempt was killed once it learned the run was taken over: it never ended.
     assert sorted((project.root / "ran.log").read_text().splitlines()) == sorted(
-        [f"{owner} 1", f"{other} 2"]
+        [f"{owner} 1", f"{other} 2", f"{other} done"]
     )
     assert run_row(pg_url, run_id) == ("succeeded", None, 2)
     got = rows(
@@ -382,3 +383,28 @@ catchup = "none"
     assert (project.root / "ran.log").read_text() == "1\n"
     assert "event=adopted" in again.stderr or "adopted" in again.stderr
     assert again.terminate() == 0
+
+
+def test_a_daemon_whose_clock_is_off_the_databases_takes_no_jobs(pg_url, caplog):
+    from datetime import timedelta
+    from pathlib import Path
+
+    from cronplus.job_share import JobShare
+    from cronplus.paths import StatePaths
+    from cronplus.store import open_store
+    from tests.conftest import FakeClock
+
+    store = open_store(StatePaths(Path("/nonexistent"), url=pg_url))
+    lease = timedelta(seconds=3)
+    assert store.register_process("daemon", 4242, lease) is None
+    clock = FakeClock(store.db_now() + timedelta(seconds=2))  # 2 s ahead of the database
+    share = JobShare(
+        store, 4242, lease, idle=lambda j: True, sweep=None, resume=lambda *a: None, clock=clock
+    )
+    share.check(clock.now(), ["a", "b"])
+    assert not share.owns("a") and store.job_owners() == {}
+    assert "clock is 2." in caplog.text and "takes no jobs" in caplog.text
+    clock.set(store.db_now())  # in sync again
+    share.check(clock.now() + timedelta(seconds=5), ["a", "b"])
+    assert share.owns("a") and share.owns("b") and sorted(store.job_owners()) == ["a", "b"]
+    store.close()
