@@ -315,7 +315,7 @@ def test_a_daemon_cut_off_past_its_lease_loses_its_run_to_another(project, daemo
 
 [jobs.long]
 schedule = "*/30 * * * * *"
-command = 'h=$CRONPLUS_HOST; echo "$h $CRONPLUS_ATTEMPT" >> ran.log; sleep 10; echo "$h done" >> ran.log'
+command = 'h=$CRONPLUS_HOST; echo "$h $CRONPLUS_ATTEMPT" >>ran.log; sleep 10; echo "$h done">>ran.log'
 retries = 1
 retry_delay = "1s"
 catchup = "none"
