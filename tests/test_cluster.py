@@ -315,10 +315,11 @@ def test_a_daemon_cut_off_past_its_lease_loses_its_run_to_another(project, daemo
 
 [jobs.long]
 schedule = "*/30 * * * * *"
-command = 'h=$CRONPLUS_HOST; echo "$h $CRONPLUS_ATTEMPT" >>ran.log; sleep 10; echo "$h done">>ran.log'
+command = 'h=$CRONPLUS_HOST; echo "$h $CRONPLUS_ATTEMPT" >>ran.log; sleep 10; echo "$h done">>$F'
 retries = 1
 retry_delay = "1s"
 catchup = "none"
+env = {{ F = "ran.log" }}
 """
     )
     started = start_daemons(daemon, pg_url, "ab")
