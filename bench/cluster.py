@@ -1,6 +1,6 @@
 """Several daemons on one PostgreSQL state (issue 17, "Scale"): runs/s sustained.
 
-    python bench/cluster.py [--daemons 1,2,3] [--max-n 1000] [--window 10] [--quick]
+    python bench/cluster.py [--daemons 1,2,3] [--max-n 1500] [--window 10] [--quick]
 
 Starts a real PostgreSQL server (tests/pgserver.py), then for each daemon count runs
 that many `cronplus run` processes (each its own CRONPLUS_HOST, one shared jobs
@@ -230,6 +230,10 @@ def measure(url: str, n: int, window: int, t0: int, xact: int) -> dict:
     }  # fmt: skip
 
 
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def clean(r: dict) -> bool:
     return r["skipped"] == 0 and r["unrecorded"] == 0 and r["p90"] <= MAX_P90_S
 
@@ -246,7 +250,7 @@ def main() -> int:
     window, floor_s = args.window, 3.0
     if args.quick:
         levels, window, floor_s = [n for n in (25, 50) if n <= args.max_n], 3, 1.0
-    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}, {os.cpu_count()} CPUs")
+    print(f"load average before: {load()} ({os.cpu_count()} CPUs)")
     server = start_server()
     results: dict[int, list[dict]] = {}
     try:
@@ -279,6 +283,7 @@ def main() -> int:
     path = statistics.mean(f[1] for f in floors)
     print(f"floor after: {floors[1][0]:.0f} spawns/s, {floors[1][1]:.0f}/s;"
           f" mean {plain:.0f}/s plain, {path:.0f}/s spawn path")  # fmt: skip
+    print(f"load average after: {load()}")
     return report(results, plain, path, quick=args.quick)
 
 
