@@ -63,6 +63,7 @@ class Registration:
         self.on_lost = on_lost or _log_lost
         self.previous: ProcessRecord | None = None
         self.lost = False  # our row was forgotten: declared dead; no beats until `renew`
+        self._relist_failed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,8 +96,8 @@ class Registration:
     def unregister(self) -> None:
         """A clean stop: no more beats, and the process leaves the list at once."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._thread is not None:  # a beat stuck on a silent server ends by its timeout
+            self._thread.join(self.lease.total_seconds())
         try:
             self.store.forget_process(self.store.host, self.pid)
         except StateError as e:  # it leaves once its lease has passed instead
@@ -115,6 +116,7 @@ class Registration:
         failing = False
         while not self.clock.wait(self._stop, every):
             if self.lost:
+                self._list_again()
                 continue
             try:
                 beat = self.store.heartbeat(self.pid, self.running())
@@ -129,6 +131,20 @@ class Registration:
             if beat is None:
                 self.lost = True
                 self.on_lost(self)
+                self._list_again()
+
+    def _list_again(self) -> None:
+        """Declared dead and back: list this process again, at every beat until it is
+        (the database away, or the name taken meanwhile: said once)."""
+        try:
+            self.renew()
+        except CronplusError as e:
+            if not self._relist_failed:
+                log.error("event=registration_failed detail=%r; trying again", str(e))
+            self._relist_failed = True
+            return
+        self._relist_failed = False
+        log.info("event=registered_again host=%s pid=%d", self.store.host, self.pid)
 
 
 def register(

@@ -26,7 +26,7 @@ from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
 from cronplus.engine import Engine
 from cronplus.engine_jobs import record_config
-from cronplus.errors import CronplusError, DaemonRunningError, StateError
+from cronplus.errors import DaemonRunningError, StateError
 from cronplus.job_share import JobShare
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
@@ -157,7 +157,7 @@ def _start_beside(
     if web is not None:
         from cronplus.webchild import start_web_child
 
-        start_web_child(stack, str(engine.config.path), paths.root, *web)
+        start_web_child(stack, str(engine.config.path), paths, *web)
     if metrics is not None:
         _serve_metrics(stack, engine, paths, clock, *metrics)
     pruner = Pruner(lambda: engine.config, paths, clock)
@@ -232,17 +232,13 @@ def _lost(registration: Registration, dispatcher: Dispatcher) -> None:
     """Another daemon judged this one dead (cut off from the state past its lease): its
     runs were taken over, so their attempts here are killed, and their ends are not
     recorded over the new owner's (`Store.finish_run`); its jobs go at the next check
-    (`job_share`). It lists itself again, to take a share anew."""
+    (`job_share`). The registration then lists it again, to take a share anew."""
     log.error("event=registration_lost pid=%d detail='declared dead by others'", os.getpid())
     store, me = registration.store, (registration.store.host, os.getpid())
     for control in dispatcher.going():
         with contextlib.suppress(StateError):
             if store.run_owner(control.run_id) != me:
                 control.cut_short("interrupted: taken over while this daemon was cut off")
-    try:
-        registration.renew()
-    except CronplusError as e:
-        log.error("event=registration_failed detail=%r", str(e))
 
 
 def _take_over(

@@ -38,7 +38,13 @@ class _PerHost(_Under):
         if paths.url is None:
             return paths.root / self.name
         stem, suffix = self.name.split(".")
-        return paths.root / f"{stem}.{_HOST_UNSAFE.sub('_', host())}.{suffix}"
+        name = host()
+        safe = _HOST_UNSAFE.sub("_", name)[:64]
+        if safe != name:  # two names made the same by it keep files of their own
+            import hashlib
+
+            safe += "-" + hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+        return paths.root / f"{stem}.{safe}.{suffix}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from cronplus.clock import Clock, system_clock
+from cronplus.paths import STATE_ENV, StatePaths
 from cronplus.web import SUPERVISED_ENV
 
 log = logging.getLogger("cronplus")
@@ -33,15 +34,16 @@ STEADY_S = 60.0  # a child that served this long starts the next backoff from th
 STOP_GRACE_S = 5.0
 
 
-def web_argv(config_path: str, state: Path, host: str, port: int) -> list[str]:
+def web_argv(config_path: str, state: Path | None, host: str, port: int) -> list[str]:
+    """`state` None: the child finds the state in its environment (a PostgreSQL URL,
+    which must not be on a command line any user's `ps` shows)."""
     return [
         sys.executable,
         "-m",
         "cronplus",
         "-c",
         config_path,
-        "--state",
-        str(state),
+        *(() if state is None else ("--state", str(state))),
         "web",
         "--host",
         host,
@@ -53,8 +55,11 @@ def web_argv(config_path: str, state: Path, host: str, port: int) -> list[str]:
 class WebChild:
     """One supervised `cronplus web` process at a time, until `stop`."""
 
-    def __init__(self, argv: list[str], clock: Clock | None = None) -> None:
+    def __init__(
+        self, argv: list[str], clock: Clock | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.argv = argv
+        self.env = env or {}
         self.clock = clock or system_clock()
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # a stop and a spawn never cross
@@ -76,7 +81,7 @@ class WebChild:
             self._proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.PIPE,  # its end is the daemon's end
-                env={**os.environ, SUPERVISED_ENV: "1"},
+                env={**os.environ, **self.env, SUPERVISED_ENV: "1"},
             )
         log.info("event=web_started pid=%d", self._proc.pid)
         return self._proc
@@ -113,8 +118,14 @@ class WebChild:
         self._thread.join(STOP_GRACE_S)
 
 
-def start_web_child(stack: ExitStack, config_path: str, state: Path, host: str, port: int) -> None:
+def start_web_child(
+    stack: ExitStack, config_path: str, state: StatePaths, host: str, port: int
+) -> None:
     """Start serving `cronplus web` from a supervised child; stopped when `stack` closes."""
-    child = WebChild(web_argv(config_path, state, host, port))
+    if state.url is not None:
+        env = {STATE_ENV: state.url}
+        child = WebChild(web_argv(config_path, None, host, port), env=env)
+    else:
+        child = WebChild(web_argv(config_path, state.root, host, port))
     child.start()
     stack.callback(child.stop)

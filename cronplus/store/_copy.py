@@ -22,13 +22,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from cronplus.errors import CronplusError, StateError, StateUsageError
 from cronplus.paths import StatePaths, read_daemon_pid
 from cronplus.procs import host
-from cronplus.store._db import Row, Tx, marks
+from cronplus.store._db import Row, Tx, from_db, marks
 from cronplus.store.pg_schema import SCHEMA
 from cronplus.store.schema import SCHEMA_VERSION
 from cronplus.store.sqlite import SqliteDb
@@ -176,7 +177,21 @@ def _copy_all(sqlite: _Reader, tx: Tx, where: str) -> dict[str, int]:
             f"the state database {where} already holds {held:,} run{'s' * (held != 1)}: "
             "migrate into an empty one"
         )
-    source = _source_tables(sqlite)
+    now = tx.one("SELECT clock_timestamp() AS t")["t"]  # type: ignore[index]
+    live = [
+        r
+        for r in tx.all(f"SELECT heartbeat_at, lease_ms FROM {_q('processes')}")
+        if now - from_db(r["heartbeat_at"]) <= timedelta(milliseconds=r["lease_ms"])  # type: ignore[operator]
+    ]
+    if live:
+        raise StateUsageError(
+            f"the state database {where} is in use by {len(live)} live cronplus process"
+            f"{'es' * (len(live) != 1)} (cronplus status --daemons): stop them, and"
+            " migrate into a database no daemon uses yet"
+        )
+    # Which processes run and which daemon fires each job are the target's own: a
+    # SQLite state's rows of them name processes of a state no longer used.
+    source = {t: c for t, c in _source_tables(sqlite).items() if t not in _THE_TARGETS}
     target = _target_columns(tx)
     missing = sorted(set(source) - set(target))
     if missing:
@@ -195,6 +210,9 @@ def _copy_all(sqlite: _Reader, tx: Tx, where: str) -> dict[str, int]:
         tx.run(f"ALTER TABLE {_q(table)} ENABLE TRIGGER USER")
     _sequences_past_copied_ids(tx)
     return copied
+
+
+_THE_TARGETS = ("processes", "job_owners")
 
 
 def _q(table: str) -> str:

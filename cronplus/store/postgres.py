@@ -31,7 +31,21 @@ from cronplus.store.pg_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 # pg_advisory_xact_lock keys: one for writers, one for migrations ("cronplus" in ASCII).
 WRITE_LOCK = 0x63726F6E706C7573
 MIGRATE_LOCK = WRITE_LOCK + 1
-_BEGIN = f"SELECT set_config('search_path', '{SCHEMA}', true)"
+# Per transaction, not per session (a transaction-mode pooler may be in between): the
+# schema, and a bound on any statement, so a server that stopped answering cannot hold
+# a daemon's threads (and its stop) for ever.
+_BEGIN = (
+    f"SELECT set_config('search_path', '{SCHEMA}', true),"
+    " set_config('statement_timeout', '30s', true)"
+)
+# A connection whose server or network went silent is noticed within seconds.
+_ALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
 _CONNECT_TIMEOUT_S = 10
 _RECONNECT_TIMEOUT_S = 2  # a daemon's step waits on it: the engine tries again later
 
@@ -140,6 +154,7 @@ class PgDb:
         self._errors = psycopg.Error
         self._lost = psycopg.OperationalError
         self._url = url  # kept to connect again; never shown (`where` is)
+        _readable_or_fail(url)
         self._conn = self._connect(_CONNECT_TIMEOUT_S)
         try:
             self.version = self._version()
@@ -163,6 +178,7 @@ class PgDb:
                 row_factory=_row_factory,
                 connect_timeout=timeout,
                 application_name="cronplus",
+                **_ALIVE,
             )
         except psycopg.Error as e:
             why = _why(e)
@@ -246,6 +262,20 @@ class PgDb:
                 raise StateUnreachableError(why) from None
             except self._errors as e:
                 raise StateError(f"cannot use the state database {self.where}: {_why(e)}") from None
+
+
+def _readable_or_fail(url: str) -> None:
+    """A URL libpq cannot parse is the user's mistake: say so without libpq's message,
+    which quotes the piece it could not read (the password, say)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - libpq's own error type, whatever its text
+        raise StateUsageError(
+            "the state URL cannot be read (postgresql://user:password@host:port/db): "
+            "percent-encode any '%', '@', ':' or '/' in the user or password (%25, %40, …)"
+        ) from None
 
 
 def _why(e: Exception) -> str:
