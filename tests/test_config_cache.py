@@ -275,3 +275,22 @@ def test_the_key_covers_the_loader_code() -> None:
     stamped = {Path(p).relative_to(_cache._PKG).as_posix() for p, _, _ in _cache._code_stamp()}
     assert {"config/_loader.py", "config/_checks.py", "model.py", "schedule.py"} <= stamped
     assert {"graph.py", "_toml_lines.py", "config/_values.py"} <= stamped
+
+
+@pytest.mark.parametrize(
+    ("state", "kept"),
+    [
+        ("postgresql://cron:pw-in-file@db:5432/cron", False),
+        ("postgresql://cron@db:5432/cron?password=pw-in-file", False),
+        ("postgresql://cron@db:5432/cron", True),  # the password from PGPASSWORD or ~/.pgpass
+        ("postgresql://cron:${DB_PASSWORD}@db:5432/cron", True),  # not in the file
+    ],
+)
+def test_a_state_url_with_its_password_is_never_kept(project, own_cache, state, kept) -> None:
+    """The cache must not become a second copy of the state's password (issue 17)."""
+    path = project.write(f'[defaults]\nstate = "{state}"\n[jobs.a]\ncommand = "x"\n')
+    own_cache.mkdir(parents=True)
+    (own_cache / _cache._entry_path(path.absolute()).name).write_bytes(b"an older entry")
+    assert load_config_kept(path).state == state
+    assert len(entries(own_cache)) == int(kept)
+    assert not any(b"pw-in-file" in p.read_bytes() for p in entries(own_cache))

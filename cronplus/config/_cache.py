@@ -19,7 +19,8 @@ pickle: loading a pickle runs code the file names.
 
 What is kept is what the read commands use (`keep`): no command, env value or
 alert URL, which may hold a password or a token (the README's guarantee: secrets
-reach no output, log or state), and the read commands show none of them. So that
+reach no output, log or state), and the read commands show none of them. A file
+whose `[defaults].state` URL has a password written in it is not kept at all. So that
 a hit and a miss look alike, a miss returns the same view.
 
 A file with problems is never kept: its messages, `FILE:LINE:` and all, come from
@@ -160,9 +161,28 @@ def keep(absolute: Path, key: bytes, config: Config) -> Config:
     env's names), so that the first load after an edit shows what the next ones do."""
     payload = _encode(config)
     path = _entry_path(absolute)
-    if path is not None:
+    if path is not None and _holds_password(config.state):
+        with contextlib.suppress(OSError):  # an entry an older cronplus wrote with it
+            path.unlink()
+    elif path is not None:
         _write(path, marshal.dumps((_FORMAT, key, payload)))
     return _decode(payload, absolute)
+
+
+def _holds_password(state: str | None) -> bool:
+    """Whether `[defaults].state` is a URL with a password written in it (not a
+    `${NAME}` taken from the environment): such a file is never kept, as the password
+    must reach no file but the jobs file."""
+    if not state or "://" not in state:
+        return False
+    import re
+    from urllib.parse import urlsplit  # pathlib imported it already
+
+    try:
+        parts = urlsplit(re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "", state))
+        return bool(parts.password) or "password=" in parts.query.lower()
+    except ValueError:  # not a URL urllib can read: take no chance
+        return True
 
 
 def _write(path: Path, data: bytes) -> None:
