@@ -123,11 +123,17 @@ def resolve_state_dir(option: str | None, config_state: str | None, config_dir: 
     jobs file. A PostgreSQL URL (`${NAME}` in it expanded) keeps the logs and the
     daemon's lock in `.cronplus/` beside the jobs file."""
     chosen = option or os.environ.get(STATE_ENV) or config_state
+    chosen_by_file = chosen is config_state  # relative to the jobs file (else: the cwd)
     local = (config_dir / DEFAULT_STATE_DIRNAME).absolute()
+    if chosen and "${" in chosen:  # `state = "${DB_URL}"`: the whole URL in a variable
+        chosen = _expand(chosen)
     if is_state_url(chosen):
-        return StatePaths(local, url=_expand(chosen))
+        return StatePaths(local, url=chosen)
     if chosen:
-        return StatePaths(Path(chosen).expanduser().absolute())
+        path = Path(chosen).expanduser()
+        if chosen_by_file:  # a folder in a variable of [defaults].state: beside the file
+            path = config_dir / path
+        return StatePaths(path.absolute())
     return StatePaths(local)
 
 

@@ -409,3 +409,18 @@ def test_a_daemon_whose_clock_is_off_the_databases_takes_no_jobs(pg_url, caplog)
     share.check(clock.now() + timedelta(seconds=5), ["a", "b"])
     assert share.owns("a") and share.owns("b") and sorted(store.job_owners()) == ["a", "b"]
     store.close()
+
+
+def test_the_whole_state_url_may_come_from_a_variable(project, pg_url):
+    project.write('[defaults]\nstate = "${CRONPLUS_TEST_DB}"\n[jobs.j]\ncommand = "true"\n')
+    env = {**os.environ, "CRONPLUS_TEST_DB": pg_url}
+    env.pop("CRONPLUS_STATE", None)
+    argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml"]
+    done = subprocess.run([*argv, "trigger", "j", "--wait"], cwd=project.root, env=env)
+    assert done.returncode == 0
+    assert rows(pg_url, "SELECT job, status FROM cronplus.runs") == [("j", "succeeded")]
+    del env["CRONPLUS_TEST_DB"]
+    unset = subprocess.run([*argv, "status"], cwd=project.root, env=env, capture_output=True)
+    assert unset.returncode == 2
+    assert b"${CRONPLUS_TEST_DB}, which is not set" in unset.stderr
+    assert not (project.root / "${CRONPLUS_TEST_DB}").exists()

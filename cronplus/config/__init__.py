@@ -167,7 +167,7 @@ def readable_jobs(path: Path | str, display: str) -> Config | None:
     empty = Config(
         path=absolute,
         jobs={},
-        state=(state if "://" in state else str(absolute.parent / state))
+        state=(state if "://" in state or "${" in state else str(absolute.parent / state))
         if isinstance(state, str) and state
         else None,
     )

@@ -288,8 +288,8 @@ class Checks:
 
     def _state(self, where: Where, key: str, value: Any) -> Any:
         value = self._text(where, key, value)
-        if value is BAD or "://" in value:  # a database URL, used as written
-            return value
+        if value is BAD or "://" in value or "${" in value:  # a URL, or one in a variable:
+            return value  # used as written (paths.resolve_state_dir expands it)
         return str(self._resolve(value))
 
     def _path(self, where: Where, key: str, value: Any) -> Any:
