@@ -26,7 +26,7 @@ from cronplus.delivery import Heartbeat
 from cronplus.dispatch import Dispatcher
 from cronplus.engine import Engine
 from cronplus.engine_jobs import record_config
-from cronplus.errors import DaemonRunningError, StateError
+from cronplus.errors import DaemonRunningError, StateError, StateUnreachableError
 from cronplus.job_share import JobShare
 from cronplus.paths import StatePaths, owner_only_file, read_daemon_pid
 from cronplus.recovery import Adopted, take_over
@@ -76,7 +76,7 @@ def run_daemon(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         _hold(stack, paths)
         notifier = _notifier(stack, clock)  # before any child could inherit its variables
-        store = open_store(paths)
+        store = _open_waiting(paths, config.lease, clock)
         stack.callback(store.close)
         registration = _register(stack, store, config, clock)
         adopted = _take_over(store, config, clock, registration.previous)
@@ -218,6 +218,23 @@ def _lock(paths: StatePaths) -> int:
             raise
     os.close(fd)
     raise DaemonRunningError(str(paths.root), read_daemon_pid(paths))
+
+
+def _open_waiting(paths: StatePaths, lease: timedelta, clock: Clock) -> Store:
+    """The state, opened to write; a state database out of reach (a PostgreSQL server
+    not up yet) is logged at each try and tried again, 1 s after the first, then twice
+    as long each time up to a third of the lease, until it answers or a signal ends
+    the daemon."""
+    import threading
+
+    wait, never = 1.0, threading.Event()
+    while True:
+        try:
+            return open_store(paths)
+        except StateUnreachableError as e:
+            log.error("event=state-unreachable detail=%r; trying again in %gs", str(e), wait)
+        clock.wait(never, wait)
+        wait = min(wait * 2, max(lease.total_seconds() / 3, 1.0))
 
 
 def _register(stack: ExitStack, store: Store, config: Config, clock: Clock) -> Registration:

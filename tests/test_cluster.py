@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.conftest import wait_until
+from tests.pgserver import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -424,3 +425,52 @@ def test_the_whole_state_url_may_come_from_a_variable(project, pg_url):
     assert unset.returncode == 2
     assert b"${CRONPLUS_TEST_DB}, which is not set" in unset.stderr
     assert not (project.root / "${CRONPLUS_TEST_DB}").exists()
+
+
+def test_a_daemon_waits_for_a_database_not_up_yet(project, daemon, pg_server, pg_url):
+    project.write(f'[defaults]\n{LEASE}\n[jobs.idle]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
+    pg_server.stop()
+    try:
+        d = daemon(env={"CRONPLUS_HOST": "w"}, state=pg_url)
+        wait_until(lambda: d.stderr.count("event=state-unreachable") >= 2, 20)
+        assert d.proc.poll() is None and "event=started" not in d.stderr
+    finally:
+        pg_server.start()
+    d.wait_started(30)
+    wait_until(lambda: daemons_listed(pg_url), 20)
+    assert PASSWORD not in d.stderr and "Traceback" not in d.stderr
+    assert d.terminate() == 0
+
+
+def test_read_commands_need_only_a_read_only_role_and_write_nothing(project, pg_server, pg_url):
+    project.write('[jobs.j]\ncommand = "echo out"\n')
+    argv = [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state"]
+    database = pg_url.rsplit("/", 1)[1]
+    untouched = pg_server.new_database()
+    for db in (database, untouched):
+        pg_server.sql(f"GRANT CONNECT ON DATABASE {db} TO PUBLIC")
+    pg_server.sql("DROP ROLE IF EXISTS reader")
+    pg_server.sql("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'")
+    reader = f"postgresql://reader:reader-pw@127.0.0.1:{pg_server.port}/"
+    # An untouched database reads as empty, and stays untouched.
+    done = subprocess.run([*argv, reader + untouched, "status"], cwd=project.root)
+    assert done.returncode == 0
+    assert pg_server.sql("SELECT to_regnamespace('cronplus')", untouched) == [(None,)]
+    ran = subprocess.run([*argv, pg_url, "trigger", "j", "--wait"], cwd=project.root)
+    assert ran.returncode == 0
+    pg_server.sql("GRANT USAGE ON SCHEMA cronplus TO reader", database)
+    pg_server.sql("GRANT SELECT ON ALL TABLES IN SCHEMA cronplus TO reader", database)
+    for command in (["status"], ["history", "j", "--json"], ["logs", "j"], ["alerts"]):
+        got = subprocess.run(
+            [*argv, reader + database, *command], cwd=project.root, capture_output=True
+        )
+        assert got.returncode == 0, (command, got.stderr)
+    logs = subprocess.run(
+        [*argv, reader + database, "logs", "j"], cwd=project.root, capture_output=True
+    )
+    assert logs.stdout == b"out\n"
+    refused = subprocess.run(
+        [*argv, reader + database, "pause", "j"], cwd=project.root, capture_output=True
+    )
+    assert refused.returncode == 1 and b"Traceback" not in refused.stderr
+    assert b"reader-pw" not in refused.stderr
