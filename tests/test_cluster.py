@@ -183,32 +183,20 @@ catchup = "none"
     assert f'the daemon on host "{owner}"' in reason
 
 
-def test_three_first_starts_at_once_apply_each_migration_once(project, pg_url):
-    project.write(f'[defaults]\n{LEASE}\n[jobs.idle]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", pg_url, "run"],
-            cwd=project.root,
-            env={**os.environ, "CRONPLUS_HOST": h},
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        for h in ("m1", "m2", "m3")
-    ]
-    try:
-        wait_until(lambda: len(daemons_listed(pg_url)) == 3, 40)
-        from cronplus.store.pg_schema import SCHEMA_VERSION
+def test_three_first_starts_at_once_apply_each_migration_once(project, daemon, pg_url):
+    from cronplus.store.pg_schema import SCHEMA_VERSION
 
-        got = rows(pg_url, "SELECT version, applied_by FROM cronplus.schema_migrations")
-        assert sorted(v for v, _ in got) == list(range(1, SCHEMA_VERSION + 1))
-        assert {by for _, by in got} <= {"m1", "m2", "m3"}
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            _, err = p.communicate(timeout=30)
-            assert p.returncode == 0, err.decode()
-            assert b"Traceback" not in err
+    project.write(f'[defaults]\n{LEASE}\n[jobs.idle]\nschedule = "0 0 1 1 *"\ncommand = "true"\n')
+    started = [daemon(env={"CRONPLUS_HOST": h}, state=pg_url) for h in ("m1", "m2", "m3")]
+    for d in started:  # all three on their way before any has opened the database
+        d.wait_started(40)
+    wait_until(lambda: len(daemons_listed(pg_url)) == 3, 40)
+    got = rows(pg_url, "SELECT version, applied_by FROM cronplus.schema_migrations")
+    assert sorted(v for v, _ in got) == list(range(1, SCHEMA_VERSION + 1))
+    assert {by for _, by in got} <= {"m1", "m2", "m3"}
+    for d in started:
+        assert d.terminate() == 0
+        assert "Traceback" not in d.stderr
 
 
 def test_pause_takes_effect_on_every_host_within_two_seconds(project, daemon, pg_url, cli):

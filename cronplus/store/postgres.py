@@ -48,6 +48,7 @@ _ALIVE = {
 }
 _CONNECT_TIMEOUT_S = 10
 _RECONNECT_TIMEOUT_S = 2  # a daemon's step waits on it: the engine tries again later
+_POOL = 3  # connections at most: the engine's, the run threads', the heartbeat's
 
 
 def shown_url(url: str) -> str:
@@ -143,19 +144,24 @@ class _PgTx:
 
 
 class PgDb:
-    """One connection to the state database, shared by a process's threads under a
-    lock. `readonly`: never write (a read-only role suffices), nor migrate."""
+    """A few connections to the state database, shared by a process's threads: each
+    transaction or read holds one (and so does all it calls), so the daemon's engine
+    claims while its run threads record their ends. `readonly`: never write (a
+    read-only role suffices), nor migrate."""
 
     def __init__(self, url: str, *, readonly: bool = False, host: str = "") -> None:
         self.where = shown_url(url)
         self._readonly = readonly
-        self._lock = threading.RLock()
         psycopg = _psycopg()
         self._errors = psycopg.Error
         self._lost = psycopg.OperationalError
         self._url = url  # kept to connect again; never shown (`where` is)
         _readable_or_fail(url)
-        self._conn = self._connect(_CONNECT_TIMEOUT_S)
+        self._cond = threading.Condition()
+        self._idle = [self._connect(_CONNECT_TIMEOUT_S)]  # connections no thread holds
+        self._made = 1  # connections open, idle or held
+        self._closing = False
+        self._held = threading.local()  # .conn: the connection this thread holds
         try:
             self.version = self._version()
             if self.version > SCHEMA_VERSION:
@@ -166,8 +172,37 @@ class PgDb:
             if self.version < SCHEMA_VERSION and not readonly:
                 self._migrate(host)
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
+
+    @property
+    def _conn(self) -> Any:
+        return self._held.conn
+
+    def _take(self) -> Any:
+        with self._cond:
+            while not self._idle and self._made >= _POOL:
+                self._cond.wait()
+            conn = self._idle.pop() if self._idle else None
+            self._made += conn is None
+        if conn is None or conn.closed or conn.broken:  # new, or lost: connect (again)
+            try:
+                conn = self._connect(_RECONNECT_TIMEOUT_S)
+            except BaseException:
+                with self._cond:
+                    self._made -= 1
+                    self._cond.notify()
+                raise
+        return conn
+
+    def _give(self, conn: Any) -> None:
+        with self._cond:
+            if self._closing or conn.closed or conn.broken:
+                conn.close()
+                self._made -= 1
+            else:
+                self._idle.append(conn)
+            self._cond.notify()
 
     def _connect(self, timeout: int) -> Any:
         psycopg = _psycopg()
@@ -224,8 +259,12 @@ class PgDb:
         self.version = SCHEMA_VERSION
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._cond:
+            self._closing = True
+            idle, self._idle = self._idle, []
+            self._made -= len(idle)
+        for conn in idle:
+            conn.close()
 
     @contextmanager
     def tx(self) -> Iterator[_PgTx]:
@@ -247,21 +286,27 @@ class PgDb:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """A lost connection, a full disk or a refused statement is the environment's
-        fault: one line naming the database, instead of a traceback."""
-        with self._lock:
-            if self._conn.closed or self._conn.broken:  # lost: connect again, quickly
-                self._conn = self._connect(_RECONNECT_TIMEOUT_S)
-            try:
-                yield
-            except self._lost as e:
-                if not (self._conn.closed or self._conn.broken):  # a deadlock, a timeout
-                    why = f"cannot use the state database {self.where}: {_why(e)}"
-                    raise StateError(why) from None
-                why = f"cannot reach the state database {self.where}: {_why(e)}"
-                raise StateUnreachableError(why) from None
-            except self._errors as e:
-                raise StateError(f"cannot use the state database {self.where}: {_why(e)}") from None
+        """This thread's connection, held until its outermost use ends (one taken from
+        the pool, connected again if it was lost). A lost connection, a full disk or a
+        refused statement is the environment's fault: one line naming the database,
+        instead of a traceback."""
+        if getattr(self._held, "conn", None) is not None:  # within this thread's own use
+            yield
+            return
+        self._held.conn = self._take()
+        try:
+            yield
+        except self._lost as e:
+            if not (self._conn.closed or self._conn.broken):  # a deadlock, a timeout
+                why = f"cannot use the state database {self.where}: {_why(e)}"
+                raise StateError(why) from None
+            why = f"cannot reach the state database {self.where}: {_why(e)}"
+            raise StateUnreachableError(why) from None
+        except self._errors as e:
+            raise StateError(f"cannot use the state database {self.where}: {_why(e)}") from None
+        finally:
+            conn, self._held.conn = self._held.conn, None
+            self._give(conn)
 
 
 def _readable_or_fail(url: str) -> None:
