@@ -201,7 +201,7 @@ def _race(backend, target, rounds: int) -> dict[int, list]:
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
+    barrier, results = ctx.Barrier(2, timeout=60), ctx.Queue()  # a peer dead: not for ever
     args = (backend.name, backend.where, rounds, barrier, results)
     procs = [ctx.Process(target=target, args=args) for _ in "ab"]
     for p in procs:

@@ -31,9 +31,12 @@ class Tx(Protocol):
 class Db(Protocol):
     """A backend's connection layer."""
 
-    def tx(self) -> AbstractContextManager[Tx]:
+    def tx(self, locked: bool = True) -> AbstractContextManager[Tx]:
         """One transaction holding the write lock from its start: committed when the
-        block ends, rolled back when it raises."""
+        block ends, rolled back when it raises. `locked=False` (a backend may take no
+        write lock for it, as PostgreSQL does not): for a run's own writes, each a
+        unique-key insert or a write to the rows of that run, whose conditions one
+        statement checks, which row locks keep right beside any other writer."""
         ...
 
     def rows(self, sql: str, args: Sequence[object] = ()) -> list[Row]: ...

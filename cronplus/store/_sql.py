@@ -16,7 +16,7 @@ from datetime import datetime
 
 from cronplus.model import Attempt, AttemptResult, Claim, Run, RunEnd, RunStatus, SeenRun, Trigger
 from cronplus.store._db import Db, Tx, marks, to_db
-from cronplus.store._sql_claim import claim_row, claimed_run
+from cronplus.store._sql_claim import claim_rows, claimed_run
 from cronplus.store._sql_cluster import ClusterSql
 from cronplus.store._sql_files import FilesSql
 from cronplus.store._sql_items import ItemsSql
@@ -54,8 +54,8 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
     def claim_many(
         self, wanted: Sequence[tuple[str, datetime, Trigger]], claim: Claim
     ) -> list[Run | None]:
-        with self._db.tx() as tx:
-            ids = [claim_row(tx, job, t, trigger, claim, self.host) for job, t, trigger in wanted]
+        with self._db.tx(locked=False) as tx:
+            ids = claim_rows(tx, wanted, claim, self.host)
         return [
             None if run_id is None else claimed_run(run_id, job, t, trigger, claim)
             for run_id, (job, t, trigger) in zip(ids, wanted, strict=True)
@@ -104,12 +104,12 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
         self.begin_attempts([(run_id, attempt)], owner=owner)
 
     def begin_attempts(self, begun: Sequence[tuple[int, Attempt]], *, owner: int) -> None:
-        with self._db.tx() as tx:
-            for run_id, attempt in begun:
-                _begin_attempt(tx, run_id, attempt, owner, self.host)
+        with self._db.tx(locked=False) as tx:
+            for i in range(0, len(begun), _CHUNK // 8):
+                _begin_attempts(tx, begun[i : i + _CHUNK // 8], owner, self.host)
 
     def set_attempt_pid(self, run_id: int, number: int, pid: int) -> None:
-        with self._db.tx() as tx:
+        with self._db.tx(locked=False) as tx:
             tx.run(
                 "UPDATE attempts SET pid = ? WHERE run_id = ? AND number = ?",
                 (pid, run_id, number),
@@ -118,7 +118,7 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
     def finish_attempt(
         self, run_id: int, number: int, result: AttemptResult, *, waiting: str | None = None
     ) -> None:
-        with self._db.tx() as tx:
+        with self._db.tx(locked=False) as tx:
             _finish_attempt(tx, run_id, number, result)
             if waiting is not None:
                 tx.run("UPDATE runs SET reason = ? WHERE id = ?", (waiting, run_id))
@@ -133,7 +133,7 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
         where, args = "(owner_host IS NULL OR owner_host = ?)", [self.host]
         if owner is not None:
             where, args = f"owner_pid = ? AND {where}", [owner, *args]
-        with self._db.tx() as tx:
+        with self._db.tx(locked=False) as tx:
             sql = f"UPDATE runs SET {_END} WHERE id = ? AND {where}"
             if tx.run(sql, (*_end_values(end), run_id, *args)) != 1:
                 return False
@@ -195,17 +195,35 @@ class SqlStore(RunReads, PruneSql, PoolsSql, ItemsSql, FilesSql, ClusterSql):
             tx.run("DELETE FROM release WHERE run_id = ?", (run_id,))
 
 
-def _begin_attempt(tx: Tx, run_id: int, attempt: Attempt, owner: int, host: str) -> None:
-    number, started_at, trigger = attempt.number, to_db(attempt.started_at), attempt.trigger
+def _begin_attempts(tx: Tx, begun: Sequence[tuple[int, Attempt]], owner: int, host: str) -> None:
+    """The attempts begun, and their runs running: two statements for them all."""
     tx.run(
-        "INSERT INTO attempts (run_id, number, started_at, log, trigger, host)"
-        " VALUES (?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)), ?)",
-        (run_id, number, started_at, attempt.log, trigger and str(trigger), run_id, host),
+        "INSERT INTO attempts (run_id, number, started_at, log, trigger, host) VALUES "
+        + ", ".join(
+            ["(?, ?, ?, ?, COALESCE(?, (SELECT trigger FROM runs WHERE id = ?)), ?)"] * len(begun)
+        ),
+        [
+            v
+            for run_id, a in begun
+            for v in (
+                run_id,
+                a.number,
+                to_db(a.started_at),
+                a.log,
+                a.trigger and str(a.trigger),
+                run_id,
+                host,
+            )
+        ],
     )
+    # Each run's attempt number and start, as VALUES rows (column1, …: their names in
+    # SQLite and PostgreSQL alike), typed so that PostgreSQL compares them.
+    rows = "(CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS TEXT))"
     tx.run(
-        "UPDATE runs SET status = 'running', attempts = ?, reason = NULL,"
-        " started_at = COALESCE(started_at, ?), owner_pid = ?, owner_host = ? WHERE id = ?",
-        (number, started_at, owner, host, run_id),
+        "UPDATE runs SET status = 'running', attempts = v.column2, reason = NULL,"
+        " started_at = COALESCE(runs.started_at, v.column3), owner_pid = ?, owner_host = ?"
+        f" FROM (VALUES {', '.join([rows] * len(begun))}) AS v WHERE runs.id = v.column1",
+        [owner, host, *(v for run_id, a in begun for v in (run_id, a.number, to_db(a.started_at)))],
     )
 
 

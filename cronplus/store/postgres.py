@@ -8,8 +8,11 @@ never quote it, are the only text of a connection error.
 
 Each writing transaction first takes one transaction-level advisory lock, so writers
 meet one at a time, as SQLite's `BEGIN IMMEDIATE` makes them: every read-then-write of
-`_sql.py` (a claim, an alert's hold, a conditional settle) holds across processes and
-hosts exactly as it does on one machine. Reads take no lock. No session state is
+`_sql.py` (an alert's hold, a pool's slots, a resume) holds across processes and hosts
+exactly as it does on one machine. A run's own writes (its claim, its attempts, its
+end) take none (`tx(locked=False)`): each is a unique-key insert or a conditional
+write of that run's rows, which row locks keep right, so the hot path of a busy
+daemon does not queue behind every other writer. Reads take no lock. No session state is
 kept (the search path is set per transaction), so a transaction-mode pooler may sit
 between the daemons and the server.
 """
@@ -48,7 +51,7 @@ _ALIVE = {
 }
 _CONNECT_TIMEOUT_S = 10
 _RECONNECT_TIMEOUT_S = 2  # a daemon's step waits on it: the engine tries again later
-_POOL = 3  # connections at most: the engine's, the run threads', the heartbeat's
+_POOL = 3  # connections at most: the main thread's, and those the others share
 
 
 def shown_url(url: str) -> str:
@@ -158,7 +161,8 @@ class PgDb:
         self._url = url  # kept to connect again; never shown (`where` is)
         _readable_or_fail(url)
         self._cond = threading.Condition()
-        self._idle = [self._connect(_CONNECT_TIMEOUT_S)]  # connections no thread holds
+        self._idle: list[Any] = []  # the other threads' connections none holds
+        self._main: Any = self._connect(_CONNECT_TIMEOUT_S)  # the main thread's
         self._made = 1  # connections open, idle or held
         self._closing = False
         self._held = threading.local()  # .conn: the connection this thread holds
@@ -180,10 +184,17 @@ class PgDb:
         return self._held.conn
 
     def _take(self) -> Any:
+        """A connection for this thread: the main thread (the daemon's engine, a
+        command's only thread) has one of its own, so the engine never waits behind the
+        run threads' writes for one; the others share the rest of the pool."""
+        main = threading.current_thread() is threading.main_thread()
         with self._cond:
-            while not self._idle and self._made >= _POOL:
+            while not main and not self._idle and self._made >= _POOL:
                 self._cond.wait()
-            conn = self._idle.pop() if self._idle else None
+            if main:
+                conn, self._main = self._main, None
+            else:
+                conn = self._idle.pop() if self._idle else None
             self._made += conn is None
         if conn is None or conn.closed or conn.broken:  # new, or lost: connect (again)
             try:
@@ -196,10 +207,13 @@ class PgDb:
         return conn
 
     def _give(self, conn: Any) -> None:
+        main = threading.current_thread() is threading.main_thread()
         with self._cond:
             if self._closing or conn.closed or conn.broken:
                 conn.close()
                 self._made -= 1
+            elif main:
+                self._main = conn
             else:
                 self._idle.append(conn)
             self._cond.notify()
@@ -262,17 +276,30 @@ class PgDb:
         with self._cond:
             self._closing = True
             idle, self._idle = self._idle, []
+            if self._main is not None:
+                idle.append(self._main)
+                self._main = None
             self._made -= len(idle)
         for conn in idle:
             conn.close()
 
     @contextmanager
-    def tx(self) -> Iterator[_PgTx]:
+    def tx(self, locked: bool = True) -> Iterator[_PgTx]:
         if self._readonly:
             raise StateError(f"the state database {self.where} was opened read-only")
-        with self._guard(), self._conn.transaction():
-            self._conn.execute(f"{_BEGIN}, pg_advisory_xact_lock({WRITE_LOCK})")
-            yield _PgTx(self._conn)
+        with self._guard():
+            conn = self._conn
+            # BEGIN and its setting up in one round trip (each is a wait for the GIL
+            # again, behind the run threads, in a busy daemon).
+            lock = f", pg_advisory_xact_lock({WRITE_LOCK})" if locked else ""
+            conn.execute(f"BEGIN; {_BEGIN}{lock}")
+            try:
+                yield _PgTx(conn)
+            except BaseException:
+                if not (conn.closed or conn.broken):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def now(self) -> datetime:
         with self._guard():
@@ -280,9 +307,14 @@ class PgDb:
         return now.astimezone(UTC)
 
     def rows(self, sql: str, args: Sequence[object] = ()) -> list[_Row]:
-        with self._guard(), self._conn.transaction():
-            self._conn.execute(_BEGIN)
-            return self._conn.execute(_translate(sql), _args(args)).fetchall()
+        with self._guard():
+            conn = self._conn
+            conn.execute(f"BEGIN READ ONLY; {_BEGIN}")
+            try:
+                return conn.execute(_translate(sql), _args(args)).fetchall()
+            finally:
+                if not (conn.closed or conn.broken):
+                    conn.execute("COMMIT")
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

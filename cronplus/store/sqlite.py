@@ -171,7 +171,7 @@ class SqliteDb:
             self._conn.close()
 
     @contextmanager
-    def tx(self) -> Iterator[_SqliteTx]:
+    def tx(self, locked: bool = True) -> Iterator[_SqliteTx]:
         # IMMEDIATE: the write lock from the start, so a read-then-write (an alert's
         # hold, a conditional settle) never meets another writer in between.
         with self._lock, self._unusable_is_a_state_error():
