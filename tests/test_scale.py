@@ -319,10 +319,10 @@ def test_the_runs_due_at_one_instant_cost_the_step_two_commits(project, monkeypa
     real = store._db.tx
     engine_thread = threading.current_thread()
 
-    def counted():
+    def counted(locked: bool = True):
         if threading.current_thread() is engine_thread:  # not the runs' own threads
             commits.append(1)
-        return real()
+        return real(locked)
 
     monkeypatch.setattr(store._db, "tx", counted)
     try:
