@@ -126,6 +126,13 @@ def test_max_active_2_holds_across_a_daemon_two_backfills_and_a_trigger(project,
     ]  # fmt: skip
     wait_until(lambda: REASON_2 in reasons_seen(project), timeout=30)
     ended(*others)
+    # The slots free again, the daemon's own runs go on (a loaded machine: wait for one).
+    wait_until(
+        lambda: any(
+            (r["trigger"], r["status"]) == ("schedule", "succeeded") for r in history(project)
+        ),
+        timeout=30,
+    )
     assert d.terminate() == 0
     runs = history(project)
     by = {}
