@@ -13,7 +13,7 @@ it meets in its range: record what can be known, never execute.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -203,18 +203,25 @@ def settle_orphan(store: Store, run: Run, clock: Clock, job: Job | None = None) 
 
 
 def runs_to_resume(
-    store: Store, config: Config, paused: Mapping[str, object], now: datetime
+    store: Store,
+    config: Config,
+    paused: Mapping[str, object],
+    now: datetime,
+    later: Callable[[Run, Job, int], bool] = lambda run, job, spent: False,
 ) -> dict[str, list[tuple[Run, int]]]:
     """At a daemon's start: the runs a stop or crash cut short, reopened to run again
     while their job's retries last (each with the attempts it spent; one cut short
     does not count), by job, oldest first. A job paused, disabled or gone since is
-    not resumed, and neither is a run someone ran meanwhile."""
+    not resumed, and neither is a run someone ran meanwhile. `later`: a run left
+    waiting for now (another daemon's, or its retry delay not over: `sweep.py`)."""
     by_job: dict[str, list[tuple[Run, int]]] = {}
     for run_id, spent in store.resumable():
         run = store.get_run(run_id)
         job = config.jobs.get(run.job) if run is not None else None
         if job is None or not job.enabled or job.name in paused or spent > job.retry.retries:
             store.drop_resume(run_id)
+            continue
+        if later(run, job, spent):  # type: ignore[arg-type]
             continue
         again = store.reopen_run(run_id, [RunStatus.INTERRUPTED], Claim(owner=os.getpid(), now=now))
         if again is None:

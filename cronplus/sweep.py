@@ -14,7 +14,6 @@ conditional so two daemons sweeping at once do it once. A dead `trigger`'s or
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,14 +21,15 @@ from cronplus.dispatch import Dispatcher
 from cronplus.events import log_event
 from cronplus.model import (
     AttemptResult,
-    Claim,
     Config,
+    Job,
     ProcessRecord,
     Run,
     RunEnd,
     RunStatus,
     SeenRun,
 )
+from cronplus.recovery import runs_to_resume
 from cronplus.store import Store
 
 log = logging.getLogger("cronplus")
@@ -87,28 +87,12 @@ def resume_due(
     scheduled job's owner; any daemon for a job its upstreams start): reopened (one daemon
     wins each) and run behind its job's lane, while its job's retries last. A job
     paused, disabled or gone is not resumed."""
-    paused = store.paused_jobs()
-    by_job: dict[str, list] = {}
-    for run_id, spent in store.resumable():
-        run = store.get_run(run_id)
-        job = config.jobs.get(run.job) if run is not None else None
-        if run is None or job is None or not job.enabled or job.name in paused:
-            store.drop_resume(run_id)
-            continue
+
+    def later(run: Run, job: Job, spent: int) -> bool:
         if not owns(job.name):
-            continue  # a scheduled job's runs are its owner's to resume
-        if spent > job.retry.retries:
-            store.drop_resume(run_id)  # no retry left: it stays interrupted
-            continue
+            return True  # a scheduled job's runs are its owner's to resume
         ended = run.finished_at or now
-        if spent and ended + job.retry.delay_before_retry(spent) > now:
-            continue  # the next check sees it again
-        again = store.reopen_run(run_id, [RunStatus.INTERRUPTED], Claim(owner=os.getpid(), now=now))
-        if again is None:
-            store.drop_resume(run_id)  # another daemon took it
-            continue
-        log_event(again, "resumed", None, f"{spent} attempts spent")
-        by_job.setdefault(job.name, []).append((again, spent))
-    for runs in by_job.values():
-        runs.sort(key=lambda rs: rs[0].scheduled_for)
+        return bool(spent) and ended + job.retry.delay_before_retry(spent) > now
+
+    for runs in runs_to_resume(store, config, store.paused_jobs(), now, later).values():
         dispatcher.resume(runs)

@@ -61,6 +61,7 @@ STATUS_MODULES = {
     "cronplus.store._sql_read",
     "cronplus.store._sql_side",
     "cronplus.store.schema",
+    "cronplus.store.schema_hosts",  # issue 17: the tables of schema 14, for both backends
     "cronplus.store.sqlite",
     "cronplus.zones",
 }

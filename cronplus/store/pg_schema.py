@@ -11,14 +11,8 @@ their bytes, as in SQLite.
 
 from __future__ import annotations
 
-from cronplus.store.schema import (
-    ENDED_BADLY,
-    FINAL,
-    JOB_OWNERS_TABLE,
-    PROCESSES_INDEX,
-    PROCESSES_TABLE,
-    RECENT_KEPT,
-)
+from cronplus.store.schema import ENDED_BADLY, FINAL, RECENT_KEPT
+from cronplus.store.schema_hosts import JOB_OWNERS_TABLE, PROCESSES_INDEX, PROCESSES_TABLE
 
 SCHEMA = "cronplus"
 T = 'TEXT COLLATE "C"'  # every text column

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from cronplus.errors import StateError
+from cronplus.store.schema_hosts import JOB_OWNERS_TABLE, PROCESSES_INDEX, PROCESSES_TABLE
 
 # The statuses of a run that ended badly, as the partial index of schema 6 and the
 # queries it serves write them (SQLite uses such an index only for the same terms).
@@ -26,35 +27,6 @@ def _duration_us(row: str) -> str:
         f" + (substr({row}finished_at, 21, 6) - substr({row}started_at, 21, 6)))"
     )
 
-
-# Schema 14's new tables, also PostgreSQL's (pg_schema.py): T is the text type, T_ the
-# tables' schema.
-PROCESSES_TABLE = """
-    CREATE TABLE {T_}processes (
-        host          {T}     NOT NULL,  -- CRONPLUS_HOST of the process
-        pid           INTEGER NOT NULL,
-        kind          {T}     NOT NULL,  -- daemon, trigger, backfill
-        started_at    {T}     NOT NULL,  -- the database's clock
-        heartbeat_at  {T}     NOT NULL,  -- the database's clock
-        lease_ms      INTEGER NOT NULL,  -- dead when heartbeat_at is older than this
-        running       INTEGER NOT NULL DEFAULT 0,  -- attempts it is executing
-        boot_id       {T},
-        start_ticks   BIGINT,
-        PRIMARY KEY (host, pid)
-    )
-"""
-PROCESSES_INDEX = (
-    "CREATE UNIQUE INDEX processes_daemon_name ON {T_}processes (host) WHERE kind = 'daemon'"
-)
-JOB_OWNERS_TABLE = """
-    CREATE TABLE {T_}job_owners (
-        job      {T}     PRIMARY KEY,
-        host     {T},               -- the daemon firing its fire times; NULL: none
-        pid      INTEGER,
-        since    {T},
-        through  {T}     NOT NULL   -- its fire times up to here are claimed or recorded
-    )
-"""
 
 RECENT_KEPT = 100  # durations each job keeps in run_recent (schema 7)
 
