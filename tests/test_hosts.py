@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,10 +140,10 @@ def test_logs_on_another_host_prints_the_kept_tail_naming_the_host(hosts: Hosts)
     assert shown.stdout == "host=alpha\n"
     assert 'ran on host "alpha"' in shown.stderr
     assert "last 64 KiB" in shown.stderr
-    followed = hosts.run("beta", "logs", "hello", "-f")
+    followed = hosts.run("beta", "logs", "hello", "-f")  # ended: its tail, its outcome
     assert followed.returncode == 0, followed.stderr
     assert followed.stdout == "host=alpha\n"
-    assert 'host "alpha": cannot follow' in followed.stderr
+    assert 'ran on host "alpha"' in followed.stderr
     here = hosts.run("alpha", "logs", "hello")  # on its own host: the file, as before
     assert here.stdout == "this host's file, not the run's output\n"
     assert here.stderr == ""
@@ -170,7 +171,7 @@ def test_a_long_output_keeps_exactly_its_last_64_kib(hosts: Hosts) -> None:
 
 def test_a_run_going_on_another_host_has_no_tail_yet(hosts: Hosts, project) -> None:
     """No tail while it goes: `logs` elsewhere says where it goes (exit 1, as a log gone);
-    `logs -f` says it cannot follow it (exit 0)."""
+    `logs -f` says it cannot follow it, waits for the run's end and exits as -f does."""
     from conftest import wait_until
 
     trigger = subprocess.Popen(
@@ -193,13 +194,22 @@ def test_a_run_going_on_another_host_has_no_tail_yet(hosts: Hosts, project) -> N
         shown = hosts.run("beta", "logs", "slow")
         assert shown.returncode == 1
         assert 'is going on host "alpha"' in shown.stderr
-        followed = hosts.run("beta", "logs", "slow", "-f")
-        assert followed.returncode == 0
-        assert followed.stdout == ""
-        assert 'host "alpha": cannot follow' in followed.stderr
+        followed = subprocess.Popen(
+            hosts.argv("logs", "slow", "-f"),
+            cwd=hosts.root,
+            env=hosts.env("beta"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)
+        assert followed.poll() is None  # it waits for the run's end
     finally:
         os.killpg(trigger.pid, 15)
         trigger.wait(30)
+    _, err = followed.communicate(timeout=30)
+    assert followed.returncode == 1  # the run was cut short: not succeeded
+    assert 'is going on host "alpha": its log cannot be followed from here' in err
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,8 @@ def follow_logs(store: Store, job: str, run_id: int | None) -> int:
     else:
         run = run_to_follow(store, job, stop, clock)
     if run is not None and run.attempts and elsewhere(run.attempts[-1]):
-        return follow_elsewhere(store, run)  # issue 17: its log is on another host
+        code = follow_elsewhere(store, run, lambda: clock.wait(stop, 1.0))  # issue 17
+        return INTERRUPTED if code is None else code
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     out = sys.stdout.buffer
 

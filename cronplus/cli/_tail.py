@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 
 from cronplus.cli._group import warn
 from cronplus.errors import CronplusError, ExitCode
+from cronplus.model import RunStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cronplus.model import Attempt, Run
     from cronplus.store import Store
 
@@ -52,16 +55,27 @@ def print_attempt_log(store: Store, run_id: int, attempt: Attempt) -> None:
     raise CronplusError(f'the log of {what} is gone ({path}; it ran on host "{other}")')
 
 
-def follow_elsewhere(store: Store, run: Run) -> int:
+def follow_elsewhere(store: Store, run: Run, stopped: Callable[[], bool]) -> int | None:
     """`logs -f` of a run whose last attempt is on another host: a log there cannot be
-    followed from here, so its kept tail (none while it goes) and why (exit 0)."""
-    last = run.attempts[-1]
-    other = elsewhere(last)
-    ran = "ran" if last.finished_at is not None else "is going"
-    why = f'run {run.id} attempt {last.number} {ran} on host "{other}": cannot follow a log there'
-    if not _print_tail(store, run.id, last, why):
-        warn(f"({why}; {_LATER})")
-    return ExitCode.OK
+    followed from here, so the run's end is waited for (`stopped`, asked each second:
+    Ctrl-C, None), then its last attempt's output printed as `logs` prints it (the
+    tail the state keeps), and the answer is -f's: 0 if it succeeded, else 1."""
+    if not run.status.is_final:
+        last = run.attempts[-1]
+        warn(
+            f'(run {run.id} attempt {last.number} is going on host "{elsewhere(last)}": its'
+            " log cannot be followed from here; its output is printed when the run ends)"
+        )
+    while not run.status.is_final:
+        if stopped():
+            return None
+        run = store.get_run(run.id) or run
+    if run.attempts:
+        try:
+            print_attempt_log(store, run.id, run.attempts[-1])
+        except CronplusError as e:
+            warn(f"({e})")
+    return ExitCode.OK if run.status is RunStatus.SUCCEEDED else ExitCode.NOT_SUCCEEDED
 
 
 def _print_tail(store: Store, run_id: int, attempt: Attempt, why: str) -> bool:
