@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -26,38 +25,23 @@ from tests.conftest import wait_until
 from tests.pgserver import PASSWORD, USER, bindir
 from tests.test_alerts import Http
 from tests.test_cluster import LEASE, daemons_listed, rows
+from tests.test_hosts import Hosts
 
 pytestmark = pytest.mark.slow
 
 
-class Cluster:
+class Cluster(Hosts):
     """`cronplus` processes on one project folder and state, each under a host name
-    of its own; every output kept, to look for the password in."""
+    of its own (`Hosts`), daemons among them; every output kept, to look for the
+    password in."""
 
     def __init__(self, root: Path, state: str | None) -> None:
-        self.root, self.state = root, state  # state None: the jobs file's [defaults].state
-        self.outputs: list[str] = []
+        super().__init__(root, state)
         self.daemons: dict[str, subprocess.Popen] = {}
         self.background: list[subprocess.Popen] = []
 
-    def argv(self, *args: str) -> list[str]:
-        state = ["--state", self.state] if self.state else []
-        return [sys.executable, "-m", "cronplus", "-c", "jobs.toml", *state, *args]
-
-    def env(self, host: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("CRONPLUS_STATE", "CRONPLUS_HOST")}
-        return {**env, "CRONPLUS_HOST": host}
-
-    def run(self, *args: str, host: str = "desk") -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            self.argv(*args),
-            cwd=self.root,
-            env=self.env(host),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.outputs += [done.stdout, done.stderr]
+    def run(self, *args: str, host: str | None = "desk") -> subprocess.CompletedProcess[str]:
+        done = super().run(host, *args)
         assert "Traceback" not in done.stderr, done.stderr
         return done
 

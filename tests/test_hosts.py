@@ -51,12 +51,13 @@ class Hosts:
     """`cronplus` run as a process of a chosen CRONPLUS_HOST on one state; every
     output kept, to look for the password in."""
 
-    def __init__(self, root: Path, state: str) -> None:
-        self.root, self.state = root, state
+    def __init__(self, root: Path, state: str | None) -> None:
+        self.root, self.state = root, state  # state None: the jobs file's [defaults].state
         self.outputs: list[str] = []
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cronplus", "-c", "jobs.toml", "--state", self.state, *args]
+        state = ["--state", self.state] if self.state else []
+        return [sys.executable, "-m", "cronplus", "-c", "jobs.toml", *state, *args]
 
     def env(self, host: str | None) -> dict[str, str]:
         """None: no CRONPLUS_HOST, so the name is what `hostname` prints."""
